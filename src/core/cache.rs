@@ -1,0 +1,553 @@
+//! The AI response cache: exact (prompt, modelId) keys, per-entry TTL, an LRU
+//! bound on entries and on bytes, optional stale-if-error, O(log n) stats.
+//!
+//! Entries are indexed by a 128-bit seeded digest of the key, and every hit
+//! is confirmed against the stored prompt and model id, so two different keys
+//! can never answer for each other even if their digests collide.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use lru::LruCache;
+use xxhash_rust::xxh3::Xxh3;
+
+use super::clock::add_ms;
+
+pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
+pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
+pub const DEFAULT_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+  /// Entries held at most (live and stale together); at least 1.
+  pub max_entries: usize,
+  /// Prompt + response bytes held at most; at least 1.
+  pub max_bytes: usize,
+  /// TTL used when `set` gets none (or 0).
+  pub default_ttl_ms: u64,
+  /// How long an expired entry stays available to the failure path.
+  pub stale_if_error_ms: u64,
+}
+
+impl Default for CacheConfig {
+  fn default() -> Self {
+    Self {
+      max_entries: DEFAULT_MAX_ENTRIES,
+      max_bytes: DEFAULT_MAX_BYTES,
+      default_ttl_ms: DEFAULT_TTL_MS,
+      stale_if_error_ms: 0,
+    }
+  }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheError {
+  /// One entry is larger than the whole byte bound.
+  EntryTooLarge { bytes: usize, max_bytes: usize },
+}
+
+impl std::fmt::Display for CacheError {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    match self {
+      CacheError::EntryTooLarge { bytes, max_bytes } => write!(
+        f,
+        "The cache entry is {bytes} bytes, more than the cache's whole bound of {max_bytes} bytes"
+      ),
+    }
+  }
+}
+
+/// A cached response as handed out: the JSON text is shared, not copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheHit {
+  pub response: Arc<str>,
+  pub timestamp: u64,
+  pub expires_at: u64,
+  /// Past its TTL, served only because of stale-if-error.
+  pub stale: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheStats {
+  pub size: usize,
+  pub oldest_entry: Option<u64>,
+  pub newest_entry: Option<u64>,
+  pub hits: u64,
+  pub misses: u64,
+  pub evictions: u64,
+  pub bytes: usize,
+}
+
+type Digest = u128;
+
+/// The map key is already a good hash; feeding it through SipHash again
+/// would only cost time.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+  fn finish(&self) -> u64 {
+    self.0
+  }
+  fn write(&mut self, bytes: &[u8]) {
+    for chunk in bytes.chunks(8) {
+      let mut buf = [0u8; 8];
+      buf[..chunk.len()].copy_from_slice(chunk);
+      self.0 ^= u64::from_le_bytes(buf);
+    }
+  }
+  fn write_u128(&mut self, value: u128) {
+    self.0 = value as u64 ^ (value >> 64) as u64;
+  }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+  Live,
+  Stale { purge_at: u64 },
+}
+
+struct Entry {
+  prompt: Box<str>,
+  model_id: Box<str>,
+  response: Arc<str>,
+  timestamp: u64,
+  expires_at: u64,
+  freshness: Freshness,
+}
+
+impl Entry {
+  fn bytes(&self) -> usize {
+    self.prompt.len() + self.response.len()
+  }
+
+  fn is_key(&self, prompt: &str, model_id: &str) -> bool {
+    &*self.prompt == prompt && &*self.model_id == model_id
+  }
+
+  fn hit(&self) -> CacheHit {
+    CacheHit {
+      response: self.response.clone(),
+      timestamp: self.timestamp,
+      expires_at: self.expires_at,
+      stale: self.freshness != Freshness::Live,
+    }
+  }
+}
+
+pub struct ResponseCache {
+  config: CacheConfig,
+  seed: u64,
+  entries: LruCache<Digest, Entry, BuildHasherDefault<DigestHasher>>,
+  /// Live entries by the instant they expire.
+  live_expiry: BTreeSet<(u64, Digest)>,
+  /// Stale entries by the instant they are dropped; also the first victims
+  /// when a bound is reached.
+  stale_purge: BTreeSet<(u64, Digest)>,
+  /// Multiset of live entries' timestamps, for oldest/newest in O(log n).
+  live_timestamps: BTreeMap<u64, u32>,
+  live_bytes: usize,
+  held_bytes: usize,
+  hits: u64,
+  misses: u64,
+  evictions: u64,
+}
+
+impl ResponseCache {
+  pub fn new(config: CacheConfig) -> Self {
+    Self {
+      config,
+      seed: std::collections::hash_map::RandomState::new().hash_one(0u8),
+      entries: LruCache::unbounded_with_hasher(BuildHasherDefault::default()),
+      live_expiry: BTreeSet::new(),
+      stale_purge: BTreeSet::new(),
+      live_timestamps: BTreeMap::new(),
+      live_bytes: 0,
+      held_bytes: 0,
+      hits: 0,
+      misses: 0,
+      evictions: 0,
+    }
+  }
+
+  pub fn config(&self) -> CacheConfig {
+    self.config
+  }
+
+  /// New bounds apply at once: whatever no longer fits is evicted, stale
+  /// entries first, then least recently used.
+  pub fn set_config(&mut self, config: CacheConfig, now: u64) {
+    self.config = config;
+    self.advance(now);
+    self.enforce_bounds();
+  }
+
+  fn digest(&self, prompt: &str, model_id: &str) -> Digest {
+    let mut hasher = Xxh3::with_seed(self.seed);
+    // The length prefix keeps ("ab", "c") apart from ("a", "bc").
+    hasher.update(&(model_id.len() as u64).to_le_bytes());
+    hasher.update(model_id.as_bytes());
+    hasher.update(prompt.as_bytes());
+    hasher.digest128()
+  }
+
+  /// Stores a JSON response. `ttl_ms` of `None` or `0` means the default TTL.
+  pub fn set(
+    &mut self,
+    prompt: &str,
+    model_id: &str,
+    response: Arc<str>,
+    ttl_ms: Option<u64>,
+    now: u64,
+  ) -> Result<(), CacheError> {
+    let bytes = prompt.len() + response.len();
+    if bytes > self.config.max_bytes {
+      return Err(CacheError::EntryTooLarge {
+        bytes,
+        max_bytes: self.config.max_bytes,
+      });
+    }
+    self.advance(now);
+    let ttl = match ttl_ms {
+      None | Some(0) => self.config.default_ttl_ms,
+      Some(ttl) => ttl,
+    };
+    let digest = self.digest(prompt, model_id);
+    self.remove(digest);
+    let entry = Entry {
+      prompt: prompt.into(),
+      model_id: model_id.into(),
+      response,
+      timestamp: now,
+      expires_at: add_ms(now, ttl),
+      freshness: Freshness::Live,
+    };
+    self.live_expiry.insert((entry.expires_at, digest));
+    *self.live_timestamps.entry(entry.timestamp).or_insert(0) += 1;
+    self.live_bytes += bytes;
+    self.held_bytes += bytes;
+    self.entries.push(digest, entry);
+    self.enforce_bounds();
+    Ok(())
+  }
+
+  /// A live entry, or `None` (counted as a hit or a miss).
+  pub fn get(&mut self, prompt: &str, model_id: &str, now: u64) -> Option<CacheHit> {
+    self.lookup(prompt, model_id, now, false)
+  }
+
+  /// What the failure path may serve: a live entry, or a stale one kept by
+  /// stale-if-error.
+  pub fn get_for_fallback(&mut self, prompt: &str, model_id: &str, now: u64) -> Option<CacheHit> {
+    self.lookup(prompt, model_id, now, true)
+  }
+
+  fn lookup(
+    &mut self,
+    prompt: &str,
+    model_id: &str,
+    now: u64,
+    allow_stale: bool,
+  ) -> Option<CacheHit> {
+    self.advance(now);
+    let digest = self.digest(prompt, model_id);
+    let found = match self.entries.peek(&digest) {
+      Some(entry) if entry.is_key(prompt, model_id) => {
+        entry.freshness == Freshness::Live || allow_stale
+      }
+      _ => false,
+    };
+    if !found {
+      self.misses += 1;
+      return None;
+    }
+    self.hits += 1;
+    // `get` moves the entry to the most recently used end.
+    self.entries.get(&digest).map(Entry::hit)
+  }
+
+  /// Removes the entry for this exact key; true when there was one.
+  pub fn delete(&mut self, prompt: &str, model_id: &str) -> bool {
+    let digest = self.digest(prompt, model_id);
+    match self.entries.peek(&digest) {
+      Some(entry) if entry.is_key(prompt, model_id) => self.remove(digest),
+      _ => false,
+    }
+  }
+
+  /// Empties the cache and resets its counters.
+  pub fn clear(&mut self) {
+    *self = Self {
+      seed: self.seed,
+      ..Self::new(self.config)
+    };
+  }
+
+  pub fn stats(&mut self, now: u64) -> CacheStats {
+    self.advance(now);
+    CacheStats {
+      size: self.live_expiry.len(),
+      oldest_entry: self.live_timestamps.first_key_value().map(|(t, _)| *t),
+      newest_entry: self.live_timestamps.last_key_value().map(|(t, _)| *t),
+      hits: self.hits,
+      misses: self.misses,
+      evictions: self.evictions,
+      bytes: self.live_bytes,
+    }
+  }
+
+  /// Moves entries whose TTL has passed out of the live set, and drops stale
+  /// ones whose grace has passed. Amortised O(log n) per entry over its life.
+  fn advance(&mut self, now: u64) {
+    while let Some(&(expires_at, digest)) = self.live_expiry.first() {
+      if expires_at >= now {
+        break;
+      }
+      if self.config.stale_if_error_ms == 0 {
+        self.remove(digest);
+        continue;
+      }
+      self.live_expiry.pop_first();
+      let Some(entry) = self.entries.peek_mut(&digest) else {
+        continue;
+      };
+      let purge_at = add_ms(entry.expires_at, self.config.stale_if_error_ms);
+      entry.freshness = Freshness::Stale { purge_at };
+      let (bytes, timestamp) = (entry.bytes(), entry.timestamp);
+      self.forget_live(timestamp, bytes);
+      self.stale_purge.insert((purge_at, digest));
+    }
+    while let Some(&(purge_at, digest)) = self.stale_purge.first() {
+      if purge_at >= now {
+        break;
+      }
+      self.remove(digest);
+    }
+  }
+
+  fn forget_live(&mut self, timestamp: u64, bytes: usize) {
+    if let Some(count) = self.live_timestamps.get_mut(&timestamp) {
+      *count -= 1;
+      if *count == 0 {
+        self.live_timestamps.remove(&timestamp);
+      }
+    }
+    self.live_bytes -= bytes;
+  }
+
+  fn remove(&mut self, digest: Digest) -> bool {
+    let Some(entry) = self.entries.pop(&digest) else {
+      return false;
+    };
+    let bytes = entry.bytes();
+    match entry.freshness {
+      Freshness::Live => {
+        self.live_expiry.remove(&(entry.expires_at, digest));
+        self.forget_live(entry.timestamp, bytes);
+      }
+      Freshness::Stale { purge_at } => {
+        self.stale_purge.remove(&(purge_at, digest));
+      }
+    }
+    self.held_bytes -= bytes;
+    true
+  }
+
+  fn enforce_bounds(&mut self) {
+    while self.entries.len() > self.config.max_entries || self.held_bytes > self.config.max_bytes {
+      let victim = match self.stale_purge.first() {
+        Some(&(_, digest)) => digest,
+        None => match self.entries.peek_lru() {
+          Some((digest, _)) => *digest,
+          None => break,
+        },
+      };
+      self.remove(victim);
+      self.evictions += 1;
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn json(text: &str) -> Arc<str> {
+    Arc::from(text)
+  }
+
+  fn cache_with(max_entries: usize, max_bytes: usize, stale_if_error_ms: u64) -> ResponseCache {
+    ResponseCache::new(CacheConfig {
+      max_entries,
+      max_bytes,
+      default_ttl_ms: DEFAULT_TTL_MS,
+      stale_if_error_ms,
+    })
+  }
+
+  #[test]
+  fn exact_pair_is_the_key() {
+    let mut cache = ResponseCache::new(CacheConfig::default());
+    cache.set("ab", "c", json("1"), None, 0).unwrap();
+    assert_eq!(cache.get("a", "bc", 1), None);
+    assert_eq!(cache.get("ab", "c", 1).unwrap().response.as_ref(), "1");
+    cache.set("a", "bc", json("2"), None, 0).unwrap();
+    assert_eq!(cache.get("ab", "c", 1).unwrap().response.as_ref(), "1");
+    assert_eq!(cache.get("a", "bc", 1).unwrap().response.as_ref(), "2");
+    assert_eq!(cache.stats(1).size, 2);
+  }
+
+  #[test]
+  fn default_ttl_and_explicit_ttl() {
+    let mut cache = ResponseCache::new(CacheConfig::default());
+    cache.set("p", "m", json("1"), Some(0), 1_000).unwrap();
+    let hit = cache.get("p", "m", 1_000).unwrap();
+    assert_eq!(hit.timestamp, 1_000);
+    assert_eq!(hit.expires_at, 1_000 + DEFAULT_TTL_MS);
+    cache.set("q", "m", json("2"), Some(50), 1_000).unwrap();
+    assert!(cache.get("q", "m", 1_050).is_some());
+    assert!(cache.get("q", "m", 1_051).is_none());
+    assert_eq!(cache.stats(1_051).size, 1);
+  }
+
+  #[test]
+  fn counts_hits_misses_and_bytes() {
+    let mut cache = ResponseCache::new(CacheConfig::default());
+    cache.set("hello", "m", json("\"world\""), None, 5).unwrap();
+    cache.get("hello", "m", 6);
+    cache.get("nope", "m", 6);
+    cache.get("nope", "m", 6);
+    let stats = cache.stats(6);
+    assert_eq!((stats.hits, stats.misses, stats.bytes), (1, 2, 5 + 7));
+    assert_eq!((stats.oldest_entry, stats.newest_entry), (Some(5), Some(5)));
+    cache.clear();
+    assert_eq!(cache.stats(6), CacheStats::default());
+  }
+
+  #[test]
+  fn oldest_and_newest_follow_live_entries() {
+    let mut cache = ResponseCache::new(CacheConfig::default());
+    cache.set("a", "m", json("1"), Some(1_000), 100).unwrap();
+    cache.set("b", "m", json("1"), None, 200).unwrap();
+    cache.set("c", "m", json("1"), None, 300).unwrap();
+    let stats = cache.stats(300);
+    assert_eq!(
+      (stats.oldest_entry, stats.newest_entry),
+      (Some(100), Some(300))
+    );
+    let stats = cache.stats(1_101);
+    assert_eq!((stats.oldest_entry, stats.size), (Some(200), 2));
+    cache.delete("c", "m");
+    assert_eq!(cache.stats(1_101).newest_entry, Some(200));
+  }
+
+  #[test]
+  fn least_recently_used_goes_first() {
+    let mut cache = cache_with(2, usize::MAX, 0);
+    cache.set("a", "m", json("1"), None, 0).unwrap();
+    cache.set("b", "m", json("2"), None, 0).unwrap();
+    assert!(cache.get("a", "m", 0).is_some());
+    cache.set("c", "m", json("3"), None, 0).unwrap();
+    assert!(cache.get("b", "m", 0).is_none());
+    assert!(cache.get("a", "m", 0).is_some());
+    assert!(cache.get("c", "m", 0).is_some());
+    assert_eq!(cache.stats(0).evictions, 1);
+  }
+
+  #[test]
+  fn byte_bound_evicts_and_refuses_oversized_entries() {
+    let mut cache = cache_with(100, 10, 0);
+    cache.set("aa", "m", json("111"), None, 0).unwrap();
+    cache.set("bb", "m", json("222"), None, 0).unwrap();
+    assert_eq!(cache.stats(0).bytes, 10);
+    cache.set("c", "m", json("3"), None, 0).unwrap();
+    assert!(cache.get("aa", "m", 0).is_none());
+    assert_eq!(
+      cache.set("big", "m", json("12345678"), None, 0),
+      Err(CacheError::EntryTooLarge {
+        bytes: 11,
+        max_bytes: 10
+      })
+    );
+    // The refused entry evicted nothing.
+    assert_eq!(cache.stats(0).size, 2);
+  }
+
+  #[test]
+  fn replacing_a_key_keeps_one_entry() {
+    let mut cache = ResponseCache::new(CacheConfig::default());
+    cache.set("p", "m", json("1"), None, 0).unwrap();
+    cache.set("p", "m", json("22"), None, 1).unwrap();
+    let stats = cache.stats(1);
+    assert_eq!(
+      (stats.size, stats.bytes, stats.oldest_entry),
+      (1, 3, Some(1))
+    );
+  }
+
+  #[test]
+  fn expired_entries_never_push_out_live_ones() {
+    let mut cache = cache_with(2, usize::MAX, 1_000);
+    cache.set("old", "m", json("1"), Some(10), 0).unwrap();
+    cache.set("live", "m", json("2"), None, 0).unwrap();
+    cache.set("new", "m", json("3"), None, 20).unwrap();
+    assert!(cache.get("live", "m", 20).is_some());
+    assert!(cache.get_for_fallback("old", "m", 20).is_none());
+  }
+
+  #[test]
+  fn stale_if_error_serves_only_the_failure_path() {
+    let mut cache = cache_with(10, usize::MAX, 100);
+    cache.set("p", "m", json("1"), Some(10), 0).unwrap();
+    assert!(cache.get("p", "m", 11).is_none());
+    let hit = cache.get_for_fallback("p", "m", 50).unwrap();
+    assert!(hit.stale);
+    assert_eq!(cache.stats(50).size, 0);
+    assert!(cache.get_for_fallback("p", "m", 111).is_none());
+    assert_eq!(cache.stats(111).bytes, 0);
+  }
+
+  #[test]
+  fn lowering_a_bound_applies_at_once() {
+    let mut cache = ResponseCache::new(CacheConfig::default());
+    for i in 0..10 {
+      cache
+        .set(&format!("p{i}"), "m", json("1"), None, i)
+        .unwrap();
+    }
+    let config = CacheConfig {
+      max_entries: 3,
+      ..cache.config()
+    };
+    cache.set_config(config, 10);
+    let stats = cache.stats(10);
+    assert_eq!(
+      (stats.size, stats.evictions, stats.oldest_entry),
+      (3, 7, Some(7))
+    );
+  }
+
+  #[test]
+  fn delete_only_removes_the_exact_key() {
+    let mut cache = ResponseCache::new(CacheConfig::default());
+    cache.set("ab", "c", json("1"), None, 0).unwrap();
+    assert!(!cache.delete("a", "bc"));
+    assert!(cache.delete("ab", "c"));
+    assert!(!cache.delete("ab", "c"));
+    assert_eq!(cache.stats(0).size, 0);
+  }
+
+  #[test]
+  fn many_entries_stay_consistent() {
+    let mut cache = cache_with(1_000, usize::MAX, 0);
+    for i in 0..5_000u64 {
+      cache
+        .set(&format!("prompt {i}"), "m", json("{}"), Some(i % 7 + 1), i)
+        .unwrap();
+    }
+    let stats = cache.stats(5_000);
+    assert!(stats.size <= 1_000);
+    assert_eq!(stats.bytes, cache.held_bytes);
+  }
+}

@@ -1,0 +1,266 @@
+//! Integration failure history: a bounded log per service, a bounded number
+//! of services (least recently failed go first), and the "should we skip
+//! this service" window check in O(log n).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use lru::LruCache;
+
+pub const DEFAULT_WINDOW_MS: u64 = 5 * 60 * 1000;
+pub const DEFAULT_MAX_PER_SERVICE: usize = 100;
+pub const DEFAULT_MAX_SERVICES: usize = 10_000;
+pub const DEFAULT_SKIP_THRESHOLD: f64 = 3.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureConfig {
+  /// How far back `should_skip` looks.
+  pub window_ms: u64,
+  /// Failures held per service; older ones go first.
+  pub max_per_service: usize,
+  /// Services tracked; the least recently failed go first.
+  pub max_services: usize,
+}
+
+impl Default for FailureConfig {
+  fn default() -> Self {
+    Self {
+      window_ms: DEFAULT_WINDOW_MS,
+      max_per_service: DEFAULT_MAX_PER_SERVICE,
+      max_services: DEFAULT_MAX_SERVICES,
+    }
+  }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureRecord {
+  pub service: Arc<str>,
+  pub operation: String,
+  pub error: String,
+  pub timestamp: u64,
+  pub skip_reason: String,
+  /// Global record order, to merge services oldest first.
+  seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceStats {
+  pub service: Arc<str>,
+  pub count: usize,
+  pub last_failure: u64,
+}
+
+pub struct FailureWindow {
+  config: FailureConfig,
+  next_seq: u64,
+  services: LruCache<Arc<str>, VecDeque<FailureRecord>>,
+}
+
+impl FailureWindow {
+  pub fn new(config: FailureConfig) -> Self {
+    Self {
+      config,
+      next_seq: 0,
+      services: LruCache::unbounded(),
+    }
+  }
+
+  pub fn config(&self) -> FailureConfig {
+    self.config
+  }
+
+  /// New bounds apply at once to the history already held.
+  pub fn set_config(&mut self, config: FailureConfig) {
+    self.config = config;
+    while self.services.len() > config.max_services {
+      self.services.pop_lru();
+    }
+    for (_, history) in self.services.iter_mut() {
+      while history.len() > config.max_per_service {
+        history.pop_front();
+      }
+    }
+  }
+
+  pub fn record(
+    &mut self,
+    service: &str,
+    operation: &str,
+    error: &str,
+    skip_reason: &str,
+    now: u64,
+  ) {
+    let record = |service: Arc<str>, seq| FailureRecord {
+      service,
+      operation: operation.to_owned(),
+      error: error.to_owned(),
+      timestamp: now,
+      skip_reason: skip_reason.to_owned(),
+      seq,
+    };
+    let seq = self.next_seq;
+    self.next_seq += 1;
+    if let Some(history) = self.services.get_mut(service) {
+      let name = history.front().map(|r| r.service.clone());
+      history.push_back(record(name.unwrap_or_else(|| service.into()), seq));
+      while history.len() > self.config.max_per_service {
+        history.pop_front();
+      }
+      return;
+    }
+    let name: Arc<str> = service.into();
+    let mut history = VecDeque::new();
+    history.push_back(record(name.clone(), seq));
+    self.services.push(name, history);
+    while self.services.len() > self.config.max_services {
+      self.services.pop_lru();
+    }
+  }
+
+  /// True when at least `threshold` failures of `service` fall inside the
+  /// window ending at `now`.
+  pub fn should_skip(&self, service: &str, threshold: f64, now: u64) -> bool {
+    let recent = match self.services.peek(service) {
+      Some(history) => {
+        let since = now.saturating_sub(self.config.window_ms);
+        history.len() - history.partition_point(|r| r.timestamp < since)
+      }
+      None => 0,
+    };
+    recent as f64 >= threshold
+  }
+
+  /// One service's failures, or every service's, oldest first.
+  pub fn failures(&self, service: Option<&str>) -> Vec<FailureRecord> {
+    match service {
+      Some(name) => self
+        .services
+        .peek(name)
+        .map(|history| history.iter().cloned().collect())
+        .unwrap_or_default(),
+      None => {
+        let mut all: Vec<FailureRecord> = self
+          .services
+          .iter()
+          .flat_map(|(_, history)| history.iter().cloned())
+          .collect();
+        all.sort_by_key(|r| r.seq);
+        all
+      }
+    }
+  }
+
+  /// Forgets one service's failures, or all; true when anything was held.
+  pub fn clear(&mut self, service: Option<&str>) -> bool {
+    match service {
+      Some(name) => self.services.pop(name).is_some(),
+      None => {
+        let had_any = !self.services.is_empty();
+        self.services.clear();
+        had_any
+      }
+    }
+  }
+
+  /// Per service, in the order they first failed within what is held.
+  pub fn stats(&self) -> Vec<ServiceStats> {
+    let mut stats: Vec<(u64, ServiceStats)> = self
+      .services
+      .iter()
+      .filter_map(|(name, history)| {
+        let first = history.front()?;
+        let last = history.back()?;
+        Some((
+          first.seq,
+          ServiceStats {
+            service: name.clone(),
+            count: history.len(),
+            last_failure: last.timestamp,
+          },
+        ))
+      })
+      .collect();
+    stats.sort_by_key(|(seq, _)| *seq);
+    stats.into_iter().map(|(_, s)| s).collect()
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn window() -> FailureWindow {
+    FailureWindow::new(FailureConfig::default())
+  }
+
+  #[test]
+  fn skip_counts_only_failures_inside_the_window() {
+    let mut w = window();
+    w.record("fb", "post", "e", "r", 0);
+    w.record("fb", "post", "e", "r", 1_000);
+    w.record("fb", "post", "e", "r", 2_000);
+    assert!(w.should_skip("fb", 3.0, 2_000));
+    assert!(w.should_skip("fb", 3.0, DEFAULT_WINDOW_MS));
+    assert!(!w.should_skip("fb", 3.0, DEFAULT_WINDOW_MS + 1));
+    assert!(w.should_skip("fb", 2.0, DEFAULT_WINDOW_MS + 1));
+    assert!(!w.should_skip("other", 1.0, 0));
+    assert!(w.should_skip("other", 0.0, 0));
+  }
+
+  #[test]
+  fn history_is_bounded_per_service() {
+    let mut w = FailureWindow::new(FailureConfig {
+      max_per_service: 3,
+      ..Default::default()
+    });
+    for i in 0..10 {
+      w.record("noisy", "op", &format!("e{i}"), "r", i);
+    }
+    w.record("quiet", "op", "q", "r", 10);
+    let noisy = w.failures(Some("noisy"));
+    let errors: Vec<&str> = noisy.iter().map(|r| r.error.as_str()).collect();
+    assert_eq!(errors, vec!["e7", "e8", "e9"]);
+    assert_eq!(w.failures(Some("quiet")).len(), 1);
+  }
+
+  #[test]
+  fn services_are_bounded_least_recently_failed_first() {
+    let mut w = FailureWindow::new(FailureConfig {
+      max_services: 2,
+      ..Default::default()
+    });
+    w.record("a", "op", "e", "r", 0);
+    w.record("b", "op", "e", "r", 1);
+    w.record("a", "op", "e", "r", 2);
+    w.record("c", "op", "e", "r", 3);
+    let names: Vec<String> = w.stats().iter().map(|s| s.service.to_string()).collect();
+    assert_eq!(names, vec!["a", "c"]);
+  }
+
+  #[test]
+  fn all_failures_oldest_first_and_stats() {
+    let mut w = window();
+    w.record("a", "op1", "e1", "r1", 10);
+    w.record("b", "op2", "e2", "r2", 20);
+    w.record("a", "op3", "e3", "r3", 30);
+    let all = w.failures(None);
+    let ops: Vec<&str> = all.iter().map(|r| r.operation.as_str()).collect();
+    assert_eq!(ops, vec!["op1", "op2", "op3"]);
+    let stats = w.stats();
+    assert_eq!(stats[0].service.as_ref(), "a");
+    assert_eq!((stats[0].count, stats[0].last_failure), (2, 30));
+    assert_eq!((stats[1].count, stats[1].last_failure), (1, 20));
+  }
+
+  #[test]
+  fn clear_one_or_all() {
+    let mut w = window();
+    w.record("a", "op", "e", "r", 0);
+    w.record("b", "op", "e", "r", 0);
+    assert!(w.clear(Some("a")));
+    assert!(!w.clear(Some("a")));
+    assert_eq!(w.stats().len(), 1);
+    assert!(w.clear(None));
+    assert!(w.failures(None).is_empty());
+  }
+}

@@ -1,0 +1,308 @@
+//! The fallback decision (API.md §2.3) and the three building blocks
+//! (§7), as plain functions over the stores.
+
+use std::sync::Arc;
+
+use super::cache::CacheHit;
+use super::messages::skip_reason;
+use super::queue::{JobPriority, JobType, NewJob, QueueError, DEFAULT_MAX_RETRIES};
+use super::stores::Stores;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey {
+  pub prompt: String,
+  pub model_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRequest {
+  pub job_type: JobType,
+  /// JSON text, taken when the call was made; `None` for `undefined`.
+  pub payload: Option<Arc<str>>,
+  pub priority: JobPriority,
+}
+
+/// A validated `FallbackOptions`, minus `defaultValue` itself, which stays a
+/// JavaScript value: only whether there is one matters here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FallbackPlan {
+  pub operation_name: String,
+  pub user_id: Option<String>,
+  pub cache_key: Option<CacheKey>,
+  pub allow_skip: bool,
+  pub queue: Option<QueueRequest>,
+  pub has_default: bool,
+  pub service: Option<String>,
+}
+
+impl FallbackPlan {
+  pub fn new(operation_name: impl Into<String>) -> Self {
+    Self {
+      operation_name: operation_name.into(),
+      user_id: None,
+      cache_key: None,
+      allow_skip: false,
+      queue: None,
+      has_default: false,
+      service: None,
+    }
+  }
+
+  /// The name a skipped failure is recorded under.
+  pub fn skip_service(&self) -> &str {
+    self.service.as_deref().unwrap_or(&self.operation_name)
+  }
+}
+
+/// What the failure path settled on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fallback {
+  Cache(CacheHit),
+  Default,
+  Queued(Arc<str>),
+  Skipped,
+  /// Nothing applied: the call resolves with `success: false`.
+  Failed,
+}
+
+impl Fallback {
+  /// The `fallbackType` reported for this outcome.
+  pub fn fallback_type(&self) -> Option<&'static str> {
+    match self {
+      Fallback::Cache(_) => Some("cache"),
+      Fallback::Default => Some("default"),
+      Fallback::Queued(_) => Some("queue"),
+      Fallback::Skipped => Some("skip"),
+      Fallback::Failed => None,
+    }
+  }
+}
+
+/// Caches a successful result under the plan's key, when it has one. A
+/// result the cache refuses is simply not cached: the call still succeeded.
+pub fn on_success(plan: &FallbackPlan, response: Option<Arc<str>>, stores: &Stores, now: u64) {
+  if let (Some(key), Some(response)) = (&plan.cache_key, response) {
+    let _ = stores
+      .cache
+      .lock()
+      .set(&key.prompt, &key.model_id, response, None, now);
+  }
+}
+
+/// The failure path, in the contract's order: cache, default (with a cache
+/// key), queue, skip, default (without one), fail. A queue that refuses the
+/// job passes the request on to the next step instead of losing it.
+pub fn on_failure(plan: &FallbackPlan, error_message: &str, stores: &Stores, now: u64) -> Fallback {
+  if let Some(key) = &plan.cache_key {
+    let hit = stores
+      .cache
+      .lock()
+      .get_for_fallback(&key.prompt, &key.model_id, now);
+    if let Some(hit) = hit {
+      return Fallback::Cache(hit);
+    }
+    if plan.has_default {
+      return Fallback::Default;
+    }
+  }
+  if let (Some(request), Some(user_id)) = (&plan.queue, &plan.user_id) {
+    let job = NewJob {
+      job_type: request.job_type,
+      operation: plan.operation_name.clone(),
+      payload: request.payload.clone(),
+      user_id: user_id.clone(),
+      priority: request.priority,
+      retry_count: 0,
+      max_retries: DEFAULT_MAX_RETRIES,
+      next_retry_at: None,
+    };
+    if let Ok(job_id) = stores.queue.lock().enqueue(job, now) {
+      return Fallback::Queued(job_id);
+    }
+  }
+  if plan.allow_skip {
+    skip_failed_integration(stores, plan.skip_service(), "execute", error_message, now);
+    return Fallback::Skipped;
+  }
+  if plan.has_default {
+    return Fallback::Default;
+  }
+  Fallback::Failed
+}
+
+/// `fallbackToCachedAI`: a cached answer (stale allowed), else the default,
+/// else nothing.
+pub fn cached_ai(stores: &Stores, key: &CacheKey, has_default: bool, now: u64) -> Fallback {
+  let hit = stores
+    .cache
+    .lock()
+    .get_for_fallback(&key.prompt, &key.model_id, now);
+  match hit {
+    Some(hit) => Fallback::Cache(hit),
+    None if has_default => Fallback::Default,
+    None => Fallback::Failed,
+  }
+}
+
+/// Records a skipped integration; returns the skip reason.
+pub fn skip_failed_integration(
+  stores: &Stores,
+  service: &str,
+  operation: &str,
+  error_message: &str,
+  now: u64,
+) -> String {
+  let reason = skip_reason(error_message);
+  stores
+    .failures
+    .lock()
+    .record(service, operation, error_message, &reason, now);
+  reason
+}
+
+/// `queueForLater`: enqueues on the shared queue.
+pub fn queue_for_later(stores: &Stores, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
+  stores.queue.lock().enqueue(job, now)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::core::cache::CacheConfig;
+  use crate::core::queue::{JobStatus, QueueConfig};
+
+  fn key() -> CacheKey {
+    CacheKey {
+      prompt: "p".into(),
+      model_id: "m".into(),
+    }
+  }
+
+  fn queue_request() -> QueueRequest {
+    QueueRequest {
+      job_type: JobType::Analytics,
+      payload: Some(Arc::from("{\"a\":1}")),
+      priority: JobPriority::Low,
+    }
+  }
+
+  /// Every option given: each row removes what made the previous one apply.
+  #[test]
+  fn precedence_follows_the_contract() {
+    let stores = Stores::new();
+    let mut plan = FallbackPlan::new("op");
+    plan.cache_key = Some(key());
+    plan.has_default = true;
+    plan.queue = Some(queue_request());
+    plan.user_id = Some("u".into());
+    plan.allow_skip = true;
+
+    stores
+      .cache
+      .lock()
+      .set("p", "m", Arc::from("1"), None, 0)
+      .unwrap();
+    assert_eq!(
+      on_failure(&plan, "e", &stores, 1).fallback_type(),
+      Some("cache")
+    );
+
+    stores.cache.lock().clear();
+    assert_eq!(on_failure(&plan, "e", &stores, 1), Fallback::Default);
+
+    plan.has_default = false;
+    let queued = on_failure(&plan, "e", &stores, 1);
+    let Fallback::Queued(id) = queued else {
+      panic!("expected a queued job, got {queued:?}");
+    };
+    let job = stores.queue.lock().get(&id, 1).unwrap();
+    assert_eq!(
+      (
+        job.operation.as_str(),
+        job.priority,
+        job.max_retries,
+        job.status
+      ),
+      ("op", JobPriority::Low, 3, JobStatus::Pending)
+    );
+
+    plan.user_id = None;
+    assert_eq!(on_failure(&plan, "boom", &stores, 1), Fallback::Skipped);
+    let failures = stores.failures.lock().failures(Some("op"));
+    assert_eq!(failures[0].operation, "execute");
+    assert_eq!(
+      failures[0].skip_reason,
+      "Service temporarily unavailable: boom"
+    );
+
+    plan.allow_skip = false;
+    assert_eq!(on_failure(&plan, "e", &stores, 1), Fallback::Failed);
+  }
+
+  #[test]
+  fn default_without_cache_key_is_used_last() {
+    let stores = Stores::new();
+    let mut plan = FallbackPlan::new("op");
+    plan.has_default = true;
+    plan.allow_skip = true;
+    plan.service = Some("svc".into());
+    assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Skipped);
+    assert_eq!(stores.failures.lock().failures(Some("svc")).len(), 1);
+    plan.allow_skip = false;
+    assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Default);
+  }
+
+  #[test]
+  fn full_queue_falls_through_to_the_next_step() {
+    let stores = Stores::new();
+    stores.queue.lock().set_config(
+      QueueConfig {
+        max_size: 0,
+        ..QueueConfig::default()
+      },
+      0,
+    );
+    let mut plan = FallbackPlan::new("op");
+    plan.queue = Some(queue_request());
+    plan.user_id = Some("u".into());
+    assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Failed);
+    plan.allow_skip = true;
+    assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Skipped);
+  }
+
+  #[test]
+  fn success_caches_only_with_a_key() {
+    let stores = Stores::new();
+    let mut plan = FallbackPlan::new("op");
+    on_success(&plan, Some(Arc::from("1")), &stores, 0);
+    assert_eq!(stores.cache.lock().stats(0).size, 0);
+    plan.cache_key = Some(key());
+    on_success(&plan, None, &stores, 0);
+    assert_eq!(stores.cache.lock().stats(0).size, 0);
+    on_success(&plan, Some(Arc::from("1")), &stores, 0);
+    assert_eq!(stores.cache.lock().stats(0).size, 1);
+  }
+
+  #[test]
+  fn stale_answers_serve_the_failure_path() {
+    let stores = Stores::new();
+    stores.cache.lock().set_config(
+      CacheConfig {
+        stale_if_error_ms: 1_000,
+        ..CacheConfig::default()
+      },
+      0,
+    );
+    stores
+      .cache
+      .lock()
+      .set("p", "m", Arc::from("1"), Some(10), 0)
+      .unwrap();
+    match cached_ai(&stores, &key(), false, 500) {
+      Fallback::Cache(hit) => assert!(hit.stale),
+      other => panic!("expected a stale hit, got {other:?}"),
+    }
+    assert_eq!(cached_ai(&stores, &key(), false, 2_000), Fallback::Failed);
+    assert_eq!(cached_ai(&stores, &key(), true, 2_000), Fallback::Default);
+  }
+}

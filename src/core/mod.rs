@@ -1,0 +1,11 @@
+//! The fallback machinery, free of any Node.js types: the AI response cache,
+//! the background job queue, the integration failure window, the message
+//! table and the fallback decision. `cargo test` exercises it on its own.
+
+pub mod cache;
+pub mod clock;
+pub mod failures;
+pub mod fallback;
+pub mod messages;
+pub mod queue;
+pub mod stores;

@@ -1,0 +1,781 @@
+//! The background job queue: priority then FIFO, retries with backoff,
+//! leases for jobs in processing, and a size bound that never drops a live
+//! job. Every state lives in an ordered index, so `dequeue`, `complete`,
+//! `fail` and `stats` are O(log n).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+
+use super::clock::add_ms;
+
+pub const DEFAULT_MAX_SIZE: usize = 10_000;
+pub const DEFAULT_LEASE_MS: u64 = 5 * 60 * 1000;
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+pub const LEASE_EXPIRED: &str = "lease expired";
+
+/// Delay before retry n (1-based): 1, 5, 15, then 30 minutes.
+const BACKOFF_MS: [u64; 4] = [60_000, 300_000, 900_000, 1_800_000];
+
+pub fn backoff_ms(retry_count: u32) -> u64 {
+  let index = (retry_count.max(1) as usize - 1).min(BACKOFF_MS.len() - 1);
+  BACKOFF_MS[index]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConfig {
+  /// Jobs held at most, in every status together.
+  pub max_size: usize,
+  /// How long a job may stay in `processing` before it counts as failed.
+  pub lease_ms: u64,
+  /// Largest payload, in bytes of JSON.
+  pub max_payload_bytes: usize,
+}
+
+impl Default for QueueConfig {
+  fn default() -> Self {
+    Self {
+      max_size: DEFAULT_MAX_SIZE,
+      lease_ms: DEFAULT_LEASE_MS,
+      max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+    }
+  }
+}
+
+macro_rules! string_enum {
+  ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+    $(#[$meta])*
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum $name { $($variant),+ }
+
+    impl $name {
+      pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+      pub fn as_str(self) -> &'static str {
+        match self { $($name::$variant => $text),+ }
+      }
+
+      pub fn parse(text: &str) -> Option<Self> {
+        match text { $($text => Some($name::$variant),)+ _ => None }
+      }
+    }
+  };
+}
+
+string_enum!(JobType {
+  Ai = "ai",
+  Integration = "integration",
+  Analytics = "analytics",
+  Notification = "notification",
+});
+
+string_enum!(
+  /// Declared lowest first, so `Ord` ranks `High` above the others.
+  JobPriority {
+    Low = "low",
+    Medium = "medium",
+    High = "high",
+  }
+);
+
+string_enum!(JobStatus {
+  Pending = "pending",
+  Processing = "processing",
+  Completed = "completed",
+  Failed = "failed",
+});
+
+/// What a caller hands to `enqueue`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+  pub job_type: JobType,
+  pub operation: String,
+  /// JSON text; `None` stands for an `undefined` payload.
+  pub payload: Option<Arc<str>>,
+  pub user_id: String,
+  pub priority: JobPriority,
+  pub retry_count: u32,
+  pub max_retries: u32,
+  pub next_retry_at: Option<u64>,
+}
+
+impl NewJob {
+  pub fn payload_bytes(&self) -> usize {
+    self.payload.as_ref().map_or(0, |p| p.len())
+  }
+}
+
+/// A job as stored and as handed out (snapshots are clones; the payload
+/// text is shared).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+  pub id: Arc<str>,
+  pub job_type: JobType,
+  pub operation: String,
+  pub payload: Option<Arc<str>>,
+  pub user_id: Arc<str>,
+  pub priority: JobPriority,
+  pub created_at: u64,
+  pub retry_count: u32,
+  pub max_retries: u32,
+  pub next_retry_at: Option<u64>,
+  pub status: JobStatus,
+  pub last_error: Option<String>,
+  pub updated_at: u64,
+  seq: u64,
+  lease_until: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueError {
+  /// Every held job is pending or processing; nothing may be dropped.
+  Full {
+    max_size: usize,
+  },
+  PayloadTooLarge {
+    bytes: usize,
+    max_bytes: usize,
+  },
+}
+
+impl std::fmt::Display for QueueError {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    match self {
+      QueueError::Full { max_size } => write!(
+        f,
+        "The job queue is full: it holds {max_size} jobs that are pending or processing, and none may be dropped"
+      ),
+      QueueError::PayloadTooLarge { bytes, max_bytes } => write!(
+        f,
+        "The job payload is {bytes} bytes of JSON, more than the limit of {max_bytes} bytes"
+      ),
+    }
+  }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+  pub total: usize,
+  pub pending: usize,
+  pub processing: usize,
+  pub completed: usize,
+  pub failed: usize,
+}
+
+/// Ready jobs sort highest priority first, then oldest, then by enqueue order.
+type ReadyKey = (std::cmp::Reverse<JobPriority>, u64, u64);
+
+pub struct JobQueue {
+  config: QueueConfig,
+  next_seq: u64,
+  ids: RandomIds,
+  /// Every job by enqueue order.
+  jobs: BTreeMap<u64, Job>,
+  by_id: HashMap<Arc<str>, u64>,
+  ready: BTreeSet<ReadyKey>,
+  /// Pending jobs waiting for `next_retry_at`.
+  delayed: BTreeSet<(u64, u64)>,
+  /// Processing jobs by the end of their lease.
+  leases: BTreeSet<(u64, u64)>,
+  /// Completed and failed jobs by the time they finished: eviction order.
+  finished: BTreeSet<(u64, u64)>,
+  counts: [usize; 4],
+}
+
+impl JobQueue {
+  pub fn new(config: QueueConfig) -> Self {
+    Self {
+      config,
+      next_seq: 0,
+      ids: RandomIds::new(),
+      jobs: BTreeMap::new(),
+      by_id: HashMap::new(),
+      ready: BTreeSet::new(),
+      delayed: BTreeSet::new(),
+      leases: BTreeSet::new(),
+      finished: BTreeSet::new(),
+      counts: [0; 4],
+    }
+  }
+
+  pub fn config(&self) -> QueueConfig {
+    self.config
+  }
+
+  /// New bounds apply at once; a lower `max_size` evicts finished jobs but
+  /// never a pending or processing one.
+  pub fn set_config(&mut self, config: QueueConfig, now: u64) {
+    self.config = config;
+    self.advance(now);
+    while self.jobs.len() > self.config.max_size && self.evict_finished() {}
+  }
+
+  pub fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
+    let bytes = job.payload_bytes();
+    if bytes > self.config.max_payload_bytes {
+      return Err(QueueError::PayloadTooLarge {
+        bytes,
+        max_bytes: self.config.max_payload_bytes,
+      });
+    }
+    self.advance(now);
+    while self.jobs.len() >= self.config.max_size {
+      if !self.evict_finished() {
+        return Err(QueueError::Full {
+          max_size: self.config.max_size,
+        });
+      }
+    }
+    let id = loop {
+      let candidate: Arc<str> = self.ids.job_id(now).into();
+      if !self.by_id.contains_key(&candidate) {
+        break candidate;
+      }
+    };
+    let seq = self.next_seq;
+    self.next_seq += 1;
+    let stored = Job {
+      id: id.clone(),
+      job_type: job.job_type,
+      operation: job.operation,
+      payload: job.payload,
+      user_id: job.user_id.into(),
+      priority: job.priority,
+      created_at: now,
+      retry_count: job.retry_count,
+      max_retries: job.max_retries,
+      next_retry_at: job.next_retry_at,
+      status: JobStatus::Pending,
+      last_error: None,
+      updated_at: now,
+      seq,
+      lease_until: None,
+    };
+    self.by_id.insert(id.clone(), seq);
+    self.jobs.insert(seq, stored);
+    self.index(seq, now);
+    Ok(id)
+  }
+
+  /// Hands out the best ready job and leases it; `None` when none is ready.
+  pub fn dequeue(&mut self, now: u64) -> Option<Job> {
+    self.advance(now);
+    let (_, _, seq) = self.ready.pop_first()?;
+    let lease_until = add_ms(now, self.config.lease_ms);
+    let job = self.jobs.get_mut(&seq)?;
+    self.counts[JobStatus::Pending as usize] -= 1;
+    self.counts[JobStatus::Processing as usize] += 1;
+    job.status = JobStatus::Processing;
+    job.updated_at = now;
+    job.lease_until = Some(lease_until);
+    self.leases.insert((lease_until, seq));
+    Some(job.clone())
+  }
+
+  /// Marks a pending or processing job completed; false for an unknown or
+  /// already finished job.
+  pub fn complete(&mut self, id: &str, now: u64) -> bool {
+    self.advance(now);
+    let Some(seq) = self.live_seq(id) else {
+      return false;
+    };
+    self.finish(seq, JobStatus::Completed, now);
+    true
+  }
+
+  /// Records a failed attempt: back to pending after a backoff, or failed
+  /// for good once `max_retries` attempts have failed.
+  pub fn fail(&mut self, id: &str, error: &str, now: u64) -> bool {
+    self.advance(now);
+    let Some(seq) = self.live_seq(id) else {
+      return false;
+    };
+    self.fail_attempt(seq, error, now);
+    true
+  }
+
+  pub fn stats(&mut self, now: u64) -> QueueStats {
+    self.advance(now);
+    QueueStats {
+      total: self.jobs.len(),
+      pending: self.counts[JobStatus::Pending as usize],
+      processing: self.counts[JobStatus::Processing as usize],
+      completed: self.counts[JobStatus::Completed as usize],
+      failed: self.counts[JobStatus::Failed as usize],
+    }
+  }
+
+  pub fn get(&mut self, id: &str, now: u64) -> Option<Job> {
+    self.advance(now);
+    let seq = self.by_id.get(id)?;
+    self.jobs.get(seq).cloned()
+  }
+
+  /// Snapshots of the jobs that match, in enqueue order.
+  pub fn snapshot(&mut self, now: u64, filter: impl Fn(&Job) -> bool) -> Vec<Job> {
+    self.advance(now);
+    self
+      .jobs
+      .values()
+      .filter(|job| filter(job))
+      .cloned()
+      .collect()
+  }
+
+  /// Removes completed jobs (failed ones stay, for inspection); returns how
+  /// many went.
+  pub fn clear_completed(&mut self, now: u64) -> usize {
+    self.advance(now);
+    let done: Vec<(u64, u64)> = self
+      .finished
+      .iter()
+      .filter(|(_, seq)| self.jobs[seq].status == JobStatus::Completed)
+      .copied()
+      .collect();
+    for key in &done {
+      self.finished.remove(key);
+      self.drop_job(key.1);
+    }
+    done.len()
+  }
+
+  /// Applies what time alone changes: retry delays that have run out, and
+  /// leases that have expired (each a failed attempt).
+  fn advance(&mut self, now: u64) {
+    while let Some(&(due, seq)) = self.delayed.first() {
+      if due > now {
+        break;
+      }
+      self.delayed.pop_first();
+      let job = &self.jobs[&seq];
+      self.ready.insert(ready_key(job));
+    }
+    while let Some(&(until, seq)) = self.leases.first() {
+      if until >= now {
+        break;
+      }
+      self.fail_attempt(seq, LEASE_EXPIRED, now);
+    }
+  }
+
+  fn live_seq(&self, id: &str) -> Option<u64> {
+    let seq = *self.by_id.get(id)?;
+    match self.jobs[&seq].status {
+      JobStatus::Pending | JobStatus::Processing => Some(seq),
+      JobStatus::Completed | JobStatus::Failed => None,
+    }
+  }
+
+  fn fail_attempt(&mut self, seq: u64, error: &str, now: u64) {
+    let Some(job) = self.jobs.get_mut(&seq) else {
+      return;
+    };
+    job.retry_count = job.retry_count.saturating_add(1);
+    job.last_error = Some(error.to_owned());
+    if job.retry_count >= job.max_retries {
+      self.finish(seq, JobStatus::Failed, now);
+      return;
+    }
+    let retry_at = add_ms(now, backoff_ms(job.retry_count));
+    self.unindex(seq);
+    if let Some(job) = self.jobs.get_mut(&seq) {
+      job.status = JobStatus::Pending;
+      job.next_retry_at = Some(retry_at);
+      job.updated_at = now;
+      job.lease_until = None;
+    }
+    self.index(seq, now);
+  }
+
+  fn finish(&mut self, seq: u64, status: JobStatus, now: u64) {
+    self.unindex(seq);
+    let Some(job) = self.jobs.get_mut(&seq) else {
+      return;
+    };
+    job.status = status;
+    job.updated_at = now;
+    job.lease_until = None;
+    self.counts[status as usize] += 1;
+    self.finished.insert((now, seq));
+  }
+
+  /// Puts a job into the index of its status and counts it.
+  fn index(&mut self, seq: u64, now: u64) {
+    let Some(job) = self.jobs.get(&seq) else {
+      return;
+    };
+    match job.status {
+      JobStatus::Pending => match job.next_retry_at {
+        Some(due) if due > now => {
+          self.delayed.insert((due, seq));
+        }
+        _ => {
+          self.ready.insert(ready_key(job));
+        }
+      },
+      JobStatus::Processing => {
+        self.leases.insert((job.lease_until.unwrap_or(now), seq));
+      }
+      JobStatus::Completed | JobStatus::Failed => {
+        self.finished.insert((job.updated_at, seq));
+      }
+    }
+    self.counts[job.status as usize] += 1;
+  }
+
+  /// Takes a job out of the index of its status; returns that status.
+  fn unindex(&mut self, seq: u64) -> Option<JobStatus> {
+    let job = self.jobs.get(&seq)?;
+    match job.status {
+      JobStatus::Pending => {
+        if !self.ready.remove(&ready_key(job)) {
+          self.delayed.remove(&(job.next_retry_at.unwrap_or(0), seq));
+        }
+      }
+      JobStatus::Processing => {
+        self.leases.remove(&(job.lease_until.unwrap_or(0), seq));
+      }
+      JobStatus::Completed | JobStatus::Failed => {
+        self.finished.remove(&(job.updated_at, seq));
+      }
+    }
+    self.counts[job.status as usize] -= 1;
+    Some(job.status)
+  }
+
+  fn evict_finished(&mut self) -> bool {
+    match self.finished.pop_first() {
+      Some((_, seq)) => {
+        self.drop_job(seq);
+        true
+      }
+      None => false,
+    }
+  }
+
+  /// Forgets a finished job that is already out of `finished`.
+  fn drop_job(&mut self, seq: u64) {
+    if let Some(job) = self.jobs.remove(&seq) {
+      self.counts[job.status as usize] -= 1;
+      self.by_id.remove(&job.id);
+    }
+  }
+}
+
+fn ready_key(job: &Job) -> ReadyKey {
+  (std::cmp::Reverse(job.priority), job.created_at, job.seq)
+}
+
+/// `job_<ms since epoch>_<9 base-36 characters>`, from a xorshift generator
+/// seeded by the process's random hasher keys.
+struct RandomIds(u64);
+
+impl RandomIds {
+  fn new() -> Self {
+    Self(RandomState::new().hash_one(0u8) | 1)
+  }
+
+  fn next(&mut self) -> u64 {
+    let mut x = self.0;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    self.0 = x;
+    x
+  }
+
+  fn job_id(&mut self, now: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut bits = self.next();
+    let mut suffix = [0u8; 9];
+    for digit in suffix.iter_mut() {
+      *digit = DIGITS[(bits % 36) as usize];
+      bits /= 36;
+    }
+    format!(
+      "job_{now}_{}",
+      std::str::from_utf8(&suffix).unwrap_or("000000000")
+    )
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  const MIN: u64 = 60_000;
+
+  fn job(priority: JobPriority, user: &str) -> NewJob {
+    NewJob {
+      job_type: JobType::Analytics,
+      operation: "op".into(),
+      payload: Some(Arc::from("{}")),
+      user_id: user.into(),
+      priority,
+      retry_count: 0,
+      max_retries: 3,
+      next_retry_at: None,
+    }
+  }
+
+  fn queue() -> JobQueue {
+    JobQueue::new(QueueConfig::default())
+  }
+
+  #[test]
+  fn ids_have_the_contract_shape_and_are_unique() {
+    let mut q = queue();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..1_000 {
+      let id = q
+        .enqueue(job(JobPriority::Low, "u"), 1_700_000_000_000)
+        .unwrap();
+      let rest = id.strip_prefix("job_1700000000000_").expect("prefix");
+      assert_eq!(rest.len(), 9);
+      assert!(rest
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
+      assert!(seen.insert(id));
+    }
+  }
+
+  #[test]
+  fn priority_then_age_then_enqueue_order() {
+    let mut q = queue();
+    let low = q.enqueue(job(JobPriority::Low, "u"), 1).unwrap();
+    let med1 = q.enqueue(job(JobPriority::Medium, "u"), 2).unwrap();
+    let high = q.enqueue(job(JobPriority::High, "u"), 3).unwrap();
+    let med2 = q.enqueue(job(JobPriority::Medium, "u"), 2).unwrap();
+    let order: Vec<Arc<str>> = std::iter::from_fn(|| q.dequeue(10).map(|j| j.id)).collect();
+    assert_eq!(order, vec![high, med1, med2, low]);
+  }
+
+  #[test]
+  fn dequeue_leases_and_counts() {
+    let mut q = queue();
+    let id = q.enqueue(job(JobPriority::Medium, "u"), 0).unwrap();
+    let taken = q.dequeue(5).unwrap();
+    assert_eq!(
+      (taken.id.clone(), taken.status),
+      (id.clone(), JobStatus::Processing)
+    );
+    assert!(q.dequeue(5).is_none());
+    assert_eq!(
+      q.stats(5),
+      QueueStats {
+        total: 1,
+        processing: 1,
+        ..Default::default()
+      }
+    );
+    assert!(q.complete(&id, 6));
+    assert!(!q.complete(&id, 7), "finished jobs are left alone");
+    assert_eq!(q.stats(7).completed, 1);
+  }
+
+  #[test]
+  fn backoff_schedule() {
+    let mut q = queue();
+    let mut spec = job(JobPriority::High, "u");
+    spec.max_retries = 10;
+    let id = q.enqueue(spec, 0).unwrap();
+    let mut now = 0;
+    for (attempt, delay) in [
+      (1, MIN),
+      (2, 5 * MIN),
+      (3, 15 * MIN),
+      (4, 30 * MIN),
+      (5, 30 * MIN),
+    ] {
+      assert_eq!(q.dequeue(now).unwrap().id, id);
+      assert!(q.fail(&id, "boom", now));
+      let stored = q.get(&id, now).unwrap();
+      assert_eq!(stored.retry_count, attempt);
+      assert_eq!(stored.status, JobStatus::Pending);
+      assert_eq!(stored.next_retry_at, Some(now + delay));
+      assert_eq!(stored.last_error.as_deref(), Some("boom"));
+      assert!(
+        q.dequeue(now + delay - 1).is_none(),
+        "not ready before its time"
+      );
+      now += delay;
+    }
+  }
+
+  #[test]
+  fn fails_for_good_at_max_retries() {
+    let mut q = queue();
+    let mut spec = job(JobPriority::High, "u");
+    spec.max_retries = 2;
+    let id = q.enqueue(spec, 0).unwrap();
+    q.dequeue(0);
+    q.fail(&id, "one", 0);
+    q.dequeue(MIN);
+    q.fail(&id, "two", MIN);
+    let stored = q.get(&id, MIN).unwrap();
+    assert_eq!((stored.status, stored.retry_count), (JobStatus::Failed, 2));
+    assert!(!q.fail(&id, "three", MIN));
+    let mut zero = job(JobPriority::Low, "u");
+    zero.max_retries = 0;
+    let id = q.enqueue(zero, 0).unwrap();
+    q.fail(&id, "x", 0);
+    assert_eq!(q.get(&id, 0).unwrap().status, JobStatus::Failed);
+  }
+
+  #[test]
+  fn unknown_ids_are_ignored() {
+    let mut q = queue();
+    assert!(!q.complete("job_0_000000000", 0));
+    assert!(!q.fail("nope", "x", 0));
+  }
+
+  #[test]
+  fn expired_lease_is_a_failed_attempt() {
+    let mut q = JobQueue::new(QueueConfig {
+      lease_ms: 100,
+      ..Default::default()
+    });
+    let id = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
+    q.dequeue(0).unwrap();
+    assert!(
+      q.dequeue(100).is_none(),
+      "lease still held at its last instant"
+    );
+    let stored = q.get(&id, 101).unwrap();
+    assert_eq!(stored.status, JobStatus::Pending);
+    assert_eq!(stored.retry_count, 1);
+    assert_eq!(stored.last_error.as_deref(), Some(LEASE_EXPIRED));
+    assert_eq!(stored.next_retry_at, Some(101 + MIN));
+    assert_eq!(q.dequeue(101 + MIN).unwrap().id, id);
+  }
+
+  #[test]
+  fn full_queue_evicts_finished_jobs_only() {
+    let mut q = JobQueue::new(QueueConfig {
+      max_size: 3,
+      ..Default::default()
+    });
+    let a = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
+    let b = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
+    let c = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
+    q.complete(&b, 1);
+    q.complete(&a, 2);
+    let d = q.enqueue(job(JobPriority::Low, "u"), 3).unwrap();
+    assert!(q.get(&b, 3).is_none(), "first finished goes first");
+    assert!(q.get(&a, 3).is_some());
+    let e = q.enqueue(job(JobPriority::Low, "u"), 4).unwrap();
+    assert!(q.get(&a, 4).is_none());
+    assert_eq!(
+      q.enqueue(job(JobPriority::Low, "u"), 5),
+      Err(QueueError::Full { max_size: 3 })
+    );
+    for id in [c, d, e] {
+      assert_eq!(q.get(&id, 5).unwrap().status, JobStatus::Pending);
+    }
+  }
+
+  #[test]
+  fn payload_bound() {
+    let mut q = JobQueue::new(QueueConfig {
+      max_payload_bytes: 4,
+      ..Default::default()
+    });
+    let mut spec = job(JobPriority::Low, "u");
+    spec.payload = Some(Arc::from("12345"));
+    assert_eq!(
+      q.enqueue(spec, 0),
+      Err(QueueError::PayloadTooLarge {
+        bytes: 5,
+        max_bytes: 4
+      })
+    );
+    assert_eq!(q.stats(0).total, 0);
+  }
+
+  #[test]
+  fn future_retry_time_at_enqueue_is_respected() {
+    let mut q = queue();
+    let mut spec = job(JobPriority::High, "u");
+    spec.next_retry_at = Some(1_000);
+    let later = q.enqueue(spec, 0).unwrap();
+    let now_job = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
+    assert_eq!(q.dequeue(10).unwrap().id, now_job);
+    assert!(q.dequeue(999).is_none());
+    assert_eq!(q.dequeue(1_000).unwrap().id, later);
+  }
+
+  #[test]
+  fn clear_completed_keeps_failed_and_live() {
+    let mut q = queue();
+    let done = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
+    let mut spec = job(JobPriority::Low, "u");
+    spec.max_retries = 1;
+    let failed = q.enqueue(spec, 0).unwrap();
+    let live = q.enqueue(job(JobPriority::Low, "v"), 0).unwrap();
+    q.complete(&done, 0);
+    q.fail(&failed, "x", 0);
+    assert_eq!(q.clear_completed(0), 1);
+    let ids: Vec<Arc<str>> = q.snapshot(0, |_| true).into_iter().map(|j| j.id).collect();
+    assert_eq!(ids, vec![failed, live.clone()]);
+    let mine: Vec<Arc<str>> = q
+      .snapshot(0, |j| &*j.user_id == "v")
+      .into_iter()
+      .map(|j| j.id)
+      .collect();
+    assert_eq!(mine, vec![live]);
+    assert_eq!(q.stats(0).total, 2);
+  }
+
+  #[test]
+  fn lowering_max_size_never_drops_live_jobs() {
+    let mut q = queue();
+    let ids: Vec<Arc<str>> = (0..5)
+      .map(|_| q.enqueue(job(JobPriority::Low, "u"), 0).unwrap())
+      .collect();
+    q.complete(&ids[0], 1);
+    q.set_config(
+      QueueConfig {
+        max_size: 2,
+        ..q.config()
+      },
+      2,
+    );
+    let stats = q.stats(2);
+    assert_eq!((stats.total, stats.pending, stats.completed), (4, 4, 0));
+  }
+
+  #[test]
+  fn many_jobs_keep_counts_consistent() {
+    let mut q = JobQueue::new(QueueConfig {
+      max_size: 100_000,
+      lease_ms: 10,
+      ..Default::default()
+    });
+    let priorities = [JobPriority::Low, JobPriority::Medium, JobPriority::High];
+    for i in 0..3_000u64 {
+      q.enqueue(job(priorities[(i % 3) as usize], "u"), i)
+        .unwrap();
+    }
+    let mut now = 3_000;
+    let mut last_rank = JobPriority::High;
+    for i in 0..1_000 {
+      let taken = q.dequeue(now).unwrap();
+      assert!(taken.priority <= last_rank);
+      last_rank = taken.priority;
+      match i % 3 {
+        0 => assert!(q.complete(&taken.id, now)),
+        1 => assert!(q.fail(&taken.id, "x", now)),
+        _ => {}
+      }
+      now += 1;
+    }
+    let stats = q.stats(now + 100);
+    assert_eq!(
+      stats.pending + stats.processing + stats.completed + stats.failed,
+      stats.total
+    );
+    assert_eq!(stats.total, 3_000);
+    assert_eq!(stats.processing, 0, "every lease has expired");
+  }
+}

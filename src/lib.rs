@@ -1,0 +1,8 @@
+#![deny(clippy::all)]
+
+//! fallback-mechanisms: a pure Rust core (`core`) under a thin napi-rs
+//! binding (`binding`). Nothing in `core` knows about Node.js.
+
+pub mod core;
+
+mod binding;
