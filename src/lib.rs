@@ -5,4 +5,6 @@
 
 pub mod core;
 
+// The unit tests exercise the core alone, without Node.js.
+#[cfg(not(test))]
 mod binding;

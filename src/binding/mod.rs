@@ -1,1 +1,14 @@
-//! The napi-rs layer.
+//! The napi-rs layer: checks arguments, converts values, maps errors. All
+//! behaviour lives in `crate::core`.
+
+mod args;
+mod blocks;
+mod cache;
+mod config;
+mod errors;
+mod execute;
+mod failures;
+mod js;
+mod json;
+mod queue;
+mod results;

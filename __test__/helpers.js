@@ -1,0 +1,43 @@
+'use strict'
+
+// Shared by the test files: the contract's message table, and a way to put
+// the process-wide singletons back to empty between tests.
+
+const { aiResponseCache, backgroundJobQueue, integrationFailureManager } = require('..')
+
+const MESSAGES = {
+  cache: "We encountered an issue, but don't worry! We're showing you a previous result while we work on this.",
+  skip: "We encountered an issue, but don't worry! We've temporarily skipped this step to keep things moving.",
+  queue: "We encountered an issue, but don't worry! We've saved your request and will process it shortly.",
+  default: "We encountered an issue, but don't worry! We're using a safe default while we resolve this.",
+  generic: "We encountered an issue, but don't worry! Please try again in a moment.",
+}
+
+/** Empties the cache and failure history, and finishes and clears every ready job. */
+function resetSingletons() {
+  aiResponseCache.clear()
+  integrationFailureManager.clearFailures()
+  for (let job = backgroundJobQueue.dequeue(); job; job = backgroundJobQueue.dequeue()) {
+    backgroundJobQueue.complete(job.id)
+  }
+  for (const job of backgroundJobQueue.getByStatus('pending')) backgroundJobQueue.complete(job.id)
+  backgroundJobQueue.clearCompleted()
+}
+
+function isRecentDate(value, withinMs = 5000) {
+  return value instanceof Date && Math.abs(Date.now() - value.getTime()) <= withinMs
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Asserts that `fn` throws an error of `type` with `code` and a message matching `message`. */
+function assertThrowsCoded(assert, fn, type, code, message) {
+  assert.throws(fn, (error) => {
+    assert.ok(error instanceof type, `expected ${type.name}, got ${error && error.name}: ${error && error.message}`)
+    assert.equal(error.code, code)
+    if (message) assert.match(error.message, message)
+    return true
+  })
+}
+
+module.exports = { MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded }

@@ -1,0 +1,225 @@
+// Types of `fallback-mechanisms`. Hand-written, because these shapes are the
+// public contract (API.md §1): `any` payloads, real `Date` fields, string
+// unions and generics, which the generated `binding.d.ts` cannot express.
+
+/** Which fallback a result came from. */
+export type FallbackType = 'cache' | 'skip' | 'queue' | 'default';
+/** What kind of work a queued job is. */
+export type JobType = 'ai' | 'integration' | 'analytics' | 'notification';
+/** Jobs of higher priority are handed out first. */
+export type JobPriority = 'low' | 'medium' | 'high';
+/** Where a job is in its life. */
+export type JobStatus = 'pending' | 'processing' | 'completed' | 'failed';
+
+/** A cached AI response, as `AIResponseCache.get` returns it (a fresh copy). */
+export interface CachedAIResponse {
+  prompt: string;
+  response: any;
+  timestamp: Date;
+  modelId: string;
+  expiresAt: Date;
+}
+
+/** A job in the background queue (every read returns a fresh snapshot). */
+export interface QueuedJob {
+  id: string;
+  type: JobType;
+  operation: string;
+  payload: any;
+  userId: string;
+  priority: JobPriority;
+  createdAt: Date;
+  retryCount: number;
+  maxRetries: number;
+  /** When a retried job becomes ready again. */
+  nextRetryAt?: Date;
+  status: JobStatus;
+  /** The error of the last failed attempt (`'lease expired'` for a lost worker). */
+  lastError?: string;
+  /** When the job last changed status. */
+  updatedAt?: Date;
+}
+
+/** One recorded failure of an integration. */
+export interface IntegrationFailure {
+  service: string;
+  operation: string;
+  error: string;
+  timestamp: Date;
+  skipReason: string;
+}
+
+/** What a building block (`fallbackToCachedAI`, ...) returns. */
+export interface FallbackResult<T> {
+  success: boolean;
+  data?: T;
+  usedFallback: boolean;
+  fallbackType: FallbackType;
+  message: string;
+  /** Set to `{ stale: true }` when an expired entry was served under stale-if-error. */
+  metadata?: { stale?: boolean };
+}
+
+/** What `executeWithFallback` resolves with. */
+export interface ServiceResult<T> {
+  success: boolean;
+  data?: T;
+  error?: Error;
+  message?: string;
+  timestamp: Date;
+  /**
+   * On a fallback: `{ usedFallback: true, fallbackType, jobId? (queue), stale? (cache) }`;
+   * on failure: `{ usedFallback: false, originalError }`.
+   */
+  metadata?: Record<string, any>;
+}
+
+/** How `executeWithFallback` may fall back. */
+export interface FallbackOptions<T> {
+  /** Names the operation (the queued job's `operation`, the skipped service by default). */
+  operationName: string;
+  /** Needed, with `queueOnFailure`, to queue the work. */
+  userId?: string;
+  /** Caches a success under this key; serves the cached answer on failure. */
+  cacheKey?: { prompt: string; modelId: string };
+  /** Skip the step on failure and record it on `integrationFailureManager`. */
+  allowSkip?: boolean;
+  /** Queue the work on `backgroundJobQueue` on failure (needs `userId`). */
+  queueOnFailure?: { type: JobType; payload: any; priority?: JobPriority };
+  /** Used on failure when nothing better applies. */
+  defaultValue?: T;
+  /** The name a skipped failure is recorded under (default: `operationName`). */
+  service?: string;
+}
+
+/** Bounds and defaults of a response cache. */
+interface AIResponseCacheOptions {
+  /** Entries held at most; least recently used go first (default 10,000). */
+  maxEntries?: number;
+  /** Prompt + response bytes held at most (default 256 MiB). */
+  maxBytes?: number;
+  /** TTL when `set` gets none (default 24 h). */
+  defaultTtlMs?: number;
+  /** How long an expired entry may still serve the failure path (default 0: off). */
+  staleIfErrorMs?: number;
+}
+
+/** Bounds of a job queue. */
+interface BackgroundJobQueueOptions {
+  /** Jobs held at most, in every status (default 10,000). */
+  maxSize?: number;
+  /** How long a job may stay `processing` before it counts as failed (default 5 min). */
+  leaseMs?: number;
+  /** Largest payload, in bytes of JSON (default 1 MiB). */
+  maxPayloadBytes?: number;
+}
+
+/** Bounds of a failure history. */
+interface IntegrationFailureManagerOptions {
+  /** How far back `shouldSkipService` looks (default 5 min). */
+  windowMs?: number;
+  /** Failures held per service (default 100). */
+  maxPerService?: number;
+}
+
+/**
+ * Runs `operation`; on failure falls back, in order, to a cached answer, the
+ * default (with a `cacheKey`), a queued job, a skip, the default. Resolves a
+ * `ServiceResult` and never rejects because the operation failed; rejects with
+ * a `TypeError` only for bad arguments.
+ */
+export function executeWithFallback<T>(
+  operation: () => Promise<T>,
+  options: FallbackOptions<T>,
+): Promise<ServiceResult<T>>;
+
+/** The friendly message for a fallback type; the error is never shown. */
+export function getUserFriendlyMessage(error: unknown, fallbackType?: FallbackType | string): string;
+
+/** A cached AI response for (prompt, modelId), else `defaultValue`, else `success: false`. */
+export function fallbackToCachedAI<T>(
+  prompt: string,
+  modelId: string,
+  defaultValue?: T,
+): Promise<FallbackResult<T>>;
+
+/** Records the failure on `integrationFailureManager` and reports the step as skipped. */
+export function skipFailedIntegration(service: string, operation: string, error: Error): FallbackResult<null>;
+
+/** Queues a job on `backgroundJobQueue`; `data` is its id. Throws `QUEUE_FULL` when full. */
+export function queueForLater(
+  type: JobType,
+  operation: string,
+  payload: any,
+  userId: string,
+  priority?: JobPriority,
+  maxRetries?: number,
+): FallbackResult<string>;
+
+/** Sets the bounds and defaults of the exported singletons, at any time. */
+export function configure(options: {
+  cache?: AIResponseCacheOptions;
+  queue?: BackgroundJobQueueOptions;
+  failures?: IntegrationFailureManagerOptions;
+}): void;
+
+/** AI responses by exact (prompt, modelId), with TTLs and LRU bounds. */
+export declare class AIResponseCache {
+  constructor(options?: AIResponseCacheOptions);
+  /** Stores a JSON copy of `response`; `ttl` in ms (`undefined`/`0`: the default TTL). */
+  set(prompt: string, response: any, modelId: string, ttl?: number): void;
+  /** The live entry (a fresh copy), or `null`. */
+  get(prompt: string, modelId: string): CachedAIResponse | null;
+  /** Removes the entry; returns whether there was one. */
+  delete(prompt: string, modelId: string): boolean;
+  /** Empties the cache and resets its counters. */
+  clear(): void;
+  getStats(): {
+    size: number;
+    oldestEntry?: Date;
+    newestEntry?: Date;
+    hits?: number;
+    misses?: number;
+    evictions?: number;
+    bytes?: number;
+  };
+}
+
+/** Background jobs: priority then FIFO, retries with backoff, leases, a size bound. */
+export declare class BackgroundJobQueue {
+  constructor(options?: BackgroundJobQueueOptions);
+  /** Adds a job and returns its id. */
+  enqueue(job: Omit<QueuedJob, 'id' | 'createdAt' | 'status'>): string;
+  /** The ready job of highest priority, now `processing`; `null` when none is ready. */
+  dequeue(): QueuedJob | null;
+  /** Marks a job completed; returns false for an unknown or finished job. */
+  complete(jobId: string): boolean;
+  /** Records a failed attempt; returns false for an unknown or finished job. */
+  fail(jobId: string, error: string): boolean;
+  getAll(): QueuedJob[];
+  getByStatus(status: JobStatus): QueuedJob[];
+  getByUser(userId: string): QueuedJob[];
+  /** Removes completed jobs; returns how many went. */
+  clearCompleted(): number;
+  getStats(): { total: number; pending: number; processing: number; completed: number; failed: number };
+}
+
+/** Failure history per integration, and whether to skip a service up front. */
+export declare class IntegrationFailureManager {
+  constructor(options?: IntegrationFailureManagerOptions);
+  recordFailure(service: string, operation: string, error: string, skipReason: string): void;
+  /** One service's failures, or all, oldest first. */
+  getFailures(service?: string): IntegrationFailure[];
+  /** True when at least `threshold` (default 3) failures fall inside the window. */
+  shouldSkipService(service: string, threshold?: number): boolean;
+  /** Forgets one service's failures, or all; returns whether any were held. */
+  clearFailures(service?: string): boolean;
+  getStats(): Record<string, { count: number; lastFailure: Date }>;
+}
+
+/** The process-wide cache `executeWithFallback` uses. */
+export declare const aiResponseCache: AIResponseCache;
+/** The process-wide queue `executeWithFallback` and `queueForLater` use. */
+export declare const backgroundJobQueue: BackgroundJobQueue;
+/** The process-wide failure history `executeWithFallback` and `skipFailedIntegration` use. */
+export declare const integrationFailureManager: IntegrationFailureManager;

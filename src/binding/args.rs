@@ -1,0 +1,225 @@
+//! Argument checks with Node.js-style messages: each names the argument (or
+//! `options.x` property), what was expected and what was received.
+
+use std::ffi::CString;
+
+use super::errors::{
+  Fault, JsResult, ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE,
+};
+use super::js::{Js, Kind, Raw};
+
+/// `The "x" argument` or, for a dotted path, `The "options.x" property`.
+fn subject(name: &str) -> String {
+  let what = if name.contains('.') {
+    "property"
+  } else {
+    "argument"
+  };
+  format!("The \"{name}\" {what}")
+}
+
+/// What was received, in the words Node.js uses.
+pub fn describe(js: Js, value: Raw) -> String {
+  match js.kind(value) {
+    Kind::Undefined => "undefined".into(),
+    Kind::Null => "null".into(),
+    Kind::Function => "function".into(),
+    Kind::String => {
+      let text = js.read_string(value).unwrap_or_default();
+      let shown: String = text.chars().take(25).collect();
+      let ellipsis = if shown.len() < text.len() { "..." } else { "" };
+      format!("type string ('{shown}'{ellipsis})")
+    }
+    Kind::Object if js.is_array(value) => "an instance of Array".into(),
+    Kind::Object => "an instance of Object".into(),
+    kind => format!(
+      "type {} ({})",
+      format!("{kind:?}").to_lowercase(),
+      js.to_display_string(value)
+    ),
+  }
+}
+
+pub fn type_error(js: Js, name: &str, expected: &str, value: Raw) -> Fault {
+  Fault::type_error(
+    ERR_INVALID_ARG_TYPE,
+    format!(
+      "{} must be {expected}. Received {}",
+      subject(name),
+      describe(js, value)
+    ),
+  )
+}
+
+/// The right type, but a value outside what is allowed (not a number range).
+pub fn value_error(js: Js, name: &str, expected: &str, value: Raw) -> Fault {
+  Fault::type_error(
+    ERR_INVALID_ARG_VALUE,
+    format!(
+      "{} must be {expected}. Received {}",
+      subject(name),
+      describe(js, value)
+    ),
+  )
+}
+
+pub fn range_error(js: Js, name: &str, expected: &str, value: Raw) -> Fault {
+  let shown = if js.kind(value) == Kind::Number {
+    js.to_display_string(value)
+  } else {
+    describe(js, value)
+  };
+  Fault::range_error(
+    ERR_OUT_OF_RANGE,
+    format!("The value of \"{name}\" is out of range. It must be {expected}. Received {shown}"),
+  )
+}
+
+pub fn string(js: Js, value: Raw, name: &str) -> JsResult<String> {
+  match js.kind(value) {
+    Kind::String => js.read_string(value),
+    _ => Err(type_error(js, name, "of type string", value)),
+  }
+}
+
+pub fn optional_string(js: Js, value: Raw, name: &str) -> JsResult<Option<String>> {
+  match js.kind(value) {
+    Kind::Undefined => Ok(None),
+    _ => string(js, value, name).map(Some),
+  }
+}
+
+pub fn function(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
+  match js.kind(value) {
+    Kind::Function => Ok(value),
+    _ => Err(type_error(js, name, "of type function", value)),
+  }
+}
+
+pub fn object(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
+  match js.kind(value) {
+    Kind::Object if !js.is_array(value) => Ok(value),
+    _ => Err(type_error(js, name, "of type object", value)),
+  }
+}
+
+pub fn optional_bool(js: Js, value: Raw, name: &str) -> JsResult<Option<bool>> {
+  match js.kind(value) {
+    Kind::Undefined => Ok(None),
+    Kind::Boolean => Ok(Some(js.read_bool(value))),
+    _ => Err(type_error(js, name, "of type boolean", value)),
+  }
+}
+
+fn number(js: Js, value: Raw, name: &str) -> JsResult<f64> {
+  match js.kind(value) {
+    Kind::Number => Ok(js.read_number(value)),
+    _ => Err(type_error(js, name, "of type number", value)),
+  }
+}
+
+/// A finite number >= 0 (a duration, a threshold), or `None` when undefined.
+pub fn optional_non_negative(js: Js, value: Raw, name: &str) -> JsResult<Option<f64>> {
+  if js.kind(value) == Kind::Undefined {
+    return Ok(None);
+  }
+  let n = number(js, value, name)?;
+  if !n.is_finite() || n < 0.0 {
+    return Err(range_error(js, name, "a finite number >= 0", value));
+  }
+  Ok(Some(n))
+}
+
+/// Milliseconds as a whole number (fractions round down).
+pub fn optional_ms(js: Js, value: Raw, name: &str) -> JsResult<Option<u64>> {
+  Ok(optional_non_negative(js, value, name)?.map(|n| n.min(u64::MAX as f64) as u64))
+}
+
+/// An integer in `min..=max`, or `None` when undefined.
+pub fn optional_integer(
+  js: Js,
+  value: Raw,
+  name: &str,
+  min: u64,
+  max: u64,
+) -> JsResult<Option<u64>> {
+  if js.kind(value) == Kind::Undefined {
+    return Ok(None);
+  }
+  let n = number(js, value, name)?;
+  if n.fract() != 0.0 || !n.is_finite() || n < min as f64 || n > max as f64 {
+    let expected = format!("an integer >= {min} and <= {max}");
+    return Err(range_error(js, name, &expected, value));
+  }
+  Ok(Some(n as u64))
+}
+
+/// A string out of a fixed union, such as a job type or priority.
+pub fn one_of<T>(
+  js: Js,
+  value: Raw,
+  name: &str,
+  all: &[T],
+  as_str: impl Fn(&T) -> &'static str,
+) -> JsResult<T>
+where
+  T: Copy,
+{
+  let allowed: Vec<String> = all.iter().map(|v| format!("'{}'", as_str(v))).collect();
+  let expected = format!("one of {}", allowed.join(", "));
+  if js.kind(value) != Kind::String {
+    return Err(type_error(js, name, &expected, value));
+  }
+  let text = js.read_string(value)?;
+  all
+    .iter()
+    .copied()
+    .find(|v| as_str(v) == text)
+    .ok_or_else(|| value_error(js, name, &expected, value))
+}
+
+/// Reads an options bag: `undefined` means none given; any key outside
+/// `known` is a `TypeError` (so a typo never passes silently). Calls
+/// `apply` for each known key whose value is not `undefined`.
+pub fn options(
+  js: Js,
+  value: Raw,
+  name: &str,
+  known: &[&str],
+  mut apply: impl FnMut(&str, Raw, &str) -> JsResult<()>,
+) -> JsResult<()> {
+  if js.kind(value) == Kind::Undefined {
+    return Ok(());
+  }
+  let bag = object(js, value, name)?;
+  for key in js.own_keys(bag)? {
+    let path = format!("{name}.{key}");
+    if !known.contains(&key.as_str()) {
+      return Err(Fault::type_error(
+        ERR_INVALID_ARG_VALUE,
+        format!(
+          "Unknown option \"{path}\". Known options: {}",
+          known.join(", ")
+        ),
+      ));
+    }
+    let key_c = CString::new(key.as_str()).map_err(Fault::internal)?;
+    let field = js.get(bag, &key_c)?;
+    if js.kind(field) != Kind::Undefined {
+      apply(&key, field, &path)?;
+    }
+  }
+  Ok(())
+}
+
+/// The message of a thrown value: `err.message` for an `Error`, else
+/// `String(err)` (which also covers `undefined`, `null` and symbols).
+pub fn error_message(js: Js, thrown: Raw) -> String {
+  if js.is_error(thrown) {
+    if let Ok(message) = js.get(thrown, c"message") {
+      return js.to_display_string(message);
+    }
+    js.take_exception();
+  }
+  js.to_display_string(thrown)
+}

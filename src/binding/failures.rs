@@ -1,0 +1,127 @@
+//! `IntegrationFailureManager`: the JavaScript class over the core failure
+//! window.
+
+use std::sync::Arc;
+
+use napi::Env;
+use napi_derive::napi;
+use parking_lot::Mutex;
+
+use crate::core::clock::now_ms;
+use crate::core::failures::{FailureConfig, FailureRecord, FailureWindow, DEFAULT_SKIP_THRESHOLD};
+use crate::core::stores::{global, Shared};
+
+use super::args;
+use super::config::failure_config;
+use super::errors::{boundary, JsResult};
+use super::js::{Js, Raw};
+
+/// Failure history per integration, bounded per service and in the number
+/// of services, with a time window for "skip this service up front".
+#[napi(js_name = "IntegrationFailureManager")]
+pub struct JsIntegrationFailureManager {
+  inner: Shared<FailureWindow>,
+}
+
+fn record_object(js: Js, record: &FailureRecord) -> JsResult<Raw> {
+  js.object_with(&[
+    (c"service", js.string(&record.service)?),
+    (c"operation", js.string(&record.operation)?),
+    (c"error", js.string(&record.error)?),
+    (c"timestamp", js.date(record.timestamp)?),
+    (c"skipReason", js.string(&record.skip_reason)?),
+  ])
+}
+
+#[napi]
+impl JsIntegrationFailureManager {
+  /// An isolated failure history (defaults: 5 min window, 100 failures per
+  /// service, 10,000 services).
+  #[napi(constructor)]
+  pub fn new(env: Env, options: Raw) -> napi::Result<Self> {
+    boundary(env, |js| {
+      let config = failure_config(js, options, "options", FailureConfig::default())?;
+      Ok(Self {
+        inner: Arc::new(Mutex::new(FailureWindow::new(config))),
+      })
+    })
+  }
+
+  #[napi]
+  pub fn record_failure(
+    &self,
+    env: Env,
+    service: Raw,
+    operation: Raw,
+    error: Raw,
+    skip_reason: Raw,
+  ) -> napi::Result<Raw> {
+    boundary(env, |js| {
+      let service = args::string(js, service, "service")?;
+      let operation = args::string(js, operation, "operation")?;
+      let error = args::string(js, error, "error")?;
+      let skip_reason = args::string(js, skip_reason, "skipReason")?;
+      self
+        .inner
+        .lock()
+        .record(&service, &operation, &error, &skip_reason, now_ms());
+      Ok(js.undefined())
+    })
+  }
+
+  /// One service's failures, or all, oldest first.
+  #[napi]
+  pub fn get_failures(&self, env: Env, service: Raw) -> napi::Result<Raw> {
+    boundary(env, |js| {
+      let service = args::optional_string(js, service, "service")?;
+      let records = self.inner.lock().failures(service.as_deref());
+      js.array(&records, |record| record_object(js, record))
+    })
+  }
+
+  /// True when at least `threshold` (default 3) failures of `service` fall
+  /// inside the window.
+  #[napi]
+  pub fn should_skip_service(&self, env: Env, service: Raw, threshold: Raw) -> napi::Result<bool> {
+    boundary(env, |js| {
+      let service = args::string(js, service, "service")?;
+      let threshold =
+        args::optional_non_negative(js, threshold, "threshold")?.unwrap_or(DEFAULT_SKIP_THRESHOLD);
+      Ok(self.inner.lock().should_skip(&service, threshold, now_ms()))
+    })
+  }
+
+  /// Forgets one service's failures, or all; returns whether any were held.
+  #[napi]
+  pub fn clear_failures(&self, env: Env, service: Raw) -> napi::Result<bool> {
+    boundary(env, |js| {
+      let service = args::optional_string(js, service, "service")?;
+      Ok(self.inner.lock().clear(service.as_deref()))
+    })
+  }
+
+  /// `{ [service]: { count, lastFailure } }`.
+  #[napi]
+  pub fn get_stats(&self, env: Env) -> napi::Result<Raw> {
+    boundary(env, |js| {
+      let stats = self.inner.lock().stats();
+      let object = js.object()?;
+      for entry in &stats {
+        let value = js.object_with(&[
+          (c"count", js.number(entry.count as f64)?),
+          (c"lastFailure", js.date(entry.last_failure)?),
+        ])?;
+        js.define(object, &entry.service, value)?;
+      }
+      Ok(object)
+    })
+  }
+}
+
+/// The process-wide history behind the exported `integrationFailureManager`.
+#[napi(js_name = "sharedIntegrationFailureManager")]
+pub fn shared_integration_failure_manager() -> JsIntegrationFailureManager {
+  JsIntegrationFailureManager {
+    inner: global().failures.clone(),
+  }
+}

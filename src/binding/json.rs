@@ -1,0 +1,68 @@
+//! Responses and payloads are stored as JSON text, made by the environment's
+//! own `JSON.stringify` and read back by `JSON.parse`: the exact semantics
+//! users know (Dates become ISO strings, `__proto__` stays a plain key), and
+//! every read hands out a fresh copy.
+
+use std::sync::Arc;
+
+use super::args::describe;
+use super::errors::{Fault, JsResult, ERR_INVALID_ARG_VALUE};
+use super::js::{Js, Kind, Raw};
+
+fn not_json(name: &str, why: &str) -> Fault {
+  let what = if name.contains('.') {
+    "property"
+  } else {
+    "argument"
+  };
+  Fault::type_error(
+    ERR_INVALID_ARG_VALUE,
+    format!("The \"{name}\" {what} must be JSON data: {why}"),
+  )
+}
+
+/// The JSON text of `value`; `None` when JSON has no text for it at all
+/// (`undefined`, a function or a symbol at the top).
+pub fn stringify(js: Js, value: Raw, name: &str) -> JsResult<Option<Arc<str>>> {
+  let text = match js.json_stringify(value)? {
+    Ok(text) => text,
+    Err(thrown) => {
+      let message = super::args::error_message(js, thrown);
+      let why = if message.contains("circular") {
+        "it contains a circular reference".to_string()
+      } else if message.contains("BigInt") {
+        "it contains a BigInt, which JSON cannot hold".to_string()
+      } else {
+        format!("JSON.stringify failed: {message}")
+      };
+      return Err(not_json(name, &why));
+    }
+  };
+  match js.kind(text) {
+    Kind::String => Ok(Some(js.read_string(text)?.into())),
+    _ => Ok(None),
+  }
+}
+
+/// Like `stringify`, but a value with no JSON text is an error too.
+pub fn stringify_required(js: Js, value: Raw, name: &str) -> JsResult<Arc<str>> {
+  stringify(js, value, name)?
+    .ok_or_else(|| not_json(name, &format!("JSON cannot hold {}", describe(js, value))))
+}
+
+/// Payloads may be `undefined` (kept as "no payload"); anything else must
+/// be JSON data.
+pub fn stringify_payload(js: Js, value: Raw, name: &str) -> JsResult<Option<Arc<str>>> {
+  match js.kind(value) {
+    Kind::Undefined => Ok(None),
+    _ => stringify_required(js, value, name).map(Some),
+  }
+}
+
+/// A fresh JavaScript value from stored JSON text (`undefined` for none).
+pub fn parse(js: Js, text: Option<&str>) -> JsResult<Raw> {
+  match text {
+    Some(text) => js.json_parse(text),
+    None => Ok(js.undefined()),
+  }
+}

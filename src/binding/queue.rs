@@ -1,0 +1,250 @@
+//! `BackgroundJobQueue`: the JavaScript class over the core job queue.
+
+use std::sync::Arc;
+
+use napi::Env;
+use napi_derive::napi;
+use parking_lot::Mutex;
+
+use crate::core::clock::{now_ms, MAX_DATE_MS};
+use crate::core::queue::{
+  Job, JobPriority, JobQueue, JobStatus, JobType, NewJob, QueueConfig, DEFAULT_MAX_RETRIES,
+};
+use crate::core::stores::{global, Shared};
+
+use super::args;
+use super::config::queue_config;
+use super::errors::{boundary, Fault, JsResult};
+use super::js::{Js, Kind, Raw};
+use super::json;
+
+/// A priority queue of background jobs with retries (1, 5, 15, then
+/// 30 minutes apart), leases for jobs in processing, and a size bound that
+/// never drops a pending or processing job.
+#[napi(js_name = "BackgroundJobQueue")]
+pub struct JsBackgroundJobQueue {
+  inner: Shared<JobQueue>,
+}
+
+pub fn job_type(js: Js, value: Raw, name: &str) -> JsResult<JobType> {
+  args::one_of(js, value, name, JobType::ALL, |t| t.as_str())
+}
+
+/// A priority, `'medium'` when undefined.
+pub fn priority(js: Js, value: Raw, name: &str) -> JsResult<JobPriority> {
+  match js.kind(value) {
+    Kind::Undefined => Ok(JobPriority::Medium),
+    _ => args::one_of(js, value, name, JobPriority::ALL, |p| p.as_str()),
+  }
+}
+
+pub fn max_retries(js: Js, value: Raw, name: &str) -> JsResult<u32> {
+  Ok(
+    args::optional_integer(js, value, name, 0, u32::MAX as u64)?
+      .map_or(DEFAULT_MAX_RETRIES, |n| n as u32),
+  )
+}
+
+fn optional_date(js: Js, value: Raw, name: &str) -> JsResult<Option<u64>> {
+  match js.kind(value) {
+    Kind::Undefined => Ok(None),
+    Kind::Object if js.is_date(value) => {
+      let ms = js.read_date(value);
+      if !ms.is_finite() {
+        return Err(args::range_error(js, name, "a valid Date", value));
+      }
+      Ok(Some(ms.clamp(0.0, MAX_DATE_MS as f64) as u64))
+    }
+    _ => Err(args::type_error(js, name, "an instance of Date", value)),
+  }
+}
+
+/// Reads the job given to `enqueue`. Keys a `QueuedJob` carries beyond
+/// these (`id`, `status`, ...) are ignored, so a dequeued job can be
+/// enqueued again as it is.
+fn new_job(js: Js, job: Raw) -> JsResult<NewJob> {
+  let job = args::object(js, job, "job")?;
+  let field = |key: &std::ffi::CStr| js.get(job, key);
+  Ok(NewJob {
+    job_type: job_type(js, field(c"type")?, "job.type")?,
+    operation: args::string(js, field(c"operation")?, "job.operation")?,
+    payload: json::stringify_payload(js, field(c"payload")?, "job.payload")?,
+    user_id: args::string(js, field(c"userId")?, "job.userId")?,
+    priority: priority(js, field(c"priority")?, "job.priority")?,
+    retry_count: args::optional_integer(
+      js,
+      field(c"retryCount")?,
+      "job.retryCount",
+      0,
+      u32::MAX as u64,
+    )?
+    .unwrap_or(0) as u32,
+    max_retries: max_retries(js, field(c"maxRetries")?, "job.maxRetries")?,
+    next_retry_at: optional_date(js, field(c"nextRetryAt")?, "job.nextRetryAt")?,
+  })
+}
+
+/// A fresh `QueuedJob` object; optional fields are absent when unset.
+fn job_object(js: Js, job: &Job) -> JsResult<Raw> {
+  let object = js.object_with(&[
+    (c"id", js.string(&job.id)?),
+    (c"type", js.string(job.job_type.as_str())?),
+    (c"operation", js.string(&job.operation)?),
+    (c"payload", json::parse(js, job.payload.as_deref())?),
+    (c"userId", js.string(&job.user_id)?),
+    (c"priority", js.string(job.priority.as_str())?),
+    (c"createdAt", js.date(job.created_at)?),
+    (c"retryCount", js.number(job.retry_count as f64)?),
+    (c"maxRetries", js.number(job.max_retries as f64)?),
+  ])?;
+  if let Some(at) = job.next_retry_at {
+    js.set(object, c"nextRetryAt", js.date(at)?)?;
+  }
+  js.set(object, c"status", js.string(job.status.as_str())?)?;
+  if let Some(error) = &job.last_error {
+    js.set(object, c"lastError", js.string(error)?)?;
+  }
+  js.set(object, c"updatedAt", js.date(job.updated_at)?)?;
+  Ok(object)
+}
+
+fn job_array(js: Js, jobs: &[Job]) -> JsResult<Raw> {
+  js.array(jobs, |job| job_object(js, job))
+}
+
+/// What `fail` records: a string as it is, an `Error`'s message, anything
+/// else as `String(value)`, so a `catch (e) { fail(id, e.message) }` with a
+/// non-Error throw still fails the job instead of leaving it stuck.
+fn failure_text(js: Js, value: Raw) -> String {
+  match js.kind(value) {
+    Kind::Undefined | Kind::Null => "Unknown error".to_string(),
+    _ => args::error_message(js, value),
+  }
+}
+
+#[napi]
+impl JsBackgroundJobQueue {
+  /// An isolated queue with its own bounds (defaults: 10,000 jobs, 5 min
+  /// lease, 1 MiB payloads).
+  #[napi(constructor)]
+  pub fn new(env: Env, options: Raw) -> napi::Result<Self> {
+    boundary(env, |js| {
+      let config = queue_config(js, options, "options", QueueConfig::default())?;
+      Ok(Self {
+        inner: Arc::new(Mutex::new(JobQueue::new(config))),
+      })
+    })
+  }
+
+  /// Adds a job; returns its id (`job_<ms>_<9 base-36 chars>`). Throws
+  /// `QUEUE_FULL` when only live jobs fill the queue.
+  #[napi]
+  pub fn enqueue(&self, env: Env, job: Raw) -> napi::Result<String> {
+    boundary(env, |js| {
+      let job = new_job(js, job)?;
+      let id = self
+        .inner
+        .lock()
+        .enqueue(job, now_ms())
+        .map_err(Fault::from)?;
+      Ok(id.to_string())
+    })
+  }
+
+  /// The ready pending job of highest priority, oldest first, now
+  /// `processing` under a lease; `null` when none is ready.
+  #[napi]
+  pub fn dequeue(&self, env: Env) -> napi::Result<Raw> {
+    boundary(env, |js| {
+      let job = self.inner.lock().dequeue(now_ms());
+      match job {
+        Some(job) => job_object(js, &job),
+        None => Ok(js.null()),
+      }
+    })
+  }
+
+  /// Marks the job completed; returns false for an unknown or finished job.
+  #[napi]
+  pub fn complete(&self, env: Env, job_id: Raw) -> napi::Result<bool> {
+    boundary(env, |js| {
+      let id = args::string(js, job_id, "jobId")?;
+      Ok(self.inner.lock().complete(&id, now_ms()))
+    })
+  }
+
+  /// Records a failed attempt: back to pending after a backoff, or failed
+  /// for good at `maxRetries`. Returns false for an unknown or finished job.
+  #[napi]
+  pub fn fail(&self, env: Env, job_id: Raw, error: Raw) -> napi::Result<bool> {
+    boundary(env, |js| {
+      let id = args::string(js, job_id, "jobId")?;
+      let error = failure_text(js, error);
+      Ok(self.inner.lock().fail(&id, &error, now_ms()))
+    })
+  }
+
+  /// Every job, in enqueue order.
+  #[napi]
+  pub fn get_all(&self, env: Env) -> napi::Result<Raw> {
+    boundary(env, |js| {
+      let jobs = self.inner.lock().snapshot(now_ms(), |_| true);
+      job_array(js, &jobs)
+    })
+  }
+
+  /// The jobs in one status, in enqueue order.
+  #[napi]
+  pub fn get_by_status(&self, env: Env, status: Raw) -> napi::Result<Raw> {
+    boundary(env, |js| {
+      let status = args::one_of(js, status, "status", JobStatus::ALL, |s| s.as_str())?;
+      let jobs = self
+        .inner
+        .lock()
+        .snapshot(now_ms(), |job| job.status == status);
+      job_array(js, &jobs)
+    })
+  }
+
+  /// One user's jobs, in enqueue order.
+  #[napi]
+  pub fn get_by_user(&self, env: Env, user_id: Raw) -> napi::Result<Raw> {
+    boundary(env, |js| {
+      let user_id = args::string(js, user_id, "userId")?;
+      let jobs = self
+        .inner
+        .lock()
+        .snapshot(now_ms(), |job| *job.user_id == *user_id);
+      job_array(js, &jobs)
+    })
+  }
+
+  /// Removes completed jobs (failed ones stay); returns how many went.
+  #[napi]
+  pub fn clear_completed(&self) -> u32 {
+    self.inner.lock().clear_completed(now_ms()) as u32
+  }
+
+  /// Job counts by status.
+  #[napi]
+  pub fn get_stats(&self, env: Env) -> napi::Result<Raw> {
+    boundary(env, |js| {
+      let stats = self.inner.lock().stats(now_ms());
+      js.object_with(&[
+        (c"total", js.number(stats.total as f64)?),
+        (c"pending", js.number(stats.pending as f64)?),
+        (c"processing", js.number(stats.processing as f64)?),
+        (c"completed", js.number(stats.completed as f64)?),
+        (c"failed", js.number(stats.failed as f64)?),
+      ])
+    })
+  }
+}
+
+/// The process-wide queue behind the exported `backgroundJobQueue`.
+#[napi(js_name = "sharedBackgroundJobQueue")]
+pub fn shared_background_job_queue() -> JsBackgroundJobQueue {
+  JsBackgroundJobQueue {
+    inner: global().queue.clone(),
+  }
+}
