@@ -125,6 +125,8 @@ pub struct Job {
   pub updated_at: u64,
   seq: u64,
   lease_until: Option<u64>,
+  /// Order in which the job finished (completed or failed).
+  finish_rank: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,8 +180,9 @@ pub struct JobQueue {
   delayed: BTreeSet<(u64, u64)>,
   /// Processing jobs by the end of their lease.
   leases: BTreeSet<(u64, u64)>,
-  /// Completed and failed jobs by the time they finished: eviction order.
+  /// Completed and failed jobs in the order they finished: eviction order.
   finished: BTreeSet<(u64, u64)>,
+  next_finish_rank: u64,
   counts: [usize; 4],
 }
 
@@ -195,6 +198,7 @@ impl JobQueue {
       delayed: BTreeSet::new(),
       leases: BTreeSet::new(),
       finished: BTreeSet::new(),
+      next_finish_rank: 0,
       counts: [0; 4],
     }
   }
@@ -251,6 +255,7 @@ impl JobQueue {
       updated_at: now,
       seq,
       lease_until: None,
+      finish_rank: 0,
     };
     self.by_id.insert(id.clone(), seq);
     self.jobs.insert(seq, stored);
@@ -396,8 +401,10 @@ impl JobQueue {
     job.status = status;
     job.updated_at = now;
     job.lease_until = None;
+    job.finish_rank = self.next_finish_rank;
+    self.next_finish_rank += 1;
     self.counts[status as usize] += 1;
-    self.finished.insert((now, seq));
+    self.finished.insert((job.finish_rank, seq));
   }
 
   /// Puts a job into the index of its status and counts it.
@@ -418,7 +425,7 @@ impl JobQueue {
         self.leases.insert((job.lease_until.unwrap_or(now), seq));
       }
       JobStatus::Completed | JobStatus::Failed => {
-        self.finished.insert((job.updated_at, seq));
+        self.finished.insert((job.finish_rank, seq));
       }
     }
     self.counts[job.status as usize] += 1;
@@ -437,7 +444,7 @@ impl JobQueue {
         self.leases.remove(&(job.lease_until.unwrap_or(0), seq));
       }
       JobStatus::Completed | JobStatus::Failed => {
-        self.finished.remove(&(job.updated_at, seq));
+        self.finished.remove(&(job.finish_rank, seq));
       }
     }
     self.counts[job.status as usize] -= 1;

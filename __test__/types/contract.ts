@@ -1,0 +1,145 @@
+// The public types, checked against the contract (API.md §1): what must
+// compile, and (with @ts-expect-error) what must not.
+
+import {
+  executeWithFallback,
+  getUserFriendlyMessage,
+  fallbackToCachedAI,
+  skipFailedIntegration,
+  queueForLater,
+  configure,
+  aiResponseCache,
+  backgroundJobQueue,
+  integrationFailureManager,
+  AIResponseCache,
+  BackgroundJobQueue,
+  IntegrationFailureManager,
+} from "@/lib/fallback-mechanisms";
+import type {
+  CachedAIResponse,
+  QueuedJob,
+  IntegrationFailure,
+  FallbackResult,
+  ServiceResult,
+  FallbackOptions,
+  FallbackType,
+  JobType,
+  JobPriority,
+  JobStatus,
+} from "@/lib/fallback-mechanisms";
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function expectType<T extends true>(): void {}
+
+expectType<Equal<FallbackType, "cache" | "skip" | "queue" | "default">>();
+expectType<Equal<JobType, "ai" | "integration" | "analytics" | "notification">>();
+expectType<Equal<JobPriority, "low" | "medium" | "high">>();
+expectType<Equal<JobStatus, "pending" | "processing" | "completed" | "failed">>();
+expectType<Equal<CachedAIResponse["timestamp"], Date>>();
+expectType<Equal<QueuedJob["nextRetryAt"], Date | undefined>>();
+expectType<Equal<IntegrationFailure["timestamp"], Date>>();
+expectType<Equal<ServiceResult<number>["data"], number | undefined>>();
+expectType<Equal<FallbackResult<string>["fallbackType"], FallbackType>>();
+
+async function usage(): Promise<void> {
+  const result: ServiceResult<{ title: string }> = await executeWithFallback(
+    async () => ({ title: "t" }),
+    { operationName: "op", defaultValue: { title: "d" }, service: "svc" },
+  );
+  const title: string | undefined = result.data?.title;
+  const when: Date = result.timestamp;
+  void title;
+  void when;
+
+  const options: FallbackOptions<number> = {
+    operationName: "op",
+    userId: "u",
+    cacheKey: { prompt: "p", modelId: "m" },
+    allowSkip: true,
+    queueOnFailure: { type: "ai", payload: { any: "thing" }, priority: "high" },
+    defaultValue: 1,
+  };
+  await executeWithFallback(async () => 2, options);
+
+  // @ts-expect-error operationName is required
+  await executeWithFallback(async () => 1, {});
+  // @ts-expect-error the job type is a union
+  await executeWithFallback(async () => 1, { operationName: "op", queueOnFailure: { type: "email", payload: {} } });
+  // @ts-expect-error the priority is a union
+  await executeWithFallback(async () => 1, { operationName: "op", queueOnFailure: { type: "ai", payload: {}, priority: "urgent" } });
+  // @ts-expect-error defaultValue must match the operation's type
+  await executeWithFallback(async () => 1, { operationName: "op", defaultValue: "one" });
+
+  const message: string = getUserFriendlyMessage(new Error("x"), "cache");
+  getUserFriendlyMessage("anything");
+  getUserFriendlyMessage(undefined, "custom");
+  void message;
+
+  const cached: FallbackResult<{ a: number }> = await fallbackToCachedAI("p", "m", { a: 1 });
+  void cached;
+  const skipped: FallbackResult<null> = skipFailedIntegration("svc", "op", new Error("x"));
+  void skipped;
+  const queued: FallbackResult<string> = queueForLater("ai", "op", {}, "u");
+  queueForLater("analytics", "op", null, "u", "low", 5);
+  // @ts-expect-error the priority is a union
+  queueForLater("ai", "op", {}, "u", "urgent");
+  void queued;
+
+  configure({ cache: { maxEntries: 1, maxBytes: 1, defaultTtlMs: 1, staleIfErrorMs: 1 } });
+  configure({ queue: { maxSize: 1, leaseMs: 1, maxPayloadBytes: 1 }, failures: { windowMs: 1, maxPerService: 1 } });
+  // @ts-expect-error unknown settings are rejected
+  configure({ cache: { ttl: 1 } });
+
+  const entry: CachedAIResponse | null = aiResponseCache.get("p", "m");
+  aiResponseCache.set("p", { any: 1 }, "m");
+  aiResponseCache.set("p", "x", "m", 1000);
+  const deleted: void | boolean = aiResponseCache.delete("p", "m");
+  const stats = aiResponseCache.getStats();
+  const size: number = stats.size;
+  const oldest: Date | undefined = stats.oldestEntry;
+  void entry;
+  void deleted;
+  void size;
+  void oldest;
+
+  const id: string = backgroundJobQueue.enqueue({
+    type: "ai", operation: "op", payload: {}, userId: "u", priority: "low", retryCount: 0, maxRetries: 3,
+  });
+  // @ts-expect-error id, createdAt and status are not given to enqueue
+  backgroundJobQueue.enqueue({ id: "x", type: "ai", operation: "op", payload: {}, userId: "u", priority: "low", retryCount: 0, maxRetries: 3 });
+  const job: QueuedJob | null = backgroundJobQueue.dequeue();
+  backgroundJobQueue.complete(id);
+  backgroundJobQueue.fail(id, "e");
+  const all: QueuedJob[] = backgroundJobQueue.getAll();
+  const pending: QueuedJob[] = backgroundJobQueue.getByStatus("pending");
+  // @ts-expect-error the status is a union
+  backgroundJobQueue.getByStatus("done");
+  const mine: QueuedJob[] = backgroundJobQueue.getByUser("u");
+  backgroundJobQueue.clearCompleted();
+  const counts: { total: number; pending: number; processing: number; completed: number; failed: number } =
+    backgroundJobQueue.getStats();
+  void job;
+  void all;
+  void pending;
+  void mine;
+  void counts;
+
+  integrationFailureManager.recordFailure("s", "o", "e", "r");
+  const failures: IntegrationFailure[] = integrationFailureManager.getFailures();
+  const skip: boolean = integrationFailureManager.shouldSkipService("s");
+  integrationFailureManager.shouldSkipService("s", 5);
+  integrationFailureManager.clearFailures();
+  integrationFailureManager.clearFailures("s");
+  const perService: Record<string, { count: number; lastFailure: Date }> = integrationFailureManager.getStats();
+  void failures;
+  void skip;
+  void perService;
+
+  new AIResponseCache();
+  new AIResponseCache({ maxEntries: 10, maxBytes: 1024, defaultTtlMs: 1000, staleIfErrorMs: 0 });
+  new BackgroundJobQueue({ maxSize: 10, leaseMs: 1000, maxPayloadBytes: 1024 });
+  new IntegrationFailureManager({ windowMs: 1000, maxPerService: 10 });
+  // @ts-expect-error unknown constructor options are rejected
+  new AIResponseCache({ size: 1 });
+}
+void usage;
