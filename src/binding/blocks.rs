@@ -5,7 +5,6 @@
 use napi::Env;
 use napi_derive::napi;
 
-use crate::core::clock::now_ms;
 use crate::core::fallback::{self, CacheKey, Fallback};
 use crate::core::messages::{
   queued_message, skipped_message, user_friendly_message, MSG_CACHED_AI, MSG_DEFAULT_AI,
@@ -44,7 +43,7 @@ fn cached_ai(js: Js, prompt: Raw, model_id: Raw, default_value: Raw) -> JsResult
     model_id: args::string(js, model_id, "modelId")?,
   };
   let has_default = js.kind(default_value) != Kind::Undefined;
-  match fallback::cached_ai(global(), &key, has_default, now_ms()) {
+  match fallback::cached_ai(global(), &key, has_default, js.now_ms()) {
     Fallback::Cache(hit) => {
       let data = json::parse(js, Some(&hit.response))?;
       let result = fallback_result(js, true, Some(data), "cache", MSG_CACHED_AI)?;
@@ -91,7 +90,7 @@ pub fn skip_failed_integration(
     let operation = args::string(js, operation, "operation")?;
     let message = args::error_message(js, error);
     let reason =
-      fallback::skip_failed_integration(global(), &service, &operation, &message, now_ms());
+      fallback::skip_failed_integration(global(), &service, &operation, &message, js.now_ms());
     let message = skipped_message(&service, &reason);
     fallback_result(js, true, Some(js.null()), "skip", &message)
   })
@@ -119,7 +118,7 @@ pub fn queue_for_later(
       max_retries: max_retries(js, max_retries_value, "maxRetries")?,
       next_retry_at: None,
     };
-    let id = fallback::queue_for_later(global(), job, now_ms()).map_err(Fault::from)?;
+    let id = fallback::queue_for_later(global(), job, js.now_ms()).map_err(Fault::from)?;
     let data = js.string(&id)?;
     fallback_result(js, true, Some(data), "queue", &queued_message(&id))
   })

@@ -7,7 +7,6 @@ use napi_derive::napi;
 use parking_lot::Mutex;
 
 use crate::core::cache::{CacheConfig, ResponseCache};
-use crate::core::clock::now_ms;
 use crate::core::stores::{global, Shared};
 
 use super::args;
@@ -63,7 +62,7 @@ impl JsAiResponseCache {
       self
         .inner
         .lock()
-        .set(&prompt, &model_id, response, ttl, now_ms())
+        .set(&prompt, &model_id, response, ttl, js.now_ms())
         .map_err(Fault::from)?;
       Ok(js.undefined())
     })
@@ -74,7 +73,10 @@ impl JsAiResponseCache {
   pub fn get(&self, env: Env, prompt: Raw, model_id: Raw) -> napi::Result<Raw> {
     boundary(env, |js| {
       let (prompt_text, model_text) = key(js, prompt, model_id)?;
-      let hit = self.inner.lock().get(&prompt_text, &model_text, now_ms());
+      let hit = self
+        .inner
+        .lock()
+        .get(&prompt_text, &model_text, js.now_ms());
       let Some(hit) = hit else {
         return Ok(js.null());
       };
@@ -99,8 +101,11 @@ impl JsAiResponseCache {
 
   /// Empties the cache and resets its counters.
   #[napi]
-  pub fn clear(&self) {
-    self.inner.lock().clear();
+  pub fn clear(&self, env: Env) -> napi::Result<()> {
+    boundary(env, |_| {
+      self.inner.lock().clear();
+      Ok(())
+    })
   }
 
   /// Live entries, their oldest and newest timestamps, hit/miss/eviction
@@ -108,7 +113,7 @@ impl JsAiResponseCache {
   #[napi]
   pub fn get_stats(&self, env: Env) -> napi::Result<Raw> {
     boundary(env, |js| {
-      let stats = self.inner.lock().stats(now_ms());
+      let stats = self.inner.lock().stats(js.now_ms());
       let object = js.object_with(&[(c"size", js.number(stats.size as f64)?)])?;
       if let (Some(oldest), Some(newest)) = (stats.oldest_entry, stats.newest_entry) {
         js.set(object, c"oldestEntry", js.date(oldest)?)?;

@@ -5,7 +5,6 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::core::cache::CacheConfig;
-use crate::core::clock::now_ms;
 use crate::core::failures::FailureConfig;
 use crate::core::queue::QueueConfig;
 use crate::core::stores::global;
@@ -92,7 +91,7 @@ pub fn configure(env: Env, options: Raw) -> napi::Result<Raw> {
       }
       Ok(())
     })?;
-    let now = now_ms();
+    let now = js.now_ms();
     if let Some(config) = cache {
       stores.cache.lock().set_config(config, now);
     }

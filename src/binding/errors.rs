@@ -83,7 +83,9 @@ impl Fault {
         code,
         message,
       } => js.new_error(class, Some(code), &message),
-      Fault::Pending => js.take_exception().unwrap_or_else(|| js.undefined()),
+      Fault::Pending => js
+        .take_exception()
+        .unwrap_or_else(|| Fault::internal("a JavaScript exception went missing").into_value(js)),
     }
   }
 }

@@ -6,7 +6,6 @@
 use napi::{sys, Env};
 use napi_derive::napi;
 
-use crate::core::clock::now_ms;
 use crate::core::fallback::{self, CacheKey, FallbackPlan, QueueRequest};
 use crate::core::messages::MSG_SUCCESS;
 use crate::core::stores::global;
@@ -71,14 +70,14 @@ fn succeeded(js: Js, plan: &FallbackPlan, value: Raw) -> JsResult<Raw> {
       js.take_exception();
       None
     });
-    fallback::on_success(plan, response, global(), now_ms());
+    fallback::on_success(plan, response, global(), js.now_ms());
   }
   results::success(js, value, MSG_SUCCESS)
 }
 
 fn failed(js: Js, plan: &FallbackPlan, thrown: Raw, default_value: Raw) -> JsResult<Raw> {
   let message = args::error_message(js, thrown);
-  let outcome = fallback::on_failure(plan, &message, global(), now_ms());
+  let outcome = fallback::on_failure(plan, &message, global(), js.now_ms());
   results::after_failure(js, &outcome, thrown, &message, default_value)
 }
 

@@ -7,7 +7,6 @@ use napi::Env;
 use napi_derive::napi;
 use parking_lot::Mutex;
 
-use crate::core::clock::now_ms;
 use crate::core::failures::{FailureConfig, FailureRecord, FailureWindow, DEFAULT_SKIP_THRESHOLD};
 use crate::core::stores::{global, Shared};
 
@@ -64,7 +63,7 @@ impl JsIntegrationFailureManager {
       self
         .inner
         .lock()
-        .record(&service, &operation, &error, &skip_reason, now_ms());
+        .record(&service, &operation, &error, &skip_reason, js.now_ms());
       Ok(js.undefined())
     })
   }
@@ -87,7 +86,12 @@ impl JsIntegrationFailureManager {
       let service = args::string(js, service, "service")?;
       let threshold =
         args::optional_non_negative(js, threshold, "threshold")?.unwrap_or(DEFAULT_SKIP_THRESHOLD);
-      Ok(self.inner.lock().should_skip(&service, threshold, now_ms()))
+      Ok(
+        self
+          .inner
+          .lock()
+          .should_skip(&service, threshold, js.now_ms()),
+      )
     })
   }
 

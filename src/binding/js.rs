@@ -341,6 +341,30 @@ impl Js {
     ms
   }
 
+  /// The JavaScript clock, `Date.now()`, looked up on each call so that a
+  /// test's fake timers (which replace the global `Date`) move our clock
+  /// too; the system clock if that fails.
+  pub fn now_ms(self) -> u64 {
+    let read = || -> JsResult<f64> {
+      let mut global = ptr::null_mut();
+      self.check(unsafe { sys::napi_get_global(self.env, &mut global) })?;
+      let date = self.get(Raw(global), c"Date")?;
+      let now = self.get(date, c"now")?;
+      let mut result = ptr::null_mut();
+      self.check(unsafe {
+        sys::napi_call_function(self.env, date.0, now.0, 0, ptr::null(), &mut result)
+      })?;
+      Ok(self.read_number(Raw(result)))
+    };
+    match read() {
+      Ok(ms) if ms.is_finite() && ms >= 0.0 => ms as u64,
+      _ => {
+        self.take_exception();
+        crate::core::clock::now_ms()
+      }
+    }
+  }
+
   // --- calling JavaScript ---
 
   /// Calls `function` with `this` undefined. A throw comes back as

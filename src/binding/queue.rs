@@ -6,7 +6,7 @@ use napi::Env;
 use napi_derive::napi;
 use parking_lot::Mutex;
 
-use crate::core::clock::{now_ms, MAX_DATE_MS};
+use crate::core::clock::MAX_DATE_MS;
 use crate::core::queue::{
   Job, JobPriority, JobQueue, JobStatus, JobType, NewJob, QueueConfig, DEFAULT_MAX_RETRIES,
 };
@@ -145,7 +145,7 @@ impl JsBackgroundJobQueue {
       let id = self
         .inner
         .lock()
-        .enqueue(job, now_ms())
+        .enqueue(job, js.now_ms())
         .map_err(Fault::from)?;
       Ok(id.to_string())
     })
@@ -156,7 +156,7 @@ impl JsBackgroundJobQueue {
   #[napi]
   pub fn dequeue(&self, env: Env) -> napi::Result<Raw> {
     boundary(env, |js| {
-      let job = self.inner.lock().dequeue(now_ms());
+      let job = self.inner.lock().dequeue(js.now_ms());
       match job {
         Some(job) => job_object(js, &job),
         None => Ok(js.null()),
@@ -169,7 +169,7 @@ impl JsBackgroundJobQueue {
   pub fn complete(&self, env: Env, job_id: Raw) -> napi::Result<bool> {
     boundary(env, |js| {
       let id = args::string(js, job_id, "jobId")?;
-      Ok(self.inner.lock().complete(&id, now_ms()))
+      Ok(self.inner.lock().complete(&id, js.now_ms()))
     })
   }
 
@@ -180,7 +180,7 @@ impl JsBackgroundJobQueue {
     boundary(env, |js| {
       let id = args::string(js, job_id, "jobId")?;
       let error = failure_text(js, error);
-      Ok(self.inner.lock().fail(&id, &error, now_ms()))
+      Ok(self.inner.lock().fail(&id, &error, js.now_ms()))
     })
   }
 
@@ -188,7 +188,7 @@ impl JsBackgroundJobQueue {
   #[napi]
   pub fn get_all(&self, env: Env) -> napi::Result<Raw> {
     boundary(env, |js| {
-      let jobs = self.inner.lock().snapshot(now_ms(), |_| true);
+      let jobs = self.inner.lock().snapshot(js.now_ms(), |_| true);
       job_array(js, &jobs)
     })
   }
@@ -201,7 +201,7 @@ impl JsBackgroundJobQueue {
       let jobs = self
         .inner
         .lock()
-        .snapshot(now_ms(), |job| job.status == status);
+        .snapshot(js.now_ms(), |job| job.status == status);
       job_array(js, &jobs)
     })
   }
@@ -214,22 +214,24 @@ impl JsBackgroundJobQueue {
       let jobs = self
         .inner
         .lock()
-        .snapshot(now_ms(), |job| *job.user_id == *user_id);
+        .snapshot(js.now_ms(), |job| *job.user_id == *user_id);
       job_array(js, &jobs)
     })
   }
 
   /// Removes completed jobs (failed ones stay); returns how many went.
   #[napi]
-  pub fn clear_completed(&self) -> u32 {
-    self.inner.lock().clear_completed(now_ms()) as u32
+  pub fn clear_completed(&self, env: Env) -> napi::Result<u32> {
+    boundary(env, |js| {
+      Ok(self.inner.lock().clear_completed(js.now_ms()) as u32)
+    })
   }
 
   /// Job counts by status.
   #[napi]
   pub fn get_stats(&self, env: Env) -> napi::Result<Raw> {
     boundary(env, |js| {
-      let stats = self.inner.lock().stats(now_ms());
+      let stats = self.inner.lock().stats(js.now_ms());
       js.object_with(&[
         (c"total", js.number(stats.total as f64)?),
         (c"pending", js.number(stats.pending as f64)?),

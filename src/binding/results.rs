@@ -1,7 +1,6 @@
 //! The result objects handed back to JavaScript: `ServiceResult` and
 //! `FallbackResult`, shared by `executeWithFallback` and the building blocks.
 
-use crate::core::clock::now_ms;
 use crate::core::fallback::Fallback;
 use crate::core::messages::user_friendly_message;
 
@@ -15,7 +14,7 @@ pub fn success(js: Js, data: Raw, message: &str) -> JsResult<Raw> {
     (c"success", js.boolean(true)?),
     (c"data", data),
     (c"message", js.string(message)?),
-    (c"timestamp", js.date(now_ms())?),
+    (c"timestamp", js.date(js.now_ms())?),
   ])
 }
 
@@ -41,7 +40,7 @@ pub fn after_failure(
       (c"success", js.boolean(false)?),
       (c"error", error),
       (c"message", js.string(message)?),
-      (c"timestamp", js.date(now_ms())?),
+      (c"timestamp", js.date(js.now_ms())?),
       (c"metadata", metadata),
     ]);
   };
@@ -70,7 +69,7 @@ pub fn after_failure(
       c"message",
       js.string(user_friendly_message(Some(fallback_type)))?,
     ),
-    (c"timestamp", js.date(now_ms())?),
+    (c"timestamp", js.date(js.now_ms())?),
     (c"metadata", metadata),
   ])
 }
