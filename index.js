@@ -1,15 +1,59 @@
 'use strict'
 
 // The package entry (CommonJS). Everything here is native: `binding.js` is
-// the loader `napi build` generates; this file only picks the public names
-// and creates the singletons' JavaScript handles, which all point at the
-// process-wide native state (API.md §9).
+// the loader `napi build` generates; this file only picks the public names,
+// creates the singletons' JavaScript handles (all pointing at the
+// process-wide native state, API.md §9), and turns two mistakes V8 reports
+// without a `code` into errors that have one.
 
 const native = require('./binding.js')
 
-const aiResponseCache = native.sharedAiResponseCache()
-const backgroundJobQueue = native.sharedBackgroundJobQueue()
-const integrationFailureManager = native.sharedIntegrationFailureManager()
+const GUARDED = Symbol.for('fallback-mechanisms.guarded')
+
+function codedTypeError(message, code) {
+  const error = new TypeError(message)
+  error.code = code
+  return error
+}
+
+/**
+ * The class as exported: calling it without `new` is a TypeError with a
+ * code (instead of wrapping whatever `this` is), and a method called on
+ * something that is not an instance says so with `ERR_INVALID_THIS`.
+ */
+function guardClass(NativeClass) {
+  const { prototype, name } = NativeClass
+  if (!prototype[GUARDED]) {
+    Object.defineProperty(prototype, GUARDED, { value: true })
+    for (const key of Object.getOwnPropertyNames(prototype)) {
+      const method = prototype[key]
+      if (key === 'constructor' || typeof method !== 'function') continue
+      // Four parameters: the most any method takes; missing ones stay undefined.
+      const guarded = {
+        [key](a, b, c, d) {
+          try {
+            return method.call(this, a, b, c, d)
+          } catch (error) {
+            if (error instanceof TypeError && error.message === 'Illegal invocation' && error.code === undefined) {
+              throw codedTypeError(`Value of "this" must be of type ${name}`, 'ERR_INVALID_THIS')
+            }
+            throw error
+          }
+        },
+      }[key]
+      Object.defineProperty(prototype, key, { value: guarded, writable: true, configurable: true })
+    }
+  }
+  return new Proxy(NativeClass, {
+    apply() {
+      throw codedTypeError(`Class constructor ${name} cannot be invoked without 'new'`, 'ERR_CONSTRUCT_CALL_REQUIRED')
+    },
+  })
+}
+
+const AIResponseCache = guardClass(native.AIResponseCache)
+const BackgroundJobQueue = guardClass(native.BackgroundJobQueue)
+const IntegrationFailureManager = guardClass(native.IntegrationFailureManager)
 
 module.exports = {
   executeWithFallback: native.executeWithFallback,
@@ -18,10 +62,10 @@ module.exports = {
   skipFailedIntegration: native.skipFailedIntegration,
   queueForLater: native.queueForLater,
   configure: native.configure,
-  aiResponseCache,
-  backgroundJobQueue,
-  integrationFailureManager,
-  AIResponseCache: native.AIResponseCache,
-  BackgroundJobQueue: native.BackgroundJobQueue,
-  IntegrationFailureManager: native.IntegrationFailureManager,
+  aiResponseCache: native.sharedAiResponseCache(),
+  backgroundJobQueue: native.sharedBackgroundJobQueue(),
+  integrationFailureManager: native.sharedIntegrationFailureManager(),
+  AIResponseCache,
+  BackgroundJobQueue,
+  IntegrationFailureManager,
 }

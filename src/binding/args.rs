@@ -3,6 +3,7 @@
 
 use std::ffi::CString;
 
+use super::env::Name;
 use super::errors::{
   Fault, JsResult, ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE,
 };
@@ -31,6 +32,10 @@ pub fn describe(js: Js, value: Raw) -> String {
       format!("type string ('{shown}'{ellipsis})")
     }
     Kind::Object if js.is_array(value) => "an instance of Array".into(),
+    Kind::Object if js.is_date(value) => match js.read_date(value) {
+      ms if ms.is_finite() => "an instance of Date".into(),
+      _ => "an Invalid Date".into(),
+    },
     Kind::Object => "an instance of Object".into(),
     kind => format!(
       "type {} ({})",
@@ -216,7 +221,7 @@ pub fn options(
 /// `String(err)` (which also covers `undefined`, `null` and symbols).
 pub fn error_message(js: Js, thrown: Raw) -> String {
   if js.is_error(thrown) {
-    if let Ok(message) = js.get(thrown, c"message") {
+    if let Ok(message) = js.get_name(thrown, Name::Message) {
       return js.to_display_string(message);
     }
     js.take_exception();

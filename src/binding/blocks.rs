@@ -46,15 +46,17 @@ fn cached_ai(js: Js, prompt: Raw, model_id: Raw, default_value: Raw) -> JsResult
   match fallback::cached_ai(global(), &key, has_default, js.now_ms()) {
     Fallback::Cache(hit) => {
       let data = json::parse(js, Some(&hit.response))?;
-      let result = fallback_result(js, true, Some(data), "cache", MSG_CACHED_AI)?;
-      if hit.stale {
-        let metadata = js.object_with(&[(c"stale", js.boolean(true)?)])?;
-        js.set(result, c"metadata", metadata)?;
-      }
-      Ok(result)
+      fallback_result(js, true, Some(data), "cache", MSG_CACHED_AI, hit.stale)
     }
-    Fallback::Default => fallback_result(js, true, Some(default_value), "default", MSG_DEFAULT_AI),
-    _ => fallback_result(js, false, None, "cache", MSG_NO_CACHE),
+    Fallback::Default => fallback_result(
+      js,
+      true,
+      Some(default_value),
+      "default",
+      MSG_DEFAULT_AI,
+      false,
+    ),
+    _ => fallback_result(js, false, None, "cache", MSG_NO_CACHE, false),
   }
 }
 
@@ -92,7 +94,7 @@ pub fn skip_failed_integration(
     let reason =
       fallback::skip_failed_integration(global(), &service, &operation, &message, js.now_ms());
     let message = skipped_message(&service, &reason);
-    fallback_result(js, true, Some(js.null()), "skip", &message)
+    fallback_result(js, true, Some(js.null()), "skip", &message, false)
   })
 }
 
@@ -120,6 +122,6 @@ pub fn queue_for_later(
     };
     let id = fallback::queue_for_later(global(), job, js.now_ms()).map_err(Fault::from)?;
     let data = js.string(&id)?;
-    fallback_result(js, true, Some(data), "queue", &queued_message(&id))
+    fallback_result(js, true, Some(data), "queue", &queued_message(&id), false)
   })
 }

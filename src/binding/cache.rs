@@ -11,6 +11,7 @@ use crate::core::stores::{global, Shared};
 
 use super::args;
 use super::config::cache_config;
+use super::env::Glue;
 use super::errors::{boundary, Fault, JsResult};
 use super::js::{Js, Raw};
 use super::json;
@@ -80,13 +81,16 @@ impl JsAiResponseCache {
       let Some(hit) = hit else {
         return Ok(js.null());
       };
-      js.object_with(&[
-        (c"prompt", prompt),
-        (c"response", json::parse(js, Some(&hit.response))?),
-        (c"timestamp", js.date(hit.timestamp)?),
-        (c"modelId", model_id),
-        (c"expiresAt", js.date(hit.expires_at)?),
-      ])
+      js.glue(
+        Glue::CachedResponse,
+        &[
+          prompt,
+          js.string(&hit.response)?,
+          js.number(hit.timestamp as f64)?,
+          model_id,
+          js.number(hit.expires_at as f64)?,
+        ],
+      )
     })
   }
 
@@ -114,16 +118,19 @@ impl JsAiResponseCache {
   pub fn get_stats(&self, env: Env) -> napi::Result<Raw> {
     boundary(env, |js| {
       let stats = self.inner.lock().stats(js.now_ms());
-      let object = js.object_with(&[(c"size", js.number(stats.size as f64)?)])?;
-      if let (Some(oldest), Some(newest)) = (stats.oldest_entry, stats.newest_entry) {
-        js.set(object, c"oldestEntry", js.date(oldest)?)?;
-        js.set(object, c"newestEntry", js.date(newest)?)?;
-      }
-      js.set(object, c"hits", js.number(stats.hits as f64)?)?;
-      js.set(object, c"misses", js.number(stats.misses as f64)?)?;
-      js.set(object, c"evictions", js.number(stats.evictions as f64)?)?;
-      js.set(object, c"bytes", js.number(stats.bytes as f64)?)?;
-      Ok(object)
+      let instant = |ms: Option<u64>| js.number(ms.unwrap_or(0) as f64);
+      js.glue(
+        Glue::CacheStats,
+        &[
+          js.number(stats.size as f64)?,
+          instant(stats.oldest_entry)?,
+          instant(stats.newest_entry)?,
+          js.number(stats.hits as f64)?,
+          js.number(stats.misses as f64)?,
+          js.number(stats.evictions as f64)?,
+          js.number(stats.bytes as f64)?,
+        ],
+      )
     })
   }
 }

@@ -1,147 +1,213 @@
 //! `executeWithFallback`: the operation is called from here, on the thread
-//! the call arrives on, and its promise settles back into native code
-//! through a trampoline made once per environment; the core's decision
-//! function then picks the fallback. No thread hop on the way.
+//! the call arrives on; a returned promise settles through `glue.js`'s
+//! `settle`, which stores a success in the cache (when there is a key) and
+//! hands a failure back to `on_rejected` here, where the core's decision
+//! function picks the fallback. No thread hop, no function made per call.
 
 use napi::{sys, Env};
 use napi_derive::napi;
 
 use crate::core::fallback::{self, CacheKey, FallbackPlan, QueueRequest};
-use crate::core::messages::MSG_SUCCESS;
+use crate::core::queue::{JobPriority, JobType};
 use crate::core::stores::global;
 
 use super::args;
-use super::errors::{boundary, raw_boundary, Fault, JsResult};
+use super::env::{Glue, Name};
+use super::errors::{boundary, raw_boundary, JsResult};
 use super::js::{Js, Kind, Raw};
 use super::json;
 use super::queue::{job_type, priority};
 use super::results;
 
-/// Chains the operation's promise to the two native settle callbacks. Made
-/// once per environment; `call` is an external holding the `FallbackPlan`.
-const SETTLE_SOURCE: &str = r#"(function (onFulfilled, onRejected) {
-  'use strict';
-  return function settle(promise, call, defaultValue) {
-    return Promise.resolve(promise).then(
-      function (value) { return onFulfilled(call, value); },
-      function (error) { return onRejected(call, error, defaultValue); });
+/// `options` checked, with its values still JavaScript values: strings are
+/// converted only on the paths that need them.
+struct CheckedOptions {
+  operation_name: Raw,
+  user_id: Raw,
+  cache_key: Option<(Raw, Raw)>,
+  allow_skip: bool,
+  queue: Option<(JobType, Raw, JobPriority)>,
+  default_value: Raw,
+  service: Raw,
+}
+
+fn optional_string_value(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
+  match js.kind(value) {
+    Kind::Undefined | Kind::String => Ok(value),
+    _ => Err(args::type_error(js, name, "of type string", value)),
+  }
+}
+
+fn string_value(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
+  match js.kind(value) {
+    Kind::String => Ok(value),
+    _ => Err(args::type_error(js, name, "of type string", value)),
+  }
+}
+
+fn check_options(js: Js, options: Raw) -> JsResult<CheckedOptions> {
+  let options = args::object(js, options, "options")?;
+  let field = |name| js.get_name(options, name);
+  let operation_name = string_value(js, field(Name::OperationName)?, "options.operationName")?;
+  if js.string_length(operation_name) == 0 {
+    return Err(args::value_error(
+      js,
+      "options.operationName",
+      "a non-empty string",
+      operation_name,
+    ));
+  }
+  let cache_key = match js.kind(field(Name::CacheKey)?) {
+    Kind::Undefined => None,
+    _ => {
+      let key = args::object(js, field(Name::CacheKey)?, "options.cacheKey")?;
+      Some((
+        string_value(
+          js,
+          js.get_name(key, Name::Prompt)?,
+          "options.cacheKey.prompt",
+        )?,
+        string_value(
+          js,
+          js.get_name(key, Name::ModelId)?,
+          "options.cacheKey.modelId",
+        )?,
+      ))
+    }
   };
-})"#;
-
-fn make_settle(js: Js) -> JsResult<Raw> {
-  let factory = js.run_script(SETTLE_SOURCE)?;
-  let on_fulfilled = js.native_function("onFulfilled", on_fulfilled)?;
-  let on_rejected = js.native_function("onRejected", on_rejected)?;
-  match js.call(factory, &[on_fulfilled, on_rejected])? {
-    Ok(settle) => Ok(settle),
-    Err(_) => Err(Fault::internal("could not make the settle trampoline")),
-  }
-}
-
-unsafe extern "C" fn on_fulfilled(
-  env: sys::napi_env,
-  info: sys::napi_callback_info,
-) -> sys::napi_value {
-  raw_boundary(env, |js| {
-    let [call, value] = js.callback_args::<2>(info)?;
-    // SAFETY: `call` is the external `execute_with_fallback` made for this
-    // promise; the closure in the trampoline keeps it alive.
-    let plan = unsafe { js.external_data::<FallbackPlan>(call)? };
-    succeeded(js, plan, value)
+  let queue = match js.kind(field(Name::QueueOnFailure)?) {
+    Kind::Undefined => None,
+    _ => {
+      let request = args::object(js, field(Name::QueueOnFailure)?, "options.queueOnFailure")?;
+      Some((
+        job_type(
+          js,
+          js.get_name(request, Name::Type)?,
+          "options.queueOnFailure.type",
+        )?,
+        js.get_name(request, Name::Payload)?,
+        priority(
+          js,
+          js.get_name(request, Name::Priority)?,
+          "options.queueOnFailure.priority",
+        )?,
+      ))
+    }
+  };
+  Ok(CheckedOptions {
+    operation_name,
+    user_id: optional_string_value(js, field(Name::UserId)?, "options.userId")?,
+    cache_key,
+    allow_skip: args::optional_bool(js, field(Name::AllowSkip)?, "options.allowSkip")?
+      .unwrap_or(false),
+    queue,
+    default_value: field(Name::DefaultValue)?,
+    service: optional_string_value(js, field(Name::Service)?, "options.service")?,
   })
 }
 
-unsafe extern "C" fn on_rejected(
-  env: sys::napi_env,
-  info: sys::napi_callback_info,
-) -> sys::napi_value {
-  raw_boundary(env, |js| {
-    let [call, error, default_value] = js.callback_args::<3>(info)?;
-    // SAFETY: as in `on_fulfilled`.
-    let plan = unsafe { js.external_data::<FallbackPlan>(call)? };
-    failed(js, plan, error, default_value)
+fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {
+  match js.kind(value) {
+    Kind::String => js.read_string(value).map(Some),
+    _ => Ok(None),
+  }
+}
+
+/// The core's plan, with `payload` the JSON text taken when the call was made.
+fn plan_of(js: Js, options: &CheckedOptions, payload: Raw) -> JsResult<FallbackPlan> {
+  let cache_key = match options.cache_key {
+    Some((prompt, model_id)) => Some(CacheKey {
+      prompt: js.read_string(prompt)?,
+      model_id: js.read_string(model_id)?,
+    }),
+    None => None,
+  };
+  let queue = match options.queue {
+    Some((job_type, _, priority)) => Some(QueueRequest {
+      job_type,
+      payload: optional_text(js, payload)?.map(Into::into),
+      priority,
+    }),
+    None => None,
+  };
+  Ok(FallbackPlan {
+    operation_name: js.read_string(options.operation_name)?,
+    // An empty userId counts as none, as it did before.
+    user_id: optional_text(js, options.user_id)?.filter(|id| !id.is_empty()),
+    cache_key,
+    allow_skip: options.allow_skip,
+    queue,
+    has_default: js.kind(options.default_value) != Kind::Undefined,
+    service: optional_text(js, options.service)?,
   })
 }
 
-fn succeeded(js: Js, plan: &FallbackPlan, value: Raw) -> JsResult<Raw> {
-  if plan.cache_key.is_some() && !js.is_nullish(value) {
-    // A result JSON cannot hold is returned all the same, just not cached.
-    let response = json::stringify(js, value, "result").unwrap_or_else(|_| {
-      js.take_exception();
-      None
-    });
-    fallback::on_success(plan, response, global(), js.now_ms());
-  }
-  results::success(js, value, MSG_SUCCESS)
-}
-
+/// The failure path: the first fallback that applies, as a `ServiceResult`.
 fn failed(js: Js, plan: &FallbackPlan, thrown: Raw, default_value: Raw) -> JsResult<Raw> {
   let message = args::error_message(js, thrown);
   let outcome = fallback::on_failure(plan, &message, global(), js.now_ms());
   results::after_failure(js, &outcome, thrown, &message, default_value)
 }
 
-fn cache_key(js: Js, value: Raw) -> JsResult<Option<CacheKey>> {
-  if js.kind(value) == Kind::Undefined {
-    return Ok(None);
+/// A success: cached under the key, when there is one, and shaped.
+fn succeeded(js: Js, options: &CheckedOptions, value: Raw) -> JsResult<Raw> {
+  if let Some((prompt, model_id)) = options.cache_key {
+    if !js.is_nullish(value) {
+      match json::stringify_to_js(js, value, "result") {
+        Ok(Some(text)) => store(js, prompt, model_id, text)?,
+        Ok(None) => {}
+        // A result JSON cannot hold is returned all the same, just not cached.
+        Err(_) => {
+          js.take_exception();
+        }
+      }
+    }
   }
-  let key = args::object(js, value, "options.cacheKey")?;
-  Ok(Some(CacheKey {
-    prompt: args::string(js, js.get(key, c"prompt")?, "options.cacheKey.prompt")?,
-    model_id: args::string(js, js.get(key, c"modelId")?, "options.cacheKey.modelId")?,
-  }))
+  js.glue(Glue::Succeeded, &[value])
 }
 
-fn queue_request(js: Js, value: Raw) -> JsResult<Option<QueueRequest>> {
-  if js.kind(value) == Kind::Undefined {
-    return Ok(None);
-  }
-  let request = args::object(js, value, "options.queueOnFailure")?;
-  Ok(Some(QueueRequest {
-    job_type: job_type(js, js.get(request, c"type")?, "options.queueOnFailure.type")?,
-    // Taken now, so the job holds the request as it was made.
-    payload: json::stringify_payload(
-      js,
-      js.get(request, c"payload")?,
-      "options.queueOnFailure.payload",
-    )?,
-    priority: priority(
-      js,
-      js.get(request, c"priority")?,
-      "options.queueOnFailure.priority",
-    )?,
-  }))
-}
-
-/// Checks the arguments and reads `options` into a plan; returns the plan
-/// and `defaultValue` (which stays a JavaScript value).
-fn read_plan(js: Js, operation: Raw, options: Raw) -> JsResult<(FallbackPlan, Raw)> {
-  args::function(js, operation, "operation")?;
-  let options = args::object(js, options, "options")?;
-  let name = js.get(options, c"operationName")?;
-  let operation_name = args::string(js, name, "options.operationName")?;
-  if operation_name.is_empty() {
-    return Err(args::value_error(
-      js,
-      "options.operationName",
-      "a non-empty string",
-      name,
-    ));
-  }
-  let default_value = js.get(options, c"defaultValue")?;
-  let plan = FallbackPlan {
-    operation_name,
-    // An empty userId counts as none, as it did before.
-    user_id: args::optional_string(js, js.get(options, c"userId")?, "options.userId")?
-      .filter(|id| !id.is_empty()),
-    cache_key: cache_key(js, js.get(options, c"cacheKey")?)?,
-    allow_skip: args::optional_bool(js, js.get(options, c"allowSkip")?, "options.allowSkip")?
-      .unwrap_or(false),
-    queue: queue_request(js, js.get(options, c"queueOnFailure")?)?,
-    has_default: js.kind(default_value) != Kind::Undefined,
-    service: args::optional_string(js, js.get(options, c"service")?, "options.service")?,
+fn store(js: Js, prompt: Raw, model_id: Raw, text: Raw) -> JsResult<()> {
+  let key = CacheKey {
+    prompt: js.read_string(prompt)?,
+    model_id: js.read_string(model_id)?,
   };
-  Ok((plan, default_value))
+  let plan = FallbackPlan {
+    cache_key: Some(key),
+    ..FallbackPlan::new("")
+  };
+  fallback::on_success(
+    &plan,
+    Some(js.read_string(text)?.into()),
+    global(),
+    js.now_ms(),
+  );
+  Ok(())
+}
+
+/// `storeSuccess(prompt, modelId, jsonText)`, called by `settle`.
+pub unsafe extern "C" fn store_success(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  raw_boundary(env, |js| {
+    let [prompt, model_id, text] = js.callback_args::<3>(info)?;
+    store(js, prompt, model_id, text)?;
+    Ok(js.undefined())
+  })
+}
+
+/// `onRejected(options, error, defaultValue, payloadJson)`, called by
+/// `settle` when the operation's promise rejects.
+pub unsafe extern "C" fn on_rejected(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+) -> sys::napi_value {
+  raw_boundary(env, |js| {
+    let [options, error, default_value, payload] = js.callback_args::<4>(info)?;
+    let checked = check_options(js, options)?;
+    let plan = plan_of(js, &checked, payload)?;
+    failed(js, &plan, error, default_value)
+  })
 }
 
 /// A promise, or any object with a callable `then` (as `await` treats it).
@@ -153,7 +219,7 @@ fn thenable(js: Js, value: Raw) -> Result<bool, Raw> {
   if !matches!(js.kind(value), Kind::Object | Kind::Function) {
     return Ok(false);
   }
-  match js.get(value, c"then") {
+  match js.get_name(value, Name::Then) {
     Ok(then) => Ok(js.kind(then) == Kind::Function),
     Err(_) => Err(js.take_exception().unwrap_or_else(|| js.undefined())),
   }
@@ -165,24 +231,53 @@ fn thenable(js: Js, value: Raw) -> Result<bool, Raw> {
 #[napi]
 pub fn execute_with_fallback(env: Env, operation: Raw, options: Raw) -> napi::Result<Raw> {
   boundary(env, |js| {
-    let (plan, default_value) = match read_plan(js, operation, options) {
-      Ok(read) => read,
-      Err(fault) => return js.rejected(fault.into_value(js)),
+    let checked =
+      match args::function(js, operation, "operation").and_then(|_| check_options(js, options)) {
+        Ok(checked) => checked,
+        Err(fault) => return js.rejected(fault.into_value(js)),
+      };
+    // Taken now, so a queued job holds the request as it was made.
+    let payload = match checked.queue {
+      Some((_, payload, _)) if js.kind(payload) != Kind::Undefined => {
+        match json::stringify_to_js(js, payload, "options.queueOnFailure.payload") {
+          Ok(Some(text)) => text,
+          Ok(None) => {
+            let fault = json::not_json_value(js, payload, "options.queueOnFailure.payload");
+            return js.rejected(fault.into_value(js));
+          }
+          Err(fault) => return js.rejected(fault.into_value(js)),
+        }
+      }
+      _ => js.undefined(),
     };
     let value = match js.call(operation, &[])? {
       Ok(value) => value,
-      Err(thrown) => return js.resolved(failed(js, &plan, thrown, default_value)?),
+      Err(thrown) => {
+        let plan = plan_of(js, &checked, payload)?;
+        return js.resolved(failed(js, &plan, thrown, checked.default_value)?);
+      }
     };
     match thenable(js, value) {
       Ok(true) => {}
-      Ok(false) => return js.resolved(succeeded(js, &plan, value)?),
-      Err(thrown) => return js.resolved(failed(js, &plan, thrown, default_value)?),
+      Ok(false) => return js.resolved(succeeded(js, &checked, value)?),
+      Err(thrown) => {
+        let plan = plan_of(js, &checked, payload)?;
+        return js.resolved(failed(js, &plan, thrown, checked.default_value)?);
+      }
     }
-    let settle = js.settle_function(make_settle)?;
-    let call = js.external(plan)?;
-    match js.call(settle, &[value, call, default_value])? {
-      Ok(promise) => Ok(promise),
-      Err(thrown) => js.rejected(thrown),
-    }
+    let (prompt, model_id) = checked
+      .cache_key
+      .unwrap_or((js.undefined(), js.undefined()));
+    js.glue(
+      Glue::Settle,
+      &[
+        value,
+        prompt,
+        model_id,
+        options,
+        checked.default_value,
+        payload,
+      ],
+    )
   })
 }

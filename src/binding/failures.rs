@@ -12,6 +12,7 @@ use crate::core::stores::{global, Shared};
 
 use super::args;
 use super::config::failure_config;
+use super::env::Glue;
 use super::errors::{boundary, JsResult};
 use super::js::{Js, Raw};
 
@@ -23,13 +24,16 @@ pub struct JsIntegrationFailureManager {
 }
 
 fn record_object(js: Js, record: &FailureRecord) -> JsResult<Raw> {
-  js.object_with(&[
-    (c"service", js.string(&record.service)?),
-    (c"operation", js.string(&record.operation)?),
-    (c"error", js.string(&record.error)?),
-    (c"timestamp", js.date(record.timestamp)?),
-    (c"skipReason", js.string(&record.skip_reason)?),
-  ])
+  js.glue(
+    Glue::Failure,
+    &[
+      js.string(&record.service)?,
+      js.string(&record.operation)?,
+      js.string(&record.error)?,
+      js.number(record.timestamp as f64)?,
+      js.string(&record.skip_reason)?,
+    ],
+  )
 }
 
 #[napi]
@@ -111,10 +115,13 @@ impl JsIntegrationFailureManager {
       let stats = self.inner.lock().stats();
       let object = js.object()?;
       for entry in &stats {
-        let value = js.object_with(&[
-          (c"count", js.number(entry.count as f64)?),
-          (c"lastFailure", js.date(entry.last_failure)?),
-        ])?;
+        let value = js.glue(
+          Glue::ServiceStats,
+          &[
+            js.number(entry.count as f64)?,
+            js.number(entry.last_failure as f64)?,
+          ],
+        )?;
         js.define(object, &entry.service, value)?;
       }
       Ok(object)

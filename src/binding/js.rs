@@ -2,13 +2,13 @@
 //! `Raw` handles valid for the current callback; every call that can run
 //! JavaScript reports a thrown exception as `Fault::Pending`.
 
-use std::cell::RefCell;
-use std::ffi::{c_void, CStr};
+use std::ffi::CStr;
 use std::ptr;
 
 use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue};
 use napi::{sys, ValueType};
 
+use super::env::{Builtin, Name};
 use super::errors::{ErrorClass, Fault, JsResult};
 
 /// A JavaScript value handle, as received from or returned to JavaScript.
@@ -52,20 +52,6 @@ pub enum Kind {
   BigInt,
 }
 
-/// Functions looked up once per JavaScript environment (one per thread in
-/// Node: the main thread and each worker).
-struct EnvFunctions {
-  env: sys::napi_env,
-  json_stringify: sys::napi_ref,
-  json_parse: sys::napi_ref,
-  string: sys::napi_ref,
-  settle: Option<sys::napi_ref>,
-}
-
-thread_local! {
-  static FUNCTIONS: RefCell<Option<EnvFunctions>> = const { RefCell::new(None) };
-}
-
 #[derive(Clone, Copy)]
 pub struct Js {
   env: sys::napi_env,
@@ -76,7 +62,18 @@ impl Js {
     Self { env }
   }
 
-  fn check(self, status: sys::napi_status) -> JsResult<()> {
+  pub fn env(self) -> sys::napi_env {
+    self.env
+  }
+
+  /// Length in UTF-16 code units, without reading the string.
+  pub fn string_length(self, value: Raw) -> usize {
+    let mut units = 0;
+    unsafe { sys::napi_get_value_string_latin1(self.env, value.0, ptr::null_mut(), 0, &mut units) };
+    units
+  }
+
+  pub(super) fn check(self, status: sys::napi_status) -> JsResult<()> {
     if status == sys::Status::napi_ok {
       return Ok(());
     }
@@ -138,8 +135,22 @@ impl Js {
     self.flag(|out| unsafe { sys::napi_is_array(self.env, value.0, out) })
   }
 
+  /// An `Error` by brand (any realm) or by prototype (`instanceof Error`).
   pub fn is_error(self, value: Raw) -> bool {
-    self.flag(|out| unsafe { sys::napi_is_error(self.env, value.0, out) })
+    if self.flag(|out| unsafe { sys::napi_is_error(self.env, value.0, out) }) {
+      return true;
+    }
+    if !matches!(self.kind(value), Kind::Object | Kind::Function) {
+      return false;
+    }
+    let Ok(error) = self.builtin(Builtin::Error) else {
+      return false;
+    };
+    let is_instance =
+      self.flag(|out| unsafe { sys::napi_instanceof(self.env, value.0, error.0, out) });
+    // A hostile Symbol.hasInstance may throw; that only means "not an Error".
+    self.take_exception();
+    is_instance
   }
 
   pub fn is_promise(self, value: Raw) -> bool {
@@ -189,25 +200,10 @@ impl Js {
     Ok(Raw(value))
   }
 
-  pub fn date(self, ms: u64) -> JsResult<Raw> {
-    let mut value = ptr::null_mut();
-    self.check(unsafe { sys::napi_create_date(self.env, ms as f64, &mut value) })?;
-    Ok(Raw(value))
-  }
-
   pub fn object(self) -> JsResult<Raw> {
     let mut value = ptr::null_mut();
     self.check(unsafe { sys::napi_create_object(self.env, &mut value) })?;
     Ok(Raw(value))
-  }
-
-  /// A plain object with these properties, in this order.
-  pub fn object_with(self, fields: &[(&CStr, Raw)]) -> JsResult<Raw> {
-    let object = self.object()?;
-    for (key, value) in fields {
-      self.set(object, key, *value)?;
-    }
-    Ok(object)
   }
 
   pub fn array<T>(self, items: &[T], mut make: impl FnMut(&T) -> JsResult<Raw>) -> JsResult<Raw> {
@@ -254,8 +250,13 @@ impl Js {
     Ok(Raw(value))
   }
 
-  pub fn set(self, object: Raw, key: &CStr, value: Raw) -> JsResult<()> {
-    self.check(unsafe { sys::napi_set_named_property(self.env, object.0, key.as_ptr(), value.0) })
+  /// A property by one of the names kept per environment (no key string is
+  /// made or interned per call).
+  pub fn get_name(self, object: Raw, name: Name) -> JsResult<Raw> {
+    let key = self.name(name)?;
+    let mut value = ptr::null_mut();
+    self.check(unsafe { sys::napi_get_property(self.env, object.0, key.0, &mut value) })?;
+    Ok(Raw(value))
   }
 
   /// Defines an own, plain data property: unlike assignment it never runs a
@@ -346,10 +347,8 @@ impl Js {
   /// too; the system clock if that fails.
   pub fn now_ms(self) -> u64 {
     let read = || -> JsResult<f64> {
-      let mut global = ptr::null_mut();
-      self.check(unsafe { sys::napi_get_global(self.env, &mut global) })?;
-      let date = self.get(Raw(global), c"Date")?;
-      let now = self.get(date, c"now")?;
+      let date = self.get_name(self.global()?, Name::Date)?;
+      let now = self.get_name(date, Name::Now)?;
       let mut result = ptr::null_mut();
       self.check(unsafe {
         sys::napi_call_function(self.env, date.0, now.0, 0, ptr::null(), &mut result)
@@ -357,12 +356,18 @@ impl Js {
       Ok(self.read_number(Raw(result)))
     };
     match read() {
-      Ok(ms) if ms.is_finite() && ms >= 0.0 => ms as u64,
+      Ok(ms) if ms.is_finite() && ms >= 0.0 => (ms as u64).min(crate::core::clock::MAX_DATE_MS),
       _ => {
         self.take_exception();
         crate::core::clock::now_ms()
       }
     }
+  }
+
+  pub fn global(self) -> JsResult<Raw> {
+    let mut global = ptr::null_mut();
+    self.check(unsafe { sys::napi_get_global(self.env, &mut global) })?;
+    Ok(Raw(global))
   }
 
   // --- calling JavaScript ---
@@ -400,7 +405,7 @@ impl Js {
         return text;
       }
     }
-    let string = self.cached(|f| f.string);
+    let string = self.builtin(Builtin::String);
     match string.and_then(|f| self.call(f, &[value])) {
       Ok(Ok(text)) if self.kind(text) == Kind::String => self.read_string(text).unwrap_or_default(),
       _ => "[unprintable value]".to_string(),
@@ -408,12 +413,12 @@ impl Js {
   }
 
   pub fn json_stringify(self, value: Raw) -> JsResult<Result<Raw, Raw>> {
-    let stringify = self.cached(|f| f.json_stringify)?;
+    let stringify = self.builtin(Builtin::JsonStringify)?;
     self.call(stringify, &[value])
   }
 
   pub fn json_parse(self, text: &str) -> JsResult<Raw> {
-    let parse = self.cached(|f| f.json_parse)?;
+    let parse = self.builtin(Builtin::JsonParse)?;
     let text = self.string(text)?;
     match self.call(parse, &[text])? {
       Ok(value) => Ok(value),
@@ -491,101 +496,5 @@ impl Js {
     };
     self.check(status)?;
     Ok(Raw(promise))
-  }
-
-  // --- native data carried through JavaScript ---
-
-  /// Wraps `data` in a JavaScript external; it is dropped when the external
-  /// is garbage-collected.
-  pub fn external<T: 'static>(self, data: T) -> JsResult<Raw> {
-    unsafe extern "C" fn drop_box<T>(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-      drop(unsafe { Box::from_raw(data.cast::<T>()) });
-    }
-    let data = Box::into_raw(Box::new(data));
-    let mut value = ptr::null_mut();
-    let status = unsafe {
-      sys::napi_create_external(
-        self.env,
-        data.cast(),
-        Some(drop_box::<T>),
-        ptr::null_mut(),
-        &mut value,
-      )
-    };
-    if status != sys::Status::napi_ok {
-      drop(unsafe { Box::from_raw(data) });
-    }
-    self.check(status)?;
-    Ok(Raw(value))
-  }
-
-  /// The data of an external made by `external::<T>`.
-  ///
-  /// # Safety
-  /// `value` must be an external created by `external::<T>` with the same
-  /// `T`, still alive for the duration of the borrow.
-  pub unsafe fn external_data<'a, T>(self, value: Raw) -> JsResult<&'a T> {
-    if self.kind(value) != Kind::External {
-      return Err(Fault::internal("expected the call's native state"));
-    }
-    let mut data = ptr::null_mut();
-    self.check(unsafe { sys::napi_get_value_external(self.env, value.0, &mut data) })?;
-    Ok(unsafe { &*data.cast::<T>() })
-  }
-
-  // --- functions kept per environment ---
-
-  fn cached(self, pick: impl Fn(&EnvFunctions) -> sys::napi_ref) -> JsResult<Raw> {
-    let reference = FUNCTIONS.with(|cell| -> JsResult<sys::napi_ref> {
-      let mut slot = cell.borrow_mut();
-      if slot.as_ref().is_none_or(|f| f.env != self.env) {
-        *slot = Some(self.lookup_functions()?);
-      }
-      Ok(pick(slot.as_ref().expect("set above")))
-    })?;
-    self.reference_value(reference)
-  }
-
-  fn reference_value(self, reference: sys::napi_ref) -> JsResult<Raw> {
-    let mut value = ptr::null_mut();
-    self.check(unsafe { sys::napi_get_reference_value(self.env, reference, &mut value) })?;
-    Ok(Raw(value))
-  }
-
-  fn make_ref(self, value: Raw) -> JsResult<sys::napi_ref> {
-    let mut reference = ptr::null_mut();
-    self.check(unsafe { sys::napi_create_reference(self.env, value.0, 1, &mut reference) })?;
-    Ok(reference)
-  }
-
-  fn lookup_functions(self) -> JsResult<EnvFunctions> {
-    let mut global = ptr::null_mut();
-    self.check(unsafe { sys::napi_get_global(self.env, &mut global) })?;
-    let global = Raw(global);
-    let json = self.get(global, c"JSON")?;
-    Ok(EnvFunctions {
-      env: self.env,
-      json_stringify: self.make_ref(self.get(json, c"stringify")?)?,
-      json_parse: self.make_ref(self.get(json, c"parse")?)?,
-      string: self.make_ref(self.get(global, c"String")?)?,
-      settle: None,
-    })
-  }
-
-  /// The environment's settle trampoline, made on first use by `make`.
-  pub fn settle_function(self, make: impl FnOnce(Js) -> JsResult<Raw>) -> JsResult<Raw> {
-    self.cached(|f| f.json_parse)?;
-    let existing = FUNCTIONS.with(|cell| cell.borrow().as_ref().and_then(|f| f.settle));
-    if let Some(reference) = existing {
-      return self.reference_value(reference);
-    }
-    let function = make(self)?;
-    let reference = self.make_ref(function)?;
-    FUNCTIONS.with(|cell| {
-      if let Some(functions) = cell.borrow_mut().as_mut() {
-        functions.settle = Some(reference);
-      }
-    });
-    Ok(function)
   }
 }

@@ -24,6 +24,14 @@ fn not_json(name: &str, why: &str) -> Fault {
 /// The JSON text of `value`; `None` when JSON has no text for it at all
 /// (`undefined`, a function or a symbol at the top).
 pub fn stringify(js: Js, value: Raw, name: &str) -> JsResult<Option<Arc<str>>> {
+  match stringify_to_js(js, value, name)? {
+    Some(text) => Ok(Some(js.read_string(text)?.into())),
+    None => Ok(None),
+  }
+}
+
+/// Like `stringify`, but the text stays a JavaScript string.
+pub fn stringify_to_js(js: Js, value: Raw, name: &str) -> JsResult<Option<Raw>> {
   let text = match js.json_stringify(value)? {
     Ok(text) => text,
     Err(thrown) => {
@@ -39,15 +47,19 @@ pub fn stringify(js: Js, value: Raw, name: &str) -> JsResult<Option<Arc<str>>> {
     }
   };
   match js.kind(text) {
-    Kind::String => Ok(Some(js.read_string(text)?.into())),
+    Kind::String => Ok(Some(text)),
     _ => Ok(None),
   }
 }
 
+/// The error for a value JSON has no text for at all.
+pub fn not_json_value(js: Js, value: Raw, name: &str) -> Fault {
+  not_json(name, &format!("JSON cannot hold {}", describe(js, value)))
+}
+
 /// Like `stringify`, but a value with no JSON text is an error too.
 pub fn stringify_required(js: Js, value: Raw, name: &str) -> JsResult<Arc<str>> {
-  stringify(js, value, name)?
-    .ok_or_else(|| not_json(name, &format!("JSON cannot hold {}", describe(js, value))))
+  stringify(js, value, name)?.ok_or_else(|| not_json_value(js, value, name))
 }
 
 /// Payloads may be `undefined` (kept as "no payload"); anything else must

@@ -14,6 +14,7 @@ use crate::core::stores::{global, Shared};
 
 use super::args;
 use super::config::queue_config;
+use super::env::{Glue, Name};
 use super::errors::{boundary, Fault, JsResult};
 use super::js::{Js, Kind, Raw};
 use super::json;
@@ -64,48 +65,58 @@ fn optional_date(js: Js, value: Raw, name: &str) -> JsResult<Option<u64>> {
 /// enqueued again as it is.
 fn new_job(js: Js, job: Raw) -> JsResult<NewJob> {
   let job = args::object(js, job, "job")?;
-  let field = |key: &std::ffi::CStr| js.get(job, key);
+  let field = |name| js.get_name(job, name);
   Ok(NewJob {
-    job_type: job_type(js, field(c"type")?, "job.type")?,
-    operation: args::string(js, field(c"operation")?, "job.operation")?,
-    payload: json::stringify_payload(js, field(c"payload")?, "job.payload")?,
-    user_id: args::string(js, field(c"userId")?, "job.userId")?,
-    priority: priority(js, field(c"priority")?, "job.priority")?,
+    job_type: job_type(js, field(Name::Type)?, "job.type")?,
+    operation: args::string(js, field(Name::Operation)?, "job.operation")?,
+    payload: json::stringify_payload(js, field(Name::Payload)?, "job.payload")?,
+    user_id: args::string(js, field(Name::UserId)?, "job.userId")?,
+    priority: priority(js, field(Name::Priority)?, "job.priority")?,
     retry_count: args::optional_integer(
       js,
-      field(c"retryCount")?,
+      field(Name::RetryCount)?,
       "job.retryCount",
       0,
       u32::MAX as u64,
     )?
     .unwrap_or(0) as u32,
-    max_retries: max_retries(js, field(c"maxRetries")?, "job.maxRetries")?,
-    next_retry_at: optional_date(js, field(c"nextRetryAt")?, "job.nextRetryAt")?,
+    max_retries: max_retries(js, field(Name::MaxRetries)?, "job.maxRetries")?,
+    next_retry_at: optional_date(js, field(Name::NextRetryAt)?, "job.nextRetryAt")?,
   })
 }
 
 /// A fresh `QueuedJob` object; optional fields are absent when unset.
 fn job_object(js: Js, job: &Job) -> JsResult<Raw> {
-  let object = js.object_with(&[
-    (c"id", js.string(&job.id)?),
-    (c"type", js.string(job.job_type.as_str())?),
-    (c"operation", js.string(&job.operation)?),
-    (c"payload", json::parse(js, job.payload.as_deref())?),
-    (c"userId", js.string(&job.user_id)?),
-    (c"priority", js.string(job.priority.as_str())?),
-    (c"createdAt", js.date(job.created_at)?),
-    (c"retryCount", js.number(job.retry_count as f64)?),
-    (c"maxRetries", js.number(job.max_retries as f64)?),
-  ])?;
-  if let Some(at) = job.next_retry_at {
-    js.set(object, c"nextRetryAt", js.date(at)?)?;
-  }
-  js.set(object, c"status", js.string(job.status.as_str())?)?;
-  if let Some(error) = &job.last_error {
-    js.set(object, c"lastError", js.string(error)?)?;
-  }
-  js.set(object, c"updatedAt", js.date(job.updated_at)?)?;
-  Ok(object)
+  let optional_ms = |ms: Option<u64>| match ms {
+    Some(ms) => js.number(ms as f64),
+    None => Ok(js.undefined()),
+  };
+  let payload = match &job.payload {
+    Some(text) => js.string(text)?,
+    None => js.undefined(),
+  };
+  let last_error = match &job.last_error {
+    Some(error) => js.string(error)?,
+    None => js.undefined(),
+  };
+  js.glue(
+    Glue::Job,
+    &[
+      js.string(&job.id)?,
+      js.string(job.job_type.as_str())?,
+      js.string(&job.operation)?,
+      payload,
+      js.string(&job.user_id)?,
+      js.string(job.priority.as_str())?,
+      js.number(job.created_at as f64)?,
+      js.number(job.retry_count as f64)?,
+      js.number(job.max_retries as f64)?,
+      optional_ms(job.next_retry_at)?,
+      js.string(job.status.as_str())?,
+      last_error,
+      js.number(job.updated_at as f64)?,
+    ],
+  )
 }
 
 fn job_array(js: Js, jobs: &[Job]) -> JsResult<Raw> {
@@ -232,13 +243,18 @@ impl JsBackgroundJobQueue {
   pub fn get_stats(&self, env: Env) -> napi::Result<Raw> {
     boundary(env, |js| {
       let stats = self.inner.lock().stats(js.now_ms());
-      js.object_with(&[
-        (c"total", js.number(stats.total as f64)?),
-        (c"pending", js.number(stats.pending as f64)?),
-        (c"processing", js.number(stats.processing as f64)?),
-        (c"completed", js.number(stats.completed as f64)?),
-        (c"failed", js.number(stats.failed as f64)?),
-      ])
+      let counts = [
+        stats.total,
+        stats.pending,
+        stats.processing,
+        stats.completed,
+        stats.failed,
+      ];
+      let counts = counts
+        .iter()
+        .map(|&count| js.number(count as f64))
+        .collect::<JsResult<Vec<_>>>()?;
+      js.glue(Glue::QueueStats, &counts)
     })
   }
 }

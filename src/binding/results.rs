@@ -1,22 +1,13 @@
-//! The result objects handed back to JavaScript: `ServiceResult` and
-//! `FallbackResult`, shared by `executeWithFallback` and the building blocks.
+//! The result objects handed back to JavaScript, shaped by `glue.js`:
+//! `ServiceResult` after a failure, and `FallbackResult`.
 
 use crate::core::fallback::Fallback;
 use crate::core::messages::user_friendly_message;
 
-use super::errors::JsResult;
+use super::env::Glue;
+use super::errors::{ErrorClass, JsResult};
 use super::js::{Js, Raw};
 use super::json;
-
-/// `{ success: true, data, message, timestamp }`.
-pub fn success(js: Js, data: Raw, message: &str) -> JsResult<Raw> {
-  js.object_with(&[
-    (c"success", js.boolean(true)?),
-    (c"data", data),
-    (c"message", js.string(message)?),
-    (c"timestamp", js.date(js.now_ms())?),
-  ])
-}
 
 /// The `ServiceResult` of a failed operation, after the fallback chain
 /// settled on `outcome`.
@@ -30,67 +21,48 @@ pub fn after_failure(
   let Some(fallback_type) = outcome.fallback_type() else {
     let error = match js.is_error(thrown) {
       true => thrown,
-      false => js.new_error(super::errors::ErrorClass::Error, None, message),
+      false => js.new_error(ErrorClass::Error, None, message),
     };
-    let metadata = js.object_with(&[
-      (c"usedFallback", js.boolean(false)?),
-      (c"originalError", js.string(message)?),
-    ])?;
-    return js.object_with(&[
-      (c"success", js.boolean(false)?),
-      (c"error", error),
-      (c"message", js.string(message)?),
-      (c"timestamp", js.date(js.now_ms())?),
-      (c"metadata", metadata),
-    ]);
+    return js.glue(Glue::Failed, &[error, js.string(message)?]);
   };
-  let metadata = js.object_with(&[
-    (c"usedFallback", js.boolean(true)?),
-    (c"fallbackType", js.string(fallback_type)?),
-  ])?;
-  let data = match outcome {
-    Fallback::Cache(hit) => {
-      if hit.stale {
-        js.set(metadata, c"stale", js.boolean(true)?)?;
-      }
-      json::parse(js, Some(&hit.response))?
-    }
-    Fallback::Default => default_value,
-    Fallback::Queued(job_id) => {
-      js.set(metadata, c"jobId", js.string(job_id)?)?;
-      js.undefined()
-    }
-    Fallback::Skipped | Fallback::Failed => js.undefined(),
-  };
-  js.object_with(&[
-    (c"success", js.boolean(true)?),
-    (c"data", data),
-    (
-      c"message",
-      js.string(user_friendly_message(Some(fallback_type)))?,
+  let (data, job_id, stale) = match outcome {
+    Fallback::Cache(hit) => (
+      json::parse(js, Some(&hit.response))?,
+      js.undefined(),
+      hit.stale,
     ),
-    (c"timestamp", js.date(js.now_ms())?),
-    (c"metadata", metadata),
-  ])
+    Fallback::Default => (default_value, js.undefined(), false),
+    Fallback::Queued(job_id) => (js.undefined(), js.string(job_id)?, false),
+    Fallback::Skipped | Fallback::Failed => (js.undefined(), js.undefined(), false),
+  };
+  let metadata = js.glue(
+    Glue::FallbackMetadata,
+    &[js.string(fallback_type)?, job_id, js.boolean(stale)?],
+  )?;
+  let message = js.string(user_friendly_message(Some(fallback_type)))?;
+  js.glue(Glue::FellBack, &[data, message, metadata])
 }
 
-/// `{ success, data?, usedFallback, fallbackType, message }`; `data` is left
-/// out when `None`. Every building block that succeeds did so by falling
-/// back, so `usedFallback` is `success`.
+/// `{ success, data?, usedFallback, fallbackType, message, metadata? }`;
+/// `data` is left out when `None`. Every building block that succeeds did
+/// so by falling back, so `usedFallback` is `success`.
 pub fn fallback_result(
   js: Js,
   success: bool,
   data: Option<Raw>,
   fallback_type: &str,
   message: &str,
+  stale: bool,
 ) -> JsResult<Raw> {
-  let object = js.object()?;
-  js.set(object, c"success", js.boolean(success)?)?;
-  if let Some(data) = data {
-    js.set(object, c"data", data)?;
-  }
-  js.set(object, c"usedFallback", js.boolean(success)?)?;
-  js.set(object, c"fallbackType", js.string(fallback_type)?)?;
-  js.set(object, c"message", js.string(message)?)?;
-  Ok(object)
+  js.glue(
+    Glue::FallbackResult,
+    &[
+      js.boolean(success)?,
+      js.boolean(data.is_some())?,
+      data.unwrap_or_else(|| js.undefined()),
+      js.string(fallback_type)?,
+      js.string(message)?,
+      js.boolean(stale)?,
+    ],
+  )
 }

@@ -345,9 +345,17 @@ impl JobQueue {
     done.len()
   }
 
-  /// Applies what time alone changes: retry delays that have run out, and
-  /// leases that have expired (each a failed attempt).
+  /// Applies what time alone changes: leases that have expired (each a
+  /// failed attempt, dated at its deadline, so a lost job's retry is counted
+  /// from when it was lost, not from when the queue next looked), then retry
+  /// delays that have run out.
   fn advance(&mut self, now: u64) {
+    while let Some(&(until, seq)) = self.leases.first() {
+      if until >= now {
+        break;
+      }
+      self.fail_attempt(seq, LEASE_EXPIRED, until);
+    }
     while let Some(&(due, seq)) = self.delayed.first() {
       if due > now {
         break;
@@ -355,12 +363,6 @@ impl JobQueue {
       self.delayed.pop_first();
       let job = &self.jobs[&seq];
       self.ready.insert(ready_key(job));
-    }
-    while let Some(&(until, seq)) = self.leases.first() {
-      if until >= now {
-        break;
-      }
-      self.fail_attempt(seq, LEASE_EXPIRED, now);
     }
   }
 
@@ -653,8 +655,26 @@ mod tests {
     assert_eq!(stored.status, JobStatus::Pending);
     assert_eq!(stored.retry_count, 1);
     assert_eq!(stored.last_error.as_deref(), Some(LEASE_EXPIRED));
-    assert_eq!(stored.next_retry_at, Some(101 + MIN));
-    assert_eq!(q.dequeue(101 + MIN).unwrap().id, id);
+    assert_eq!(
+      stored.next_retry_at,
+      Some(100 + MIN),
+      "counted from the deadline"
+    );
+    assert_eq!(q.dequeue(100 + MIN).unwrap().id, id);
+  }
+
+  #[test]
+  fn a_lease_noticed_late_is_retried_from_its_deadline() {
+    let mut q = JobQueue::new(QueueConfig {
+      lease_ms: 10,
+      ..Default::default()
+    });
+    let id = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
+    q.dequeue(0).unwrap();
+    let taken = q.dequeue(60 * MIN).expect("ready again long ago");
+    assert_eq!(taken.id, id);
+    assert_eq!(taken.retry_count, 1);
+    assert_eq!(taken.next_retry_at, Some(10 + MIN));
   }
 
   #[test]

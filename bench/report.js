@@ -1,0 +1,137 @@
+'use strict'
+
+// Turns the benchmark's rows into a Markdown table, the goal checks, a JSON
+// file and an SVG chart; a full run also replaces the table in README.md.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const RESULTS = path.join(__dirname, 'results')
+const README = path.join(__dirname, '..', 'README.md')
+const START = '<!-- bench:start -->'
+const END = '<!-- bench:end -->'
+
+function formatNs(ns) {
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`
+  return `${ns.toFixed(0)} ns`
+}
+
+const value = (result) => (result.nsPerOp !== undefined ? formatNs(result.nsPerOp) : `${result.bytesPerEntry.toFixed(0)} B`)
+const amount = (result) => result.nsPerOp ?? result.bytesPerEntry
+
+function tableOf(rows) {
+  const lines = [
+    '| scenario | native | compared with | ratio (them ÷ native) | slowest native call |',
+    '| --- | ---: | --- | ---: | ---: |',
+  ]
+  for (const row of rows) {
+    const { native: ours, ...others } = row.results
+    const against = Object.entries(others)
+      .map(([name, r]) => `${name} ${value(r)}`)
+      .join('<br>')
+    const ratios = Object.entries(others)
+      .map(([name, r]) => `${(amount(r) / amount(ours)).toFixed(amount(r) / amount(ours) >= 10 ? 0 : 2)}×`)
+      .join('<br>')
+    const slowest = row.slowestMs === undefined ? '' : `${row.slowestMs.toFixed(3)} ms`
+    lines.push(`| ${row.scenario} | ${value(ours)} | ${against || '—'} | ${ratios || '—'} | ${slowest} |`)
+  }
+  return lines.join('\n')
+}
+
+function find(rows, scenario) {
+  const row = rows.find((r) => r.scenario === scenario)
+  if (!row) throw new Error(`no benchmark row "${scenario}"`)
+  return row.results
+}
+
+function goalsOf(rows) {
+  const goals = []
+  const goal = (text, measured, met) => goals.push({ text, measured, met })
+  const queue = (k) => find(rows, `enqueue→dequeue→complete @ ${k}k pending`)
+  const q10 = queue(10)
+  goal('queue @ 10k pending: ≥ 500× faster than reference', `${(q10.reference.nsPerOp / q10.native.nsPerOp).toFixed(0)}×`, q10.reference.nsPerOp / q10.native.nsPerOp >= 500)
+  const growth = queue(100).native.nsPerOp / queue(1).native.nsPerOp
+  goal('queue: cost per op @ 100k within 2× of @ 1k', `${growth.toFixed(2)}×`, growth <= 2)
+  const withKey = find(rows, 'success with cacheKey (2 KB prompt, 1 KB JSON)')
+  goal('executeWithFallback success with cacheKey: no slower than reference', `${(withKey.native.nsPerOp / withKey.reference.nsPerOp).toFixed(2)}× reference`, withKey.native.nsPerOp <= withKey.reference.nsPerOp)
+  const fromCache = find(rows, 'failure served from cache')
+  goal('failure served from cache: no slower than reference', `${(fromCache.native.nsPerOp / fromCache.reference.nsPerOp).toFixed(2)}× reference`, fromCache.native.nsPerOp <= fromCache.reference.nsPerOp)
+  const plain = find(rows, 'success, no cacheKey')
+  const plainRatio = plain.native.nsPerOp / plain.reference.nsPerOp
+  goal('success without cacheKey: within 10× of reference', `${plainRatio.toFixed(2)}× reference`, plainRatio <= 10)
+  const inFlight = find(rows, 'success, 10,000 in flight').native.nsPerOp / find(rows, 'success, 100 in flight').native.nsPerOp
+  goal('10,000 in flight: cost per call ≤ 2× of 100 in flight', `${inFlight.toFixed(2)}×`, inFlight <= 2)
+  const hit = find(rows, 'get hit @ 100k')
+  const hitRatio = hit.native.nsPerOp / hit['lru-cache'].nsPerOp
+  goal('cache get hit @ 100k: within 2× of lru-cache', `${hitRatio.toFixed(2)}× lru-cache`, hitRatio <= 2)
+  const memory = find(rows, 'bytes per entry (RSS growth)')
+  const memoryRatio = memory.native.bytesPerEntry / memory['lru-cache'].bytesPerEntry
+  goal('memory per entry ≤ 0.6× lru-cache', `${memoryRatio.toFixed(2)}× lru-cache`, memoryRatio <= 0.6)
+  const slowest = Math.max(...rows.filter((r) => r.slowestMs !== undefined && /100k/.test(r.scenario)).map((r) => r.slowestMs))
+  goal('no native call blocks the event loop > 1 ms at 100k', `slowest ${slowest.toFixed(3)} ms`, slowest <= 1)
+  return goals
+}
+
+function svgOf(rows) {
+  const bars = rows
+    .filter((r) => r.results.reference && r.results.native.nsPerOp !== undefined)
+    .map((r) => ({ label: r.scenario, ratio: r.results.reference.nsPerOp / r.results.native.nsPerOp }))
+  const width = 860
+  const left = 330
+  const barHeight = 22
+  const top = 46
+  const height = top + bars.length * (barHeight + 8) + 40
+  const maxLog = Math.max(1, ...bars.map((b) => Math.log10(Math.max(b.ratio, 1)))) + 0.3
+  const minLog = Math.min(0, ...bars.map((b) => Math.log10(b.ratio))) - 0.1
+  const x = (log) => left + ((log - minLog) / (maxLog - minLog)) * (width - left - 70)
+  const escape = (text) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;')
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="13">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    `<text x="12" y="24" font-size="16" font-weight="bold">Speed-up of fallback-mechanisms (native) over the plain JavaScript reference</text>`,
+    `<text x="12" y="40" fill="#555">median time per operation, reference ÷ native, log scale; right of the line is faster</text>`,
+    `<line x1="${x(0)}" y1="${top - 4}" x2="${x(0)}" y2="${height - 30}" stroke="#333"/>`,
+  ]
+  bars.forEach((bar, i) => {
+    const y = top + i * (barHeight + 8)
+    const log = Math.log10(bar.ratio)
+    const from = Math.min(x(0), x(log))
+    const color = bar.ratio >= 1 ? '#2f7d4f' : '#b3452c'
+    parts.push(`<text x="${left - 8}" y="${y + 15}" text-anchor="end">${escape(bar.label)}</text>`)
+    parts.push(`<rect x="${from}" y="${y}" width="${Math.max(1, Math.abs(x(log) - x(0)))}" height="${barHeight}" fill="${color}"/>`)
+    parts.push(`<text x="${Math.max(x(0), x(log)) + 6}" y="${y + 15}">${bar.ratio >= 10 ? bar.ratio.toFixed(0) : bar.ratio.toFixed(2)}×</text>`)
+  })
+  parts.push(`<text x="12" y="${height - 10}" fill="#555">Node ${process.version}, ${os.cpus().length} cores, ${new Date().toISOString().slice(0, 10)}</text>`)
+  parts.push('</svg>')
+  return parts.join('\n')
+}
+
+function writeReports(rows, { quick, notes, updateReadme }) {
+  fs.mkdirSync(RESULTS, { recursive: true })
+  const table = tableOf(rows)
+  const goals = goalsOf(rows)
+  const goalsText = goals.map((g) => `- ${g.met ? 'met' : 'NOT met'}: ${g.text} (${g.measured})`).join('\n')
+  const stamp = `Node ${process.version}, ${os.cpus().length} cores, ${new Date().toISOString().slice(0, 10)}${quick ? ', --quick' : ''}`
+  const markdown = `${table}\n\n${stamp}. Goals:\n\n${goalsText}\n`
+  const files = {
+    json: path.join(RESULTS, quick ? 'quick.json' : 'latest.json'),
+    svg: path.join(RESULTS, quick ? 'quick.svg' : 'latest.svg'),
+    md: path.join(RESULTS, quick ? 'quick.md' : 'latest.md'),
+  }
+  fs.writeFileSync(files.json, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, rows, goals, notes }, null, 2)}\n`)
+  fs.writeFileSync(files.svg, `${svgOf(rows)}\n`)
+  fs.writeFileSync(files.md, markdown)
+  if (updateReadme && fs.existsSync(README)) {
+    const readme = fs.readFileSync(README, 'utf8')
+    const at = readme.indexOf(START)
+    const end = readme.indexOf(END)
+    if (at >= 0 && end > at) {
+      fs.writeFileSync(README, `${readme.slice(0, at + START.length)}\n${markdown}${readme.slice(end)}`)
+    }
+  }
+  return { table, goals: goalsText, files }
+}
+
+module.exports = { writeReports }

@@ -1,0 +1,232 @@
+'use strict'
+
+// npm run bench [-- --quick]
+//
+// Every scenario side by side in one process run: this package (native), the
+// plain JavaScript reference (bench/reference), lru-cache, cockatiel, and the
+// floor (an empty native call). Prints a table of medians and ratios, checks
+// the goals, and writes bench/results/latest.{json,svg,md}; a full run also
+// updates the table in README.md.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { execFileSync } = require('node:child_process')
+
+const { LRUCache } = require('lru-cache')
+const cockatiel = require('cockatiel')
+
+const native = require('..')
+const binding = require('../binding.js')
+const reference = require('./reference')
+const { measureSync, measureAsync, slowestCall } = require('./harness')
+const { prompts, RESPONSE, MODEL_ID } = require('./fixtures')
+const { writeReports } = require('./report')
+
+const QUICK = process.argv.includes('--quick')
+const SCALE = QUICK ? 0.2 : 1
+const batches = QUICK ? 7 : 15
+const n = (count) => Math.max(1, Math.round(count * SCALE))
+
+const rows = []
+const notes = []
+
+/** Records one scenario: `results` maps an implementation to its measurement. */
+function record(group, scenario, results, extra = {}) {
+  const row = { group, scenario, results, ...extra }
+  rows.push(row)
+  const cells = Object.entries(results)
+    .map(([impl, r]) => `${impl} ${formatNs(r.nsPerOp)}`)
+    .join('  ')
+  console.log(`  ${scenario.padEnd(46)} ${cells}`)
+  return row
+}
+
+function formatNs(ns) {
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`
+  return `${ns.toFixed(0)} ns`
+}
+
+const boom = new Error('model down')
+const failing = async () => {
+  throw boom
+}
+
+async function executeScenarios() {
+  console.log('\nexecuteWithFallback')
+  const [prompt] = prompts(1)
+  const response = RESPONSE
+  const succeed = async () => response
+  const plainJs = async () => {
+    try {
+      const data = await succeed()
+      return { success: true, data, message: 'Operation completed successfully', timestamp: new Date() }
+    } catch {
+      return null
+    }
+  }
+  const policy = cockatiel.wrap(
+    cockatiel.fallback(cockatiel.handleAll, () => null),
+    cockatiel.retry(cockatiel.handleAll, { maxAttempts: 0 }),
+  )
+  const calls = { inFlight: 100, batches: n(200) }
+
+  record('execute', 'success, no cacheKey', {
+    native: await measureAsync(() => native.executeWithFallback(succeed, { operationName: 'op' }), calls),
+    reference: await measureAsync(() => reference.executeWithFallback(succeed, { operationName: 'op' }), calls),
+    cockatiel: await measureAsync(() => policy.execute(succeed), calls),
+    'plain JS': await measureAsync(plainJs, calls),
+  })
+
+  const cached = { operationName: 'gen', cacheKey: { prompt, modelId: MODEL_ID } }
+  record('execute', 'success with cacheKey (2 KB prompt, 1 KB JSON)', {
+    native: await measureAsync(() => native.executeWithFallback(succeed, cached), calls),
+    reference: await measureAsync(() => reference.executeWithFallback(succeed, cached), calls),
+  })
+
+  record('execute', 'failure served from cache', {
+    native: await measureAsync(() => native.executeWithFallback(failing, cached), calls),
+    reference: await measureAsync(() => reference.executeWithFallback(failing, cached), calls),
+  })
+
+  native.configure({ queue: { maxSize: 10_000_000 } })
+  const queued = { operationName: 'sync', userId: 'u', queueOnFailure: { type: 'analytics', payload: { contentId: 'c1' }, priority: 'low' } }
+  const queueCalls = { inFlight: 100, batches: n(50) }
+  record('execute', 'failure queued', {
+    native: await measureAsync(() => native.executeWithFallback(failing, queued), queueCalls),
+    reference: await measureAsync(() => reference.executeWithFallback(failing, queued), queueCalls),
+  })
+
+  const few = await measureAsync(() => native.executeWithFallback(succeed, { operationName: 'op' }), { inFlight: 100, batches: n(200) })
+  const many = await measureAsync(() => native.executeWithFallback(succeed, { operationName: 'op' }), { inFlight: 10_000, batches: n(10) })
+  record('execute', 'success, 100 in flight', { native: few })
+  record('execute', 'success, 10,000 in flight', { native: many })
+}
+
+async function cacheScenarios() {
+  for (const size of [1_000, 100_000]) {
+    console.log(`\ncache with ${size.toLocaleString('en')} entries`)
+    const keys = prompts(size)
+    const misses = prompts(size + 1000).slice(size)
+    const ours = new native.AIResponseCache({ maxEntries: size, maxBytes: 2 ** 40 })
+    const lru = new LRUCache({ max: size })
+    const ref = new reference.AIResponseCache()
+    const entry = (p) => {
+      const now = new Date()
+      return { prompt: p, response: RESPONSE, timestamp: now, modelId: MODEL_ID, expiresAt: new Date(now.getTime() + 86_400_000) }
+    }
+    const lruKey = (p) => `${MODEL_ID}\u0000${p}`
+    for (const p of keys) {
+      ours.set(p, RESPONSE, MODEL_ID)
+      lru.set(lruKey(p), entry(p))
+      ref.set(p, RESPONSE, MODEL_ID)
+    }
+    const pick = (i) => keys[(i * 7919) % size]
+    const ops = { ops: 1000, batches }
+    record('cache', `get hit @ ${size / 1000}k`, {
+      native: await measureSync((i) => ours.get(pick(i), MODEL_ID), ops),
+      'lru-cache': await measureSync((i) => lru.get(lruKey(pick(i))), ops),
+      reference: await measureSync((i) => ref.get(pick(i), MODEL_ID), ops),
+    }, { slowestMs: slowestCall((i) => ours.get(pick(i), MODEL_ID), 10_000) })
+    record('cache', `get miss @ ${size / 1000}k`, {
+      native: await measureSync((i) => ours.get(misses[i % 1000], MODEL_ID), ops),
+      'lru-cache': await measureSync((i) => lru.get(lruKey(misses[i % 1000])), ops),
+      reference: await measureSync((i) => ref.get(misses[i % 1000], MODEL_ID), ops),
+    })
+    record('cache', `set (replace) @ ${size / 1000}k`, {
+      native: await measureSync((i) => ours.set(pick(i), RESPONSE, MODEL_ID), ops),
+      'lru-cache': await measureSync((i) => lru.set(lruKey(pick(i)), entry(pick(i))), ops),
+      reference: await measureSync((i) => ref.set(pick(i), RESPONSE, MODEL_ID), ops),
+    }, { slowestMs: slowestCall((i) => ours.set(pick(i), RESPONSE, MODEL_ID), 10_000) })
+    record('cache', `getStats @ ${size / 1000}k`, {
+      native: await measureSync(() => ours.getStats(), { ops: 100, batches }),
+      reference: await measureSync(() => ref.getStats(), { ops: size > 1000 ? 2 : 100, batches: size > 1000 ? 3 : batches }),
+    }, { slowestMs: slowestCall(() => ours.getStats(), 1000) })
+  }
+}
+
+function memoryScenario() {
+  console.log('\nmemory per cached entry (100,000 entries, 2 KB prompt + 1 KB response)')
+  const count = n(100_000)
+  const measure = (kind) =>
+    JSON.parse(execFileSync(process.execPath, ['--expose-gc', path.join(__dirname, 'memory.js'), kind, String(count)]))
+  const results = {}
+  for (const kind of ['native', 'lru-cache', 'reference']) {
+    const m = measure(kind)
+    results[kind] = { bytesPerEntry: m.rssPerEntry, heapPerEntry: m.heapPerEntry }
+    console.log(`  ${kind.padEnd(10)} RSS ${m.rssPerEntry.toFixed(0)} B/entry, JS heap ${m.heapPerEntry.toFixed(0)} B/entry`)
+  }
+  rows.push({ group: 'memory', scenario: 'bytes per entry (RSS growth)', results })
+}
+
+async function queueScenarios() {
+  const priorities = ['low', 'medium', 'high']
+  for (const pending of [1_000, 10_000, 100_000]) {
+    console.log(`\nqueue with ${pending.toLocaleString('en')} pending jobs`)
+    const job = (i) => ({ type: 'analytics', operation: 'sync', payload: { contentId: i }, userId: `user${i % 100}`, priority: priorities[i % 3], retryCount: 0, maxRetries: 3 })
+    const ours = new native.BackgroundJobQueue({ maxSize: 10_000_000 })
+    const ref = new reference.BackgroundJobQueue()
+    for (let i = 0; i < pending; i++) {
+      ours.enqueue(job(i))
+      ref.enqueue(job(i))
+    }
+    const cycle = (queue) => (i) => {
+      queue.enqueue(job(i))
+      queue.complete(queue.dequeue().id)
+    }
+    const refOps = pending >= 100_000 ? { ops: 2, batches: QUICK ? 3 : 5, warmup: 1 } : pending >= 10_000 ? { ops: 10, batches, warmup: 5 } : { ops: 100, batches }
+    record('queue', `enqueue→dequeue→complete @ ${pending / 1000}k pending`, {
+      native: await measureSync(cycle(ours), { ops: 1000, batches }),
+      reference: await measureSync(cycle(ref), refOps),
+    }, { pending, slowestMs: slowestCall(cycle(ours), 10_000) })
+  }
+}
+
+async function failureScenario() {
+  console.log('\nshouldSkipService with 1,000 services')
+  const ours = new native.IntegrationFailureManager()
+  const ref = new reference.IntegrationFailureManager()
+  for (let round = 0; round < 5; round++) {
+    for (let s = 0; s < 1000; s++) {
+      ours.recordFailure(`service-${s}`, 'op', 'HTTP 503', 'Service temporarily unavailable: HTTP 503')
+      ref.recordFailure(`service-${s}`, 'op', 'HTTP 503', 'Service temporarily unavailable: HTTP 503')
+    }
+  }
+  const ops = { ops: 1000, batches }
+  record('failures', 'shouldSkipService, 1,000 services × 5 failures', {
+    native: await measureSync((i) => ours.shouldSkipService(`service-${i % 1000}`), ops),
+    reference: await measureSync((i) => ref.shouldSkipService(`service-${i % 1000}`), { ops: 100, batches }),
+  })
+  record('failures', 'recordFailure', {
+    native: await measureSync((i) => ours.recordFailure(`service-${i % 1000}`, 'op', 'e', 'r'), ops),
+    reference: await measureSync((i) => ref.recordFailure(`service-${i % 1000}`, 'op', 'e', 'r'), ops),
+  })
+}
+
+async function floorScenario() {
+  console.log('\nthe floor')
+  const noop = binding.__emptyNativeCall
+  const jsNoop = () => undefined
+  record('floor', 'empty call', {
+    native: await measureSync(() => noop(), { ops: 10_000, batches }),
+    'plain JS': await measureSync(() => jsNoop(), { ops: 10_000, batches }),
+  })
+}
+
+async function main() {
+  console.log(`fallback-mechanisms benchmark${QUICK ? ' (quick)' : ''}: Node ${process.version}, ${require('node:os').cpus().length} cores`)
+  await floorScenario()
+  await executeScenarios()
+  await cacheScenarios()
+  memoryScenario()
+  await queueScenarios()
+  await failureScenario()
+  const report = writeReports(rows, { quick: QUICK, notes, updateReadme: !QUICK })
+  console.log(`\n${report.table}\n\n${report.goals}\n`)
+  console.log(`results: ${path.relative(process.cwd(), report.files.json)}, ${path.relative(process.cwd(), report.files.svg)}`)
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exitCode = 1
+})

@@ -1,0 +1,123 @@
+// Evaluated once per JavaScript environment (src/binding/env.rs). Object
+// literals here get V8's fast fixed shapes and cost one call from native
+// code, where building the same object property by property would cost one
+// boundary crossing (and one key lookup) per property. Every decision stays
+// in Rust: these functions only shape results and chain promises.
+(function (storeSuccess, onRejected) {
+  'use strict';
+
+  const SUCCESS = 'Operation completed successfully';
+
+  function succeeded(data) {
+    return { success: true, data: data, message: SUCCESS, timestamp: new Date() };
+  }
+
+  return {
+    // executeWithFallback's promise: a success is cached (when there is a
+    // cache key) and shaped here; a failure goes to the Rust fallback chain.
+    settle(promise, prompt, modelId, options, defaultValue, payload) {
+      return Promise.resolve(promise).then(
+        function (value) {
+          if (prompt !== undefined && value !== undefined && value !== null) {
+            let text;
+            try {
+              text = JSON.stringify(value);
+            } catch (_) {
+              // A result JSON cannot hold is returned all the same, just not cached.
+            }
+            if (typeof text === 'string') storeSuccess(prompt, modelId, text);
+          }
+          return succeeded(value);
+        },
+        function (error) {
+          return onRejected(options, error, defaultValue, payload);
+        },
+      );
+    },
+
+    succeeded: succeeded,
+
+    fellBack(data, message, metadata) {
+      return { success: true, data: data, message: message, timestamp: new Date(), metadata: metadata };
+    },
+
+    failed(error, message) {
+      return {
+        success: false,
+        error: error,
+        message: message,
+        timestamp: new Date(),
+        metadata: { usedFallback: false, originalError: message },
+      };
+    },
+
+    fallbackMetadata(fallbackType, jobId, stale) {
+      const metadata = { usedFallback: true, fallbackType: fallbackType };
+      if (jobId !== undefined) metadata.jobId = jobId;
+      if (stale) metadata.stale = true;
+      return metadata;
+    },
+
+    fallbackResult(success, hasData, data, fallbackType, message, stale) {
+      const result = hasData
+        ? { success: success, data: data, usedFallback: success, fallbackType: fallbackType, message: message }
+        : { success: success, usedFallback: success, fallbackType: fallbackType, message: message };
+      if (stale) result.metadata = { stale: true };
+      return result;
+    },
+
+    cachedResponse(prompt, responseJson, timestamp, modelId, expiresAt) {
+      return {
+        prompt: prompt,
+        response: JSON.parse(responseJson),
+        timestamp: new Date(timestamp),
+        modelId: modelId,
+        expiresAt: new Date(expiresAt),
+      };
+    },
+
+    cacheStats(size, oldest, newest, hits, misses, evictions, bytes) {
+      const stats = { size: size };
+      if (size > 0) {
+        stats.oldestEntry = new Date(oldest);
+        stats.newestEntry = new Date(newest);
+      }
+      stats.hits = hits;
+      stats.misses = misses;
+      stats.evictions = evictions;
+      stats.bytes = bytes;
+      return stats;
+    },
+
+    job(id, type, operation, payloadJson, userId, priority, createdAt, retryCount, maxRetries, nextRetryAt, status, lastError, updatedAt) {
+      const job = {
+        id: id,
+        type: type,
+        operation: operation,
+        payload: payloadJson === undefined ? undefined : JSON.parse(payloadJson),
+        userId: userId,
+        priority: priority,
+        createdAt: new Date(createdAt),
+        retryCount: retryCount,
+        maxRetries: maxRetries,
+      };
+      if (nextRetryAt !== undefined) job.nextRetryAt = new Date(nextRetryAt);
+      job.status = status;
+      if (lastError !== undefined) job.lastError = lastError;
+      job.updatedAt = new Date(updatedAt);
+      return job;
+    },
+
+    queueStats(total, pending, processing, completed, failed) {
+      return { total: total, pending: pending, processing: processing, completed: completed, failed: failed };
+    },
+
+    failure(service, operation, error, timestamp, skipReason) {
+      return { service: service, operation: operation, error: error, timestamp: new Date(timestamp), skipReason: skipReason };
+    },
+
+    serviceStats(count, lastFailure) {
+      return { count: count, lastFailure: new Date(lastFailure) };
+    },
+  };
+})
