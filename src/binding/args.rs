@@ -3,7 +3,7 @@
 
 use std::ffi::CString;
 
-use super::env::Name;
+use super::env::Prop;
 use super::errors::{
   Fault, JsResult, ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE,
 };
@@ -221,7 +221,7 @@ pub fn options(
 /// `String(err)` (which also covers `undefined`, `null` and symbols).
 pub fn error_message(js: Js, thrown: Raw) -> String {
   if js.is_error(thrown) {
-    if let Ok(message) = js.get_name(thrown, Name::Message) {
+    if let Ok(message) = js.get_name(thrown, Prop::Message) {
       return js.to_display_string(message);
     }
     js.take_exception();

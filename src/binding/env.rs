@@ -26,7 +26,7 @@ macro_rules! named {
 
 named!(
   /// Property names read on hot paths.
-  Name {
+  Prop {
     OperationName = "operationName",
     UserId = "userId",
     CacheKey = "cacheKey",
@@ -120,7 +120,7 @@ impl Js {
     Ok(reference)
   }
 
-  pub fn name(self, name: Name) -> JsResult<Raw> {
+  pub fn name(self, name: Prop) -> JsResult<Raw> {
     let names = self.value_of(self.with_cache(|c| c.names)?)?;
     let mut key = ptr::null_mut();
     self.check(unsafe { sys::napi_get_element(self.env(), names.0, name as u32, &mut key) })?;
@@ -146,7 +146,7 @@ impl Js {
   }
 
   fn build_cache(self) -> JsResult<EnvCache> {
-    let names = self.array(Name::TEXT, |text| self.string(text))?;
+    let names = self.array(Prop::TEXT, |text| self.string(text))?;
     let names = self.keep(names)?;
     let global = self.global()?;
     let json = self.get(global, c"JSON")?;

@@ -12,7 +12,7 @@ use crate::core::queue::{JobPriority, JobType};
 use crate::core::stores::global;
 
 use super::args;
-use super::env::{Glue, Name};
+use super::env::{Glue, Prop};
 use super::errors::{boundary, raw_boundary, JsResult};
 use super::js::{Js, Kind, Raw};
 use super::json;
@@ -48,7 +48,7 @@ fn string_value(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
 fn check_options(js: Js, options: Raw) -> JsResult<CheckedOptions> {
   let options = args::object(js, options, "options")?;
   let field = |name| js.get_name(options, name);
-  let operation_name = string_value(js, field(Name::OperationName)?, "options.operationName")?;
+  let operation_name = string_value(js, field(Prop::OperationName)?, "options.operationName")?;
   if js.string_length(operation_name) == 0 {
     return Err(args::value_error(
       js,
@@ -57,38 +57,38 @@ fn check_options(js: Js, options: Raw) -> JsResult<CheckedOptions> {
       operation_name,
     ));
   }
-  let cache_key = match js.kind(field(Name::CacheKey)?) {
+  let cache_key = match js.kind(field(Prop::CacheKey)?) {
     Kind::Undefined => None,
     _ => {
-      let key = args::object(js, field(Name::CacheKey)?, "options.cacheKey")?;
+      let key = args::object(js, field(Prop::CacheKey)?, "options.cacheKey")?;
       Some((
         string_value(
           js,
-          js.get_name(key, Name::Prompt)?,
+          js.get_name(key, Prop::Prompt)?,
           "options.cacheKey.prompt",
         )?,
         string_value(
           js,
-          js.get_name(key, Name::ModelId)?,
+          js.get_name(key, Prop::ModelId)?,
           "options.cacheKey.modelId",
         )?,
       ))
     }
   };
-  let queue = match js.kind(field(Name::QueueOnFailure)?) {
+  let queue = match js.kind(field(Prop::QueueOnFailure)?) {
     Kind::Undefined => None,
     _ => {
-      let request = args::object(js, field(Name::QueueOnFailure)?, "options.queueOnFailure")?;
+      let request = args::object(js, field(Prop::QueueOnFailure)?, "options.queueOnFailure")?;
       Some((
         job_type(
           js,
-          js.get_name(request, Name::Type)?,
+          js.get_name(request, Prop::Type)?,
           "options.queueOnFailure.type",
         )?,
-        js.get_name(request, Name::Payload)?,
+        js.get_name(request, Prop::Payload)?,
         priority(
           js,
-          js.get_name(request, Name::Priority)?,
+          js.get_name(request, Prop::Priority)?,
           "options.queueOnFailure.priority",
         )?,
       ))
@@ -96,13 +96,13 @@ fn check_options(js: Js, options: Raw) -> JsResult<CheckedOptions> {
   };
   Ok(CheckedOptions {
     operation_name,
-    user_id: optional_string_value(js, field(Name::UserId)?, "options.userId")?,
+    user_id: optional_string_value(js, field(Prop::UserId)?, "options.userId")?,
     cache_key,
-    allow_skip: args::optional_bool(js, field(Name::AllowSkip)?, "options.allowSkip")?
+    allow_skip: args::optional_bool(js, field(Prop::AllowSkip)?, "options.allowSkip")?
       .unwrap_or(false),
     queue,
-    default_value: field(Name::DefaultValue)?,
-    service: optional_string_value(js, field(Name::Service)?, "options.service")?,
+    default_value: field(Prop::DefaultValue)?,
+    service: optional_string_value(js, field(Prop::Service)?, "options.service")?,
   })
 }
 
@@ -219,7 +219,7 @@ fn thenable(js: Js, value: Raw) -> Result<bool, Raw> {
   if !matches!(js.kind(value), Kind::Object | Kind::Function) {
     return Ok(false);
   }
-  match js.get_name(value, Name::Then) {
+  match js.get_name(value, Prop::Then) {
     Ok(then) => Ok(js.kind(then) == Kind::Function),
     Err(_) => Err(js.take_exception().unwrap_or_else(|| js.undefined())),
   }

@@ -8,7 +8,7 @@ use std::ptr;
 use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue};
 use napi::{sys, ValueType};
 
-use super::env::{Builtin, Name};
+use super::env::{Builtin, Prop};
 use super::errors::{ErrorClass, Fault, JsResult};
 
 /// A JavaScript value handle, as received from or returned to JavaScript.
@@ -252,7 +252,7 @@ impl Js {
 
   /// A property by one of the names kept per environment (no key string is
   /// made or interned per call).
-  pub fn get_name(self, object: Raw, name: Name) -> JsResult<Raw> {
+  pub fn get_name(self, object: Raw, name: Prop) -> JsResult<Raw> {
     let key = self.name(name)?;
     let mut value = ptr::null_mut();
     self.check(unsafe { sys::napi_get_property(self.env, object.0, key.0, &mut value) })?;
@@ -347,8 +347,8 @@ impl Js {
   /// too; the system clock if that fails.
   pub fn now_ms(self) -> u64 {
     let read = || -> JsResult<f64> {
-      let date = self.get_name(self.global()?, Name::Date)?;
-      let now = self.get_name(date, Name::Now)?;
+      let date = self.get_name(self.global()?, Prop::Date)?;
+      let now = self.get_name(date, Prop::Now)?;
       let mut result = ptr::null_mut();
       self.check(unsafe {
         sys::napi_call_function(self.env, date.0, now.0, 0, ptr::null(), &mut result)

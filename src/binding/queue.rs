@@ -14,7 +14,7 @@ use crate::core::stores::{global, Shared};
 
 use super::args;
 use super::config::queue_config;
-use super::env::{Glue, Name};
+use super::env::{Glue, Prop};
 use super::errors::{boundary, Fault, JsResult};
 use super::js::{Js, Kind, Raw};
 use super::json;
@@ -67,21 +67,21 @@ fn new_job(js: Js, job: Raw) -> JsResult<NewJob> {
   let job = args::object(js, job, "job")?;
   let field = |name| js.get_name(job, name);
   Ok(NewJob {
-    job_type: job_type(js, field(Name::Type)?, "job.type")?,
-    operation: args::string(js, field(Name::Operation)?, "job.operation")?,
-    payload: json::stringify_payload(js, field(Name::Payload)?, "job.payload")?,
-    user_id: args::string(js, field(Name::UserId)?, "job.userId")?,
-    priority: priority(js, field(Name::Priority)?, "job.priority")?,
+    job_type: job_type(js, field(Prop::Type)?, "job.type")?,
+    operation: args::string(js, field(Prop::Operation)?, "job.operation")?,
+    payload: json::stringify_payload(js, field(Prop::Payload)?, "job.payload")?,
+    user_id: args::string(js, field(Prop::UserId)?, "job.userId")?,
+    priority: priority(js, field(Prop::Priority)?, "job.priority")?,
     retry_count: args::optional_integer(
       js,
-      field(Name::RetryCount)?,
+      field(Prop::RetryCount)?,
       "job.retryCount",
       0,
       u32::MAX as u64,
     )?
     .unwrap_or(0) as u32,
-    max_retries: max_retries(js, field(Name::MaxRetries)?, "job.maxRetries")?,
-    next_retry_at: optional_date(js, field(Name::NextRetryAt)?, "job.nextRetryAt")?,
+    max_retries: max_retries(js, field(Prop::MaxRetries)?, "job.maxRetries")?,
+    next_retry_at: optional_date(js, field(Prop::NextRetryAt)?, "job.nextRetryAt")?,
   })
 }
 
