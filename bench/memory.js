@@ -1,8 +1,11 @@
 'use strict'
 
-// One implementation's memory per cached entry, in a process of its own:
-// heap (JS objects and strings) and RSS (everything, native memory too)
-// growth after caching `count` entries of a 2 KB prompt and a 1 KB response.
+// One implementation's memory per cached entry, in a process of its own,
+// after caching `count` entries of a 2 KB prompt and a 1 KB response:
+//   bytesPerEntry = live JS heap growth (heapUsed after a full GC)
+//                 + memory outside the JS heap (RSS growth minus the growth of
+//                   the heap V8 has reserved, which garbage alone inflates).
+// Raw RSS growth is reported too.
 //
 //   node --expose-gc bench/memory.js <native|lru-cache|reference> <count>
 
@@ -35,7 +38,7 @@ function usage() {
   global.gc()
   global.gc()
   const m = process.memoryUsage()
-  return { heap: m.heapUsed + m.external + m.arrayBuffers, rss: m.rss }
+  return { heap: m.heapUsed + m.external + m.arrayBuffers, reserved: m.heapTotal, rss: m.rss }
 }
 
 // Kept on globalThis: a local the code no longer reads may be collected.
@@ -51,6 +54,8 @@ process.stdout.write(
   JSON.stringify({
     kind,
     count,
+    bytesPerEntry:
+      (after.heap - before.heap + Math.max(0, after.rss - before.rss - (after.reserved - before.reserved))) / count,
     heapPerEntry: (after.heap - before.heap) / count,
     rssPerEntry: (after.rss - before.rss) / count,
   }),

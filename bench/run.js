@@ -18,7 +18,7 @@ const cockatiel = require('cockatiel')
 const native = require('..')
 const binding = require('../binding.js')
 const reference = require('./reference')
-const { measureSync, measureAsync, slowestCall } = require('./harness')
+const { measureSync, measureAsync} = require('./harness')
 const { prompts, RESPONSE, MODEL_ID } = require('./fixtures')
 const { writeReports } = require('./report')
 
@@ -127,7 +127,7 @@ async function cacheScenarios() {
       native: await measureSync((i) => ours.get(pick(i), MODEL_ID), ops),
       'lru-cache': await measureSync((i) => lru.get(lruKey(pick(i))), ops),
       reference: await measureSync((i) => ref.get(pick(i), MODEL_ID), ops),
-    }, { slowestMs: slowestCall((i) => ours.get(pick(i), MODEL_ID), 10_000) })
+    })
     record('cache', `get miss @ ${size / 1000}k`, {
       native: await measureSync((i) => ours.get(misses[i % 1000], MODEL_ID), ops),
       'lru-cache': await measureSync((i) => lru.get(lruKey(misses[i % 1000])), ops),
@@ -137,11 +137,21 @@ async function cacheScenarios() {
       native: await measureSync((i) => ours.set(pick(i), RESPONSE, MODEL_ID), ops),
       'lru-cache': await measureSync((i) => lru.set(lruKey(pick(i)), entry(pick(i))), ops),
       reference: await measureSync((i) => ref.set(pick(i), RESPONSE, MODEL_ID), ops),
-    }, { slowestMs: slowestCall((i) => ours.set(pick(i), RESPONSE, MODEL_ID), 10_000) })
+    })
     record('cache', `getStats @ ${size / 1000}k`, {
       native: await measureSync(() => ours.getStats(), { ops: 100, batches }),
       reference: await measureSync(() => ref.getStats(), { ops: size > 1000 ? 2 : 100, batches: size > 1000 ? 3 : batches }),
-    }, { slowestMs: slowestCall(() => ours.getStats(), 1000) })
+    })
+  }
+}
+
+function latencyScenario() {
+  console.log('\nslowest single native call at 100,000 entries / jobs (a process of its own)')
+  const count = n(100_000)
+  const out = execFileSync(process.execPath, ['--expose-gc', path.join(__dirname, 'latency.js'), String(count)])
+  for (const [operation, timing] of Object.entries(JSON.parse(out))) {
+    console.log(`  ${operation.padEnd(30)} p99.9 ${timing.p999Ms.toFixed(3)} ms, max ${timing.maxMs.toFixed(3)} ms, max outside GC pauses ${timing.maxOutsideGcMs.toFixed(3)} ms`)
+    rows.push({ group: 'latency', scenario: operation, results: { native: timing } })
   }
 }
 
@@ -153,10 +163,10 @@ function memoryScenario() {
   const results = {}
   for (const kind of ['native', 'lru-cache', 'reference']) {
     const m = measure(kind)
-    results[kind] = { bytesPerEntry: m.rssPerEntry, heapPerEntry: m.heapPerEntry }
-    console.log(`  ${kind.padEnd(10)} RSS ${m.rssPerEntry.toFixed(0)} B/entry, JS heap ${m.heapPerEntry.toFixed(0)} B/entry`)
+    results[kind] = { bytesPerEntry: m.bytesPerEntry, heapPerEntry: m.heapPerEntry, rssPerEntry: m.rssPerEntry }
+    console.log(`  ${kind.padEnd(10)} ${m.bytesPerEntry.toFixed(0)} B/entry (JS heap ${m.heapPerEntry.toFixed(0)} B, raw RSS growth ${m.rssPerEntry.toFixed(0)} B)`)
   }
-  rows.push({ group: 'memory', scenario: 'bytes per entry (RSS growth)', results })
+  rows.push({ group: 'memory', scenario: 'memory per cached entry @ 100k', results })
 }
 
 async function queueScenarios() {
@@ -178,7 +188,7 @@ async function queueScenarios() {
     record('queue', `enqueue→dequeue→complete @ ${pending / 1000}k pending`, {
       native: await measureSync(cycle(ours), { ops: 1000, batches }),
       reference: await measureSync(cycle(ref), refOps),
-    }, { pending, slowestMs: slowestCall(cycle(ours), 10_000) })
+    })
   }
 }
 
@@ -220,6 +230,7 @@ async function main() {
   await cacheScenarios()
   memoryScenario()
   await queueScenarios()
+  latencyScenario()
   await failureScenario()
   const report = writeReports(rows, { quick: QUICK, notes, updateReadme: !QUICK })
   console.log(`\n${report.table}\n\n${report.goals}\n`)

@@ -63,7 +63,7 @@ impl JsAiResponseCache {
       self
         .inner
         .lock()
-        .set(&prompt, &model_id, response, ttl, js.now_ms())
+        .set(&prompt, &model_id, &response, ttl, js.now_ms())
         .map_err(Fault::from)?;
       Ok(js.undefined())
     })

@@ -57,7 +57,6 @@ named!(
     Succeeded = "succeeded",
     FellBack = "fellBack",
     Failed = "failed",
-    FallbackMetadata = "fallbackMetadata",
     FallbackResult = "fallbackResult",
     CachedResponse = "cachedResponse",
     CacheStats = "cacheStats",
@@ -80,7 +79,7 @@ const GLUE_SOURCE: &str = include_str!("glue.js");
 
 struct EnvCache {
   env: sys::napi_env,
-  /// An array of the property-name strings, by `Name` (Node.js 20 cannot
+  /// An array of the property-name strings, by `Prop` (Node.js 20 cannot
   /// reference a string directly).
   names: sys::napi_ref,
   builtins: [sys::napi_ref; 4],

@@ -171,16 +171,7 @@ fn store(js: Js, prompt: Raw, model_id: Raw, text: Raw) -> JsResult<()> {
     prompt: js.read_string(prompt)?,
     model_id: js.read_string(model_id)?,
   };
-  let plan = FallbackPlan {
-    cache_key: Some(key),
-    ..FallbackPlan::new("")
-  };
-  fallback::on_success(
-    &plan,
-    Some(js.read_string(text)?.into()),
-    global(),
-    js.now_ms(),
-  );
+  fallback::on_success(global(), &key, &js.read_string(text)?, js.now_ms());
   Ok(())
 }
 

@@ -37,7 +37,10 @@
 
     succeeded: succeeded,
 
-    fellBack(data, message, metadata) {
+    fellBack(data, message, fallbackType, jobId, stale) {
+      const metadata = { usedFallback: true, fallbackType: fallbackType };
+      if (jobId !== undefined) metadata.jobId = jobId;
+      if (stale) metadata.stale = true;
       return { success: true, data: data, message: message, timestamp: new Date(), metadata: metadata };
     },
 
@@ -49,13 +52,6 @@
         timestamp: new Date(),
         metadata: { usedFallback: false, originalError: message },
       };
-    },
-
-    fallbackMetadata(fallbackType, jobId, stale) {
-      const metadata = { usedFallback: true, fallbackType: fallbackType };
-      if (jobId !== undefined) metadata.jobId = jobId;
-      if (stale) metadata.stale = true;
-      return metadata;
     },
 
     fallbackResult(success, hasData, data, fallbackType, message, stale) {

@@ -35,12 +35,17 @@ pub fn after_failure(
     Fallback::Queued(job_id) => (js.undefined(), js.string(job_id)?, false),
     Fallback::Skipped | Fallback::Failed => (js.undefined(), js.undefined(), false),
   };
-  let metadata = js.glue(
-    Glue::FallbackMetadata,
-    &[js.string(fallback_type)?, job_id, js.boolean(stale)?],
-  )?;
   let message = js.string(user_friendly_message(Some(fallback_type)))?;
-  js.glue(Glue::FellBack, &[data, message, metadata])
+  js.glue(
+    Glue::FellBack,
+    &[
+      data,
+      message,
+      js.string(fallback_type)?,
+      job_id,
+      js.boolean(stale)?,
+    ],
+  )
 }
 
 /// `{ success, data?, usedFallback, fallbackType, message, metadata? }`;

@@ -1,11 +1,15 @@
 //! The AI response cache: exact (prompt, modelId) keys, per-entry TTL, an LRU
 //! bound on entries and on bytes, optional stale-if-error, O(log n) stats.
 //!
-//! Entries are indexed by a 128-bit seeded digest of the key, and every hit
+//! Entries are indexed by a seeded 64-bit digest of the key, and every hit
 //! is confirmed against the stored prompt and model id, so two different keys
-//! can never answer for each other even if their digests collide.
+//! can never answer for each other: a digest collision (about 1 in 10^11 at
+//! 100,000 entries) can only make one entry replace the other.
+//!
+//! Memory: an entry is one allocation holding the prompt and the response
+//! text back to back, plus a shared (interned) model id.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
@@ -58,10 +62,10 @@ impl std::fmt::Display for CacheError {
   }
 }
 
-/// A cached response as handed out: the JSON text is shared, not copied.
+/// A cached response as handed out: a copy of the JSON text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheHit {
-  pub response: Arc<str>,
+  pub response: String,
   pub timestamp: u64,
   pub expires_at: u64,
   /// Past its TTL, served only because of stale-if-error.
@@ -79,7 +83,7 @@ pub struct CacheStats {
   pub bytes: usize,
 }
 
-type Digest = u128;
+type Digest = u64;
 
 /// The map key is already a good hash; feeding it through SipHash again
 /// would only cost time.
@@ -97,8 +101,8 @@ impl Hasher for DigestHasher {
       self.0 ^= u64::from_le_bytes(buf);
     }
   }
-  fn write_u128(&mut self, value: u128) {
-    self.0 = value as u64 ^ (value >> 64) as u64;
+  fn write_u64(&mut self, value: u64) {
+    self.0 = value;
   }
 }
 
@@ -109,9 +113,10 @@ enum Freshness {
 }
 
 struct Entry {
-  prompt: Box<str>,
-  model_id: Box<str>,
-  response: Arc<str>,
+  /// The prompt, then the response's JSON text.
+  text: Box<str>,
+  prompt_len: usize,
+  model_id: Arc<str>,
   timestamp: u64,
   expires_at: u64,
   freshness: Freshness,
@@ -119,16 +124,24 @@ struct Entry {
 
 impl Entry {
   fn bytes(&self) -> usize {
-    self.prompt.len() + self.response.len()
+    self.text.len()
+  }
+
+  fn prompt(&self) -> &str {
+    &self.text[..self.prompt_len]
+  }
+
+  fn response(&self) -> &str {
+    &self.text[self.prompt_len..]
   }
 
   fn is_key(&self, prompt: &str, model_id: &str) -> bool {
-    &*self.prompt == prompt && &*self.model_id == model_id
+    self.prompt() == prompt && &*self.model_id == model_id
   }
 
   fn hit(&self) -> CacheHit {
     CacheHit {
-      response: self.response.clone(),
+      response: self.response().to_owned(),
       timestamp: self.timestamp,
       expires_at: self.expires_at,
       stale: self.freshness != Freshness::Live,
@@ -139,6 +152,8 @@ impl Entry {
 pub struct ResponseCache {
   config: CacheConfig,
   seed: u64,
+  /// Model ids, shared by the entries that use them.
+  model_ids: HashSet<Arc<str>>,
   entries: LruCache<Digest, Entry, BuildHasherDefault<DigestHasher>>,
   /// Live entries by the instant they expire.
   live_expiry: BTreeSet<(u64, Digest)>,
@@ -159,6 +174,7 @@ impl ResponseCache {
     Self {
       config,
       seed: std::collections::hash_map::RandomState::new().hash_one(0u8),
+      model_ids: HashSet::new(),
       entries: LruCache::unbounded_with_hasher(BuildHasherDefault::default()),
       live_expiry: BTreeSet::new(),
       stale_purge: BTreeSet::new(),
@@ -183,13 +199,22 @@ impl ResponseCache {
     self.enforce_bounds();
   }
 
+  fn intern(&mut self, model_id: &str) -> Arc<str> {
+    if let Some(shared) = self.model_ids.get(model_id) {
+      return shared.clone();
+    }
+    let shared: Arc<str> = model_id.into();
+    self.model_ids.insert(shared.clone());
+    shared
+  }
+
   fn digest(&self, prompt: &str, model_id: &str) -> Digest {
     let mut hasher = Xxh3::with_seed(self.seed);
     // The length prefix keeps ("ab", "c") apart from ("a", "bc").
     hasher.update(&(model_id.len() as u64).to_le_bytes());
     hasher.update(model_id.as_bytes());
     hasher.update(prompt.as_bytes());
-    hasher.digest128()
+    hasher.digest()
   }
 
   /// Stores a JSON response. `ttl_ms` of `None` or `0` means the default TTL.
@@ -197,7 +222,7 @@ impl ResponseCache {
     &mut self,
     prompt: &str,
     model_id: &str,
-    response: Arc<str>,
+    response: &str,
     ttl_ms: Option<u64>,
     now: u64,
   ) -> Result<(), CacheError> {
@@ -215,10 +240,13 @@ impl ResponseCache {
     };
     let digest = self.digest(prompt, model_id);
     self.remove(digest);
+    let mut text = String::with_capacity(bytes);
+    text.push_str(prompt);
+    text.push_str(response);
     let entry = Entry {
-      prompt: prompt.into(),
-      model_id: model_id.into(),
-      response,
+      text: text.into_boxed_str(),
+      prompt_len: prompt.len(),
+      model_id: self.intern(model_id),
       timestamp: now,
       expires_at: add_ms(now, ttl),
       freshness: Freshness::Live,
@@ -341,6 +369,10 @@ impl ResponseCache {
       return false;
     };
     let bytes = entry.bytes();
+    // The set's copy and this entry's: no other entry uses the model id.
+    if Arc::strong_count(&entry.model_id) == 2 {
+      self.model_ids.remove(&*entry.model_id);
+    }
     match entry.freshness {
       Freshness::Live => {
         self.live_expiry.remove(&(entry.expires_at, digest));
@@ -373,8 +405,8 @@ impl ResponseCache {
 mod tests {
   use super::*;
 
-  fn json(text: &str) -> Arc<str> {
-    Arc::from(text)
+  fn json(text: &str) -> &str {
+    text
   }
 
   fn cache_with(max_entries: usize, max_bytes: usize, stale_if_error_ms: u64) -> ResponseCache {
@@ -391,10 +423,10 @@ mod tests {
     let mut cache = ResponseCache::new(CacheConfig::default());
     cache.set("ab", "c", json("1"), None, 0).unwrap();
     assert_eq!(cache.get("a", "bc", 1), None);
-    assert_eq!(cache.get("ab", "c", 1).unwrap().response.as_ref(), "1");
+    assert_eq!(cache.get("ab", "c", 1).unwrap().response, "1");
     cache.set("a", "bc", json("2"), None, 0).unwrap();
-    assert_eq!(cache.get("ab", "c", 1).unwrap().response.as_ref(), "1");
-    assert_eq!(cache.get("a", "bc", 1).unwrap().response.as_ref(), "2");
+    assert_eq!(cache.get("ab", "c", 1).unwrap().response, "1");
+    assert_eq!(cache.get("a", "bc", 1).unwrap().response, "2");
     assert_eq!(cache.stats(1).size, 2);
   }
 

@@ -78,15 +78,14 @@ impl Fallback {
   }
 }
 
-/// Caches a successful result under the plan's key, when it has one. A
-/// result the cache refuses is simply not cached: the call still succeeded.
-pub fn on_success(plan: &FallbackPlan, response: Option<Arc<str>>, stores: &Stores, now: u64) {
-  if let (Some(key), Some(response)) = (&plan.cache_key, response) {
-    let _ = stores
-      .cache
-      .lock()
-      .set(&key.prompt, &key.model_id, response, None, now);
-  }
+/// Caches a successful result (its JSON text) under the call's key, with
+/// the default TTL. A result the cache refuses (larger than its whole byte
+/// bound) is simply not cached: the call still succeeded.
+pub fn on_success(stores: &Stores, key: &CacheKey, response: &str, now: u64) {
+  let _ = stores
+    .cache
+    .lock()
+    .set(&key.prompt, &key.model_id, response, None, now);
 }
 
 /// The failure path, in the contract's order: cache, default (with a cache
@@ -197,11 +196,7 @@ mod tests {
     plan.user_id = Some("u".into());
     plan.allow_skip = true;
 
-    stores
-      .cache
-      .lock()
-      .set("p", "m", Arc::from("1"), None, 0)
-      .unwrap();
+    stores.cache.lock().set("p", "m", "1", None, 0).unwrap();
     assert_eq!(
       on_failure(&plan, "e", &stores, 1).fallback_type(),
       Some("cache")
@@ -271,16 +266,24 @@ mod tests {
   }
 
   #[test]
-  fn success_caches_only_with_a_key() {
+  fn success_is_cached_and_a_refused_one_is_not() {
     let stores = Stores::new();
-    let mut plan = FallbackPlan::new("op");
-    on_success(&plan, Some(Arc::from("1")), &stores, 0);
-    assert_eq!(stores.cache.lock().stats(0).size, 0);
-    plan.cache_key = Some(key());
-    on_success(&plan, None, &stores, 0);
-    assert_eq!(stores.cache.lock().stats(0).size, 0);
-    on_success(&plan, Some(Arc::from("1")), &stores, 0);
+    stores.cache.lock().set_config(
+      CacheConfig {
+        max_bytes: 10,
+        ..CacheConfig::default()
+      },
+      0,
+    );
+    on_success(&stores, &key(), "1", 0);
     assert_eq!(stores.cache.lock().stats(0).size, 1);
+    on_success(&stores, &key(), "a response far too large", 0);
+    let hit = stores
+      .cache
+      .lock()
+      .get("p", "m", 0)
+      .expect("the old entry stays");
+    assert_eq!(hit.response, "1");
   }
 
   #[test]
@@ -293,11 +296,7 @@ mod tests {
       },
       0,
     );
-    stores
-      .cache
-      .lock()
-      .set("p", "m", Arc::from("1"), Some(10), 0)
-      .unwrap();
+    stores.cache.lock().set("p", "m", "1", Some(10), 0).unwrap();
     match cached_ai(&stores, &key(), false, 500) {
       Fallback::Cache(hit) => assert!(hit.stale),
       other => panic!("expected a stale hit, got {other:?}"),

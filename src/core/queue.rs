@@ -3,7 +3,7 @@
 //! job. Every state lives in an ordered index, so `dequeue`, `complete`,
 //! `fail` and `stats` are O(log n).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
@@ -171,10 +171,9 @@ type ReadyKey = (std::cmp::Reverse<JobPriority>, u64, u64);
 pub struct JobQueue {
   config: QueueConfig,
   next_seq: u64,
-  ids: RandomIds,
+  ids: JobIds,
   /// Every job by enqueue order.
   jobs: BTreeMap<u64, Job>,
-  by_id: HashMap<Arc<str>, u64>,
   ready: BTreeSet<ReadyKey>,
   /// Pending jobs waiting for `next_retry_at`.
   delayed: BTreeSet<(u64, u64)>,
@@ -191,9 +190,8 @@ impl JobQueue {
     Self {
       config,
       next_seq: 0,
-      ids: RandomIds::new(),
+      ids: JobIds::new(),
       jobs: BTreeMap::new(),
-      by_id: HashMap::new(),
       ready: BTreeSet::new(),
       delayed: BTreeSet::new(),
       leases: BTreeSet::new(),
@@ -231,14 +229,9 @@ impl JobQueue {
         });
       }
     }
-    let id = loop {
-      let candidate: Arc<str> = self.ids.job_id(now).into();
-      if !self.by_id.contains_key(&candidate) {
-        break candidate;
-      }
-    };
     let seq = self.next_seq;
     self.next_seq += 1;
+    let id: Arc<str> = self.ids.job_id(now, seq).into();
     let stored = Job {
       id: id.clone(),
       job_type: job.job_type,
@@ -257,7 +250,6 @@ impl JobQueue {
       lease_until: None,
       finish_rank: 0,
     };
-    self.by_id.insert(id.clone(), seq);
     self.jobs.insert(seq, stored);
     self.index(seq, now);
     Ok(id)
@@ -313,8 +305,8 @@ impl JobQueue {
 
   pub fn get(&mut self, id: &str, now: u64) -> Option<Job> {
     self.advance(now);
-    let seq = self.by_id.get(id)?;
-    self.jobs.get(seq).cloned()
+    let seq = self.seq_of(id)?;
+    self.jobs.get(&seq).cloned()
   }
 
   /// Snapshots of the jobs that match, in enqueue order.
@@ -366,8 +358,16 @@ impl JobQueue {
     }
   }
 
+  /// The job an id names: decoded from the id itself, then confirmed
+  /// against the stored id, so no id index is needed (and none has to grow).
+  fn seq_of(&self, id: &str) -> Option<u64> {
+    let seq = self.ids.seq_of(id)?;
+    let job = self.jobs.get(&seq)?;
+    (*job.id == *id).then_some(seq)
+  }
+
   fn live_seq(&self, id: &str) -> Option<u64> {
-    let seq = *self.by_id.get(id)?;
+    let seq = self.seq_of(id)?;
     match self.jobs[&seq].status {
       JobStatus::Pending | JobStatus::Processing => Some(seq),
       JobStatus::Completed | JobStatus::Failed => None,
@@ -467,7 +467,6 @@ impl JobQueue {
   fn drop_job(&mut self, seq: u64) {
     if let Some(job) = self.jobs.remove(&seq) {
       self.counts[job.status as usize] -= 1;
-      self.by_id.remove(&job.id);
     }
   }
 }
@@ -476,36 +475,72 @@ fn ready_key(job: &Job) -> ReadyKey {
   (std::cmp::Reverse(job.priority), job.created_at, job.seq)
 }
 
-/// `job_<ms since epoch>_<9 base-36 characters>`, from a xorshift generator
-/// seeded by the process's random hasher keys.
-struct RandomIds(u64);
+/// Job ids, `job_<ms since epoch>_<9 base-36 characters>`. The nine
+/// characters are the job's sequence number through a keyed permutation of
+/// 46-bit numbers (a four-round Feistel network; 36^9 > 2^46): unique by
+/// construction, unguessable in order, and decodable back to the sequence
+/// number, so looking a job up by id needs no hash index.
+struct JobIds {
+  keys: [u64; 4],
+}
 
-impl RandomIds {
+const HALF_BITS: u32 = 23;
+const HALF_MASK: u64 = (1 << HALF_BITS) - 1;
+const ID_DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+
+impl JobIds {
   fn new() -> Self {
-    Self(RandomState::new().hash_one(0u8) | 1)
+    let random = RandomState::new();
+    Self {
+      keys: [0u8, 1, 2, 3].map(|i| random.hash_one(i)),
+    }
   }
 
-  fn next(&mut self) -> u64 {
-    let mut x = self.0;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    self.0 = x;
-    x
+  fn round(key: u64, half: u64) -> u64 {
+    let mixed = (half ^ key).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 29) & HALF_MASK
   }
 
-  fn job_id(&mut self, now: u64) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut bits = self.next();
-    let mut suffix = [0u8; 9];
-    for digit in suffix.iter_mut() {
-      *digit = DIGITS[(bits % 36) as usize];
-      bits /= 36;
+  fn permute(&self, value: u64) -> u64 {
+    let (mut left, mut right) = (value >> HALF_BITS & HALF_MASK, value & HALF_MASK);
+    for key in self.keys {
+      (left, right) = (right, left ^ Self::round(key, right));
+    }
+    left << HALF_BITS | right
+  }
+
+  fn unpermute(&self, value: u64) -> u64 {
+    let (mut left, mut right) = (value >> HALF_BITS & HALF_MASK, value & HALF_MASK);
+    for key in self.keys.iter().rev() {
+      (left, right) = (right ^ Self::round(*key, left), left);
+    }
+    left << HALF_BITS | right
+  }
+
+  fn job_id(&self, now: u64, seq: u64) -> String {
+    let mut code = self.permute(seq & (HALF_MASK << HALF_BITS | HALF_MASK));
+    let mut suffix = [b'0'; 9];
+    for digit in suffix.iter_mut().rev() {
+      *digit = ID_DIGITS[(code % 36) as usize];
+      code /= 36;
     }
     format!(
       "job_{now}_{}",
       std::str::from_utf8(&suffix).unwrap_or("000000000")
     )
+  }
+
+  fn seq_of(&self, id: &str) -> Option<u64> {
+    let suffix = id.rsplit_once('_')?.1;
+    if suffix.len() != 9 {
+      return None;
+    }
+    let mut code: u64 = 0;
+    for byte in suffix.bytes() {
+      let digit = ID_DIGITS.iter().position(|&d| d == byte)? as u64;
+      code = code * 36 + digit;
+    }
+    (code >> (2 * HALF_BITS) == 0).then(|| self.unpermute(code))
   }
 }
 
@@ -547,6 +582,23 @@ mod tests {
         .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
       assert!(seen.insert(id));
     }
+  }
+
+  #[test]
+  fn ids_decode_back_to_their_job_and_nothing_else() {
+    let ids = JobIds::new();
+    for seq in (0..5_000).chain([(1 << 46) - 1, 123_456_789_012]) {
+      let id = ids.job_id(42, seq);
+      assert_eq!(ids.seq_of(&id), Some(seq), "{id}");
+    }
+    assert_eq!(ids.seq_of("job_1_zzzzzzzzz"), None, "beyond 46 bits");
+    assert_eq!(ids.seq_of("job_1_ABCDEFGHI"), None);
+    assert_eq!(ids.seq_of("nope"), None);
+    let mut q = queue();
+    let id = q.enqueue(job(JobPriority::Low, "u"), 7).unwrap();
+    let forged = id.replacen("job_7_", "job_8_", 1);
+    assert!(q.get(&forged, 7).is_none(), "the whole id must match");
+    assert!(q.get(&id, 7).is_some());
   }
 
   #[test]
