@@ -15,13 +15,10 @@ const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve))
 
 /**
  * Runs `fn(i)` in `batches` batches of `ops` calls, yielding to the event
- * loop between batches; returns the median ns per call over the batches and
- * the event-loop delay p99 (ms) seen meanwhile.
+ * loop between batches; returns the median ns per call over the batches.
  */
 async function measureSync(fn, { ops, batches, warmup = ops }) {
   for (let i = 0; i < warmup; i++) fn(i)
-  const histogram = monitorEventLoopDelay({ resolution: 1 })
-  histogram.enable()
   const perOp = []
   let i = 0
   for (let b = 0; b < batches; b++) {
@@ -30,8 +27,7 @@ async function measureSync(fn, { ops, batches, warmup = ops }) {
     perOp.push(((performance.now() - start) * 1e6) / ops)
     await yieldToLoop()
   }
-  histogram.disable()
-  return { nsPerOp: median(perOp), eventLoopP99Ms: histogram.percentile(99) / 1e6 }
+  return { nsPerOp: median(perOp) }
 }
 
 /**
@@ -45,8 +41,6 @@ async function measureAsync(fn, { inFlight, batches, warmup = 1 }) {
     await Promise.all(calls)
   }
   for (let w = 0; w < warmup; w++) await batch(0)
-  const histogram = monitorEventLoopDelay({ resolution: 1 })
-  histogram.enable()
   const perCall = []
   for (let b = 0; b < batches; b++) {
     const start = performance.now()
@@ -54,19 +48,71 @@ async function measureAsync(fn, { inFlight, batches, warmup = 1 }) {
     perCall.push(((performance.now() - start) * 1e6) / inFlight)
     await yieldToLoop()
   }
-  histogram.disable()
-  return { nsPerOp: median(perCall), eventLoopP99Ms: histogram.percentile(99) / 1e6 }
+  return { nsPerOp: median(perCall) }
 }
 
-/** The slowest of `count` single calls of `fn(i)`, in ms. */
-function slowestCall(fn, count) {
-  let worst = 0
-  for (let i = 0; i < count; i++) {
-    const start = performance.now()
-    fn(i)
-    worst = Math.max(worst, performance.now() - start)
+/**
+ * Like `measureAsync` for several implementations at once, their batches
+ * interleaved (A, B, C, A, B, C, ...) so that a noisy neighbour slows all of
+ * them alike instead of whichever ran during the noise.
+ */
+async function compareAsync(implementations, { inFlight, batches, warmup = 2 }) {
+  const entries = Object.entries(implementations)
+  const batch = async (fn, offset) => {
+    const calls = new Array(inFlight)
+    for (let k = 0; k < inFlight; k++) calls[k] = fn(offset + k)
+    await Promise.all(calls)
   }
-  return worst
+  for (let w = 0; w < warmup; w++) for (const [, fn] of entries) await batch(fn, 0)
+  const perCall = Object.fromEntries(entries.map(([name]) => [name, []]))
+  for (let b = 0; b < batches; b++) {
+    for (const [name, fn] of entries) {
+      const start = performance.now()
+      await batch(fn, b * inFlight)
+      perCall[name].push(((performance.now() - start) * 1e6) / inFlight)
+      await yieldToLoop()
+    }
+  }
+  return Object.fromEntries(entries.map(([name]) => [name, { nsPerOp: median(perCall[name]) }]))
 }
 
-module.exports = { measureSync, measureAsync, slowestCall, median, yieldToLoop }
+/** `compareAsync` for synchronous functions: `ops` calls a batch. */
+async function compareSync(implementations, { ops, batches, warmup = ops }) {
+  const entries = Object.entries(implementations)
+  for (const [, fn] of entries) for (let i = 0; i < warmup; i++) fn(i)
+  const perOp = Object.fromEntries(entries.map(([name]) => [name, []]))
+  let i = 0
+  for (let b = 0; b < batches; b++) {
+    for (const [name, fn] of entries) {
+      const start = performance.now()
+      for (let k = 0; k < ops; k++) fn(i + k)
+      perOp[name].push(((performance.now() - start) * 1e6) / ops)
+      await yieldToLoop()
+    }
+    i += ops
+  }
+  return Object.fromEntries(entries.map(([name]) => [name, { nsPerOp: median(perOp[name]) }]))
+}
+
+/**
+ * The event-loop delay (p99, ms, perf_hooks.monitorEventLoopDelay at 1 ms
+ * resolution) while `fn(i)` runs once per turn of the loop for `durationMs`,
+ * as a server handling one request per turn would call it. An idle loop
+ * reads about 1 ms (the timer's own resolution).
+ */
+async function eventLoopDelayP99(fn, durationMs) {
+  const histogram = monitorEventLoopDelay({ resolution: 1 })
+  histogram.enable()
+  const end = performance.now() + durationMs
+  let i = 0
+  while (performance.now() < end) {
+    const result = fn(i++)
+    if (result && typeof result.then === 'function') await result
+    await yieldToLoop()
+  }
+  histogram.disable()
+  return histogram.percentile(99) / 1e6
+}
+
+module.exports = {
+  eventLoopDelayP99, measureSync, measureAsync, compareAsync, compareSync, median, yieldToLoop }

@@ -36,8 +36,8 @@ function latencyTableOf(rows) {
 function tableOf(allRows) {
   const rows = allRows.filter((r) => r.group !== 'latency')
   const lines = [
-    '| scenario | native | compared with | ratio (them ÷ native) |',
-    '| --- | ---: | --- | ---: |',
+    '| scenario | native | compared with | ratio (them ÷ native) | event-loop delay p99, one call a turn |',
+    '| --- | ---: | --- | ---: | ---: |',
   ]
   for (const row of rows) {
     const { native: ours, ...others } = row.results
@@ -47,7 +47,8 @@ function tableOf(allRows) {
     const ratios = Object.entries(others)
       .map(([name, r]) => `${(amount(r) / amount(ours)).toFixed(amount(r) / amount(ours) >= 10 ? 0 : 2)}×`)
       .join('<br>')
-    lines.push(`| ${row.scenario} | ${value(ours)} | ${against || '—'} | ${ratios || '—'} |`)
+    const delay = row.eventLoopP99Ms === undefined ? '' : `${row.eventLoopP99Ms.toFixed(2)} ms`
+    lines.push(`| ${row.scenario} | ${value(ours)} | ${against || '—'} | ${ratios || '—'} | ${delay} |`)
   }
   return `${lines.join('\n')}\n\n${latencyTableOf(allRows.filter((r) => r.group === 'latency'))}`
 }

@@ -18,7 +18,7 @@ const cockatiel = require('cockatiel')
 const native = require('..')
 const binding = require('../binding.js')
 const reference = require('./reference')
-const { measureSync, measureAsync} = require('./harness')
+const { measureSync, measureAsync, compareAsync, compareSync, eventLoopDelayP99 } = require('./harness')
 const { prompts, RESPONSE, MODEL_ID } = require('./fixtures')
 const { writeReports } = require('./report')
 
@@ -30,14 +30,20 @@ const n = (count) => Math.max(1, Math.round(count * SCALE))
 const rows = []
 const notes = []
 
-/** Records one scenario: `results` maps an implementation to its measurement. */
-function record(group, scenario, results, extra = {}) {
-  const row = { group, scenario, results, ...extra }
+/**
+ * Records one scenario: `results` maps an implementation to its measurement;
+ * `probe`, a single native call of the scenario, is also run once per turn
+ * of the event loop to read the event-loop delay it causes.
+ */
+async function record(group, scenario, results, probe) {
+  const row = { group, scenario, results }
+  if (probe) row.eventLoopP99Ms = await eventLoopDelayP99(probe, QUICK ? 100 : 300)
   rows.push(row)
   const cells = Object.entries(results)
     .map(([impl, r]) => `${impl} ${formatNs(r.nsPerOp)}`)
     .join('  ')
-  console.log(`  ${scenario.padEnd(46)} ${cells}`)
+  const delay = row.eventLoopP99Ms === undefined ? '' : `  (event-loop p99 ${row.eventLoopP99Ms.toFixed(2)} ms)`
+  console.log(`  ${scenario.padEnd(46)} ${cells}${delay}`)
   return row
 }
 
@@ -71,36 +77,36 @@ async function executeScenarios() {
   )
   const calls = { inFlight: 100, batches: n(200) }
 
-  record('execute', 'success, no cacheKey', {
-    native: await measureAsync(() => native.executeWithFallback(succeed, { operationName: 'op' }), calls),
-    reference: await measureAsync(() => reference.executeWithFallback(succeed, { operationName: 'op' }), calls),
-    cockatiel: await measureAsync(() => policy.execute(succeed), calls),
-    'plain JS': await measureAsync(plainJs, calls),
-  })
+  await record('execute', 'success, no cacheKey', await compareAsync({
+    native: () => native.executeWithFallback(succeed, { operationName: 'op' }),
+    reference: () => reference.executeWithFallback(succeed, { operationName: 'op' }),
+    cockatiel: () => policy.execute(succeed),
+    'plain JS': plainJs,
+  }, calls), () => native.executeWithFallback(succeed, { operationName: 'op' }))
 
   const cached = { operationName: 'gen', cacheKey: { prompt, modelId: MODEL_ID } }
-  record('execute', 'success with cacheKey (2 KB prompt, 1 KB JSON)', {
-    native: await measureAsync(() => native.executeWithFallback(succeed, cached), calls),
-    reference: await measureAsync(() => reference.executeWithFallback(succeed, cached), calls),
-  })
+  await record('execute', 'success with cacheKey (2 KB prompt, 1 KB JSON)', await compareAsync({
+    native: () => native.executeWithFallback(succeed, cached),
+    reference: () => reference.executeWithFallback(succeed, cached),
+  }, calls), () => native.executeWithFallback(succeed, cached))
 
-  record('execute', 'failure served from cache', {
-    native: await measureAsync(() => native.executeWithFallback(failing, cached), calls),
-    reference: await measureAsync(() => reference.executeWithFallback(failing, cached), calls),
-  })
+  await record('execute', 'failure served from cache', await compareAsync({
+    native: () => native.executeWithFallback(failing, cached),
+    reference: () => reference.executeWithFallback(failing, cached),
+  }, calls), () => native.executeWithFallback(failing, cached))
 
   native.configure({ queue: { maxSize: 10_000_000 } })
   const queued = { operationName: 'sync', userId: 'u', queueOnFailure: { type: 'analytics', payload: { contentId: 'c1' }, priority: 'low' } }
   const queueCalls = { inFlight: 100, batches: n(50) }
-  record('execute', 'failure queued', {
-    native: await measureAsync(() => native.executeWithFallback(failing, queued), queueCalls),
-    reference: await measureAsync(() => reference.executeWithFallback(failing, queued), queueCalls),
-  })
+  await record('execute', 'failure queued', await compareAsync({
+    native: () => native.executeWithFallback(failing, queued),
+    reference: () => reference.executeWithFallback(failing, queued),
+  }, queueCalls), () => native.executeWithFallback(failing, queued))
 
   const few = await measureAsync(() => native.executeWithFallback(succeed, { operationName: 'op' }), { inFlight: 100, batches: n(200) })
   const many = await measureAsync(() => native.executeWithFallback(succeed, { operationName: 'op' }), { inFlight: 10_000, batches: n(10) })
-  record('execute', 'success, 100 in flight', { native: few })
-  record('execute', 'success, 10,000 in flight', { native: many })
+  await record('execute', 'success, 100 in flight', { native: few })
+  await record('execute', 'success, 10,000 in flight', { native: many })
 }
 
 async function cacheScenarios() {
@@ -123,25 +129,25 @@ async function cacheScenarios() {
     }
     const pick = (i) => keys[(i * 7919) % size]
     const ops = { ops: 1000, batches }
-    record('cache', `get hit @ ${size / 1000}k`, {
-      native: await measureSync((i) => ours.get(pick(i), MODEL_ID), ops),
-      'lru-cache': await measureSync((i) => lru.get(lruKey(pick(i))), ops),
-      reference: await measureSync((i) => ref.get(pick(i), MODEL_ID), ops),
-    })
-    record('cache', `get miss @ ${size / 1000}k`, {
-      native: await measureSync((i) => ours.get(misses[i % 1000], MODEL_ID), ops),
-      'lru-cache': await measureSync((i) => lru.get(lruKey(misses[i % 1000])), ops),
-      reference: await measureSync((i) => ref.get(misses[i % 1000], MODEL_ID), ops),
-    })
-    record('cache', `set (replace) @ ${size / 1000}k`, {
-      native: await measureSync((i) => ours.set(pick(i), RESPONSE, MODEL_ID), ops),
-      'lru-cache': await measureSync((i) => lru.set(lruKey(pick(i)), entry(pick(i))), ops),
-      reference: await measureSync((i) => ref.set(pick(i), RESPONSE, MODEL_ID), ops),
-    })
-    record('cache', `getStats @ ${size / 1000}k`, {
+    await record('cache', `get hit @ ${size / 1000}k`, await compareSync({
+      native: (i) => ours.get(pick(i), MODEL_ID),
+      'lru-cache': (i) => lru.get(lruKey(pick(i))),
+      reference: (i) => ref.get(pick(i), MODEL_ID),
+    }, ops), (i) => ours.get(pick(i), MODEL_ID))
+    await record('cache', `get miss @ ${size / 1000}k`, await compareSync({
+      native: (i) => ours.get(misses[i % 1000], MODEL_ID),
+      'lru-cache': (i) => lru.get(lruKey(misses[i % 1000])),
+      reference: (i) => ref.get(misses[i % 1000], MODEL_ID),
+    }, ops), (i) => ours.get(misses[i % 1000], MODEL_ID))
+    await record('cache', `set (replace) @ ${size / 1000}k`, await compareSync({
+      native: (i) => ours.set(pick(i), RESPONSE, MODEL_ID),
+      'lru-cache': (i) => lru.set(lruKey(pick(i)), entry(pick(i))),
+      reference: (i) => ref.set(pick(i), RESPONSE, MODEL_ID),
+    }, ops), (i) => ours.set(pick(i), RESPONSE, MODEL_ID))
+    await record('cache', `getStats @ ${size / 1000}k`, {
       native: await measureSync(() => ours.getStats(), { ops: 100, batches }),
       reference: await measureSync(() => ref.getStats(), { ops: size > 1000 ? 2 : 100, batches: size > 1000 ? 3 : batches }),
-    })
+    }, () => ours.getStats())
   }
 }
 
@@ -185,10 +191,10 @@ async function queueScenarios() {
       queue.complete(queue.dequeue().id)
     }
     const refOps = pending >= 100_000 ? { ops: 2, batches: QUICK ? 3 : 5, warmup: 1 } : pending >= 10_000 ? { ops: 10, batches, warmup: 5 } : { ops: 100, batches }
-    record('queue', `enqueue→dequeue→complete @ ${pending / 1000}k pending`, {
+    await record('queue', `enqueue→dequeue→complete @ ${pending / 1000}k pending`, {
       native: await measureSync(cycle(ours), { ops: 1000, batches }),
       reference: await measureSync(cycle(ref), refOps),
-    })
+    }, cycle(ours))
   }
 }
 
@@ -203,24 +209,21 @@ async function failureScenario() {
     }
   }
   const ops = { ops: 1000, batches }
-  record('failures', 'shouldSkipService, 1,000 services × 5 failures', {
+  await record('failures', 'shouldSkipService, 1,000 services × 5 failures', {
     native: await measureSync((i) => ours.shouldSkipService(`service-${i % 1000}`), ops),
     reference: await measureSync((i) => ref.shouldSkipService(`service-${i % 1000}`), { ops: 100, batches }),
-  })
-  record('failures', 'recordFailure', {
-    native: await measureSync((i) => ours.recordFailure(`service-${i % 1000}`, 'op', 'e', 'r'), ops),
-    reference: await measureSync((i) => ref.recordFailure(`service-${i % 1000}`, 'op', 'e', 'r'), ops),
-  })
+  }, (i) => ours.shouldSkipService(`service-${i % 1000}`))
+  await record('failures', 'recordFailure', await compareSync({
+    native: (i) => ours.recordFailure(`service-${i % 1000}`, 'op', 'e', 'r'),
+    reference: (i) => ref.recordFailure(`service-${i % 1000}`, 'op', 'e', 'r'),
+  }, ops), (i) => ours.recordFailure(`service-${i % 1000}`, 'op', 'e', 'r'))
 }
 
 async function floorScenario() {
   console.log('\nthe floor')
   const noop = binding.__emptyNativeCall
   const jsNoop = () => undefined
-  record('floor', 'empty call', {
-    native: await measureSync(() => noop(), { ops: 10_000, batches }),
-    'plain JS': await measureSync(() => jsNoop(), { ops: 10_000, batches }),
-  })
+  await record('floor', 'empty call', await compareSync({ native: () => noop(), 'plain JS': () => jsNoop() }, { ops: 10_000, batches }), () => noop())
 }
 
 async function main() {

@@ -106,6 +106,61 @@ fn check_options(js: Js, options: Raw) -> JsResult<CheckedOptions> {
   })
 }
 
+/// `queueOnFailure`'s type and priority as one number for the trip through
+/// JavaScript (-1: none).
+fn queue_code(queue: Option<(JobType, Raw, JobPriority)>) -> f64 {
+  match queue {
+    Some((job_type, _, priority)) => {
+      (job_type as usize * JobPriority::ALL.len() + priority as usize) as f64
+    }
+    None => -1.0,
+  }
+}
+
+fn queue_of_code(code: f64, payload: Raw) -> Option<(JobType, Raw, JobPriority)> {
+  if !(code >= 0.0) {
+    return None;
+  }
+  let code = code as usize;
+  let job_type = *JobType::ALL.get(code / JobPriority::ALL.len())?;
+  let priority = *JobPriority::ALL.get(code % JobPriority::ALL.len())?;
+  Some((job_type, payload, priority))
+}
+
+/// What `settle` carries for the failure path, after the promise.
+fn settle_args(js: Js, checked: &CheckedOptions, payload: Raw) -> JsResult<[Raw; 9]> {
+  let (prompt, model_id) = checked
+    .cache_key
+    .unwrap_or((js.undefined(), js.undefined()));
+  Ok([
+    prompt,
+    model_id,
+    checked.default_value,
+    checked.operation_name,
+    checked.user_id,
+    checked.service,
+    js.boolean(checked.allow_skip)?,
+    js.number(queue_code(checked.queue))?,
+    payload,
+  ])
+}
+
+/// The inverse of `settle_args`; the values were checked when the call was
+/// made.
+fn checked_of_args(js: Js, args: &[Raw; 9]) -> CheckedOptions {
+  let [prompt, model_id, default_value, operation_name, user_id, service, allow_skip, queue, payload] =
+    *args;
+  CheckedOptions {
+    operation_name,
+    user_id,
+    cache_key: (js.kind(prompt) == Kind::String).then_some((prompt, model_id)),
+    allow_skip: js.read_bool(allow_skip),
+    queue: queue_of_code(js.read_number(queue), payload),
+    default_value,
+    service,
+  }
+}
+
 fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {
   match js.kind(value) {
     Kind::String => js.read_string(value).map(Some),
@@ -187,17 +242,17 @@ pub unsafe extern "C" fn store_success(
   })
 }
 
-/// `onRejected(options, error, defaultValue, payloadJson)`, called by
-/// `settle` when the operation's promise rejects.
+/// `onRejected(error, ...settle_args)`, called by `settle` when the
+/// operation's promise rejects.
 pub unsafe extern "C" fn on_rejected(
   env: sys::napi_env,
   info: sys::napi_callback_info,
 ) -> sys::napi_value {
   raw_boundary(env, |js| {
-    let [options, error, default_value, payload] = js.callback_args::<4>(info)?;
-    let checked = check_options(js, options)?;
-    let plan = plan_of(js, &checked, payload)?;
-    failed(js, &plan, error, default_value)
+    let [error, rest @ ..] = js.callback_args::<10>(info)?;
+    let checked = checked_of_args(js, &rest);
+    let plan = plan_of(js, &checked, rest[8])?;
+    failed(js, &plan, error, checked.default_value)
   })
 }
 
@@ -256,19 +311,7 @@ pub fn execute_with_fallback(env: Env, operation: Raw, options: Raw) -> napi::Re
         return js.resolved(failed(js, &plan, thrown, checked.default_value)?);
       }
     }
-    let (prompt, model_id) = checked
-      .cache_key
-      .unwrap_or((js.undefined(), js.undefined()));
-    js.glue(
-      Glue::Settle,
-      &[
-        value,
-        prompt,
-        model_id,
-        options,
-        checked.default_value,
-        payload,
-      ],
-    )
+    let [a, b, c, d, e, f, g, h, i] = settle_args(js, &checked, payload)?;
+    js.glue(Glue::Settle, &[value, a, b, c, d, e, f, g, h, i])
   })
 }

@@ -14,8 +14,10 @@
 
   return {
     // executeWithFallback's promise: a success is cached (when there is a
-    // cache key) and shaped here; a failure goes to the Rust fallback chain.
-    settle(promise, prompt, modelId, options, defaultValue, payload) {
+    // cache key) and shaped here; a failure goes to the Rust fallback chain
+    // with the call's checked options, passed along so that nothing needs
+    // to be read again.
+    settle(promise, prompt, modelId, defaultValue, operationName, userId, service, allowSkip, queueCode, payload) {
       return Promise.resolve(promise).then(
         function (value) {
           if (prompt !== undefined && value !== undefined && value !== null) {
@@ -30,7 +32,7 @@
           return succeeded(value);
         },
         function (error) {
-          return onRejected(options, error, defaultValue, payload);
+          return onRejected(error, prompt, modelId, defaultValue, operationName, userId, service, allowSkip, queueCode, payload);
         },
       );
     },
