@@ -118,7 +118,7 @@ fn queue_code(queue: Option<(JobType, Raw, JobPriority)>) -> f64 {
 }
 
 fn queue_of_code(code: f64, payload: Raw) -> Option<(JobType, Raw, JobPriority)> {
-  if !(code >= 0.0) {
+  if code.is_nan() || code < 0.0 {
     return None;
   }
   let code = code as usize;
