@@ -7,13 +7,14 @@
 use napi::{sys, Env};
 use napi_derive::napi;
 
+use crate::core::cache::EntryText;
 use crate::core::fallback::{self, CacheKey, FallbackPlan, QueueRequest};
 use crate::core::queue::{JobPriority, JobType};
 use crate::core::stores::global;
 
 use super::args;
 use super::env::{Glue, Prop};
-use super::errors::{boundary, raw_boundary, JsResult};
+use super::errors::{boundary, raw_boundary, Fault, JsResult};
 use super::js::{Js, Kind, Raw};
 use super::json;
 use super::queue::{job_type, priority};
@@ -209,7 +210,7 @@ fn succeeded(js: Js, options: &CheckedOptions, value: Raw) -> JsResult<Raw> {
   if let Some((prompt, model_id)) = options.cache_key {
     if !js.is_nullish(value) {
       match json::stringify_to_js(js, value, "result") {
-        Ok(Some(text)) => store(js, prompt, model_id, text)?,
+        Ok(Some(text)) => store(js, prompt, model_id, text, js.now_ms())?,
         Ok(None) => {}
         // A result JSON cannot hold is returned all the same, just not cached.
         Err(_) => {
@@ -221,23 +222,24 @@ fn succeeded(js: Js, options: &CheckedOptions, value: Raw) -> JsResult<Raw> {
   js.glue(Glue::Succeeded, &[value])
 }
 
-fn store(js: Js, prompt: Raw, model_id: Raw, text: Raw) -> JsResult<()> {
-  let key = CacheKey {
-    prompt: js.read_string(prompt)?,
-    model_id: js.read_string(model_id)?,
-  };
-  fallback::on_success(global(), &key, &js.read_string(text)?, js.now_ms());
+fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw, now: u64) -> JsResult<()> {
+  let mut text = String::new();
+  js.read_string_into(prompt, &mut text)?;
+  let prompt_len = text.len();
+  js.read_string_into(json, &mut text)?;
+  let entry = EntryText::joined(text, prompt_len).ok_or_else(|| Fault::internal("prompt split"))?;
+  fallback::on_success(global(), entry, &js.read_string(model_id)?, now);
   Ok(())
 }
 
-/// `storeSuccess(prompt, modelId, jsonText)`, called by `settle`.
+/// `storeSuccess(prompt, modelId, jsonText, now)`, called by `settle`.
 pub unsafe extern "C" fn store_success(
   env: sys::napi_env,
   info: sys::napi_callback_info,
 ) -> sys::napi_value {
   raw_boundary(env, |js| {
-    let [prompt, model_id, text] = js.callback_args::<3>(info)?;
-    store(js, prompt, model_id, text)?;
+    let [prompt, model_id, text, now] = js.callback_args::<4>(info)?;
+    store(js, prompt, model_id, text, js.read_number(now) as u64)?;
     Ok(js.undefined())
   })
 }

@@ -27,7 +27,7 @@
             } catch (_) {
               // A result JSON cannot hold is returned all the same, just not cached.
             }
-            if (typeof text === 'string') storeSuccess(prompt, modelId, text);
+            if (typeof text === 'string') storeSuccess(prompt, modelId, text, Date.now());
           }
           return succeeded(value);
         },

@@ -304,24 +304,34 @@ impl Js {
   // --- reading values (the caller has checked the kind) ---
 
   pub fn read_string(self, value: Raw) -> JsResult<String> {
-    let mut length = 0;
-    self.check(unsafe {
-      sys::napi_get_value_string_utf8(self.env, value.0, ptr::null_mut(), 0, &mut length)
-    })?;
-    let mut buffer: Vec<u8> = Vec::with_capacity(length + 1);
+    let mut text = String::new();
+    self.read_string_into(value, &mut text)?;
+    Ok(text)
+  }
+
+  /// Appends a string's UTF-8 to `text` (lone surrogates become U+FFFD).
+  pub fn read_string_into(self, value: Raw, text: &mut String) -> JsResult<()> {
+    // Each UTF-16 unit takes at most 3 bytes of UTF-8, and the unit count is
+    // O(1) to get (the latin1 length query), so one pass into a buffer that
+    // large is enough; asking for the UTF-8 length would walk the string.
+    let capacity = self.string_length(value) * 3 + 1;
+    let mut buffer = std::mem::take(text).into_bytes();
+    let start = buffer.len();
+    buffer.reserve(capacity);
     let mut written = 0;
-    self.check(unsafe {
+    let status = unsafe {
       sys::napi_get_value_string_utf8(
         self.env,
         value.0,
-        buffer.as_mut_ptr().cast(),
-        length + 1,
+        buffer.as_mut_ptr().add(start).cast(),
+        capacity,
         &mut written,
       )
-    })?;
-    unsafe { buffer.set_len(written) };
-    // N-API writes valid UTF-8 (lone surrogates become U+FFFD).
-    String::from_utf8(buffer).map_err(Fault::internal)
+    };
+    // SAFETY: N-API wrote `written` bytes of valid UTF-8 after `start`.
+    unsafe { buffer.set_len(start + written.min(capacity)) };
+    *text = String::from_utf8(buffer).map_err(Fault::internal)?;
+    self.check(status)
   }
 
   pub fn read_number(self, value: Raw) -> f64 {

@@ -112,6 +112,33 @@ enum Freshness {
   Stale { purge_at: u64 },
 }
 
+/// A prompt and a response's JSON text in one buffer, as an entry holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryText {
+  text: String,
+  prompt_len: usize,
+}
+
+impl EntryText {
+  pub fn new(prompt: &str, response: &str) -> Self {
+    let mut text = String::with_capacity(prompt.len() + response.len());
+    text.push_str(prompt);
+    text.push_str(response);
+    Self {
+      text,
+      prompt_len: prompt.len(),
+    }
+  }
+
+  /// `text` is the prompt followed by the response; `None` when
+  /// `prompt_len` does not split it on a character boundary.
+  pub fn joined(text: String, prompt_len: usize) -> Option<Self> {
+    text
+      .is_char_boundary(prompt_len)
+      .then_some(Self { text, prompt_len })
+  }
+}
+
 struct Entry {
   /// The prompt, then the response's JSON text.
   text: Box<str>,
@@ -226,7 +253,19 @@ impl ResponseCache {
     ttl_ms: Option<u64>,
     now: u64,
   ) -> Result<(), CacheError> {
-    let bytes = prompt.len() + response.len();
+    self.set_text(EntryText::new(prompt, response), model_id, ttl_ms, now)
+  }
+
+  /// `set`, with the prompt and response already in one buffer.
+  pub fn set_text(
+    &mut self,
+    entry_text: EntryText,
+    model_id: &str,
+    ttl_ms: Option<u64>,
+    now: u64,
+  ) -> Result<(), CacheError> {
+    let EntryText { text, prompt_len } = entry_text;
+    let bytes = text.len();
     if bytes > self.config.max_bytes {
       return Err(CacheError::EntryTooLarge {
         bytes,
@@ -238,14 +277,11 @@ impl ResponseCache {
       None | Some(0) => self.config.default_ttl_ms,
       Some(ttl) => ttl,
     };
-    let digest = self.digest(prompt, model_id);
+    let digest = self.digest(&text[..prompt_len], model_id);
     self.remove(digest);
-    let mut text = String::with_capacity(bytes);
-    text.push_str(prompt);
-    text.push_str(response);
     let entry = Entry {
       text: text.into_boxed_str(),
-      prompt_len: prompt.len(),
+      prompt_len,
       model_id: self.intern(model_id),
       timestamp: now,
       expires_at: add_ms(now, ttl),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::cache::CacheHit;
+use super::cache::{CacheHit, EntryText};
 use super::messages::skip_reason;
 use super::queue::{JobPriority, JobType, NewJob, QueueError, DEFAULT_MAX_RETRIES};
 use super::stores::Stores;
@@ -81,11 +81,8 @@ impl Fallback {
 /// Caches a successful result (its JSON text) under the call's key, with
 /// the default TTL. A result the cache refuses (larger than its whole byte
 /// bound) is simply not cached: the call still succeeded.
-pub fn on_success(stores: &Stores, key: &CacheKey, response: &str, now: u64) {
-  let _ = stores
-    .cache
-    .lock()
-    .set(&key.prompt, &key.model_id, response, None, now);
+pub fn on_success(stores: &Stores, entry: EntryText, model_id: &str, now: u64) {
+  let _ = stores.cache.lock().set_text(entry, model_id, None, now);
 }
 
 /// The failure path, in the contract's order: cache, default (with a cache
@@ -275,9 +272,14 @@ mod tests {
       },
       0,
     );
-    on_success(&stores, &key(), "1", 0);
+    on_success(&stores, EntryText::new("p", "1"), "m", 0);
     assert_eq!(stores.cache.lock().stats(0).size, 1);
-    on_success(&stores, &key(), "a response far too large", 0);
+    on_success(
+      &stores,
+      EntryText::new("p", "a response far too large"),
+      "m",
+      0,
+    );
     let hit = stores
       .cache
       .lock()
