@@ -3,10 +3,29 @@
 // The package entry (CommonJS). Everything here is native: `binding.js` is
 // the loader `napi build` generates; this file only picks the public names,
 // creates the singletons' JavaScript handles (all pointing at the
-// process-wide native state, API.md §9), and turns two mistakes V8 reports
+// process-wide native state, API.md §9), and turns mistakes V8 reports
 // without a `code` into errors that have one.
 
-const native = require('./binding.js')
+/* global EdgeRuntime */
+if (typeof EdgeRuntime === 'string') {
+  throw new Error(
+    "fallback-mechanisms is a native Node.js addon and cannot run in the Edge runtime: use it from the Node.js runtime (export const runtime = 'nodejs').",
+  )
+}
+
+function loadNative() {
+  try {
+    return require('./binding.js')
+  } catch (cause) {
+    const { platformName } = require('./scripts/platform.js')
+    throw new Error(
+      `fallback-mechanisms has no native binary for ${platformName()}: reinstall it with a Rust toolchain present (https://rustup.rs) to build one from source.`,
+      { cause },
+    )
+  }
+}
+
+const native = loadNative()
 
 const GUARDED = Symbol.for('fallback-mechanisms.guarded')
 

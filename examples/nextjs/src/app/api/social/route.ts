@@ -1,0 +1,11 @@
+// Example 2: post to Facebook (skipped on failure, then skipped up front).
+import { syncToSocialMedia } from "@/lib/scenarios";
+import { body, json } from "@/lib/http";
+
+export const runtime = "nodejs";
+export const dynamic = "force-dynamic";
+
+export async function POST(request: Request) {
+  const { contentId = "post-1", userId = "user-1" } = await body<{ contentId: string; userId: string }>(request);
+  return json(await syncToSocialMedia(contentId, userId));
+}

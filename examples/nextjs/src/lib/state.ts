@@ -1,0 +1,53 @@
+// A snapshot of the fallbacks' state, for /api/state and the /fallbacks page.
+
+import { aiResponseCache, backgroundJobQueue, integrationFailureManager } from "@/lib/fallback-mechanisms";
+
+export interface FallbackState {
+  cache: { size: number; hits: number; misses: number; hitRate: number | null; oldestEntry: string | null; newestEntry: string | null };
+  queue: { total: number; pending: number; processing: number; completed: number; failed: number };
+  nextJobs: { id: string; type: string; operation: string; priority: string; dueAt: string; retryCount: number; lastError: string | null }[];
+  services: { service: string; failures: number; lastFailure: string; skippedUpFront: boolean }[];
+  at: string;
+}
+
+export function fallbackState(): FallbackState {
+  const cache = aiResponseCache.getStats();
+  const hits = cache.hits ?? 0;
+  const misses = cache.misses ?? 0;
+  const queue = backgroundJobQueue.getStats();
+  const nextJobs = backgroundJobQueue
+    .getByStatus("pending")
+    .map((job) => ({
+      id: job.id,
+      type: job.type,
+      operation: job.operation,
+      priority: job.priority,
+      dueAt: (job.nextRetryAt ?? job.createdAt).toISOString(),
+      retryCount: job.retryCount,
+      lastError: job.lastError ?? null,
+    }))
+    .sort((a, b) => a.dueAt.localeCompare(b.dueAt))
+    .slice(0, 5);
+  const services = Object.entries(integrationFailureManager.getStats())
+    .map(([service, data]) => ({
+      service,
+      failures: data.count,
+      lastFailure: data.lastFailure.toISOString(),
+      skippedUpFront: integrationFailureManager.shouldSkipService(service, 3),
+    }))
+    .sort((a, b) => b.lastFailure.localeCompare(a.lastFailure));
+  return {
+    cache: {
+      size: cache.size,
+      hits,
+      misses,
+      hitRate: hits + misses === 0 ? null : hits / (hits + misses),
+      oldestEntry: cache.oldestEntry?.toISOString() ?? null,
+      newestEntry: cache.newestEntry?.toISOString() ?? null,
+    },
+    queue,
+    nextJobs,
+    services,
+    at: new Date().toISOString(),
+  };
+}
