@@ -163,6 +163,48 @@ export function configure(options: {
   failures?: IntegrationFailureManagerOptions;
 }): void;
 
+/** Who asked for a service call; `operation` names its circuit breaker. */
+export interface ServiceContext {
+  operation: string;
+  userId?: string;
+  timestamp: Date;
+  [key: string]: unknown;
+}
+
+/** How `executeService` retries and falls back. */
+export interface ServiceOptions<T> {
+  /** Retries after the first attempt (default 3). */
+  maxRetries?: number;
+  /** First retry delay in ms (default 1000); later ones grow, with decorrelated jitter. */
+  baseDelay?: number;
+  /** Longest retry delay in ms (default 30000); an error's `retryAfterMs` or `Retry-After` header can ask for more. */
+  maxDelay?: number;
+  /** Used when every attempt failed or the breaker is open. */
+  fallback?: () => T | Promise<T>;
+  /** Used when there is no fallback, or it failed too. */
+  gracefulDegradation?: () => T | Promise<T>;
+}
+
+/** A circuit breaker's state. */
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+/**
+ * Runs `operation` with retries and a circuit breaker per `context.operation`
+ * (open after 5 consecutive failed calls; after 60 s exactly one trial call goes
+ * through, and its success closes the breaker), then `options.fallback`, then
+ * `options.gracefulDegradation`. An error with `retryable: false` is not retried.
+ * `metadata` carries `attempts` and `circuitState`. Resolves; rejects only for
+ * bad arguments.
+ */
+export function executeService<T>(
+  operation: () => Promise<T>,
+  context: ServiceContext,
+  options?: ServiceOptions<T>,
+): Promise<ServiceResult<T>>;
+
+/** Every breaker `executeService` has used, by operation name. */
+export function getCircuitBreakerStatus(): Record<string, { state: CircuitState; failureCount: number; openedAt?: Date }>;
+
 /** AI responses by exact (prompt, modelId), with TTLs and LRU bounds. */
 export declare class AIResponseCache {
   constructor(options?: AIResponseCacheOptions);

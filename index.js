@@ -81,6 +81,8 @@ module.exports = {
   skipFailedIntegration: native.skipFailedIntegration,
   queueForLater: native.queueForLater,
   configure: native.configure,
+  executeService: native.executeService,
+  getCircuitBreakerStatus: native.getCircuitBreakerStatus,
   aiResponseCache: native.sharedAiResponseCache(),
   backgroundJobQueue: native.sharedBackgroundJobQueue(),
   integrationFailureManager: native.sharedIntegrationFailureManager(),

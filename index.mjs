@@ -12,6 +12,8 @@ export const {
   skipFailedIntegration,
   queueForLater,
   configure,
+  executeService,
+  getCircuitBreakerStatus,
   aiResponseCache,
   backgroundJobQueue,
   integrationFailureManager,

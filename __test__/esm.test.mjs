@@ -12,7 +12,7 @@ const cjs = require('fallback-mechanisms')
 
 const NAMES = [
   'executeWithFallback', 'getUserFriendlyMessage', 'fallbackToCachedAI', 'skipFailedIntegration', 'queueForLater',
-  'configure', 'aiResponseCache', 'backgroundJobQueue', 'integrationFailureManager',
+  'configure', 'executeService', 'getCircuitBreakerStatus', 'aiResponseCache', 'backgroundJobQueue', 'integrationFailureManager',
   'AIResponseCache', 'BackgroundJobQueue', 'IntegrationFailureManager',
 ]
 

@@ -87,6 +87,17 @@ test('executeWithFallback runs inside a worker and falls back to the shared cach
   assert.deepEqual(main.aiResponseCache.get('worker fresh', 'm').response, { answer: 'from worker' })
 })
 
+test('executeService retries, timed on the Rust side, inside a worker', async () => {
+  const result = await runWorker(`
+    const { parentPort, workerData } = require('node:worker_threads')
+    const lib = require(workerData.packageRoot)
+    let n = 0
+    lib.executeService(async () => { if (++n < 3) throw new Error('flaky'); return 'worker ok' }, { operation: 'in-worker' }, { maxRetries: 3, baseDelay: 10, maxDelay: 20 })
+      .then((r) => parentPort.postMessage({ data: r.data, attempts: r.metadata.attempts }))
+  `)
+  assert.deepEqual(result, { data: 'worker ok', attempts: 3 })
+})
+
 test('instances made with new are not shared with a worker', async () => {
   const main = require(packageRoot)
   const own = new main.AIResponseCache()

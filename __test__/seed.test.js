@@ -7,9 +7,7 @@
 // a user of each example would see.
 //
 // The document's last example imports `executeService` from
-// `@/lib/error-handling-framework`, which is not part of this package yet
-// (see the issue on retries and the circuit breaker); its types are checked in
-// __test__/types.
+// `@/lib/error-handling-framework`; an app points that at this package.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
@@ -20,6 +18,7 @@ const {
   backgroundJobQueue,
   integrationFailureManager,
   getUserFriendlyMessage,
+  executeService,
 } = require('..')
 const { MESSAGES, resetSingletons } = require('./helpers')
 
@@ -467,4 +466,58 @@ test('example 8: a friendly message for a failed call', async () => {
   }
 
   assert.deepEqual(toasts, ["We encountered an issue, but don't worry! We're showing you a previous result while we work on this."])
+})
+
+// --- Integration with the error-handling framework ---------------------------
+
+test('the error-handling framework example: retries around the fallbacks', async () => {
+  let calls = 0
+  const someRiskyOperation = async () => {
+    calls++
+    if (calls < 2) throw new Error('transient')
+    return { answer: 'from the risky operation' }
+  }
+
+  // Combine both for comprehensive error handling
+  async function robustOperation(userId) {
+    return executeService(
+      async () => {
+        return executeWithFallback(
+          async () => {
+            // Your operation here
+            return await someRiskyOperation();
+          },
+          {
+            operationName: "risky_operation",
+            userId,
+            cacheKey: { prompt: "key", modelId: "model" },
+            queueOnFailure: {
+              type: "ai",
+              payload: {},
+              priority: "medium",
+            },
+          }
+        );
+      },
+      {
+        operation: "robust_operation",
+        userId,
+        timestamp: new Date(),
+      },
+      {
+        maxRetries: 3,
+      }
+    );
+  }
+
+  // First call: the risky operation fails once; executeWithFallback queues it
+  // (nothing cached yet), which is a success for executeService.
+  const first = await robustOperation('user-9')
+  assert.equal(first.success, true)
+  assert.equal(first.metadata.attempts, 1)
+  assert.equal(first.data.metadata.fallbackType, 'queue')
+  // Second call: the operation works and its answer is cached.
+  const second = await robustOperation('user-9')
+  assert.deepEqual(second.data.data, { answer: 'from the risky operation' })
+  assert.deepEqual(aiResponseCache.get('key', 'model').response, { answer: 'from the risky operation' })
 })

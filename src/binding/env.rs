@@ -9,8 +9,11 @@ use std::ptr;
 use napi::sys;
 
 use super::errors::{Fault, JsResult};
+use crate::core::messages::{MSG_DEFAULT, MSG_SUCCESS};
+
 use super::execute::{on_rejected, store_success};
 use super::js::{Js, Raw};
+use super::service::service_callbacks;
 
 macro_rules! named {
   ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -45,6 +48,11 @@ named!(
     NextRetryAt = "nextRetryAt",
     Message = "message",
     Then = "then",
+    Retryable = "retryable",
+    RetryAfterMs = "retryAfterMs",
+    Response = "response",
+    Headers = "headers",
+    RetryAfter = "retry-after",
     Date = "Date",
     Now = "now",
   }
@@ -64,6 +72,8 @@ named!(
     QueueStats = "queueStats",
     Failure = "failure",
     ServiceStats = "serviceStats",
+    RunService = "runService",
+    BreakerStatus = "breakerStatus",
   }
 );
 
@@ -158,7 +168,15 @@ impl Js {
     let factory = self.run_script(GLUE_SOURCE)?;
     let store = self.native_function("storeSuccess", store_success)?;
     let rejected = self.native_function("onRejected", on_rejected)?;
-    let table = match self.call(factory, &[store, rejected])? {
+    let service = self.object()?;
+    for (name, callback) in service_callbacks() {
+      let function = self.native_function(name, callback)?;
+      self.define(service, name, function)?;
+    }
+    let messages = self.object()?;
+    self.define(messages, "success", self.string(MSG_SUCCESS)?)?;
+    self.define(messages, "fallback", self.string(MSG_DEFAULT)?)?;
+    let table = match self.call(factory, &[store, rejected, service, messages])? {
       Ok(table) => table,
       Err(_) => {
         return Err(Fault::internal(

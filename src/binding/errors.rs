@@ -137,3 +137,23 @@ pub fn raw_boundary(env: sys::napi_env, body: impl FnOnce(Js) -> JsResult<Raw>) 
     Err(_) => std::ptr::null_mut(),
   }
 }
+
+/// Defines an N-API callback (for functions made with `Js::native_function`)
+/// whose body runs under `raw_boundary`, with its arguments destructured:
+/// `callback!(fn name(js, [a, b]) { ... })`.
+macro_rules! callback {
+  ($(#[$meta:meta])* fn $name:ident($js:ident, [$($arg:ident),* $(,)?]) $body:block) => {
+    $(#[$meta])*
+    pub unsafe extern "C" fn $name(
+      env: napi::sys::napi_env,
+      info: napi::sys::napi_callback_info,
+    ) -> napi::sys::napi_value {
+      $crate::binding::errors::raw_boundary(env, |$js| {
+        let [$($arg),*] = $js.callback_args(info)?;
+        $body
+      })
+    }
+  };
+}
+
+pub(crate) use callback;

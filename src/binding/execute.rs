@@ -4,7 +4,7 @@
 //! hands a failure back to `on_rejected` here, where the core's decision
 //! function picks the fallback. No thread hop, no function made per call.
 
-use napi::{sys, Env};
+use napi::Env;
 use napi_derive::napi;
 
 use crate::core::cache::EntryText;
@@ -14,7 +14,7 @@ use crate::core::stores::global;
 
 use super::args;
 use super::env::{Glue, Prop};
-use super::errors::{boundary, raw_boundary, Fault, JsResult};
+use super::errors::{boundary, callback, Fault, JsResult};
 use super::js::{Js, Kind, Raw};
 use super::json;
 use super::queue::{job_type, priority};
@@ -232,31 +232,23 @@ fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw, now: u64) -> JsResult<()
   Ok(())
 }
 
-/// `storeSuccess(prompt, modelId, jsonText, now)`, called by `settle`.
-pub unsafe extern "C" fn store_success(
-  env: sys::napi_env,
-  info: sys::napi_callback_info,
-) -> sys::napi_value {
-  raw_boundary(env, |js| {
-    let [prompt, model_id, text, now] = js.callback_args::<4>(info)?;
+callback!(
+  /// `storeSuccess(prompt, modelId, jsonText, now)`, called by `settle`.
+  fn store_success(js, [prompt, model_id, text, now]) {
     store(js, prompt, model_id, text, js.read_number(now) as u64)?;
     Ok(js.undefined())
-  })
-}
+  }
+);
 
-/// `onRejected(error, ...settle_args)`, called by `settle` when the
-/// operation's promise rejects.
-pub unsafe extern "C" fn on_rejected(
-  env: sys::napi_env,
-  info: sys::napi_callback_info,
-) -> sys::napi_value {
-  raw_boundary(env, |js| {
-    let [error, rest @ ..] = js.callback_args::<10>(info)?;
-    let checked = checked_of_args(js, &rest);
-    let plan = plan_of(js, &checked, rest[8])?;
+callback!(
+  /// `onRejected(error, ...settle_args)`, called by `settle` when the
+  /// operation's promise rejects.
+  fn on_rejected(js, [error, a, b, c, d, e, f, g, h, payload]) {
+    let checked = checked_of_args(js, &[a, b, c, d, e, f, g, h, payload]);
+    let plan = plan_of(js, &checked, payload)?;
     failed(js, &plan, error, checked.default_value)
-  })
-}
+  }
+);
 
 /// A promise, or any object with a callable `then` (as `await` treats it).
 /// A `then` getter that throws makes the call fail with what it threw.

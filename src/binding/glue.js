@@ -3,10 +3,10 @@
 // code, where building the same object property by property would cost one
 // boundary crossing (and one key lookup) per property. Every decision stays
 // in Rust: these functions only shape results and chain promises.
-(function (storeSuccess, onRejected) {
+(function (storeSuccess, onRejected, service, messages) {
   'use strict';
 
-  const SUCCESS = 'Operation completed successfully';
+  const SUCCESS = messages.success;
 
   function succeeded(data) {
     return { success: true, data: data, message: SUCCESS, timestamp: new Date() };
@@ -38,6 +38,85 @@
     },
 
     succeeded: succeeded,
+
+    // executeService: attempts, with the Rust side deciding after each
+    // failure whether to retry and timing the wait (service.failed schedules
+    // `attempt` itself and returns the delay, or -1 to give up); then the
+    // caller's fallback, then its graceful degradation, then the failure.
+    runService(operation, name, maxRetries, baseDelay, maxDelay, trial, rejected, fallback, degrade) {
+      return new Promise(function (resolve) {
+        let attempts = 0;
+        let previous = 0;
+
+        function finish(error) {
+          const circuitState = service.state(name);
+          const message = service.message(error);
+          const steps = [];
+          if (typeof fallback === 'function') steps.push(['fallback', fallback]);
+          if (typeof degrade === 'function') steps.push(['gracefulDegradation', degrade]);
+          let step = 0;
+          function next() {
+            if (step >= steps.length) {
+              resolve({
+                success: false,
+                error: service.asError(error, message),
+                message: message,
+                timestamp: new Date(),
+                metadata: { attempts: attempts, circuitState: circuitState, originalError: message },
+              });
+              return;
+            }
+            const [kind, produce] = steps[step++];
+            let promise;
+            try {
+              promise = Promise.resolve(produce());
+            } catch (thrown) {
+              promise = Promise.reject(thrown);
+            }
+            promise.then(function (data) {
+              resolve({
+                success: true,
+                data: data,
+                message: messages.fallback,
+                timestamp: new Date(),
+                metadata: { attempts: attempts, usedFallback: true, fallbackType: kind, circuitState: circuitState, originalError: message },
+              });
+            }, next);
+          }
+          next();
+        }
+
+        function attempt() {
+          attempts++;
+          let promise;
+          try {
+            promise = Promise.resolve(operation());
+          } catch (thrown) {
+            promise = Promise.reject(thrown);
+          }
+          promise.then(
+            function (value) {
+              service.succeeded(name);
+              resolve({ success: true, data: value, message: SUCCESS, timestamp: new Date(), metadata: { attempts: attempts, circuitState: 'closed' } });
+            },
+            function (error) {
+              const delay = service.failed(name, error, attempts, previous, maxRetries, baseDelay, maxDelay, trial, attempt);
+              if (delay >= 0) previous = delay;
+              else finish(error);
+            },
+          );
+        }
+
+        if (rejected) finish(service.openError(name));
+        else attempt();
+      });
+    },
+
+    breakerStatus(state, failureCount, openedAt) {
+      const status = { state: state, failureCount: failureCount };
+      if (openedAt !== undefined) status.openedAt = new Date(openedAt);
+      return status;
+    },
 
     fellBack(data, message, fallbackType, jobId, stale) {
       const metadata = { usedFallback: true, fallbackType: fallbackType };

@@ -14,3 +14,5 @@ mod js;
 mod json;
 mod queue;
 mod results;
+mod service;
+mod timers;

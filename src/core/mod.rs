@@ -2,10 +2,13 @@
 //! the background job queue, the integration failure window, the message
 //! table and the fallback decision. `cargo test` exercises it on its own.
 
+pub mod breaker;
 pub mod cache;
 pub mod clock;
 pub mod failures;
 pub mod fallback;
 pub mod messages;
 pub mod queue;
+pub mod retry;
+pub mod service;
 pub mod stores;

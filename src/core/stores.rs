@@ -7,9 +7,11 @@ use std::sync::{Arc, LazyLock};
 
 use parking_lot::Mutex;
 
+use super::breaker::Breakers;
 use super::cache::{CacheConfig, ResponseCache};
 use super::failures::{FailureConfig, FailureWindow};
 use super::queue::{JobQueue, QueueConfig};
+use super::retry::JitterRandom;
 
 pub type Shared<T> = Arc<Mutex<T>>;
 
@@ -18,6 +20,10 @@ pub struct Stores {
   pub cache: Shared<ResponseCache>,
   pub queue: Shared<JobQueue>,
   pub failures: Shared<FailureWindow>,
+  /// `executeService`'s circuit breakers, by operation name.
+  pub breakers: Shared<Breakers>,
+  /// Randomness for retry jitter.
+  pub random: Shared<JitterRandom>,
 }
 
 impl Stores {
@@ -26,6 +32,10 @@ impl Stores {
       cache: Arc::new(Mutex::new(ResponseCache::new(CacheConfig::default()))),
       queue: Arc::new(Mutex::new(JobQueue::new(QueueConfig::default()))),
       failures: Arc::new(Mutex::new(FailureWindow::new(FailureConfig::default()))),
+      breakers: Arc::new(Mutex::new(Breakers::default())),
+      random: Arc::new(Mutex::new(JitterRandom::new(
+        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8),
+      ))),
     }
   }
 }

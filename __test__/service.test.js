@@ -1,0 +1,225 @@
+'use strict'
+
+// executeService and getCircuitBreakerStatus: retries timed on the Rust
+// side, non-retryable errors, Retry-After, fallback and graceful
+// degradation, breaker transitions with exactly one trial call, no handles
+// left behind.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const { execFile } = require('node:child_process')
+const { performance } = require('node:perf_hooks')
+
+const { executeService, getCircuitBreakerStatus } = require('..')
+const { MESSAGES } = require('./helpers')
+
+let unique = 0
+const context = () => ({ operation: `op-${++unique}`, userId: 'u', timestamp: new Date() })
+
+/** An operation that fails `failures` times, recording when each attempt started. */
+function flaky(failures, makeError = (n) => new Error(`attempt ${n} failed`)) {
+  const starts = []
+  const operation = async () => {
+    starts.push(performance.now())
+    if (starts.length <= failures) throw makeError(starts.length)
+    return `ok after ${starts.length}`
+  }
+  return { operation, starts, gaps: () => starts.slice(1).map((t, i) => t - starts[i]) }
+}
+
+test('retries until the operation succeeds, counting attempts', async () => {
+  const op = flaky(2)
+  const result = await executeService(op.operation, context(), { maxRetries: 3, baseDelay: 20, maxDelay: 200 })
+  assert.equal(result.success, true)
+  assert.equal(result.data, 'ok after 3')
+  assert.equal(result.message, 'Operation completed successfully')
+  assert.ok(result.timestamp instanceof Date)
+  assert.deepEqual(result.metadata, { attempts: 3, circuitState: 'closed' })
+  for (const gap of op.gaps()) assert.ok(gap >= 18, `waited ${gap} ms, at least the base delay`)
+})
+
+test('retry delays: decorrelated jitter between the base and three times the previous delay, capped', async () => {
+  const op = flaky(6)
+  const result = await executeService(op.operation, context(), { maxRetries: 6, baseDelay: 10, maxDelay: 60 })
+  assert.equal(result.metadata.attempts, 7)
+  const gaps = op.gaps()
+  assert.equal(gaps.length, 6)
+  for (const gap of gaps) {
+    assert.ok(gap >= 9, `${gap} ms >= base`)
+    assert.ok(gap <= 60 + 40, `${gap} ms <= cap (+ scheduling slack)`)
+  }
+})
+
+test('gives up after maxRetries with the last error, and maxRetries 0 means one attempt', async () => {
+  const op = flaky(10)
+  const result = await executeService(op.operation, context(), { maxRetries: 2, baseDelay: 1 })
+  assert.equal(result.success, false)
+  assert.equal(op.starts.length, 3)
+  assert.ok(result.error instanceof Error)
+  assert.equal(result.error.message, 'attempt 3 failed')
+  assert.equal(result.message, 'attempt 3 failed')
+  assert.deepEqual(result.metadata, { attempts: 3, circuitState: 'closed', originalError: 'attempt 3 failed' })
+  const once = flaky(10)
+  await executeService(once.operation, context(), { maxRetries: 0 })
+  assert.equal(once.starts.length, 1)
+})
+
+test('an error with retryable: false is not retried', async () => {
+  const op = flaky(5, () => Object.assign(new Error('bad request'), { retryable: false }))
+  const result = await executeService(op.operation, context(), { maxRetries: 5, baseDelay: 1 })
+  assert.equal(op.starts.length, 1)
+  assert.equal(result.success, false)
+  assert.equal(result.error.retryable, false)
+})
+
+test('retryAfterMs and a Retry-After header make the next attempt wait at least that long', async () => {
+  const asked = flaky(1, () => Object.assign(new Error('slow down'), { retryAfterMs: 120 }))
+  await executeService(asked.operation, context(), { maxRetries: 1, baseDelay: 1, maxDelay: 5 })
+  assert.ok(asked.gaps()[0] >= 115, `waited ${asked.gaps()[0]} ms`)
+  const header = flaky(1, () => Object.assign(new Error('429'), { response: { status: 429, headers: { 'retry-after': '0.1' } } }))
+  await executeService(header.operation, context(), { maxRetries: 1, baseDelay: 1, maxDelay: 5 })
+  assert.ok(header.gaps()[0] >= 95, `waited ${header.gaps()[0]} ms`)
+})
+
+test('sync throws and non-Error throws are failures too', async () => {
+  const result = await executeService(() => { throw 'plain' }, context(), { maxRetries: 1, baseDelay: 1 })
+  assert.equal(result.success, false)
+  assert.equal(result.message, 'plain')
+  assert.ok(result.error instanceof Error)
+  assert.equal(result.metadata.attempts, 2)
+})
+
+test('after the last failure: fallback, then graceful degradation, then the failure', async () => {
+  const down = async () => { throw new Error('down') }
+  const viaFallback = await executeService(down, context(), { maxRetries: 0, fallback: () => 'cached copy' })
+  assert.deepEqual(
+    { ...viaFallback, timestamp: undefined },
+    {
+      success: true,
+      data: 'cached copy',
+      message: MESSAGES.default,
+      timestamp: undefined,
+      metadata: { attempts: 1, usedFallback: true, fallbackType: 'fallback', circuitState: 'closed', originalError: 'down' },
+    },
+  )
+  const viaDegradation = await executeService(down, context(), {
+    maxRetries: 0,
+    fallback: async () => { throw new Error('fallback broke too') },
+    gracefulDegradation: () => ({ lite: true }),
+  })
+  assert.deepEqual(viaDegradation.data, { lite: true })
+  assert.equal(viaDegradation.metadata.fallbackType, 'gracefulDegradation')
+  const nothing = await executeService(down, context(), { maxRetries: 0, gracefulDegradation: () => { throw new Error('no') } })
+  assert.equal(nothing.success, false)
+  assert.equal(nothing.message, 'down')
+})
+
+test('the breaker opens after 5 consecutive failed calls and keeps the operation from being called', async () => {
+  const ctx = context()
+  const down = flaky(100)
+  for (let i = 0; i < 5; i++) await executeService(down.operation, ctx, { maxRetries: 0 })
+  assert.equal(down.starts.length, 5)
+  const status = getCircuitBreakerStatus()[ctx.operation]
+  assert.equal(status.state, 'open')
+  assert.equal(status.failureCount, 5)
+  assert.ok(status.openedAt instanceof Date)
+  const rejected = await executeService(down.operation, ctx, { maxRetries: 3, gracefulDegradation: () => 'degraded' })
+  assert.equal(down.starts.length, 5, 'not called while open')
+  assert.equal(rejected.data, 'degraded')
+  assert.equal(rejected.metadata.circuitState, 'open')
+  assert.equal(rejected.metadata.attempts, 0)
+  const failed = await executeService(down.operation, ctx)
+  assert.equal(failed.success, false)
+  assert.equal(failed.error.code, 'CIRCUIT_OPEN')
+  assert.match(failed.message, /circuit breaker .* is open/)
+})
+
+test('a success in between resets the count', async () => {
+  const ctx = context()
+  for (let i = 0; i < 4; i++) await executeService(async () => { throw new Error('x') }, ctx, { maxRetries: 0 })
+  await executeService(async () => 'fine', ctx)
+  for (let i = 0; i < 4; i++) await executeService(async () => { throw new Error('x') }, ctx, { maxRetries: 0 })
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'closed')
+})
+
+test('after 60 s the breaker is half-open: exactly one trial call; its success closes the breaker', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
+  const ctx = context()
+  for (let i = 0; i < 5; i++) await executeService(async () => { throw new Error('x') }, ctx, { maxRetries: 0 })
+  t.mock.timers.tick(59_999)
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open')
+  t.mock.timers.tick(1)
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'half-open')
+  let calls = 0
+  let release
+  const slow = () => new Promise((resolve) => { calls++; release = () => resolve('recovered') })
+  const trial = executeService(slow, ctx, { maxRetries: 3 })
+  const second = await executeService(slow, ctx, { maxRetries: 3, fallback: () => 'kept out' })
+  assert.equal(second.data, 'kept out', 'a second call during the trial is kept out')
+  assert.equal(calls, 1)
+  release()
+  const result = await trial
+  assert.equal(result.data, 'recovered')
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'closed')
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].failureCount, 0)
+})
+
+test('a failed trial is not retried and opens the breaker again', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
+  const ctx = context()
+  for (let i = 0; i < 5; i++) await executeService(async () => { throw new Error('x') }, ctx, { maxRetries: 0 })
+  t.mock.timers.tick(60_000)
+  const trial = flaky(100)
+  const result = await executeService(trial.operation, ctx, { maxRetries: 3, baseDelay: 1 })
+  assert.equal(trial.starts.length, 1)
+  assert.equal(result.metadata.circuitState, 'open')
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open')
+})
+
+test('bad arguments reject with a TypeError naming them', async () => {
+  const cases = [
+    [[1, context()], /"operation" argument must be of type function/],
+    [[async () => 1], /"context" argument must be of type object/],
+    [[async () => 1, { timestamp: new Date() }], /"context.operation" property must be of type string/],
+    [[async () => 1, { operation: '' }], /"context.operation" property must be a non-empty string/],
+    [[async () => 1, context(), { maxRetries: -1 }], /"options.maxRetries"/],
+    [[async () => 1, context(), { fallback: 'x' }], /"options.fallback" property must be of type function/],
+    [[async () => 1, context(), { retries: 1 }], /Unknown option "options.retries"/],
+  ]
+  for (const [args, message] of cases) {
+    await assert.rejects(executeService(...args), (error) => {
+      assert.ok(error instanceof TypeError || error instanceof RangeError, String(error))
+      assert.ok(error.code)
+      assert.match(error.message, message)
+      return true
+    })
+  }
+})
+
+function runScript(source) {
+  return new Promise((resolve) => {
+    const started = performance.now()
+    execFile(process.execPath, ['-e', source], { cwd: path.join(__dirname, '..'), timeout: 10_000 }, (error, stdout) => {
+      resolve({ error, stdout, ms: performance.now() - started })
+    })
+  })
+}
+
+test('a pending retry keeps the process alive until it runs; none left keeps it no longer', async () => {
+  const waiting = await runScript(`
+    const { executeService } = require('.')
+    let n = 0
+    executeService(async () => { if (++n < 2) throw new Error('x'); return 'done' }, { operation: 'alive' }, { maxRetries: 1, baseDelay: 300, maxDelay: 300 })
+      .then((r) => console.log(r.data, r.metadata.attempts))
+  `)
+  assert.equal(waiting.error, null)
+  assert.equal(waiting.stdout.trim(), 'done 2')
+  const finished = await runScript(`
+    const { executeService } = require('.')
+    executeService(async () => 'quick', { operation: 'quick' }).then((r) => console.log(r.data))
+  `)
+  assert.equal(finished.error, null)
+  assert.equal(finished.stdout.trim(), 'quick')
+  assert.ok(finished.ms < 5_000, `exited in ${finished.ms} ms`)
+})

@@ -1,0 +1,245 @@
+//! Circuit breakers, one per operation name: open after a run of
+//! consecutive failures, half-open after a cool-down (exactly one trial call
+//! goes through), closed again when that trial succeeds.
+
+use std::collections::BTreeMap;
+
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
+pub const DEFAULT_OPEN_MS: u64 = 60_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+  Closed,
+  Open {
+    until: u64,
+  },
+  /// The cool-down is over; one trial call is (or may be) in flight.
+  HalfOpen {
+    trial_in_flight: bool,
+  },
+}
+
+impl BreakerState {
+  pub fn name(&self) -> &'static str {
+    match self {
+      BreakerState::Closed => "closed",
+      BreakerState::Open { .. } => "open",
+      BreakerState::HalfOpen { .. } => "half-open",
+    }
+  }
+}
+
+/// What a call may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permit {
+  Allowed,
+  /// The one call that tests a half-open breaker.
+  Trial,
+  /// The breaker is open (or its trial is in flight): do not call.
+  Rejected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Breaker {
+  pub state: BreakerState,
+  pub consecutive_failures: u32,
+  pub opened_at: Option<u64>,
+}
+
+impl Default for Breaker {
+  fn default() -> Self {
+    Self {
+      state: BreakerState::Closed,
+      consecutive_failures: 0,
+      opened_at: None,
+    }
+  }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+  pub failure_threshold: u32,
+  pub open_ms: u64,
+}
+
+impl Default for BreakerConfig {
+  fn default() -> Self {
+    Self {
+      failure_threshold: DEFAULT_FAILURE_THRESHOLD,
+      open_ms: DEFAULT_OPEN_MS,
+    }
+  }
+}
+
+/// The breakers of every operation seen.
+#[derive(Debug, Default)]
+pub struct Breakers {
+  config: BreakerConfig,
+  by_operation: BTreeMap<String, Breaker>,
+}
+
+impl Breakers {
+  pub fn new(config: BreakerConfig) -> Self {
+    Self {
+      config,
+      by_operation: BTreeMap::new(),
+    }
+  }
+
+  fn breaker(&mut self, operation: &str) -> &mut Breaker {
+    if !self.by_operation.contains_key(operation) {
+      self
+        .by_operation
+        .insert(operation.to_owned(), Breaker::default());
+    }
+    self
+      .by_operation
+      .get_mut(operation)
+      .expect("inserted above")
+  }
+
+  /// Asks to call `operation` now.
+  pub fn acquire(&mut self, operation: &str, now: u64) -> Permit {
+    let breaker = self.breaker(operation);
+    match breaker.state {
+      BreakerState::Closed => Permit::Allowed,
+      BreakerState::Open { until } if now < until => Permit::Rejected,
+      BreakerState::Open { .. }
+      | BreakerState::HalfOpen {
+        trial_in_flight: false,
+      } => {
+        breaker.state = BreakerState::HalfOpen {
+          trial_in_flight: true,
+        };
+        Permit::Trial
+      }
+      BreakerState::HalfOpen {
+        trial_in_flight: true,
+      } => Permit::Rejected,
+    }
+  }
+
+  /// A call that was let through succeeded.
+  pub fn record_success(&mut self, operation: &str) {
+    let breaker = self.breaker(operation);
+    *breaker = Breaker::default();
+  }
+
+  /// A call that was let through failed (after its retries).
+  pub fn record_failure(&mut self, operation: &str, now: u64) {
+    let config = self.config;
+    let breaker = self.breaker(operation);
+    breaker.consecutive_failures = breaker.consecutive_failures.saturating_add(1);
+    let trial_failed = matches!(breaker.state, BreakerState::HalfOpen { .. });
+    if trial_failed || breaker.consecutive_failures >= config.failure_threshold {
+      breaker.state = BreakerState::Open {
+        until: now.saturating_add(config.open_ms),
+      };
+      breaker.opened_at = Some(now);
+    }
+  }
+
+  /// The state of every breaker, by operation name, as of `now` (an open
+  /// breaker whose cool-down is over reads as half-open).
+  pub fn status(&self, now: u64) -> Vec<(String, Breaker)> {
+    self
+      .by_operation
+      .iter()
+      .map(|(name, breaker)| {
+        let mut shown = *breaker;
+        if let BreakerState::Open { until } = breaker.state {
+          if now >= until {
+            shown.state = BreakerState::HalfOpen {
+              trial_in_flight: false,
+            };
+          }
+        }
+        (name.clone(), shown)
+      })
+      .collect()
+  }
+
+  pub fn reset(&mut self, operation: Option<&str>) {
+    match operation {
+      Some(name) => {
+        self.by_operation.remove(name);
+      }
+      None => self.by_operation.clear(),
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  const OPEN: u64 = DEFAULT_OPEN_MS;
+
+  #[test]
+  fn opens_after_five_consecutive_failures() {
+    let mut b = Breakers::default();
+    for _ in 0..4 {
+      assert_eq!(b.acquire("op", 0), Permit::Allowed);
+      b.record_failure("op", 0);
+    }
+    assert_eq!(b.acquire("op", 0), Permit::Allowed);
+    b.record_failure("op", 10);
+    assert_eq!(b.acquire("op", 11), Permit::Rejected);
+    assert_eq!(
+      b.status(11)[0].1.state,
+      BreakerState::Open { until: 10 + OPEN }
+    );
+  }
+
+  #[test]
+  fn a_success_resets_the_count() {
+    let mut b = Breakers::default();
+    for _ in 0..4 {
+      b.record_failure("op", 0);
+    }
+    b.record_success("op");
+    for _ in 0..4 {
+      b.record_failure("op", 0);
+    }
+    assert_eq!(b.acquire("op", 0), Permit::Allowed);
+  }
+
+  #[test]
+  fn half_open_lets_exactly_one_trial_through() {
+    let mut b = Breakers::default();
+    for _ in 0..5 {
+      b.record_failure("op", 0);
+    }
+    assert_eq!(b.acquire("op", OPEN - 1), Permit::Rejected);
+    assert_eq!(b.status(OPEN)[0].1.state.name(), "half-open");
+    assert_eq!(b.acquire("op", OPEN), Permit::Trial);
+    assert_eq!(b.acquire("op", OPEN), Permit::Rejected, "only one trial");
+    b.record_success("op");
+    assert_eq!(b.acquire("op", OPEN), Permit::Allowed);
+    assert_eq!(b.status(OPEN)[0].1.consecutive_failures, 0);
+  }
+
+  #[test]
+  fn a_failed_trial_opens_the_breaker_again() {
+    let mut b = Breakers::default();
+    for _ in 0..5 {
+      b.record_failure("op", 0);
+    }
+    assert_eq!(b.acquire("op", OPEN), Permit::Trial);
+    b.record_failure("op", OPEN + 5);
+    assert_eq!(b.acquire("op", OPEN + 6), Permit::Rejected);
+    assert_eq!(b.acquire("op", 2 * OPEN + 5), Permit::Trial);
+  }
+
+  #[test]
+  fn breakers_are_per_operation() {
+    let mut b = Breakers::default();
+    for _ in 0..5 {
+      b.record_failure("a", 0);
+    }
+    assert_eq!(b.acquire("a", 1), Permit::Rejected);
+    assert_eq!(b.acquire("b", 1), Permit::Allowed);
+    b.reset(Some("a"));
+    assert_eq!(b.acquire("a", 1), Permit::Allowed);
+  }
+}
