@@ -90,6 +90,23 @@ export interface FallbackOptions<T> {
   defaultValue?: T;
   /** The name a skipped failure is recorded under (default: `operationName`). */
   service?: string;
+  /**
+   * Retry the operation before falling back: up to `maxRetries` (3) more attempts,
+   * waiting from `baseDelayMs` (1000) up to `maxDelayMs` (30000), with decorrelated
+   * jitter unless `jitter` is `false`/`'none'`. An error with `retryable: false`, or
+   * one `retryIf` rejects, is not retried; `retryAfterMs` or a `Retry-After` header
+   * (seconds) on `error.response.headers` waits at least that long. Results then
+   * carry `metadata.attempts`.
+   */
+  retry?: {
+    maxRetries?: number;
+    baseDelayMs?: number;
+    maxDelayMs?: number;
+    jitter?: boolean | 'decorrelated' | 'none';
+    retryIf?: (error: any) => boolean;
+  };
+  /** With `allowSkip`: once the service has this many failures in the window, skip without calling (`metadata.skippedWithoutCalling`). */
+  skipThreshold?: number;
 }
 
 /** Bounds and defaults of a response cache. */
@@ -243,6 +260,8 @@ export declare class BackgroundJobQueue {
   getByUser(userId: string): QueuedJob[];
   /** Removes completed jobs; returns how many went. */
   clearCompleted(): number;
+  /** Dead letters back to work: the failed job `jobId`, or every failed job, goes back to pending with a fresh retry count. Returns how many. */
+  retryFailed(jobId?: string): number;
   getStats(): { total: number; pending: number; processing: number; completed: number; failed: number };
 }
 

@@ -249,6 +249,24 @@ test('clearCompleted removes completed jobs only', () => {
   assert.deepEqual(queue.getStats(), { total: 2, pending: 1, processing: 0, completed: 0, failed: 1 })
 })
 
+test('retryFailed puts dead letters back to pending with a fresh retry count', () => {
+  const queue = new BackgroundJobQueue()
+  const a = queue.enqueue(job({ maxRetries: 1 }))
+  const b = queue.enqueue(job({ maxRetries: 1 }))
+  queue.fail(a, 'gone')
+  queue.fail(b, 'gone too')
+  assert.equal(queue.retryFailed(a), 1)
+  const retried = queue.getAll().find((j) => j.id === a)
+  assert.equal(retried.status, 'pending')
+  assert.equal(retried.retryCount, 0)
+  assert.equal(retried.lastError, 'gone')
+  assert.equal(queue.dequeue().id, a)
+  assert.equal(queue.retryFailed('job_1_000000000'), 0)
+  assert.equal(queue.retryFailed(), 1)
+  assert.deepEqual(queue.getStats(), { total: 2, pending: 1, processing: 1, completed: 0, failed: 0 })
+  assertThrowsCoded(assert, () => queue.retryFailed(5), TypeError, 'ERR_INVALID_ARG_TYPE', /"jobId"/)
+})
+
 test('a dequeued job can be enqueued again as it is', () => {
   const queue = new BackgroundJobQueue()
   queue.enqueue(job())

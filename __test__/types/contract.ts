@@ -60,6 +60,14 @@ async function usage(): Promise<void> {
     defaultValue: 1,
   };
   await executeWithFallback(async () => 2, options);
+  await executeWithFallback(async () => 2, {
+    operationName: "op",
+    allowSkip: true,
+    skipThreshold: 3,
+    retry: { maxRetries: 2, baseDelayMs: 10, maxDelayMs: 100, jitter: "none", retryIf: (error) => error.status !== 400 },
+  });
+  // @ts-expect-error jitter is a boolean or 'decorrelated' | 'none'
+  await executeWithFallback(async () => 2, { operationName: "op", retry: { jitter: "full" } });
 
   // @ts-expect-error operationName is required
   await executeWithFallback(async () => 1, {});
@@ -116,6 +124,9 @@ async function usage(): Promise<void> {
   backgroundJobQueue.getByStatus("done");
   const mine: QueuedJob[] = backgroundJobQueue.getByUser("u");
   backgroundJobQueue.clearCompleted();
+  const retried: number = backgroundJobQueue.retryFailed();
+  backgroundJobQueue.retryFailed("job_1_abc");
+  void retried;
   const counts: { total: number; pending: number; processing: number; completed: number; failed: number } =
     backgroundJobQueue.getStats();
   void job;

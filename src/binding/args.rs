@@ -9,6 +9,9 @@ use super::errors::{
 };
 use super::js::{Js, Kind, Raw};
 
+/// JavaScript's `Number.MAX_SAFE_INTEGER`: the largest count or duration taken.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
 /// `The "x" argument` or, for a dotted path, `The "options.x" property`.
 fn subject(name: &str) -> String {
   let what = if name.contains('.') {

@@ -13,11 +13,8 @@ use super::args;
 use super::errors::{boundary, JsResult};
 use super::js::{Js, Raw};
 
-/// JavaScript's `Number.MAX_SAFE_INTEGER`: the largest count we accept.
-const MAX_SAFE: u64 = (1 << 53) - 1;
-
 fn count(js: Js, value: Raw, path: &str, min: u64) -> JsResult<u64> {
-  Ok(args::optional_integer(js, value, path, min, MAX_SAFE)?.unwrap_or(min))
+  Ok(args::optional_integer(js, value, path, min, args::MAX_SAFE_INTEGER)?.unwrap_or(min))
 }
 
 pub fn cache_config(js: Js, value: Raw, name: &str, base: CacheConfig) -> JsResult<CacheConfig> {

@@ -13,6 +13,7 @@ use crate::core::messages::{MSG_DEFAULT, MSG_SUCCESS};
 
 use super::execute::{on_rejected, store_success};
 use super::js::{Js, Raw};
+use super::retry::next_attempt;
 use super::service::service_callbacks;
 
 macro_rules! named {
@@ -48,6 +49,12 @@ named!(
     NextRetryAt = "nextRetryAt",
     Message = "message",
     Then = "then",
+    Retry = "retry",
+    SkipThreshold = "skipThreshold",
+    BaseDelayMs = "baseDelayMs",
+    MaxDelayMs = "maxDelayMs",
+    Jitter = "jitter",
+    RetryIf = "retryIf",
     Retryable = "retryable",
     RetryAfterMs = "retryAfterMs",
     Response = "response",
@@ -73,6 +80,7 @@ named!(
     Failure = "failure",
     ServiceStats = "serviceStats",
     RunService = "runService",
+    Retrying = "retrying",
     BreakerStatus = "breakerStatus",
   }
 );
@@ -173,10 +181,12 @@ impl Js {
       let function = self.native_function(name, callback)?;
       self.define(service, name, function)?;
     }
+    let retry = self.object()?;
+    self.define(retry, "next", self.native_function("next", next_attempt)?)?;
     let messages = self.object()?;
     self.define(messages, "success", self.string(MSG_SUCCESS)?)?;
     self.define(messages, "fallback", self.string(MSG_DEFAULT)?)?;
-    let table = match self.call(factory, &[store, rejected, service, messages])? {
+    let table = match self.call(factory, &[store, rejected, service, retry, messages])? {
       Ok(table) => table,
       Err(_) => {
         return Err(Fault::internal(

@@ -10,6 +10,7 @@ use napi_derive::napi;
 use crate::core::cache::EntryText;
 use crate::core::fallback::{self, CacheKey, FallbackPlan, QueueRequest};
 use crate::core::queue::{JobPriority, JobType};
+use crate::core::retry::{Jitter, RetryPolicy};
 use crate::core::stores::global;
 
 use super::args;
@@ -30,6 +31,11 @@ struct CheckedOptions {
   queue: Option<(JobType, Raw, JobPriority)>,
   default_value: Raw,
   service: Raw,
+  /// `skipThreshold`: with `allowSkip`, skip without calling once the
+  /// service has failed this often inside the window.
+  skip_threshold: Option<f64>,
+  /// `retry`: the policy and `retryIf`.
+  retry: Option<(RetryPolicy, Raw)>,
 }
 
 fn optional_string_value(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
@@ -44,6 +50,64 @@ fn string_value(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
     Kind::String => Ok(value),
     _ => Err(args::type_error(js, name, "of type string", value)),
   }
+}
+
+fn retry_option(js: Js, value: Raw) -> JsResult<Option<(RetryPolicy, Raw)>> {
+  if js.kind(value) == Kind::Undefined {
+    return Ok(None);
+  }
+  let retry = args::object(js, value, "options.retry")?;
+  let defaults = RetryPolicy::default();
+  let field = |name| js.get_name(retry, name);
+  let max = args::MAX_SAFE_INTEGER;
+  let jitter = field(Prop::Jitter)?;
+  let jitter = match js.kind(jitter) {
+    Kind::Undefined => defaults.jitter,
+    Kind::Boolean if js.read_bool(jitter) => Jitter::Decorrelated,
+    Kind::Boolean => Jitter::None,
+    _ => match args::one_of(
+      js,
+      jitter,
+      "options.retry.jitter",
+      &["decorrelated", "none"],
+      |t| t,
+    )? {
+      "none" => Jitter::None,
+      _ => Jitter::Decorrelated,
+    },
+  };
+  let retry_if = field(Prop::RetryIf)?;
+  if js.kind(retry_if) != Kind::Undefined {
+    args::function(js, retry_if, "options.retry.retryIf")?;
+  }
+  let policy = RetryPolicy {
+    max_retries: args::optional_integer(
+      js,
+      field(Prop::MaxRetries)?,
+      "options.retry.maxRetries",
+      0,
+      u32::MAX as u64,
+    )?
+    .map_or(defaults.max_retries, |n| n as u32),
+    base_delay_ms: args::optional_integer(
+      js,
+      field(Prop::BaseDelayMs)?,
+      "options.retry.baseDelayMs",
+      0,
+      max,
+    )?
+    .unwrap_or(defaults.base_delay_ms),
+    max_delay_ms: args::optional_integer(
+      js,
+      field(Prop::MaxDelayMs)?,
+      "options.retry.maxDelayMs",
+      0,
+      max,
+    )?
+    .unwrap_or(defaults.max_delay_ms),
+    jitter,
+  };
+  Ok(Some((policy, retry_if)))
 }
 
 fn check_options(js: Js, options: Raw) -> JsResult<CheckedOptions> {
@@ -104,6 +168,12 @@ fn check_options(js: Js, options: Raw) -> JsResult<CheckedOptions> {
     queue,
     default_value: field(Prop::DefaultValue)?,
     service: optional_string_value(js, field(Prop::Service)?, "options.service")?,
+    skip_threshold: args::optional_non_negative(
+      js,
+      field(Prop::SkipThreshold)?,
+      "options.skipThreshold",
+    )?,
+    retry: retry_option(js, field(Prop::Retry)?)?,
   })
 }
 
@@ -129,7 +199,7 @@ fn queue_of_code(code: f64, payload: Raw) -> Option<(JobType, Raw, JobPriority)>
 }
 
 /// What `settle` carries for the failure path, after the promise.
-fn settle_args(js: Js, checked: &CheckedOptions, payload: Raw) -> JsResult<[Raw; 9]> {
+fn settle_args(js: Js, checked: &CheckedOptions, payload: Raw, tries: Raw) -> JsResult<[Raw; 10]> {
   let (prompt, model_id) = checked
     .cache_key
     .unwrap_or((js.undefined(), js.undefined()));
@@ -143,6 +213,7 @@ fn settle_args(js: Js, checked: &CheckedOptions, payload: Raw) -> JsResult<[Raw;
     js.boolean(checked.allow_skip)?,
     js.number(queue_code(checked.queue))?,
     payload,
+    tries,
   ])
 }
 
@@ -159,6 +230,9 @@ fn checked_of_args(js: Js, args: &[Raw; 9]) -> CheckedOptions {
     queue: queue_of_code(js.read_number(queue), payload),
     default_value,
     service,
+    // Both already acted on before the call.
+    skip_threshold: None,
+    retry: None,
   }
 }
 
@@ -199,10 +273,16 @@ fn plan_of(js: Js, options: &CheckedOptions, payload: Raw) -> JsResult<FallbackP
 }
 
 /// The failure path: the first fallback that applies, as a `ServiceResult`.
-fn failed(js: Js, plan: &FallbackPlan, thrown: Raw, default_value: Raw) -> JsResult<Raw> {
+fn failed(
+  js: Js,
+  plan: &FallbackPlan,
+  thrown: Raw,
+  default_value: Raw,
+  attempts: Raw,
+) -> JsResult<Raw> {
   let message = args::error_message(js, thrown);
   let outcome = fallback::on_failure(plan, &message, global(), js.now_ms());
-  results::after_failure(js, &outcome, thrown, &message, default_value)
+  results::after_failure(js, &outcome, thrown, &message, default_value, attempts)
 }
 
 /// A success: cached under the key, when there is one, and shaped.
@@ -219,7 +299,7 @@ fn succeeded(js: Js, options: &CheckedOptions, value: Raw) -> JsResult<Raw> {
       }
     }
   }
-  js.glue(Glue::Succeeded, &[value])
+  js.glue(Glue::Succeeded, &[value, js.undefined()])
 }
 
 fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw, now: u64) -> JsResult<()> {
@@ -243,12 +323,25 @@ callback!(
 callback!(
   /// `onRejected(error, ...settle_args)`, called by `settle` when the
   /// operation's promise rejects.
-  fn on_rejected(js, [error, a, b, c, d, e, f, g, h, payload]) {
+  fn on_rejected(js, [error, a, b, c, d, e, f, g, h, payload, attempts]) {
     let checked = checked_of_args(js, &[a, b, c, d, e, f, g, h, payload]);
     let plan = plan_of(js, &checked, payload)?;
-    failed(js, &plan, error, checked.default_value)
+    failed(js, &plan, error, checked.default_value, attempts)
   }
 );
+
+/// Chains `promise` to the cache (on success) and the fallback chain (on
+/// failure), through `glue.js`'s `settle`.
+fn settle(
+  js: Js,
+  checked: &CheckedOptions,
+  promise: Raw,
+  payload: Raw,
+  tries: Raw,
+) -> JsResult<Raw> {
+  let [a, b, c, d, e, f, g, h, i, j] = settle_args(js, checked, payload, tries)?;
+  js.glue(Glue::Settle, &[promise, a, b, c, d, e, f, g, h, i, j])
+}
 
 /// A promise, or any object with a callable `then` (as `await` treats it).
 /// A `then` getter that throws makes the call fail with what it threw.
@@ -290,11 +383,41 @@ pub fn execute_with_fallback(env: Env, operation: Raw, options: Raw) -> napi::Re
       }
       _ => js.undefined(),
     };
+    if let (true, Some(threshold)) = (checked.allow_skip, checked.skip_threshold) {
+      let plan = plan_of(js, &checked, payload)?;
+      if fallback::skip_up_front(&plan, threshold, global(), js.now_ms()) {
+        return js.resolved(results::skipped_up_front(js)?);
+      }
+    }
+    if let Some((policy, retry_if)) = checked.retry {
+      // Every attempt goes through the retry loop; `tries` counts them.
+      let tries = js.object()?;
+      js.define(tries, "attempts", js.number(0.0)?)?;
+      let attempts = js.glue(
+        Glue::Retrying,
+        &[
+          operation,
+          js.number(policy.max_retries as f64)?,
+          js.number(policy.base_delay_ms as f64)?,
+          js.number(policy.max_delay_ms as f64)?,
+          js.boolean(policy.jitter == Jitter::Decorrelated)?,
+          retry_if,
+          tries,
+        ],
+      )?;
+      return settle(js, &checked, attempts, payload, tries);
+    }
     let value = match js.call(operation, &[])? {
       Ok(value) => value,
       Err(thrown) => {
         let plan = plan_of(js, &checked, payload)?;
-        return js.resolved(failed(js, &plan, thrown, checked.default_value)?);
+        return js.resolved(failed(
+          js,
+          &plan,
+          thrown,
+          checked.default_value,
+          js.undefined(),
+        )?);
       }
     };
     match thenable(js, value) {
@@ -302,10 +425,15 @@ pub fn execute_with_fallback(env: Env, operation: Raw, options: Raw) -> napi::Re
       Ok(false) => return js.resolved(succeeded(js, &checked, value)?),
       Err(thrown) => {
         let plan = plan_of(js, &checked, payload)?;
-        return js.resolved(failed(js, &plan, thrown, checked.default_value)?);
+        return js.resolved(failed(
+          js,
+          &plan,
+          thrown,
+          checked.default_value,
+          js.undefined(),
+        )?);
       }
     }
-    let [a, b, c, d, e, f, g, h, i] = settle_args(js, &checked, payload)?;
-    js.glue(Glue::Settle, &[value, a, b, c, d, e, f, g, h, i])
+    settle(js, &checked, value, payload, js.undefined())
   })
 }

@@ -3,13 +3,17 @@
 // code, where building the same object property by property would cost one
 // boundary crossing (and one key lookup) per property. Every decision stays
 // in Rust: these functions only shape results and chain promises.
-(function (storeSuccess, onRejected, service, messages) {
+(function (storeSuccess, onRejected, service, retry, messages) {
   'use strict';
 
   const SUCCESS = messages.success;
 
-  function succeeded(data) {
-    return { success: true, data: data, message: SUCCESS, timestamp: new Date() };
+  // `attempts` is set only for calls with a `retry` option; without one the
+  // results keep the contract's exact shapes.
+  function succeeded(data, attempts) {
+    const result = { success: true, data: data, message: SUCCESS, timestamp: new Date() };
+    if (attempts !== undefined) result.metadata = { attempts: attempts };
+    return result;
   }
 
   return {
@@ -17,7 +21,7 @@
     // cache key) and shaped here; a failure goes to the Rust fallback chain
     // with the call's checked options, passed along so that nothing needs
     // to be read again.
-    settle(promise, prompt, modelId, defaultValue, operationName, userId, service, allowSkip, queueCode, payload) {
+    settle(promise, prompt, modelId, defaultValue, operationName, userId, service, allowSkip, queueCode, payload, tries) {
       return Promise.resolve(promise).then(
         function (value) {
           if (prompt !== undefined && value !== undefined && value !== null) {
@@ -29,12 +33,48 @@
             }
             if (typeof text === 'string') storeSuccess(prompt, modelId, text, Date.now());
           }
-          return succeeded(value);
+          return succeeded(value, tries === undefined ? undefined : tries.attempts);
         },
         function (error) {
-          return onRejected(error, prompt, modelId, defaultValue, operationName, userId, service, allowSkip, queueCode, payload);
+          const attempts = tries === undefined ? undefined : tries.attempts;
+          return onRejected(error, prompt, modelId, defaultValue, operationName, userId, service, allowSkip, queueCode, payload, attempts);
         },
       );
+    },
+
+    // executeWithFallback's `retry` option: attempts until one succeeds;
+    // after each failure `retryIf` may say no, then the Rust side decides
+    // (retry.next schedules `attempt` on a Rust timer and returns the delay,
+    // or -1). Rejects with the last error. `tries.attempts` counts.
+    retrying(operation, maxRetries, baseDelay, maxDelay, decorrelated, retryIf, tries) {
+      return new Promise(function (resolve, reject) {
+        let previous = 0;
+        function attempt() {
+          tries.attempts++;
+          let promise;
+          try {
+            promise = Promise.resolve(operation());
+          } catch (thrown) {
+            promise = Promise.reject(thrown);
+          }
+          promise.then(resolve, function (error) {
+            let again = true;
+            if (typeof retryIf === 'function') {
+              try {
+                again = Boolean(retryIf(error));
+              } catch (_) {
+                again = false;
+              }
+            }
+            const delay = again
+              ? retry.next(error, tries.attempts, previous, maxRetries, baseDelay, maxDelay, decorrelated, attempt)
+              : -1;
+            if (delay >= 0) previous = delay;
+            else reject(error);
+          });
+        }
+        attempt();
+      });
     },
 
     succeeded: succeeded,
@@ -118,21 +158,19 @@
       return status;
     },
 
-    fellBack(data, message, fallbackType, jobId, stale) {
+    fellBack(data, message, fallbackType, jobId, stale, attempts, skippedWithoutCalling) {
       const metadata = { usedFallback: true, fallbackType: fallbackType };
       if (jobId !== undefined) metadata.jobId = jobId;
       if (stale) metadata.stale = true;
+      if (skippedWithoutCalling) metadata.skippedWithoutCalling = true;
+      if (attempts !== undefined) metadata.attempts = attempts;
       return { success: true, data: data, message: message, timestamp: new Date(), metadata: metadata };
     },
 
-    failed(error, message) {
-      return {
-        success: false,
-        error: error,
-        message: message,
-        timestamp: new Date(),
-        metadata: { usedFallback: false, originalError: message },
-      };
+    failed(error, message, attempts) {
+      const metadata = { usedFallback: false, originalError: message };
+      if (attempts !== undefined) metadata.attempts = attempts;
+      return { success: false, error: error, message: message, timestamp: new Date(), metadata: metadata };
     },
 
     fallbackResult(success, hasData, data, fallbackType, message, stale) {

@@ -14,5 +14,6 @@ mod js;
 mod json;
 mod queue;
 mod results;
+mod retry;
 mod service;
 mod timers;

@@ -230,6 +230,16 @@ impl JsBackgroundJobQueue {
     })
   }
 
+  /// Dead letters back to work: the failed job `jobId`, or every failed job,
+  /// goes back to `pending` with a fresh retry count. Returns how many.
+  #[napi]
+  pub fn retry_failed(&self, env: Env, job_id: Raw) -> napi::Result<u32> {
+    boundary(env, |js| {
+      let id = args::optional_string(js, job_id, "jobId")?;
+      Ok(self.inner.lock().retry_failed(id.as_deref(), js.now_ms()) as u32)
+    })
+  }
+
   /// Removes completed jobs (failed ones stay); returns how many went.
   #[napi]
   pub fn clear_completed(&self, env: Env) -> napi::Result<u32> {

@@ -17,13 +17,14 @@ pub fn after_failure(
   thrown: Raw,
   message: &str,
   default_value: Raw,
+  attempts: Raw,
 ) -> JsResult<Raw> {
   let Some(fallback_type) = outcome.fallback_type() else {
     let error = match js.is_error(thrown) {
       true => thrown,
       false => js.new_error(ErrorClass::Error, None, message),
     };
-    return js.glue(Glue::Failed, &[error, js.string(message)?]);
+    return js.glue(Glue::Failed, &[error, js.string(message)?, attempts]);
   };
   let (data, job_id, stale) = match outcome {
     Fallback::Cache(hit) => (
@@ -44,6 +45,7 @@ pub fn after_failure(
       js.string(fallback_type)?,
       job_id,
       js.boolean(stale)?,
+      attempts,
     ],
   )
 }
@@ -68,6 +70,23 @@ pub fn fallback_result(
       js.string(fallback_type)?,
       js.string(message)?,
       js.boolean(stale)?,
+    ],
+  )
+}
+
+/// A skip decided before calling the operation (`skipThreshold`).
+pub fn skipped_up_front(js: Js) -> JsResult<Raw> {
+  let undefined = js.undefined();
+  js.glue(
+    Glue::FellBack,
+    &[
+      undefined,
+      js.string(user_friendly_message(Some("skip")))?,
+      js.string("skip")?,
+      undefined,
+      js.boolean(false)?,
+      undefined,
+      js.boolean(true)?,
     ],
   )
 }

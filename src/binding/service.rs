@@ -14,7 +14,8 @@ use crate::core::stores::global;
 use super::args;
 use super::env::{Glue, Prop};
 use super::errors::{boundary, callback, ErrorClass, JsResult};
-use super::js::{Js, Kind, Raw};
+use super::js::{Js, Raw};
+use super::retry::{asked_wait_ms, retryable};
 use super::timers;
 
 type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
@@ -30,8 +31,6 @@ pub fn service_callbacks() -> [(&'static str, Callback); 6] {
     ("openError", open_error),
   ]
 }
-
-const MAX_SAFE: u64 = (1 << 53) - 1;
 
 fn policy(js: Js, options: Raw) -> JsResult<(RetryPolicy, Raw, Raw)> {
   let mut policy = RetryPolicy::default();
@@ -50,10 +49,12 @@ fn policy(js: Js, options: Raw) -> JsResult<(RetryPolicy, Raw, Raw)> {
           args::optional_integer(js, value, path, 0, u32::MAX as u64)?.unwrap_or(0) as u32
       }
       "baseDelay" => {
-        policy.base_delay_ms = args::optional_integer(js, value, path, 0, MAX_SAFE)?.unwrap_or(0)
+        policy.base_delay_ms =
+          args::optional_integer(js, value, path, 0, args::MAX_SAFE_INTEGER)?.unwrap_or(0)
       }
       "maxDelay" => {
-        policy.max_delay_ms = args::optional_integer(js, value, path, 0, MAX_SAFE)?.unwrap_or(0)
+        policy.max_delay_ms =
+          args::optional_integer(js, value, path, 0, args::MAX_SAFE_INTEGER)?.unwrap_or(0)
       }
       "fallback" => fallback = args::function(js, value, path)?,
       _ => degrade = args::function(js, value, path)?,
@@ -177,61 +178,6 @@ callback!(
     Ok(js.undefined())
   }
 );
-
-/// `retryable: false` on the error stops retries.
-fn retryable(js: Js, error: Raw) -> bool {
-  if !matches!(js.kind(error), Kind::Object | Kind::Function) {
-    return true;
-  }
-  match js.get_name(error, Prop::Retryable) {
-    Ok(flag) => js.kind(flag) != Kind::Boolean || js.read_bool(flag),
-    Err(_) => {
-      js.take_exception();
-      true
-    }
-  }
-}
-
-/// What the error asks to wait: `retryAfterMs`, or a `Retry-After` header
-/// in seconds on `error.response.headers`.
-fn asked_wait_ms(js: Js, error: Raw) -> u64 {
-  let read = || -> JsResult<Option<f64>> {
-    if !matches!(js.kind(error), Kind::Object | Kind::Function) {
-      return Ok(None);
-    }
-    let direct = js.get_name(error, Prop::RetryAfterMs)?;
-    if js.kind(direct) == Kind::Number {
-      return Ok(Some(js.read_number(direct)));
-    }
-    let response = js.get_name(error, Prop::Response)?;
-    if js.kind(response) != Kind::Object {
-      return Ok(None);
-    }
-    let headers = js.get_name(response, Prop::Headers)?;
-    if js.kind(headers) != Kind::Object {
-      return Ok(None);
-    }
-    let header = js.get_name(headers, Prop::RetryAfter)?;
-    Ok(match js.kind(header) {
-      Kind::Number => Some(js.read_number(header) * 1000.0),
-      Kind::String => js
-        .read_string(header)?
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .map(|s| s * 1000.0),
-      _ => None,
-    })
-  };
-  match read() {
-    Ok(Some(ms)) if ms.is_finite() && ms > 0.0 => ms.min(MAX_SAFE as f64) as u64,
-    Ok(_) => 0,
-    Err(_) => {
-      js.take_exception();
-      0
-    }
-  }
-}
 
 callback!(
   /// `failed(name, error, attempts, previousDelay, maxRetries, baseDelay,

@@ -126,6 +126,16 @@ pub fn on_failure(plan: &FallbackPlan, error_message: &str, stores: &Stores, now
   Fallback::Failed
 }
 
+/// `skipThreshold`: with `allowSkip`, whether the service has already failed
+/// often enough inside the window to be skipped without calling it.
+pub fn skip_up_front(plan: &FallbackPlan, threshold: f64, stores: &Stores, now: u64) -> bool {
+  plan.allow_skip
+    && stores
+      .failures
+      .lock()
+      .should_skip(plan.skip_service(), threshold, now)
+}
+
 /// `fallbackToCachedAI`: a cached answer (stale allowed), else the default,
 /// else nothing.
 pub fn cached_ai(stores: &Stores, key: &CacheKey, has_default: bool, now: u64) -> Fallback {
@@ -229,6 +239,20 @@ mod tests {
 
     plan.allow_skip = false;
     assert_eq!(on_failure(&plan, "e", &stores, 1), Fallback::Failed);
+  }
+
+  #[test]
+  fn skip_up_front_needs_allow_skip_and_enough_recent_failures() {
+    let stores = Stores::new();
+    let mut plan = FallbackPlan::new("op");
+    plan.service = Some("svc".into());
+    for _ in 0..3 {
+      skip_failed_integration(&stores, "svc", "execute", "e", 100);
+    }
+    assert!(!skip_up_front(&plan, 3.0, &stores, 100), "allowSkip is off");
+    plan.allow_skip = true;
+    assert!(skip_up_front(&plan, 3.0, &stores, 100));
+    assert!(!skip_up_front(&plan, 4.0, &stores, 100));
   }
 
   #[test]

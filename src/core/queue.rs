@@ -320,6 +320,33 @@ impl JobQueue {
       .collect()
   }
 
+  /// Dead letters back to work: one failed job (`Some(id)`) or every failed
+  /// job goes back to `pending`, ready now, with a fresh retry count (its
+  /// `lastError` stays, for the record). Returns how many went back.
+  pub fn retry_failed(&mut self, id: Option<&str>, now: u64) -> usize {
+    self.advance(now);
+    let seqs: Vec<u64> = match id {
+      Some(id) => self.seq_of(id).into_iter().collect(),
+      None => self.finished.iter().map(|&(_, seq)| seq).collect(),
+    };
+    let mut count = 0;
+    for seq in seqs {
+      if self.jobs.get(&seq).map(|job| job.status) != Some(JobStatus::Failed) {
+        continue;
+      }
+      self.unindex(seq);
+      if let Some(job) = self.jobs.get_mut(&seq) {
+        job.status = JobStatus::Pending;
+        job.retry_count = 0;
+        job.next_retry_at = None;
+        job.updated_at = now;
+      }
+      self.index(seq, now);
+      count += 1;
+    }
+    count
+  }
+
   /// Removes completed jobs (failed ones stay, for inspection); returns how
   /// many went.
   pub fn clear_completed(&mut self, now: u64) -> usize {
@@ -804,6 +831,30 @@ mod tests {
       .collect();
     assert_eq!(mine, vec![live]);
     assert_eq!(q.stats(0).total, 2);
+  }
+
+  #[test]
+  fn failed_jobs_can_be_retried_with_a_fresh_count() {
+    let mut q = queue();
+    let mut spec = job(JobPriority::High, "u");
+    spec.max_retries = 1;
+    let a = q.enqueue(spec.clone(), 0).unwrap();
+    let b = q.enqueue(spec, 0).unwrap();
+    let live = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
+    q.fail(&a, "x", 1);
+    q.fail(&b, "y", 1);
+    assert_eq!(q.retry_failed(Some(&a), 2), 1);
+    assert_eq!(q.retry_failed(Some(&live), 2), 0, "only failed jobs");
+    let retried = q.get(&a, 2).unwrap();
+    assert_eq!(
+      (retried.status, retried.retry_count, retried.next_retry_at),
+      (JobStatus::Pending, 0, None)
+    );
+    assert_eq!(retried.last_error.as_deref(), Some("x"));
+    assert_eq!(q.dequeue(2).unwrap().id, a);
+    assert_eq!(q.retry_failed(None, 3), 1);
+    assert_eq!(q.stats(3).failed, 0);
+    assert_eq!(q.dequeue(3).unwrap().id, b);
   }
 
   #[test]

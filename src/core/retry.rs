@@ -36,6 +36,20 @@ impl RetryPolicy {
     attempt <= self.max_retries
   }
 
+  /// After attempt number `attempt` failed: the delay before the next one,
+  /// or `None` to give up (no retries left, or the error is not retryable).
+  pub fn after_failure(
+    &self,
+    attempt: u32,
+    previous_ms: u64,
+    retryable: bool,
+    at_least_ms: u64,
+    random: &mut JitterRandom,
+  ) -> Option<u64> {
+    (retryable && self.allows_retry_after(attempt))
+      .then(|| self.delay_ms(attempt, previous_ms, random.next_unit(), at_least_ms))
+  }
+
   /// The delay before retry number `retry` (1-based), given the previous
   /// delay, a random number in [0, 1) and a lower bound the error asked for
   /// (`retryAfterMs`, `Retry-After`), which wins even over the cap.
