@@ -40,4 +40,19 @@ function assertThrowsCoded(assert, fn, type, code, message) {
   })
 }
 
-module.exports = { MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded }
+/**
+ * An operation that fails its first `failures` attempts (with
+ * `makeError(attempt)`), recording when each attempt started.
+ */
+function flaky(failures, makeError = (n) => new Error(`attempt ${n} failed`)) {
+  const { performance } = require('node:perf_hooks')
+  const starts = []
+  const operation = async () => {
+    starts.push(performance.now())
+    if (starts.length <= failures) throw makeError(starts.length)
+    return `ok after ${starts.length}`
+  }
+  return { operation, starts, gaps: () => starts.slice(1).map((t, i) => t - starts[i]) }
+}
+
+module.exports = { MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky }

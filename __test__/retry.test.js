@@ -5,22 +5,12 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { performance } = require('node:perf_hooks')
 
 const { executeWithFallback, integrationFailureManager, aiResponseCache } = require('..')
-const { MESSAGES, resetSingletons } = require('./helpers')
+const { MESSAGES, resetSingletons , flaky } = require('./helpers')
 
 test.beforeEach(resetSingletons)
 
-function flaky(failures, makeError = (n) => new Error(`attempt ${n} failed`)) {
-  const starts = []
-  const operation = async () => {
-    starts.push(performance.now())
-    if (starts.length <= failures) throw makeError(starts.length)
-    return `ok after ${starts.length}`
-  }
-  return { operation, starts, gaps: () => starts.slice(1).map((t, i) => t - starts[i]) }
-}
 
 test('retry: attempts until success, with metadata.attempts', async () => {
   const op = flaky(2)

@@ -12,21 +12,12 @@ const { execFile } = require('node:child_process')
 const { performance } = require('node:perf_hooks')
 
 const { executeService, getCircuitBreakerStatus } = require('..')
-const { MESSAGES } = require('./helpers')
+const { MESSAGES , flaky } = require('./helpers')
 
 let unique = 0
 const context = () => ({ operation: `op-${++unique}`, userId: 'u', timestamp: new Date() })
 
 /** An operation that fails `failures` times, recording when each attempt started. */
-function flaky(failures, makeError = (n) => new Error(`attempt ${n} failed`)) {
-  const starts = []
-  const operation = async () => {
-    starts.push(performance.now())
-    if (starts.length <= failures) throw makeError(starts.length)
-    return `ok after ${starts.length}`
-  }
-  return { operation, starts, gaps: () => starts.slice(1).map((t, i) => t - starts[i]) }
-}
 
 test('retries until the operation succeeds, counting attempts', async () => {
   const op = flaky(2)

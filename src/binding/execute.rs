@@ -80,31 +80,28 @@ fn retry_option(js: Js, value: Raw) -> JsResult<Option<(RetryPolicy, Raw)>> {
   if js.kind(retry_if) != Kind::Undefined {
     args::function(js, retry_if, "options.retry.retryIf")?;
   }
+  let whole = |name, path, max: u64, default: u64| -> JsResult<u64> {
+    Ok(args::optional_integer(js, field(name)?, path, 0, max)?.unwrap_or(default))
+  };
   let policy = RetryPolicy {
-    max_retries: args::optional_integer(
-      js,
-      field(Prop::MaxRetries)?,
+    max_retries: whole(
+      Prop::MaxRetries,
       "options.retry.maxRetries",
-      0,
       u32::MAX as u64,
-    )?
-    .map_or(defaults.max_retries, |n| n as u32),
-    base_delay_ms: args::optional_integer(
-      js,
-      field(Prop::BaseDelayMs)?,
+      defaults.max_retries as u64,
+    )? as u32,
+    base_delay_ms: whole(
+      Prop::BaseDelayMs,
       "options.retry.baseDelayMs",
-      0,
       max,
-    )?
-    .unwrap_or(defaults.base_delay_ms),
-    max_delay_ms: args::optional_integer(
-      js,
-      field(Prop::MaxDelayMs)?,
+      defaults.base_delay_ms,
+    )?,
+    max_delay_ms: whole(
+      Prop::MaxDelayMs,
       "options.retry.maxDelayMs",
-      0,
       max,
-    )?
-    .unwrap_or(defaults.max_delay_ms),
+      defaults.max_delay_ms,
+    )?,
     jitter,
   };
   Ok(Some((policy, retry_if)))
