@@ -107,6 +107,12 @@ export interface FallbackOptions<T> {
   };
   /** With `allowSkip`: once the service has this many failures in the window, skip without calling (`metadata.skippedWithoutCalling`). */
   skipThreshold?: number;
+  /** Each attempt's time limit: the attempt fails with `code: 'TIMEOUT'` and the AbortSignal the operation gets aborts. */
+  timeoutMs?: number;
+  /** Cancels the whole call: the operation's signal aborts, no fallback runs, and the call rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** With `cacheKey`: overlapping calls with the same (prompt, modelId) share one operation call and its result. */
+  dedupe?: boolean;
 }
 
 /** Bounds and defaults of a response cache. */
@@ -146,7 +152,8 @@ interface IntegrationFailureManagerOptions {
  * a `TypeError` only for bad arguments.
  */
 export function executeWithFallback<T>(
-  operation: () => Promise<T>,
+  /** Gets an AbortSignal when `timeoutMs` or `signal` is given. */
+  operation: (signal?: AbortSignal) => Promise<T>,
   options: FallbackOptions<T>,
 ): Promise<ServiceResult<T>>;
 

@@ -6,6 +6,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 
+const { performance } = require('node:perf_hooks')
 const { executeWithFallback, integrationFailureManager, aiResponseCache } = require('..')
 const { MESSAGES, resetSingletons , flaky } = require('./helpers')
 
@@ -113,6 +114,122 @@ test('bad retry options reject with a TypeError or RangeError naming them', asyn
     await assert.rejects(executeWithFallback(async () => 1, { operationName: 'op', ...extra }), (error) => {
       assert.ok(error instanceof type, String(error))
       assert.ok(error.code)
+      assert.match(error.message, message)
+      return true
+    })
+  }
+})
+
+test('timeoutMs: a slow attempt fails with code TIMEOUT and its AbortSignal aborts', async () => {
+  let signal
+  const result = await executeWithFallback(
+    (given) => new Promise((resolve) => {
+      signal = given
+      given.addEventListener('abort', () => resolve('too late'))
+    }),
+    { operationName: 'slow', timeoutMs: 30 },
+  )
+  assert.equal(result.success, false)
+  assert.equal(result.error.code, 'TIMEOUT')
+  assert.match(result.message, /timed out after 30 ms/)
+  assert.ok(signal instanceof AbortSignal)
+  assert.equal(signal.aborted, true)
+  assert.equal(signal.reason.code, 'TIMEOUT')
+  assert.deepEqual(result.metadata, { usedFallback: false, originalError: result.message, attempts: 1 })
+})
+
+test('timeoutMs with retry: each attempt has its own limit and signal', async () => {
+  const signals = []
+  const result = await executeWithFallback(
+    (signal) => {
+      signals.push(signal)
+      return signals.length < 3 ? new Promise(() => {}) : Promise.resolve('third time')
+    },
+    { operationName: 'op', timeoutMs: 20, retry: { maxRetries: 3, baseDelayMs: 1 } },
+  )
+  assert.equal(result.data, 'third time')
+  assert.equal(result.metadata.attempts, 3)
+  assert.deepEqual(signals.map((s) => s.aborted), [true, true, false])
+})
+
+test('signal: the caller cancels the whole call; no fallback runs and no listener stays', async () => {
+  const { getEventListeners } = require('node:events')
+  const controller = new AbortController()
+  let operationSignal
+  const call = executeWithFallback(
+    (signal) => {
+      operationSignal = signal
+      return new Promise(() => {})
+    },
+    { operationName: 'cancelled', service: 'cancelled-svc', allowSkip: true, signal: controller.signal },
+  )
+  assert.equal(getEventListeners(controller.signal, 'abort').length, 1)
+  setTimeout(() => controller.abort(), 10)
+  await assert.rejects(call, (error) => error.name === 'AbortError')
+  assert.equal(operationSignal.aborted, true)
+  assert.equal(getEventListeners(controller.signal, 'abort').length, 0)
+  assert.equal(integrationFailureManager.getFailures('cancelled-svc').length, 0, 'no skip recorded')
+  const done = new AbortController()
+  await executeWithFallback(async () => 1, { operationName: 'op', signal: done.signal })
+  assert.equal(getEventListeners(done.signal, 'abort').length, 0)
+})
+
+test('signal already aborted: rejects at once without calling', async () => {
+  let called = false
+  const reason = new Error('user left')
+  await assert.rejects(
+    executeWithFallback(async () => { called = true }, { operationName: 'op', signal: AbortSignal.abort(reason) }),
+    (error) => error === reason,
+  )
+  assert.equal(called, false)
+})
+
+test('dedupe: overlapping calls with the same cache key share one operation call', async () => {
+  let calls = 0
+  const operation = () => new Promise((resolve) => {
+    calls++
+    setTimeout(() => resolve({ n: calls }), 20)
+  })
+  const options = { operationName: 'gen', cacheKey: { prompt: 'same', modelId: 'm' }, dedupe: true }
+  const [a, b] = await Promise.all([executeWithFallback(operation, options), executeWithFallback(operation, options)])
+  assert.equal(calls, 1)
+  assert.equal(a, b)
+  assert.deepEqual(a.data, { n: 1 })
+  const other = executeWithFallback(operation, { ...options, cacheKey: { prompt: 'other', modelId: 'm' } })
+  const later = await executeWithFallback(operation, options)
+  await other
+  assert.equal(calls, 3, 'another key, and a call after the first settled, each call again')
+  assert.deepEqual(later.data, { n: 3 })
+  await Promise.all([executeWithFallback(operation, { ...options, dedupe: false }), executeWithFallback(operation, { ...options, dedupe: false })])
+  assert.equal(calls, 5, 'without dedupe every call runs')
+})
+
+test('a call with a long timeout that finished leaves nothing keeping the process alive', async () => {
+  const { execFile } = require('node:child_process')
+  const path = require('node:path')
+  const started = performance.now()
+  const stdout = await new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['-e', "require('.').executeWithFallback(async () => 'quick', { operationName: 'op', timeoutMs: 60000, retry: { maxRetries: 2 } }).then((r) => console.log(r.data))"],
+      { cwd: path.join(__dirname, '..'), timeout: 20_000 },
+      (error, out) => (error ? reject(error) : resolve(out)),
+    )
+  })
+  assert.equal(stdout.trim(), 'quick')
+  assert.ok(performance.now() - started < 10_000)
+})
+
+test('bad timeoutMs, signal and dedupe are rejected naming them', async () => {
+  const cases = [
+    [{ timeoutMs: 0 }, RangeError, /"options.timeoutMs"/],
+    [{ timeoutMs: '5' }, TypeError, /"options.timeoutMs" property must be of type number/],
+    [{ signal: {} }, TypeError, /"options.signal" property must be an instance of AbortSignal/],
+    [{ dedupe: 'yes' }, TypeError, /"options.dedupe" property must be of type boolean/],
+  ]
+  for (const [extra, type, message] of cases) {
+    await assert.rejects(executeWithFallback(async () => 1, { operationName: 'op', ...extra }), (error) => {
+      assert.ok(error instanceof type, String(error))
       assert.match(error.message, message)
       return true
     })

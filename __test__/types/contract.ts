@@ -28,6 +28,8 @@ import type {
   JobStatus,
 } from "@/lib/fallback-mechanisms";
 
+declare function fetchLike(signal: AbortSignal | undefined): Promise<number>;
+
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function expectType<T extends true>(): void {}
 
@@ -66,6 +68,8 @@ async function usage(): Promise<void> {
     skipThreshold: 3,
     retry: { maxRetries: 2, baseDelayMs: 10, maxDelayMs: 100, jitter: "none", retryIf: (error) => error.status !== 400 },
   });
+  const controller = new AbortController();
+  await executeWithFallback((signal) => fetchLike(signal), { operationName: "op", timeoutMs: 100, signal: controller.signal, dedupe: true, cacheKey: { prompt: "p", modelId: "m" } });
   // @ts-expect-error jitter is a boolean or 'decorrelated' | 'none'
   await executeWithFallback(async () => 2, { operationName: "op", retry: { jitter: "full" } });
 

@@ -15,6 +15,7 @@ use super::execute::{on_rejected, store_success};
 use super::js::{Js, Raw};
 use super::retry::next_attempt;
 use super::service::service_callbacks;
+use super::timers::{after_callback, cancel_callback};
 
 macro_rules! named {
   ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -55,6 +56,9 @@ named!(
     MaxDelayMs = "maxDelayMs",
     Jitter = "jitter",
     RetryIf = "retryIf",
+    TimeoutMs = "timeoutMs",
+    Signal = "signal",
+    Dedupe = "dedupe",
     Retryable = "retryable",
     RetryAfterMs = "retryAfterMs",
     Response = "response",
@@ -80,7 +84,9 @@ named!(
     Failure = "failure",
     ServiceStats = "serviceStats",
     RunService = "runService",
-    Retrying = "retrying",
+    Attempts = "attempts",
+    Inflight = "inflight",
+    Track = "track",
     BreakerStatus = "breakerStatus",
   }
 );
@@ -183,6 +189,16 @@ impl Js {
     }
     let retry = self.object()?;
     self.define(retry, "next", self.native_function("next", next_attempt)?)?;
+    self.define(
+      retry,
+      "after",
+      self.native_function("after", after_callback)?,
+    )?;
+    self.define(
+      retry,
+      "cancel",
+      self.native_function("cancel", cancel_callback)?,
+    )?;
     let messages = self.object()?;
     self.define(messages, "success", self.string(MSG_SUCCESS)?)?;
     self.define(messages, "fallback", self.string(MSG_DEFAULT)?)?;

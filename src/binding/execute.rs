@@ -36,6 +36,12 @@ struct CheckedOptions {
   skip_threshold: Option<f64>,
   /// `retry`: the policy and `retryIf`.
   retry: Option<(RetryPolicy, Raw)>,
+  /// `timeoutMs`: each attempt's time limit.
+  timeout_ms: Option<u64>,
+  /// `signal`: the caller's AbortSignal (undefined when none).
+  signal: Raw,
+  /// `dedupe`: overlapping calls with the same cache key share one call.
+  dedupe: bool,
 }
 
 fn optional_string_value(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
@@ -107,6 +113,26 @@ fn retry_option(js: Js, value: Raw) -> JsResult<Option<(RetryPolicy, Raw)>> {
   Ok(Some((policy, retry_if)))
 }
 
+/// `signal`: undefined, or an AbortSignal (anything with `aborted` and
+/// `addEventListener`, as AbortSignal-likes from other realms have).
+fn abort_signal(js: Js, value: Raw) -> JsResult<Raw> {
+  if js.kind(value) == Kind::Undefined {
+    return Ok(value);
+  }
+  let looks_right = js.kind(value) == Kind::Object
+    && js.kind(js.get(value, c"aborted")?) == Kind::Boolean
+    && js.kind(js.get(value, c"addEventListener")?) == Kind::Function;
+  match looks_right {
+    true => Ok(value),
+    false => Err(args::type_error(
+      js,
+      "options.signal",
+      "an instance of AbortSignal",
+      value,
+    )),
+  }
+}
+
 fn check_options(js: Js, options: Raw) -> JsResult<CheckedOptions> {
   let options = args::object(js, options, "options")?;
   let field = |name| js.get_name(options, name);
@@ -171,6 +197,15 @@ fn check_options(js: Js, options: Raw) -> JsResult<CheckedOptions> {
       "options.skipThreshold",
     )?,
     retry: retry_option(js, field(Prop::Retry)?)?,
+    timeout_ms: args::optional_integer(
+      js,
+      field(Prop::TimeoutMs)?,
+      "options.timeoutMs",
+      1,
+      args::MAX_SAFE_INTEGER,
+    )?,
+    signal: abort_signal(js, field(Prop::Signal)?)?,
+    dedupe: args::optional_bool(js, field(Prop::Dedupe)?, "options.dedupe")?.unwrap_or(false),
   })
 }
 
@@ -227,9 +262,12 @@ fn checked_of_args(js: Js, args: &[Raw; 9]) -> CheckedOptions {
     queue: queue_of_code(js.read_number(queue), payload),
     default_value,
     service,
-    // Both already acted on before the call.
+    // Acted on before the call.
     skip_threshold: None,
     retry: None,
+    timeout_ms: None,
+    signal: js.undefined(),
+    dedupe: false,
   }
 }
 
@@ -366,71 +404,93 @@ pub fn execute_with_fallback(env: Env, operation: Raw, options: Raw) -> napi::Re
         Ok(checked) => checked,
         Err(fault) => return js.rejected(fault.into_value(js)),
       };
-    // Taken now, so a queued job holds the request as it was made.
-    let payload = match checked.queue {
-      Some((_, payload, _)) if js.kind(payload) != Kind::Undefined => {
-        match json::stringify_to_js(js, payload, "options.queueOnFailure.payload") {
-          Ok(Some(text)) => text,
-          Ok(None) => {
-            let fault = json::not_json_value(js, payload, "options.queueOnFailure.payload");
-            return js.rejected(fault.into_value(js));
-          }
-          Err(fault) => return js.rejected(fault.into_value(js)),
-        }
-      }
-      _ => js.undefined(),
-    };
-    if let (true, Some(threshold)) = (checked.allow_skip, checked.skip_threshold) {
-      let plan = plan_of(js, &checked, payload)?;
-      if fallback::skip_up_front(&plan, threshold, global(), js.now_ms()) {
-        return js.resolved(results::skipped_up_front(js)?);
+    let shared_key = checked.cache_key.filter(|_| checked.dedupe);
+    if let Some((prompt, model_id)) = shared_key {
+      let running = js.glue(Glue::Inflight, &[prompt, model_id])?;
+      if js.kind(running) != Kind::Undefined {
+        return Ok(running);
       }
     }
-    if let Some((policy, retry_if)) = checked.retry {
-      // Every attempt goes through the retry loop; `tries` counts them.
-      let tries = js.object()?;
-      js.define(tries, "attempts", js.number(0.0)?)?;
-      let attempts = js.glue(
-        Glue::Retrying,
-        &[
-          operation,
-          js.number(policy.max_retries as f64)?,
-          js.number(policy.base_delay_ms as f64)?,
-          js.number(policy.max_delay_ms as f64)?,
-          js.boolean(policy.jitter == Jitter::Decorrelated)?,
-          retry_if,
-          tries,
-        ],
-      )?;
-      return settle(js, &checked, attempts, payload, tries);
+    let promise = run(js, operation, &checked)?;
+    match shared_key {
+      Some((prompt, model_id)) => js.glue(Glue::Track, &[prompt, model_id, promise]),
+      None => Ok(promise),
     }
-    let value = match js.call(operation, &[])? {
-      Ok(value) => value,
-      Err(thrown) => {
-        let plan = plan_of(js, &checked, payload)?;
-        return js.resolved(failed(
-          js,
-          &plan,
-          thrown,
-          checked.default_value,
-          js.undefined(),
-        )?);
-      }
-    };
-    match thenable(js, value) {
-      Ok(true) => {}
-      Ok(false) => return js.resolved(succeeded(js, &checked, value)?),
-      Err(thrown) => {
-        let plan = plan_of(js, &checked, payload)?;
-        return js.resolved(failed(
-          js,
-          &plan,
-          thrown,
-          checked.default_value,
-          js.undefined(),
-        )?);
-      }
-    }
-    settle(js, &checked, value, payload, js.undefined())
   })
+}
+
+/// One call, its arguments checked.
+fn run(js: Js, operation: Raw, checked: &CheckedOptions) -> JsResult<Raw> {
+  // Taken now, so a queued job holds the request as it was made.
+  let payload = match checked.queue {
+    Some((_, payload, _)) if js.kind(payload) != Kind::Undefined => {
+      match json::stringify_to_js(js, payload, "options.queueOnFailure.payload") {
+        Ok(Some(text)) => text,
+        Ok(None) => {
+          let fault = json::not_json_value(js, payload, "options.queueOnFailure.payload");
+          return js.rejected(fault.into_value(js));
+        }
+        Err(fault) => return js.rejected(fault.into_value(js)),
+      }
+    }
+    _ => js.undefined(),
+  };
+  if let (true, Some(threshold)) = (checked.allow_skip, checked.skip_threshold) {
+    let plan = plan_of(js, checked, payload)?;
+    if fallback::skip_up_front(&plan, threshold, global(), js.now_ms()) {
+      return js.resolved(results::skipped_up_front(js)?);
+    }
+  }
+  let uses_attempts = checked.retry.is_some()
+    || checked.timeout_ms.is_some()
+    || js.kind(checked.signal) != Kind::Undefined;
+  if uses_attempts {
+    // Every attempt goes through the glue's loop; `tries` counts them.
+    let (policy, retry_if) = checked.retry.unwrap_or((
+      RetryPolicy {
+        max_retries: 0,
+        ..RetryPolicy::default()
+      },
+      js.undefined(),
+    ));
+    let tries = js.object()?;
+    js.define(tries, "attempts", js.number(0.0)?)?;
+    let settle_with = settle_args(js, checked, payload, tries)?;
+    return js.glue(
+      Glue::Attempts,
+      &[
+        operation,
+        js.number(policy.max_retries as f64)?,
+        js.number(policy.base_delay_ms as f64)?,
+        js.number(policy.max_delay_ms as f64)?,
+        js.boolean(policy.jitter == Jitter::Decorrelated)?,
+        retry_if,
+        tries,
+        js.number(checked.timeout_ms.map_or(-1.0, |ms| ms as f64))?,
+        checked.signal,
+        js.array(&settle_with, |value| Ok(*value))?,
+      ],
+    );
+  }
+  // A synchronous throw, or a `then` getter that throws, fails at once.
+  let failed_now = |thrown| -> JsResult<Raw> {
+    let plan = plan_of(js, checked, payload)?;
+    js.resolved(failed(
+      js,
+      &plan,
+      thrown,
+      checked.default_value,
+      js.undefined(),
+    )?)
+  };
+  let value = match js.call(operation, &[])? {
+    Ok(value) => value,
+    Err(thrown) => return failed_now(thrown),
+  };
+  match thenable(js, value) {
+    Ok(true) => {}
+    Ok(false) => return js.resolved(succeeded(js, checked, value)?),
+    Err(thrown) => return failed_now(thrown),
+  }
+  settle(js, checked, value, payload, js.undefined())
 }

@@ -16,65 +16,160 @@
     return result;
   }
 
+  // executeWithFallback's promise: a success is cached (when there is a
+  // cache key) and shaped here; a failure goes to the Rust fallback chain
+  // with the call's checked options, passed along so that nothing needs
+  // to be read again.
+  function settle(promise, prompt, modelId, defaultValue, operationName, userId, service, allowSkip, queueCode, payload, tries) {
+    return Promise.resolve(promise).then(
+      function (value) {
+        if (prompt !== undefined && value !== undefined && value !== null) {
+          let text;
+          try {
+            text = JSON.stringify(value);
+          } catch (_) {
+            // A result JSON cannot hold is returned all the same, just not cached.
+          }
+          if (typeof text === 'string') storeSuccess(prompt, modelId, text, Date.now());
+        }
+        return succeeded(value, tries === undefined ? undefined : tries.attempts);
+      },
+      function (error) {
+        const attempts = tries === undefined ? undefined : tries.attempts;
+        return onRejected(error, prompt, modelId, defaultValue, operationName, userId, service, allowSkip, queueCode, payload, attempts);
+      },
+    );
+  }
+
+  // dedupe: the result promise of each (prompt, modelId) call in flight.
+  const inflight = new Map();
+  function dedupeKey(prompt, modelId) {
+    return modelId.length + ':' + modelId + prompt;
+  }
+
   return {
+    inflight(prompt, modelId) {
+      return inflight.get(dedupeKey(prompt, modelId));
+    },
+
+    track(prompt, modelId, promise) {
+      const key = dedupeKey(prompt, modelId);
+      inflight.set(key, promise);
+      const done = function () {
+        if (inflight.get(key) === promise) inflight.delete(key);
+      };
+      promise.then(done, done);
+      return promise;
+    },
+
     // executeWithFallback's promise: a success is cached (when there is a
     // cache key) and shaped here; a failure goes to the Rust fallback chain
     // with the call's checked options, passed along so that nothing needs
     // to be read again.
-    settle(promise, prompt, modelId, defaultValue, operationName, userId, service, allowSkip, queueCode, payload, tries) {
-      return Promise.resolve(promise).then(
-        function (value) {
-          if (prompt !== undefined && value !== undefined && value !== null) {
-            let text;
-            try {
-              text = JSON.stringify(value);
-            } catch (_) {
-              // A result JSON cannot hold is returned all the same, just not cached.
-            }
-            if (typeof text === 'string') storeSuccess(prompt, modelId, text, Date.now());
-          }
-          return succeeded(value, tries === undefined ? undefined : tries.attempts);
-        },
-        function (error) {
-          const attempts = tries === undefined ? undefined : tries.attempts;
-          return onRejected(error, prompt, modelId, defaultValue, operationName, userId, service, allowSkip, queueCode, payload, attempts);
-        },
-      );
-    },
+    settle: settle,
 
-    // executeWithFallback's `retry` option: attempts until one succeeds;
-    // after each failure `retryIf` may say no, then the Rust side decides
-    // (retry.next schedules `attempt` on a Rust timer and returns the delay,
-    // or -1). Rejects with the last error. `tries.attempts` counts.
-    retrying(operation, maxRetries, baseDelay, maxDelay, decorrelated, retryIf, tries) {
-      return new Promise(function (resolve, reject) {
+    // executeWithFallback with `retry`, `timeoutMs` or `signal`: attempts
+    // until one succeeds. After a failure `retryIf` may say no, then the Rust
+    // side decides whether to retry and how long to wait (retry.next), and
+    // the wait is a Rust timer (retry.after). With `timeoutMs` each attempt
+    // gets an AbortSignal (its first argument) that aborts when a Rust timer
+    // runs out first, failing the attempt with code 'TIMEOUT'. The caller's
+    // `signal` cancels the whole call: the attempt's signal aborts, no timer
+    // is left, no fallback runs, and the call rejects with the signal's
+    // reason. `tries.attempts` counts the attempts.
+    attempts(operation, maxRetries, baseDelay, maxDelay, decorrelated, retryIf, tries, timeoutMs, signal, settleArgs) {
+      let cancelled = false;
+      let onCancel = null;
+      const cancellation = new Promise(function (_, reject) {
+        onCancel = reject;
+      });
+      let attemptController = null;
+      let timeoutTimer = 0;
+      let retryTimer = 0;
+      function stopTimers() {
+        if (timeoutTimer) retry.cancel(timeoutTimer);
+        if (retryTimer) retry.cancel(retryTimer);
+        timeoutTimer = retryTimer = 0;
+      }
+      function abortedBy() {
+        cancelled = true;
+        stopTimers();
+        if (attemptController) attemptController.abort(signal.reason);
+        onCancel(signal.reason);
+      }
+      if (signal) {
+        if (signal.aborted) return Promise.reject(signal.reason);
+        signal.addEventListener('abort', abortedBy, { once: true });
+      }
+      const outcome = new Promise(function (resolve, reject) {
         let previous = 0;
         function attempt() {
+          retryTimer = 0;
+          if (cancelled) return;
           tries.attempts++;
+          let settled = false;
+          const controller = timeoutMs >= 0 || signal ? new AbortController() : null;
+          attemptController = controller;
           let promise;
           try {
-            promise = Promise.resolve(operation());
+            promise = Promise.resolve(controller ? operation(controller.signal) : operation());
           } catch (thrown) {
             promise = Promise.reject(thrown);
           }
-          promise.then(resolve, function (error) {
-            let again = true;
-            if (typeof retryIf === 'function') {
-              try {
-                again = Boolean(retryIf(error));
-              } catch (_) {
-                again = false;
+          const timedOut = timeoutMs >= 0
+            ? new Promise(function (_, rejectTimeout) {
+                timeoutTimer = retry.after(timeoutMs, function () {
+                  timeoutTimer = 0;
+                  const error = new Error('The operation timed out after ' + timeoutMs + ' ms');
+                  error.code = 'TIMEOUT';
+                  // The attempt fails first: an operation that settles from
+                  // its abort listener is too late.
+                  rejectTimeout(error);
+                  controller.abort(error);
+                });
+              })
+            : null;
+          (timedOut ? Promise.race([promise, timedOut]) : promise).then(
+            function (value) {
+              if (settled || cancelled) return;
+              settled = true;
+              stopTimers();
+              resolve(value);
+            },
+            function (error) {
+              if (settled || cancelled) return;
+              settled = true;
+              stopTimers();
+              let again = true;
+              if (typeof retryIf === 'function') {
+                try {
+                  again = Boolean(retryIf(error));
+                } catch (_) {
+                  again = false;
+                }
               }
-            }
-            const delay = again
-              ? retry.next(error, tries.attempts, previous, maxRetries, baseDelay, maxDelay, decorrelated, attempt)
-              : -1;
-            if (delay >= 0) previous = delay;
-            else reject(error);
-          });
+              const delay = again
+                ? retry.next(error, tries.attempts, previous, maxRetries, baseDelay, maxDelay, decorrelated)
+                : -1;
+              if (delay < 0) {
+                reject(error);
+                return;
+              }
+              previous = delay;
+              retryTimer = retry.after(delay, attempt);
+            },
+          );
         }
         attempt();
       });
+      const result = settle.apply(null, [outcome].concat(settleArgs));
+      if (!signal) return result;
+      const settledCall = Promise.race([result, cancellation]);
+      const removeListener = function () {
+        signal.removeEventListener('abort', abortedBy);
+      };
+      settledCall.then(removeListener, removeListener);
+      return settledCall;
     },
 
     succeeded: succeeded,

@@ -10,7 +10,6 @@ use super::args;
 use super::env::Prop;
 use super::errors::{callback, JsResult};
 use super::js::{Js, Kind, Raw};
-use super::timers;
 
 /// `retryable: false` on the error stops retries.
 pub fn retryable(js: Js, error: Raw) -> bool {
@@ -69,9 +68,9 @@ pub fn asked_wait_ms(js: Js, error: Raw) -> u64 {
 
 callback!(
   /// `next(error, attempts, previousDelay, maxRetries, baseDelay, maxDelay,
-  /// decorrelated, attempt)`: schedules `attempt` and returns the delay, or
-  /// returns -1 when there is no retry left or the error is not retryable.
-  fn next_attempt(js, [error, attempts, previous, max_retries, base, max, decorrelated, attempt]) {
+  /// decorrelated)`: the delay before the next attempt, or -1 when there is
+  /// no retry left or the error is not retryable.
+  fn next_attempt(js, [error, attempts, previous, max_retries, base, max, decorrelated]) {
     let policy = RetryPolicy {
       max_retries: js.read_number(max_retries) as u32,
       base_delay_ms: js.read_number(base) as u64,
@@ -85,12 +84,6 @@ callback!(
       asked_wait_ms(js, error),
       &mut global().random.lock(),
     );
-    match delay {
-      Some(delay) => {
-        timers::after(js, delay, attempt)?;
-        js.number(delay as f64)
-      }
-      None => js.number(-1.0),
-    }
+    js.number(delay.map_or(-1.0, |delay| delay as f64))
   }
 );

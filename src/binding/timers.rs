@@ -1,23 +1,32 @@
 //! Timers on the Rust side that resume JavaScript: a delay runs on napi-rs's
 //! tokio runtime, then a threadsafe function (one per environment) brings the
-//! continuation back to the JavaScript thread. While any timer is pending the
-//! threadsafe function is referenced, so Node.js does not exit under a
-//! retry that is still to come; with none pending it lets the process go.
+//! timer's id back to the JavaScript thread, where its continuation runs.
+//! While any timer is pending the threadsafe function is referenced, so
+//! Node.js does not exit under a retry that is still to come; with none
+//! pending it lets the process go. A timer can be cancelled (a timeout whose
+//! attempt settled in time), which also stops it keeping the process alive.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::ptr;
 use std::time::Duration;
 
 use napi::sys;
 
-use super::errors::JsResult;
+use super::errors::{callback, JsResult};
 use super::js::{Js, Raw};
+
+struct Pending {
+  continuation: sys::napi_ref,
+  task: tokio::task::JoinHandle<()>,
+}
 
 struct EnvTimers {
   env: sys::napi_env,
   tsfn: sys::napi_threadsafe_function,
-  pending: usize,
+  next_id: u64,
+  pending: HashMap<u64, Pending>,
 }
 
 thread_local! {
@@ -29,30 +38,26 @@ struct Resume(sys::napi_threadsafe_function);
 // SAFETY: N-API allows napi_call_threadsafe_function from any thread.
 unsafe impl Send for Resume {}
 
-/// What comes back to the JavaScript thread: the continuation, held by a
-/// reference made (and deleted) on that thread.
-struct Continuation(sys::napi_ref);
-// SAFETY: the reference only travels through the queue; it is used on the
-// JavaScript thread it was made on.
-unsafe impl Send for Continuation {}
-
-unsafe extern "C" fn run_continuation(
+unsafe extern "C" fn fire(
   env: sys::napi_env,
   _callback: sys::napi_value,
   _context: *mut c_void,
   data: *mut c_void,
 ) {
-  let continuation = unsafe { Box::from_raw(data.cast::<Continuation>()) };
+  let id = unsafe { Box::from_raw(data.cast::<u64>()) };
   if env.is_null() {
-    // The environment is going away; so is the continuation.
+    // The environment is going away, and its timers with it.
     return;
   }
   let js = Js::new(env);
   let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-    finish_pending(js);
+    // A cancelled timer's id finds nothing.
+    let Some(continuation) = take(js, *id) else {
+      return;
+    };
     let mut function = ptr::null_mut();
-    unsafe { sys::napi_get_reference_value(env, continuation.0, &mut function) };
-    unsafe { sys::napi_delete_reference(env, continuation.0) };
+    unsafe { sys::napi_get_reference_value(env, continuation, &mut function) };
+    unsafe { sys::napi_delete_reference(env, continuation) };
     if !function.is_null() {
       // A throw here is the continuation's own bug; keep it from the loop.
       if let Ok(Err(_)) = js.call(Raw(function), &[]) {}
@@ -77,7 +82,7 @@ fn with_timers<T>(js: Js, f: impl FnOnce(&mut EnvTimers) -> T) -> JsResult<T> {
           ptr::null_mut(),
           None,
           ptr::null_mut(),
-          Some(run_continuation),
+          Some(fire),
           &mut tsfn,
         )
       })?;
@@ -85,51 +90,90 @@ fn with_timers<T>(js: Js, f: impl FnOnce(&mut EnvTimers) -> T) -> JsResult<T> {
       *slot = Some(EnvTimers {
         env: js.env(),
         tsfn,
-        pending: 0,
+        next_id: 1,
+        pending: HashMap::new(),
       });
     }
     Ok(f(slot.as_mut().expect("set above")))
   })
 }
 
-fn finish_pending(js: Js) {
-  let _ = with_timers(js, |timers| {
-    timers.pending = timers.pending.saturating_sub(1);
-    if timers.pending == 0 {
+/// Removes a pending timer, letting the process go when it was the last.
+fn take(js: Js, id: u64) -> Option<sys::napi_ref> {
+  with_timers(js, |timers| {
+    let pending = timers.pending.remove(&id)?;
+    if timers.pending.is_empty() {
       unsafe { sys::napi_unref_threadsafe_function(timers.env, timers.tsfn) };
     }
-  });
+    pending.task.abort();
+    Some(pending.continuation)
+  })
+  .ok()
+  .flatten()
 }
 
 /// Calls `continuation` (a JavaScript function) on this thread after
-/// `delay_ms`, timed on the Rust side.
-pub fn after(js: Js, delay_ms: u64, continuation: Raw) -> JsResult<()> {
+/// `delay_ms`, timed on the Rust side. Returns the timer's id.
+pub fn after(js: Js, delay_ms: u64, continuation: Raw) -> JsResult<u64> {
   let mut reference = ptr::null_mut();
   js.check(unsafe { sys::napi_create_reference(js.env(), continuation.0, 1, &mut reference) })?;
-  let tsfn = with_timers(js, |timers| {
-    if timers.pending == 0 {
+  with_timers(js, |timers| {
+    if timers.pending.is_empty() {
       unsafe { sys::napi_ref_threadsafe_function(timers.env, timers.tsfn) };
     }
-    timers.pending += 1;
-    timers.tsfn
-  })?;
-  let resume = Resume(tsfn);
-  let continuation = Continuation(reference);
-  napi::bindgen_prelude::spawn(async move {
-    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-    let resume = resume;
-    let data = Box::into_raw(Box::new(continuation));
-    let status = unsafe {
-      sys::napi_call_threadsafe_function(
-        resume.0,
-        data.cast(),
-        sys::ThreadsafeFunctionCallMode::nonblocking,
-      )
-    };
-    if status != sys::Status::napi_ok {
-      // The environment is closing: nothing will run it.
-      drop(unsafe { Box::from_raw(data) });
-    }
-  });
-  Ok(())
+    let id = timers.next_id;
+    timers.next_id += 1;
+    let resume = Resume(timers.tsfn);
+    let task = napi::bindgen_prelude::spawn(async move {
+      tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+      let resume = resume;
+      let data = Box::into_raw(Box::new(id));
+      let status = unsafe {
+        sys::napi_call_threadsafe_function(
+          resume.0,
+          data.cast(),
+          sys::ThreadsafeFunctionCallMode::nonblocking,
+        )
+      };
+      if status != sys::Status::napi_ok {
+        // The environment is closing: nothing will run it.
+        drop(unsafe { Box::from_raw(data) });
+      }
+    });
+    timers.pending.insert(
+      id,
+      Pending {
+        continuation: reference,
+        task,
+      },
+    );
+    id
+  })
 }
+
+/// Cancels a timer made by `after`; false when it already ran or was
+/// cancelled.
+pub fn cancel(js: Js, id: u64) -> bool {
+  match take(js, id) {
+    Some(continuation) => {
+      unsafe { sys::napi_delete_reference(js.env(), continuation) };
+      true
+    }
+    None => false,
+  }
+}
+
+callback!(
+  /// `timers.after(ms, continuation)` for `glue.js`: returns the timer's id.
+  fn after_callback(js, [delay, continuation]) {
+    let id = after(js, js.read_number(delay).max(0.0) as u64, continuation)?;
+    js.number(id as f64)
+  }
+);
+
+callback!(
+  /// `timers.cancel(id)` for `glue.js`.
+  fn cancel_callback(js, [id]) {
+    js.boolean(cancel(js, js.read_number(id) as u64))
+  }
+);

@@ -11,4 +11,3 @@ declare function publishToChannel(channel: string, content: unknown): Promise<un
 declare function someOperation(): Promise<void>;
 declare function someRiskyOperation(): Promise<unknown>;
 declare function showToast(message: string): void;
-declare const console: { log(...args: unknown[]): void };
