@@ -251,6 +251,34 @@ export declare class AIResponseCache {
   };
 }
 
+/** Runs one job; a throw (or rejection) fails the job with its message. */
+export type JobHandler = (job: QueuedJob, signal: AbortSignal) => unknown | Promise<unknown>;
+
+/** How a worker runs jobs. */
+interface WorkerOptions {
+  /** Jobs running at once (default 1). */
+  concurrency?: number;
+  /** Jobs of one user running at once (default: no limit beyond `concurrency`). */
+  perUserConcurrency?: number;
+  /** How often to look for ready jobs, in ms (default 1000); a finished job frees its slot at once. */
+  pollIntervalMs?: number;
+  /** A handler running longer is aborted through its signal and its job failed (code `'TIMEOUT'`). */
+  jobTimeoutMs?: number;
+  onCompleted?: (job: QueuedJob) => void;
+  /** After every failed attempt (the job is `pending` again, or `failed` for good). */
+  onFailed?: (job: QueuedJob, error: any) => void;
+  /** When a job has failed for good. */
+  onDeadLetter?: (job: QueuedJob) => void;
+}
+
+/** A running worker. */
+export interface WorkerHandle {
+  /** Jobs running now. */
+  readonly running: number;
+  /** No new jobs; waits for running ones up to `graceMs` (default 0), then aborts them and returns them to pending. */
+  stop(options?: { graceMs?: number }): Promise<void>;
+}
+
 /** Background jobs: priority then FIFO, retries with backoff, leases, a size bound. */
 export declare class BackgroundJobQueue {
   constructor(options?: BackgroundJobQueueOptions);
@@ -267,6 +295,12 @@ export declare class BackgroundJobQueue {
   getByUser(userId: string): QueuedJob[];
   /** Removes completed jobs; returns how many went. */
   clearCompleted(): number;
+  /**
+   * Starts a worker: ready jobs go to `handlers` (one function, or one per job type)
+   * with an AbortSignal; leases are renewed while handlers run; polling and timeouts
+   * are Rust-side timers.
+   */
+  process(handlers: JobHandler | Partial<Record<JobType, JobHandler>>, options?: WorkerOptions): WorkerHandle;
   /** Dead letters back to work: the failed job `jobId`, or every failed job, goes back to pending with a fresh retry count. Returns how many. */
   retryFailed(jobId?: string): number;
   getStats(): { total: number; pending: number; processing: number; completed: number; failed: number };

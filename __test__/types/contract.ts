@@ -26,6 +26,7 @@ import type {
   JobType,
   JobPriority,
   JobStatus,
+  WorkerHandle,
 } from "@/lib/fallback-mechanisms";
 
 declare function fetchLike(signal: AbortSignal | undefined): Promise<number>;
@@ -128,6 +129,14 @@ async function usage(): Promise<void> {
   backgroundJobQueue.getByStatus("done");
   const mine: QueuedJob[] = backgroundJobQueue.getByUser("u");
   backgroundJobQueue.clearCompleted();
+  const handle: WorkerHandle = backgroundJobQueue.process(
+    { ai: async (job, signal) => { void job.payload; void signal.aborted; }, analytics: () => undefined },
+    { concurrency: 2, perUserConcurrency: 1, pollIntervalMs: 100, jobTimeoutMs: 1000, onDeadLetter: (job) => void job.id },
+  );
+  await handle.stop({ graceMs: 100 });
+  backgroundJobQueue.process(async (job) => job.id);
+  // @ts-expect-error handlers are keyed by job type
+  backgroundJobQueue.process({ email: async () => undefined });
   const retried: number = backgroundJobQueue.retryFailed();
   backgroundJobQueue.retryFailed("job_1_abc");
   void retried;

@@ -16,6 +16,7 @@ use super::js::{Js, Raw};
 use super::retry::next_attempt;
 use super::service::service_callbacks;
 use super::timers::{after_callback, cancel_callback};
+use super::worker::worker_callbacks;
 
 macro_rules! named {
   ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -85,6 +86,7 @@ named!(
     ServiceStats = "serviceStats",
     RunService = "runService",
     Attempts = "attempts",
+    StartWorker = "startWorker",
     Inflight = "inflight",
     Track = "track",
     BreakerStatus = "breakerStatus",
@@ -199,10 +201,18 @@ impl Js {
       "cancel",
       self.native_function("cancel", cancel_callback)?,
     )?;
+    let worker = self.object()?;
+    for (name, callback) in worker_callbacks() {
+      let function = self.native_function(name, callback)?;
+      self.define(worker, name, function)?;
+    }
     let messages = self.object()?;
     self.define(messages, "success", self.string(MSG_SUCCESS)?)?;
     self.define(messages, "fallback", self.string(MSG_DEFAULT)?)?;
-    let table = match self.call(factory, &[store, rejected, service, retry, messages])? {
+    let table = match self.call(
+      factory,
+      &[store, rejected, service, retry, worker, messages],
+    )? {
       Ok(table) => table,
       Err(_) => {
         return Err(Fault::internal(

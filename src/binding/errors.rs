@@ -138,6 +138,10 @@ pub fn raw_boundary(env: sys::napi_env, body: impl FnOnce(Js) -> JsResult<Raw>) 
   }
 }
 
+/// A function made in native code for `glue.js` (see `callback!`).
+pub type NativeCallback =
+  unsafe extern "C" fn(napi::sys::napi_env, napi::sys::napi_callback_info) -> napi::sys::napi_value;
+
 /// Defines an N-API callback (for functions made with `Js::native_function`)
 /// whose body runs under `raw_boundary`, with its arguments destructured:
 /// `callback!(fn name(js, [a, b]) { ... })`.

@@ -3,7 +3,7 @@
 // code, where building the same object property by property would cost one
 // boundary crossing (and one key lookup) per property. Every decision stays
 // in Rust: these functions only shape results and chain promises.
-(function (storeSuccess, onRejected, service, retry, messages) {
+(function (storeSuccess, onRejected, service, retry, worker, messages) {
   'use strict';
 
   const SUCCESS = messages.success;
@@ -245,6 +245,139 @@
         if (rejected) finish(service.openError(name));
         else attempt();
       });
+    },
+
+    // backgroundJobQueue.process: the worker loop. Native code decides which
+    // jobs start (worker.take), completes or fails them (worker.done), renews
+    // their leases (worker.renew) and times everything (retry.after); this
+    // calls the handlers and the event callbacks.
+    startWorker(id, handlers, pollMs, jobTimeoutMs, renewMs, onCompleted, onFailed, onDeadLetter) {
+      const running = new Map();
+      let stopping = false;
+      let pollTimer = 0;
+      let whenIdle = null;
+
+      function notify(callback, a, b) {
+        if (typeof callback !== 'function') return;
+        try {
+          callback(a, b);
+        } catch (_) {
+          // An event callback's throw must not stop the worker.
+        }
+      }
+
+      function fill() {
+        if (stopping) return;
+        const jobs = worker.take(id);
+        for (let i = 0; i < jobs.length; i++) run(jobs[i]);
+      }
+
+      function poll() {
+        pollTimer = 0;
+        if (stopping) return;
+        fill();
+        pollTimer = retry.after(pollMs, poll);
+      }
+
+      function run(job) {
+        const controller = new AbortController();
+        const entry = { controller: controller, renewTimer: 0, timeoutTimer: 0 };
+        running.set(job.id, entry);
+        function renew() {
+          entry.renewTimer = retry.after(renewMs, function () {
+            worker.renew(id, job.id);
+            renew();
+          });
+        }
+        renew();
+        const handler = typeof handlers === 'function' ? handlers : handlers[job.type];
+        let promise;
+        try {
+          promise = typeof handler === 'function'
+            ? Promise.resolve(handler(job, controller.signal))
+            : Promise.reject(new Error('No handler for jobs of type ' + job.type));
+        } catch (thrown) {
+          promise = Promise.reject(thrown);
+        }
+        if (jobTimeoutMs >= 0) {
+          promise = Promise.race([
+            promise,
+            new Promise(function (_, reject) {
+              entry.timeoutTimer = retry.after(jobTimeoutMs, function () {
+                entry.timeoutTimer = 0;
+                const error = new Error('The job timed out after ' + jobTimeoutMs + ' ms');
+                error.code = 'TIMEOUT';
+                reject(error);
+                controller.abort(error);
+              });
+            }),
+          ]);
+        }
+        function finish(ok, error) {
+          if (running.get(job.id) !== entry) return;
+          running.delete(job.id);
+          if (entry.renewTimer) retry.cancel(entry.renewTimer);
+          if (entry.timeoutTimer) retry.cancel(entry.timeoutTimer);
+          const after = worker.done(id, job.id, ok, error);
+          if (after) {
+            if (ok) notify(onCompleted, after[0]);
+            else {
+              notify(onFailed, after[0], error);
+              if (after[1]) notify(onDeadLetter, after[0]);
+            }
+          }
+          if (running.size === 0 && whenIdle) whenIdle();
+          fill();
+        }
+        promise.then(
+          function () {
+            finish(true);
+          },
+          function (error) {
+            finish(false, error);
+          },
+        );
+      }
+
+      poll();
+
+      return {
+        get running() {
+          return running.size;
+        },
+        stop(options) {
+          const graceMs = options && typeof options.graceMs === 'number' && options.graceMs >= 0 ? options.graceMs : 0;
+          if (!stopping) {
+            stopping = true;
+            worker.stop(id);
+            if (pollTimer) retry.cancel(pollTimer);
+            pollTimer = 0;
+          }
+          return new Promise(function (resolve) {
+            let graceTimer = 0;
+            function close() {
+              if (graceTimer) retry.cancel(graceTimer);
+              whenIdle = null;
+              running.forEach(function (entry) {
+                if (entry.renewTimer) retry.cancel(entry.renewTimer);
+                if (entry.timeoutTimer) retry.cancel(entry.timeoutTimer);
+                const error = new Error('The worker stopped');
+                error.code = 'WORKER_STOPPED';
+                entry.controller.abort(error);
+              });
+              running.clear();
+              worker.close(id);
+              resolve();
+            }
+            if (running.size === 0) {
+              close();
+              return;
+            }
+            whenIdle = close;
+            graceTimer = retry.after(graceMs, close);
+          });
+        },
+      };
     },
 
     breakerStatus(state, failureCount, openedAt) {

@@ -17,3 +17,4 @@ mod results;
 mod retry;
 mod service;
 mod timers;
+mod worker;

@@ -86,7 +86,7 @@ fn new_job(js: Js, job: Raw) -> JsResult<NewJob> {
 }
 
 /// A fresh `QueuedJob` object; optional fields are absent when unset.
-fn job_object(js: Js, job: &Job) -> JsResult<Raw> {
+pub fn job_object(js: Js, job: &Job) -> JsResult<Raw> {
   let optional_ms = |ms: Option<u64>| match ms {
     Some(ms) => js.number(ms as f64),
     None => Ok(js.undefined()),
@@ -245,6 +245,21 @@ impl JsBackgroundJobQueue {
   pub fn clear_completed(&self, env: Env) -> napi::Result<u32> {
     boundary(env, |js| {
       Ok(self.inner.lock().clear_completed(js.now_ms()) as u32)
+    })
+  }
+
+  /// Starts a worker over this queue: ready jobs go to `handlers` (one
+  /// function, or one per job type) with an AbortSignal, within
+  /// `concurrency` (and `perUserConcurrency`), polled every
+  /// `pollIntervalMs`; a handler's success completes its job, a throw fails
+  /// it (retried with backoff); leases are renewed while handlers run; a
+  /// handler past `jobTimeoutMs` is aborted and its job failed. Returns a
+  /// handle whose `stop({ graceMs })` takes no new jobs, waits for running
+  /// ones up to `graceMs`, then returns the rest to pending.
+  #[napi]
+  pub fn process(&self, env: Env, handlers: Raw, options: Raw) -> napi::Result<Raw> {
+    boundary(env, |js| {
+      super::worker::start(js, &self.inner, handlers, options)
     })
   }
 

@@ -4,7 +4,7 @@
 //! decision (breaker, retry, delay) is the core's, and every wait is a Rust
 //! timer (`timers.rs`).
 
-use napi::{sys, Env};
+use napi::Env;
 use napi_derive::napi;
 
 use crate::core::retry::{Jitter, RetryPolicy};
@@ -13,15 +13,13 @@ use crate::core::stores::global;
 
 use super::args;
 use super::env::{Glue, Prop};
-use super::errors::{boundary, callback, ErrorClass, JsResult};
+use super::errors::{boundary, callback, ErrorClass, JsResult, NativeCallback};
 use super::js::{Js, Raw};
 use super::retry::{asked_wait_ms, retryable};
 use super::timers;
 
-type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
-
 /// The native functions `runService` calls, by name.
-pub fn service_callbacks() -> [(&'static str, Callback); 6] {
+pub fn service_callbacks() -> [(&'static str, NativeCallback); 6] {
   [
     ("state", circuit_state),
     ("message", error_message),

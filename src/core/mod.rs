@@ -12,3 +12,4 @@ pub mod queue;
 pub mod retry;
 pub mod service;
 pub mod stores;
+pub mod worker;

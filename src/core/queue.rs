@@ -257,8 +257,19 @@ impl JobQueue {
 
   /// Hands out the best ready job and leases it; `None` when none is ready.
   pub fn dequeue(&mut self, now: u64) -> Option<Job> {
+    self.dequeue_eligible(now, |_| true)
+  }
+
+  /// `dequeue`, passing over ready jobs `eligible` says no to (a user at
+  /// their concurrency limit, say); they keep their place.
+  pub fn dequeue_eligible(&mut self, now: u64, eligible: impl Fn(&Job) -> bool) -> Option<Job> {
     self.advance(now);
-    let (_, _, seq) = self.ready.pop_first()?;
+    let key = *self
+      .ready
+      .iter()
+      .find(|(_, _, seq)| self.jobs.get(seq).is_some_and(&eligible))?;
+    self.ready.remove(&key);
+    let seq = key.2;
     let lease_until = add_ms(now, self.config.lease_ms);
     let job = self.jobs.get_mut(&seq)?;
     self.counts[JobStatus::Pending as usize] -= 1;
@@ -268,6 +279,42 @@ impl JobQueue {
     job.lease_until = Some(lease_until);
     self.leases.insert((lease_until, seq));
     Some(job.clone())
+  }
+
+  /// Extends a processing job's lease to `now + leaseMs` (a worker still on
+  /// it); false when the job is not processing.
+  pub fn renew_lease(&mut self, id: &str, now: u64) -> bool {
+    let lease_until = add_ms(now, self.config.lease_ms);
+    self.change_processing(id, now, |job| job.lease_until = Some(lease_until))
+  }
+
+  /// Hands a processing job back, untried: pending and ready now, its retry
+  /// count unchanged (a worker stopping before it could run it to the end).
+  pub fn release(&mut self, id: &str, now: u64) -> bool {
+    self.change_processing(id, now, |job| {
+      job.status = JobStatus::Pending;
+      job.lease_until = None;
+      job.next_retry_at = None;
+      job.updated_at = now;
+    })
+  }
+
+  /// Applies `change` to a processing job, re-indexing it; false when the
+  /// job is unknown or not processing.
+  fn change_processing(&mut self, id: &str, now: u64, change: impl FnOnce(&mut Job)) -> bool {
+    self.advance(now);
+    let Some(seq) = self.seq_of(id) else {
+      return false;
+    };
+    if self.jobs[&seq].status != JobStatus::Processing {
+      return false;
+    }
+    self.unindex(seq);
+    if let Some(job) = self.jobs.get_mut(&seq) {
+      change(job);
+    }
+    self.index(seq, now);
+    true
   }
 
   /// Marks a pending or processing job completed; false for an unknown or
@@ -855,6 +902,54 @@ mod tests {
     assert_eq!(q.retry_failed(None, 3), 1);
     assert_eq!(q.stats(3).failed, 0);
     assert_eq!(q.dequeue(3).unwrap().id, b);
+  }
+
+  #[test]
+  fn eligible_dequeue_passes_over_and_keeps_order() {
+    let mut q = queue();
+    let alice1 = q.enqueue(job(JobPriority::High, "alice"), 0).unwrap();
+    let alice2 = q.enqueue(job(JobPriority::High, "alice"), 0).unwrap();
+    let bob = q.enqueue(job(JobPriority::Low, "bob"), 0).unwrap();
+    assert_eq!(
+      q.dequeue_eligible(1, |j| &*j.user_id != "alice")
+        .unwrap()
+        .id,
+      bob
+    );
+    assert_eq!(q.dequeue(1).unwrap().id, alice1);
+    assert_eq!(q.dequeue(1).unwrap().id, alice2);
+    assert!(q.dequeue_eligible(1, |_| false).is_none());
+  }
+
+  #[test]
+  fn renewing_a_lease_keeps_a_long_job_from_expiring() {
+    let mut q = JobQueue::new(QueueConfig {
+      lease_ms: 100,
+      ..Default::default()
+    });
+    let id = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
+    q.dequeue(0);
+    assert!(q.renew_lease(&id, 90));
+    assert_eq!(q.get(&id, 150).unwrap().status, JobStatus::Processing);
+    assert_eq!(
+      q.get(&id, 191).unwrap().status,
+      JobStatus::Pending,
+      "expires without renewal"
+    );
+    assert!(!q.renew_lease(&id, 191), "only processing jobs");
+  }
+
+  #[test]
+  fn released_jobs_are_ready_again_untried() {
+    let mut q = queue();
+    let id = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
+    q.dequeue(0);
+    assert!(q.release(&id, 5));
+    let job = q.get(&id, 5).unwrap();
+    assert_eq!((job.status, job.retry_count), (JobStatus::Pending, 0));
+    assert_eq!(q.dequeue(5).unwrap().id, id);
+    assert!(q.complete(&id, 6));
+    assert!(!q.release(&id, 7));
   }
 
   #[test]

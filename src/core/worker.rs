@@ -1,0 +1,157 @@
+//! A background worker's bookkeeping: which jobs it may take now (its
+//! concurrency, and each user's), which are running, and whether it is
+//! stopping. The binding runs the handlers and the timers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::queue::{Job, JobQueue};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerConfig {
+  /// Jobs running at once, at most.
+  pub concurrency: usize,
+  /// Jobs of one user running at once, at most.
+  pub per_user_concurrency: Option<usize>,
+}
+
+#[derive(Debug, Default)]
+pub struct Worker {
+  config: Option<WorkerConfig>,
+  /// Running jobs: id → user.
+  running: HashMap<Arc<str>, Arc<str>>,
+  per_user: HashMap<Arc<str>, usize>,
+  stopping: bool,
+}
+
+impl Worker {
+  pub fn new(config: WorkerConfig) -> Self {
+    Self {
+      config: Some(config),
+      ..Self::default()
+    }
+  }
+
+  pub fn running(&self) -> usize {
+    self.running.len()
+  }
+
+  pub fn running_ids(&self) -> Vec<Arc<str>> {
+    self.running.keys().cloned().collect()
+  }
+
+  pub fn is_stopping(&self) -> bool {
+    self.stopping
+  }
+
+  /// No new jobs from now on.
+  pub fn stop(&mut self) {
+    self.stopping = true;
+  }
+
+  /// Takes as many ready jobs as the limits allow, best first; each is now
+  /// `processing` under a lease and counted as running.
+  pub fn take(&mut self, queue: &mut JobQueue, now: u64) -> Vec<Job> {
+    let Some(config) = self.config else {
+      return Vec::new();
+    };
+    let mut taken = Vec::new();
+    while !self.stopping && self.running.len() < config.concurrency {
+      let per_user = &self.per_user;
+      let job = queue.dequeue_eligible(now, |job| match config.per_user_concurrency {
+        Some(limit) => per_user.get(&job.user_id).copied().unwrap_or(0) < limit,
+        None => true,
+      });
+      let Some(job) = job else {
+        break;
+      };
+      *self.per_user.entry(job.user_id.clone()).or_insert(0) += 1;
+      self.running.insert(job.id.clone(), job.user_id.clone());
+      taken.push(job);
+    }
+    taken
+  }
+
+  /// A running job is done (whatever its outcome); false when it was not
+  /// running here.
+  pub fn finish(&mut self, id: &str) -> bool {
+    let Some(user) = self.running.remove(id) else {
+      return false;
+    };
+    if let Some(count) = self.per_user.get_mut(&user) {
+      *count -= 1;
+      if *count == 0 {
+        self.per_user.remove(&user);
+      }
+    }
+    true
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::core::queue::{JobPriority, JobType, NewJob, QueueConfig};
+
+  fn job(user: &str) -> NewJob {
+    NewJob {
+      job_type: JobType::Ai,
+      operation: "op".into(),
+      payload: None,
+      user_id: user.into(),
+      priority: JobPriority::Medium,
+      retry_count: 0,
+      max_retries: 3,
+      next_retry_at: None,
+    }
+  }
+
+  #[test]
+  fn takes_up_to_its_concurrency() {
+    let mut queue = JobQueue::new(QueueConfig::default());
+    for _ in 0..5 {
+      queue.enqueue(job("u"), 0).unwrap();
+    }
+    let mut worker = Worker::new(WorkerConfig {
+      concurrency: 2,
+      per_user_concurrency: None,
+    });
+    let first = worker.take(&mut queue, 1);
+    assert_eq!(first.len(), 2);
+    assert!(worker.take(&mut queue, 1).is_empty());
+    assert!(worker.finish(&first[0].id));
+    assert!(!worker.finish(&first[0].id));
+    assert_eq!(worker.take(&mut queue, 1).len(), 1);
+    assert_eq!(worker.running(), 2);
+  }
+
+  #[test]
+  fn per_user_limits_let_other_users_through() {
+    let mut queue = JobQueue::new(QueueConfig::default());
+    for user in ["a", "a", "a", "b"] {
+      queue.enqueue(job(user), 0).unwrap();
+    }
+    let mut worker = Worker::new(WorkerConfig {
+      concurrency: 10,
+      per_user_concurrency: Some(1),
+    });
+    let taken = worker.take(&mut queue, 1);
+    let users: Vec<&str> = taken.iter().map(|j| &*j.user_id).collect();
+    assert_eq!(users, vec!["a", "b"]);
+    worker.finish(&taken[0].id);
+    assert_eq!(&*worker.take(&mut queue, 1)[0].user_id, "a");
+  }
+
+  #[test]
+  fn a_stopping_worker_takes_nothing() {
+    let mut queue = JobQueue::new(QueueConfig::default());
+    queue.enqueue(job("u"), 0).unwrap();
+    let mut worker = Worker::new(WorkerConfig {
+      concurrency: 1,
+      per_user_concurrency: None,
+    });
+    worker.stop();
+    assert!(worker.take(&mut queue, 1).is_empty());
+    assert!(worker.is_stopping());
+  }
+}
