@@ -75,7 +75,7 @@ const BackgroundJobQueue = guardClass(native.BackgroundJobQueue)
 const IntegrationFailureManager = guardClass(native.IntegrationFailureManager)
 
 module.exports = {
-  executeWithFallback: native.executeWithFallback,
+  executeWithFallback: native.__executeWithFallbackEntry(),
   getUserFriendlyMessage: native.getUserFriendlyMessage,
   fallbackToCachedAI: native.fallbackToCachedAI,
   skipFailedIntegration: native.skipFailedIntegration,

@@ -11,7 +11,7 @@ use napi::sys;
 use super::errors::{Fault, JsResult};
 use crate::core::messages::{MSG_DEFAULT, MSG_SUCCESS};
 
-use super::execute::{on_rejected, store_success};
+use super::execute::{execute_checked, on_rejected, store_success};
 use super::js::{Js, Raw};
 use super::retry::next_attempt;
 use super::service::service_callbacks;
@@ -86,6 +86,7 @@ named!(
     ServiceStats = "serviceStats",
     RunService = "runService",
     Attempts = "attempts",
+    ExecuteWithFallback = "executeWithFallback",
     StartWorker = "startWorker",
     Inflight = "inflight",
     Track = "track",
@@ -102,6 +103,23 @@ pub enum Builtin {
 }
 
 const GLUE_SOURCE: &str = include_str!("glue.js");
+
+/// The options `executeWithFallback` reads, in this order (the glue reads
+/// them and passes them on as arguments).
+pub const FALLBACK_OPTIONS: [Prop; 12] = [
+  Prop::OperationName,
+  Prop::UserId,
+  Prop::CacheKey,
+  Prop::AllowSkip,
+  Prop::QueueOnFailure,
+  Prop::DefaultValue,
+  Prop::Service,
+  Prop::SkipThreshold,
+  Prop::Retry,
+  Prop::TimeoutMs,
+  Prop::Signal,
+  Prop::Dedupe,
+];
 
 struct EnvCache {
   env: sys::napi_env,
@@ -157,6 +175,12 @@ impl Js {
     self.value_of(reference)
   }
 
+  /// One of the glue's values itself (not called).
+  pub fn glue_value(self, function: Glue) -> JsResult<Raw> {
+    let reference = self.with_cache(|c| c.glue[function as usize])?;
+    self.value_of(reference)
+  }
+
   /// Calls a glue function; a throw there is a bug of ours, not the caller's.
   pub fn glue(self, function: Glue, args: &[Raw]) -> JsResult<Raw> {
     let reference = self.with_cache(|c| c.glue[function as usize])?;
@@ -173,6 +197,9 @@ impl Js {
   fn build_cache(self) -> JsResult<EnvCache> {
     let names = self.array(Prop::TEXT, |text| self.string(text))?;
     let names = self.keep(names)?;
+    let option_names = self.array(&FALLBACK_OPTIONS, |prop| {
+      self.string(Prop::TEXT[*prop as usize])
+    })?;
     let global = self.global()?;
     let json = self.get(global, c"JSON")?;
     let builtins = [
@@ -209,10 +236,18 @@ impl Js {
     let messages = self.object()?;
     self.define(messages, "success", self.string(MSG_SUCCESS)?)?;
     self.define(messages, "fallback", self.string(MSG_DEFAULT)?)?;
-    let table = match self.call(
-      factory,
-      &[store, rejected, service, retry, worker, messages],
-    )? {
+    let execute = self.native_function("executeWithFallback", execute_checked)?;
+    let arguments = [
+      store,
+      rejected,
+      service,
+      retry,
+      worker,
+      messages,
+      execute,
+      option_names,
+    ];
+    let table = match self.call(factory, &arguments)? {
       Ok(table) => table,
       Err(_) => {
         return Err(Fault::internal(

@@ -14,7 +14,7 @@ use crate::core::retry::{Jitter, RetryPolicy};
 use crate::core::stores::global;
 
 use super::args;
-use super::env::{Glue, Prop};
+use super::env::{Glue, Prop, FALLBACK_OPTIONS};
 use super::errors::{boundary, callback, Fault, JsResult};
 use super::js::{Js, Kind, Raw};
 use super::json;
@@ -133,9 +133,17 @@ fn abort_signal(js: Js, value: Raw) -> JsResult<Raw> {
   }
 }
 
-fn check_options(js: Js, options: Raw) -> JsResult<CheckedOptions> {
-  let options = args::object(js, options, "options")?;
-  let field = |name| js.get_name(options, name);
+/// Checks `options`, whose `FALLBACK_OPTIONS` were read into `fields`.
+fn check_options(js: Js, options: Raw, fields: &[Raw]) -> JsResult<CheckedOptions> {
+  args::object(js, options, "options")?;
+  let field = |name: Prop| -> JsResult<Raw> {
+    let index = FALLBACK_OPTIONS.iter().position(|p| *p == name);
+    Ok(
+      index
+        .and_then(|i| fields.get(i).copied())
+        .unwrap_or_else(|| js.undefined()),
+    )
+  };
   let operation_name = string_value(js, field(Prop::OperationName)?, "options.operationName")?;
   if js.string_length(operation_name) == 0 {
     return Err(args::value_error(
@@ -393,30 +401,44 @@ fn thenable(js: Js, value: Raw) -> Result<bool, Raw> {
   }
 }
 
+/// `executeWithFallback` as the package exports it: made once per
+/// environment by `glue.js`, which reads the options in JavaScript (cheap
+/// there, costly from native code) and hands them to `execute_checked`.
 /// Runs `operation` and resolves a `ServiceResult`: the operation's value on
 /// success, else the first fallback that applies (cache, default, queue,
 /// skip). Rejects only for bad arguments, with a `TypeError`.
-#[napi]
-pub fn execute_with_fallback(env: Env, operation: Raw, options: Raw) -> napi::Result<Raw> {
-  boundary(env, |js| {
-    let checked =
-      match args::function(js, operation, "operation").and_then(|_| check_options(js, options)) {
-        Ok(checked) => checked,
-        Err(fault) => return js.rejected(fault.into_value(js)),
-      };
-    let shared_key = checked.cache_key.filter(|_| checked.dedupe);
-    if let Some((prompt, model_id)) = shared_key {
-      let running = js.glue(Glue::Inflight, &[prompt, model_id])?;
-      if js.kind(running) != Kind::Undefined {
-        return Ok(running);
-      }
+#[napi(js_name = "__executeWithFallbackEntry")]
+pub fn execute_with_fallback_entry(env: Env) -> napi::Result<Raw> {
+  boundary(env, |js| js.glue_value(Glue::ExecuteWithFallback))
+}
+
+callback!(
+  /// `executeChecked(operation, options, ...FALLBACK_OPTIONS values)`,
+  /// called by the exported `executeWithFallback`.
+  fn execute_checked(js, [operation, options, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11]) {
+    execute(js, operation, options, &[f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11])
+  }
+);
+
+fn execute(js: Js, operation: Raw, options: Raw, fields: &[Raw]) -> JsResult<Raw> {
+  let checked = match args::function(js, operation, "operation")
+    .and_then(|_| check_options(js, options, fields))
+  {
+    Ok(checked) => checked,
+    Err(fault) => return js.rejected(fault.into_value(js)),
+  };
+  let shared_key = checked.cache_key.filter(|_| checked.dedupe);
+  if let Some((prompt, model_id)) = shared_key {
+    let running = js.glue(Glue::Inflight, &[prompt, model_id])?;
+    if js.kind(running) != Kind::Undefined {
+      return Ok(running);
     }
-    let promise = run(js, operation, &checked)?;
-    match shared_key {
-      Some((prompt, model_id)) => js.glue(Glue::Track, &[prompt, model_id, promise]),
-      None => Ok(promise),
-    }
-  })
+  }
+  let promise = run(js, operation, &checked)?;
+  match shared_key {
+    Some((prompt, model_id)) => js.glue(Glue::Track, &[prompt, model_id, promise]),
+    None => Ok(promise),
+  }
 }
 
 /// One call, its arguments checked.

@@ -3,7 +3,7 @@
 // code, where building the same object property by property would cost one
 // boundary crossing (and one key lookup) per property. Every decision stays
 // in Rust: these functions only shape results and chain promises.
-(function (storeSuccess, onRejected, service, retry, worker, messages) {
+(function (storeSuccess, onRejected, service, retry, worker, messages, executeChecked, optionNames) {
   'use strict';
 
   const SUCCESS = messages.success;
@@ -47,7 +47,25 @@
     return modelId.length + ':' + modelId + prompt;
   }
 
+  // executeWithFallback as exported: reads the options here (a property
+  // read costs nanoseconds in JavaScript, and far more from native code)
+  // and hands them to the native entry in one call, which checks them,
+  // calls the operation and runs everything after.
+  function executeWithFallback(operation, options) {
+    if (options === null || typeof options !== 'object') return executeChecked(operation, options);
+    const args = [operation, options];
+    try {
+      for (let i = 0; i < optionNames.length; i++) args.push(options[optionNames[i]]);
+    } catch (thrown) {
+      // A getter that throws: bad arguments, so the promise rejects.
+      return Promise.reject(thrown);
+    }
+    return executeChecked.apply(undefined, args);
+  }
+
   return {
+    executeWithFallback: executeWithFallback,
+
     inflight(prompt, modelId) {
       return inflight.get(dedupeKey(prompt, modelId));
     },
