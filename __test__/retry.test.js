@@ -235,3 +235,18 @@ test('bad timeoutMs, signal and dedupe are rejected naming them', async () => {
     })
   }
 })
+
+test('dedupe: a call with its own signal neither joins nor hosts a shared call', async () => {
+  let calls = 0
+  const operation = () => new Promise((resolve) => { calls++; setTimeout(() => resolve('v'), 30) })
+  const options = { operationName: 'gen', cacheKey: { prompt: 'signal-dedupe', modelId: 'm' }, dedupe: true }
+  const controller = new AbortController()
+  const first = assert.rejects(executeWithFallback(operation, { ...options, signal: controller.signal }), /first left/)
+  const second = executeWithFallback(operation, options)
+  const third = assert.rejects(executeWithFallback(operation, { ...options, signal: AbortSignal.abort(new Error('already')) }), /already/)
+  controller.abort(new Error('first left'))
+  await first
+  await third
+  assert.equal((await second).data, 'v')
+  assert.equal(calls, 2)
+})

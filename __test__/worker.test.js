@@ -198,3 +198,55 @@ test('bad handlers and options are a TypeError/RangeError naming them', () => {
   assertThrowsCoded(assert, () => queue.process(async () => {}, { onCompleted: 1 }), TypeError, 'ERR_INVALID_ARG_TYPE', /"options.onCompleted"/)
   assertThrowsCoded(assert, () => queue.process(async () => {}, { interval: 5 }), TypeError, 'ERR_INVALID_ARG_VALUE', /Unknown option "options.interval"/)
 })
+
+test('a handler that keeps enqueueing work does not starve timers or stop()', async () => {
+  const queue = new BackgroundJobQueue()
+  queue.enqueue(job({ payload: 0 }))
+  let handled = 0
+  const worker = queue.process(async (queued) => {
+    handled++
+    queue.enqueue(job({ payload: queued.payload + 1 }))
+  }, { pollIntervalMs: 50 })
+  let timerRan = false
+  await new Promise((resolve) => setTimeout(() => { timerRan = true; resolve() }, 30))
+  await worker.stop()
+  assert.equal(timerRan, true)
+  assert.ok(handled >= 1)
+})
+
+test('process() returns before any handler runs; stop() twice gives one promise', async () => {
+  const queue = new BackgroundJobQueue()
+  queue.enqueue(job())
+  let stoppedFromHandler = null
+  const worker = queue.process(async () => {
+    stoppedFromHandler = worker.stop({ graceMs: 1000 })
+  }, { pollIntervalMs: 5 })
+  assert.equal(worker.running, 0, 'nothing started yet')
+  await until(() => stoppedFromHandler !== null)
+  const again = worker.stop()
+  assert.equal(again, stoppedFromHandler)
+  const started = Date.now()
+  await again
+  assert.ok(Date.now() - started < 900, 'resolves when the job is done, not after the grace')
+  assert.equal(queue.getStats().completed, 1)
+})
+
+test('a job whose lease ran out while the thread was busy is still the worker\'s own', async () => {
+  const queue = new BackgroundJobQueue({ leaseMs: 100 })
+  const slowId = queue.enqueue(job({ maxRetries: 1, payload: 'slow' }))
+  queue.enqueue(job({ payload: 'blocker' }))
+  const completed = []
+  const worker = queue.process(async (queued) => {
+    if (queued.payload === 'slow') return sleep(400)
+    const until = Date.now() + 250
+    while (Date.now() < until) {
+      // block the thread past the lease
+    }
+  }, { concurrency: 2, pollIntervalMs: 5, onCompleted: (done) => completed.push(done) })
+  await until(() => queue.getStats().completed === 2, 5000)
+  await worker.stop()
+  const slow = queue.getAll().find((j) => j.id === slowId)
+  assert.equal(slow.status, 'completed')
+  assert.equal(slow.retryCount, 0)
+  assert.ok(completed.every((done) => done.status === 'completed'))
+})

@@ -427,7 +427,11 @@ fn execute(js: Js, operation: Raw, options: Raw, fields: &[Raw]) -> JsResult<Raw
     Ok(checked) => checked,
     Err(fault) => return js.rejected(fault.into_value(js)),
   };
-  let shared_key = checked.cache_key.filter(|_| checked.dedupe);
+  // A call with its own signal decides its own fate: it neither joins nor
+  // hosts a shared call.
+  let shared_key = checked
+    .cache_key
+    .filter(|_| checked.dedupe && js.kind(checked.signal) == Kind::Undefined);
   if let Some((prompt, model_id)) = shared_key {
     let running = js.glue(Glue::Inflight, &[prompt, model_id])?;
     if js.kind(running) != Kind::Undefined {

@@ -287,7 +287,21 @@
       function fill() {
         if (stopping) return;
         const jobs = worker.take(id);
-        for (let i = 0; i < jobs.length; i++) run(jobs[i]);
+        // Jobs taken but not started when a handler stops the worker are
+        // handed back by worker.close.
+        for (let i = 0; i < jobs.length && !stopping; i++) run(jobs[i]);
+      }
+
+      // A freed slot is refilled on a later turn of the event loop (a Rust
+      // timer), never from the finishing job's own promise reaction, so that
+      // a handler that enqueues more work cannot starve everything else.
+      let refillTimer = 0;
+      function refillSoon() {
+        if (stopping || refillTimer) return;
+        refillTimer = retry.after(0, function () {
+          refillTimer = 0;
+          fill();
+        });
       }
 
       function poll() {
@@ -345,7 +359,7 @@
             }
           }
           if (running.size === 0 && whenIdle) whenIdle();
-          fill();
+          refillSoon();
         }
         promise.then(
           function () {
@@ -357,21 +371,25 @@
         );
       }
 
-      poll();
+      // The first look happens on a later turn too: process() returns the
+      // handle before any handler runs.
+      pollTimer = retry.after(0, poll);
 
+      let stopped = null;
       return {
         get running() {
           return running.size;
         },
+        // Every call gets the first call's promise (and its grace).
         stop(options) {
+          if (stopped) return stopped;
           const graceMs = options && typeof options.graceMs === 'number' && options.graceMs >= 0 ? options.graceMs : 0;
-          if (!stopping) {
-            stopping = true;
-            worker.stop(id);
-            if (pollTimer) retry.cancel(pollTimer);
-            pollTimer = 0;
-          }
-          return new Promise(function (resolve) {
+          stopping = true;
+          worker.stop(id);
+          if (pollTimer) retry.cancel(pollTimer);
+          if (refillTimer) retry.cancel(refillTimer);
+          pollTimer = refillTimer = 0;
+          stopped = new Promise(function (resolve) {
             let graceTimer = 0;
             function close() {
               if (graceTimer) retry.cancel(graceTimer);
@@ -394,6 +412,7 @@
             whenIdle = close;
             graceTimer = retry.after(graceMs, close);
           });
+          return stopped;
         },
       };
     },

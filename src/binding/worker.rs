@@ -122,10 +122,13 @@ callback!(
     let now = js.now_ms();
     let message = (!js.read_bool(ok)).then(|| args::error_message(js, error));
     let after = with_worker(id, js, |r| {
+      let mut queue = r.queue.lock();
+      // Still ours, like every job running here: a lease that ran out while
+      // the thread was busy is not a lost job.
+      r.worker.keep_leased(&mut queue, now);
       if !r.worker.finish(&job_id) {
         return None;
       }
-      let mut queue = r.queue.lock();
       match &message {
         None => queue.complete(&job_id, now),
         Some(message) => queue.fail(&job_id, message, now),
@@ -148,7 +151,12 @@ callback!(
   fn renew(js, [id, job_id]) {
     let job_id = js.read_string(job_id)?;
     let now = js.now_ms();
-    let renewed = with_worker(id, js, |r| r.queue.lock().renew_lease(&job_id, now)).unwrap_or(false);
+    let renewed = with_worker(id, js, |r| {
+      let mut queue = r.queue.lock();
+      r.worker.keep_leased(&mut queue, now);
+      queue.keep_leased(&job_id, now)
+    })
+    .unwrap_or(false);
     js.boolean(renewed)
   }
 );

@@ -13,9 +13,11 @@ pub enum BreakerState {
   Open {
     until: u64,
   },
-  /// The cool-down is over; one trial call is (or may be) in flight.
+  /// The cool-down is over; one trial call is (or may be) in flight, since
+  /// `since`.
   HalfOpen {
     trial_in_flight: bool,
+    since: u64,
   },
 }
 
@@ -100,23 +102,33 @@ impl Breakers {
 
   /// Asks to call `operation` now.
   pub fn acquire(&mut self, operation: &str, now: u64) -> Permit {
+    let open_ms = self.config.open_ms;
     let breaker = self.breaker(operation);
     match breaker.state {
       BreakerState::Closed => Permit::Allowed,
       BreakerState::Open { until } if now < until => Permit::Rejected,
-      BreakerState::Open { .. }
-      | BreakerState::HalfOpen {
-        trial_in_flight: false,
-      } => {
+      // A trial that has not reported back within a cool-down is taken as
+      // lost (a hung call), and the next call may try again.
+      BreakerState::HalfOpen {
+        trial_in_flight: true,
+        since,
+      } if now < since.saturating_add(open_ms) => Permit::Rejected,
+      BreakerState::Open { .. } | BreakerState::HalfOpen { .. } => {
         breaker.state = BreakerState::HalfOpen {
           trial_in_flight: true,
+          since: now,
         };
         Permit::Trial
       }
-      BreakerState::HalfOpen {
-        trial_in_flight: true,
-      } => Permit::Rejected,
     }
+  }
+
+  /// Whether the breaker is open (and still cooling down) now.
+  pub fn is_open(&self, operation: &str, now: u64) -> bool {
+    matches!(
+      self.by_operation.get(operation).map(|b| b.state),
+      Some(BreakerState::Open { until }) if now < until
+    )
   }
 
   /// A call that was let through succeeded.
@@ -151,6 +163,7 @@ impl Breakers {
           if now >= until {
             shown.state = BreakerState::HalfOpen {
               trial_in_flight: false,
+              since: until,
             };
           }
         }
@@ -217,6 +230,29 @@ mod tests {
     b.record_success("op");
     assert_eq!(b.acquire("op", OPEN), Permit::Allowed);
     assert_eq!(b.status(OPEN)[0].1.consecutive_failures, 0);
+  }
+
+  #[test]
+  fn a_trial_that_never_reports_back_is_replaced_after_a_cool_down() {
+    let mut b = Breakers::default();
+    for _ in 0..5 {
+      b.record_failure("op", 0);
+    }
+    assert_eq!(b.acquire("op", OPEN), Permit::Trial);
+    assert_eq!(b.acquire("op", 2 * OPEN - 1), Permit::Rejected);
+    assert_eq!(b.acquire("op", 2 * OPEN), Permit::Trial);
+  }
+
+  /// Another call opening the breaker stops a call's retries.
+  #[test]
+  fn is_open_reports_an_open_breaker() {
+    let mut b = Breakers::default();
+    assert!(!b.is_open("op", 0));
+    for _ in 0..5 {
+      b.record_failure("op", 0);
+    }
+    assert!(b.is_open("op", 1));
+    assert!(!b.is_open("op", OPEN));
   }
 
   #[test]

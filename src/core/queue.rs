@@ -284,6 +284,15 @@ impl JobQueue {
   /// Extends a processing job's lease to `now + leaseMs` (a worker still on
   /// it); false when the job is not processing.
   pub fn renew_lease(&mut self, id: &str, now: u64) -> bool {
+    self.advance(now);
+    self.keep_leased(id, now)
+  }
+
+  /// `renew_lease` for a worker that knows the job is still running: the
+  /// lease is extended even when it ran out meanwhile (the JavaScript thread
+  /// was busy) and nothing has noticed yet, so the running job is not taken
+  /// for lost.
+  pub fn keep_leased(&mut self, id: &str, now: u64) -> bool {
     let lease_until = add_ms(now, self.config.lease_ms);
     self.change_processing(id, now, |job| job.lease_until = Some(lease_until))
   }
@@ -291,6 +300,7 @@ impl JobQueue {
   /// Hands a processing job back, untried: pending and ready now, its retry
   /// count unchanged (a worker stopping before it could run it to the end).
   pub fn release(&mut self, id: &str, now: u64) -> bool {
+    self.advance(now);
     self.change_processing(id, now, |job| {
       job.status = JobStatus::Pending;
       job.lease_until = None;
@@ -302,7 +312,6 @@ impl JobQueue {
   /// Applies `change` to a processing job, re-indexing it; false when the
   /// job is unknown or not processing.
   fn change_processing(&mut self, id: &str, now: u64, change: impl FnOnce(&mut Job)) -> bool {
-    self.advance(now);
     let Some(seq) = self.seq_of(id) else {
       return false;
     };
@@ -937,6 +946,18 @@ mod tests {
       "expires without renewal"
     );
     assert!(!q.renew_lease(&id, 191), "only processing jobs");
+  }
+
+  #[test]
+  fn a_running_job_can_be_kept_leased_after_its_lease_ran_out() {
+    let mut q = JobQueue::new(QueueConfig {
+      lease_ms: 100,
+      ..Default::default()
+    });
+    let id = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
+    q.dequeue(0);
+    assert!(q.keep_leased(&id, 500), "nothing noticed the expiry yet");
+    assert_eq!(q.get(&id, 550).unwrap().status, JobStatus::Processing);
   }
 
   #[test]

@@ -55,6 +55,7 @@ impl Worker {
     let Some(config) = self.config else {
       return Vec::new();
     };
+    self.keep_leased(queue, now);
     let mut taken = Vec::new();
     while !self.stopping && self.running.len() < config.concurrency {
       let per_user = &self.per_user;
@@ -70,6 +71,15 @@ impl Worker {
       taken.push(job);
     }
     taken
+  }
+
+  /// This worker is alive and on its running jobs: their leases must not
+  /// run out under it just because the JavaScript thread was busy. Called
+  /// before anything else this worker does with the queue.
+  pub fn keep_leased(&self, queue: &mut JobQueue, now: u64) {
+    for id in self.running.keys() {
+      queue.keep_leased(id, now);
+    }
   }
 
   /// A running job is done (whatever its outcome); false when it was not
