@@ -69,6 +69,9 @@ test('retryAfterMs and Retry-After make the next attempt wait at least that long
   const header = flaky(1, () => Object.assign(new Error('429'), { response: { headers: { 'retry-after': 0.1 } } }))
   await executeWithFallback(header.operation, { operationName: 'op', retry: { maxRetries: 1, baseDelayMs: 1, maxDelayMs: 5 } })
   assert.ok(header.gaps()[0] >= 95, `${header.gaps()[0]} ms`)
+  const titled = flaky(1, () => Object.assign(new Error('503'), { response: { headers: { 'Retry-After': '0.1' } } }))
+  await executeWithFallback(titled.operation, { operationName: 'op', retry: { maxRetries: 1, baseDelayMs: 1, maxDelayMs: 5 } })
+  assert.ok(titled.gaps()[0] >= 95, `${titled.gaps()[0]} ms`)
 })
 
 test('without a retry option results keep the contract\'s exact shapes', async () => {

@@ -65,6 +65,7 @@ named!(
     Response = "response",
     Headers = "headers",
     RetryAfter = "retry-after",
+    RetryAfterTitle = "Retry-After",
     Date = "Date",
     Now = "now",
   }

@@ -44,7 +44,10 @@ pub fn asked_wait_ms(js: Js, error: Raw) -> u64 {
     if js.kind(headers) != Kind::Object {
       return Ok(None);
     }
-    let header = js.get_name(headers, Prop::RetryAfter)?;
+    let mut header = js.get_name(headers, Prop::RetryAfter)?;
+    if js.kind(header) == Kind::Undefined {
+      header = js.get_name(headers, Prop::RetryAfterTitle)?;
+    }
     Ok(match js.kind(header) {
       Kind::Number => Some(js.read_number(header) * 1000.0),
       Kind::String => js

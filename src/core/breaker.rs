@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
 pub const DEFAULT_OPEN_MS: u64 = 60_000;
+/// Operations tracked at most; past it the closed breaker used least
+/// recently goes first (an open one is kept: it is protecting something).
+pub const MAX_OPERATIONS: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
@@ -78,6 +81,9 @@ impl Default for BreakerConfig {
 pub struct Breakers {
   config: BreakerConfig,
   by_operation: BTreeMap<String, Breaker>,
+  /// When each breaker was last asked for, in calls.
+  last_used: BTreeMap<String, u64>,
+  uses: u64,
 }
 
 impl Breakers {
@@ -85,19 +91,46 @@ impl Breakers {
     Self {
       config,
       by_operation: BTreeMap::new(),
+      last_used: BTreeMap::new(),
+      uses: 0,
     }
   }
 
   fn breaker(&mut self, operation: &str) -> &mut Breaker {
+    self.uses += 1;
     if !self.by_operation.contains_key(operation) {
+      if self.by_operation.len() >= MAX_OPERATIONS {
+        self.forget_least_recently_used();
+      }
       self
         .by_operation
         .insert(operation.to_owned(), Breaker::default());
     }
+    self.last_used.insert(operation.to_owned(), self.uses);
     self
       .by_operation
       .get_mut(operation)
       .expect("inserted above")
+  }
+
+  /// Past the bound: the closed breaker used least recently (O(n), once per
+  /// new operation beyond `MAX_OPERATIONS`).
+  fn forget_least_recently_used(&mut self) {
+    let victim = self
+      .last_used
+      .iter()
+      .filter(|(name, _)| {
+        matches!(
+          self.by_operation.get(*name).map(|b| b.state),
+          Some(BreakerState::Closed)
+        )
+      })
+      .min_by_key(|(_, used)| **used)
+      .map(|(name, _)| name.clone());
+    if let Some(name) = victim {
+      self.by_operation.remove(&name);
+      self.last_used.remove(&name);
+    }
   }
 
   /// Asks to call `operation` now.
@@ -176,8 +209,12 @@ impl Breakers {
     match operation {
       Some(name) => {
         self.by_operation.remove(name);
+        self.last_used.remove(name);
       }
-      None => self.by_operation.clear(),
+      None => {
+        self.by_operation.clear();
+        self.last_used.clear();
+      }
     }
   }
 }
@@ -265,6 +302,28 @@ mod tests {
     b.record_failure("op", OPEN + 5);
     assert_eq!(b.acquire("op", OPEN + 6), Permit::Rejected);
     assert_eq!(b.acquire("op", 2 * OPEN + 5), Permit::Trial);
+  }
+
+  #[test]
+  fn the_number_of_breakers_is_bounded_keeping_open_ones() {
+    let mut b = Breakers::default();
+    for _ in 0..5 {
+      b.record_failure("open-one", 0);
+    }
+    b.acquire("old", 0);
+    for i in 0..MAX_OPERATIONS {
+      b.acquire(&format!("op{i}"), 0);
+    }
+    let names: Vec<String> = b.status(1).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(names.len(), MAX_OPERATIONS);
+    assert!(
+      names.iter().any(|n| n == "open-one"),
+      "an open breaker is kept"
+    );
+    assert!(
+      !names.iter().any(|n| n == "old"),
+      "the least recently used closed one went"
+    );
   }
 
   #[test]
