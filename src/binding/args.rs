@@ -13,7 +13,7 @@ use super::js::{Js, Kind, Raw};
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// `The "x" argument` or, for a dotted path, `The "options.x" property`.
-fn subject(name: &str) -> String {
+pub fn subject(name: &str) -> String {
   let what = if name.contains('.') {
     "property"
   } else {

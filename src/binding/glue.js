@@ -16,6 +16,16 @@
     return result;
   }
 
+  // Calls `fn(...args)` and always returns a promise: a synchronous throw
+  // becomes a rejection, a plain value a fulfilled promise.
+  function invoke(fn, ...args) {
+    try {
+      return Promise.resolve(fn(...args));
+    } catch (thrown) {
+      return Promise.reject(thrown);
+    }
+  }
+
   // executeWithFallback's promise: a success is cached (when there is a
   // cache key) and shaped here; a failure goes to the Rust fallback chain
   // with the call's checked options, passed along so that nothing needs
@@ -128,12 +138,7 @@
           let settled = false;
           const controller = timeoutMs >= 0 || signal ? new AbortController() : null;
           attemptController = controller;
-          let promise;
-          try {
-            promise = Promise.resolve(controller ? operation(controller.signal) : operation());
-          } catch (thrown) {
-            promise = Promise.reject(thrown);
-          }
+          const promise = controller ? invoke(operation, controller.signal) : invoke(operation);
           const timedOut = timeoutMs >= 0
             ? new Promise(function (_, rejectTimeout) {
                 timeoutTimer = retry.after(timeoutMs, function () {
@@ -220,13 +225,7 @@
               return;
             }
             const [kind, produce] = steps[step++];
-            let promise;
-            try {
-              promise = Promise.resolve(produce());
-            } catch (thrown) {
-              promise = Promise.reject(thrown);
-            }
-            promise.then(function (data) {
+            invoke(produce).then(function (data) {
               resolve({
                 success: true,
                 data: data,
@@ -241,13 +240,7 @@
 
         function attempt() {
           attempts++;
-          let promise;
-          try {
-            promise = Promise.resolve(operation());
-          } catch (thrown) {
-            promise = Promise.reject(thrown);
-          }
-          promise.then(
+          invoke(operation).then(
             function (value) {
               service.succeeded(name);
               resolve({ success: true, data: value, message: SUCCESS, timestamp: new Date(), metadata: { attempts: attempts, circuitState: 'closed' } });
@@ -323,14 +316,9 @@
         }
         renew();
         const handler = typeof handlers === 'function' ? handlers : handlers[job.type];
-        let promise;
-        try {
-          promise = typeof handler === 'function'
-            ? Promise.resolve(handler(job, controller.signal))
-            : Promise.reject(new Error('No handler for jobs of type ' + job.type));
-        } catch (thrown) {
-          promise = Promise.reject(thrown);
-        }
+        let promise = typeof handler === 'function'
+          ? invoke(handler, job, controller.signal)
+          : Promise.reject(new Error('No handler for jobs of type ' + job.type));
         if (jobTimeoutMs >= 0) {
           promise = Promise.race([
             promise,

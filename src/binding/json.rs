@@ -5,19 +5,14 @@
 
 use std::sync::Arc;
 
-use super::args::describe;
+use super::args::{describe, subject};
 use super::errors::{Fault, JsResult, ERR_INVALID_ARG_VALUE};
 use super::js::{Js, Kind, Raw};
 
 fn not_json(name: &str, why: &str) -> Fault {
-  let what = if name.contains('.') {
-    "property"
-  } else {
-    "argument"
-  };
   Fault::type_error(
     ERR_INVALID_ARG_VALUE,
-    format!("The \"{name}\" {what} must be JSON data: {why}"),
+    format!("{} must be JSON data: {why}", subject(name)),
   )
 }
 

@@ -9,6 +9,15 @@ use super::errors::{ErrorClass, JsResult};
 use super::js::{Js, Raw};
 use super::json;
 
+/// The thrown value as an `Error`: itself when it is one, else a new
+/// `Error(message)`.
+pub fn as_error(js: Js, thrown: Raw, message: &str) -> Raw {
+  match js.is_error(thrown) {
+    true => thrown,
+    false => js.new_error(ErrorClass::Error, None, message),
+  }
+}
+
 /// The `ServiceResult` of a failed operation, after the fallback chain
 /// settled on `outcome`.
 pub fn after_failure(
@@ -20,10 +29,7 @@ pub fn after_failure(
   attempts: Raw,
 ) -> JsResult<Raw> {
   let Some(fallback_type) = outcome.fallback_type() else {
-    let error = match js.is_error(thrown) {
-      true => thrown,
-      false => js.new_error(ErrorClass::Error, None, message),
-    };
+    let error = as_error(js, thrown, message);
     return js.glue(Glue::Failed, &[error, js.string(message)?, attempts]);
   };
   let (data, job_id, stale) = match outcome {

@@ -15,6 +15,7 @@ use super::args;
 use super::env::{Glue, Prop};
 use super::errors::{boundary, callback, ErrorClass, JsResult, NativeCallback};
 use super::js::{Js, Raw};
+use super::results;
 use super::retry::{asked_wait_ms, retryable};
 use super::timers;
 
@@ -138,12 +139,8 @@ pub fn get_circuit_breaker_status(env: Env) -> napi::Result<Raw> {
 callback!(
   fn circuit_state(js, [name]) {
     let name = js.read_string(name)?;
-    let status = global().breakers.lock().status(js.now_ms());
-    let state = status
-    .iter()
-    .find(|(operation, _)| *operation == name)
-    .map_or("closed", |(_, breaker)| breaker.state.name());
-    js.string(state)
+    let breaker = global().breakers.lock().state_of(&name, js.now_ms());
+    js.string(breaker.map_or("closed", |b| b.state.name()))
   }
 );
 
@@ -155,10 +152,7 @@ callback!(
 
 callback!(
   fn as_error(js, [error, message]) {
-    if js.is_error(error) {
-    return Ok(error);
-    }
-    Ok(js.new_error(ErrorClass::Error, None, &js.read_string(message)?))
+    Ok(results::as_error(js, error, &js.read_string(message)?))
   }
 );
 

@@ -159,8 +159,8 @@ impl Breakers {
   /// Whether the breaker is open (and still cooling down) now.
   pub fn is_open(&self, operation: &str, now: u64) -> bool {
     matches!(
-      self.by_operation.get(operation).map(|b| b.state),
-      Some(BreakerState::Open { until }) if now < until
+      self.state_of(operation, now).map(|b| b.state),
+      Some(BreakerState::Open { .. })
     )
   }
 
@@ -190,19 +190,16 @@ impl Breakers {
     self
       .by_operation
       .iter()
-      .map(|(name, breaker)| {
-        let mut shown = *breaker;
-        if let BreakerState::Open { until } = breaker.state {
-          if now >= until {
-            shown.state = BreakerState::HalfOpen {
-              trial_in_flight: false,
-              since: until,
-            };
-          }
-        }
-        (name.clone(), shown)
-      })
+      .map(|(name, breaker)| (name.clone(), as_of(breaker, now)))
       .collect()
+  }
+
+  /// One operation's breaker as of `now`, as `status` shows it.
+  pub fn state_of(&self, operation: &str, now: u64) -> Option<Breaker> {
+    self
+      .by_operation
+      .get(operation)
+      .map(|breaker| as_of(breaker, now))
   }
 
   pub fn reset(&mut self, operation: Option<&str>) {
@@ -217,6 +214,21 @@ impl Breakers {
       }
     }
   }
+}
+
+/// A breaker as of `now`: an open one whose cool-down is over reads as
+/// half-open, with no trial yet.
+fn as_of(breaker: &Breaker, now: u64) -> Breaker {
+  let mut shown = *breaker;
+  if let BreakerState::Open { until } = breaker.state {
+    if now >= until {
+      shown.state = BreakerState::HalfOpen {
+        trial_in_flight: false,
+        since: until,
+      };
+    }
+  }
+  shown
 }
 
 #[cfg(test)]
