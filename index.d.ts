@@ -115,6 +115,21 @@ export interface FallbackOptions<T> {
   dedupe?: boolean;
 }
 
+/**
+ * Where an instance keeps its state (constructor options). Without
+ * `storagePath` it lives in memory; with it, in a SQLite file that survives
+ * restarts and that every process opening it shares.
+ */
+export interface StorageOptions {
+  /** The SQLite file (created with its directory if missing). */
+  storagePath?: string;
+  /**
+   * `'normal'` (default): a change survives the process being killed once the
+   * call returns. `'fsync'`: it survives power loss too (each write waits for the disk).
+   */
+  durability?: 'normal' | 'fsync';
+}
+
 /** Bounds and defaults of a response cache. */
 interface AIResponseCacheOptions {
   /** Entries held at most; least recently used go first (default 10,000). */
@@ -180,8 +195,16 @@ export function queueForLater(
   maxRetries?: number,
 ): FallbackResult<string>;
 
-/** Sets the bounds and defaults of the exported singletons, at any time. */
+/** Sets where the exported singletons keep their state, and their bounds and defaults. */
 export function configure(options: {
+  /**
+   * Keeps the singletons' state in this SQLite file (also set by the
+   * environment variable `FALLBACK_MECHANISMS_DB`). Only before they are
+   * first used; after that an `Error` with code `'ALREADY_IN_USE'`.
+   */
+  storagePath?: string;
+  /** With `storagePath`: `'normal'` (default) or `'fsync'`. */
+  durability?: 'normal' | 'fsync';
   cache?: AIResponseCacheOptions;
   queue?: BackgroundJobQueueOptions;
   failures?: IntegrationFailureManagerOptions;
@@ -231,7 +254,7 @@ export function getCircuitBreakerStatus(): Record<string, { state: CircuitState;
 
 /** AI responses by exact (prompt, modelId), with TTLs and LRU bounds. */
 export declare class AIResponseCache {
-  constructor(options?: AIResponseCacheOptions);
+  constructor(options?: AIResponseCacheOptions & StorageOptions);
   /** Stores a JSON copy of `response`; `ttl` in ms (`undefined`/`0`: the default TTL). */
   set(prompt: string, response: any, modelId: string, ttl?: number): void;
   /** The live entry (a fresh copy), or `null`. */
@@ -281,7 +304,7 @@ export interface WorkerHandle {
 
 /** Background jobs: priority then FIFO, retries with backoff, leases, a size bound. */
 export declare class BackgroundJobQueue {
-  constructor(options?: BackgroundJobQueueOptions);
+  constructor(options?: BackgroundJobQueueOptions & StorageOptions);
   /** Adds a job and returns its id. */
   enqueue(job: Omit<QueuedJob, 'id' | 'createdAt' | 'status'>): string;
   /** The ready job of highest priority, now `processing`; `null` when none is ready. */
@@ -308,7 +331,7 @@ export declare class BackgroundJobQueue {
 
 /** Failure history per integration, and whether to skip a service up front. */
 export declare class IntegrationFailureManager {
-  constructor(options?: IntegrationFailureManagerOptions);
+  constructor(options?: IntegrationFailureManagerOptions & StorageOptions);
   recordFailure(service: string, operation: string, error: string, skipReason: string): void;
   /** One service's failures, or all, oldest first. */
   getFailures(service?: string): IntegrationFailure[];

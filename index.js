@@ -70,6 +70,16 @@ function guardClass(NativeClass) {
   })
 }
 
+// FALLBACK_MECHANISMS_DB=/path/file.db keeps the singletons' state in that
+// file, as `configure({ storagePath })` would; a module evaluated again (hot
+// reload, a worker thread) asks for the same file, which changes nothing.
+if (process.env.FALLBACK_MECHANISMS_DB) {
+  native.configure({
+    storagePath: process.env.FALLBACK_MECHANISMS_DB,
+    durability: process.env.FALLBACK_MECHANISMS_DURABILITY || undefined,
+  })
+}
+
 const AIResponseCache = guardClass(native.AIResponseCache)
 const BackgroundJobQueue = guardClass(native.BackgroundJobQueue)
 const IntegrationFailureManager = guardClass(native.IntegrationFailureManager)

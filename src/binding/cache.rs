@@ -1,16 +1,13 @@
 //! `AIResponseCache`: the JavaScript class over the core response cache.
 
-use std::sync::Arc;
-
 use napi::Env;
 use napi_derive::napi;
-use parking_lot::Mutex;
 
-use crate::core::cache::{CacheConfig, ResponseCache};
-use crate::core::stores::{global, Shared};
+use crate::core::cache::{CacheConfig, EntryText};
+use crate::core::stores::{global, open_cache, shared, SharedCache};
 
 use super::args;
-use super::config::cache_config;
+use super::config::{cache_config, StorageChoice};
 use super::env::Glue;
 use super::errors::{boundary, Fault, JsResult};
 use super::js::{Js, Raw};
@@ -21,7 +18,7 @@ use super::json;
 /// as JSON; every `get` returns a fresh copy.
 #[napi(js_name = "AIResponseCache")]
 pub struct JsAiResponseCache {
-  inner: Shared<ResponseCache>,
+  inner: SharedCache,
 }
 
 fn key(js: Js, prompt: Raw, model_id: Raw) -> JsResult<(String, String)> {
@@ -38,9 +35,16 @@ impl JsAiResponseCache {
   #[napi(constructor)]
   pub fn new(env: Env, options: Raw) -> napi::Result<Self> {
     boundary(env, |js| {
-      let config = cache_config(js, options, "options", CacheConfig::default())?;
+      let mut storage = StorageChoice::default();
+      let config = cache_config(
+        js,
+        options,
+        "options",
+        CacheConfig::default(),
+        Some(&mut storage),
+      )?;
       Ok(Self {
-        inner: Arc::new(Mutex::new(ResponseCache::new(config))),
+        inner: shared(open_cache(storage.backend(), config)?),
       })
     })
   }
@@ -63,7 +67,12 @@ impl JsAiResponseCache {
       self
         .inner
         .lock()
-        .set(&prompt, &model_id, &response, ttl, js.now_ms())
+        .set_text(
+          EntryText::new(&prompt, &response),
+          &model_id,
+          ttl,
+          js.now_ms(),
+        )
         .map_err(Fault::from)?;
       Ok(js.undefined())
     })
@@ -77,7 +86,7 @@ impl JsAiResponseCache {
       let hit = self
         .inner
         .lock()
-        .get(&prompt_text, &model_text, js.now_ms());
+        .get(&prompt_text, &model_text, js.now_ms())?;
       let Some(hit) = hit else {
         return Ok(js.null());
       };
@@ -99,17 +108,14 @@ impl JsAiResponseCache {
   pub fn delete(&self, env: Env, prompt: Raw, model_id: Raw) -> napi::Result<bool> {
     boundary(env, |js| {
       let (prompt, model_id) = key(js, prompt, model_id)?;
-      Ok(self.inner.lock().delete(&prompt, &model_id))
+      Ok(self.inner.lock().delete(&prompt, &model_id)?)
     })
   }
 
   /// Empties the cache and resets its counters.
   #[napi]
   pub fn clear(&self, env: Env) -> napi::Result<()> {
-    boundary(env, |_| {
-      self.inner.lock().clear();
-      Ok(())
-    })
+    boundary(env, |_| Ok(self.inner.lock().clear()?))
   }
 
   /// Live entries, their oldest and newest timestamps, hit/miss/eviction
@@ -117,7 +123,7 @@ impl JsAiResponseCache {
   #[napi]
   pub fn get_stats(&self, env: Env) -> napi::Result<Raw> {
     boundary(env, |js| {
-      let stats = self.inner.lock().stats(js.now_ms());
+      let stats = self.inner.lock().stats(js.now_ms())?;
       let instant = |ms: Option<u64>| js.number(ms.unwrap_or(0) as f64);
       js.glue(
         Glue::CacheStats,

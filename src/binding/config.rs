@@ -1,5 +1,7 @@
-//! Bounds and defaults: the constructor options of each class and the
-//! sections of `configure`, read by the same functions.
+//! Bounds, defaults and storage: the constructor options of each class and
+//! the sections of `configure`, read by the same functions.
+
+use std::path::PathBuf;
 
 use napi::Env;
 use napi_derive::napi;
@@ -7,20 +9,110 @@ use napi_derive::napi;
 use crate::core::cache::CacheConfig;
 use crate::core::failures::FailureConfig;
 use crate::core::queue::QueueConfig;
-use crate::core::stores::global;
+use crate::core::storage::Durability;
+use crate::core::stores::{global, Backend, MoveError};
 
 use super::args;
-use super::errors::{boundary, JsResult};
+use super::errors::{boundary, Fault, JsResult, ALREADY_IN_USE, ERR_INVALID_ARG_VALUE};
 use super::js::{Js, Raw};
 
 fn count(js: Js, value: Raw, path: &str, min: u64) -> JsResult<u64> {
   Ok(args::optional_integer(js, value, path, min, args::MAX_SAFE_INTEGER)?.unwrap_or(min))
 }
 
-pub fn cache_config(js: Js, value: Raw, name: &str, base: CacheConfig) -> JsResult<CacheConfig> {
+/// Where a store keeps its state: `storagePath` (memory when absent) and
+/// `durability`.
+#[derive(Debug, Default)]
+pub struct StorageChoice {
+  pub path: Option<PathBuf>,
+  pub durability: Durability,
+}
+
+impl StorageChoice {
+  pub fn backend(&self) -> Backend<'_> {
+    match &self.path {
+      Some(path) => Backend::File(path, self.durability),
+      None => Backend::Memory,
+    }
+  }
+
+  const KEYS: [&'static str; 2] = ["storagePath", "durability"];
+
+  fn read(&mut self, js: Js, key: &str, value: Raw, path: &str) -> JsResult<()> {
+    match key {
+      "storagePath" => {
+        let file = args::string(js, value, path)?;
+        if file.is_empty() || file.starts_with(":memory:") || file.contains('\0') {
+          return Err(args::range_error(
+            js,
+            path,
+            "a file path (leave it out to keep state in memory)",
+            value,
+          ));
+        }
+        self.path = Some(PathBuf::from(file));
+      }
+      _ => {
+        let modes = [Durability::Normal, Durability::Fsync];
+        self.durability = args::one_of(js, value, path, &modes, |mode| match mode {
+          Durability::Normal => "normal",
+          Durability::Fsync => "fsync",
+        })?;
+      }
+    }
+    Ok(())
+  }
+
+  /// `durability` means nothing without a file to apply to.
+  fn check(&self, name: &str) -> JsResult<()> {
+    if self.path.is_none() && self.durability != Durability::default() {
+      return Err(Fault::type_error(
+        ERR_INVALID_ARG_VALUE,
+        format!(
+          "The \"{name}.durability\" option applies only together with \"{name}.storagePath\""
+        ),
+      ));
+    }
+    Ok(())
+  }
+}
+
+/// Reads an options bag of `bounds` keys, plus the storage keys when
+/// `storage` is given (a constructor's options).
+fn read_options(
+  js: Js,
+  value: Raw,
+  name: &str,
+  bounds: &[&str],
+  mut storage: Option<&mut StorageChoice>,
+  mut bound: impl FnMut(&str, Raw, &str) -> JsResult<()>,
+) -> JsResult<()> {
+  let mut known = bounds.to_vec();
+  if storage.is_some() {
+    known.extend(StorageChoice::KEYS);
+  }
+  args::options(js, value, name, &known, |key, field, path| {
+    match storage.as_deref_mut() {
+      Some(storage) if StorageChoice::KEYS.contains(&key) => storage.read(js, key, field, path),
+      _ => bound(key, field, path),
+    }
+  })?;
+  match storage {
+    Some(storage) => storage.check(name),
+    None => Ok(()),
+  }
+}
+
+pub fn cache_config(
+  js: Js,
+  value: Raw,
+  name: &str,
+  base: CacheConfig,
+  storage: Option<&mut StorageChoice>,
+) -> JsResult<CacheConfig> {
   let mut config = base;
   let known = ["maxEntries", "maxBytes", "defaultTtlMs", "staleIfErrorMs"];
-  args::options(js, value, name, &known, |key, field, path| {
+  read_options(js, value, name, &known, storage, |key, field, path| {
     match key {
       "maxEntries" => config.max_entries = count(js, field, path, 1)? as usize,
       "maxBytes" => config.max_bytes = count(js, field, path, 1)? as usize,
@@ -32,10 +124,16 @@ pub fn cache_config(js: Js, value: Raw, name: &str, base: CacheConfig) -> JsResu
   Ok(config)
 }
 
-pub fn queue_config(js: Js, value: Raw, name: &str, base: QueueConfig) -> JsResult<QueueConfig> {
+pub fn queue_config(
+  js: Js,
+  value: Raw,
+  name: &str,
+  base: QueueConfig,
+  storage: Option<&mut StorageChoice>,
+) -> JsResult<QueueConfig> {
   let mut config = base;
   let known = ["maxSize", "leaseMs", "maxPayloadBytes"];
-  args::options(js, value, name, &known, |key, field, path| {
+  read_options(js, value, name, &known, storage, |key, field, path| {
     match key {
       "maxSize" => config.max_size = count(js, field, path, 1)? as usize,
       "leaseMs" => config.lease_ms = count(js, field, path, 1)?,
@@ -51,10 +149,11 @@ pub fn failure_config(
   value: Raw,
   name: &str,
   base: FailureConfig,
+  storage: Option<&mut StorageChoice>,
 ) -> JsResult<FailureConfig> {
   let mut config = base;
   let known = ["windowMs", "maxPerService"];
-  args::options(js, value, name, &known, |key, field, path| {
+  read_options(js, value, name, &known, storage, |key, field, path| {
     match key {
       "windowMs" => config.window_ms = count(js, field, path, 1)?,
       _ => config.max_per_service = count(js, field, path, 1)? as usize,
@@ -64,39 +163,71 @@ pub fn failure_config(
   Ok(config)
 }
 
-/// Sets the bounds and defaults of the exported singletons. Every section
-/// is checked before any is applied, so a call that throws changes nothing.
+/// Sets where the exported singletons keep their state and their bounds and
+/// defaults. Everything is checked before anything is applied, so a call
+/// that throws changes nothing; the storage moves first, then the bounds
+/// apply to it.
 #[napi]
 pub fn configure(env: Env, options: Raw) -> napi::Result<Raw> {
   boundary(env, |js| {
     args::object(js, options, "options")?;
     let stores = global();
     let (mut cache, mut queue, mut failures) = (None, None, None);
+    let mut storage = StorageChoice::default();
     let sections = ["cache", "queue", "failures"];
-    args::options(js, options, "options", &sections, |key, field, path| {
-      match key {
-        "cache" => cache = Some(cache_config(js, field, path, stores.cache.lock().config())?),
-        "queue" => queue = Some(queue_config(js, field, path, stores.queue.lock().config())?),
-        _ => {
-          failures = Some(failure_config(
-            js,
-            field,
-            path,
-            stores.failures.lock().config(),
-          )?)
+    read_options(
+      js,
+      options,
+      "options",
+      &sections,
+      Some(&mut storage),
+      |key, field, path| {
+        match key {
+          "cache" => {
+            let base = stores.cache.lock().config();
+            cache = Some(cache_config(js, field, path, base, None)?)
+          }
+          "queue" => {
+            let base = stores.queue.lock().config();
+            queue = Some(queue_config(js, field, path, base, None)?)
+          }
+          _ => {
+            let base = stores.failures.lock().config();
+            failures = Some(failure_config(js, field, path, base, None)?)
+          }
         }
-      }
-      Ok(())
-    })?;
+        Ok(())
+      },
+    )?;
+    if let Some(path) = &storage.path {
+      stores
+        .move_to_file(path, storage.durability)
+        .map_err(|error| match error {
+          MoveError::Storage(error) => Fault::from(error),
+          MoveError::InUse { current } => Fault::error(
+            ALREADY_IN_USE,
+            match current {
+              Some(current) => format!(
+                "configure({{ storagePath }}) cannot move the shared cache, queue and failure history to {}: they already keep their state in {current}",
+                path.display()
+              ),
+              None => format!(
+                "configure({{ storagePath }}) must come before the shared cache, queue or failure history is first used; they already hold state in memory, so they cannot move to {}",
+                path.display()
+              ),
+            },
+          ),
+        })?;
+    }
     let now = js.now_ms();
     if let Some(config) = cache {
-      stores.cache.lock().set_config(config, now);
+      stores.cache.lock().set_config(config, now)?;
     }
     if let Some(config) = queue {
-      stores.queue.lock().set_config(config, now);
+      stores.queue.lock().set_config(config, now)?;
     }
     if let Some(config) = failures {
-      stores.failures.lock().set_config(config);
+      stores.failures.lock().set_config(config)?;
     }
     Ok(js.undefined())
   })

@@ -9,6 +9,7 @@ use napi::{sys, Env};
 
 use crate::core::cache::CacheError;
 use crate::core::queue::QueueError;
+use crate::core::storage::StorageError;
 
 use super::js::{Js, Raw};
 
@@ -19,6 +20,7 @@ pub const ERR_INTERNAL: &str = "ERR_FALLBACK_INTERNAL";
 pub const ENTRY_TOO_LARGE: &str = "ENTRY_TOO_LARGE";
 pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
 pub const QUEUE_FULL: &str = "QUEUE_FULL";
+pub const ALREADY_IN_USE: &str = "ALREADY_IN_USE";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -93,6 +95,7 @@ impl Fault {
 impl From<CacheError> for Fault {
   fn from(error: CacheError) -> Self {
     match error {
+      CacheError::Storage(error) => error.into(),
       CacheError::EntryTooLarge { .. } => Fault::range_error(ENTRY_TOO_LARGE, error.to_string()),
     }
   }
@@ -101,11 +104,18 @@ impl From<CacheError> for Fault {
 impl From<QueueError> for Fault {
   fn from(error: QueueError) -> Self {
     match error {
+      QueueError::Storage(error) => error.into(),
       QueueError::Full { .. } => Fault::error(QUEUE_FULL, error.to_string()),
       QueueError::PayloadTooLarge { .. } => {
         Fault::range_error(PAYLOAD_TOO_LARGE, error.to_string())
       }
     }
+  }
+}
+
+impl From<StorageError> for Fault {
+  fn from(error: StorageError) -> Self {
+    Fault::error(error.kind.code(), error.message)
   }
 }
 

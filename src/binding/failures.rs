@@ -1,17 +1,14 @@
 //! `IntegrationFailureManager`: the JavaScript class over the core failure
 //! window.
 
-use std::sync::Arc;
-
 use napi::Env;
 use napi_derive::napi;
-use parking_lot::Mutex;
 
-use crate::core::failures::{FailureConfig, FailureRecord, FailureWindow, DEFAULT_SKIP_THRESHOLD};
-use crate::core::stores::{global, Shared};
+use crate::core::failures::{FailureConfig, FailureRecord, DEFAULT_SKIP_THRESHOLD};
+use crate::core::stores::{global, open_failures, shared, SharedFailures};
 
 use super::args;
-use super::config::failure_config;
+use super::config::{failure_config, StorageChoice};
 use super::env::Glue;
 use super::errors::{boundary, JsResult};
 use super::js::{Js, Raw};
@@ -20,7 +17,7 @@ use super::js::{Js, Raw};
 /// of services, with a time window for "skip this service up front".
 #[napi(js_name = "IntegrationFailureManager")]
 pub struct JsIntegrationFailureManager {
-  inner: Shared<FailureWindow>,
+  inner: SharedFailures,
 }
 
 fn record_object(js: Js, record: &FailureRecord) -> JsResult<Raw> {
@@ -43,9 +40,16 @@ impl JsIntegrationFailureManager {
   #[napi(constructor)]
   pub fn new(env: Env, options: Raw) -> napi::Result<Self> {
     boundary(env, |js| {
-      let config = failure_config(js, options, "options", FailureConfig::default())?;
+      let mut storage = StorageChoice::default();
+      let config = failure_config(
+        js,
+        options,
+        "options",
+        FailureConfig::default(),
+        Some(&mut storage),
+      )?;
       Ok(Self {
-        inner: Arc::new(Mutex::new(FailureWindow::new(config))),
+        inner: shared(open_failures(storage.backend(), config)?),
       })
     })
   }
@@ -67,7 +71,7 @@ impl JsIntegrationFailureManager {
       self
         .inner
         .lock()
-        .record(&service, &operation, &error, &skip_reason, js.now_ms());
+        .record(&service, &operation, &error, &skip_reason, js.now_ms())?;
       Ok(js.undefined())
     })
   }
@@ -77,7 +81,7 @@ impl JsIntegrationFailureManager {
   pub fn get_failures(&self, env: Env, service: Raw) -> napi::Result<Raw> {
     boundary(env, |js| {
       let service = args::optional_string(js, service, "service")?;
-      let records = self.inner.lock().failures(service.as_deref());
+      let records = self.inner.lock().failures(service.as_deref())?;
       js.array(&records, |record| record_object(js, record))
     })
   }
@@ -94,7 +98,7 @@ impl JsIntegrationFailureManager {
         self
           .inner
           .lock()
-          .should_skip(&service, threshold, js.now_ms()),
+          .should_skip(&service, threshold, js.now_ms())?,
       )
     })
   }
@@ -104,7 +108,7 @@ impl JsIntegrationFailureManager {
   pub fn clear_failures(&self, env: Env, service: Raw) -> napi::Result<bool> {
     boundary(env, |js| {
       let service = args::optional_string(js, service, "service")?;
-      Ok(self.inner.lock().clear(service.as_deref()))
+      Ok(self.inner.lock().clear(service.as_deref())?)
     })
   }
 
@@ -112,7 +116,7 @@ impl JsIntegrationFailureManager {
   #[napi]
   pub fn get_stats(&self, env: Env) -> napi::Result<Raw> {
     boundary(env, |js| {
-      let stats = self.inner.lock().stats();
+      let stats = self.inner.lock().stats()?;
       let object = js.object()?;
       for entry in &stats {
         let value = js.glue(

@@ -1,19 +1,16 @@
 //! `BackgroundJobQueue`: the JavaScript class over the core job queue.
 
-use std::sync::Arc;
-
 use napi::Env;
 use napi_derive::napi;
-use parking_lot::Mutex;
 
 use crate::core::clock::MAX_DATE_MS;
 use crate::core::queue::{
-  Job, JobPriority, JobQueue, JobStatus, JobType, NewJob, QueueConfig, DEFAULT_MAX_RETRIES,
+  Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, DEFAULT_MAX_RETRIES,
 };
-use crate::core::stores::{global, Shared};
+use crate::core::stores::{global, open_queue, shared, SharedQueue};
 
 use super::args;
-use super::config::queue_config;
+use super::config::{queue_config, StorageChoice};
 use super::env::{Glue, Prop};
 use super::errors::{boundary, Fault, JsResult};
 use super::js::{Js, Kind, Raw};
@@ -24,7 +21,7 @@ use super::json;
 /// never drops a pending or processing job.
 #[napi(js_name = "BackgroundJobQueue")]
 pub struct JsBackgroundJobQueue {
-  inner: Shared<JobQueue>,
+  inner: SharedQueue,
 }
 
 pub fn job_type(js: Js, value: Raw, name: &str) -> JsResult<JobType> {
@@ -140,9 +137,16 @@ impl JsBackgroundJobQueue {
   #[napi(constructor)]
   pub fn new(env: Env, options: Raw) -> napi::Result<Self> {
     boundary(env, |js| {
-      let config = queue_config(js, options, "options", QueueConfig::default())?;
+      let mut storage = StorageChoice::default();
+      let config = queue_config(
+        js,
+        options,
+        "options",
+        QueueConfig::default(),
+        Some(&mut storage),
+      )?;
       Ok(Self {
-        inner: Arc::new(Mutex::new(JobQueue::new(config))),
+        inner: shared(open_queue(storage.backend(), config)?),
       })
     })
   }
@@ -167,7 +171,7 @@ impl JsBackgroundJobQueue {
   #[napi]
   pub fn dequeue(&self, env: Env) -> napi::Result<Raw> {
     boundary(env, |js| {
-      let job = self.inner.lock().dequeue(js.now_ms());
+      let job = self.inner.lock().dequeue(js.now_ms())?;
       match job {
         Some(job) => job_object(js, &job),
         None => Ok(js.null()),
@@ -180,7 +184,7 @@ impl JsBackgroundJobQueue {
   pub fn complete(&self, env: Env, job_id: Raw) -> napi::Result<bool> {
     boundary(env, |js| {
       let id = args::string(js, job_id, "jobId")?;
-      Ok(self.inner.lock().complete(&id, js.now_ms()))
+      Ok(self.inner.lock().complete(&id, js.now_ms())?)
     })
   }
 
@@ -191,7 +195,7 @@ impl JsBackgroundJobQueue {
     boundary(env, |js| {
       let id = args::string(js, job_id, "jobId")?;
       let error = failure_text(js, error);
-      Ok(self.inner.lock().fail(&id, &error, js.now_ms()))
+      Ok(self.inner.lock().fail(&id, &error, js.now_ms())?)
     })
   }
 
@@ -199,7 +203,7 @@ impl JsBackgroundJobQueue {
   #[napi]
   pub fn get_all(&self, env: Env) -> napi::Result<Raw> {
     boundary(env, |js| {
-      let jobs = self.inner.lock().snapshot(js.now_ms(), |_| true);
+      let jobs = self.inner.lock().snapshot(js.now_ms(), &|_| true)?;
       job_array(js, &jobs)
     })
   }
@@ -212,7 +216,7 @@ impl JsBackgroundJobQueue {
       let jobs = self
         .inner
         .lock()
-        .snapshot(js.now_ms(), |job| job.status == status);
+        .snapshot(js.now_ms(), &|job| job.status == status)?;
       job_array(js, &jobs)
     })
   }
@@ -225,7 +229,7 @@ impl JsBackgroundJobQueue {
       let jobs = self
         .inner
         .lock()
-        .snapshot(js.now_ms(), |job| *job.user_id == *user_id);
+        .snapshot(js.now_ms(), &|job| *job.user_id == *user_id)?;
       job_array(js, &jobs)
     })
   }
@@ -236,7 +240,7 @@ impl JsBackgroundJobQueue {
   pub fn retry_failed(&self, env: Env, job_id: Raw) -> napi::Result<u32> {
     boundary(env, |js| {
       let id = args::optional_string(js, job_id, "jobId")?;
-      Ok(self.inner.lock().retry_failed(id.as_deref(), js.now_ms()) as u32)
+      Ok(self.inner.lock().retry_failed(id.as_deref(), js.now_ms())? as u32)
     })
   }
 
@@ -244,7 +248,7 @@ impl JsBackgroundJobQueue {
   #[napi]
   pub fn clear_completed(&self, env: Env) -> napi::Result<u32> {
     boundary(env, |js| {
-      Ok(self.inner.lock().clear_completed(js.now_ms()) as u32)
+      Ok(self.inner.lock().clear_completed(js.now_ms())? as u32)
     })
   }
 
@@ -267,7 +271,7 @@ impl JsBackgroundJobQueue {
   #[napi]
   pub fn get_stats(&self, env: Env) -> napi::Result<Raw> {
     boundary(env, |js| {
-      let stats = self.inner.lock().stats(js.now_ms());
+      let stats = self.inner.lock().stats(js.now_ms())?;
       let counts = [
         stats.total,
         stats.pending,

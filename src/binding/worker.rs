@@ -8,8 +8,8 @@ use std::sync::LazyLock;
 
 use parking_lot::Mutex;
 
-use crate::core::queue::{JobQueue, JobStatus, JobType};
-use crate::core::stores::Shared;
+use crate::core::queue::{JobStatus, JobType};
+use crate::core::stores::SharedQueue;
 use crate::core::worker::{Worker, WorkerConfig};
 
 use super::args;
@@ -19,7 +19,7 @@ use super::js::{Js, Kind, Raw};
 use super::queue::job_object;
 
 struct Running {
-  queue: Shared<JobQueue>,
+  queue: SharedQueue,
   worker: Worker,
 }
 
@@ -45,7 +45,7 @@ fn check_handlers(js: Js, handlers: Raw) -> JsResult<()> {
 }
 
 /// Starts a worker; returns its handle (`stop({ graceMs })`, `running`).
-pub fn start(js: Js, queue: &Shared<JobQueue>, handlers: Raw, options: Raw) -> JsResult<Raw> {
+pub fn start(js: Js, queue: &SharedQueue, handlers: Raw, options: Raw) -> JsResult<Raw> {
   check_handlers(js, handlers)?;
   let mut config = WorkerConfig {
     concurrency: 1,
@@ -108,7 +108,7 @@ callback!(
   /// `worker.take(id)`: the jobs to start now, as `QueuedJob` snapshots.
   fn take(js, [id]) {
     let now = js.now_ms();
-    let jobs = with_worker(id, js, |r| r.worker.take(&mut r.queue.lock(), now)).unwrap_or_default();
+    let jobs = with_worker(id, js, |r| r.worker.take(&mut **r.queue.lock(), now)).unwrap_or_default();
     js.array(&jobs, |job| job_object(js, job))
   }
 );
@@ -125,15 +125,18 @@ callback!(
       let mut queue = r.queue.lock();
       // Still ours, like every job running here: a lease that ran out while
       // the thread was busy is not a lost job.
-      r.worker.keep_leased(&mut queue, now);
+      r.worker.keep_leased(&mut **queue, now);
       if !r.worker.finish(&job_id) {
         return None;
       }
-      match &message {
+      // A storage that cannot take the outcome now leaves the job leased:
+      // it comes back when the lease runs out, so it is run again rather
+      // than lost.
+      let recorded = match &message {
         None => queue.complete(&job_id, now),
         Some(message) => queue.fail(&job_id, message, now),
       };
-      queue.get(&job_id, now)
+      recorded.and_then(|_| queue.get(&job_id, now)).ok().flatten()
     });
     match after.flatten() {
       Some(job) => {
@@ -153,8 +156,8 @@ callback!(
     let now = js.now_ms();
     let renewed = with_worker(id, js, |r| {
       let mut queue = r.queue.lock();
-      r.worker.keep_leased(&mut queue, now);
-      queue.keep_leased(&job_id, now)
+      r.worker.keep_leased(&mut **queue, now);
+      queue.keep_leased(&job_id, now).unwrap_or(false)
     })
     .unwrap_or(false);
     js.boolean(renewed)
@@ -182,7 +185,7 @@ callback!(
           .worker
           .running_ids()
           .iter()
-          .filter(|job_id| queue.release(job_id, now))
+          .filter(|job_id| queue.release(job_id, now).unwrap_or(false))
           .count()
       }
       None => 0,

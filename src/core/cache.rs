@@ -47,13 +47,18 @@ impl Default for CacheConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheError {
+  Storage(crate::core::storage::StorageError),
   /// One entry is larger than the whole byte bound.
-  EntryTooLarge { bytes: usize, max_bytes: usize },
+  EntryTooLarge {
+    bytes: usize,
+    max_bytes: usize,
+  },
 }
 
 impl std::fmt::Display for CacheError {
   fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
     match self {
+      CacheError::Storage(error) => error.fmt(f),
       CacheError::EntryTooLarge { bytes, max_bytes } => write!(
         f,
         "The cache entry is {bytes} bytes, more than the cache's whole bound of {max_bytes} bytes"
@@ -84,6 +89,16 @@ pub struct CacheStats {
 }
 
 type Digest = u64;
+
+/// The seeded digest of a (prompt, model id) key.
+pub(crate) fn key_digest(seed: u64, prompt: &str, model_id: &str) -> Digest {
+  let mut hasher = Xxh3::with_seed(seed);
+  // The length prefix keeps ("ab", "c") apart from ("a", "bc").
+  hasher.update(&(model_id.len() as u64).to_le_bytes());
+  hasher.update(model_id.as_bytes());
+  hasher.update(prompt.as_bytes());
+  hasher.digest()
+}
 
 /// The map key is already a good hash; feeding it through SipHash again
 /// would only cost time.
@@ -128,6 +143,14 @@ impl EntryText {
       text,
       prompt_len: prompt.len(),
     }
+  }
+
+  pub fn prompt(&self) -> &str {
+    &self.text[..self.prompt_len]
+  }
+
+  pub fn response(&self) -> &str {
+    &self.text[self.prompt_len..]
   }
 
   /// `text` is the prompt followed by the response; `None` when
@@ -218,6 +241,11 @@ impl ResponseCache {
     self.config
   }
 
+  /// Never held or counted anything.
+  pub fn is_untouched(&self) -> bool {
+    self.entries.is_empty() && self.hits == 0 && self.misses == 0 && self.evictions == 0
+  }
+
   /// New bounds apply at once: whatever no longer fits is evicted, stale
   /// entries first, then least recently used.
   pub fn set_config(&mut self, config: CacheConfig, now: u64) {
@@ -236,12 +264,7 @@ impl ResponseCache {
   }
 
   fn digest(&self, prompt: &str, model_id: &str) -> Digest {
-    let mut hasher = Xxh3::with_seed(self.seed);
-    // The length prefix keeps ("ab", "c") apart from ("a", "bc").
-    hasher.update(&(model_id.len() as u64).to_le_bytes());
-    hasher.update(model_id.as_bytes());
-    hasher.update(prompt.as_bytes());
-    hasher.digest()
+    key_digest(self.seed, prompt, model_id)
   }
 
   /// Stores a JSON response. `ttl_ms` of `None` or `0` means the default TTL.

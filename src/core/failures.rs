@@ -40,7 +40,7 @@ pub struct FailureRecord {
   pub timestamp: u64,
   pub skip_reason: String,
   /// Global record order, to merge services oldest first.
-  seq: u64,
+  pub(crate) seq: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +67,11 @@ impl FailureWindow {
 
   pub fn config(&self) -> FailureConfig {
     self.config
+  }
+
+  /// Never recorded a failure.
+  pub fn is_untouched(&self) -> bool {
+    self.next_seq == 0
   }
 
   /// New bounds apply at once to the history already held.

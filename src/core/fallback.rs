@@ -93,7 +93,9 @@ pub fn on_failure(plan: &FallbackPlan, error_message: &str, stores: &Stores, now
     let hit = stores
       .cache
       .lock()
-      .get_for_fallback(&key.prompt, &key.model_id, now);
+      .get_for_fallback(&key.prompt, &key.model_id, now)
+      // A cache that cannot be read has nothing to offer; the chain goes on.
+      .unwrap_or(None);
     if let Some(hit) = hit {
       return Fallback::Cache(hit);
     }
@@ -134,6 +136,8 @@ pub fn skip_up_front(plan: &FallbackPlan, threshold: f64, stores: &Stores, now: 
       .failures
       .lock()
       .should_skip(plan.skip_service(), threshold, now)
+      // A history that cannot be read says nothing against calling.
+      .unwrap_or(false)
 }
 
 /// `fallbackToCachedAI`: a cached answer (stale allowed), else the default,
@@ -142,7 +146,8 @@ pub fn cached_ai(stores: &Stores, key: &CacheKey, has_default: bool, now: u64) -
   let hit = stores
     .cache
     .lock()
-    .get_for_fallback(&key.prompt, &key.model_id, now);
+    .get_for_fallback(&key.prompt, &key.model_id, now)
+    .unwrap_or(None);
   match hit {
     Some(hit) => Fallback::Cache(hit),
     None if has_default => Fallback::Default,
@@ -159,7 +164,8 @@ pub fn skip_failed_integration(
   now: u64,
 ) -> String {
   let reason = skip_reason(error_message);
-  stores
+  // The skip happens whether or not it could be written down.
+  let _ = stores
     .failures
     .lock()
     .record(service, operation, error_message, &reason, now);
@@ -176,6 +182,18 @@ mod tests {
   use super::*;
   use crate::core::cache::CacheConfig;
   use crate::core::queue::{JobStatus, QueueConfig};
+
+  /// Runs a test against memory stores and against stores in a new file.
+  fn for_each_backend(test: impl Fn(Stores)) {
+    test(Stores::new());
+    let dir = crate::core::storage::sqlite::test_dir("fallback");
+    let path = dir.join("state.db");
+    let stores = Stores::new();
+    stores
+      .move_to_file(&path, crate::core::storage::Durability::Normal)
+      .unwrap();
+    test(stores);
+  }
 
   fn key() -> CacheKey {
     CacheKey {
@@ -195,139 +213,169 @@ mod tests {
   /// Every option given: each row removes what made the previous one apply.
   #[test]
   fn precedence_follows_the_contract() {
-    let stores = Stores::new();
-    let mut plan = FallbackPlan::new("op");
-    plan.cache_key = Some(key());
-    plan.has_default = true;
-    plan.queue = Some(queue_request());
-    plan.user_id = Some("u".into());
-    plan.allow_skip = true;
+    for_each_backend(|stores| {
+      let mut plan = FallbackPlan::new("op");
+      plan.cache_key = Some(key());
+      plan.has_default = true;
+      plan.queue = Some(queue_request());
+      plan.user_id = Some("u".into());
+      plan.allow_skip = true;
 
-    stores.cache.lock().set("p", "m", "1", None, 0).unwrap();
-    assert_eq!(
-      on_failure(&plan, "e", &stores, 1).fallback_type(),
-      Some("cache")
-    );
+      stores
+        .cache
+        .lock()
+        .set_text(EntryText::new("p", "1"), "m", None, 0)
+        .unwrap();
+      assert_eq!(
+        on_failure(&plan, "e", &stores, 1).fallback_type(),
+        Some("cache")
+      );
 
-    stores.cache.lock().clear();
-    assert_eq!(on_failure(&plan, "e", &stores, 1), Fallback::Default);
+      stores.cache.lock().clear().unwrap();
+      assert_eq!(on_failure(&plan, "e", &stores, 1), Fallback::Default);
 
-    plan.has_default = false;
-    let queued = on_failure(&plan, "e", &stores, 1);
-    let Fallback::Queued(id) = queued else {
-      panic!("expected a queued job, got {queued:?}");
-    };
-    let job = stores.queue.lock().get(&id, 1).unwrap();
-    assert_eq!(
-      (
-        job.operation.as_str(),
-        job.priority,
-        job.max_retries,
-        job.status
-      ),
-      ("op", JobPriority::Low, 3, JobStatus::Pending)
-    );
+      plan.has_default = false;
+      let queued = on_failure(&plan, "e", &stores, 1);
+      let Fallback::Queued(id) = queued else {
+        panic!("expected a queued job, got {queued:?}");
+      };
+      let job = stores.queue.lock().get(&id, 1).unwrap().unwrap();
+      assert_eq!(
+        (
+          job.operation.as_str(),
+          job.priority,
+          job.max_retries,
+          job.status
+        ),
+        ("op", JobPriority::Low, 3, JobStatus::Pending)
+      );
 
-    plan.user_id = None;
-    assert_eq!(on_failure(&plan, "boom", &stores, 1), Fallback::Skipped);
-    let failures = stores.failures.lock().failures(Some("op"));
-    assert_eq!(failures[0].operation, "execute");
-    assert_eq!(
-      failures[0].skip_reason,
-      "Service temporarily unavailable: boom"
-    );
+      plan.user_id = None;
+      assert_eq!(on_failure(&plan, "boom", &stores, 1), Fallback::Skipped);
+      let failures = stores.failures.lock().failures(Some("op")).unwrap();
+      assert_eq!(failures[0].operation, "execute");
+      assert_eq!(
+        failures[0].skip_reason,
+        "Service temporarily unavailable: boom"
+      );
 
-    plan.allow_skip = false;
-    assert_eq!(on_failure(&plan, "e", &stores, 1), Fallback::Failed);
+      plan.allow_skip = false;
+      assert_eq!(on_failure(&plan, "e", &stores, 1), Fallback::Failed);
+    });
   }
 
   #[test]
   fn skip_up_front_needs_allow_skip_and_enough_recent_failures() {
-    let stores = Stores::new();
-    let mut plan = FallbackPlan::new("op");
-    plan.service = Some("svc".into());
-    for _ in 0..3 {
-      skip_failed_integration(&stores, "svc", "execute", "e", 100);
-    }
-    assert!(!skip_up_front(&plan, 3.0, &stores, 100), "allowSkip is off");
-    plan.allow_skip = true;
-    assert!(skip_up_front(&plan, 3.0, &stores, 100));
-    assert!(!skip_up_front(&plan, 4.0, &stores, 100));
+    for_each_backend(|stores| {
+      let mut plan = FallbackPlan::new("op");
+      plan.service = Some("svc".into());
+      for _ in 0..3 {
+        skip_failed_integration(&stores, "svc", "execute", "e", 100);
+      }
+      assert!(!skip_up_front(&plan, 3.0, &stores, 100), "allowSkip is off");
+      plan.allow_skip = true;
+      assert!(skip_up_front(&plan, 3.0, &stores, 100));
+      assert!(!skip_up_front(&plan, 4.0, &stores, 100));
+    });
   }
 
   #[test]
   fn default_without_cache_key_is_used_last() {
-    let stores = Stores::new();
-    let mut plan = FallbackPlan::new("op");
-    plan.has_default = true;
-    plan.allow_skip = true;
-    plan.service = Some("svc".into());
-    assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Skipped);
-    assert_eq!(stores.failures.lock().failures(Some("svc")).len(), 1);
-    plan.allow_skip = false;
-    assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Default);
+    for_each_backend(|stores| {
+      let mut plan = FallbackPlan::new("op");
+      plan.has_default = true;
+      plan.allow_skip = true;
+      plan.service = Some("svc".into());
+      assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Skipped);
+      assert_eq!(
+        stores.failures.lock().failures(Some("svc")).unwrap().len(),
+        1
+      );
+      plan.allow_skip = false;
+      assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Default);
+    });
   }
 
   #[test]
   fn full_queue_falls_through_to_the_next_step() {
-    let stores = Stores::new();
-    stores.queue.lock().set_config(
-      QueueConfig {
-        max_size: 0,
-        ..QueueConfig::default()
-      },
-      0,
-    );
-    let mut plan = FallbackPlan::new("op");
-    plan.queue = Some(queue_request());
-    plan.user_id = Some("u".into());
-    assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Failed);
-    plan.allow_skip = true;
-    assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Skipped);
+    for_each_backend(|stores| {
+      stores
+        .queue
+        .lock()
+        .set_config(
+          QueueConfig {
+            max_size: 0,
+            ..QueueConfig::default()
+          },
+          0,
+        )
+        .unwrap();
+      let mut plan = FallbackPlan::new("op");
+      plan.queue = Some(queue_request());
+      plan.user_id = Some("u".into());
+      assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Failed);
+      plan.allow_skip = true;
+      assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Skipped);
+    });
   }
 
   #[test]
   fn success_is_cached_and_a_refused_one_is_not() {
-    let stores = Stores::new();
-    stores.cache.lock().set_config(
-      CacheConfig {
-        max_bytes: 10,
-        ..CacheConfig::default()
-      },
-      0,
-    );
-    on_success(&stores, EntryText::new("p", "1"), "m", 0);
-    assert_eq!(stores.cache.lock().stats(0).size, 1);
-    on_success(
-      &stores,
-      EntryText::new("p", "a response far too large"),
-      "m",
-      0,
-    );
-    let hit = stores
-      .cache
-      .lock()
-      .get("p", "m", 0)
-      .expect("the old entry stays");
-    assert_eq!(hit.response, "1");
+    for_each_backend(|stores| {
+      stores
+        .cache
+        .lock()
+        .set_config(
+          CacheConfig {
+            max_bytes: 10,
+            ..CacheConfig::default()
+          },
+          0,
+        )
+        .unwrap();
+      on_success(&stores, EntryText::new("p", "1"), "m", 0);
+      assert_eq!(stores.cache.lock().stats(0).unwrap().size, 1);
+      on_success(
+        &stores,
+        EntryText::new("p", "a response far too large"),
+        "m",
+        0,
+      );
+      let hit = stores
+        .cache
+        .lock()
+        .get("p", "m", 0)
+        .unwrap()
+        .expect("the old entry stays");
+      assert_eq!(hit.response, "1");
+    });
   }
 
   #[test]
   fn stale_answers_serve_the_failure_path() {
-    let stores = Stores::new();
-    stores.cache.lock().set_config(
-      CacheConfig {
-        stale_if_error_ms: 1_000,
-        ..CacheConfig::default()
-      },
-      0,
-    );
-    stores.cache.lock().set("p", "m", "1", Some(10), 0).unwrap();
-    match cached_ai(&stores, &key(), false, 500) {
-      Fallback::Cache(hit) => assert!(hit.stale),
-      other => panic!("expected a stale hit, got {other:?}"),
-    }
-    assert_eq!(cached_ai(&stores, &key(), false, 2_000), Fallback::Failed);
-    assert_eq!(cached_ai(&stores, &key(), true, 2_000), Fallback::Default);
+    for_each_backend(|stores| {
+      stores
+        .cache
+        .lock()
+        .set_config(
+          CacheConfig {
+            stale_if_error_ms: 1_000,
+            ..CacheConfig::default()
+          },
+          0,
+        )
+        .unwrap();
+      stores
+        .cache
+        .lock()
+        .set_text(EntryText::new("p", "1"), "m", Some(10), 0)
+        .unwrap();
+      match cached_ai(&stores, &key(), false, 500) {
+        Fallback::Cache(hit) => assert!(hit.stale),
+        other => panic!("expected a stale hit, got {other:?}"),
+      }
+      assert_eq!(cached_ai(&stores, &key(), false, 2_000), Fallback::Failed);
+      assert_eq!(cached_ai(&stores, &key(), true, 2_000), Fallback::Default);
+    });
   }
 }

@@ -123,14 +123,66 @@ pub struct Job {
   pub status: JobStatus,
   pub last_error: Option<String>,
   pub updated_at: u64,
-  seq: u64,
-  lease_until: Option<u64>,
+  pub(crate) seq: u64,
+  pub(crate) lease_until: Option<u64>,
   /// Order in which the job finished (completed or failed).
-  finish_rank: u64,
+  pub(crate) finish_rank: u64,
+}
+
+impl Job {
+  pub fn is_live(&self) -> bool {
+    matches!(self.status, JobStatus::Pending | JobStatus::Processing)
+  }
+
+  /// Handed to a worker until `lease_until`.
+  pub(crate) fn lease(&mut self, now: u64, lease_until: u64) {
+    self.status = JobStatus::Processing;
+    self.updated_at = now;
+    self.lease_until = Some(lease_until);
+  }
+
+  /// A failed attempt at `at`: pending again after the backoff, or failed
+  /// for good once `max_retries` attempts have failed.
+  pub(crate) fn fail_attempt(&mut self, error: &str, at: u64) {
+    self.retry_count = self.retry_count.saturating_add(1);
+    self.last_error = Some(error.to_owned());
+    self.updated_at = at;
+    self.lease_until = None;
+    if self.retry_count >= self.max_retries {
+      self.status = JobStatus::Failed;
+    } else {
+      self.status = JobStatus::Pending;
+      self.next_retry_at = Some(add_ms(at, backoff_ms(self.retry_count)));
+    }
+  }
+
+  /// Back to pending, ready now, its retry count unchanged.
+  pub(crate) fn release(&mut self, now: u64) {
+    self.status = JobStatus::Pending;
+    self.lease_until = None;
+    self.next_retry_at = None;
+    self.updated_at = now;
+  }
+
+  pub(crate) fn finish(&mut self, status: JobStatus, now: u64) {
+    self.status = status;
+    self.updated_at = now;
+    self.lease_until = None;
+  }
+
+  /// A dead letter back to work with a fresh retry count (its `lastError`
+  /// stays, for the record).
+  pub(crate) fn revive(&mut self, now: u64) {
+    self.status = JobStatus::Pending;
+    self.retry_count = 0;
+    self.next_retry_at = None;
+    self.updated_at = now;
+  }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueError {
+  Storage(crate::core::storage::StorageError),
   /// Every held job is pending or processing; nothing may be dropped.
   Full {
     max_size: usize,
@@ -144,6 +196,7 @@ pub enum QueueError {
 impl std::fmt::Display for QueueError {
   fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
     match self {
+      QueueError::Storage(error) => error.fmt(f),
       QueueError::Full { max_size } => write!(
         f,
         "The job queue is full: it holds {max_size} jobs that are pending or processing, and none may be dropped"
@@ -203,6 +256,11 @@ impl JobQueue {
 
   pub fn config(&self) -> QueueConfig {
     self.config
+  }
+
+  /// Never held a job.
+  pub fn is_untouched(&self) -> bool {
+    self.next_seq == 0
   }
 
   /// New bounds apply at once; a lower `max_size` evicts finished jobs but
@@ -268,17 +326,9 @@ impl JobQueue {
       .ready
       .iter()
       .find(|(_, _, seq)| self.jobs.get(seq).is_some_and(&eligible))?;
-    self.ready.remove(&key);
-    let seq = key.2;
     let lease_until = add_ms(now, self.config.lease_ms);
-    let job = self.jobs.get_mut(&seq)?;
-    self.counts[JobStatus::Pending as usize] -= 1;
-    self.counts[JobStatus::Processing as usize] += 1;
-    job.status = JobStatus::Processing;
-    job.updated_at = now;
-    job.lease_until = Some(lease_until);
-    self.leases.insert((lease_until, seq));
-    Some(job.clone())
+    self.change(key.2, now, |job| job.lease(now, lease_until));
+    self.jobs.get(&key.2).cloned()
   }
 
   /// Extends a processing job's lease to `now + leaseMs` (a worker still on
@@ -301,12 +351,7 @@ impl JobQueue {
   /// count unchanged (a worker stopping before it could run it to the end).
   pub fn release(&mut self, id: &str, now: u64) -> bool {
     self.advance(now);
-    self.change_processing(id, now, |job| {
-      job.status = JobStatus::Pending;
-      job.lease_until = None;
-      job.next_retry_at = None;
-      job.updated_at = now;
-    })
+    self.change_processing(id, now, |job| job.release(now))
   }
 
   /// Applies `change` to a processing job, re-indexing it; false when the
@@ -318,11 +363,7 @@ impl JobQueue {
     if self.jobs[&seq].status != JobStatus::Processing {
       return false;
     }
-    self.unindex(seq);
-    if let Some(job) = self.jobs.get_mut(&seq) {
-      change(job);
-    }
-    self.index(seq, now);
+    self.change(seq, now, change);
     true
   }
 
@@ -333,7 +374,7 @@ impl JobQueue {
     let Some(seq) = self.live_seq(id) else {
       return false;
     };
-    self.finish(seq, JobStatus::Completed, now);
+    self.change(seq, now, |job| job.finish(JobStatus::Completed, now));
     true
   }
 
@@ -344,7 +385,7 @@ impl JobQueue {
     let Some(seq) = self.live_seq(id) else {
       return false;
     };
-    self.fail_attempt(seq, error, now);
+    self.change(seq, now, |job| job.fail_attempt(error, now));
     true
   }
 
@@ -390,14 +431,7 @@ impl JobQueue {
       if self.jobs.get(&seq).map(|job| job.status) != Some(JobStatus::Failed) {
         continue;
       }
-      self.unindex(seq);
-      if let Some(job) = self.jobs.get_mut(&seq) {
-        job.status = JobStatus::Pending;
-        job.retry_count = 0;
-        job.next_retry_at = None;
-        job.updated_at = now;
-      }
-      self.index(seq, now);
+      self.change(seq, now, |job| job.revive(now));
       count += 1;
     }
     count
@@ -429,7 +463,7 @@ impl JobQueue {
       if until >= now {
         break;
       }
-      self.fail_attempt(seq, LEASE_EXPIRED, until);
+      self.change(seq, until, |job| job.fail_attempt(LEASE_EXPIRED, until));
     }
     while let Some(&(due, seq)) = self.delayed.first() {
       if due > now {
@@ -451,45 +485,24 @@ impl JobQueue {
 
   fn live_seq(&self, id: &str) -> Option<u64> {
     let seq = self.seq_of(id)?;
-    match self.jobs[&seq].status {
-      JobStatus::Pending | JobStatus::Processing => Some(seq),
-      JobStatus::Completed | JobStatus::Failed => None,
-    }
+    self.jobs[&seq].is_live().then_some(seq)
   }
 
-  fn fail_attempt(&mut self, seq: u64, error: &str, now: u64) {
-    let Some(job) = self.jobs.get_mut(&seq) else {
+  /// Applies `change` to a job, moving it to the index of its new status;
+  /// a job that has just finished joins the end of the eviction order.
+  fn change(&mut self, seq: u64, now: u64, change: impl FnOnce(&mut Job)) {
+    let Some(before) = self.unindex(seq) else {
       return;
     };
-    job.retry_count = job.retry_count.saturating_add(1);
-    job.last_error = Some(error.to_owned());
-    if job.retry_count >= job.max_retries {
-      self.finish(seq, JobStatus::Failed, now);
-      return;
-    }
-    let retry_at = add_ms(now, backoff_ms(job.retry_count));
-    self.unindex(seq);
+    let rank = self.next_finish_rank;
     if let Some(job) = self.jobs.get_mut(&seq) {
-      job.status = JobStatus::Pending;
-      job.next_retry_at = Some(retry_at);
-      job.updated_at = now;
-      job.lease_until = None;
+      change(job);
+      if !job.is_live() && matches!(before, JobStatus::Pending | JobStatus::Processing) {
+        job.finish_rank = rank;
+        self.next_finish_rank += 1;
+      }
     }
     self.index(seq, now);
-  }
-
-  fn finish(&mut self, seq: u64, status: JobStatus, now: u64) {
-    self.unindex(seq);
-    let Some(job) = self.jobs.get_mut(&seq) else {
-      return;
-    };
-    job.status = status;
-    job.updated_at = now;
-    job.lease_until = None;
-    job.finish_rank = self.next_finish_rank;
-    self.next_finish_rank += 1;
-    self.counts[status as usize] += 1;
-    self.finished.insert((job.finish_rank, seq));
   }
 
   /// Puts a job into the index of its status and counts it.
@@ -563,7 +576,7 @@ fn ready_key(job: &Job) -> ReadyKey {
 /// 46-bit numbers (a four-round Feistel network; 36^9 > 2^46): unique by
 /// construction, unguessable in order, and decodable back to the sequence
 /// number, so looking a job up by id needs no hash index.
-struct JobIds {
+pub(crate) struct JobIds {
   keys: [u64; 4],
 }
 
@@ -574,9 +587,13 @@ const ID_DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 impl JobIds {
   fn new() -> Self {
     let random = RandomState::new();
-    Self {
-      keys: [0u8, 1, 2, 3].map(|i| random.hash_one(i)),
-    }
+    Self::from_keys([0u8, 1, 2, 3].map(|i| random.hash_one(i)))
+  }
+
+  /// Ids under these keys; a file store keeps its keys, so ids stay
+  /// decodable by every process and after a restart.
+  pub(crate) fn from_keys(keys: [u64; 4]) -> Self {
+    Self { keys }
   }
 
   fn round(key: u64, half: u64) -> u64 {
@@ -600,7 +617,7 @@ impl JobIds {
     left << HALF_BITS | right
   }
 
-  fn job_id(&self, now: u64, seq: u64) -> String {
+  pub(crate) fn job_id(&self, now: u64, seq: u64) -> String {
     let mut code = self.permute(seq & (HALF_MASK << HALF_BITS | HALF_MASK));
     let mut suffix = [b'0'; 9];
     for digit in suffix.iter_mut().rev() {
@@ -613,7 +630,7 @@ impl JobIds {
     )
   }
 
-  fn seq_of(&self, id: &str) -> Option<u64> {
+  pub(crate) fn seq_of(&self, id: &str) -> Option<u64> {
     let suffix = id.rsplit_once('_')?.1;
     if suffix.len() != 9 {
       return None;

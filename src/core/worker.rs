@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::queue::{Job, JobQueue};
+use super::queue::Job;
+use super::storage::QueueStore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerConfig {
@@ -51,7 +52,7 @@ impl Worker {
 
   /// Takes as many ready jobs as the limits allow, best first; each is now
   /// `processing` under a lease and counted as running.
-  pub fn take(&mut self, queue: &mut JobQueue, now: u64) -> Vec<Job> {
+  pub fn take(&mut self, queue: &mut dyn QueueStore, now: u64) -> Vec<Job> {
     let Some(config) = self.config else {
       return Vec::new();
     };
@@ -59,11 +60,12 @@ impl Worker {
     let mut taken = Vec::new();
     while !self.stopping && self.running.len() < config.concurrency {
       let per_user = &self.per_user;
-      let job = queue.dequeue_eligible(now, |job| match config.per_user_concurrency {
+      let job = queue.dequeue_eligible(now, &|job| match config.per_user_concurrency {
         Some(limit) => per_user.get(&job.user_id).copied().unwrap_or(0) < limit,
         None => true,
       });
-      let Some(job) = job else {
+      // A storage that cannot be reached now is asked again at the next poll.
+      let Ok(Some(job)) = job else {
         break;
       };
       *self.per_user.entry(job.user_id.clone()).or_insert(0) += 1;
@@ -76,9 +78,11 @@ impl Worker {
   /// This worker is alive and on its running jobs: their leases must not
   /// run out under it just because the JavaScript thread was busy. Called
   /// before anything else this worker does with the queue.
-  pub fn keep_leased(&self, queue: &mut JobQueue, now: u64) {
+  pub fn keep_leased(&self, queue: &mut dyn QueueStore, now: u64) {
     for id in self.running.keys() {
-      queue.keep_leased(id, now);
+      // A renewal that fails is tried again at the next renewal; the lease
+      // outlives several of them.
+      let _ = queue.keep_leased(id, now);
     }
   }
 
@@ -102,6 +106,17 @@ impl Worker {
 mod tests {
   use super::*;
   use crate::core::queue::{JobPriority, JobType, NewJob, QueueConfig};
+  use crate::core::stores::{open_queue, Backend};
+
+  /// A memory queue and a queue in a new file.
+  fn queues() -> Vec<Box<dyn QueueStore>> {
+    let dir = crate::core::storage::sqlite::test_dir("worker");
+    let file = Backend::File(&dir.join("q.db"), Default::default());
+    [Backend::Memory, file]
+      .into_iter()
+      .map(|backend| open_queue(backend, QueueConfig::default()).unwrap())
+      .collect()
+  }
 
   fn job(user: &str) -> NewJob {
     NewJob {
@@ -118,50 +133,53 @@ mod tests {
 
   #[test]
   fn takes_up_to_its_concurrency() {
-    let mut queue = JobQueue::new(QueueConfig::default());
-    for _ in 0..5 {
-      queue.enqueue(job("u"), 0).unwrap();
+    for mut queue in queues() {
+      for _ in 0..5 {
+        queue.enqueue(job("u"), 0).unwrap();
+      }
+      let mut worker = Worker::new(WorkerConfig {
+        concurrency: 2,
+        per_user_concurrency: None,
+      });
+      let first = worker.take(&mut *queue, 1);
+      assert_eq!(first.len(), 2);
+      assert!(worker.take(&mut *queue, 1).is_empty());
+      assert!(worker.finish(&first[0].id));
+      assert!(!worker.finish(&first[0].id));
+      assert_eq!(worker.take(&mut *queue, 1).len(), 1);
+      assert_eq!(worker.running(), 2);
     }
-    let mut worker = Worker::new(WorkerConfig {
-      concurrency: 2,
-      per_user_concurrency: None,
-    });
-    let first = worker.take(&mut queue, 1);
-    assert_eq!(first.len(), 2);
-    assert!(worker.take(&mut queue, 1).is_empty());
-    assert!(worker.finish(&first[0].id));
-    assert!(!worker.finish(&first[0].id));
-    assert_eq!(worker.take(&mut queue, 1).len(), 1);
-    assert_eq!(worker.running(), 2);
   }
 
   #[test]
   fn per_user_limits_let_other_users_through() {
-    let mut queue = JobQueue::new(QueueConfig::default());
-    for user in ["a", "a", "a", "b"] {
-      queue.enqueue(job(user), 0).unwrap();
+    for mut queue in queues() {
+      for user in ["a", "a", "a", "b"] {
+        queue.enqueue(job(user), 0).unwrap();
+      }
+      let mut worker = Worker::new(WorkerConfig {
+        concurrency: 10,
+        per_user_concurrency: Some(1),
+      });
+      let taken = worker.take(&mut *queue, 1);
+      let users: Vec<&str> = taken.iter().map(|j| &*j.user_id).collect();
+      assert_eq!(users, vec!["a", "b"]);
+      worker.finish(&taken[0].id);
+      assert_eq!(&*worker.take(&mut *queue, 1)[0].user_id, "a");
     }
-    let mut worker = Worker::new(WorkerConfig {
-      concurrency: 10,
-      per_user_concurrency: Some(1),
-    });
-    let taken = worker.take(&mut queue, 1);
-    let users: Vec<&str> = taken.iter().map(|j| &*j.user_id).collect();
-    assert_eq!(users, vec!["a", "b"]);
-    worker.finish(&taken[0].id);
-    assert_eq!(&*worker.take(&mut queue, 1)[0].user_id, "a");
   }
 
   #[test]
   fn a_stopping_worker_takes_nothing() {
-    let mut queue = JobQueue::new(QueueConfig::default());
-    queue.enqueue(job("u"), 0).unwrap();
-    let mut worker = Worker::new(WorkerConfig {
-      concurrency: 1,
-      per_user_concurrency: None,
-    });
-    worker.stop();
-    assert!(worker.take(&mut queue, 1).is_empty());
-    assert!(worker.is_stopping());
+    for mut queue in queues() {
+      queue.enqueue(job("u"), 0).unwrap();
+      let mut worker = Worker::new(WorkerConfig {
+        concurrency: 1,
+        per_user_concurrency: None,
+      });
+      worker.stop();
+      assert!(worker.take(&mut *queue, 1).is_empty());
+      assert!(worker.is_stopping());
+    }
   }
 }

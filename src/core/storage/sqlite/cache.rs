@@ -1,0 +1,266 @@
+//! The response cache in the file. Entries past their TTL and grace are
+//! reclaimed through the expiry index as time passes, never by a scan; the
+//! totals the bounds need are kept by triggers. Hit, miss and eviction
+//! counters belong to this connection (this process), like `getStats`'s
+//! counters of a memory cache.
+
+use std::path::Path;
+
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::{int, Database, Durability};
+use crate::core::cache::{key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
+use crate::core::clock::add_ms;
+use crate::core::storage::{CacheStore, Location, StorageResult};
+
+pub struct SqliteCache {
+  db: Database,
+  config: CacheConfig,
+  seed: u64,
+  hits: u64,
+  misses: u64,
+  evictions: u64,
+}
+
+impl SqliteCache {
+  pub fn open(path: &Path, durability: Durability, config: CacheConfig) -> StorageResult<Self> {
+    let mut db = Database::open(path, durability)?;
+    let seed = db.meta("cache_seed")?;
+    Ok(Self {
+      db,
+      config,
+      seed,
+      hits: 0,
+      misses: 0,
+      evictions: 0,
+    })
+  }
+}
+
+/// Drops entries whose TTL and stale-if-error grace have both passed.
+fn advance(tx: &Transaction, config: &CacheConfig, now: u64) -> rusqlite::Result<()> {
+  if let Some(before) = now.checked_sub(config.stale_if_error_ms) {
+    tx.prepare_cached("DELETE FROM cache_entries WHERE expires_at < ?1")?
+      .execute([int(before)])?;
+  }
+  Ok(())
+}
+
+/// Evicts until the bounds hold: stale entries first (soonest expired
+/// first), then least recently used. Returns how many went.
+fn enforce_bounds(tx: &Transaction, config: &CacheConfig, now: u64) -> rusqlite::Result<u64> {
+  let mut evicted = 0;
+  loop {
+    let (entries, bytes): (i64, i64) = tx
+      .prepare_cached("SELECT entries, bytes FROM cache_totals")?
+      .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    if entries as u64 <= config.max_entries as u64 && bytes as u64 <= config.max_bytes as u64 {
+      return Ok(evicted);
+    }
+    let victim: Option<i64> = tx
+      .prepare_cached(
+        "SELECT rowid FROM cache_entries WHERE expires_at < ?1 ORDER BY expires_at LIMIT 1",
+      )?
+      .query_row([int(now)], |row| row.get(0))
+      .optional()?;
+    let victim = match victim {
+      Some(rowid) => Some(rowid),
+      None => tx
+        .prepare_cached("SELECT rowid FROM cache_entries ORDER BY used LIMIT 1")?
+        .query_row([], |row| row.get(0))
+        .optional()?,
+    };
+    let Some(rowid) = victim else {
+      return Ok(evicted);
+    };
+    tx.prepare_cached("DELETE FROM cache_entries WHERE rowid = ?1")?
+      .execute([rowid])?;
+    evicted += 1;
+  }
+}
+
+fn find(
+  tx: &Transaction,
+  digest: u64,
+  prompt: &str,
+  model_id: &str,
+) -> rusqlite::Result<Option<(i64, CacheHit)>> {
+  tx.prepare_cached(
+    "SELECT rowid, response, created_at, expires_at FROM cache_entries \
+     WHERE digest = ?1 AND model_id = ?2 AND prompt = ?3",
+  )?
+  .query_row(params![digest as i64, model_id, prompt], |row| {
+    Ok((
+      row.get(0)?,
+      CacheHit {
+        response: row.get(1)?,
+        timestamp: row.get::<_, i64>(2)?.max(0) as u64,
+        expires_at: row.get::<_, i64>(3)?.max(0) as u64,
+        stale: false,
+      },
+    ))
+  })
+  .optional()
+}
+
+impl SqliteCache {
+  fn lookup(
+    &mut self,
+    prompt: &str,
+    model_id: &str,
+    now: u64,
+    allow_stale: bool,
+  ) -> StorageResult<Option<CacheHit>> {
+    let digest = key_digest(self.seed, prompt, model_id);
+    let config = self.config;
+    let hit = self.db.write(|tx| {
+      advance(tx, &config, now)?;
+      let Some((rowid, mut hit)) = find(tx, digest, prompt, model_id)? else {
+        return Ok(None);
+      };
+      hit.stale = hit.expires_at < now;
+      if hit.stale && !allow_stale {
+        return Ok(None);
+      }
+      tx.prepare_cached(
+        "UPDATE cache_entries SET used = (SELECT max(used) FROM cache_entries) + 1 WHERE rowid = ?1",
+      )?
+      .execute([rowid])?;
+      Ok(Some(hit))
+    })?;
+    match hit {
+      Some(_) => self.hits += 1,
+      None => self.misses += 1,
+    }
+    Ok(hit)
+  }
+}
+
+impl CacheStore for SqliteCache {
+  fn config(&self) -> CacheConfig {
+    self.config
+  }
+
+  fn set_config(&mut self, config: CacheConfig, now: u64) -> StorageResult<()> {
+    let evicted = self.db.write(|tx| {
+      advance(tx, &config, now)?;
+      enforce_bounds(tx, &config, now)
+    })?;
+    self.evictions += evicted;
+    self.config = config;
+    Ok(())
+  }
+
+  fn set_text(
+    &mut self,
+    entry: EntryText,
+    model_id: &str,
+    ttl_ms: Option<u64>,
+    now: u64,
+  ) -> Result<(), CacheError> {
+    let (prompt, response) = (entry.prompt(), entry.response());
+    let bytes = prompt.len() + response.len();
+    let config = self.config;
+    if bytes > config.max_bytes {
+      return Err(CacheError::EntryTooLarge {
+        bytes,
+        max_bytes: config.max_bytes,
+      });
+    }
+    let ttl = match ttl_ms {
+      None | Some(0) => config.default_ttl_ms,
+      Some(ttl) => ttl,
+    };
+    let digest = key_digest(self.seed, prompt, model_id);
+    let evicted = self
+      .db
+      .write(|tx| {
+        advance(tx, &config, now)?;
+        if let Some((rowid, _)) = find(tx, digest, prompt, model_id)? {
+          tx.prepare_cached("DELETE FROM cache_entries WHERE rowid = ?1")?
+            .execute([rowid])?;
+        }
+        tx.prepare_cached(
+          "INSERT INTO cache_entries (digest, model_id, prompt, response, bytes, created_at, expires_at, used) \
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT coalesce(max(used), 0) + 1 FROM cache_entries))",
+        )?
+        .execute(params![
+          digest as i64,
+          model_id,
+          prompt,
+          response,
+          bytes as i64,
+          int(now),
+          int(add_ms(now, ttl))
+        ])?;
+        enforce_bounds(tx, &config, now)
+      })
+      .map_err(CacheError::Storage)?;
+    self.evictions += evicted;
+    Ok(())
+  }
+
+  fn get(&mut self, prompt: &str, model_id: &str, now: u64) -> StorageResult<Option<CacheHit>> {
+    self.lookup(prompt, model_id, now, false)
+  }
+
+  fn get_for_fallback(
+    &mut self,
+    prompt: &str,
+    model_id: &str,
+    now: u64,
+  ) -> StorageResult<Option<CacheHit>> {
+    self.lookup(prompt, model_id, now, true)
+  }
+
+  fn delete(&mut self, prompt: &str, model_id: &str) -> StorageResult<bool> {
+    let digest = key_digest(self.seed, prompt, model_id);
+    self.db.write(|tx| {
+      tx.prepare_cached(
+        "DELETE FROM cache_entries WHERE digest = ?1 AND model_id = ?2 AND prompt = ?3",
+      )?
+      .execute(params![digest as i64, model_id, prompt])
+      .map(|deleted| deleted > 0)
+    })
+  }
+
+  fn clear(&mut self) -> StorageResult<()> {
+    self
+      .db
+      .write(|tx| tx.execute("DELETE FROM cache_entries", []))?;
+    (self.hits, self.misses, self.evictions) = (0, 0, 0);
+    Ok(())
+  }
+
+  fn stats(&mut self, now: u64) -> StorageResult<CacheStats> {
+    let config = self.config;
+    let (size, oldest, newest, bytes) = self.db.write(|tx| {
+      advance(tx, &config, now)?;
+      tx.prepare_cached(
+        "SELECT count(*), min(created_at), max(created_at), coalesce(sum(bytes), 0) \
+         FROM cache_entries WHERE expires_at >= ?1",
+      )?
+      .query_row([int(now)], |row| {
+        Ok((
+          row.get::<_, i64>(0)?,
+          row.get::<_, Option<i64>>(1)?,
+          row.get::<_, Option<i64>>(2)?,
+          row.get::<_, i64>(3)?,
+        ))
+      })
+    })?;
+    Ok(CacheStats {
+      size: size as usize,
+      oldest_entry: oldest.map(|t| t.max(0) as u64),
+      newest_entry: newest.map(|t| t.max(0) as u64),
+      hits: self.hits,
+      misses: self.misses,
+      evictions: self.evictions,
+      bytes: bytes as usize,
+    })
+  }
+
+  fn location(&self) -> Location<'_> {
+    Location::File(self.db.path())
+  }
+}

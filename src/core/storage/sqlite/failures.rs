@@ -1,0 +1,181 @@
+//! The integration failure history in the file: at most `max_per_service`
+//! records per service and `max_services` services (the least recently
+//! failed go first), trimmed as records arrive.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::{params, Row, Transaction};
+
+use super::{int, Database, Durability};
+use crate::core::failures::{FailureConfig, FailureRecord, ServiceStats};
+use crate::core::storage::{FailureStore, Location, StorageResult};
+
+pub struct SqliteFailures {
+  db: Database,
+  config: FailureConfig,
+}
+
+impl SqliteFailures {
+  pub fn open(path: &Path, durability: Durability, config: FailureConfig) -> StorageResult<Self> {
+    Ok(Self {
+      db: Database::open(path, durability)?,
+      config,
+    })
+  }
+}
+
+fn read_record(row: &Row) -> rusqlite::Result<FailureRecord> {
+  Ok(FailureRecord {
+    seq: row.get::<_, i64>(0)? as u64,
+    service: Arc::from(row.get::<_, String>(1)?),
+    operation: row.get(2)?,
+    error: row.get(3)?,
+    skip_reason: row.get(4)?,
+    timestamp: row.get::<_, i64>(5)?.max(0) as u64,
+  })
+}
+
+/// Keeps one service's newest `max_per_service` records.
+fn trim_service(tx: &Transaction, service: &str, max_per_service: usize) -> rusqlite::Result<()> {
+  tx.prepare_cached(
+    "DELETE FROM failures WHERE service = ?1 AND seq <= \
+     (SELECT seq FROM failures WHERE service = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+  )?
+  .execute(params![service, int(max_per_service as u64)])?;
+  Ok(())
+}
+
+fn forget_service(tx: &Transaction, service: &str) -> rusqlite::Result<usize> {
+  tx.prepare_cached("DELETE FROM failures WHERE service = ?1")?
+    .execute([service])?;
+  tx.prepare_cached("DELETE FROM failure_services WHERE service = ?1")?
+    .execute([service])
+}
+
+/// Forgets the least recently failed services beyond `max_services`.
+fn trim_services(tx: &Transaction, max_services: usize) -> rusqlite::Result<()> {
+  let held: i64 = tx
+    .prepare_cached("SELECT count(*) FROM failure_services")?
+    .query_row([], |row| row.get(0))?;
+  let over = (held as u64).saturating_sub(max_services as u64);
+  let victims: Vec<String> = tx
+    .prepare_cached("SELECT service FROM failure_services ORDER BY last_seq LIMIT ?1")?
+    .query_map([int(over)], |row| row.get(0))?
+    .collect::<rusqlite::Result<_>>()?;
+  for service in victims {
+    forget_service(tx, &service)?;
+  }
+  Ok(())
+}
+
+impl FailureStore for SqliteFailures {
+  fn config(&self) -> FailureConfig {
+    self.config
+  }
+
+  fn set_config(&mut self, config: FailureConfig) -> StorageResult<()> {
+    self.db.write(|tx| {
+      trim_services(tx, config.max_services)?;
+      let services: Vec<String> = tx
+        .prepare_cached("SELECT service FROM failure_services")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+      for service in services {
+        trim_service(tx, &service, config.max_per_service)?;
+      }
+      Ok(())
+    })?;
+    self.config = config;
+    Ok(())
+  }
+
+  fn record(
+    &mut self,
+    service: &str,
+    operation: &str,
+    error: &str,
+    skip_reason: &str,
+    now: u64,
+  ) -> StorageResult<()> {
+    let config = self.config;
+    self.db.write(|tx| {
+      tx.prepare_cached(
+        "INSERT INTO failures (service, operation, error, skip_reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+      )?
+      .execute(params![service, operation, error, skip_reason, int(now)])?;
+      let seq = tx.last_insert_rowid();
+      let known = tx
+        .prepare_cached("UPDATE failure_services SET last_seq = ?2 WHERE service = ?1")?
+        .execute(params![service, seq])?
+        > 0;
+      if known {
+        trim_service(tx, service, config.max_per_service)
+      } else {
+        tx.prepare_cached("INSERT INTO failure_services (service, last_seq) VALUES (?1, ?2)")?
+          .execute(params![service, seq])?;
+        trim_services(tx, config.max_services)
+      }
+    })
+  }
+
+  fn should_skip(&mut self, service: &str, threshold: f64, now: u64) -> StorageResult<bool> {
+    let since = now.saturating_sub(self.config.window_ms);
+    let recent: i64 = self.db.read(|tx| {
+      tx.prepare_cached("SELECT count(*) FROM failures WHERE service = ?1 AND at >= ?2")?
+        .query_row(params![service, int(since)], |row| row.get(0))
+    })?;
+    Ok(recent as f64 >= threshold)
+  }
+
+  fn failures(&mut self, service: Option<&str>) -> StorageResult<Vec<FailureRecord>> {
+    const COLUMNS: &str = "seq, service, operation, error, skip_reason, at";
+    self.db.read(|tx| match service {
+      Some(service) => tx
+        .prepare_cached(&format!(
+          "SELECT {COLUMNS} FROM failures WHERE service = ?1 ORDER BY seq"
+        ))?
+        .query_map([service], read_record)?
+        .collect(),
+      None => tx
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM failures ORDER BY seq"))?
+        .query_map([], read_record)?
+        .collect(),
+    })
+  }
+
+  fn clear(&mut self, service: Option<&str>) -> StorageResult<bool> {
+    self.db.write(|tx| match service {
+      Some(service) => forget_service(tx, service).map(|gone| gone > 0),
+      None => {
+        tx.execute("DELETE FROM failures", [])?;
+        tx.execute("DELETE FROM failure_services", [])
+          .map(|gone| gone > 0)
+      }
+    })
+  }
+
+  fn stats(&mut self) -> StorageResult<Vec<ServiceStats>> {
+    self.db.read(|tx| {
+      let mut statement = tx.prepare_cached(
+        "SELECT service, count(*), min(seq), \
+         (SELECT at FROM failures AS last WHERE last.service = f.service ORDER BY seq DESC LIMIT 1) \
+         FROM failures AS f GROUP BY service ORDER BY min(seq)",
+      )?;
+      let stats = statement
+        .query_map([], |row| {
+          Ok(ServiceStats {
+            service: Arc::from(row.get::<_, String>(0)?),
+            count: row.get::<_, i64>(1)? as usize,
+            last_failure: row.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as u64,
+          })
+        })?
+        .collect();
+      stats
+    })
+  }
+
+  fn location(&self) -> Location<'_> {
+    Location::File(self.db.path())
+  }
+}

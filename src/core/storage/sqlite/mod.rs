@@ -1,0 +1,192 @@
+//! The durable stores: one SQLite file (WAL mode) holds the queue, the
+//! cache and the failure history. Every process that opens the file sees
+//! the same state; each write is one `BEGIN IMMEDIATE` transaction, so
+//! writers from several processes take turns and a job is leased to one
+//! `dequeue` only.
+
+mod cache;
+mod failures;
+mod queue;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+
+use super::{StorageError, StorageErrorKind, StorageResult};
+
+pub use cache::SqliteCache;
+pub use failures::SqliteFailures;
+pub use queue::SqliteQueue;
+
+/// How long a write waits for another process's transaction to end before
+/// reporting the storage as unavailable.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// When a write counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+  /// Survives the process being killed: the commit is in the operating
+  /// system's page cache (`synchronous=NORMAL`), not yet on the disk.
+  #[default]
+  Normal,
+  /// Survives power loss too: every commit waits for the disk (`fsync`,
+  /// `synchronous=FULL`).
+  Fsync,
+}
+
+/// One connection to the file, with its schema checked and up to date.
+pub struct Database {
+  connection: Connection,
+  path: PathBuf,
+}
+
+impl Database {
+  pub fn open(path: &Path, durability: Durability) -> StorageResult<Self> {
+    let unavailable = |what: &dyn std::fmt::Display| {
+      StorageError::new(
+        StorageErrorKind::Unavailable,
+        format!("Cannot open the storage file {}: {what}", path.display()),
+      )
+    };
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+      std::fs::create_dir_all(dir).map_err(|e| unavailable(&e))?;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+      | OpenFlags::SQLITE_OPEN_CREATE
+      | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(|e| at(path, e))?;
+    let mut database = Self {
+      connection,
+      path: path.to_owned(),
+    };
+    database.configure(durability)?;
+    let path = std::fs::canonicalize(path).map_err(|e| unavailable(&e))?;
+    database.path = path;
+    Ok(database)
+  }
+
+  fn configure(&mut self, durability: Durability) -> StorageResult<()> {
+    let path = self.path.clone();
+    let connection = &mut self.connection;
+    connection
+      .busy_timeout(BUSY_TIMEOUT)
+      .map_err(|e| at(&path, e))?;
+    if connection.is_readonly("main").map_err(|e| at(&path, e))? {
+      return Err(StorageError::new(
+        StorageErrorKind::Unavailable,
+        format!("The storage file {} is not writable", path.display()),
+      ));
+    }
+    let mode: String = connection
+      .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+      .map_err(|e| at(&path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+      return Err(StorageError::new(
+        StorageErrorKind::Unavailable,
+        format!(
+          "The storage file {} cannot use write-ahead logging (journal mode stays {mode})",
+          path.display()
+        ),
+      ));
+    }
+    let synchronous = match durability {
+      Durability::Normal => "NORMAL",
+      Durability::Fsync => "FULL",
+    };
+    connection
+      .pragma_update(None, "synchronous", synchronous)
+      .map_err(|e| at(&path, e))?;
+    let tx = connection
+      .transaction_with_behavior(TransactionBehavior::Immediate)
+      .map_err(|e| at(&path, e))?;
+    schema::migrate(&tx, &path)?;
+    tx.commit().map_err(|e| at(&path, e))
+  }
+
+  pub fn path(&self) -> &Path {
+    &self.path
+  }
+
+  /// Runs `work` in one `BEGIN IMMEDIATE` transaction and commits it.
+  pub fn write<T>(
+    &mut self,
+    work: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
+  ) -> StorageResult<T> {
+    let path = &self.path;
+    let tx = self
+      .connection
+      .transaction_with_behavior(TransactionBehavior::Immediate)
+      .map_err(|e| at(path, e))?;
+    let value = work(&tx).map_err(|e| at(path, e))?;
+    tx.commit().map_err(|e| at(path, e))?;
+    Ok(value)
+  }
+
+  /// Runs `work` on a consistent snapshot, writing nothing.
+  pub fn read<T>(
+    &mut self,
+    work: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
+  ) -> StorageResult<T> {
+    let path = &self.path;
+    let tx = self
+      .connection
+      .transaction_with_behavior(TransactionBehavior::Deferred)
+      .map_err(|e| at(path, e))?;
+    let value = work(&tx).map_err(|e| at(path, e))?;
+    tx.commit().map_err(|e| at(path, e))?;
+    Ok(value)
+  }
+
+  /// A value kept in the file's `meta` table (random keys made once, when
+  /// the file was created).
+  fn meta(&mut self, key: &str) -> StorageResult<u64> {
+    self
+      .read(|tx| {
+        tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+          row.get::<_, i64>(0)
+        })
+      })
+      .map(|value| value as u64)
+  }
+}
+
+/// What a SQLite error means for the caller.
+fn at(path: &Path, error: rusqlite::Error) -> StorageError {
+  let kind = match error.sqlite_error_code() {
+    Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StorageErrorKind::Corrupt,
+    _ => StorageErrorKind::Unavailable,
+  };
+  let message = match kind {
+    StorageErrorKind::Corrupt => format!(
+      "The storage file {} is not a fallback-mechanisms database or is damaged ({error})",
+      path.display()
+    ),
+    _ => format!(
+      "The storage file {} cannot be used: {error}",
+      path.display()
+    ),
+  };
+  StorageError::new(kind, message)
+}
+
+/// Integers as SQLite holds them: milliseconds and counts fit easily in 63 bits.
+fn int(value: u64) -> i64 {
+  value.min(i64::MAX as u64) as i64
+}
+
+/// A fresh, empty directory for one test's files.
+#[cfg(test)]
+pub fn test_dir(name: &str) -> PathBuf {
+  use std::sync::atomic::{AtomicU64, Ordering};
+  static NEXT: AtomicU64 = AtomicU64::new(0);
+  let dir = std::env::temp_dir().join(format!(
+    "fallback-mechanisms-test-{}-{name}-{}",
+    std::process::id(),
+    NEXT.fetch_add(1, Ordering::Relaxed)
+  ));
+  let _ = std::fs::remove_dir_all(&dir);
+  std::fs::create_dir_all(&dir).unwrap();
+  dir
+}

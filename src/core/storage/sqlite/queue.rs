@@ -1,0 +1,418 @@
+//! The job queue in the file. Each operation is one transaction that first
+//! applies what time alone changes (expired leases, retry delays run out),
+//! reading only the rows that change through the `(lane, due)` index; job
+//! transitions are the core's own (`Job::lease`, `Job::fail_attempt`, ...).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+
+use super::{int, Database, Durability};
+use crate::core::clock::add_ms;
+use crate::core::queue::{
+  Job, JobIds, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats,
+  LEASE_EXPIRED,
+};
+use crate::core::storage::{Location, QueueStore, StorageResult};
+
+const COLUMNS: &str = "seq, id, type, operation, payload, user_id, priority, created_at, \
+  retry_count, max_retries, next_retry_at, status, last_error, updated_at, lane, due";
+
+const READY: i64 = 0;
+const DELAYED: i64 = 1;
+const LEASED: i64 = 2;
+const FINISHED: i64 = 3;
+
+pub struct SqliteQueue {
+  db: Database,
+  config: QueueConfig,
+  ids: JobIds,
+}
+
+impl SqliteQueue {
+  pub fn open(path: &Path, durability: Durability, config: QueueConfig) -> StorageResult<Self> {
+    let mut db = Database::open(path, durability)?;
+    let mut keys = [0u64; 4];
+    for (i, key) in keys.iter_mut().enumerate() {
+      *key = db.meta(&format!("job_id_key_{i}"))?;
+    }
+    Ok(Self {
+      db,
+      config,
+      ids: JobIds::from_keys(keys),
+    })
+  }
+}
+
+/// The index a job waits in, and its place there.
+fn lane_of(job: &Job, now: u64) -> (i64, i64) {
+  match job.status {
+    JobStatus::Pending => match job.next_retry_at {
+      Some(due) if due > now => (DELAYED, int(due)),
+      _ => (READY, 0),
+    },
+    JobStatus::Processing => (LEASED, int(job.lease_until.unwrap_or(now))),
+    JobStatus::Completed | JobStatus::Failed => (FINISHED, int(job.updated_at)),
+  }
+}
+
+fn read_job(row: &Row) -> rusqlite::Result<Job> {
+  let text = |i: usize| row.get::<_, String>(i);
+  let number = |i: usize| row.get::<_, i64>(i).map(|n| n.max(0) as u64);
+  let bad = |i: usize, what: &str| {
+    rusqlite::Error::FromSqlConversionFailure(
+      i,
+      rusqlite::types::Type::Text,
+      format!("not a job {what}").into(),
+    )
+  };
+  let lane = row.get::<_, i64>(14)?;
+  let status = JobStatus::ALL
+    .get(row.get::<_, i64>(11)? as usize)
+    .copied()
+    .ok_or_else(|| bad(11, "status"))?;
+  Ok(Job {
+    seq: number(0)?,
+    id: Arc::from(text(1)?),
+    job_type: JobType::parse(&text(2)?).ok_or_else(|| bad(2, "type"))?,
+    operation: text(3)?,
+    payload: row.get::<_, Option<String>>(4)?.map(Arc::from),
+    user_id: Arc::from(text(5)?),
+    priority: JobPriority::ALL
+      .get(row.get::<_, i64>(6)? as usize)
+      .copied()
+      .ok_or_else(|| bad(6, "priority"))?,
+    created_at: number(7)?,
+    retry_count: number(8)?.min(u32::MAX as u64) as u32,
+    max_retries: number(9)?.min(u32::MAX as u64) as u32,
+    next_retry_at: row.get::<_, Option<i64>>(10)?.map(|n| n.max(0) as u64),
+    status,
+    last_error: row.get(12)?,
+    updated_at: number(13)?,
+    lease_until: (lane == LEASED).then(|| number(15)).transpose()?,
+    finish_rank: 0,
+  })
+}
+
+fn save(tx: &Transaction, job: &Job, now: u64) -> rusqlite::Result<()> {
+  let (lane, due) = lane_of(job, now);
+  tx.prepare_cached(
+    "UPDATE jobs SET status = ?2, retry_count = ?3, next_retry_at = ?4, last_error = ?5, \
+     updated_at = ?6, lane = ?7, due = ?8 WHERE seq = ?1",
+  )?
+  .execute(params![
+    int(job.seq),
+    job.status as i64,
+    job.retry_count,
+    job.next_retry_at.map(int),
+    job.last_error,
+    int(job.updated_at),
+    lane,
+    due
+  ])?;
+  Ok(())
+}
+
+fn load(tx: &Transaction, ids: &JobIds, id: &str) -> rusqlite::Result<Option<Job>> {
+  let Some(seq) = ids.seq_of(id) else {
+    return Ok(None);
+  };
+  let job = tx
+    .prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE seq = ?1"))?
+    .query_row([int(seq)], read_job)
+    .optional()?;
+  Ok(job.filter(|job| &*job.id == id))
+}
+
+fn select(
+  tx: &Transaction,
+  filter: &str,
+  args: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<Job>> {
+  let mut statement = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs {filter}"))?;
+  let jobs = statement.query_map(args, read_job)?.collect();
+  jobs
+}
+
+/// Expired leases become failed attempts dated at their deadline; retry
+/// delays that have run out make their jobs ready.
+fn advance(tx: &Transaction, now: u64) -> rusqlite::Result<()> {
+  let expired = select(tx, "WHERE lane = 2 AND due < ?1 ORDER BY due", [int(now)])?;
+  for mut job in expired {
+    let until = job.lease_until.unwrap_or(now);
+    job.fail_attempt(LEASE_EXPIRED, until);
+    save(tx, &job, now)?;
+  }
+  tx.prepare_cached("UPDATE jobs SET lane = 0, due = 0 WHERE lane = 1 AND due <= ?1")?
+    .execute([int(now)])?;
+  Ok(())
+}
+
+fn total(tx: &Transaction) -> rusqlite::Result<(u64, u64)> {
+  tx.prepare_cached("SELECT coalesce(sum(n), 0), coalesce(sum(CASE WHEN status >= 2 THEN n END), 0) FROM job_counts")?
+    .query_row([], |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)))
+}
+
+/// Drops the `count` jobs that finished first.
+fn evict_finished(tx: &Transaction, count: u64) -> rusqlite::Result<()> {
+  if count > 0 {
+    tx.prepare_cached(
+      "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE lane = 3 ORDER BY due, seq LIMIT ?1)",
+    )?
+    .execute([int(count)])?;
+  }
+  Ok(())
+}
+
+impl SqliteQueue {
+  /// Loads a job, changes it if `change` says so, and saves it.
+  fn change(
+    &mut self,
+    id: &str,
+    now: u64,
+    change: impl FnOnce(&mut Job) -> bool,
+  ) -> StorageResult<bool> {
+    let ids = &self.ids;
+    self.db.write(|tx| {
+      advance(tx, now)?;
+      let Some(mut job) = load(tx, ids, id)? else {
+        return Ok(false);
+      };
+      if !change(&mut job) {
+        return Ok(false);
+      }
+      save(tx, &job, now)?;
+      Ok(true)
+    })
+  }
+}
+
+impl QueueStore for SqliteQueue {
+  fn config(&self) -> QueueConfig {
+    self.config
+  }
+
+  fn set_config(&mut self, config: QueueConfig, now: u64) -> StorageResult<()> {
+    self.db.write(|tx| {
+      advance(tx, now)?;
+      let (total, finished) = total(tx)?;
+      let over = total.saturating_sub(config.max_size as u64);
+      evict_finished(tx, over.min(finished))
+    })?;
+    self.config = config;
+    Ok(())
+  }
+
+  fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
+    let bytes = job.payload_bytes();
+    let max_size = self.config.max_size as u64;
+    if bytes > self.config.max_payload_bytes {
+      return Err(QueueError::PayloadTooLarge {
+        bytes,
+        max_bytes: self.config.max_payload_bytes,
+      });
+    }
+    let ids = &self.ids;
+    let stored = self.db.write(|tx| {
+      advance(tx, now)?;
+      let (total, finished) = total(tx)?;
+      let over = (total + 1).saturating_sub(max_size);
+      if over > finished {
+        return Ok(None);
+      }
+      evict_finished(tx, over)?;
+      let last: i64 = tx
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'jobs'")?
+        .query_row([], |row| row.get(0))?;
+      let seq = last as u64 + 1;
+      let id = ids.job_id(now, seq);
+      let ready = match job.next_retry_at {
+        Some(due) if due > now => (DELAYED, int(due)),
+        _ => (READY, 0),
+      };
+      tx.prepare_cached(
+        "INSERT INTO jobs (seq, id, type, operation, payload, user_id, priority, created_at, \
+         retry_count, max_retries, next_retry_at, status, last_error, updated_at, lane, due) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, NULL, ?8, ?12, ?13)",
+      )?
+      .execute(params![
+        int(seq),
+        id,
+        job.job_type.as_str(),
+        job.operation,
+        job.payload.as_deref(),
+        job.user_id,
+        job.priority as i64,
+        int(now),
+        job.retry_count,
+        job.max_retries,
+        job.next_retry_at.map(int),
+        ready.0,
+        ready.1
+      ])?;
+      Ok(Some(id))
+    });
+    match stored {
+      Ok(Some(id)) => Ok(id.into()),
+      Ok(None) => Err(QueueError::Full {
+        max_size: self.config.max_size,
+      }),
+      Err(error) => Err(QueueError::Storage(error)),
+    }
+  }
+
+  fn dequeue_eligible(
+    &mut self,
+    now: u64,
+    eligible: &dyn Fn(&Job) -> bool,
+  ) -> StorageResult<Option<Job>> {
+    let lease_until = add_ms(now, self.config.lease_ms);
+    self.db.write(|tx| {
+      advance(tx, now)?;
+      let chosen = {
+        let mut statement = tx.prepare_cached(&format!(
+          "SELECT {COLUMNS} FROM jobs WHERE lane = 0 ORDER BY priority DESC, created_at, seq"
+        ))?;
+        let mut rows = statement.query([])?;
+        let mut chosen = None;
+        while let Some(row) = rows.next()? {
+          let job = read_job(row)?;
+          if eligible(&job) {
+            chosen = Some(job);
+            break;
+          }
+        }
+        chosen
+      };
+      let Some(mut job) = chosen else {
+        return Ok(None);
+      };
+      job.lease(now, lease_until);
+      save(tx, &job, now)?;
+      Ok(Some(job))
+    })
+  }
+
+  fn renew_lease(&mut self, id: &str, now: u64) -> StorageResult<bool> {
+    self.keep_leased(id, now)
+  }
+
+  fn keep_leased(&mut self, id: &str, now: u64) -> StorageResult<bool> {
+    let lease_until = add_ms(now, self.config.lease_ms);
+    let ids = &self.ids;
+    // No `advance` first: a lease that ran out while its worker was busy is
+    // still this worker's until something else has noticed.
+    self.db.write(|tx| {
+      let Some(mut job) = load(tx, ids, id)? else {
+        return Ok(false);
+      };
+      if job.status != JobStatus::Processing {
+        return Ok(false);
+      }
+      job.lease_until = Some(lease_until);
+      save(tx, &job, now)?;
+      Ok(true)
+    })
+  }
+
+  fn release(&mut self, id: &str, now: u64) -> StorageResult<bool> {
+    self.change(id, now, |job| {
+      let leased = job.status == JobStatus::Processing;
+      if leased {
+        job.release(now);
+      }
+      leased
+    })
+  }
+
+  fn complete(&mut self, id: &str, now: u64) -> StorageResult<bool> {
+    self.change(id, now, |job| {
+      let live = job.is_live();
+      if live {
+        job.finish(JobStatus::Completed, now);
+      }
+      live
+    })
+  }
+
+  fn fail(&mut self, id: &str, error: &str, now: u64) -> StorageResult<bool> {
+    self.change(id, now, |job| {
+      let live = job.is_live();
+      if live {
+        job.fail_attempt(error, now);
+      }
+      live
+    })
+  }
+
+  fn stats(&mut self, now: u64) -> StorageResult<QueueStats> {
+    self.db.write(|tx| {
+      advance(tx, now)?;
+      let mut counts = [0usize; 4];
+      let mut statement = tx.prepare_cached("SELECT status, n FROM job_counts")?;
+      let mut rows = statement.query([])?;
+      while let Some(row) = rows.next()? {
+        if let Some(count) = counts.get_mut(row.get::<_, i64>(0)? as usize) {
+          *count = row.get::<_, i64>(1)?.max(0) as usize;
+        }
+      }
+      Ok(QueueStats {
+        total: counts.iter().sum(),
+        pending: counts[JobStatus::Pending as usize],
+        processing: counts[JobStatus::Processing as usize],
+        completed: counts[JobStatus::Completed as usize],
+        failed: counts[JobStatus::Failed as usize],
+      })
+    })
+  }
+
+  fn get(&mut self, id: &str, now: u64) -> StorageResult<Option<Job>> {
+    let ids = &self.ids;
+    self.db.write(|tx| {
+      advance(tx, now)?;
+      load(tx, ids, id)
+    })
+  }
+
+  fn snapshot(&mut self, now: u64, filter: &dyn Fn(&Job) -> bool) -> StorageResult<Vec<Job>> {
+    self.db.write(|tx| {
+      advance(tx, now)?;
+      let mut jobs = select(tx, "ORDER BY seq", [])?;
+      jobs.retain(|job| filter(job));
+      Ok(jobs)
+    })
+  }
+
+  fn retry_failed(&mut self, id: Option<&str>, now: u64) -> StorageResult<usize> {
+    let ids = &self.ids;
+    self.db.write(|tx| {
+      advance(tx, now)?;
+      let failed = match id {
+        Some(id) => load(tx, ids, id)?.into_iter().collect(),
+        None => select(tx, "WHERE status = 3 ORDER BY due, seq", [])?,
+      };
+      let mut count = 0;
+      for mut job in failed {
+        if job.status == JobStatus::Failed {
+          job.revive(now);
+          save(tx, &job, now)?;
+          count += 1;
+        }
+      }
+      Ok(count)
+    })
+  }
+
+  fn clear_completed(&mut self, now: u64) -> StorageResult<usize> {
+    self.db.write(|tx| {
+      advance(tx, now)?;
+      tx.prepare_cached("DELETE FROM jobs WHERE status = 2")?
+        .execute([])
+    })
+  }
+
+  fn location(&self) -> Location<'_> {
+    Location::File(self.db.path())
+  }
+}

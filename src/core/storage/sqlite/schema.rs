@@ -1,0 +1,162 @@
+//! The file's schema, versioned with `PRAGMA user_version` and marked as
+//! ours with `PRAGMA application_id`. Each release appends migrations; a
+//! file is brought up to date inside the transaction that opens it, so
+//! processes opening it together cannot both migrate it.
+
+use std::hash::{BuildHasher, RandomState};
+use std::path::Path;
+
+use rusqlite::Transaction;
+
+use super::{at, StorageError, StorageErrorKind, StorageResult};
+
+/// "FbMe", so `file(1)`-style tools and this library can tell the file apart.
+const APPLICATION_ID: i64 = 0x4662_4d65;
+
+/// Migration `n` takes a file from version `n` to `n + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+const V1: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+
+-- Jobs. `lane` says which ordered index a job waits in: 0 ready, 1 delayed
+-- until `due`, 2 leased until `due`, 3 finished at `due`.
+CREATE TABLE jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  operation TEXT NOT NULL,
+  payload TEXT,
+  user_id TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL,
+  max_retries INTEGER NOT NULL,
+  next_retry_at INTEGER,
+  status INTEGER NOT NULL,
+  last_error TEXT,
+  updated_at INTEGER NOT NULL,
+  lane INTEGER NOT NULL,
+  due INTEGER NOT NULL
+);
+CREATE INDEX jobs_by_lane ON jobs (lane, due);
+CREATE INDEX jobs_ready ON jobs (priority DESC, created_at) WHERE lane = 0;
+CREATE TABLE job_counts (status INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+INSERT INTO job_counts (status, n) VALUES (0, 0), (1, 0), (2, 0), (3, 0);
+CREATE TRIGGER jobs_count_in AFTER INSERT ON jobs BEGIN
+  UPDATE job_counts SET n = n + 1 WHERE status = NEW.status;
+END;
+CREATE TRIGGER jobs_count_out AFTER DELETE ON jobs BEGIN
+  UPDATE job_counts SET n = n - 1 WHERE status = OLD.status;
+END;
+CREATE TRIGGER jobs_recount AFTER UPDATE OF status ON jobs WHEN OLD.status <> NEW.status BEGIN
+  UPDATE job_counts SET n = n - 1 WHERE status = OLD.status;
+  UPDATE job_counts SET n = n + 1 WHERE status = NEW.status;
+END;
+
+-- Cached responses, found by a seeded digest of the key and confirmed
+-- against the stored key.
+CREATE TABLE cache_entries (
+  digest INTEGER NOT NULL,
+  model_id TEXT NOT NULL,
+  prompt TEXT NOT NULL,
+  response TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used INTEGER NOT NULL
+);
+CREATE INDEX cache_by_digest ON cache_entries (digest);
+CREATE INDEX cache_by_expiry ON cache_entries (expires_at);
+CREATE INDEX cache_by_use ON cache_entries (used);
+CREATE TABLE cache_totals (id INTEGER PRIMARY KEY CHECK (id = 0), entries INTEGER NOT NULL, bytes INTEGER NOT NULL);
+INSERT INTO cache_totals (id, entries, bytes) VALUES (0, 0, 0);
+CREATE TRIGGER cache_count_in AFTER INSERT ON cache_entries BEGIN
+  UPDATE cache_totals SET entries = entries + 1, bytes = bytes + NEW.bytes;
+END;
+CREATE TRIGGER cache_count_out AFTER DELETE ON cache_entries BEGIN
+  UPDATE cache_totals SET entries = entries - 1, bytes = bytes - OLD.bytes;
+END;
+
+-- Integration failures, and each service's latest one (for the bound on
+-- services: the least recently failed goes first).
+CREATE TABLE failures (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  service TEXT NOT NULL,
+  operation TEXT NOT NULL,
+  error TEXT NOT NULL,
+  skip_reason TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX failures_by_service ON failures (service, seq);
+CREATE TABLE failure_services (service TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX failure_services_by_recency ON failure_services (last_seq);
+";
+
+/// Checks that the file is ours and not from a newer release, and applies
+/// the migrations it lacks.
+pub fn migrate(tx: &Transaction, path: &Path) -> StorageResult<()> {
+  let pragma = |name: &str| -> StorageResult<i64> {
+    tx.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+      .map_err(|e| at(path, e))
+  };
+  let application_id = pragma("application_id")?;
+  let version = pragma("user_version")?;
+  let tables: i64 = tx
+    .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+    .map_err(|e| at(path, e))?;
+  let foreign = if application_id == 0 {
+    tables > 0
+  } else {
+    application_id != APPLICATION_ID
+  };
+  if foreign {
+    return Err(StorageError::new(
+      StorageErrorKind::Corrupt,
+      format!(
+        "The storage file {} is a SQLite database of another application, not a fallback-mechanisms one",
+        path.display()
+      ),
+    ));
+  }
+  if version > VERSION {
+    return Err(StorageError::new(
+      StorageErrorKind::TooNew,
+      format!(
+        "The storage file {} has schema version {version}, written by a newer fallback-mechanisms; this release reads versions up to {VERSION}",
+        path.display()
+      ),
+    ));
+  }
+  for migration in &MIGRATIONS[version as usize..] {
+    tx.execute_batch(migration).map_err(|e| at(path, e))?;
+  }
+  if version == 0 {
+    seed_keys(tx).map_err(|e| at(path, e))?;
+  }
+  tx.execute_batch(&format!(
+    "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {VERSION};"
+  ))
+  .map_err(|e| at(path, e))
+}
+
+/// The random keys of job ids and cache digests, made once per file.
+fn seed_keys(tx: &Transaction) -> rusqlite::Result<()> {
+  let random = RandomState::new();
+  let mut insert = tx.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
+  for (i, key) in [
+    "job_id_key_0",
+    "job_id_key_1",
+    "job_id_key_2",
+    "job_id_key_3",
+    "cache_seed",
+  ]
+  .into_iter()
+  .enumerate()
+  {
+    insert.execute(rusqlite::params![key, random.hash_one(i) as i64])?;
+  }
+  Ok(())
+}
