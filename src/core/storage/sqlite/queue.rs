@@ -53,7 +53,8 @@ fn lane_of(job: &Job, now: u64) -> (i64, i64) {
       _ => (READY, 0),
     },
     JobStatus::Processing => (LEASED, int(job.lease_until.unwrap_or(now))),
-    JobStatus::Completed | JobStatus::Failed => (FINISHED, int(job.updated_at)),
+    // A finish rank of 0 is a job that has just finished: `save` ranks it last.
+    JobStatus::Completed | JobStatus::Failed => (FINISHED, int(job.finish_rank)),
   }
 }
 
@@ -91,7 +92,7 @@ fn read_job(row: &Row) -> rusqlite::Result<Job> {
     last_error: row.get(12)?,
     updated_at: number(13)?,
     lease_until: (lane == LEASED).then(|| number(15)).transpose()?,
-    finish_rank: 0,
+    finish_rank: if lane == FINISHED { number(15)? } else { 0 },
   })
 }
 
@@ -99,7 +100,8 @@ fn save(tx: &Transaction, job: &Job, now: u64) -> rusqlite::Result<()> {
   let (lane, due) = lane_of(job, now);
   tx.prepare_cached(
     "UPDATE jobs SET status = ?2, retry_count = ?3, next_retry_at = ?4, last_error = ?5, \
-     updated_at = ?6, lane = ?7, due = ?8 WHERE seq = ?1",
+     updated_at = ?6, lane = ?7, due = CASE WHEN ?7 = 3 AND ?8 = 0 \
+     THEN (SELECT coalesce(max(due), 0) + 1 FROM jobs WHERE lane = 3) ELSE ?8 END WHERE seq = ?1",
   )?
   .execute(params![
     int(job.seq),

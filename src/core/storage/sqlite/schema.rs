@@ -22,7 +22,7 @@ const V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 
 -- Jobs. `lane` says which ordered index a job waits in: 0 ready, 1 delayed
--- until `due`, 2 leased until `due`, 3 finished at `due`.
+-- until `due`, 2 leased until `due`, 3 finished, `due` being the finish order.
 CREATE TABLE jobs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL,
