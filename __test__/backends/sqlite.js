@@ -35,7 +35,7 @@ for (const name of ['AIResponseCache', 'BackgroundJobQueue', 'IntegrationFailure
     construct(target, args, newTarget) {
       const [options] = args
       const plain = options === undefined || (options !== null && Object.getPrototypeOf(options) === Object.prototype)
-      if (plain && (options === undefined || !('storagePath' in options))) {
+      if (plain && (options === undefined || !('storagePath' in options || 'durability' in options))) {
         args = [{ ...options, storagePath: freshFile() }, ...args.slice(1)]
       }
           return Reflect.construct(target, args, newTarget)

@@ -190,3 +190,99 @@ pub fn test_dir(name: &str) -> PathBuf {
   std::fs::create_dir_all(&dir).unwrap();
   dir
 }
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::core::cache::{CacheConfig, EntryText};
+  use crate::core::queue::{JobPriority, JobType, NewJob, QueueConfig};
+  use crate::core::storage::{CacheStore, QueueStore};
+
+  fn job() -> NewJob {
+    NewJob {
+      job_type: JobType::Ai,
+      operation: "op".into(),
+      payload: None,
+      user_id: "u".into(),
+      priority: JobPriority::Medium,
+      retry_count: 0,
+      max_retries: 3,
+      next_retry_at: None,
+    }
+  }
+
+  fn queue(path: &Path) -> SqliteQueue {
+    SqliteQueue::open(path, Durability::Normal, QueueConfig::default()).unwrap()
+  }
+
+  #[test]
+  fn state_is_there_after_reopening() {
+    let path = test_dir("reopen").join("s.db");
+    let id = queue(&path).enqueue(job(), 10).unwrap();
+    let config = CacheConfig::default();
+    let mut cache = SqliteCache::open(&path, Durability::Fsync, config).unwrap();
+    cache
+      .set_text(EntryText::new("p", "\"r\""), "m", Some(100), 10)
+      .unwrap();
+    drop(cache);
+    let mut cache = SqliteCache::open(&path, Durability::Normal, config).unwrap();
+    assert_eq!(cache.get("p", "m", 50).unwrap().unwrap().response, "\"r\"");
+    assert_eq!(cache.get("p", "m", 111).unwrap(), None);
+    let job = queue(&path).dequeue(20).unwrap().unwrap();
+    assert_eq!(job.id, id);
+  }
+
+  #[test]
+  fn two_connections_never_get_the_same_job() {
+    let path = test_dir("exclusive").join("s.db");
+    let (mut a, mut b) = (queue(&path), queue(&path));
+    for _ in 0..20 {
+      a.enqueue(job(), 0).unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    loop {
+      let (x, y) = (a.dequeue(1).unwrap(), b.dequeue(1).unwrap());
+      if x.is_none() && y.is_none() {
+        break;
+      }
+      for job in x.into_iter().chain(y) {
+        assert!(seen.insert(job.id.clone()), "{} handed out twice", job.id);
+      }
+    }
+    assert_eq!(seen.len(), 20);
+  }
+
+  #[test]
+  fn foreign_damaged_and_newer_files_are_refused() {
+    let dir = test_dir("refused");
+    let kind = |path: &Path| {
+      Database::open(path, Durability::Normal)
+        .err()
+        .map(|e| e.kind)
+    };
+
+    let garbage = dir.join("garbage.db");
+    std::fs::write(&garbage, "not a database\n".repeat(500)).unwrap();
+    assert_eq!(kind(&garbage), Some(StorageErrorKind::Corrupt));
+
+    let foreign = dir.join("foreign.db");
+    Connection::open(&foreign)
+      .unwrap()
+      .execute_batch("CREATE TABLE notes (body TEXT)")
+      .unwrap();
+    assert_eq!(kind(&foreign), Some(StorageErrorKind::Corrupt));
+
+    let newer = dir.join("newer.db");
+    drop(Database::open(&newer, Durability::Normal).unwrap());
+    Connection::open(&newer)
+      .unwrap()
+      .execute_batch("PRAGMA user_version = 99")
+      .unwrap();
+    assert_eq!(kind(&newer), Some(StorageErrorKind::TooNew));
+
+    assert_eq!(
+      kind(&garbage.join("below-a-file.db")),
+      Some(StorageErrorKind::Unavailable)
+    );
+  }
+}
