@@ -159,8 +159,12 @@ test('four processes dequeue from one file: every job is processed exactly once'
   const queue = new BackgroundJobQueue({ storagePath: file })
   const ids = []
   for (let i = 0; i < 400; i++) ids.push(queue.enqueue(job({ payload: { i } })))
+  const go = `${file}.go`
   const worker = `
     const queue = new lib.BackgroundJobQueue({ storagePath: ${JSON.stringify(file)} })
+    fs.writeSync(1, 'ready\\n')
+    // Start together, so the four really compete for each job.
+    while (!fs.existsSync(${JSON.stringify(go)})) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)
     for (;;) {
       const job = queue.dequeue()
       if (!job) break
@@ -168,8 +172,12 @@ test('four processes dequeue from one file: every job is processed exactly once'
       queue.complete(job.id)
     }
   `
-  const results = await Promise.all([1, 2, 3, 4].map(() => startChild(worker).ended))
+  const children = [1, 2, 3, 4].map(() => startChild(worker))
+  await Promise.all(children.map(({ child }) => new Promise((resolve) => child.stdout.once('data', resolve))))
+  fs.writeFileSync(go, '')
+  const results = await Promise.all(children.map(({ ended }) => ended))
   for (const { status, err } of results) assert.equal(status, 0, err)
+  for (const r of results) r.lines = r.lines.filter((line) => line !== 'ready')
   const processed = results.flatMap((r) => r.lines)
   assert.equal(processed.length, ids.length, 'no job was handed out twice')
   assert.deepEqual([...processed].sort(), [...ids].sort(), 'every job was handed out')

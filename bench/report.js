@@ -90,6 +90,14 @@ function goalsOf(rows) {
     `slowest ${slowest.toFixed(3)} ms outside garbage-collector pauses; ${slowestWithGc.toFixed(3)} ms with them`,
     slowest <= 1,
   )
+  const durable = rows.find((r) => r.group === 'durable')
+  if (durable) {
+    const file = durable.results['native, file'].nsPerOp
+    const vsBetter = file / durable.results['better-sqlite3'].nsPerOp
+    goal('durable queue cycle: at least as fast as better-sqlite3', `${vsBetter.toFixed(2)}× better-sqlite3`, vsBetter <= 1)
+    const vsMemory = file / durable.results['native, memory'].nsPerOp
+    goal('durable queue cycle: within 5× of memory mode', `${vsMemory.toFixed(2)}× memory`, vsMemory <= 5)
+  }
   return goals
 }
 

@@ -198,6 +198,37 @@ async function queueScenarios() {
   }
 }
 
+/**
+ * Durable mode: the same cycle on a queue kept in a SQLite file, beside the
+ * memory queue and beside a plain better-sqlite3 queue in JavaScript (one
+ * transaction per operation), all three on the same machine in one run.
+ */
+async function durableQueueScenario() {
+  const os = require('node:os')
+  const { SqliteJobQueue } = require('./reference/sqlite-queue')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fallback-bench-'))
+  try {
+    const pending = 1_000
+    console.log(`\ndurable queue with ${pending.toLocaleString('en')} pending jobs (files in ${dir})`)
+    const job = (i) => ({ type: 'analytics', operation: 'sync', payload: { contentId: i }, userId: `user${i % 100}`, priority: ['low', 'medium', 'high'][i % 3], retryCount: 0, maxRetries: 3 })
+    const queues = {
+      'native, file': new native.BackgroundJobQueue({ maxSize: 10_000_000, storagePath: path.join(dir, 'native.db') }),
+      'native, memory': new native.BackgroundJobQueue({ maxSize: 10_000_000 }),
+      'better-sqlite3': new SqliteJobQueue(path.join(dir, 'better-sqlite3.db')),
+    }
+    for (const queue of Object.values(queues)) for (let i = 0; i < pending; i++) queue.enqueue(job(i))
+    const cycle = (queue) => (i) => {
+      queue.enqueue(job(i))
+      queue.complete(queue.dequeue().id)
+    }
+    const impls = Object.fromEntries(Object.entries(queues).map(([name, queue]) => [name, cycle(queue)]))
+    await record('durable', `enqueue→dequeue→complete @ ${pending / 1000}k pending`, await compareSync(impls, { ops: QUICK ? 100 : 300, batches }), cycle(queues['native, file']))
+    queues['better-sqlite3'].close()
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 async function failureScenario() {
   console.log('\nshouldSkipService with 1,000 services')
   const ours = new native.IntegrationFailureManager()
@@ -233,6 +264,7 @@ async function main() {
   await cacheScenarios()
   memoryScenario()
   await queueScenarios()
+  await durableQueueScenario()
   latencyScenario()
   await failureScenario()
   const report = writeReports(rows, { quick: QUICK, notes, updateReadme: !QUICK })

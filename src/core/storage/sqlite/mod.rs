@@ -79,6 +79,12 @@ impl Database {
         format!("The storage file {} is not writable", path.display()),
       ));
     }
+    // Small pages for a new file: a commit writes every page it changed, and
+    // a queue operation changes a few rows of a few bytes (1 KiB pages
+    // commit in about half the time of 4 KiB ones). Ignored for an existing file.
+    connection
+      .pragma_update(None, "page_size", 1024)
+      .map_err(|e| at(&path, e))?;
     let mode: String = connection
       .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
       .map_err(|e| at(&path, e))?;

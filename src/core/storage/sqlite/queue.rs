@@ -45,13 +45,30 @@ impl SqliteQueue {
   }
 }
 
-/// The index a job waits in, and its place there.
+/// A ready job's place: higher priority first, then older.
+fn ready_rank(job_priority: JobPriority, created_at: u64) -> i64 {
+  const AGE_BITS: u32 = 45; // milliseconds until the year 3084
+  let age = created_at.min((1 << AGE_BITS) - 1) as i64;
+  (JobPriority::High as i64 - job_priority as i64) << AGE_BITS | age
+}
+
+/// Where a pending job waits: ready, or delayed until its retry time.
+fn pending_lane(
+  job_priority: JobPriority,
+  created_at: u64,
+  next_retry_at: Option<u64>,
+  now: u64,
+) -> (i64, i64) {
+  match next_retry_at {
+    Some(due) if due > now => (DELAYED, int(due)),
+    _ => (READY, ready_rank(job_priority, created_at)),
+  }
+}
+
+/// The lane a job waits in, and its place there.
 fn lane_of(job: &Job, now: u64) -> (i64, i64) {
   match job.status {
-    JobStatus::Pending => match job.next_retry_at {
-      Some(due) if due > now => (DELAYED, int(due)),
-      _ => (READY, 0),
-    },
+    JobStatus::Pending => pending_lane(job.priority, job.created_at, job.next_retry_at, now),
     JobStatus::Processing => (LEASED, int(job.lease_until.unwrap_or(now))),
     // A finish rank of 0 is a job that has just finished: `save` ranks it last.
     JobStatus::Completed | JobStatus::Failed => (FINISHED, int(job.finish_rank)),
@@ -101,7 +118,7 @@ fn save(tx: &Transaction, job: &Job, now: u64) -> rusqlite::Result<()> {
   tx.prepare_cached(
     "UPDATE jobs SET status = ?2, retry_count = ?3, next_retry_at = ?4, last_error = ?5, \
      updated_at = ?6, lane = ?7, due = CASE WHEN ?7 = 3 AND ?8 = 0 \
-     THEN (SELECT coalesce(max(due), 0) + 1 FROM jobs WHERE lane = 3) ELSE ?8 END WHERE seq = ?1",
+     THEN coalesce((SELECT due FROM jobs WHERE lane = 3 ORDER BY due DESC LIMIT 1), 0) + 1 ELSE ?8 END WHERE seq = ?1",
   )?
   .execute(params![
     int(job.seq),
@@ -140,19 +157,32 @@ fn select(
 /// Expired leases become failed attempts dated at their deadline; retry
 /// delays that have run out make their jobs ready.
 fn advance(tx: &Transaction, now: u64) -> rusqlite::Result<()> {
+  // Most calls find nothing due: two index probes say so without writing.
+  let due = tx
+    .prepare_cached(
+      "SELECT EXISTS (SELECT 1 FROM jobs WHERE lane = 1 AND due <= ?1) \
+       OR EXISTS (SELECT 1 FROM jobs WHERE lane = 2 AND due < ?1)",
+    )?
+    .query_row([int(now)], |row| row.get::<_, bool>(0))?;
+  if !due {
+    return Ok(());
+  }
   let expired = select(tx, "WHERE lane = 2 AND due < ?1 ORDER BY due", [int(now)])?;
   for mut job in expired {
     let until = job.lease_until.unwrap_or(now);
     job.fail_attempt(LEASE_EXPIRED, until);
     save(tx, &job, now)?;
   }
-  tx.prepare_cached("UPDATE jobs SET lane = 0, due = 0 WHERE lane = 1 AND due <= ?1")?
-    .execute([int(now)])?;
+  tx.prepare_cached(
+    "UPDATE jobs SET lane = 0, due = ((2 - priority) << 45) | min(created_at, (1 << 45) - 1) \
+     WHERE lane = 1 AND due <= ?1",
+  )?
+  .execute([int(now)])?;
   Ok(())
 }
 
 fn total(tx: &Transaction) -> rusqlite::Result<(u64, u64)> {
-  tx.prepare_cached("SELECT coalesce(sum(n), 0), coalesce(sum(CASE WHEN status >= 2 THEN n END), 0) FROM job_counts")?
+  tx.prepare_cached("SELECT coalesce(sum(n), 0), coalesce(sum(CASE WHEN status >= 2 THEN n END), 0) FROM job_counts WHERE status >= 0")?
     .query_row([], |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)))
 }
 
@@ -225,14 +255,11 @@ impl QueueStore for SqliteQueue {
       }
       evict_finished(tx, over)?;
       let last: i64 = tx
-        .prepare_cached("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'jobs'")?
+        .prepare_cached("SELECT n FROM job_counts WHERE status = -1")?
         .query_row([], |row| row.get(0))?;
       let seq = last as u64 + 1;
       let id = ids.job_id(now, seq);
-      let ready = match job.next_retry_at {
-        Some(due) if due > now => (DELAYED, int(due)),
-        _ => (READY, 0),
-      };
+      let ready = pending_lane(job.priority, now, job.next_retry_at, now);
       tx.prepare_cached(
         "INSERT INTO jobs (seq, id, type, operation, payload, user_id, priority, created_at, \
          retry_count, max_retries, next_retry_at, status, last_error, updated_at, lane, due) \
@@ -274,7 +301,7 @@ impl QueueStore for SqliteQueue {
       advance(tx, now)?;
       let chosen = {
         let mut statement = tx.prepare_cached(&format!(
-          "SELECT {COLUMNS} FROM jobs WHERE lane = 0 ORDER BY priority DESC, created_at, seq"
+          "SELECT {COLUMNS} FROM jobs WHERE lane = 0 ORDER BY due, seq"
         ))?;
         let mut rows = statement.query([])?;
         let mut chosen = None;

@@ -21,10 +21,12 @@ pub const VERSION: i64 = MIGRATIONS.len() as i64;
 const V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 
--- Jobs. `lane` says which ordered index a job waits in: 0 ready, 1 delayed
--- until `due`, 2 leased until `due`, 3 finished, `due` being the finish order.
+-- Jobs. One index, (lane, due), orders every state: lane 0 ready, `due`
+-- ranking priority then age; 1 delayed until `due`; 2 leased until `due`;
+-- 3 finished, `due` being the finish order. Each write touches few pages,
+-- which is most of what a commit costs.
 CREATE TABLE jobs (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   id TEXT NOT NULL,
   type TEXT NOT NULL,
   operation TEXT NOT NULL,
@@ -42,11 +44,13 @@ CREATE TABLE jobs (
   due INTEGER NOT NULL
 );
 CREATE INDEX jobs_by_lane ON jobs (lane, due);
-CREATE INDEX jobs_ready ON jobs (priority DESC, created_at) WHERE lane = 0;
+-- Jobs per status, and (status -1) the highest sequence number ever used,
+-- so an id is never handed out twice even after its job is gone.
 CREATE TABLE job_counts (status INTEGER PRIMARY KEY, n INTEGER NOT NULL);
-INSERT INTO job_counts (status, n) VALUES (0, 0), (1, 0), (2, 0), (3, 0);
+INSERT INTO job_counts (status, n) VALUES (-1, 0), (0, 0), (1, 0), (2, 0), (3, 0);
 CREATE TRIGGER jobs_count_in AFTER INSERT ON jobs BEGIN
-  UPDATE job_counts SET n = n + 1 WHERE status = NEW.status;
+  UPDATE job_counts SET n = CASE WHEN status = -1 THEN max(n, NEW.seq) ELSE n + 1 END
+  WHERE status IN (-1, NEW.status);
 END;
 CREATE TRIGGER jobs_count_out AFTER DELETE ON jobs BEGIN
   UPDATE job_counts SET n = n - 1 WHERE status = OLD.status;
