@@ -92,10 +92,10 @@ function goalsOf(rows) {
   )
   const durable = rows.find((r) => r.group === 'durable')
   if (durable) {
-    const file = durable.results['native, file'].nsPerOp
+    const file = durable.results.native.nsPerOp
     const vsBetter = file / durable.results['better-sqlite3'].nsPerOp
     goal('durable queue cycle: at least as fast as better-sqlite3', `${vsBetter.toFixed(2)}× better-sqlite3`, vsBetter <= 1)
-    const vsMemory = file / durable.results['native, memory'].nsPerOp
+    const vsMemory = file / durable.results['memory mode'].nsPerOp
     goal('durable queue cycle: within 5× of memory mode', `${vsMemory.toFixed(2)}× memory`, vsMemory <= 5)
   }
   return goals

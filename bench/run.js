@@ -212,8 +212,8 @@ async function durableQueueScenario() {
     console.log(`\ndurable queue with ${pending.toLocaleString('en')} pending jobs (files in ${dir})`)
     const job = (i) => ({ type: 'analytics', operation: 'sync', payload: { contentId: i }, userId: `user${i % 100}`, priority: ['low', 'medium', 'high'][i % 3], retryCount: 0, maxRetries: 3 })
     const queues = {
-      'native, file': new native.BackgroundJobQueue({ maxSize: 10_000_000, storagePath: path.join(dir, 'native.db') }),
-      'native, memory': new native.BackgroundJobQueue({ maxSize: 10_000_000 }),
+      native: new native.BackgroundJobQueue({ maxSize: 10_000_000, storagePath: path.join(dir, 'native.db') }),
+      'memory mode': new native.BackgroundJobQueue({ maxSize: 10_000_000 }),
       'better-sqlite3': new SqliteJobQueue(path.join(dir, 'better-sqlite3.db')),
     }
     for (const queue of Object.values(queues)) for (let i = 0; i < pending; i++) queue.enqueue(job(i))
@@ -222,7 +222,7 @@ async function durableQueueScenario() {
       queue.complete(queue.dequeue().id)
     }
     const impls = Object.fromEntries(Object.entries(queues).map(([name, queue]) => [name, cycle(queue)]))
-    await record('durable', `enqueue→dequeue→complete @ ${pending / 1000}k pending`, await compareSync(impls, { ops: QUICK ? 100 : 300, batches }), cycle(queues['native, file']))
+    await record('durable', `durable (SQLite file): enqueue→dequeue→complete @ ${pending / 1000}k pending`, await compareSync(impls, { ops: QUICK ? 100 : 300, batches }), cycle(queues.native))
     queues['better-sqlite3'].close()
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
