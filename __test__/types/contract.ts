@@ -102,6 +102,11 @@ async function usage(): Promise<void> {
   configure({ queue: { maxSize: 1, leaseMs: 1, maxPayloadBytes: 1 }, failures: { windowMs: 1, maxPerService: 1 } });
   // @ts-expect-error unknown settings are rejected
   configure({ cache: { ttl: 1 } });
+  configure({ storagePath: '.data/fallbacks.db', durability: 'fsync', queue: { maxSize: 1 } });
+  // @ts-expect-error durability is 'normal' | 'fsync'
+  configure({ storagePath: 'x.db', durability: 'always' });
+  // @ts-expect-error storage settings are not bounds of a section
+  configure({ cache: { storagePath: 'x.db' } });
 
   const entry: CachedAIResponse | null = aiResponseCache.get("p", "m");
   aiResponseCache.set("p", { any: 1 }, "m");
@@ -162,6 +167,11 @@ async function usage(): Promise<void> {
   new AIResponseCache();
   new AIResponseCache({ maxEntries: 10, maxBytes: 1024, defaultTtlMs: 1000, staleIfErrorMs: 0 });
   new BackgroundJobQueue({ maxSize: 10, leaseMs: 1000, maxPayloadBytes: 1024 });
+  new BackgroundJobQueue({ maxSize: 10, storagePath: '/var/lib/app/jobs.db', durability: 'normal' });
+  new AIResponseCache({ storagePath: 'cache.db' });
+  new IntegrationFailureManager({ storagePath: 'failures.db', windowMs: 1 });
+  // @ts-expect-error storagePath is a string
+  new AIResponseCache({ storagePath: 1 });
   new IntegrationFailureManager({ windowMs: 1000, maxPerService: 10 });
   // @ts-expect-error unknown constructor options are rejected
   new AIResponseCache({ size: 1 });
