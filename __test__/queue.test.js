@@ -6,8 +6,8 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 
-const { BackgroundJobQueue, backgroundJobQueue } = require('..')
-const { isRecentDate, sleep, assertThrowsCoded } = require('./helpers')
+const { BackgroundJobQueue, backgroundJobQueue, configure } = require('..')
+const { isRecentDate, sleep, assertThrowsCoded, resetSingletons } = require('./helpers')
 
 const MIN = 60_000
 
@@ -197,6 +197,22 @@ test('full queue: oldest finished jobs are evicted first; live jobs never; then 
   assertThrowsCoded(assert, () => queue.enqueue(job()), Error, 'QUEUE_FULL', /full/)
   assert.deepEqual(queue.getAll().map((j) => j.id), [c, d, e], 'no live job was dropped')
   assert.ok(queue.getAll().every((j) => j.status === 'pending'))
+})
+
+test('a refused enqueue evicts nothing, even when some finished jobs could go', () => {
+  // Only configure lowers a bound below what a queue holds: the singleton.
+  resetSingletons()
+  const queue = backgroundJobQueue
+  const ids = [queue.enqueue(job()), queue.enqueue(job()), queue.enqueue(job())]
+  try {
+    configure({ queue: { maxSize: 2 } })
+    queue.complete(ids[0])
+    assertThrowsCoded(assert, () => queue.enqueue(job()), Error, 'QUEUE_FULL', /full/)
+    assert.deepEqual(queue.getStats(), { total: 3, pending: 2, processing: 0, completed: 1, failed: 0 }, 'the completed job is still there')
+  } finally {
+    configure({ queue: { maxSize: 10_000 } })
+    resetSingletons()
+  }
 })
 
 test('a payload over maxPayloadBytes is refused with PAYLOAD_TOO_LARGE', () => {

@@ -280,12 +280,15 @@ impl JobQueue {
       });
     }
     self.advance(now);
-    while self.jobs.len() >= self.config.max_size {
-      if !self.evict_finished() {
-        return Err(QueueError::Full {
-          max_size: self.config.max_size,
-        });
-      }
+    // Refused before anything is evicted: a call that throws changes nothing.
+    let over = (self.jobs.len() + 1).saturating_sub(self.config.max_size);
+    if over > self.finished.len() {
+      return Err(QueueError::Full {
+        max_size: self.config.max_size,
+      });
+    }
+    for _ in 0..over {
+      self.evict_finished();
     }
     let seq = self.next_seq;
     self.next_seq += 1;
