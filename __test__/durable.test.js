@@ -309,10 +309,83 @@ test('bad files are a clear Error with a code, never a crash and never memory in
   assert.equal(fs.readFileSync(garbage, 'utf8').slice(0, 22), 'this is not a database', 'the file is left alone')
 })
 
+test('a refused file is left exactly as it was', () => {
+  const foreign = freshFile('untouched-foreign')
+  const other = new Database(foreign)
+  other.exec('CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES (1)')
+  other.close()
+  const newer = freshFile('untouched-newer')
+  new BackgroundJobQueue({ storagePath: newer }).enqueue(job())
+  const raw = new Database(newer)
+  raw.pragma('user_version = 99')
+  raw.pragma('journal_mode = DELETE')
+  raw.close()
+  for (const [file, code] of [[foreign, 'STORAGE_CORRUPT'], [newer, 'STORAGE_TOO_NEW']]) {
+    const before = fs.readFileSync(file)
+    assertThrowsCoded(assert, () => new BackgroundJobQueue({ storagePath: file }), Error, code)
+    assert.ok(fs.readFileSync(file).equals(before), `${path.basename(file)}: same bytes`)
+    assert.equal(fs.existsSync(`${file}-wal`), false, `${path.basename(file)}: not switched to WAL`)
+  }
+})
+
+test('a file missing its tables is STORAGE_CORRUPT when opened, not at first use', () => {
+  const file = freshFile('damaged')
+  new BackgroundJobQueue({ storagePath: file }).enqueue(job())
+  const raw = new Database(file)
+  raw.exec('DROP TABLE jobs')
+  raw.close()
+  assertThrowsCoded(assert, () => new AIResponseCache({ storagePath: file }), Error, 'STORAGE_CORRUPT', /damaged/)
+})
+
+test('a file deleted while in use refuses further changes instead of losing them', () => {
+  const file = freshFile('deleted')
+  const queue = new BackgroundJobQueue({ storagePath: file })
+  queue.enqueue(job())
+  for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${file}${suffix}`, { force: true })
+  assertThrowsCoded(assert, () => queue.enqueue(job()), Error, 'STORAGE_UNAVAILABLE', /deleted or replaced/)
+})
+
+test('configure({ storagePath }) racing an enqueue on another thread loses nothing', () => {
+  for (let round = 0; round < 5; round++) {
+    const file = freshFile('race')
+    const out = runChild(`
+      const { Worker } = require('node:worker_threads')
+      const flag = new Int32Array(new SharedArrayBuffer(4))
+      const worker = new Worker(\`
+        const { workerData, parentPort } = require('node:worker_threads')
+        const lib = require(\${JSON.stringify(${JSON.stringify(PACKAGE)})})
+        Atomics.wait(workerData, 0, 0)
+        const ids = []
+        while (Atomics.load(workerData, 0) === 1 || ids.length === 0) {
+          ids.push(lib.backgroundJobQueue.enqueue({ type: 'ai', operation: 'o', payload: 1, userId: 'u' }))
+        }
+        parentPort.postMessage(ids)
+      \`, { eval: true, workerData: flag })
+      worker.once('message', (ids) => {
+        const held = new Set(lib.backgroundJobQueue.getAll().map((j) => j.id))
+        process.stdout.write(JSON.stringify({ configured, returned: ids.length, lost: ids.filter((id) => !held.has(id)).length }))
+        process.exit(0)
+      })
+      let configured = 'ok'
+      setTimeout(() => {
+        Atomics.store(flag, 0, 1)
+        Atomics.notify(flag, 0)
+        try { lib.configure({ storagePath: ${JSON.stringify(file)} }) } catch (e) { configured = e.code }
+        Atomics.store(flag, 0, 2)
+      }, 100)
+    `)
+    const { configured, returned, lost } = JSON.parse(out)
+    assert.ok(['ok', 'ALREADY_IN_USE'].includes(configured), configured)
+    assert.ok(returned > 0)
+    assert.equal(lost, 0, `configure ${configured}: every id enqueue returned is held`)
+  }
+})
+
 test('storage options are checked like the others', () => {
   assertThrowsCoded(assert, () => new BackgroundJobQueue({ storagePath: 5 }), TypeError, 'ERR_INVALID_ARG_TYPE', /options\.storagePath/)
   assertThrowsCoded(assert, () => new BackgroundJobQueue({ storagePath: '' }), RangeError, 'ERR_OUT_OF_RANGE', /options\.storagePath/)
   assertThrowsCoded(assert, () => new AIResponseCache({ storagePath: ':memory:' }), RangeError, 'ERR_OUT_OF_RANGE', /leave it out/)
+  assertThrowsCoded(assert, () => new AIResponseCache({ storagePath: 'file:x.db?mode=memory' }), RangeError, 'ERR_OUT_OF_RANGE', /options\.storagePath/)
   assertThrowsCoded(assert, () => new AIResponseCache({ storagePath: freshFile(), durability: 'sometimes' }), TypeError, 'ERR_INVALID_ARG_VALUE', /options\.durability/)
   assertThrowsCoded(assert, () => new IntegrationFailureManager({ durability: 'fsync' }), TypeError, 'ERR_INVALID_ARG_VALUE', /only together with/)
   const file = freshFile('fsync')

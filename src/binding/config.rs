@@ -10,7 +10,7 @@ use crate::core::cache::CacheConfig;
 use crate::core::failures::FailureConfig;
 use crate::core::queue::QueueConfig;
 use crate::core::storage::Durability;
-use crate::core::stores::{global, Backend, MoveError};
+use crate::core::stores::{global, Backend, Bounds, MoveError};
 
 use super::args;
 use super::errors::{boundary, Fault, JsResult, ALREADY_IN_USE, ERR_INVALID_ARG_VALUE};
@@ -42,7 +42,9 @@ impl StorageChoice {
     match key {
       "storagePath" => {
         let file = args::string(js, value, path)?;
-        if file.is_empty() || file.starts_with(":memory:") || file.contains('\0') {
+        // SQLite reads ":memory:" and "file:..." as special names, not files.
+        let special = file.starts_with(":memory:") || file.starts_with("file:");
+        if file.is_empty() || special || file.contains('\0') {
           return Err(args::range_error(
             js,
             path,
@@ -164,9 +166,9 @@ pub fn failure_config(
 }
 
 /// Sets where the exported singletons keep their state and their bounds and
-/// defaults. Everything is checked before anything is applied, so a call
-/// that throws changes nothing; the storage moves first, then the bounds
-/// apply to it.
+/// defaults. Everything is checked before anything is applied; a move to a
+/// file opens the file and applies the bounds to it before the singletons
+/// switch, so a call that throws leaves them where they were.
 #[napi]
 pub fn configure(env: Env, options: Raw) -> napi::Result<Raw> {
   boundary(env, |js| {
@@ -199,36 +201,34 @@ pub fn configure(env: Env, options: Raw) -> napi::Result<Raw> {
         Ok(())
       },
     )?;
-    if let Some(path) = &storage.path {
-      stores
-        .move_to_file(path, storage.durability)
-        .map_err(|error| match error {
-          MoveError::Storage(error) => Fault::from(error),
-          MoveError::InUse { current } => Fault::error(
-            ALREADY_IN_USE,
-            match current {
-              Some(current) => format!(
-                "configure({{ storagePath }}) cannot move the shared cache, queue and failure history to {}: they already keep their state in {current}",
-                path.display()
-              ),
-              None => format!(
-                "configure({{ storagePath }}) must come before the shared cache, queue or failure history is first used; they already hold state in memory, so they cannot move to {}",
-                path.display()
-              ),
-            },
-          ),
-        })?;
-    }
+    let bounds = Bounds {
+      cache,
+      queue,
+      failures,
+    };
     let now = js.now_ms();
-    if let Some(config) = cache {
-      stores.cache.lock().set_config(config, now)?;
-    }
-    if let Some(config) = queue {
-      stores.queue.lock().set_config(config, now)?;
-    }
-    if let Some(config) = failures {
-      stores.failures.lock().set_config(config)?;
-    }
+    let Some(path) = &storage.path else {
+      stores.set_bounds(bounds, now)?;
+      return Ok(js.undefined());
+    };
+    stores
+      .move_to_file(path, storage.durability, bounds, now)
+      .map_err(|error| match error {
+        MoveError::Storage(error) => Fault::from(error),
+        MoveError::InUse { current } => Fault::error(
+          ALREADY_IN_USE,
+          match current {
+            Some(current) => format!(
+              "configure({{ storagePath }}) cannot move the shared cache, queue and failure history to {}: they already keep their state in {current}",
+              path.display()
+            ),
+            None => format!(
+              "configure({{ storagePath }}) must come before the shared cache, queue or failure history is first used; they already hold state in memory, so they cannot move to {}",
+              path.display()
+            ),
+          },
+        ),
+      })?;
     Ok(js.undefined())
   })
 }

@@ -190,7 +190,7 @@ mod tests {
     let path = dir.join("state.db");
     let stores = Stores::new();
     stores
-      .move_to_file(&path, crate::core::storage::Durability::Normal)
+      .move_to_file(&path, Default::default(), Default::default(), 0)
       .unwrap();
     test(stores);
   }

@@ -67,9 +67,6 @@ pub struct Stores {
   pub breakers: Shared<Breakers>,
   /// Randomness for retry jitter.
   pub random: Shared<JitterRandom>,
-  /// Held while the stores move to a file, so two `configure` calls on
-  /// different threads cannot interleave.
-  moving: Shared<()>,
 }
 
 /// Why the singletons could not move to a file.
@@ -93,61 +90,102 @@ impl Stores {
         &std::collections::hash_map::RandomState::new(),
         0u8,
       ))),
-      moving: shared(()),
     }
   }
 
   /// Moves the cache, the queue and the failure history into the file at
-  /// `path`, keeping their bounds. Allowed while they are in memory and have
-  /// never held anything; asking again for the file they are already in
-  /// changes nothing (a hot-reloaded module configures again). Either all
-  /// three move or none does.
-  pub fn move_to_file(&self, path: &Path, durability: Durability) -> Result<(), MoveError> {
-    let _moving = self.moving.lock();
-    let current = {
-      let cache = self.cache.lock();
-      match cache.location() {
-        Location::File(current) => Some(current.to_owned()),
-        Location::Memory { untouched } => {
-          let untouched = untouched
-            && matches!(
-              self.queue.lock().location(),
-              Location::Memory { untouched: true }
-            )
-            && matches!(
-              self.failures.lock().location(),
-              Location::Memory { untouched: true }
-            );
-          if !untouched {
-            return Err(MoveError::InUse { current: None });
-          }
-          None
-        }
-      }
-    };
-    if let Some(current) = current {
+  /// `path`, with these bounds (`None`: keep the current ones). Allowed
+  /// while they are in memory and have never held anything; asking again
+  /// for the file they are already in only applies the bounds (a
+  /// hot-reloaded module configures again). All three locks are held from
+  /// the check to the swap, so nothing written meanwhile can be left behind
+  /// in memory; either all three move or none does.
+  pub fn move_to_file(
+    &self,
+    path: &Path,
+    durability: Durability,
+    bounds: Bounds,
+    now: u64,
+  ) -> Result<(), MoveError> {
+    let mut cache = self.cache.lock();
+    let mut queue = self.queue.lock();
+    let mut failures = self.failures.lock();
+    if let Location::File(current) = cache.location() {
       let same = std::fs::canonicalize(path).is_ok_and(|wanted| wanted == current);
-      return match same {
-        true => Ok(()),
-        false => Err(MoveError::InUse {
+      if !same {
+        return Err(MoveError::InUse {
           current: Some(current.display().to_string()),
-        }),
-      };
+        });
+      }
+      return apply_bounds(&mut **cache, &mut **queue, &mut **failures, bounds, now)
+        .map_err(MoveError::Storage);
+    }
+    let untouched = |location: Location| matches!(location, Location::Memory { untouched: true });
+    if !(untouched(cache.location())
+      && untouched(queue.location())
+      && untouched(failures.location()))
+    {
+      return Err(MoveError::InUse { current: None });
     }
     let file = Backend::File(path, durability);
     let open = || -> StorageResult<_> {
-      Ok((
-        open_cache(file, self.cache.lock().config())?,
-        open_queue(file, self.queue.lock().config())?,
-        open_failures(file, self.failures.lock().config())?,
-      ))
+      let mut moved = (
+        open_cache(file, bounds.cache.unwrap_or(cache.config()))?,
+        open_queue(file, bounds.queue.unwrap_or(queue.config()))?,
+        open_failures(file, bounds.failures.unwrap_or(failures.config()))?,
+      );
+      let all = Bounds {
+        cache: Some(moved.0.config()),
+        queue: Some(moved.1.config()),
+        failures: Some(moved.2.config()),
+      };
+      apply_bounds(&mut *moved.0, &mut *moved.1, &mut *moved.2, all, now)?;
+      Ok(moved)
     };
-    let (cache, queue, failures) = open().map_err(MoveError::Storage)?;
-    *self.cache.lock() = cache;
-    *self.queue.lock() = queue;
-    *self.failures.lock() = failures;
+    let (new_cache, new_queue, new_failures) = open().map_err(MoveError::Storage)?;
+    *cache = new_cache;
+    *queue = new_queue;
+    *failures = new_failures;
     Ok(())
   }
+
+  /// Applies new bounds to the singletons wherever they are.
+  pub fn set_bounds(&self, bounds: Bounds, now: u64) -> StorageResult<()> {
+    apply_bounds(
+      &mut **self.cache.lock(),
+      &mut **self.queue.lock(),
+      &mut **self.failures.lock(),
+      bounds,
+      now,
+    )
+  }
+}
+
+/// New bounds for some of the three stores.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bounds {
+  pub cache: Option<CacheConfig>,
+  pub queue: Option<QueueConfig>,
+  pub failures: Option<FailureConfig>,
+}
+
+fn apply_bounds(
+  cache: &mut dyn CacheStore,
+  queue: &mut dyn QueueStore,
+  failures: &mut dyn FailureStore,
+  bounds: Bounds,
+  now: u64,
+) -> StorageResult<()> {
+  if let Some(config) = bounds.cache {
+    cache.set_config(config, now)?;
+  }
+  if let Some(config) = bounds.queue {
+    queue.set_config(config, now)?;
+  }
+  if let Some(config) = bounds.failures {
+    failures.set_config(config)?;
+  }
+  Ok(())
 }
 
 impl Default for Stores {

@@ -12,7 +12,7 @@ mod schema;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, FileControl, OpenFlags, Transaction, TransactionBehavior};
 
 use super::{StorageError, StorageErrorKind, StorageResult};
 
@@ -79,6 +79,9 @@ impl Database {
         format!("The storage file {} is not writable", path.display()),
       ));
     }
+    // Look before touching: a file of another application, or of a newer
+    // release, is refused before anything is written to it.
+    schema::check(connection, &path)?;
     // Small pages for a new file: a commit writes every page it changed, and
     // a queue operation changes a few rows of a few bytes (1 KiB pages
     // commit in about half the time of 4 KiB ones). Ignored for an existing file.
@@ -111,6 +114,27 @@ impl Database {
     tx.commit().map_err(|e| at(&path, e))
   }
 
+  /// The file this connection opened was deleted or replaced: SQLite would
+  /// go on writing to the unlinked inode and every change would vanish with
+  /// the process, so stop with an error instead.
+  fn ensure_in_place(&self) -> StorageResult<()> {
+    let mut moved: std::os::raw::c_int = 0;
+    self
+      .connection
+      .file_control(Some("main"), FileControl::HasMoved(&mut moved))
+      .map_err(|e| at(&self.path, e))?;
+    if moved != 0 {
+      return Err(StorageError::new(
+        StorageErrorKind::Unavailable,
+        format!(
+          "The storage file {} was deleted or replaced while in use; changes are refused so that none is lost (restart to open the file anew)",
+          self.path.display()
+        ),
+      ));
+    }
+    Ok(())
+  }
+
   pub fn path(&self) -> &Path {
     &self.path
   }
@@ -120,6 +144,7 @@ impl Database {
     &mut self,
     work: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
   ) -> StorageResult<T> {
+    self.ensure_in_place()?;
     let path = &self.path;
     let tx = self
       .connection

@@ -6,7 +6,7 @@
 use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
 
-use rusqlite::Transaction;
+use rusqlite::{Connection, Transaction};
 
 use super::{at, StorageError, StorageErrorKind, StorageResult};
 
@@ -17,6 +17,17 @@ const APPLICATION_ID: i64 = 0x4662_4d65;
 const MIGRATIONS: &[&str] = &[V1];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The tables the current schema has.
+const TABLES: [&str; 7] = [
+  "meta",
+  "jobs",
+  "job_counts",
+  "cache_entries",
+  "cache_totals",
+  "failures",
+  "failure_services",
+];
 
 const V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -99,20 +110,36 @@ CREATE TABLE failure_services (service TEXT PRIMARY KEY, last_seq INTEGER NOT NU
 CREATE INDEX failure_services_by_recency ON failure_services (last_seq);
 ";
 
-/// Checks that the file is ours and not from a newer release, and applies
-/// the migrations it lacks.
-pub fn migrate(tx: &Transaction, path: &Path) -> StorageResult<()> {
-  let pragma = |name: &str| -> StorageResult<i64> {
-    tx.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+/// What the file says it is, from its header.
+struct Identity {
+  application_id: i64,
+  version: i64,
+  objects: i64,
+}
+
+fn identity(connection: &Connection, path: &Path) -> StorageResult<Identity> {
+  let read = |sql: &str| -> StorageResult<i64> {
+    connection
+      .query_row(sql, [], |row| row.get(0))
       .map_err(|e| at(path, e))
   };
-  let application_id = pragma("application_id")?;
-  let version = pragma("user_version")?;
-  let tables: i64 = tx
-    .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-    .map_err(|e| at(path, e))?;
+  Ok(Identity {
+    application_id: read("PRAGMA application_id")?,
+    version: read("PRAGMA user_version")?,
+    objects: read("SELECT count(*) FROM sqlite_schema")?,
+  })
+}
+
+/// Refuses a file that belongs to another application or to a newer
+/// release; reads only.
+pub fn check(connection: &Connection, path: &Path) -> StorageResult<()> {
+  let Identity {
+    application_id,
+    version,
+    objects,
+  } = identity(connection, path)?;
   let foreign = if application_id == 0 {
-    tables > 0
+    objects > 0
   } else {
     application_id != APPLICATION_ID
   };
@@ -134,6 +161,15 @@ pub fn migrate(tx: &Transaction, path: &Path) -> StorageResult<()> {
       ),
     ));
   }
+  Ok(())
+}
+
+/// Checks the file again inside the opening transaction (another process
+/// may have created it meanwhile), applies the migrations it lacks, and
+/// makes sure every table is there.
+pub fn migrate(tx: &Transaction, path: &Path) -> StorageResult<()> {
+  check(tx, path)?;
+  let version = identity(tx, path)?.version;
   for migration in &MIGRATIONS[version as usize..] {
     tx.execute_batch(migration).map_err(|e| at(path, e))?;
   }
@@ -143,7 +179,25 @@ pub fn migrate(tx: &Transaction, path: &Path) -> StorageResult<()> {
   tx.execute_batch(&format!(
     "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {VERSION};"
   ))
-  .map_err(|e| at(path, e))
+  .map_err(|e| at(path, e))?;
+  let names = TABLES.map(|name| format!("'{name}'")).join(", ");
+  let present: i64 = tx
+    .query_row(
+      &format!("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ({names})"),
+      [],
+      |row| row.get(0),
+    )
+    .map_err(|e| at(path, e))?;
+  if present != TABLES.len() as i64 {
+    return Err(StorageError::new(
+      StorageErrorKind::Corrupt,
+      format!(
+        "The storage file {} is damaged: some of its tables ({names}) are missing",
+        path.display()
+      ),
+    ));
+  }
+  Ok(())
 }
 
 /// The random keys of job ids and cache digests, made once per file.
