@@ -37,18 +37,41 @@ impl SqliteCache {
   }
 }
 
-/// Drops entries whose TTL and stale-if-error grace have both passed.
+/// Entries expired before this instant are past their grace too.
+fn purge_before(config: &CacheConfig, now: u64) -> i64 {
+  int(now.saturating_sub(config.stale_if_error_ms))
+}
+
+/// Whether `advance` has anything to do: two index probes.
+fn due(tx: &Transaction, config: &CacheConfig, now: u64) -> rusqlite::Result<bool> {
+  tx.prepare_cached(
+    "SELECT EXISTS (SELECT 1 FROM cache_entries WHERE stale = 0 AND expires_at < ?1) \
+     OR EXISTS (SELECT 1 FROM cache_entries WHERE stale = 1 AND expires_at < ?2)",
+  )?
+  .query_row(params![int(now), purge_before(config, now)], |row| {
+    row.get(0)
+  })
+}
+
+/// Drops entries whose TTL and stale-if-error grace have both passed, and
+/// marks the ones past their TTL only as stale.
 fn advance(tx: &Transaction, config: &CacheConfig, now: u64) -> rusqlite::Result<()> {
-  if let Some(before) = now.checked_sub(config.stale_if_error_ms) {
-    tx.prepare_cached("DELETE FROM cache_entries WHERE expires_at < ?1")?
-      .execute([int(before)])?;
+  if !due(tx, config, now)? {
+    return Ok(());
   }
+  let before = purge_before(config, now);
+  for stale in [0, 1] {
+    tx.prepare_cached("DELETE FROM cache_entries WHERE stale = ?1 AND expires_at < ?2")?
+      .execute(params![stale, before])?;
+  }
+  tx.prepare_cached("UPDATE cache_entries SET stale = 1 WHERE stale = 0 AND expires_at < ?1")?
+    .execute([int(now)])?;
   Ok(())
 }
 
 /// Evicts until the bounds hold: stale entries first (soonest expired
 /// first), then least recently used. Returns how many went.
-fn enforce_bounds(tx: &Transaction, config: &CacheConfig, now: u64) -> rusqlite::Result<u64> {
+fn enforce_bounds(tx: &Transaction, config: &CacheConfig) -> rusqlite::Result<u64> {
   let mut evicted = 0;
   loop {
     let (entries, bytes): (i64, i64) = tx
@@ -59,9 +82,9 @@ fn enforce_bounds(tx: &Transaction, config: &CacheConfig, now: u64) -> rusqlite:
     }
     let victim: Option<i64> = tx
       .prepare_cached(
-        "SELECT rowid FROM cache_entries WHERE expires_at < ?1 ORDER BY expires_at LIMIT 1",
+        "SELECT rowid FROM cache_entries WHERE stale = 1 ORDER BY expires_at LIMIT 1",
       )?
-      .query_row([int(now)], |row| row.get(0))
+      .query_row([], |row| row.get(0))
       .optional()?;
     let victim = match victim {
       Some(rowid) => Some(rowid),
@@ -86,7 +109,7 @@ fn find(
   model_id: &str,
 ) -> rusqlite::Result<Option<(i64, CacheHit)>> {
   tx.prepare_cached(
-    "SELECT rowid, response, created_at, expires_at FROM cache_entries \
+    "SELECT rowid, response, created_at, expires_at, stale FROM cache_entries \
      WHERE digest = ?1 AND model_id = ?2 AND prompt = ?3",
   )?
   .query_row(params![digest as i64, model_id, prompt], |row| {
@@ -96,7 +119,7 @@ fn find(
         response: row.get(1)?,
         timestamp: row.get::<_, i64>(2)?.max(0) as u64,
         expires_at: row.get::<_, i64>(3)?.max(0) as u64,
-        stale: false,
+        stale: row.get(4)?,
       },
     ))
   })
@@ -115,10 +138,9 @@ impl SqliteCache {
     let config = self.config;
     let hit = self.db.write(|tx| {
       advance(tx, &config, now)?;
-      let Some((rowid, mut hit)) = find(tx, digest, prompt, model_id)? else {
+      let Some((rowid, hit)) = find(tx, digest, prompt, model_id)? else {
         return Ok(None);
       };
-      hit.stale = hit.expires_at < now;
       if hit.stale && !allow_stale {
         return Ok(None);
       }
@@ -144,7 +166,7 @@ impl CacheStore for SqliteCache {
   fn set_config(&mut self, config: CacheConfig, now: u64) -> StorageResult<()> {
     let evicted = self.db.write(|tx| {
       advance(tx, &config, now)?;
-      enforce_bounds(tx, &config, now)
+      enforce_bounds(tx, &config)
     })?;
     self.evictions += evicted;
     self.config = config;
@@ -193,7 +215,7 @@ impl CacheStore for SqliteCache {
           int(now),
           int(add_ms(now, ttl))
         ])?;
-        enforce_bounds(tx, &config, now)
+        enforce_bounds(tx, &config)
       })
       .map_err(CacheError::Storage)?;
     self.evictions += evicted;
@@ -234,29 +256,37 @@ impl CacheStore for SqliteCache {
 
   fn stats(&mut self, now: u64) -> StorageResult<CacheStats> {
     let config = self.config;
-    let (size, oldest, newest, bytes) = self.db.write(|tx| {
-      advance(tx, &config, now)?;
-      tx.prepare_cached(
-        "SELECT count(*), min(created_at), max(created_at), coalesce(sum(bytes), 0) \
-         FROM cache_entries WHERE expires_at >= ?1",
-      )?
-      .query_row([int(now)], |row| {
-        Ok((
-          row.get::<_, i64>(0)?,
-          row.get::<_, Option<i64>>(1)?,
-          row.get::<_, Option<i64>>(2)?,
-          row.get::<_, i64>(3)?,
-        ))
-      })
-    })?;
+    let read = |tx: &Transaction| {
+      let (size, bytes) = tx
+        .prepare_cached("SELECT live_entries, live_bytes FROM cache_totals")?
+        .query_row([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?;
+      let age = |sql: &str| -> rusqlite::Result<Option<u64>> {
+        tx.prepare_cached(sql)?
+          .query_row([], |row| row.get::<_, i64>(0))
+          .optional()
+          .map(|t| t.map(|t| t.max(0) as u64))
+      };
+      let oldest =
+        age("SELECT created_at FROM cache_entries INDEXED BY cache_live_by_age WHERE stale = 0 ORDER BY created_at LIMIT 1")?;
+      let newest = age(
+        "SELECT created_at FROM cache_entries INDEXED BY cache_live_by_age WHERE stale = 0 \
+           ORDER BY created_at DESC LIMIT 1",
+      )?;
+      Ok((size, oldest, newest, bytes))
+    };
+    let (size, oldest, newest, bytes) = self.db.read_current(
+      |tx| due(tx, &config, now),
+      |tx| advance(tx, &config, now),
+      read,
+    )?;
     Ok(CacheStats {
-      size: size as usize,
-      oldest_entry: oldest.map(|t| t.max(0) as u64),
-      newest_entry: newest.map(|t| t.max(0) as u64),
+      size: size.max(0) as usize,
+      oldest_entry: oldest,
+      newest_entry: newest,
       hits: self.hits,
       misses: self.misses,
       evictions: self.evictions,
-      bytes: bytes as usize,
+      bytes: bytes.max(0) as usize,
     })
   }
 

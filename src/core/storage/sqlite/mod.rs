@@ -170,6 +170,28 @@ impl Database {
     Ok(value)
   }
 
+  /// Reads through `work` on a snapshot when nothing time-driven is due
+  /// (`due` says), so a read takes no write lock; otherwise applies
+  /// `advance` and reads in one write transaction.
+  pub fn read_current<T>(
+    &mut self,
+    due: impl Fn(&Transaction) -> rusqlite::Result<bool>,
+    advance: impl FnOnce(&Transaction) -> rusqlite::Result<()>,
+    work: impl Fn(&Transaction) -> rusqlite::Result<T>,
+  ) -> StorageResult<T> {
+    let current = self.read(|tx| match due(tx)? {
+      true => Ok(None),
+      false => work(tx).map(Some),
+    })?;
+    match current {
+      Some(value) => Ok(value),
+      None => self.write(|tx| {
+        advance(tx)?;
+        work(tx)
+      }),
+    }
+  }
+
   /// A value kept in the file's `meta` table (random keys made once, when
   /// the file was created).
   fn meta(&mut self, key: &str) -> StorageResult<u64> {

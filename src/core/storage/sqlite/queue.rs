@@ -154,17 +154,20 @@ fn select(
   jobs
 }
 
+/// Whether `advance` has anything to do: most calls find nothing due, and
+/// two index probes say so without writing.
+fn due(tx: &Transaction, now: u64) -> rusqlite::Result<bool> {
+  tx.prepare_cached(
+    "SELECT EXISTS (SELECT 1 FROM jobs WHERE lane = 1 AND due <= ?1) \
+     OR EXISTS (SELECT 1 FROM jobs WHERE lane = 2 AND due < ?1)",
+  )?
+  .query_row([int(now)], |row| row.get(0))
+}
+
 /// Expired leases become failed attempts dated at their deadline; retry
 /// delays that have run out make their jobs ready.
 fn advance(tx: &Transaction, now: u64) -> rusqlite::Result<()> {
-  // Most calls find nothing due: two index probes say so without writing.
-  let due = tx
-    .prepare_cached(
-      "SELECT EXISTS (SELECT 1 FROM jobs WHERE lane = 1 AND due <= ?1) \
-       OR EXISTS (SELECT 1 FROM jobs WHERE lane = 2 AND due < ?1)",
-    )?
-    .query_row([int(now)], |row| row.get::<_, bool>(0))?;
-  if !due {
+  if !due(tx, now)? {
     return Ok(());
   }
   let expired = select(tx, "WHERE lane = 2 AND due < ?1 ORDER BY due", [int(now)])?;
@@ -376,8 +379,7 @@ impl QueueStore for SqliteQueue {
   }
 
   fn stats(&mut self, now: u64) -> StorageResult<QueueStats> {
-    self.db.write(|tx| {
-      advance(tx, now)?;
+    let read = |tx: &Transaction| {
       let mut counts = [0usize; 4];
       let mut statement = tx.prepare_cached("SELECT status, n FROM job_counts")?;
       let mut rows = statement.query([])?;
@@ -393,24 +395,30 @@ impl QueueStore for SqliteQueue {
         completed: counts[JobStatus::Completed as usize],
         failed: counts[JobStatus::Failed as usize],
       })
-    })
+    };
+    self
+      .db
+      .read_current(|tx| due(tx, now), |tx| advance(tx, now), read)
   }
 
   fn get(&mut self, id: &str, now: u64) -> StorageResult<Option<Job>> {
     let ids = &self.ids;
-    self.db.write(|tx| {
-      advance(tx, now)?;
-      load(tx, ids, id)
-    })
+    self.db.read_current(
+      |tx| due(tx, now),
+      |tx| advance(tx, now),
+      |tx| load(tx, ids, id),
+    )
   }
 
   fn snapshot(&mut self, now: u64, filter: &dyn Fn(&Job) -> bool) -> StorageResult<Vec<Job>> {
-    self.db.write(|tx| {
-      advance(tx, now)?;
+    let read = |tx: &Transaction| {
       let mut jobs = select(tx, "ORDER BY seq", [])?;
       jobs.retain(|job| filter(job));
       Ok(jobs)
-    })
+    };
+    self
+      .db
+      .read_current(|tx| due(tx, now), |tx| advance(tx, now), read)
   }
 
   fn retry_failed(&mut self, id: Option<&str>, now: u64) -> StorageResult<usize> {

@@ -72,7 +72,9 @@ CREATE TRIGGER jobs_recount AFTER UPDATE OF status ON jobs WHEN OLD.status <> NE
 END;
 
 -- Cached responses, found by a seeded digest of the key and confirmed
--- against the stored key.
+-- against the stored key. `stale` turns 1 once an entry is past its TTL and
+-- kept only for stale-if-error; triggers keep the totals the bounds and
+-- getStats need, so neither reads the table.
 CREATE TABLE cache_entries (
   digest INTEGER NOT NULL,
   model_id TEXT NOT NULL,
@@ -81,18 +83,34 @@ CREATE TABLE cache_entries (
   bytes INTEGER NOT NULL,
   created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,
-  used INTEGER NOT NULL
+  used INTEGER NOT NULL,
+  stale INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX cache_by_digest ON cache_entries (digest);
-CREATE INDEX cache_by_expiry ON cache_entries (expires_at);
+CREATE INDEX cache_by_expiry ON cache_entries (stale, expires_at);
 CREATE INDEX cache_by_use ON cache_entries (used);
-CREATE TABLE cache_totals (id INTEGER PRIMARY KEY CHECK (id = 0), entries INTEGER NOT NULL, bytes INTEGER NOT NULL);
-INSERT INTO cache_totals (id, entries, bytes) VALUES (0, 0, 0);
+CREATE INDEX cache_live_by_age ON cache_entries (created_at) WHERE stale = 0;
+CREATE TABLE cache_totals (
+  id INTEGER PRIMARY KEY CHECK (id = 0),
+  entries INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  live_entries INTEGER NOT NULL,
+  live_bytes INTEGER NOT NULL
+);
+INSERT INTO cache_totals (id, entries, bytes, live_entries, live_bytes) VALUES (0, 0, 0, 0, 0);
 CREATE TRIGGER cache_count_in AFTER INSERT ON cache_entries BEGIN
-  UPDATE cache_totals SET entries = entries + 1, bytes = bytes + NEW.bytes;
+  UPDATE cache_totals SET entries = entries + 1, bytes = bytes + NEW.bytes,
+    live_entries = live_entries + (NEW.stale = 0),
+    live_bytes = live_bytes + CASE WHEN NEW.stale = 0 THEN NEW.bytes ELSE 0 END;
 END;
 CREATE TRIGGER cache_count_out AFTER DELETE ON cache_entries BEGIN
-  UPDATE cache_totals SET entries = entries - 1, bytes = bytes - OLD.bytes;
+  UPDATE cache_totals SET entries = entries - 1, bytes = bytes - OLD.bytes,
+    live_entries = live_entries - (OLD.stale = 0),
+    live_bytes = live_bytes - CASE WHEN OLD.stale = 0 THEN OLD.bytes ELSE 0 END;
+END;
+CREATE TRIGGER cache_count_stale AFTER UPDATE OF stale ON cache_entries
+WHEN OLD.stale = 0 AND NEW.stale = 1 BEGIN
+  UPDATE cache_totals SET live_entries = live_entries - 1, live_bytes = live_bytes - OLD.bytes;
 END;
 
 -- Integration failures, and each service's latest one (for the bound on
