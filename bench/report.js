@@ -90,7 +90,7 @@ function goalsOf(rows) {
     `slowest ${slowest.toFixed(3)} ms outside garbage-collector pauses; ${slowestWithGc.toFixed(3)} ms with them`,
     slowest <= 1,
   )
-  const durable = rows.find((r) => r.group === 'durable')
+  const durable = rows.find((r) => r.group === 'durable' && r.scenario.includes('enqueue'))
   if (durable) {
     const file = durable.results.native.nsPerOp
     const vsBetter = file / durable.results['better-sqlite3'].nsPerOp

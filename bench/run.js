@@ -209,7 +209,7 @@ async function durableQueueScenario() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fallback-bench-'))
   try {
     const pending = 1_000
-    console.log(`\ndurable queue with ${pending.toLocaleString('en')} pending jobs (files in ${dir})`)
+    console.log(`\ndurable mode: a queue with ${pending.toLocaleString('en')} pending jobs, caches (files in ${dir})`)
     const job = (i) => ({ type: 'analytics', operation: 'sync', payload: { contentId: i }, userId: `user${i % 100}`, priority: ['low', 'medium', 'high'][i % 3], retryCount: 0, maxRetries: 3 })
     const queues = {
       native: new native.BackgroundJobQueue({ maxSize: 10_000_000, storagePath: path.join(dir, 'native.db') }),
@@ -224,6 +224,34 @@ async function durableQueueScenario() {
     const impls = Object.fromEntries(Object.entries(queues).map(([name, queue]) => [name, cycle(queue)]))
     await record('durable', `durable (SQLite file): enqueue→dequeue→complete @ ${pending / 1000}k pending`, await compareSync(impls, { ops: QUICK ? 100 : 300, batches }), cycle(queues.native))
     queues['better-sqlite3'].close()
+
+    // The cache in a file: hits with every key equally likely (each hit is
+    // on an entry not used for a while: it must record its use, a write)
+    // and with hot keys (90% of gets on 10% of the entries: mostly recent,
+    // read-only), and getStats at two sizes (it must not grow with them).
+    for (const size of [1_000, QUICK ? 5_000 : 10_000]) {
+      const keys = prompts(size)
+      const file = new native.AIResponseCache({ maxEntries: 1_000_000, storagePath: path.join(dir, `cache-${size}.db`) })
+      const memory = new native.AIResponseCache({ maxEntries: 1_000_000 })
+      for (const p of keys) {
+        file.set(p, RESPONSE, MODEL_ID)
+        memory.set(p, RESPONSE, MODEL_ID)
+      }
+      const uniform = (i) => keys[(i * 7919) % size]
+      const hot = (i) => (i % 10 === 0 ? uniform(i) : keys[(i * 7919) % Math.ceil(size / 10)])
+      const label = `${size / 1000}k`
+      const ops = { ops: QUICK ? 100 : 300, batches }
+      for (const [pattern, pick] of [['every key alike', uniform], ['hot keys', hot]]) {
+        await record('durable', `durable (SQLite file): cache get hit, ${pattern} @ ${label}`, await compareSync({
+          native: (i) => file.get(pick(i), MODEL_ID),
+          'memory mode': (i) => memory.get(pick(i), MODEL_ID),
+        }, ops), (i) => file.get(pick(i), MODEL_ID))
+      }
+      await record('durable', `durable (SQLite file): cache getStats @ ${label}`, await compareSync({
+        native: () => file.getStats(),
+        'memory mode': () => memory.getStats(),
+      }, ops), () => file.getStats())
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }

@@ -102,28 +102,56 @@ fn enforce_bounds(tx: &Transaction, config: &CacheConfig) -> rusqlite::Result<u6
   }
 }
 
+/// An entry as a lookup sees it: its row, what a hit hands out, and when
+/// it was last used.
+struct Found {
+  rowid: i64,
+  hit: CacheHit,
+  used: i64,
+}
+
 fn find(
   tx: &Transaction,
   digest: u64,
   prompt: &str,
   model_id: &str,
-) -> rusqlite::Result<Option<(i64, CacheHit)>> {
+) -> rusqlite::Result<Option<Found>> {
   tx.prepare_cached(
-    "SELECT rowid, response, created_at, expires_at, stale FROM cache_entries \
+    "SELECT rowid, response, created_at, expires_at, stale, used FROM cache_entries \
      WHERE digest = ?1 AND model_id = ?2 AND prompt = ?3",
   )?
   .query_row(params![digest as i64, model_id, prompt], |row| {
-    Ok((
-      row.get(0)?,
-      CacheHit {
+    Ok(Found {
+      rowid: row.get(0)?,
+      hit: CacheHit {
         response: row.get(1)?,
         timestamp: row.get::<_, i64>(2)?.max(0) as u64,
         expires_at: row.get::<_, i64>(3)?.max(0) as u64,
         stale: row.get(4)?,
       },
-    ))
+      used: row.get(5)?,
+    })
   })
   .optional()
+}
+
+/// Whether an entry was used so recently that recording this use cannot
+/// change what is evicted next: fewer uses have been recorded since than a
+/// quarter of the entries, so it is among the most recently used quarter,
+/// behind three quarters of the cache in eviction order. Such a hit needs
+/// no write (and no write lock shared with other processes); the cost is
+/// that order within that quarter is the order of their earlier uses.
+fn recently_used(tx: &Transaction, used: i64) -> rusqlite::Result<bool> {
+  tx.prepare_cached(
+    "SELECT (SELECT max(used) FROM cache_entries) - ?1 < (SELECT entries FROM cache_totals) / 4",
+  )?
+  .query_row([used], |row| row.get(0))
+}
+
+/// What a lookup found, and whether it still has to record the use.
+enum Lookup {
+  Done(Option<CacheHit>),
+  RecordUse,
 }
 
 impl SqliteCache {
@@ -136,20 +164,46 @@ impl SqliteCache {
   ) -> StorageResult<Option<CacheHit>> {
     let digest = key_digest(self.seed, prompt, model_id);
     let config = self.config;
-    let hit = self.db.write(|tx| {
-      advance(tx, &config, now)?;
-      let Some((rowid, hit)) = find(tx, digest, prompt, model_id)? else {
-        return Ok(None);
-      };
-      if hit.stale && !allow_stale {
-        return Ok(None);
-      }
+    let servable = |found: Option<Found>| found.filter(|f| allow_stale || !f.hit.stale);
+    let record_use = |tx: &Transaction, rowid: i64| {
       tx.prepare_cached(
         "UPDATE cache_entries SET used = (SELECT max(used) FROM cache_entries) + 1 WHERE rowid = ?1",
       )?
-      .execute([rowid])?;
-      Ok(Some(hit))
+      .execute([rowid])
+    };
+    // One deferred transaction: a miss, or a hit on a recently used entry,
+    // reads only; any other hit records its use there, becoming a write
+    // only then. Another process having written since this one began
+    // reading (SQLITE_BUSY) sends it to the write path below.
+    let quick = self.db.read(|tx| {
+      if due(tx, &config, now)? {
+        return Ok(Lookup::RecordUse);
+      }
+      let Some(found) = servable(find(tx, digest, prompt, model_id)?) else {
+        return Ok(Lookup::Done(None));
+      };
+      if recently_used(tx, found.used)? {
+        return Ok(Lookup::Done(Some(found.hit)));
+      }
+      match record_use(tx, found.rowid) {
+        Ok(_) => Ok(Lookup::Done(Some(found.hit))),
+        Err(error) if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+          Ok(Lookup::RecordUse)
+        }
+        Err(error) => Err(error),
+      }
     })?;
+    let hit = match quick {
+      Lookup::Done(hit) => hit,
+      Lookup::RecordUse => self.db.write(|tx| {
+        advance(tx, &config, now)?;
+        let Some(found) = servable(find(tx, digest, prompt, model_id)?) else {
+          return Ok(None);
+        };
+        record_use(tx, found.rowid)?;
+        Ok(Some(found.hit))
+      })?,
+    };
     match hit {
       Some(_) => self.hits += 1,
       None => self.misses += 1,
@@ -198,9 +252,9 @@ impl CacheStore for SqliteCache {
       .db
       .write(|tx| {
         advance(tx, &config, now)?;
-        if let Some((rowid, _)) = find(tx, digest, prompt, model_id)? {
+        if let Some(found) = find(tx, digest, prompt, model_id)? {
           tx.prepare_cached("DELETE FROM cache_entries WHERE rowid = ?1")?
-            .execute([rowid])?;
+            .execute([found.rowid])?;
         }
         tx.prepare_cached(
           "INSERT INTO cache_entries (digest, model_id, prompt, response, bytes, created_at, expires_at, used) \

@@ -155,7 +155,8 @@ impl Database {
     Ok(value)
   }
 
-  /// Runs `work` on a consistent snapshot, writing nothing.
+  /// Runs `work` in one deferred transaction: a consistent snapshot that
+  /// becomes a write only if `work` writes.
   pub fn read<T>(
     &mut self,
     work: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
@@ -283,6 +284,34 @@ mod tests {
     assert_eq!(cache.get("p", "m", 111).unwrap(), None);
     let job = queue(&path).dequeue(20).unwrap().unwrap();
     assert_eq!(job.id, id);
+  }
+
+  #[test]
+  fn a_hit_on_an_old_entry_saves_it_from_eviction() {
+    let path = test_dir("lru").join("s.db");
+    let config = CacheConfig {
+      max_entries: 8,
+      ..CacheConfig::default()
+    };
+    let mut cache = SqliteCache::open(&path, Durability::Normal, config).unwrap();
+    let keys = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    for key in keys {
+      cache
+        .set_text(EntryText::new(key, "1"), "m", None, 0)
+        .unwrap();
+    }
+    // "h" is the most recent already; "a" is the oldest and must move.
+    assert!(cache.get("h", "m", 1).unwrap().is_some());
+    assert!(cache.get("a", "m", 1).unwrap().is_some());
+    cache
+      .set_text(EntryText::new("i", "1"), "m", None, 2)
+      .unwrap();
+    assert!(cache.get("a", "m", 3).unwrap().is_some(), "a was used");
+    assert!(
+      cache.get("b", "m", 3).unwrap().is_none(),
+      "b was the least recently used"
+    );
+    assert_eq!(cache.stats(3).unwrap().evictions, 1);
   }
 
   #[test]
