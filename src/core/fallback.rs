@@ -195,6 +195,10 @@ mod tests {
     test(stores);
   }
 
+  fn set_cache_config(stores: &Stores, config: CacheConfig) {
+    stores.cache.lock().set_config(config, 0).unwrap();
+  }
+
   fn key() -> CacheKey {
     CacheKey {
       prompt: "p".into(),
@@ -322,17 +326,13 @@ mod tests {
   #[test]
   fn success_is_cached_and_a_refused_one_is_not() {
     for_each_backend(|stores| {
-      stores
-        .cache
-        .lock()
-        .set_config(
-          CacheConfig {
-            max_bytes: 10,
-            ..CacheConfig::default()
-          },
-          0,
-        )
-        .unwrap();
+      set_cache_config(
+        &stores,
+        CacheConfig {
+          max_bytes: 10,
+          ..CacheConfig::default()
+        },
+      );
       on_success(&stores, EntryText::new("p", "1"), "m", 0);
       assert_eq!(stores.cache.lock().stats(0).unwrap().size, 1);
       on_success(
@@ -354,17 +354,13 @@ mod tests {
   #[test]
   fn stale_answers_serve_the_failure_path() {
     for_each_backend(|stores| {
-      stores
-        .cache
-        .lock()
-        .set_config(
-          CacheConfig {
-            stale_if_error_ms: 1_000,
-            ..CacheConfig::default()
-          },
-          0,
-        )
-        .unwrap();
+      set_cache_config(
+        &stores,
+        CacheConfig {
+          stale_if_error_ms: 1_000,
+          ..CacheConfig::default()
+        },
+      );
       stores
         .cache
         .lock()

@@ -145,14 +145,7 @@ impl Database {
     work: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
   ) -> StorageResult<T> {
     self.ensure_in_place()?;
-    let path = &self.path;
-    let tx = self
-      .connection
-      .transaction_with_behavior(TransactionBehavior::Immediate)
-      .map_err(|e| at(path, e))?;
-    let value = work(&tx).map_err(|e| at(path, e))?;
-    tx.commit().map_err(|e| at(path, e))?;
-    Ok(value)
+    self.transaction(TransactionBehavior::Immediate, work)
   }
 
   /// Runs `work` in one deferred transaction: a consistent snapshot that
@@ -161,10 +154,18 @@ impl Database {
     &mut self,
     work: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
   ) -> StorageResult<T> {
+    self.transaction(TransactionBehavior::Deferred, work)
+  }
+
+  fn transaction<T>(
+    &mut self,
+    behavior: TransactionBehavior,
+    work: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
+  ) -> StorageResult<T> {
     let path = &self.path;
     let tx = self
       .connection
-      .transaction_with_behavior(TransactionBehavior::Deferred)
+      .transaction_with_behavior(behavior)
       .map_err(|e| at(path, e))?;
     let value = work(&tx).map_err(|e| at(path, e))?;
     tx.commit().map_err(|e| at(path, e))?;
