@@ -102,7 +102,7 @@ test('state written by a process killed with SIGKILL is there after a restart; T
   assert.equal(failures.getFailures('crm').length, 3, 'the history itself stays')
 })
 
-test('crash test: every id printed after enqueue or set returned survives SIGKILL at random moments, none twice', async () => {
+test('crash test: what enqueue, complete, fail, set and recordFailure did before they returned survives SIGKILL at random moments', async () => {
   const file = freshFile('crash')
   const code = `
     const opts = { storagePath: ${JSON.stringify(file)} }
@@ -113,6 +113,13 @@ test('crash test: every id printed after enqueue or set returned survives SIGKIL
     for (let i = 0; ; i++) {
       const id = queue.enqueue({ type: 'ai', operation: 'op', payload: { i }, userId: 'u', priority: 'low', retryCount: 0, maxRetries: 3 })
       fs.writeSync(1, 'job ' + id + '\\n')
+      if (i % 3 === 1) {
+        queue.complete(id)
+        fs.writeSync(1, 'completed ' + id + '\\n')
+      } else if (i % 3 === 2) {
+        queue.fail(id, 'boom')
+        fs.writeSync(1, 'failed ' + id + '\\n')
+      }
       if (i % 4 === 0) {
         const key = process.pid + '-' + i
         cache.set(key, { i }, 'm')
@@ -125,6 +132,8 @@ test('crash test: every id printed after enqueue or set returned survives SIGKIL
   const jobs = []
   const keys = []
   const failed = []
+  const completedJobs = []
+  const failedJobs = []
   for (let round = 0; round < 25; round++) {
     const { child, ended } = startChild(code)
     await new Promise((resolve) => child.stdout.once('data', resolve))
@@ -137,12 +146,22 @@ test('crash test: every id printed after enqueue or set returned survives SIGKIL
       if (kind === 'job') jobs.push(value)
       if (kind === 'cache') keys.push(value)
       if (kind === 'failure') failed.push(value)
+      if (kind === 'completed') completedJobs.push(value)
+      if (kind === 'failed') failedJobs.push(value)
     }
   }
   assert.ok(jobs.length > 100, `the children enqueued (${jobs.length} jobs printed)`)
   const queue = new BackgroundJobQueue({ storagePath: file, maxSize: 1_000_000 })
   const stored = queue.getAll().map((j) => j.id)
   assert.equal(new Set(stored).size, stored.length, 'no job is there twice')
+  const byId = new Map(queue.getAll().map((j) => [j.id, j]))
+  assert.ok(completedJobs.length > 10 && failedJobs.length > 10)
+  assert.deepEqual(completedJobs.filter((id) => byId.get(id)?.status !== 'completed'), [], 'every printed complete is there')
+  assert.deepEqual(
+    failedJobs.filter((id) => byId.get(id)?.retryCount !== 1 || byId.get(id)?.lastError !== 'boom'),
+    [],
+    'every printed fail is there',
+  )
   const held = new Set(stored)
   const missing = jobs.filter((id) => !held.has(id))
   assert.deepEqual(missing, [], 'every printed job id is there')
