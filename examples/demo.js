@@ -126,7 +126,39 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  console.error(error)
-  process.exitCode = 1
-})
+/**
+ * 6. Durable mode: the same queue kept in a SQLite file. A child process
+ * queues work and is killed with SIGKILL; a new process finds the job.
+ */
+function durableDemo() {
+  heading('6. Durable mode: queued work survives kill -9')
+  const { spawnSync } = require('node:child_process')
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const path = require('node:path')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fallback-demo-'))
+  const file = path.join(dir, 'fallbacks.db')
+  const env = { ...process.env, FALLBACK_MECHANISMS_DB: file }
+  const run = (code) =>
+    spawnSync(process.execPath, ['-e', `const lib = require(${JSON.stringify(path.join(__dirname, '..'))});${code}`], { env, encoding: 'utf8' })
+  const killed = run(`
+    const r = lib.queueForLater('notification', 'send-digest', { to: 'ada@example.com' }, 'user-1', 'high')
+    process.stdout.write(r.data)
+    process.kill(process.pid, 'SIGKILL')
+  `)
+  console.log(`  a process queued ${killed.stdout} in ${file} and was killed (${killed.signal})`)
+  const after = run(`
+    const job = lib.backgroundJobQueue.dequeue()
+    lib.backgroundJobQueue.complete(job.id)
+    process.stdout.write(job.id + ' ' + job.operation + ' ' + JSON.stringify(job.payload))
+  `)
+  console.log(`  a new process dequeued ${after.stdout} and completed it`)
+  fs.rmSync(dir, { recursive: true, force: true })
+}
+
+main()
+  .then(durableDemo)
+  .catch((error) => {
+    console.error(error)
+    process.exitCode = 1
+  })
