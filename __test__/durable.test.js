@@ -362,6 +362,30 @@ test('a file deleted while in use refuses further changes instead of losing them
   queue.enqueue(job())
   for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${file}${suffix}`, { force: true })
   assertThrowsCoded(assert, () => queue.enqueue(job()), Error, 'STORAGE_UNAVAILABLE', /deleted or replaced/)
+  assertThrowsCoded(assert, () => queue.getAll(), Error, 'STORAGE_UNAVAILABLE', /deleted or replaced/)
+})
+
+test('reads do not wait for another connection holding the write lock', () => {
+  const file = freshFile('locked')
+  const cache = new AIResponseCache({ storagePath: file, maxEntries: 100 })
+  for (let i = 0; i < 40; i++) cache.set(`p${i}`, { i }, 'm')
+  const queue = new BackgroundJobQueue({ storagePath: file })
+  const id = queue.enqueue(job())
+  const holder = new Database(file)
+  holder.exec('BEGIN IMMEDIATE')
+  try {
+    // Were any of these to wait for the lock, they would wait the 10 s busy
+    // timeout (the holder is this very thread) and then throw.
+    assert.deepEqual(cache.get('p0', 'm').response, { i: 0 }, 'the least recently used entry: its use is not recorded')
+    assert.deepEqual(cache.get('p39', 'm').response, { i: 39 }, 'a recent entry')
+    assert.equal(cache.get('missing', 'm'), null)
+    assert.equal(cache.getStats().size, 40)
+    assert.deepEqual(queue.getAll().map((j) => j.id), [id])
+    assert.equal(queue.getStats().pending, 1)
+  } finally {
+    holder.exec('ROLLBACK')
+    holder.close()
+  }
 })
 
 test('configure({ storagePath }) racing an enqueue on another thread loses nothing', () => {

@@ -135,12 +135,15 @@ fn find(
   .optional()
 }
 
-/// Whether an entry was used so recently that recording this use cannot
-/// change what is evicted next: fewer uses have been recorded since than a
-/// quarter of the entries, so it is among the most recently used quarter,
-/// behind three quarters of the cache in eviction order. Such a hit needs
-/// no write (and no write lock shared with other processes); the cost is
-/// that order within that quarter is the order of their earlier uses.
+/// Whether an entry was used recently enough that its use need not be
+/// recorded: fewer uses have been recorded since than a quarter of the
+/// entries, so it is among the most recently used quarter and three
+/// quarters of the cache go before it in eviction order. Such a hit needs
+/// no write (and no write lock shared with other processes). This makes
+/// the file cache's LRU approximate: within that quarter, entries keep the
+/// order of their earlier uses, and one `set` that evicts more than three
+/// quarters of the entries at once (a large entry under `maxBytes`) can
+/// take one that exact LRU would keep.
 fn recently_used(tx: &Transaction, used: i64) -> rusqlite::Result<bool> {
   tx.prepare_cached(
     "SELECT (SELECT max(used) FROM cache_entries) - ?1 < (SELECT entries FROM cache_totals) / 4",
@@ -173,8 +176,9 @@ impl SqliteCache {
     };
     // One deferred transaction: a miss, or a hit on a recently used entry,
     // reads only; any other hit records its use there, becoming a write
-    // only then. Another process having written since this one began
-    // reading (SQLITE_BUSY) sends it to the write path below.
+    // only then. When another process holds the write lock (SQLITE_BUSY),
+    // the hit is served without recording its use rather than waiting:
+    // a read never waits for a writer.
     let quick = self.db.read(|tx| {
       if due(tx, &config, now)? {
         return Ok(Lookup::RecordUse);
@@ -188,7 +192,7 @@ impl SqliteCache {
       match record_use(tx, found.rowid) {
         Ok(_) => Ok(Lookup::Done(Some(found.hit))),
         Err(error) if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
-          Ok(Lookup::RecordUse)
+          Ok(Lookup::Done(Some(found.hit)))
         }
         Err(error) => Err(error),
       }

@@ -144,7 +144,6 @@ impl Database {
     &mut self,
     work: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
   ) -> StorageResult<T> {
-    self.ensure_in_place()?;
     self.transaction(TransactionBehavior::Immediate, work)
   }
 
@@ -162,6 +161,7 @@ impl Database {
     behavior: TransactionBehavior,
     work: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
   ) -> StorageResult<T> {
+    self.ensure_in_place()?;
     let path = &self.path;
     let tx = self
       .connection
