@@ -135,6 +135,20 @@ fn find(
   .optional()
 }
 
+/// Removes the entry for this exact key; true when there was one.
+fn delete_key(
+  tx: &Transaction,
+  digest: u64,
+  prompt: &str,
+  model_id: &str,
+) -> rusqlite::Result<bool> {
+  tx.prepare_cached(
+    "DELETE FROM cache_entries WHERE digest = ?1 AND model_id = ?2 AND prompt = ?3",
+  )?
+  .execute(params![digest as i64, model_id, prompt])
+  .map(|deleted| deleted > 0)
+}
+
 /// Whether an entry was used recently enough that its use need not be
 /// recorded: fewer uses have been recorded since than a quarter of the
 /// entries, so it is among the most recently used quarter and three
@@ -256,10 +270,7 @@ impl CacheStore for SqliteCache {
       .db
       .write(|tx| {
         advance(tx, &config, now)?;
-        if let Some(found) = find(tx, digest, prompt, model_id)? {
-          tx.prepare_cached("DELETE FROM cache_entries WHERE rowid = ?1")?
-            .execute([found.rowid])?;
-        }
+        delete_key(tx, digest, prompt, model_id)?;
         tx.prepare_cached(
           "INSERT INTO cache_entries (digest, model_id, prompt, response, bytes, created_at, expires_at, used) \
            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT coalesce(max(used), 0) + 1 FROM cache_entries))",
@@ -295,13 +306,7 @@ impl CacheStore for SqliteCache {
 
   fn delete(&mut self, prompt: &str, model_id: &str) -> StorageResult<bool> {
     let digest = key_digest(self.seed, prompt, model_id);
-    self.db.write(|tx| {
-      tx.prepare_cached(
-        "DELETE FROM cache_entries WHERE digest = ?1 AND model_id = ?2 AND prompt = ?3",
-      )?
-      .execute(params![digest as i64, model_id, prompt])
-      .map(|deleted| deleted > 0)
-    })
+    self.db.write(|tx| delete_key(tx, digest, prompt, model_id))
   }
 
   fn clear(&mut self) -> StorageResult<()> {
