@@ -176,11 +176,11 @@ fn advance(tx: &Transaction, now: u64) -> rusqlite::Result<()> {
     job.fail_attempt(LEASE_EXPIRED, until);
     save(tx, &job, now)?;
   }
-  tx.prepare_cached(
-    "UPDATE jobs SET lane = 0, due = ((2 - priority) << 45) | min(created_at, (1 << 45) - 1) \
-     WHERE lane = 1 AND due <= ?1",
-  )?
-  .execute([int(now)])?;
+  // Saved unchanged, a job whose retry time has come moves to the ready
+  // lane at its ready rank (`lane_of`).
+  for job in select(tx, "WHERE lane = 1 AND due <= ?1", [int(now)])? {
+    save(tx, &job, now)?;
+  }
   Ok(())
 }
 
