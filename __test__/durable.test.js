@@ -29,10 +29,12 @@ function childEnv(extra = {}) {
   return env
 }
 
+/** `code` as a child's script, with `lib` (the package) and `fs` at hand. */
+const childScript = (code) => `const lib = require(${JSON.stringify(PACKAGE)});\nconst fs = require('node:fs');\n${code}`
+
 /** Runs `code` (with `lib` = the package) in a child process to its end. */
 function runChild(code, env = {}) {
-  const script = `const lib = require(${JSON.stringify(PACKAGE)});\n${code}`
-  const run = spawnSync(process.execPath, ['-e', script], { env: childEnv(env), encoding: 'utf8' })
+  const run = spawnSync(process.execPath, ['-e', childScript(code)], { env: childEnv(env), encoding: 'utf8' })
   if (run.status !== 0 && run.signal !== 'SIGKILL') {
     throw new Error(`child failed (${run.status}): ${run.stderr}`)
   }
@@ -41,8 +43,7 @@ function runChild(code, env = {}) {
 
 /** Starts `code` in a child process; resolves its output lines when it ends. */
 function startChild(code, env = {}) {
-  const script = `const lib = require(${JSON.stringify(PACKAGE)});\nconst fs = require('node:fs');\n${code}`
-  const child = spawn(process.execPath, ['-e', script], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['-e', childScript(code)], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stdout.on('data', (chunk) => (out += chunk))
