@@ -1,10 +1,9 @@
 'use strict'
 
-// The package entry (CommonJS). Everything here is native: `binding.js` is
-// the loader `napi build` generates; this file only picks the public names,
-// creates the singletons' JavaScript handles (all pointing at the
-// process-wide native state, API.md §9), and turns mistakes V8 reports
-// without a `code` into errors that have one.
+// The package entry (CommonJS): picks the public names from the package's
+// own JavaScript (lib/) over the native addon (src/binding), and creates
+// the singletons' JavaScript handles, all pointing at the process-wide
+// native state (README, "State").
 
 /* global EdgeRuntime */
 if (typeof EdgeRuntime === 'string') {
@@ -13,62 +12,13 @@ if (typeof EdgeRuntime === 'string') {
   )
 }
 
-function loadNative() {
-  try {
-    return require('./binding.js')
-  } catch (cause) {
-    const { platformName } = require('./scripts/platform.js')
-    throw new Error(
-      `fallback-mechanisms has no native binary for ${platformName()}: reinstall it with a Rust toolchain present (https://rustup.rs) to build one from source.`,
-      { cause },
-    )
-  }
-}
+const native = require('./lib/native')
+const shapes = require('./lib/shapes')
+const classes = require('./lib/classes')
+const { executeWithFallback } = require('./lib/execute')
+const { executeService, getCircuitBreakerStatus } = require('./lib/service')
 
-const native = loadNative()
-
-const GUARDED = Symbol.for('fallback-mechanisms.guarded')
-
-function codedTypeError(message, code) {
-  const error = new TypeError(message)
-  error.code = code
-  return error
-}
-
-/**
- * The class as exported: calling it without `new` is a TypeError with a
- * code (instead of wrapping whatever `this` is), and a method called on
- * something that is not an instance says so with `ERR_INVALID_THIS`.
- */
-function guardClass(NativeClass) {
-  const { prototype, name } = NativeClass
-  if (!prototype[GUARDED]) {
-    Object.defineProperty(prototype, GUARDED, { value: true })
-    for (const key of Object.getOwnPropertyNames(prototype)) {
-      const method = prototype[key]
-      if (key === 'constructor' || typeof method !== 'function') continue
-      // Four parameters: the most any method takes; missing ones stay undefined.
-      const guarded = {
-        [key](a, b, c, d) {
-          try {
-            return method.call(this, a, b, c, d)
-          } catch (error) {
-            if (error instanceof TypeError && error.message === 'Illegal invocation' && error.code === undefined) {
-              throw codedTypeError(`Value of "this" must be of type ${name}`, 'ERR_INVALID_THIS')
-            }
-            throw error
-          }
-        },
-      }[key]
-      Object.defineProperty(prototype, key, { value: guarded, writable: true, configurable: true })
-    }
-  }
-  return new Proxy(NativeClass, {
-    apply() {
-      throw codedTypeError(`Class constructor ${name} cannot be invoked without 'new'`, 'ERR_CONSTRUCT_CALL_REQUIRED')
-    },
-  })
-}
+native.registerShapes(shapes.forNative)
 
 // FALLBACK_MECHANISMS_DB=/path/file.db keeps the singletons' state in that
 // file, as `configure({ storagePath })` would; a module evaluated again (hot
@@ -80,23 +30,22 @@ if (process.env.FALLBACK_MECHANISMS_DB) {
   })
 }
 
-const AIResponseCache = guardClass(native.AIResponseCache)
-const BackgroundJobQueue = guardClass(native.BackgroundJobQueue)
-const IntegrationFailureManager = guardClass(native.IntegrationFailureManager)
+/** A cached AI response (stale allowed), else the default, else `success: false`. */
+async function fallbackToCachedAI(prompt, modelId, defaultValue) {
+  return native.fallbackToCachedAI(prompt, modelId, defaultValue)
+}
 
 module.exports = {
-  executeWithFallback: native.__executeWithFallbackEntry(),
+  executeWithFallback,
   getUserFriendlyMessage: native.getUserFriendlyMessage,
-  fallbackToCachedAI: native.fallbackToCachedAI,
+  fallbackToCachedAI,
   skipFailedIntegration: native.skipFailedIntegration,
   queueForLater: native.queueForLater,
   configure: native.configure,
-  executeService: native.executeService,
-  getCircuitBreakerStatus: native.getCircuitBreakerStatus,
+  executeService,
+  getCircuitBreakerStatus,
   aiResponseCache: native.sharedAiResponseCache(),
   backgroundJobQueue: native.sharedBackgroundJobQueue(),
   integrationFailureManager: native.sharedIntegrationFailureManager(),
-  AIResponseCache,
-  BackgroundJobQueue,
-  IntegrationFailureManager,
+  ...classes,
 }

@@ -3,11 +3,11 @@
 
 use std::ffi::CString;
 
-use super::env::Prop;
 use super::errors::{
   Fault, JsResult, ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE,
 };
-use super::js::{Js, Kind, Raw};
+use super::names::Prop;
+use super::raw::{Js, Kind, Raw};
 
 /// JavaScript's `Number.MAX_SAFE_INTEGER`: the largest count or duration taken.
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;

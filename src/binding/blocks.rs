@@ -15,9 +15,9 @@ use crate::core::stores::global;
 
 use super::args;
 use super::errors::{boundary, Fault, JsResult};
-use super::js::{Js, Kind, Raw};
 use super::json;
 use super::queue::{job_type, max_retries, priority};
+use super::raw::{Js, Kind, Raw};
 use super::results::fallback_result;
 
 /// The friendly message for a fallback type; the error is accepted for
@@ -61,7 +61,7 @@ fn cached_ai(js: Js, prompt: Raw, model_id: Raw, default_value: Raw) -> JsResult
 }
 
 /// A cached AI response (stale allowed), else the default, else
-/// `success: false`.
+/// `success: false`. (`lib/blocks.js` makes it asynchronous.)
 #[napi(js_name = "fallbackToCachedAI")]
 pub fn fallback_to_cached_ai(
   env: Env,
@@ -69,13 +69,7 @@ pub fn fallback_to_cached_ai(
   model_id: Raw,
   default_value: Raw,
 ) -> napi::Result<Raw> {
-  boundary(env, |js| {
-    match cached_ai(js, prompt, model_id, default_value) {
-      Ok(result) => js.resolved(result),
-      Err(Fault::Pending) => Err(Fault::Pending),
-      Err(fault) => js.rejected(fault.into_value(js)),
-    }
-  })
+  boundary(env, |js| cached_ai(js, prompt, model_id, default_value))
 }
 
 /// Records the failure on the shared failure manager and reports the step

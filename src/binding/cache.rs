@@ -8,10 +8,10 @@ use crate::core::stores::{global, open_cache, shared, SharedCache};
 
 use super::args;
 use super::config::{cache_config, StorageChoice};
-use super::env::Glue;
 use super::errors::{boundary, Fault, JsResult};
-use super::js::{Js, Raw};
 use super::json;
+use super::names::Shape;
+use super::raw::{Js, Raw};
 
 /// A cache of AI responses keyed by the exact (prompt, modelId) pair, with a
 /// TTL per entry and an LRU bound on entries and bytes. Responses are stored
@@ -90,8 +90,8 @@ impl JsAiResponseCache {
       let Some(hit) = hit else {
         return Ok(js.null());
       };
-      js.glue(
-        Glue::CachedResponse,
+      js.shape(
+        Shape::CachedResponse,
         &[
           prompt,
           js.string(&hit.response)?,
@@ -125,8 +125,8 @@ impl JsAiResponseCache {
     boundary(env, |js| {
       let stats = self.inner.lock().stats(js.now_ms())?;
       let instant = |ms: Option<u64>| js.number(ms.unwrap_or(0) as f64);
-      js.glue(
-        Glue::CacheStats,
+      js.shape(
+        Shape::CacheStats,
         &[
           js.number(stats.size as f64)?,
           instant(stats.oldest_entry)?,

@@ -14,7 +14,7 @@ use crate::core::stores::{global, Backend, Bounds, MoveError};
 
 use super::args;
 use super::errors::{boundary, Fault, JsResult, ALREADY_IN_USE, ERR_INVALID_ARG_VALUE};
-use super::js::{Js, Raw};
+use super::raw::{Js, Raw};
 
 fn count(js: Js, value: Raw, path: &str, min: u64) -> JsResult<u64> {
   Ok(args::optional_integer(js, value, path, min, args::MAX_SAFE_INTEGER)?.unwrap_or(min))

@@ -1,48 +1,37 @@
-//! `executeWithFallback`: the operation is called from here, on the thread
-//! the call arrives on; a returned promise settles through `glue.js`'s
-//! `settle`, which stores a success in the cache (when there is a key) and
-//! hands a failure back to `on_rejected` here, where the core's decision
-//! function picks the fallback. No thread hop, no function made per call.
+//! `executeWithFallback`'s native half; `lib/execute.js` is the other. One
+//! call goes one way at each step:
+//!
+//! 1. `startFallbackCall`: JavaScript has read the options (cheap there,
+//!    costly from here) and hands them over once; they are checked here. A
+//!    plain call gets `null` back and JavaScript runs the operation; any
+//!    other gets a `FallbackStart`: the queue payload's JSON taken now, the
+//!    up-front skip decision, whether the call is shared (`dedupe`), and
+//!    the attempt loop for `retry`/`timeoutMs`/`signal`.
+//! 2. After a success, `cacheResult` stores it under the cache key.
+//! 3. After a failure, `fallbackAfterFailure` reads the call's checked
+//!    values (the object `lib/execute.js` made once) and the core picks the
+//!    fallback; the outcome comes back as JSON for JavaScript to shape.
 
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{FnArgs, Function, PromiseRaw, Unknown};
 use napi::Env;
 use napi_derive::napi;
+use tokio::sync::Notify;
 
 use crate::core::cache::EntryText;
-use crate::core::fallback::{self, CacheKey, FallbackPlan, QueueRequest};
-use crate::core::queue::{JobPriority, JobType};
+use crate::core::fallback::{self, CacheKey, Fallback, FallbackPlan, QueueRequest};
+use crate::core::messages::user_friendly_message;
 use crate::core::retry::{Jitter, RetryPolicy};
 use crate::core::stores::global;
 
 use super::args;
-use super::env::{Glue, Prop, FALLBACK_OPTIONS};
-use super::errors::{boundary, callback, Fault, JsResult};
-use super::js::{Js, Kind, Raw};
+use super::attempts::{AttemptLoop, AttemptsOutcome, Schedule};
+use super::errors::{boundary, Fault, JsResult};
 use super::json;
+use super::names::Prop;
 use super::queue::{job_type, priority};
-use super::results;
-
-/// `options` checked, with its values still JavaScript values: strings are
-/// converted only on the paths that need them.
-struct CheckedOptions {
-  operation_name: Raw,
-  user_id: Raw,
-  cache_key: Option<(Raw, Raw)>,
-  allow_skip: bool,
-  queue: Option<(JobType, Raw, JobPriority)>,
-  default_value: Raw,
-  service: Raw,
-  /// `skipThreshold`: with `allowSkip`, skip without calling once the
-  /// service has failed this often inside the window.
-  skip_threshold: Option<f64>,
-  /// `retry`: the policy and `retryIf`.
-  retry: Option<(RetryPolicy, Raw)>,
-  /// `timeoutMs`: each attempt's time limit.
-  timeout_ms: Option<u64>,
-  /// `signal`: the caller's AbortSignal (undefined when none).
-  signal: Raw,
-  /// `dedupe`: overlapping calls with the same cache key share one call.
-  dedupe: bool,
-}
+use super::raw::{Js, Kind, Raw};
 
 fn optional_string_value(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
   match js.kind(value) {
@@ -58,7 +47,7 @@ fn string_value(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
   }
 }
 
-fn retry_option(js: Js, value: Raw) -> JsResult<Option<(RetryPolicy, Raw)>> {
+fn retry_option(js: Js, value: Raw) -> JsResult<Option<RetryPolicy>> {
   if js.kind(value) == Kind::Undefined {
     return Ok(None);
   }
@@ -89,7 +78,7 @@ fn retry_option(js: Js, value: Raw) -> JsResult<Option<(RetryPolicy, Raw)>> {
   let whole = |name, path, max: u64, default: u64| -> JsResult<u64> {
     Ok(args::optional_integer(js, field(name)?, path, 0, max)?.unwrap_or(default))
   };
-  let policy = RetryPolicy {
+  Ok(Some(RetryPolicy {
     max_retries: whole(
       Prop::MaxRetries,
       "options.retry.maxRetries",
@@ -109,21 +98,20 @@ fn retry_option(js: Js, value: Raw) -> JsResult<Option<(RetryPolicy, Raw)>> {
       defaults.max_delay_ms,
     )?,
     jitter,
-  };
-  Ok(Some((policy, retry_if)))
+  }))
 }
 
 /// `signal`: undefined, or an AbortSignal (anything with `aborted` and
 /// `addEventListener`, as AbortSignal-likes from other realms have).
-fn abort_signal(js: Js, value: Raw) -> JsResult<Raw> {
+fn abort_signal(js: Js, value: Raw) -> JsResult<bool> {
   if js.kind(value) == Kind::Undefined {
-    return Ok(value);
+    return Ok(false);
   }
   let looks_right = js.kind(value) == Kind::Object
-    && js.kind(js.get(value, c"aborted")?) == Kind::Boolean
-    && js.kind(js.get(value, c"addEventListener")?) == Kind::Function;
+    && js.kind(js.get_name(value, Prop::Aborted)?) == Kind::Boolean
+    && js.kind(js.get_name(value, Prop::AddEventListener)?) == Kind::Function;
   match looks_right {
-    true => Ok(value),
+    true => Ok(true),
     false => Err(args::type_error(
       js,
       "options.signal",
@@ -133,150 +121,198 @@ fn abort_signal(js: Js, value: Raw) -> JsResult<Raw> {
   }
 }
 
-/// Checks `options`, whose `FALLBACK_OPTIONS` were read into `fields`.
-fn check_options(js: Js, options: Raw, fields: &[Raw]) -> JsResult<CheckedOptions> {
-  args::object(js, options, "options")?;
-  let field = |name: Prop| -> JsResult<Raw> {
-    let index = FALLBACK_OPTIONS.iter().position(|p| *p == name);
-    Ok(
-      index
-        .and_then(|i| fields.get(i).copied())
-        .unwrap_or_else(|| js.undefined()),
-    )
-  };
-  let operation_name = string_value(js, field(Prop::OperationName)?, "options.operationName")?;
-  if js.string_length(operation_name) == 0 {
-    return Err(args::value_error(
-      js,
-      "options.operationName",
-      "a non-empty string",
-      operation_name,
-    ));
+/// What a call that is not plain carries from its start.
+#[napi]
+pub struct FallbackStart {
+  /// `queueOnFailure.payload` as JSON text, taken when the call was made.
+  #[napi(readonly)]
+  pub payload: Option<String>,
+  /// `skipThreshold` reached: skip without calling.
+  #[napi(readonly)]
+  pub skip_now: bool,
+  /// `dedupe`: overlapping calls with this cache key share one call.
+  #[napi(readonly)]
+  pub shared: bool,
+  attempts: Option<AttemptLoop>,
+  cancel: Option<Arc<Notify>>,
+}
+
+#[napi]
+impl FallbackStart {
+  /// Runs the attempts (`retry`, `timeoutMs`, `signal`); resolves how they
+  /// ended. `first` is the first attempt, made by the caller. `null` for a
+  /// call without them, or once they ran.
+  #[napi]
+  pub fn run_attempts<'env>(
+    &mut self,
+    env: &'env Env,
+    first: Raw,
+  ) -> napi::Result<Option<PromiseRaw<'env, AttemptsOutcome>>> {
+    let Some(attempts) = self.attempts.take() else {
+      return Ok(None);
+    };
+    let run = boundary(*env, |js| attempts.start(js, first))?;
+    Ok(Some(env.spawn_future(async move { Ok(run.await) })?))
   }
-  let cache_key = match js.kind(field(Prop::CacheKey)?) {
-    Kind::Undefined => None,
-    _ => {
-      let key = args::object(js, field(Prop::CacheKey)?, "options.cacheKey")?;
-      Some((
-        string_value(
-          js,
-          js.get_name(key, Prop::Prompt)?,
-          "options.cacheKey.prompt",
-        )?,
-        string_value(
-          js,
-          js.get_name(key, Prop::ModelId)?,
-          "options.cacheKey.modelId",
-        )?,
-      ))
+
+  /// The caller's signal aborted: no further attempt, no wait left.
+  #[napi]
+  pub fn cancel(&self) {
+    if let Some(cancel) = &self.cancel {
+      cancel.notify_one();
     }
-  };
-  let queue = match js.kind(field(Prop::QueueOnFailure)?) {
-    Kind::Undefined => None,
-    _ => {
-      let request = args::object(js, field(Prop::QueueOnFailure)?, "options.queueOnFailure")?;
-      Some((
-        job_type(
-          js,
-          js.get_name(request, Prop::Type)?,
-          "options.queueOnFailure.type",
-        )?,
-        js.get_name(request, Prop::Payload)?,
-        priority(
-          js,
-          js.get_name(request, Prop::Priority)?,
-          "options.queueOnFailure.priority",
-        )?,
-      ))
+  }
+}
+
+/// Checks a call's options (read by `lib/execute.js`, in this order) and
+/// says how it runs: `null` for a plain call.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn start_fallback_call(
+  env: Env,
+  operation: Raw,
+  options: Raw,
+  operation_name: Raw,
+  user_id: Raw,
+  cache_key: Raw,
+  prompt: Raw,
+  model_id: Raw,
+  allow_skip: Raw,
+  queue_on_failure: Raw,
+  queue_type: Raw,
+  payload: Raw,
+  queue_priority: Raw,
+  service: Raw,
+  skip_threshold: Raw,
+  retry: Raw,
+  timeout_ms: Raw,
+  signal: Raw,
+  dedupe: Raw,
+  attempt: Option<Function<u32, Unknown<'static>>>,
+  abort: Option<Function<FnArgs<(u32, f64)>, Unknown<'static>>>,
+) -> napi::Result<Option<FallbackStart>> {
+  boundary(env, |js| {
+    args::function(js, operation, "operation")?;
+    args::object(js, options, "options")?;
+    let name = string_value(js, operation_name, "options.operationName")?;
+    if js.string_length(name) == 0 {
+      return Err(args::value_error(
+        js,
+        "options.operationName",
+        "a non-empty string",
+        name,
+      ));
     }
-  };
-  Ok(CheckedOptions {
-    operation_name,
-    user_id: optional_string_value(js, field(Prop::UserId)?, "options.userId")?,
-    cache_key,
-    allow_skip: args::optional_bool(js, field(Prop::AllowSkip)?, "options.allowSkip")?
-      .unwrap_or(false),
-    queue,
-    default_value: field(Prop::DefaultValue)?,
-    service: optional_string_value(js, field(Prop::Service)?, "options.service")?,
-    skip_threshold: args::optional_non_negative(
+    optional_string_value(js, user_id, "options.userId")?;
+    let keyed = js.kind(cache_key) != Kind::Undefined;
+    if keyed {
+      args::object(js, cache_key, "options.cacheKey")?;
+      string_value(js, prompt, "options.cacheKey.prompt")?;
+      string_value(js, model_id, "options.cacheKey.modelId")?;
+    }
+    let allow_skip = args::optional_bool(js, allow_skip, "options.allowSkip")?.unwrap_or(false);
+    let queued = js.kind(queue_on_failure) != Kind::Undefined;
+    if queued {
+      args::object(js, queue_on_failure, "options.queueOnFailure")?;
+      job_type(js, queue_type, "options.queueOnFailure.type")?;
+      priority(js, queue_priority, "options.queueOnFailure.priority")?;
+    }
+    optional_string_value(js, service, "options.service")?;
+    let threshold = args::optional_non_negative(js, skip_threshold, "options.skipThreshold")?;
+    let policy = retry_option(js, retry)?;
+    let timeout_ms = args::optional_integer(
       js,
-      field(Prop::SkipThreshold)?,
-      "options.skipThreshold",
-    )?,
-    retry: retry_option(js, field(Prop::Retry)?)?,
-    timeout_ms: args::optional_integer(
-      js,
-      field(Prop::TimeoutMs)?,
+      timeout_ms,
       "options.timeoutMs",
       1,
       args::MAX_SAFE_INTEGER,
-    )?,
-    signal: abort_signal(js, field(Prop::Signal)?)?,
-    dedupe: args::optional_bool(js, field(Prop::Dedupe)?, "options.dedupe")?.unwrap_or(false),
+    )?;
+    let has_signal = abort_signal(js, signal)?;
+    let dedupe = args::optional_bool(js, dedupe, "options.dedupe")?.unwrap_or(false);
+    // A call with its own signal decides its own fate: it neither joins
+    // nor hosts a shared call.
+    let shared = dedupe && keyed && !has_signal;
+    let uses_attempts = policy.is_some() || timeout_ms.is_some() || has_signal;
+    let skip_now = match (allow_skip, threshold) {
+      (true, Some(threshold)) => {
+        let plan = FallbackPlan {
+          allow_skip,
+          service: optional_text(js, service)?,
+          ..FallbackPlan::new(js.read_string(name)?)
+        };
+        fallback::skip_up_front(&plan, threshold, global(), js.now_ms())
+      }
+      _ => false,
+    };
+    if !queued && !shared && !uses_attempts && !skip_now {
+      return Ok(None);
+    }
+    // Taken now, so a queued job holds the request as it was made.
+    let payload = match queued && js.kind(payload) != Kind::Undefined {
+      true => match json::stringify_to_js(js, payload, "options.queueOnFailure.payload")? {
+        Some(text) => Some(js.read_string(text)?),
+        None => {
+          return Err(json::not_json_value(
+            js,
+            payload,
+            "options.queueOnFailure.payload",
+          ))
+        }
+      },
+      false => None,
+    };
+    let attempts = match (uses_attempts && !skip_now, attempt, abort) {
+      (true, Some(attempt), Some(abort)) => {
+        let schedule = Schedule::Fallback {
+          policy: policy.unwrap_or(RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+          }),
+          timeout_ms,
+        };
+        Some(AttemptLoop::new(&attempt, &abort, schedule)?)
+      }
+      (true, _, _) if !skip_now => return Err(Fault::internal("attempts without their functions")),
+      _ => None,
+    };
+    Ok(Some(FallbackStart {
+      payload,
+      skip_now,
+      shared,
+      cancel: attempts.as_ref().map(AttemptLoop::canceller),
+      attempts,
+    }))
   })
 }
 
-/// `queueOnFailure`'s type and priority as one number for the trip through
-/// JavaScript (-1: none).
-fn queue_code(queue: Option<(JobType, Raw, JobPriority)>) -> f64 {
-  match queue {
-    Some((job_type, _, priority)) => {
-      (job_type as usize * JobPriority::ALL.len() + priority as usize) as f64
+/// A success: stored under the cache key (`null` and `undefined` are not
+/// answers worth keeping; a value JSON cannot hold is returned all the same,
+/// just not cached).
+#[napi]
+pub fn cache_result(env: Env, prompt: Raw, model_id: Raw, value: Raw) -> napi::Result<()> {
+  boundary(env, |js| {
+    if js.is_nullish(value) {
+      return Ok(());
     }
-    None => -1.0,
-  }
+    match json::stringify_to_js(js, value, "result") {
+      Ok(Some(text)) => store(js, prompt, model_id, text),
+      Ok(None) => Ok(()),
+      Err(_) => {
+        js.take_exception();
+        Ok(())
+      }
+    }
+  })
 }
 
-fn queue_of_code(code: f64, payload: Raw) -> Option<(JobType, Raw, JobPriority)> {
-  if code.is_nan() || code < 0.0 {
-    return None;
-  }
-  let code = code as usize;
-  let job_type = *JobType::ALL.get(code / JobPriority::ALL.len())?;
-  let priority = *JobPriority::ALL.get(code % JobPriority::ALL.len())?;
-  Some((job_type, payload, priority))
-}
-
-/// What `settle` carries for the failure path, after the promise.
-fn settle_args(js: Js, checked: &CheckedOptions, payload: Raw, tries: Raw) -> JsResult<[Raw; 10]> {
-  let (prompt, model_id) = checked
-    .cache_key
-    .unwrap_or((js.undefined(), js.undefined()));
-  Ok([
-    prompt,
-    model_id,
-    checked.default_value,
-    checked.operation_name,
-    checked.user_id,
-    checked.service,
-    js.boolean(checked.allow_skip)?,
-    js.number(queue_code(checked.queue))?,
-    payload,
-    tries,
-  ])
-}
-
-/// The inverse of `settle_args`; the values were checked when the call was
-/// made.
-fn checked_of_args(js: Js, args: &[Raw; 9]) -> CheckedOptions {
-  let [prompt, model_id, default_value, operation_name, user_id, service, allow_skip, queue, payload] =
-    *args;
-  CheckedOptions {
-    operation_name,
-    user_id,
-    cache_key: (js.kind(prompt) == Kind::String).then_some((prompt, model_id)),
-    allow_skip: js.read_bool(allow_skip),
-    queue: queue_of_code(js.read_number(queue), payload),
-    default_value,
-    service,
-    // Acted on before the call.
-    skip_threshold: None,
-    retry: None,
-    timeout_ms: None,
-    signal: js.undefined(),
-    dedupe: false,
-  }
+fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw) -> JsResult<()> {
+  let mut text = String::new();
+  js.read_string_into(prompt, &mut text)?;
+  let prompt_len = text.len();
+  js.read_string_into(json, &mut text)?;
+  let entry = EntryText::joined(text, prompt_len).ok_or_else(|| Fault::internal("prompt split"))?;
+  fallback::on_success(global(), entry, &js.read_string(model_id)?, js.now_ms());
+  Ok(())
 }
 
 fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {
@@ -286,237 +322,77 @@ fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {
   }
 }
 
-/// The core's plan, with `payload` the JSON text taken when the call was made.
-fn plan_of(js: Js, options: &CheckedOptions, payload: Raw) -> JsResult<FallbackPlan> {
-  let cache_key = match options.cache_key {
-    Some((prompt, model_id)) => Some(CacheKey {
+/// The core's plan, from the checked values `lib/execute.js` kept.
+fn plan_of(js: Js, call: Raw) -> JsResult<FallbackPlan> {
+  let field = |name| js.get_name(call, name);
+  let prompt = field(Prop::Prompt)?;
+  let cache_key = match js.kind(prompt) {
+    Kind::String => Some(CacheKey {
       prompt: js.read_string(prompt)?,
-      model_id: js.read_string(model_id)?,
+      model_id: js.read_string(field(Prop::ModelId)?)?,
     }),
-    None => None,
+    _ => None,
   };
-  let queue = match options.queue {
-    Some((job_type, _, priority)) => Some(QueueRequest {
-      job_type,
-      payload: optional_text(js, payload)?.map(Into::into),
-      priority,
+  let queue = field(Prop::Queue)?;
+  let queue = match js.kind(queue) {
+    Kind::Object => Some(QueueRequest {
+      job_type: job_type(js, js.get_name(queue, Prop::Type)?, "queue.type")?,
+      payload: optional_text(js, js.get_name(queue, Prop::Payload)?)?.map(Into::into),
+      priority: priority(js, js.get_name(queue, Prop::Priority)?, "queue.priority")?,
     }),
-    None => None,
+    _ => None,
   };
   Ok(FallbackPlan {
-    operation_name: js.read_string(options.operation_name)?,
+    operation_name: js.read_string(field(Prop::OperationName)?)?,
     // An empty userId counts as none, as it did before.
-    user_id: optional_text(js, options.user_id)?.filter(|id| !id.is_empty()),
+    user_id: optional_text(js, field(Prop::UserId)?)?.filter(|id| !id.is_empty()),
     cache_key,
-    allow_skip: options.allow_skip,
+    allow_skip: js.read_bool(field(Prop::AllowSkip)?),
     queue,
-    has_default: js.kind(options.default_value) != Kind::Undefined,
-    service: optional_text(js, options.service)?,
+    has_default: js.read_bool(field(Prop::HasDefault)?),
+    service: optional_text(js, field(Prop::Service)?)?,
   })
 }
 
-/// The failure path: the first fallback that applies, as a `ServiceResult`.
-fn failed(
-  js: Js,
-  plan: &FallbackPlan,
-  thrown: Raw,
-  default_value: Raw,
-  attempts: Raw,
-) -> JsResult<Raw> {
-  let message = args::error_message(js, thrown);
-  let outcome = fallback::on_failure(plan, &message, global(), js.now_ms());
-  results::after_failure(js, &outcome, thrown, &message, default_value, attempts)
+fn quoted(text: &str) -> String {
+  serde_json::Value::from(text).to_string()
 }
 
-/// A success: cached under the key, when there is one, and shaped.
-fn succeeded(js: Js, options: &CheckedOptions, value: Raw) -> JsResult<Raw> {
-  if let Some((prompt, model_id)) = options.cache_key {
-    if !js.is_nullish(value) {
-      match json::stringify_to_js(js, value, "result") {
-        Ok(Some(text)) => store(js, prompt, model_id, text, js.now_ms())?,
-        Ok(None) => {}
-        // A result JSON cannot hold is returned all the same, just not cached.
-        Err(_) => {
-          js.take_exception();
-        }
-      }
-    }
-  }
-  js.glue(Glue::Succeeded, &[value, js.undefined()])
-}
-
-fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw, now: u64) -> JsResult<()> {
-  let mut text = String::new();
-  js.read_string_into(prompt, &mut text)?;
-  let prompt_len = text.len();
-  js.read_string_into(json, &mut text)?;
-  let entry = EntryText::joined(text, prompt_len).ok_or_else(|| Fault::internal("prompt split"))?;
-  fallback::on_success(global(), entry, &js.read_string(model_id)?, now);
-  Ok(())
-}
-
-callback!(
-  /// `storeSuccess(prompt, modelId, jsonText, now)`, called by `settle`.
-  fn store_success(js, [prompt, model_id, text, now]) {
-    store(js, prompt, model_id, text, js.read_number(now) as u64)?;
-    Ok(js.undefined())
-  }
-);
-
-callback!(
-  /// `onRejected(error, ...settle_args)`, called by `settle` when the
-  /// operation's promise rejects.
-  fn on_rejected(js, [error, a, b, c, d, e, f, g, h, payload, attempts]) {
-    let checked = checked_of_args(js, &[a, b, c, d, e, f, g, h, payload]);
-    let plan = plan_of(js, &checked, payload)?;
-    failed(js, &plan, error, checked.default_value, attempts)
-  }
-);
-
-/// Chains `promise` to the cache (on success) and the fallback chain (on
-/// failure), through `glue.js`'s `settle`.
-fn settle(
-  js: Js,
-  checked: &CheckedOptions,
-  promise: Raw,
-  payload: Raw,
-  tries: Raw,
-) -> JsResult<Raw> {
-  let [a, b, c, d, e, f, g, h, i, j] = settle_args(js, checked, payload, tries)?;
-  js.glue(Glue::Settle, &[promise, a, b, c, d, e, f, g, h, i, j])
-}
-
-/// A promise, or any object with a callable `then` (as `await` treats it).
-/// A `then` getter that throws makes the call fail with what it threw.
-fn thenable(js: Js, value: Raw) -> Result<bool, Raw> {
-  if js.is_promise(value) {
-    return Ok(true);
-  }
-  if !matches!(js.kind(value), Kind::Object | Kind::Function) {
-    return Ok(false);
-  }
-  match js.get_name(value, Prop::Then) {
-    Ok(then) => Ok(js.kind(then) == Kind::Function),
-    Err(_) => Err(js.take_exception().unwrap_or_else(|| js.undefined())),
-  }
-}
-
-/// `executeWithFallback` as the package exports it: made once per
-/// environment by `glue.js`, which reads the options in JavaScript (cheap
-/// there, costly from native code) and hands them to `execute_checked`.
-/// Runs `operation` and resolves a `ServiceResult`: the operation's value on
-/// success, else the first fallback that applies (cache, default, queue,
-/// skip). Rejects only for bad arguments, with a `TypeError`.
-#[napi(js_name = "__executeWithFallbackEntry")]
-pub fn execute_with_fallback_entry(env: Env) -> napi::Result<Raw> {
-  boundary(env, |js| js.glue_value(Glue::ExecuteWithFallback))
-}
-
-callback!(
-  /// `executeChecked(operation, options, ...FALLBACK_OPTIONS values)`,
-  /// called by the exported `executeWithFallback`.
-  fn execute_checked(js, [operation, options, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11]) {
-    execute(js, operation, options, &[f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11])
-  }
-);
-
-fn execute(js: Js, operation: Raw, options: Raw, fields: &[Raw]) -> JsResult<Raw> {
-  let checked = match args::function(js, operation, "operation")
-    .and_then(|_| check_options(js, options, fields))
-  {
-    Ok(checked) => checked,
-    Err(fault) => return js.rejected(fault.into_value(js)),
-  };
-  // A call with its own signal decides its own fate: it neither joins nor
-  // hosts a shared call.
-  let shared_key = checked
-    .cache_key
-    .filter(|_| checked.dedupe && js.kind(checked.signal) == Kind::Undefined);
-  if let Some((prompt, model_id)) = shared_key {
-    let running = js.glue(Glue::Inflight, &[prompt, model_id])?;
-    if js.kind(running) != Kind::Undefined {
-      return Ok(running);
-    }
-  }
-  let promise = run(js, operation, &checked)?;
-  match shared_key {
-    Some((prompt, model_id)) => js.glue(Glue::Track, &[prompt, model_id, promise]),
-    None => Ok(promise),
-  }
-}
-
-/// One call, its arguments checked.
-fn run(js: Js, operation: Raw, checked: &CheckedOptions) -> JsResult<Raw> {
-  // Taken now, so a queued job holds the request as it was made.
-  let payload = match checked.queue {
-    Some((_, payload, _)) if js.kind(payload) != Kind::Undefined => {
-      match json::stringify_to_js(js, payload, "options.queueOnFailure.payload") {
-        Ok(Some(text)) => text,
-        Ok(None) => {
-          let fault = json::not_json_value(js, payload, "options.queueOnFailure.payload");
-          return js.rejected(fault.into_value(js));
-        }
-        Err(fault) => return js.rejected(fault.into_value(js)),
-      }
-    }
-    _ => js.undefined(),
-  };
-  if let (true, Some(threshold)) = (checked.allow_skip, checked.skip_threshold) {
-    let plan = plan_of(js, checked, payload)?;
-    if fallback::skip_up_front(&plan, threshold, global(), js.now_ms()) {
-      return js.resolved(results::skipped_up_front(js)?);
-    }
-  }
-  let uses_attempts = checked.retry.is_some()
-    || checked.timeout_ms.is_some()
-    || js.kind(checked.signal) != Kind::Undefined;
-  if uses_attempts {
-    // Every attempt goes through the glue's loop; `tries` counts them.
-    let (policy, retry_if) = checked.retry.unwrap_or((
-      RetryPolicy {
-        max_retries: 0,
-        ..RetryPolicy::default()
-      },
-      js.undefined(),
-    ));
-    let tries = js.object()?;
-    js.define(tries, "attempts", js.number(0.0)?)?;
-    let settle_with = settle_args(js, checked, payload, tries)?;
-    return js.glue(
-      Glue::Attempts,
-      &[
-        operation,
-        js.number(policy.max_retries as f64)?,
-        js.number(policy.base_delay_ms as f64)?,
-        js.number(policy.max_delay_ms as f64)?,
-        js.boolean(policy.jitter == Jitter::Decorrelated)?,
-        retry_if,
-        tries,
-        js.number(checked.timeout_ms.map_or(-1.0, |ms| ms as f64))?,
-        checked.signal,
-        js.array(&settle_with, |value| Ok(*value))?,
-      ],
+/// The failure path: the first fallback that applies, as JSON text
+/// (`{ fallbackType?, message, data?, jobId?, stale?, isError? }`; `data` is
+/// the cached answer itself, so one `JSON.parse` makes the caller's copy).
+#[napi]
+pub fn fallback_after_failure(env: Env, error: Raw, call: Raw) -> napi::Result<String> {
+  boundary(env, |js| {
+    let plan = plan_of(js, call)?;
+    let message = args::error_message(js, error);
+    let outcome = fallback::on_failure(&plan, &message, global(), js.now_ms());
+    let Some(fallback_type) = outcome.fallback_type() else {
+      return Ok(format!(
+        "{{\"message\":{},\"isError\":{}}}",
+        quoted(&message),
+        js.is_error(error)
+      ));
+    };
+    let mut text = format!(
+      "{{\"fallbackType\":\"{fallback_type}\",\"message\":{}",
+      quoted(user_friendly_message(Some(fallback_type)))
     );
-  }
-  // A synchronous throw, or a `then` getter that throws, fails at once.
-  let failed_now = |thrown| -> JsResult<Raw> {
-    let plan = plan_of(js, checked, payload)?;
-    js.resolved(failed(
-      js,
-      &plan,
-      thrown,
-      checked.default_value,
-      js.undefined(),
-    )?)
-  };
-  let value = match js.call(operation, &[])? {
-    Ok(value) => value,
-    Err(thrown) => return failed_now(thrown),
-  };
-  match thenable(js, value) {
-    Ok(true) => {}
-    Ok(false) => return js.resolved(succeeded(js, checked, value)?),
-    Err(thrown) => return failed_now(thrown),
-  }
-  settle(js, checked, value, payload, js.undefined())
+    match &outcome {
+      Fallback::Cache(hit) => {
+        if hit.stale {
+          text.push_str(",\"stale\":true");
+        }
+        text.push_str(",\"data\":");
+        text.push_str(&hit.response);
+      }
+      Fallback::Queued(job_id) => {
+        text.push_str(",\"jobId\":");
+        text.push_str(&quoted(job_id));
+      }
+      Fallback::Default | Fallback::Skipped | Fallback::Failed => {}
+    }
+    text.push('}');
+    Ok(text)
+  })
 }

@@ -9,9 +9,9 @@ use crate::core::stores::{global, open_failures, shared, SharedFailures};
 
 use super::args;
 use super::config::{failure_config, StorageChoice};
-use super::env::Glue;
 use super::errors::{boundary, JsResult};
-use super::js::{Js, Raw};
+use super::names::Shape;
+use super::raw::{Js, Raw};
 
 /// Failure history per integration, bounded per service and in the number
 /// of services, with a time window for "skip this service up front".
@@ -21,8 +21,8 @@ pub struct JsIntegrationFailureManager {
 }
 
 fn record_object(js: Js, record: &FailureRecord) -> JsResult<Raw> {
-  js.glue(
-    Glue::Failure,
+  js.shape(
+    Shape::Failure,
     &[
       js.string(&record.service)?,
       js.string(&record.operation)?,
@@ -119,8 +119,8 @@ impl JsIntegrationFailureManager {
       let stats = self.inner.lock().stats()?;
       let object = js.object()?;
       for entry in &stats {
-        let value = js.glue(
-          Glue::ServiceStats,
+        let value = js.shape(
+          Shape::ServiceStats,
           &[
             js.number(entry.count as f64)?,
             js.number(entry.last_failure as f64)?,

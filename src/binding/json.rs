@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::args::{describe, subject};
 use super::errors::{Fault, JsResult, ERR_INVALID_ARG_VALUE};
-use super::js::{Js, Kind, Raw};
+use super::raw::{Js, Kind, Raw};
 
 fn not_json(name: &str, why: &str) -> Fault {
   Fault::type_error(

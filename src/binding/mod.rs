@@ -1,20 +1,22 @@
 //! The napi-rs layer: checks arguments, converts values, maps errors. All
-//! behaviour lives in `crate::core`.
+//! behaviour lives in `crate::core`; `raw` is the one module that calls
+//! N-API directly.
 
 mod args;
+mod attempts;
 mod blocks;
 mod cache;
 mod config;
-mod env;
 mod errors;
 mod execute;
 mod failures;
 mod floor;
-mod js;
+mod js_fn;
 mod json;
+mod names;
 mod queue;
+mod raw;
 mod results;
 mod retry;
 mod service;
-mod timers;
 mod worker;

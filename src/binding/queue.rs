@@ -1,5 +1,6 @@
 //! `BackgroundJobQueue`: the JavaScript class over the core job queue.
 
+use napi::bindgen_prelude::{FnArgs, Function, Unknown};
 use napi::Env;
 use napi_derive::napi;
 
@@ -11,10 +12,11 @@ use crate::core::stores::{global, open_queue, shared, SharedQueue};
 
 use super::args;
 use super::config::{queue_config, StorageChoice};
-use super::env::{Glue, Prop};
 use super::errors::{boundary, Fault, JsResult};
-use super::js::{Js, Kind, Raw};
 use super::json;
+use super::names::{Prop, Shape};
+use super::raw::{Js, Kind, Raw};
+use super::worker::JobWorker;
 
 /// A priority queue of background jobs with retries (1, 5, 15, then
 /// 30 minutes apart), leases for jobs in processing, and a size bound that
@@ -96,8 +98,8 @@ pub fn job_object(js: Js, job: &Job) -> JsResult<Raw> {
     Some(error) => js.string(error)?,
     None => js.undefined(),
   };
-  js.glue(
-    Glue::Job,
+  js.shape(
+    Shape::Job,
     &[
       js.string(&job.id)?,
       js.string(job.job_type.as_str())?,
@@ -261,10 +263,16 @@ impl JsBackgroundJobQueue {
   /// handle whose `stop({ graceMs })` takes no new jobs, waits for running
   /// ones up to `graceMs`, then returns the rest to pending.
   #[napi]
-  pub fn process(&self, env: Env, handlers: Raw, options: Raw) -> napi::Result<Raw> {
-    boundary(env, |js| {
-      super::worker::start(js, &self.inner, handlers, options)
-    })
+  pub fn process(
+    &self,
+    env: Env,
+    handlers: Raw,
+    options: Raw,
+    run: Function<String, Unknown<'static>>,
+    abort: Function<FnArgs<(String, String, String)>, Unknown<'static>>,
+    notify: Function<FnArgs<(String, String)>, Unknown<'static>>,
+  ) -> napi::Result<JobWorker> {
+    super::worker::start(env, &self.inner, handlers, options, run, abort, notify)
   }
 
   /// Job counts by status.
@@ -283,7 +291,7 @@ impl JsBackgroundJobQueue {
         .iter()
         .map(|&count| js.number(count as f64))
         .collect::<JsResult<Vec<_>>>()?;
-      js.glue(Glue::QueueStats, &counts)
+      js.shape(Shape::QueueStats, &counts)
     })
   }
 }

@@ -1,15 +1,10 @@
-//! What a failed attempt says about retrying (`retryable: false`,
-//! `retryAfterMs`, a `Retry-After` header), and `retry.next`, the native
-//! decision `glue.js`'s `retrying` asks for after each failed attempt of an
-//! `executeWithFallback` call with a `retry` option.
-
-use crate::core::retry::{Jitter, RetryPolicy};
-use crate::core::stores::global;
+//! What a failed attempt's error says about retrying: `retryable: false`,
+//! `retryAfterMs`, a `Retry-After` header.
 
 use super::args;
-use super::env::Prop;
-use super::errors::{callback, JsResult};
-use super::js::{Js, Kind, Raw};
+use super::errors::JsResult;
+use super::names::Prop;
+use super::raw::{Js, Kind, Raw};
 
 /// `retryable: false` on the error stops retries.
 pub fn retryable(js: Js, error: Raw) -> bool {
@@ -68,25 +63,3 @@ pub fn asked_wait_ms(js: Js, error: Raw) -> u64 {
     }
   }
 }
-
-callback!(
-  /// `next(error, attempts, previousDelay, maxRetries, baseDelay, maxDelay,
-  /// decorrelated)`: the delay before the next attempt, or -1 when there is
-  /// no retry left or the error is not retryable.
-  fn next_attempt(js, [error, attempts, previous, max_retries, base, max, decorrelated]) {
-    let policy = RetryPolicy {
-      max_retries: js.read_number(max_retries) as u32,
-      base_delay_ms: js.read_number(base) as u64,
-      max_delay_ms: js.read_number(max) as u64,
-      jitter: if js.read_bool(decorrelated) { Jitter::Decorrelated } else { Jitter::None },
-    };
-    let delay = policy.after_failure(
-      js.read_number(attempts) as u32,
-      js.read_number(previous) as u64,
-      retryable(js, error),
-      asked_wait_ms(js, error),
-      &mut global().random.lock(),
-    );
-    js.number(delay.map_or(-1.0, |delay| delay as f64))
-  }
-);

@@ -1,34 +1,74 @@
-//! `backgroundJobQueue.process(handlers, options)`: a worker over a queue.
-//! The core's `Worker` decides which jobs run (concurrency, per user); the
-//! queue leases them; Rust timers drive polling, lease renewal and job
-//! timeouts; `glue.js`'s `startWorker` calls the handlers and reports back.
+//! `backgroundJobQueue.process(handlers, options)`: a worker that runs as a
+//! tokio task. It leases jobs from the store off the JavaScript thread (the
+//! core's `Worker` decides how many, per user too), renews the leases of
+//! all its running jobs with one timer, races each job against
+//! `jobTimeoutMs`, and calls the handlers through threadsafe functions
+//! (`lib/worker.js` wraps them: a job's promise always resolves, `undefined`
+//! on success, `{ error }` on failure), awaiting what they return.
+//!
+//! Its threadsafe functions are weak: an idle worker does not keep Node.js
+//! alive (`keepAlive: true` makes them strong). When its environment goes
+//! away (a worker thread terminated) the calls come back `Gone`: the jobs it
+//! was running go back to pending at once and the task ends.
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
+use napi::bindgen_prelude::{FnArgs, Function, PromiseRaw, Unknown};
+use napi::Env;
+use napi_derive::napi;
 use parking_lot::Mutex;
+use tokio::sync::{oneshot, watch, Notify};
 
-use crate::core::queue::{JobStatus, JobType};
+use crate::core::clock;
+use crate::core::queue::{Job, JobStatus, JobType};
 use crate::core::stores::SharedQueue;
 use crate::core::worker::{Worker, WorkerConfig};
 
 use super::args;
-use super::env::Glue;
-use super::errors::{callback, Fault, JsResult, NativeCallback};
-use super::js::{Js, Kind, Raw};
-use super::queue::job_object;
+use super::errors::{boundary, Fault, JsResult};
+use super::js_fn::{AsyncJsFn, Gone};
+use super::names::Prop;
+use super::raw::{Js, Kind, Raw, Settled};
 
-struct Running {
-  queue: SharedQueue,
-  worker: Worker,
+/// A job's JSON for `lib/worker.js` (which makes the `QueuedJob` from it).
+pub fn job_json(job: &Job) -> String {
+  let mut record = serde_json::Map::new();
+  record.insert("id".into(), job.id.as_ref().into());
+  record.insert("type".into(), job.job_type.as_str().into());
+  record.insert("operation".into(), job.operation.as_str().into());
+  record.insert("userId".into(), job.user_id.as_ref().into());
+  record.insert("priority".into(), job.priority.as_str().into());
+  record.insert("createdAt".into(), job.created_at.into());
+  record.insert("retryCount".into(), job.retry_count.into());
+  record.insert("maxRetries".into(), job.max_retries.into());
+  if let Some(at) = job.next_retry_at {
+    record.insert("nextRetryAt".into(), at.into());
+  }
+  record.insert("status".into(), job.status.as_str().into());
+  if let Some(error) = &job.last_error {
+    record.insert("lastError".into(), error.as_str().into());
+  }
+  record.insert("updatedAt".into(), job.updated_at.into());
+  let mut text = serde_json::Value::Object(record).to_string();
+  // The payload is JSON text already: spliced in, not parsed and written
+  // again.
+  if let Some(payload) = &job.payload {
+    text.pop();
+    text.push_str(",\"payload\":");
+    text.push_str(payload);
+    text.push('}');
+  }
+  text
 }
 
-static WORKERS: LazyLock<Mutex<(u64, HashMap<u64, Running>)>> =
-  LazyLock::new(|| Mutex::new((0, HashMap::new())));
-
-fn with_worker<T>(id: Raw, js: Js, f: impl FnOnce(&mut Running) -> T) -> Option<T> {
-  let id = js.read_number(id) as u64;
-  WORKERS.lock().1.get_mut(&id).map(f)
+/// What a worker was asked to do, checked.
+struct Settings {
+  config: WorkerConfig,
+  poll_ms: u64,
+  job_timeout_ms: Option<u64>,
+  keep_alive: bool,
 }
 
 /// `handlers`: one function for every job, or an object of functions by
@@ -44,20 +84,22 @@ fn check_handlers(js: Js, handlers: Raw) -> JsResult<()> {
   })
 }
 
-/// Starts a worker; returns its handle (`stop({ graceMs })`, `running`).
-pub fn start(js: Js, queue: &SharedQueue, handlers: Raw, options: Raw) -> JsResult<Raw> {
-  check_handlers(js, handlers)?;
-  let mut config = WorkerConfig {
-    concurrency: 1,
-    per_user_concurrency: None,
+fn settings(js: Js, options: Raw) -> JsResult<Settings> {
+  let mut settings = Settings {
+    config: WorkerConfig {
+      concurrency: 1,
+      per_user_concurrency: None,
+    },
+    poll_ms: 1_000,
+    job_timeout_ms: None,
+    keep_alive: false,
   };
-  let (mut poll_ms, mut job_timeout_ms) = (1_000u64, None);
-  let mut events = [js.undefined(); 3];
   let known = [
     "concurrency",
     "perUserConcurrency",
     "pollIntervalMs",
     "jobTimeoutMs",
+    "keepAlive",
     "onCompleted",
     "onFailed",
     "onDeadLetter",
@@ -67,140 +109,300 @@ pub fn start(js: Js, queue: &SharedQueue, handlers: Raw, options: Raw) -> JsResu
     let whole =
       |min| Ok::<u64, Fault>(args::optional_integer(js, value, path, min, max)?.unwrap_or(min));
     match key {
-      "concurrency" => config.concurrency = whole(1)? as usize,
-      "perUserConcurrency" => config.per_user_concurrency = Some(whole(1)? as usize),
-      "pollIntervalMs" => poll_ms = whole(1)?,
-      "jobTimeoutMs" => job_timeout_ms = Some(whole(1)?),
-      "onCompleted" => events[0] = args::function(js, value, path)?,
-      "onFailed" => events[1] = args::function(js, value, path)?,
-      _ => events[2] = args::function(js, value, path)?,
+      "concurrency" => settings.config.concurrency = whole(1)? as usize,
+      "perUserConcurrency" => settings.config.per_user_concurrency = Some(whole(1)? as usize),
+      "pollIntervalMs" => settings.poll_ms = whole(1)?,
+      "jobTimeoutMs" => settings.job_timeout_ms = Some(whole(1)?),
+      "keepAlive" => settings.keep_alive = args::optional_bool(js, value, path)?.unwrap_or(false),
+      _ => {
+        args::function(js, value, path)?;
+      }
     }
     Ok(())
   })?;
-  let renew_ms = (queue.lock().config().lease_ms / 2).max(1);
-  let id = {
-    let mut workers = WORKERS.lock();
-    workers.0 += 1;
-    let id = workers.0;
-    let running = Running {
-      queue: queue.clone(),
-      worker: Worker::new(config),
-    };
-    workers.1.insert(id, running);
-    id
-  };
-  js.glue(
-    Glue::StartWorker,
-    &[
-      js.number(id as f64)?,
-      handlers,
-      js.number(poll_ms as f64)?,
-      js.number(job_timeout_ms.map_or(-1.0, |ms| ms as f64))?,
-      js.number(renew_ms as f64)?,
-      events[0],
-      events[1],
-      events[2],
-    ],
-  )
+  Ok(settings)
 }
 
-callback!(
-  /// `worker.take(id)`: the jobs to start now, as `QueuedJob` snapshots.
-  fn take(js, [id]) {
-    let now = js.now_ms();
-    let jobs = with_worker(id, js, |r| r.worker.take(&mut **r.queue.lock(), now)).unwrap_or_default();
-    js.array(&jobs, |job| job_object(js, job))
-  }
-);
+/// The JavaScript side of a worker: `run(jobJson)` starts a job's handler,
+/// `abort(id, code, message)` aborts its signal, `notify(event, jobJson)`
+/// reports what was recorded (`completed`, `failed`, `dead`).
+struct Calls<const WEAK: bool> {
+  run: AsyncJsFn<String, WEAK>,
+  abort: AsyncJsFn<FnArgs<(String, String, String)>, WEAK>,
+  notify: AsyncJsFn<FnArgs<(String, String)>, WEAK>,
+}
 
-callback!(
-  /// `worker.done(id, jobId, ok, error)`: completes or fails the job;
-  /// returns `[job, deadLetter]`, or undefined when the job no longer ran
-  /// here (released by a stop).
-  fn done(js, [id, job_id, ok, error]) {
-    let job_id = js.read_string(job_id)?;
-    let now = js.now_ms();
-    let message = (!js.read_bool(ok)).then(|| args::error_message(js, error));
-    let after = with_worker(id, js, |r| {
-      let mut queue = r.queue.lock();
-      // Still ours, like every job running here: a lease that ran out while
-      // the thread was busy is not a lost job.
-      r.worker.keep_leased(&mut **queue, now);
-      if !r.worker.finish(&job_id) {
-        return None;
+type RunFn<'env> = Function<'env, String, Unknown<'static>>;
+type AbortFn<'env> = Function<'env, FnArgs<(String, String, String)>, Unknown<'static>>;
+type NotifyFn<'env> = Function<'env, FnArgs<(String, String)>, Unknown<'static>>;
+
+impl<const WEAK: bool> Calls<WEAK> {
+  fn new(run: &RunFn, abort: &AbortFn, notify: &NotifyFn) -> napi::Result<Arc<Self>> {
+    Ok(Arc::new(Self {
+      run: AsyncJsFn::new(run)?,
+      abort: AsyncJsFn::new(abort)?,
+      notify: AsyncJsFn::new(notify)?,
+    }))
+  }
+}
+
+/// A job's end, read on the JavaScript thread.
+enum JobEnd {
+  Completed { now: u64 },
+  Failed { message: String, now: u64 },
+}
+
+fn read_job_end(js: Js, settled: Settled) -> JobEnd {
+  let now = js.now_ms();
+  let error = match settled {
+    Settled::Fulfilled(value) if js.kind(value) == Kind::Undefined => {
+      return JobEnd::Completed { now }
+    }
+    Settled::Fulfilled(outcome) => js
+      .get_name(outcome, Prop::Error)
+      .unwrap_or_else(|_| js.undefined()),
+    Settled::Rejected(error) => error,
+  };
+  JobEnd::Failed {
+    message: args::error_message(js, error),
+    now,
+  }
+}
+
+/// What the worker's task and its `Worker` handle share.
+struct Shared {
+  queue: SharedQueue,
+  worker: Mutex<Worker>,
+  /// A slot was freed, or a stop was asked: look again now.
+  wake: Notify,
+  /// A running job finished (or went back to pending).
+  finished: Notify,
+  /// Set at the end of a stop's grace: running jobs are aborted and handed
+  /// back.
+  abandon: watch::Sender<bool>,
+  /// The environment went away.
+  gone: AtomicBool,
+}
+
+impl Shared {
+  fn running(&self) -> usize {
+    self.worker.lock().running()
+  }
+
+  /// Hands a running job back to pending (a stop, or the environment gone).
+  fn release(&self, id: &str) {
+    let mut worker = self.worker.lock();
+    if worker.finish(id) {
+      let _ = self.queue.lock().release(id, clock::now_ms());
+    }
+    drop(worker);
+    self.finished.notify_one();
+  }
+
+  /// Records a job's end and reads the job back; `None` when it no longer
+  /// ran here, or the store could not take the outcome (then the job stays
+  /// leased and comes back when the lease runs out: run again, not lost).
+  fn record(&self, id: &str, end: &JobEnd) -> Option<Job> {
+    let mut worker = self.worker.lock();
+    let mut queue = self.queue.lock();
+    let now = match end {
+      JobEnd::Completed { now } | JobEnd::Failed { now, .. } => *now,
+    };
+    // Still ours, like every job running here: a lease that ran out while
+    // a thread was busy is not a lost job.
+    worker.keep_leased(&mut **queue, now);
+    if !worker.finish(id) {
+      return None;
+    }
+    let recorded = match end {
+      JobEnd::Completed { now } => queue.complete(id, *now),
+      JobEnd::Failed { message, now } => queue.fail(id, message, *now),
+    };
+    recorded.and_then(|_| queue.get(id, now)).ok().flatten()
+  }
+}
+
+/// Resolves when a stop's grace has run out.
+async fn abandoned(abandon: &mut watch::Receiver<bool>) {
+  // The sender lives as long as the worker's shared state, which this
+  // task holds.
+  let _ = abandon.wait_for(|abandoned| *abandoned).await;
+}
+
+async fn run_job<const WEAK: bool>(
+  shared: Arc<Shared>,
+  calls: Arc<Calls<WEAK>>,
+  job: Job,
+  started: Result<oneshot::Receiver<JobEnd>, Gone>,
+  timeout_ms: Option<u64>,
+) {
+  let id = job.id.to_string();
+  let mut abandon = shared.abandon.subscribe();
+  let limit = async {
+    match timeout_ms {
+      Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+      None => std::future::pending().await,
+    }
+  };
+  let ended = tokio::select! {
+    end = async { started?.await.map_err(|_| Gone) } => end,
+    _ = limit => {
+      let ms = timeout_ms.unwrap_or(0);
+      let message = format!("The job timed out after {ms} ms");
+      let aborted = calls.abort.call(FnArgs::from((id.clone(), "TIMEOUT".to_string(), message.clone())), |_, _| ()).await;
+      aborted.map(|_| JobEnd::Failed { message, now: clock::now_ms() })
+    }
+    _ = abandoned(&mut abandon) => {
+      let message = "The worker stopped".to_string();
+      let _ = calls.abort.call(FnArgs::from((id.clone(), "WORKER_STOPPED".to_string(), message)), |_, _| ()).await;
+      shared.release(&id);
+      return;
+    }
+  };
+  let end = match ended {
+    Ok(end) => end,
+    Err(Gone) => {
+      shared.gone.store(true, Ordering::Release);
+      shared.release(&id);
+      return;
+    }
+  };
+  let recorded = shared.record(&id, &end);
+  shared.finished.notify_one();
+  shared.wake.notify_one();
+  if let Some(job) = recorded {
+    let event = match (&end, job.status) {
+      (JobEnd::Completed { .. }, _) => "completed",
+      (JobEnd::Failed { .. }, JobStatus::Failed) => "dead",
+      (JobEnd::Failed { .. }, _) => "failed",
+    };
+    let _ = calls
+      .notify
+      .call(FnArgs::from((event.to_string(), job_json(&job))), |_, _| ())
+      .await;
+  }
+}
+
+async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, settings: Settings) {
+  let renew_every = {
+    let lease_ms = shared.queue.lock().config().lease_ms;
+    Duration::from_millis((lease_ms / 2).max(1))
+  };
+  let mut renew = tokio::time::interval(renew_every);
+  // The first look waits for a turn of the JavaScript thread: process()
+  // has returned its handle before any job is taken.
+  if calls
+    .notify
+    .call(
+      FnArgs::from(("started".to_string(), String::new())),
+      |_, _| (),
+    )
+    .await
+    == Err(Gone)
+  {
+    return;
+  }
+  loop {
+    if shared.gone.load(Ordering::Acquire) || shared.worker.lock().is_stopping() {
+      return;
+    }
+    let jobs = {
+      let mut worker = shared.worker.lock();
+      let mut queue = shared.queue.lock();
+      worker.take(&mut **queue, clock::now_ms())
+    };
+    for job in jobs {
+      // Started here, in the order the jobs were taken.
+      let started = calls.run.send(job_json(&job), read_job_end);
+      let task = run_job(
+        shared.clone(),
+        calls.clone(),
+        job,
+        started,
+        settings.job_timeout_ms,
+      );
+      napi::bindgen_prelude::spawn(task);
+    }
+    tokio::select! {
+      _ = tokio::time::sleep(Duration::from_millis(settings.poll_ms)) => {}
+      _ = shared.wake.notified() => {}
+      _ = renew.tick() => {
+        let worker = shared.worker.lock();
+        worker.keep_leased(&mut **shared.queue.lock(), clock::now_ms());
       }
-      // A storage that cannot take the outcome now leaves the job leased:
-      // it comes back when the lease runs out, so it is run again rather
-      // than lost.
-      let recorded = match &message {
-        None => queue.complete(&job_id, now),
-        Some(message) => queue.fail(&job_id, message, now),
-      };
-      recorded.and_then(|_| queue.get(&job_id, now)).ok().flatten()
-    });
-    match after.flatten() {
-      Some(job) => {
-        let dead = js.boolean(job.status == JobStatus::Failed)?;
-        let snapshot = job_object(js, &job)?;
-        js.array(&[snapshot, dead], |value| Ok(*value))
-      }
-      None => Ok(js.undefined()),
     }
   }
-);
+}
 
-callback!(
-  /// `worker.renew(id, jobId)`: the handler is still on it.
-  fn renew(js, [id, job_id]) {
-    let job_id = js.read_string(job_id)?;
-    let now = js.now_ms();
-    let renewed = with_worker(id, js, |r| {
-      let mut queue = r.queue.lock();
-      r.worker.keep_leased(&mut **queue, now);
-      queue.keep_leased(&job_id, now).unwrap_or(false)
-    })
-    .unwrap_or(false);
-    js.boolean(renewed)
+/// A running worker: `stop({ graceMs })` and `running`.
+#[napi]
+pub struct JobWorker {
+  shared: Arc<Shared>,
+}
+
+#[napi]
+impl JobWorker {
+  /// Jobs running now.
+  #[napi(getter)]
+  pub fn running(&self) -> u32 {
+    self.shared.running() as u32
   }
-);
 
-callback!(
-  /// `worker.stop(id)`: no new jobs.
-  fn stop(js, [id]) {
-    with_worker(id, js, |r| r.worker.stop());
-    Ok(js.undefined())
-  }
-);
-
-callback!(
-  /// `worker.close(id)`: hands the jobs still running back to pending and
-  /// forgets the worker; returns how many went back.
-  fn close(js, [id]) {
-    let now = js.now_ms();
-    let key = js.read_number(id) as u64;
-    let released = match WORKERS.lock().1.remove(&key) {
-      Some(running) => {
-        let mut queue = running.queue.lock();
-        running
-          .worker
-          .running_ids()
-          .iter()
-          .filter(|job_id| queue.release(job_id, now).unwrap_or(false))
-          .count()
+  /// Takes no new jobs, waits for the running ones up to `graceMs`, then
+  /// aborts the rest and hands them back to pending.
+  #[napi]
+  pub fn stop<'env>(&self, env: &'env Env, grace_ms: f64) -> napi::Result<PromiseRaw<'env, ()>> {
+    let shared = self.shared.clone();
+    shared.worker.lock().stop();
+    shared.wake.notify_one();
+    let grace = Duration::from_millis(grace_ms.max(0.0) as u64);
+    env.spawn_future(async move {
+      let deadline = tokio::time::sleep(grace);
+      tokio::pin!(deadline);
+      while shared.running() > 0 {
+        tokio::select! {
+          _ = shared.finished.notified() => {}
+          _ = &mut deadline => break,
+        }
       }
-      None => 0,
-    };
-    js.number(released as f64)
+      let _ = shared.abandon.send(true);
+      while shared.running() > 0 && !shared.gone.load(Ordering::Acquire) {
+        shared.finished.notified().await;
+      }
+      Ok(())
+    })
   }
-);
+}
 
-/// The native functions `startWorker` calls, by name.
-pub fn worker_callbacks() -> [(&'static str, NativeCallback); 5] {
-  [
-    ("take", take),
-    ("done", done),
-    ("renew", renew),
-    ("stop", stop),
-    ("close", close),
-  ]
+/// Starts a worker over `queue`; `handlers` and `options` are checked here,
+/// the three functions come from `lib/worker.js`.
+pub fn start(
+  env: Env,
+  queue: &SharedQueue,
+  handlers: Raw,
+  options: Raw,
+  run: RunFn,
+  abort: AbortFn,
+  notify: NotifyFn,
+) -> napi::Result<JobWorker> {
+  boundary(env, |js| {
+    check_handlers(js, handlers)?;
+    let settings = settings(js, options)?;
+    let shared = Arc::new(Shared {
+      queue: queue.clone(),
+      worker: Mutex::new(Worker::new(settings.config)),
+      wake: Notify::new(),
+      finished: Notify::new(),
+      abandon: watch::channel(false).0,
+      gone: AtomicBool::new(false),
+    });
+    if settings.keep_alive {
+      let calls = Calls::<false>::new(&run, &abort, &notify)?;
+      napi::bindgen_prelude::spawn(poll(shared.clone(), calls, settings));
+    } else {
+      let calls = Calls::<true>::new(&run, &abort, &notify)?;
+      napi::bindgen_prelude::spawn(poll(shared.clone(), calls, settings));
+    }
+    Ok(JobWorker { shared })
+  })
 }

@@ -1,17 +1,26 @@
-//! A small safe face over the raw N-API calls the binding needs. Values are
-//! `Raw` handles valid for the current callback; every call that can run
-//! JavaScript reports a thrown exception as `Fault::Pending`.
+//! The one module that calls N-API directly: a small safe face over the raw
+//! calls the measured hot paths need (reading options and strings without
+//! napi-rs's per-value conversions, making the few values we return). Every
+//! other binding module is safe code on top of this one and of napi-rs.
+//!
+//! The invariant every `unsafe` block here relies on: a `Js` is only made
+//! from the `napi_env` of the callback (or threadsafe-function call) that is
+//! running on this thread, and a `Raw` only holds a handle made in that same
+//! callback's handle scope, so both are valid for as long as they are used.
 
 use std::ffi::CStr;
 use std::ptr;
 
-use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue};
-use napi::{sys, ValueType};
+use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, TypeName, Unknown, ValidateNapiValue};
+use napi::{sys, JsValue, ValueType};
 
-use super::env::{Builtin, Prop};
 use super::errors::{ErrorClass, Fault, JsResult};
+use super::names::{Builtin, Prop};
 
 /// A JavaScript value handle, as received from or returned to JavaScript.
+/// `repr(transparent)`: a slice of `Raw` is passed to N-API as a slice of
+/// `napi_value`.
+#[repr(transparent)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Raw(pub sys::napi_value);
 
@@ -37,6 +46,18 @@ impl TypeName for Raw {
 }
 
 impl ValidateNapiValue for Raw {}
+
+impl From<Unknown<'_>> for Raw {
+  fn from(value: Unknown<'_>) -> Self {
+    Raw(value.raw())
+  }
+}
+
+/// A strong reference to a value, kept across callbacks of one environment
+/// (never sent to another thread).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug)]
+pub struct Reference(sys::napi_ref);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -69,6 +90,7 @@ impl Js {
   /// Length in UTF-16 code units, without reading the string.
   pub fn string_length(self, value: Raw) -> usize {
     let mut units = 0;
+    // SAFETY: module invariant; `napi_get_value_string_latin1` writes only to the local out-pointer.
     unsafe { sys::napi_get_value_string_latin1(self.env, value.0, ptr::null_mut(), 0, &mut units) };
     units
   }
@@ -87,6 +109,7 @@ impl Js {
 
   pub fn exception_pending(self) -> bool {
     let mut pending = false;
+    // SAFETY: module invariant; `napi_is_exception_pending` writes only to the local out-pointer.
     unsafe { sys::napi_is_exception_pending(self.env, &mut pending) };
     pending
   }
@@ -97,16 +120,19 @@ impl Js {
       return None;
     }
     let mut value = ptr::null_mut();
+    // SAFETY: module invariant; `napi_get_and_clear_last_exception` writes only to the local out-pointer.
     let status = unsafe { sys::napi_get_and_clear_last_exception(self.env, &mut value) };
     (status == sys::Status::napi_ok).then_some(Raw(value))
   }
 
   pub fn throw(self, error: Raw) {
+    // SAFETY: module invariant; `napi_throw` writes only to the local out-pointer.
     unsafe { sys::napi_throw(self.env, error.0) };
   }
 
   pub fn kind(self, value: Raw) -> Kind {
     let mut kind = 0;
+    // SAFETY: module invariant; `napi_typeof` writes only to the local out-pointer.
     unsafe { sys::napi_typeof(self.env, value.0, &mut kind) };
     match kind {
       sys::ValueType::napi_undefined => Kind::Undefined,
@@ -132,11 +158,13 @@ impl Js {
   }
 
   pub fn is_array(self, value: Raw) -> bool {
+    // SAFETY: module invariant; `napi_is_array` writes only to the local out-pointer.
     self.flag(|out| unsafe { sys::napi_is_array(self.env, value.0, out) })
   }
 
   /// An `Error` by brand (any realm) or by prototype (`instanceof Error`).
   pub fn is_error(self, value: Raw) -> bool {
+    // SAFETY: module invariant; `napi_is_error` writes only to the local out-pointer.
     if self.flag(|out| unsafe { sys::napi_is_error(self.env, value.0, out) }) {
       return true;
     }
@@ -147,6 +175,7 @@ impl Js {
       return false;
     };
     let is_instance =
+      // SAFETY: module invariant; `napi_instanceof` writes only to the local out-pointer.
       self.flag(|out| unsafe { sys::napi_instanceof(self.env, value.0, error.0, out) });
     // A hostile Symbol.hasInstance may throw; that only means "not an Error".
     self.take_exception();
@@ -154,10 +183,12 @@ impl Js {
   }
 
   pub fn is_promise(self, value: Raw) -> bool {
+    // SAFETY: module invariant; `napi_is_promise` writes only to the local out-pointer.
     self.flag(|out| unsafe { sys::napi_is_promise(self.env, value.0, out) })
   }
 
   pub fn is_date(self, value: Raw) -> bool {
+    // SAFETY: module invariant; `napi_is_date` writes only to the local out-pointer.
     self.flag(|out| unsafe { sys::napi_is_date(self.env, value.0, out) })
   }
 
@@ -165,30 +196,35 @@ impl Js {
 
   pub fn undefined(self) -> Raw {
     let mut value = ptr::null_mut();
+    // SAFETY: module invariant; `napi_get_undefined` writes only to the local out-pointer.
     unsafe { sys::napi_get_undefined(self.env, &mut value) };
     Raw(value)
   }
 
   pub fn null(self) -> Raw {
     let mut value = ptr::null_mut();
+    // SAFETY: module invariant; `napi_get_null` writes only to the local out-pointer.
     unsafe { sys::napi_get_null(self.env, &mut value) };
     Raw(value)
   }
 
   pub fn boolean(self, flag: bool) -> JsResult<Raw> {
     let mut value = ptr::null_mut();
+    // SAFETY: module invariant; `napi_get_boolean` writes only to the local out-pointer.
     self.check(unsafe { sys::napi_get_boolean(self.env, flag, &mut value) })?;
     Ok(Raw(value))
   }
 
   pub fn number(self, number: f64) -> JsResult<Raw> {
     let mut value = ptr::null_mut();
+    // SAFETY: module invariant; `napi_create_double` writes only to the local out-pointer.
     self.check(unsafe { sys::napi_create_double(self.env, number, &mut value) })?;
     Ok(Raw(value))
   }
 
   pub fn string(self, text: &str) -> JsResult<Raw> {
     let mut value = ptr::null_mut();
+    // SAFETY: module invariant; `napi_create_string_utf8` writes only to the local out-pointer.
     self.check(unsafe {
       sys::napi_create_string_utf8(
         self.env,
@@ -202,15 +238,18 @@ impl Js {
 
   pub fn object(self) -> JsResult<Raw> {
     let mut value = ptr::null_mut();
+    // SAFETY: module invariant; `napi_create_object` writes only to the local out-pointer.
     self.check(unsafe { sys::napi_create_object(self.env, &mut value) })?;
     Ok(Raw(value))
   }
 
   pub fn array<T>(self, items: &[T], mut make: impl FnMut(&T) -> JsResult<Raw>) -> JsResult<Raw> {
     let mut array = ptr::null_mut();
+    // SAFETY: module invariant; `napi_create_array_with_length` writes only to the local out-pointer.
     self.check(unsafe { sys::napi_create_array_with_length(self.env, items.len(), &mut array) })?;
     for (index, item) in items.iter().enumerate() {
       let element = make(item)?;
+      // SAFETY: module invariant; `napi_set_element` writes only to the local out-pointer.
       self.check(unsafe { sys::napi_set_element(self.env, array, index as u32, element.0) })?;
     }
     Ok(Raw(array))
@@ -224,6 +263,7 @@ impl Js {
         None => ptr::null_mut(),
       };
       let mut error = ptr::null_mut();
+      // SAFETY: module invariant; `napi_create_error` writes only to the local out-pointer.
       self.check(unsafe {
         match class {
           ErrorClass::Error => sys::napi_create_error(self.env, code, message.0, &mut error),
@@ -244,18 +284,10 @@ impl Js {
 
   pub fn get(self, object: Raw, key: &CStr) -> JsResult<Raw> {
     let mut value = ptr::null_mut();
+    // SAFETY: module invariant; `napi_get_named_property` writes only to the local out-pointer.
     self.check(unsafe {
       sys::napi_get_named_property(self.env, object.0, key.as_ptr(), &mut value)
     })?;
-    Ok(Raw(value))
-  }
-
-  /// A property by one of the names kept per environment (no key string is
-  /// made or interned per call).
-  pub fn get_name(self, object: Raw, name: Prop) -> JsResult<Raw> {
-    let key = self.name(name)?;
-    let mut value = ptr::null_mut();
-    self.check(unsafe { sys::napi_get_property(self.env, object.0, key.0, &mut value) })?;
     Ok(Raw(value))
   }
 
@@ -274,12 +306,14 @@ impl Js {
       attributes: writable | enumerable | configurable,
       data: ptr::null_mut(),
     };
+    // SAFETY: module invariant; `napi_define_properties` writes only to the local out-pointer.
     self.check(unsafe { sys::napi_define_properties(self.env, object.0, 1, &descriptor) })
   }
 
   /// Own enumerable string keys, as `Object.keys` gives them.
   pub fn own_keys(self, object: Raw) -> JsResult<Vec<String>> {
     let mut names = ptr::null_mut();
+    // SAFETY: module invariant; `napi_get_all_property_names` writes only to the local out-pointer.
     self.check(unsafe {
       sys::napi_get_all_property_names(
         self.env,
@@ -291,10 +325,12 @@ impl Js {
       )
     })?;
     let mut length = 0;
+    // SAFETY: module invariant; `napi_get_array_length` writes only to the local out-pointer.
     self.check(unsafe { sys::napi_get_array_length(self.env, names, &mut length) })?;
     (0..length)
       .map(|index| {
         let mut name = ptr::null_mut();
+        // SAFETY: module invariant; `napi_get_element` writes only to the local out-pointer.
         self.check(unsafe { sys::napi_get_element(self.env, names, index, &mut name) })?;
         self.read_string(Raw(name))
       })
@@ -319,6 +355,8 @@ impl Js {
     let start = buffer.len();
     buffer.reserve(capacity);
     let mut written = 0;
+    // SAFETY: module invariant; the buffer has `capacity` writable bytes
+    // reserved after `start`, and N-API writes at most that many.
     let status = unsafe {
       sys::napi_get_value_string_utf8(
         self.env,
@@ -328,7 +366,7 @@ impl Js {
         &mut written,
       )
     };
-    // SAFETY: N-API wrote `written` bytes of valid UTF-8 after `start`.
+    // SAFETY: N-API wrote `written` bytes of valid UTF-8 after `start`, within the reserved capacity.
     unsafe { buffer.set_len(start + written.min(capacity)) };
     *text = String::from_utf8(buffer).map_err(Fault::internal)?;
     self.check(status)
@@ -336,18 +374,21 @@ impl Js {
 
   pub fn read_number(self, value: Raw) -> f64 {
     let mut number = f64::NAN;
+    // SAFETY: module invariant; `napi_get_value_double` writes only to the local out-pointer.
     unsafe { sys::napi_get_value_double(self.env, value.0, &mut number) };
     number
   }
 
   pub fn read_bool(self, value: Raw) -> bool {
     let mut flag = false;
+    // SAFETY: module invariant; `napi_get_value_bool` writes only to the local out-pointer.
     unsafe { sys::napi_get_value_bool(self.env, value.0, &mut flag) };
     flag
   }
 
   pub fn read_date(self, value: Raw) -> f64 {
     let mut ms = f64::NAN;
+    // SAFETY: module invariant; `napi_get_date_value` writes only to the local out-pointer.
     unsafe { sys::napi_get_date_value(self.env, value.0, &mut ms) };
     ms
   }
@@ -360,6 +401,7 @@ impl Js {
       let date = self.get_name(self.global()?, Prop::Date)?;
       let now = self.get_name(date, Prop::Now)?;
       let mut result = ptr::null_mut();
+      // SAFETY: module invariant; `napi_call_function` writes only to the local out-pointer.
       self.check(unsafe {
         sys::napi_call_function(self.env, date.0, now.0, 0, ptr::null(), &mut result)
       })?;
@@ -376,6 +418,7 @@ impl Js {
 
   pub fn global(self) -> JsResult<Raw> {
     let mut global = ptr::null_mut();
+    // SAFETY: module invariant; `napi_get_global` writes only to the local out-pointer.
     self.check(unsafe { sys::napi_get_global(self.env, &mut global) })?;
     Ok(Raw(global))
   }
@@ -387,6 +430,8 @@ impl Js {
   pub fn call(self, function: Raw, args: &[Raw]) -> JsResult<Result<Raw, Raw>> {
     let this = self.undefined();
     let mut result = ptr::null_mut();
+    // SAFETY: module invariant; `Raw` is `repr(transparent)` over
+    // `napi_value`, so `args` is a valid array of `args.len()` handles.
     let status = unsafe {
       sys::napi_call_function(
         self.env,
@@ -439,72 +484,91 @@ impl Js {
     }
   }
 
-  /// The first `N` arguments of a raw callback (missing ones undefined).
-  pub fn callback_args<const N: usize>(self, info: sys::napi_callback_info) -> JsResult<[Raw; N]> {
-    let mut argv = [ptr::null_mut(); N];
-    let mut argc = N;
-    self.check(unsafe {
-      sys::napi_get_cb_info(
-        self.env,
-        info,
-        &mut argc,
-        argv.as_mut_ptr(),
-        ptr::null_mut(),
-        ptr::null_mut(),
-      )
-    })?;
-    Ok(argv.map(Raw))
+  // --- properties by handle, references ---
+
+  pub fn get_by(self, object: Raw, key: Raw) -> JsResult<Raw> {
+    let mut value = ptr::null_mut();
+    // SAFETY: module invariant; `napi_get_property` writes only to the local out-pointer.
+    self.check(unsafe { sys::napi_get_property(self.env, object.0, key.0, &mut value) })?;
+    Ok(Raw(value))
   }
 
-  /// A function made in native code, with no data attached.
-  pub fn native_function(
+  pub fn element(self, array: Raw, index: u32) -> JsResult<Raw> {
+    let mut value = ptr::null_mut();
+    // SAFETY: module invariant; `napi_get_element` writes only to the local out-pointer.
+    self.check(unsafe { sys::napi_get_element(self.env, array.0, index, &mut value) })?;
+    Ok(Raw(value))
+  }
+
+  /// A strong reference, for values kept in the environment's instance data.
+  pub fn keep(self, value: Raw) -> JsResult<Reference> {
+    let mut reference = ptr::null_mut();
+    // SAFETY: module invariant; `napi_create_reference` writes only to the local out-pointer.
+    self.check(unsafe { sys::napi_create_reference(self.env, value.0, 1, &mut reference) })?;
+    Ok(Reference(reference))
+  }
+
+  /// The value behind a reference made with `keep` in this environment.
+  pub fn value_of(self, reference: Reference) -> JsResult<Raw> {
+    let mut value = ptr::null_mut();
+    // SAFETY: module invariant, and `reference` was made by `keep` in this
+    // environment (instance data is per environment) and never deleted.
+    self.check(unsafe { sys::napi_get_reference_value(self.env, reference.0, &mut value) })?;
+    Ok(Raw(value))
+  }
+}
+
+/// How a value handed back by JavaScript ended: a promise's outcome, or a
+/// plain value (which counts as fulfilled).
+#[derive(Clone, Copy, Debug)]
+pub enum Settled {
+  Fulfilled(Raw),
+  Rejected(Raw),
+}
+
+impl Js {
+  /// Runs `on_settled` on this thread once `value` settles: at once for a
+  /// plain value, from the promise's reactions for a promise.
+  pub fn when_settled(
     self,
-    name: &str,
-    callback: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value,
-  ) -> JsResult<Raw> {
-    let mut function = ptr::null_mut();
-    self.check(unsafe {
-      sys::napi_create_function(
-        self.env,
-        name.as_ptr().cast(),
-        name.len() as isize,
-        Some(callback),
-        ptr::null_mut(),
-        &mut function,
-      )
-    })?;
-    Ok(Raw(function))
-  }
+    value: Raw,
+    on_settled: impl FnOnce(Js, Settled) + 'static,
+  ) -> JsResult<()> {
+    use napi::bindgen_prelude::PromiseRaw;
+    use std::cell::Cell;
+    use std::rc::Rc;
 
-  /// Evaluates a script in the global scope (used once per environment to
-  /// make small glue functions).
-  pub fn run_script(self, source: &str) -> JsResult<Raw> {
-    let source = self.string(source)?;
-    let mut result = ptr::null_mut();
-    self.check(unsafe { sys::napi_run_script(self.env, source.0, &mut result) })?;
-    Ok(Raw(result))
-  }
-
-  // --- promises ---
-
-  pub fn resolved(self, value: Raw) -> JsResult<Raw> {
-    self.settled(value, true)
-  }
-
-  pub fn rejected(self, error: Raw) -> JsResult<Raw> {
-    self.settled(error, false)
-  }
-
-  fn settled(self, value: Raw, fulfilled: bool) -> JsResult<Raw> {
-    let mut deferred = ptr::null_mut();
-    let mut promise = ptr::null_mut();
-    self.check(unsafe { sys::napi_create_promise(self.env, &mut deferred, &mut promise) })?;
-    let status = if fulfilled {
-      unsafe { sys::napi_resolve_deferred(self.env, deferred, value.0) }
-    } else {
-      unsafe { sys::napi_reject_deferred(self.env, deferred, value.0) }
-    };
-    self.check(status)?;
-    Ok(Raw(promise))
+    if !self.is_promise(value) {
+      on_settled(self, Settled::Fulfilled(value));
+      return Ok(());
+    }
+    // SAFETY: module invariant, and `value` was just checked to be a promise,
+    // which is what `PromiseRaw` wraps.
+    let promise = unsafe { PromiseRaw::<Unknown>::from_napi_value(self.env, value.0) }?;
+    // Both reactions share the one continuation; only one of them runs.
+    let slot = Rc::new(Cell::new(Some(on_settled)));
+    let on_rejected = slot.clone();
+    promise
+      .then(move |context| {
+        if let Some(settle) = slot.take() {
+          settle(
+            Js::new(context.env.raw()),
+            Settled::Fulfilled(context.value.into()),
+          );
+        }
+        Ok(())
+      })?
+      .catch(
+        move |context: napi::bindgen_prelude::CallbackContext<Unknown>| {
+          if let Some(settle) = on_rejected.take() {
+            settle(
+              Js::new(context.env.raw()),
+              Settled::Rejected(context.value.into()),
+            );
+          }
+          Ok(())
+        },
+      )?;
+    Ok(())
   }
 }

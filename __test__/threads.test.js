@@ -1,0 +1,86 @@
+'use strict'
+
+// Worker threads that end (terminate() or process.exit) while this package
+// has work pending on their behalf: a running worker with a job in hand, a
+// retry waiting, a timeout running, an executeService retry. The process
+// must keep running, and a job leased by the ended thread must come back.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { spawn } = require('node:child_process')
+const path = require('node:path')
+
+const root = path.join(__dirname, '..')
+
+function runChild(source, timeoutMs = 30_000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', source], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk) => (stdout += chunk))
+    child.stderr.on('data', (chunk) => (stderr += chunk))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`child timed out; stdout: ${stdout}; stderr: ${stderr}`))
+    }, timeoutMs)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+}
+
+const PENDING_KINDS = {
+  worker: `
+    lib.backgroundJobQueue.enqueue({ type: 'integration', userId: 'u', operation: 'op', payload: {}, priority: 'medium', maxRetries: 3 })
+    lib.backgroundJobQueue.process(async () => { parentPort.postMessage('started'); await new Promise(() => {}) }, { pollIntervalMs: 10 })`,
+  retry: `
+    lib.executeWithFallback(async () => { throw new Error('down') }, { operationName: 'op', retry: { maxRetries: 5, baseDelayMs: 60_000, maxDelayMs: 60_000 } })
+    setTimeout(() => parentPort.postMessage('started'), 50)`,
+  timeout: `
+    lib.executeWithFallback(() => new Promise(() => {}), { operationName: 'op', timeoutMs: 60_000 })
+    setTimeout(() => parentPort.postMessage('started'), 50)`,
+  service: `
+    lib.executeService(async () => { throw new Error('down') }, { operation: 'op' }, { maxRetries: 5, baseDelay: 60_000, maxDelay: 60_000 })
+    setTimeout(() => parentPort.postMessage('started'), 50)`,
+}
+
+for (const [kind, work] of Object.entries(PENDING_KINDS)) {
+  for (const ending of ['terminate', 'exit']) {
+    test(`a worker thread that ends (${ending}) with a pending ${kind} leaves the process running`, async () => {
+      const source = `
+        const { Worker } = require('node:worker_threads')
+        const lib = require('.')
+        lib.configure({ queue: { leaseMs: 300 } })
+        const body = ${JSON.stringify(`
+          const { parentPort } = require('node:worker_threads')
+          const lib = require(${JSON.stringify(root)})
+          parentPort.on('message', () => process.exit(0))
+          ${work}`)}
+        async function once() {
+          const w = new Worker(body, { eval: true })
+          await new Promise((resolve) => w.once('message', resolve))
+          if (${JSON.stringify(ending)} === 'terminate') await w.terminate()
+          else { w.postMessage('exit'); await new Promise((resolve) => w.once('exit', resolve)) }
+        }
+        ;(async () => {
+          const before = lib.backgroundJobQueue.getStats()
+          for (let i = 0; i < 3; i++) await once()
+          await new Promise((resolve) => setTimeout(resolve, 700))
+          const stats = lib.backgroundJobQueue.getStats()
+          console.log(JSON.stringify({ alive: true, processing: stats.processing - before.processing, pending: stats.pending - before.pending }))
+        })()
+      `
+      const result = await runChild(source)
+      assert.equal(result.signal, null, `killed by ${result.signal}: ${result.stderr}`)
+      assert.equal(result.code, 0, result.stderr)
+      const report = JSON.parse(result.stdout.trim().split('\n').pop())
+      assert.equal(report.alive, true)
+      if (kind === 'worker') {
+        // Three jobs were leased by threads that ended: all back to pending.
+        assert.equal(report.processing, 0)
+        assert.equal(report.pending, 3)
+      }
+    })
+  }
+}

@@ -1,0 +1,150 @@
+'use strict'
+
+// executeWithFallback, top to bottom. Native code checks the options once
+// (`startFallbackCall`), stores a success under the cache key
+// (`cacheResult`) and picks the fallback after a failure
+// (`fallbackAfterFailure`); the core decides, this file calls and shapes.
+
+const native = require('./native')
+const { attemptsOf, invoke } = require('./invoke')
+const { succeeded, fellBack, failed, skippedUpFront, asError } = require('./shapes')
+
+/** dedupe: the result promise of each shared (prompt, modelId) call in flight. */
+const inflight = new Map()
+
+function dedupeKey(call) {
+  return `${call.modelId.length}:${call.modelId}${call.prompt}`
+}
+
+function onSuccess(call, value, attempts) {
+  if (call.prompt !== undefined) native.cacheResult(call.prompt, call.modelId, value)
+  return succeeded(value, attempts)
+}
+
+function onFailure(call, error, attempts) {
+  const outcome = JSON.parse(native.fallbackAfterFailure(error, call))
+  if (outcome.fallbackType === undefined) {
+    return failed(asError(error, outcome.isError, outcome.message), outcome.message, attempts)
+  }
+  const data = outcome.fallbackType === 'default' ? call.defaultValue : outcome.data
+  return fellBack(data, outcome.message, outcome.fallbackType, outcome.jobId, outcome.stale, attempts)
+}
+
+/** Attempts driven by the Rust loop: retry, timeoutMs, signal. */
+function withAttempts(operation, call, start, retryIf, signal) {
+  if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason)
+  const { attempts } = call
+  const outcome = start.runAttempts(attempts.attempt(1)).then(({ ok, attempts: count }) => {
+    const last = attempts.outcome(count)
+    return ok ? onSuccess(call, last.value, count) : onFailure(call, last.error, count)
+  })
+  if (signal === undefined) return outcome
+  let onAbort
+  const cancelled = new Promise((_, reject) => {
+    onAbort = () => {
+      start.cancel()
+      attempts.abortAll(signal.reason)
+      reject(signal.reason)
+    }
+  })
+  signal.addEventListener('abort', onAbort, { once: true })
+  const settled = Promise.race([outcome, cancelled])
+  const removeListener = () => signal.removeEventListener('abort', onAbort)
+  settled.then(removeListener, removeListener)
+  return settled
+}
+
+function executeWithFallback(operation, options) {
+  if (options === null || typeof options !== 'object') {
+    return invoke(native.startFallbackCall, operation, options)
+  }
+  let call
+  let read
+  try {
+    const cacheKey = options.cacheKey
+    const queueOnFailure = options.queueOnFailure
+    read = {
+      operationName: options.operationName,
+      userId: options.userId,
+      cacheKey,
+      prompt: cacheKey == null ? undefined : cacheKey.prompt,
+      modelId: cacheKey == null ? undefined : cacheKey.modelId,
+      allowSkip: options.allowSkip,
+      queueOnFailure,
+      queueType: queueOnFailure == null ? undefined : queueOnFailure.type,
+      payload: queueOnFailure == null ? undefined : queueOnFailure.payload,
+      priority: queueOnFailure == null ? undefined : queueOnFailure.priority,
+      defaultValue: options.defaultValue,
+      service: options.service,
+      skipThreshold: options.skipThreshold,
+      retry: options.retry,
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      dedupe: options.dedupe,
+    }
+  } catch (thrown) {
+    // A getter that throws: bad arguments, so the promise rejects.
+    return Promise.reject(thrown)
+  }
+  const usesAttempts = read.retry !== undefined || read.timeoutMs !== undefined || read.signal !== undefined
+  let retryIf
+  let attempts
+  let start
+  try {
+    retryIf = read.retry == null ? undefined : read.retry.retryIf
+    attempts = usesAttempts ? attemptsOf(operation, { retryIf, withSignal: read.timeoutMs !== undefined || read.signal !== undefined }) : undefined
+    start = native.startFallbackCall(
+      operation, options, read.operationName, read.userId, read.cacheKey, read.prompt, read.modelId,
+      read.allowSkip, read.queueOnFailure, read.queueType, read.payload, read.priority, read.service,
+      read.skipThreshold, read.retry, read.timeoutMs, read.signal, read.dedupe,
+      attempts && attempts.attempt, attempts && attempts.abort,
+    )
+  } catch (thrown) {
+    return Promise.reject(thrown)
+  }
+  // The call's checked values, made once; they travel with the promise.
+  call = {
+    operationName: read.operationName,
+    userId: read.userId,
+    prompt: read.prompt,
+    modelId: read.modelId,
+    allowSkip: read.allowSkip === true,
+    queue: read.queueOnFailure === undefined ? undefined : { type: read.queueType, priority: read.priority, payload: start === null || start.payload === null ? undefined : start.payload },
+    defaultValue: read.defaultValue,
+    hasDefault: read.defaultValue !== undefined,
+    service: read.service,
+    attempts,
+  }
+  if (start === null) return plain(operation, call)
+  if (start.skipNow) return Promise.resolve(skippedUpFront())
+  if (start.shared) {
+    const key = dedupeKey(call)
+    const running = inflight.get(key)
+    if (running !== undefined) return running
+    const promise = usesAttempts ? withAttempts(operation, call, start, retryIf, read.signal) : plain(operation, call)
+    inflight.set(key, promise)
+    const done = () => {
+      if (inflight.get(key) === promise) inflight.delete(key)
+    }
+    promise.then(done, done)
+    return promise
+  }
+  if (usesAttempts) return withAttempts(operation, call, start, retryIf, read.signal)
+  return plain(operation, call)
+}
+
+/** One attempt on this thread: no retry, no timeout, no signal. */
+function plain(operation, call) {
+  let value
+  try {
+    value = operation()
+  } catch (thrown) {
+    return invoke(onFailure, call, thrown)
+  }
+  return Promise.resolve(value).then(
+    (result) => onSuccess(call, result),
+    (error) => onFailure(call, error),
+  )
+}
+
+module.exports = { executeWithFallback }

@@ -1,0 +1,73 @@
+'use strict'
+
+/**
+ * Calls `fn(...args)` and always returns a promise: a synchronous throw
+ * becomes a rejection, a plain value a fulfilled promise.
+ */
+function invoke(fn, ...args) {
+  try {
+    return Promise.resolve(fn(...args))
+  } catch (thrown) {
+    return Promise.reject(thrown)
+  }
+}
+
+/**
+ * The attempt functions the Rust loops call (src/binding/attempts.rs):
+ * `attempt(n)` runs the operation once and always resolves, `undefined` on
+ * success and `{ error, again }` on failure; `abort(n, timeoutMs)` fails
+ * attempt `n` with a TIMEOUT error and aborts its signal. The values stay
+ * here: `outcome(n)` is what attempt `n` ended with.
+ */
+function attemptsOf(operation, { retryIf, withSignal } = {}) {
+  const outcomes = new Map()
+  const controllers = new Map()
+  function again(error) {
+    if (typeof retryIf !== 'function') return true
+    try {
+      return Boolean(retryIf(error))
+    } catch {
+      return false
+    }
+  }
+  function settle(n, outcome) {
+    controllers.delete(n)
+    if (!outcomes.has(n)) outcomes.set(n, outcome)
+    return outcomes.get(n)
+  }
+  return {
+    attempt(n) {
+      const controller = withSignal ? new AbortController() : undefined
+      if (controller) controllers.set(n, controller)
+      const running = controller ? invoke(operation, controller.signal) : invoke(operation)
+      return running.then(
+        (value) => {
+          const outcome = settle(n, { value })
+          return 'error' in outcome ? { error: outcome.error, again: again(outcome.error) } : undefined
+        },
+        (error) => {
+          const outcome = settle(n, { error })
+          return { error: outcome.error, again: again(outcome.error) }
+        },
+      )
+    },
+    abort(n, timeoutMs) {
+      const error = new Error(`The operation timed out after ${timeoutMs} ms`)
+      error.code = 'TIMEOUT'
+      const controller = controllers.get(n)
+      settle(n, { error })
+      if (controller) controller.abort(error)
+      return { error, again: again(error) }
+    },
+    /** Aborts the attempt in progress (the caller's signal). */
+    abortAll(reason) {
+      for (const controller of controllers.values()) controller.abort(reason)
+      controllers.clear()
+    },
+    outcome(n) {
+      return outcomes.get(n)
+    },
+  }
+}
+
+module.exports = { invoke, attemptsOf }

@@ -1,0 +1,96 @@
+'use strict'
+
+// backgroundJobQueue.process: the worker is a Rust task
+// (src/binding/worker.rs) that leases jobs, renews leases, times jobs out
+// and records outcomes. It calls the three functions made here through
+// threadsafe functions: `run` starts a job's handler, `abort` aborts its
+// signal, `notify` reports what was recorded to the event callbacks.
+
+const { invoke } = require('./invoke')
+const { job: toJob } = require('./shapes')
+
+function stopped(code, message) {
+  const error = new Error(message)
+  error.code = code
+  return error
+}
+
+/** Calls an event callback; its throw must not stop the worker. */
+function report(callback, ...args) {
+  if (typeof callback !== 'function') return
+  try {
+    const returned = callback(...args)
+    if (returned && typeof returned.then === 'function') returned.then(undefined, () => {})
+  } catch {
+    // An event callback's throw must not stop the worker.
+  }
+}
+
+function startWorker(nativeQueue, handlers, options) {
+  const controllers = new Map()
+  const errors = new Map()
+  const events = options !== null && typeof options === 'object' ? options : {}
+  const { onCompleted, onFailed, onDeadLetter } = events
+
+  function run(jobJson) {
+    const job = toJob(JSON.parse(jobJson))
+    const controller = new AbortController()
+    controllers.set(job.id, controller)
+    const handler = typeof handlers === 'function' ? handlers : handlers[job.type]
+    const running =
+      typeof handler === 'function'
+        ? invoke(handler, job, controller.signal)
+        : Promise.reject(new Error(`No handler for jobs of type ${job.type}`))
+    return running.then(
+      () => {
+        controllers.delete(job.id)
+      },
+      (error) => {
+        controllers.delete(job.id)
+        if (!errors.has(job.id)) errors.set(job.id, error)
+        return { error }
+      },
+    )
+  }
+
+  function abort(id, code, message) {
+    const error = stopped(code, message)
+    errors.set(id, error)
+    const controller = controllers.get(id)
+    controllers.delete(id)
+    if (controller) controller.abort(error)
+    if (code === 'WORKER_STOPPED') errors.delete(id)
+  }
+
+  function notify(event, jobJson) {
+    if (event === 'started') return
+    const job = toJob(JSON.parse(jobJson))
+    const error = errors.get(job.id)
+    errors.delete(job.id)
+    if (event === 'completed') {
+      report(onCompleted, job)
+      return
+    }
+    report(onFailed, job, error)
+    if (event === 'dead') report(onDeadLetter, job)
+  }
+
+  const worker = nativeQueue.process(handlers, options, run, abort, notify)
+  let stopping = null
+  return {
+    get running() {
+      return worker.running
+    },
+    // Every call gets the first call's promise (and its grace).
+    stop(stopOptions) {
+      if (stopping === null) {
+        const graceMs =
+          stopOptions && typeof stopOptions.graceMs === 'number' && stopOptions.graceMs >= 0 ? stopOptions.graceMs : 0
+        stopping = worker.stop(graceMs)
+      }
+      return stopping
+    },
+  }
+}
+
+module.exports = { startWorker }

@@ -1,0 +1,85 @@
+//! A JavaScript function that Rust's own tasks call and await: a typed
+//! napi-rs `ThreadsafeFunction` brings each call to the JavaScript thread;
+//! there the returned value (a promise or a plain value) is awaited and read
+//! into a Rust value, which comes back to the task through a channel.
+//!
+//! napi-rs releases the threadsafe function when its environment goes away
+//! (a worker thread that is terminated or exits): a call after that is
+//! `Gone`, never a call into freed memory.
+
+use napi::bindgen_prelude::{Function, JsValuesTupleIntoVec, Unknown};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Status;
+use tokio::sync::oneshot;
+
+use super::raw::{Js, Settled};
+
+/// The environment the function belongs to has gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gone;
+
+/// Calls never keep Node.js alive (`WEAK`), or keep it alive for as long as
+/// the function is held (`!WEAK`).
+pub struct AsyncJsFn<Args: 'static + JsValuesTupleIntoVec, const WEAK: bool> {
+  function: ThreadsafeFunction<Args, Unknown<'static>, Args, Status, false, WEAK, 0>,
+}
+
+impl<Args: 'static + JsValuesTupleIntoVec, const WEAK: bool> AsyncJsFn<Args, WEAK> {
+  pub fn new(function: &Function<'_, Args, Unknown<'static>>) -> napi::Result<Self> {
+    Ok(Self {
+      function: function
+        .build_threadsafe_function()
+        .callee_handled::<false>()
+        .weak::<WEAK>()
+        .build()?,
+    })
+  }
+
+  /// Calls the function with `args` and waits until what it returned has
+  /// settled; `read` turns that into the task's value on the JavaScript
+  /// thread. A synchronous throw counts as a rejection.
+  pub async fn call<T: Send + 'static>(
+    &self,
+    args: Args,
+    read: impl FnOnce(Js, Settled) -> T + Send + 'static,
+  ) -> Result<T, Gone> {
+    self.send(args, read)?.await.map_err(|_| Gone)
+  }
+
+  /// Queues the call now (calls queued one after another reach JavaScript
+  /// in that order) and returns the receiver of its value.
+  pub fn send<T: Send + 'static>(
+    &self,
+    args: Args,
+    read: impl FnOnce(Js, Settled) -> T + Send + 'static,
+  ) -> Result<oneshot::Receiver<T>, Gone> {
+    let (sender, receiver) = oneshot::channel();
+    let status = self.function.call_with_return_value(
+      args,
+      ThreadsafeFunctionCallMode::NonBlocking,
+      move |returned, env| {
+        let js = Js::new(env.raw());
+        let deliver = move |js: Js, settled: Settled| {
+          // The task may have stopped waiting (a timeout): nothing to do.
+          let _ = sender.send(read(js, settled));
+        };
+        match returned {
+          Ok(value) => {
+            if js.when_settled(value.into(), deliver).is_err() {
+              js.take_exception();
+            }
+          }
+          Err(error) => {
+            let thrown = napi::JsError::from(error).into_unknown(env);
+            deliver(js, Settled::Rejected(thrown.into()));
+          }
+        }
+        Ok(())
+      },
+    );
+    match status {
+      Status::Ok => Ok(receiver),
+      _ => Err(Gone),
+    }
+  }
+}

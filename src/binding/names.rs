@@ -1,0 +1,178 @@
+//! What the binding keeps per JavaScript environment (the main thread and
+//! each worker thread have their own): the property names read on hot paths
+//! and a few built-in functions, held by reference in the environment's
+//! instance data (`Env::set_instance_data`), made on first use and gone with
+//! the environment.
+
+use napi::Env;
+
+use super::errors::{Fault, JsResult};
+use super::raw::{Js, Raw, Reference};
+
+macro_rules! named {
+  ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+    $(#[$meta])*
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum $name { $($variant),+ }
+
+    impl $name {
+      const TEXT: &'static [&'static str] = &[$($text),+];
+    }
+  };
+}
+
+named!(
+  /// Property names read from native code.
+  Prop {
+    OperationName = "operationName",
+    UserId = "userId",
+    AllowSkip = "allowSkip",
+    Queue = "queue",
+    HasDefault = "hasDefault",
+    Service = "service",
+    Prompt = "prompt",
+    ModelId = "modelId",
+    Type = "type",
+    Payload = "payload",
+    Priority = "priority",
+    Operation = "operation",
+    RetryCount = "retryCount",
+    MaxRetries = "maxRetries",
+    NextRetryAt = "nextRetryAt",
+    Message = "message",
+    BaseDelayMs = "baseDelayMs",
+    MaxDelayMs = "maxDelayMs",
+    Jitter = "jitter",
+    RetryIf = "retryIf",
+    Retryable = "retryable",
+    RetryAfterMs = "retryAfterMs",
+    Response = "response",
+    Headers = "headers",
+    RetryAfter = "retry-after",
+    RetryAfterTitle = "Retry-After",
+    Date = "Date",
+    Now = "now",
+    Error = "error",
+    Again = "again",
+    Aborted = "aborted",
+    AddEventListener = "addEventListener",
+  }
+);
+
+named!(
+  /// The result shapers of `lib/shapes.js`, registered once per environment
+  /// by `index.js` (`registerShapes`): the class methods hand their data to
+  /// these to make the objects they return.
+  Shape {
+    FallbackResult = "fallbackResult",
+    CachedResponse = "cachedResponse",
+    CacheStats = "cacheStats",
+    Job = "job",
+    QueueStats = "queueStats",
+    Failure = "failure",
+    ServiceStats = "serviceStats",
+  }
+);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+  JsonStringify,
+  JsonParse,
+  String,
+  Error,
+}
+
+/// The instance data: an array of the property-name strings, by `Prop`
+/// (Node.js 20 cannot reference a string directly), and the built-ins.
+struct EnvNames {
+  names: Reference,
+  builtins: [Reference; 4],
+  shapes: Vec<Reference>,
+}
+
+impl Js {
+  fn env_names(self) -> JsResult<&'static EnvNames> {
+    let env = Env::from_raw(self.env());
+    if let Some(names) = env.get_instance_data::<EnvNames>()? {
+      return Ok(names);
+    }
+    let made = self.make_names()?;
+    env.set_instance_data(made, (), |_| {})?;
+    env
+      .get_instance_data::<EnvNames>()?
+      .map(|names| &*names)
+      .ok_or_else(|| Fault::internal("the environment's names went missing"))
+  }
+
+  fn make_names(self) -> JsResult<EnvNames> {
+    let names = self.array(Prop::TEXT, |text| self.string(text))?;
+    let global = self.global()?;
+    let json = self.get(global, c"JSON")?;
+    Ok(EnvNames {
+      names: self.keep(names)?,
+      builtins: [
+        self.keep(self.get(json, c"stringify")?)?,
+        self.keep(self.get(json, c"parse")?)?,
+        self.keep(self.get(global, c"String")?)?,
+        self.keep(self.get(global, c"Error")?)?,
+      ],
+      shapes: Vec::new(),
+    })
+  }
+
+  pub fn name(self, name: Prop) -> JsResult<Raw> {
+    let names = self.value_of(self.env_names()?.names)?;
+    self.element(names, name as u32)
+  }
+
+  pub fn builtin(self, builtin: Builtin) -> JsResult<Raw> {
+    self.value_of(self.env_names()?.builtins[builtin as usize])
+  }
+
+  /// Keeps `lib/shapes.js`'s functions for this environment.
+  pub fn register_shapes(self, shapes: Raw) -> JsResult<()> {
+    let kept = Shape::TEXT
+      .iter()
+      .map(|name| {
+        let key = self.string(name)?;
+        self.keep(self.get_by(shapes, key)?)
+      })
+      .collect::<JsResult<Vec<_>>>()?;
+    let env = Env::from_raw(self.env());
+    match env.get_instance_data::<EnvNames>()? {
+      Some(names) => names.shapes = kept,
+      None => {
+        let mut names = self.make_names()?;
+        names.shapes = kept;
+        env.set_instance_data(names, (), |_| {})?;
+      }
+    }
+    Ok(())
+  }
+
+  /// Makes a result object with one of the shapers; a throw there is a bug
+  /// of ours, not the caller's.
+  pub fn shape(self, shape: Shape, args: &[Raw]) -> JsResult<Raw> {
+    let reference = self
+      .env_names()?
+      .shapes
+      .get(shape as usize)
+      .copied()
+      .ok_or_else(|| Fault::internal("the result shapers are not registered"))?;
+    let function = self.value_of(reference)?;
+    match self.call(function, args)? {
+      Ok(value) => Ok(value),
+      Err(thrown) => {
+        self.throw(thrown);
+        Err(Fault::Pending)
+      }
+    }
+  }
+
+  /// A property by one of the names kept per environment (no key string is
+  /// made or interned per call).
+  pub fn get_name(self, object: Raw, name: Prop) -> JsResult<Raw> {
+    let key = self.name(name)?;
+    self.get_by(object, key)
+  }
+}
