@@ -47,7 +47,7 @@ impl Default for CacheConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheError {
-  Storage(crate::core::storage::StorageError),
+  Storage(crate::core::storage::error::StorageError),
   /// One entry is larger than the whole byte bound.
   EntryTooLarge {
     bytes: usize,

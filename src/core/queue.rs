@@ -182,7 +182,7 @@ impl Job {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueError {
-  Storage(crate::core::storage::StorageError),
+  Storage(crate::core::storage::error::StorageError),
   /// Every held job is pending or processing; nothing may be dropped.
   Full {
     max_size: usize,

@@ -8,6 +8,7 @@
 //! explicit method call reports it; the fallback path treats a store it
 //! cannot reach as one that has nothing to offer).
 
+pub mod error;
 mod memory;
 pub mod sqlite;
 
@@ -18,51 +19,8 @@ use super::cache::{CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
 use super::failures::{FailureConfig, FailureRecord, ServiceStats};
 use super::queue::{Job, NewJob, QueueConfig, QueueError, QueueStats};
 
+pub use error::{StorageError, StorageErrorKind, StorageResult};
 pub use sqlite::Durability;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StorageErrorKind {
-  /// The storage cannot be reached or written (a path that is not writable,
-  /// a full disk, a lock held too long by another process).
-  Unavailable,
-  /// The file is not a database of this library, or is damaged.
-  Corrupt,
-  /// The file was written by a newer release whose schema this one cannot read.
-  TooNew,
-}
-
-impl StorageErrorKind {
-  pub fn code(self) -> &'static str {
-    match self {
-      StorageErrorKind::Unavailable => "STORAGE_UNAVAILABLE",
-      StorageErrorKind::Corrupt => "STORAGE_CORRUPT",
-      StorageErrorKind::TooNew => "STORAGE_TOO_NEW",
-    }
-  }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StorageError {
-  pub kind: StorageErrorKind,
-  pub message: String,
-}
-
-impl StorageError {
-  pub fn new(kind: StorageErrorKind, message: impl Into<String>) -> Self {
-    Self {
-      kind,
-      message: message.into(),
-    }
-  }
-}
-
-impl std::fmt::Display for StorageError {
-  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    f.write_str(&self.message)
-  }
-}
-
-pub type StorageResult<T> = Result<T, StorageError>;
 
 /// What a store is kept in, for `configure` to tell whether a new storage
 /// path would replace anything.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, FileControl, OpenFlags, Transaction, TransactionBehavior};
 
-use super::{StorageError, StorageErrorKind, StorageResult};
+use super::error::{StorageError, StorageErrorKind, StorageResult};
 
 pub use cache::SqliteCache;
 pub use failures::SqliteFailures;
