@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::cache::{CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
 use super::failures::{FailureConfig, FailureRecord, ServiceStats};
-use super::queue::{Job, NewJob, QueueConfig, QueueError, QueueStats};
+use super::queue::job::{Job, NewJob, QueueConfig, QueueError, QueueStats};
 
 pub use error::{StorageError, StorageErrorKind, StorageResult};
 pub use sqlite::Durability;

@@ -10,9 +10,9 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 use super::{int, Database, Durability};
 use crate::core::clock::add_ms;
-use crate::core::queue::{
-  Job, JobIds, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats,
-  LEASE_EXPIRED,
+use crate::core::queue::ids::JobIds;
+use crate::core::queue::job::{
+  Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats, LEASE_EXPIRED,
 };
 use crate::core::storage::{Location, QueueStore, StorageResult};
 
