@@ -15,7 +15,7 @@ pub mod sqlite;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::cache::{CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
+use super::cache::entry::{CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
 use super::failures::{FailureConfig, FailureRecord, ServiceStats};
 use super::queue::job::{Job, NewJob, QueueConfig, QueueError, QueueStats};
 

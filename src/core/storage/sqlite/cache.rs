@@ -9,7 +9,9 @@ use std::path::Path;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{int, Database, Durability};
-use crate::core::cache::{key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
+use crate::core::cache::entry::{
+  key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText,
+};
 use crate::core::clock::add_ms;
 use crate::core::storage::{CacheStore, Location, StorageResult};
 
