@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{int, Database, Durability};
+use super::database::{int, Database, Durability};
 use crate::core::cache::entry::{
   key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText,
 };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, Row, Transaction};
 
-use super::{int, Database, Durability};
+use super::database::{int, Database, Durability};
 use crate::core::failures::{FailureConfig, FailureRecord, ServiceStats};
 use crate::core::storage::{FailureStore, Location, StorageResult};
 

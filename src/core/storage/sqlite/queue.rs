@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-use super::{int, Database, Durability};
+use super::database::{int, Database, Durability};
 use crate::core::clock::add_ms;
 use crate::core::queue::ids::JobIds;
 use crate::core::queue::job::{
