@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::cache::entry::{CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
-use super::failures::{FailureConfig, FailureRecord, ServiceStats};
+use super::failures::record::{FailureConfig, FailureRecord, ServiceStats};
 use super::queue::job::{Job, NewJob, QueueConfig, QueueError, QueueStats};
 
 pub use error::{StorageError, StorageErrorKind, StorageResult};

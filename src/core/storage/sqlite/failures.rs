@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rusqlite::{params, Row, Transaction};
 
 use super::database::{int, Database, Durability};
-use crate::core::failures::{FailureConfig, FailureRecord, ServiceStats};
+use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
 use crate::core::storage::{FailureStore, Location, StorageResult};
 
 pub struct SqliteFailures {
