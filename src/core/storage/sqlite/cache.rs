@@ -13,7 +13,8 @@ use crate::core::cache::entry::{
   key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText,
 };
 use crate::core::clock::add_ms;
-use crate::core::storage::{CacheStore, Location, StorageResult};
+use crate::core::storage::error::StorageResult;
+use crate::core::storage::traits::{CacheStore, Location};
 
 pub struct SqliteCache {
   db: Database,

@@ -9,7 +9,8 @@ use rusqlite::{params, Row, Transaction};
 
 use super::database::{int, Database, Durability};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
-use crate::core::storage::{FailureStore, Location, StorageResult};
+use crate::core::storage::error::StorageResult;
+use crate::core::storage::traits::{FailureStore, Location};
 
 pub struct SqliteFailures {
   db: Database,

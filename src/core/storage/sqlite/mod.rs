@@ -42,7 +42,7 @@ mod tests {
   use crate::core::cache::{CacheConfig, EntryText};
   use crate::core::queue::{JobPriority, JobType, NewJob, QueueConfig};
   use crate::core::storage::error::StorageErrorKind;
-  use crate::core::storage::{CacheStore, QueueStore};
+  use crate::core::storage::traits::{CacheStore, QueueStore};
 
   fn job() -> NewJob {
     NewJob {
