@@ -76,7 +76,7 @@ pub enum MoveError {
   InUse {
     current: Option<String>,
   },
-  Storage(super::storage::StorageError),
+  Storage(super::storage::error::StorageError),
 }
 
 impl Stores {

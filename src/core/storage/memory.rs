@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use super::{CacheStore, FailureStore, Location, QueueStore, StorageResult};
+use super::error::StorageResult;
+use super::traits::{CacheStore, FailureStore, Location, QueueStore};
 use crate::core::cache::{CacheConfig, CacheError, CacheHit, CacheStats, EntryText, ResponseCache};
 use crate::core::failures::{FailureConfig, FailureRecord, FailureWindow, ServiceStats};
 use crate::core::queue::{Job, JobQueue, NewJob, QueueConfig, QueueError, QueueStats};

@@ -8,10 +8,13 @@ use std::path::Path;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{int, Database, Durability};
-use crate::core::cache::{key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
+use super::database::{int, Database, Durability};
+use crate::core::cache::entry::{
+  key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText,
+};
 use crate::core::clock::add_ms;
-use crate::core::storage::{CacheStore, Location, StorageResult};
+use crate::core::storage::error::StorageResult;
+use crate::core::storage::traits::{CacheStore, Location};
 
 pub struct SqliteCache {
   db: Database,

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use rusqlite::{params, Row, Transaction};
 
-use super::{int, Database, Durability};
-use crate::core::failures::{FailureConfig, FailureRecord, ServiceStats};
-use crate::core::storage::{FailureStore, Location, StorageResult};
+use super::database::{int, Database, Durability};
+use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
+use crate::core::storage::error::StorageResult;
+use crate::core::storage::traits::{FailureStore, Location};
 
 pub struct SqliteFailures {
   db: Database,

@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-use super::{int, Database, Durability};
+use super::database::{int, Database, Durability};
 use crate::core::clock::add_ms;
-use crate::core::queue::{
-  Job, JobIds, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats,
-  LEASE_EXPIRED,
+use crate::core::queue::ids::JobIds;
+use crate::core::queue::job::{
+  Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats, LEASE_EXPIRED,
 };
-use crate::core::storage::{Location, QueueStore, StorageResult};
+use crate::core::storage::error::StorageResult;
+use crate::core::storage::traits::{Location, QueueStore};
 
 const COLUMNS: &str = "seq, id, type, operation, payload, user_id, priority, created_at, \
   retry_count, max_retries, next_retry_at, status, last_error, updated_at, lane, due";

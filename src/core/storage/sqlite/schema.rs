@@ -8,7 +8,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, Transaction};
 
-use super::{at, StorageError, StorageErrorKind, StorageResult};
+use super::errors::at;
+use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 
 /// "FbMe", so `file(1)`-style tools and this library can tell the file apart.
 const APPLICATION_ID: i64 = 0x4662_4d65;

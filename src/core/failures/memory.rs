@@ -1,54 +1,12 @@
-//! Integration failure history: a bounded log per service, a bounded number
-//! of services (least recently failed go first), and the "should we skip
-//! this service" window check in O(log n).
+//! The in-memory failure history: a log per service in an LRU map of
+//! services.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use lru::LruCache;
 
-pub const DEFAULT_WINDOW_MS: u64 = 5 * 60 * 1000;
-pub const DEFAULT_MAX_PER_SERVICE: usize = 100;
-pub const DEFAULT_MAX_SERVICES: usize = 10_000;
-pub const DEFAULT_SKIP_THRESHOLD: f64 = 3.0;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailureConfig {
-  /// How far back `should_skip` looks.
-  pub window_ms: u64,
-  /// Failures held per service; older ones go first.
-  pub max_per_service: usize,
-  /// Services tracked; the least recently failed go first.
-  pub max_services: usize,
-}
-
-impl Default for FailureConfig {
-  fn default() -> Self {
-    Self {
-      window_ms: DEFAULT_WINDOW_MS,
-      max_per_service: DEFAULT_MAX_PER_SERVICE,
-      max_services: DEFAULT_MAX_SERVICES,
-    }
-  }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailureRecord {
-  pub service: Arc<str>,
-  pub operation: String,
-  pub error: String,
-  pub timestamp: u64,
-  pub skip_reason: String,
-  /// Global record order, to merge services oldest first.
-  pub(crate) seq: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceStats {
-  pub service: Arc<str>,
-  pub count: usize,
-  pub last_failure: u64,
-}
+use super::record::{FailureConfig, FailureRecord, ServiceStats};
 
 pub struct FailureWindow {
   config: FailureConfig,
@@ -193,6 +151,7 @@ impl FailureWindow {
 #[cfg(test)]
 mod tests {
   use super::*;
+  use crate::core::failures::record::DEFAULT_WINDOW_MS;
 
   fn window() -> FailureWindow {
     FailureWindow::new(FailureConfig::default())

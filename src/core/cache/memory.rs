@@ -1,10 +1,5 @@
-//! The AI response cache: exact (prompt, modelId) keys, per-entry TTL, an LRU
-//! bound on entries and on bytes, optional stale-if-error, O(log n) stats.
-//!
-//! Entries are indexed by a seeded 64-bit digest of the key, and every hit
-//! is confirmed against the stored prompt and model id, so two different keys
-//! can never answer for each other: a digest collision (about 1 in 10^11 at
-//! 100,000 entries) can only make one entry replace the other.
+//! The in-memory response cache: an LRU map by key digest, with ordered
+//! indexes for expiry, stale entries and live timestamps.
 //!
 //! Memory: an entry is one allocation holding the prompt and the response
 //! text back to back, plus a shared (interned) model id.
@@ -14,91 +9,11 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use lru::LruCache;
-use xxhash_rust::xxh3::Xxh3;
 
-use super::clock::add_ms;
-
-pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
-pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
-pub const DEFAULT_TTL_MS: u64 = 24 * 60 * 60 * 1000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CacheConfig {
-  /// Entries held at most (live and stale together); at least 1.
-  pub max_entries: usize,
-  /// Prompt + response bytes held at most; at least 1.
-  pub max_bytes: usize,
-  /// TTL used when `set` gets none (or 0).
-  pub default_ttl_ms: u64,
-  /// How long an expired entry stays available to the failure path.
-  pub stale_if_error_ms: u64,
-}
-
-impl Default for CacheConfig {
-  fn default() -> Self {
-    Self {
-      max_entries: DEFAULT_MAX_ENTRIES,
-      max_bytes: DEFAULT_MAX_BYTES,
-      default_ttl_ms: DEFAULT_TTL_MS,
-      stale_if_error_ms: 0,
-    }
-  }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CacheError {
-  Storage(crate::core::storage::StorageError),
-  /// One entry is larger than the whole byte bound.
-  EntryTooLarge {
-    bytes: usize,
-    max_bytes: usize,
-  },
-}
-
-impl std::fmt::Display for CacheError {
-  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    match self {
-      CacheError::Storage(error) => error.fmt(f),
-      CacheError::EntryTooLarge { bytes, max_bytes } => write!(
-        f,
-        "The cache entry is {bytes} bytes, more than the cache's whole bound of {max_bytes} bytes"
-      ),
-    }
-  }
-}
-
-/// A cached response as handed out: a copy of the JSON text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheHit {
-  pub response: String,
-  pub timestamp: u64,
-  pub expires_at: u64,
-  /// Past its TTL, served only because of stale-if-error.
-  pub stale: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CacheStats {
-  pub size: usize,
-  pub oldest_entry: Option<u64>,
-  pub newest_entry: Option<u64>,
-  pub hits: u64,
-  pub misses: u64,
-  pub evictions: u64,
-  pub bytes: usize,
-}
+use super::entry::{key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
+use crate::core::clock::add_ms;
 
 type Digest = u64;
-
-/// The seeded digest of a (prompt, model id) key.
-pub(crate) fn key_digest(seed: u64, prompt: &str, model_id: &str) -> Digest {
-  let mut hasher = Xxh3::with_seed(seed);
-  // The length prefix keeps ("ab", "c") apart from ("a", "bc").
-  hasher.update(&(model_id.len() as u64).to_le_bytes());
-  hasher.update(model_id.as_bytes());
-  hasher.update(prompt.as_bytes());
-  hasher.digest()
-}
 
 /// The map key is already a good hash; feeding it through SipHash again
 /// would only cost time.
@@ -125,41 +40,6 @@ impl Hasher for DigestHasher {
 enum Freshness {
   Live,
   Stale { purge_at: u64 },
-}
-
-/// A prompt and a response's JSON text in one buffer, as an entry holds them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntryText {
-  text: String,
-  prompt_len: usize,
-}
-
-impl EntryText {
-  pub fn new(prompt: &str, response: &str) -> Self {
-    let mut text = String::with_capacity(prompt.len() + response.len());
-    text.push_str(prompt);
-    text.push_str(response);
-    Self {
-      text,
-      prompt_len: prompt.len(),
-    }
-  }
-
-  pub fn prompt(&self) -> &str {
-    &self.text[..self.prompt_len]
-  }
-
-  pub fn response(&self) -> &str {
-    &self.text[self.prompt_len..]
-  }
-
-  /// `text` is the prompt followed by the response; `None` when
-  /// `prompt_len` does not split it on a character boundary.
-  pub fn joined(text: String, prompt_len: usize) -> Option<Self> {
-    text
-      .is_char_boundary(prompt_len)
-      .then_some(Self { text, prompt_len })
-  }
 }
 
 struct Entry {
@@ -463,6 +343,7 @@ impl ResponseCache {
 #[cfg(test)]
 mod tests {
   use super::*;
+  use crate::core::cache::entry::DEFAULT_TTL_MS;
 
   fn json(text: &str) -> &str {
     text

@@ -1,0 +1,218 @@
+//! The job model: what a caller enqueues (`NewJob`), what is stored and
+//! handed out (`Job`, with the transitions every store applies the same
+//! way), the type/priority/status enums, the queue's bounds, errors and
+//! counts. Shared by the memory queue and the SQLite one.
+
+use std::sync::Arc;
+
+use crate::core::clock::add_ms;
+use crate::core::storage::error::StorageError;
+
+pub const DEFAULT_MAX_SIZE: usize = 10_000;
+pub const DEFAULT_LEASE_MS: u64 = 5 * 60 * 1000;
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+pub const LEASE_EXPIRED: &str = "lease expired";
+
+/// Delay before retry n (1-based): 1, 5, 15, then 30 minutes.
+const BACKOFF_MS: [u64; 4] = [60_000, 300_000, 900_000, 1_800_000];
+
+pub fn backoff_ms(retry_count: u32) -> u64 {
+  let index = (retry_count.max(1) as usize - 1).min(BACKOFF_MS.len() - 1);
+  BACKOFF_MS[index]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConfig {
+  /// Jobs held at most, in every status together.
+  pub max_size: usize,
+  /// How long a job may stay in `processing` before it counts as failed.
+  pub lease_ms: u64,
+  /// Largest payload, in bytes of JSON.
+  pub max_payload_bytes: usize,
+}
+
+impl Default for QueueConfig {
+  fn default() -> Self {
+    Self {
+      max_size: DEFAULT_MAX_SIZE,
+      lease_ms: DEFAULT_LEASE_MS,
+      max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+    }
+  }
+}
+
+macro_rules! string_enum {
+  ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+    $(#[$meta])*
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum $name { $($variant),+ }
+
+    impl $name {
+      pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+      pub fn as_str(self) -> &'static str {
+        match self { $($name::$variant => $text),+ }
+      }
+
+      pub fn parse(text: &str) -> Option<Self> {
+        match text { $($text => Some($name::$variant),)+ _ => None }
+      }
+    }
+  };
+}
+
+string_enum!(JobType {
+  Ai = "ai",
+  Integration = "integration",
+  Analytics = "analytics",
+  Notification = "notification",
+});
+
+string_enum!(
+  /// Declared lowest first, so `Ord` ranks `High` above the others.
+  JobPriority {
+    Low = "low",
+    Medium = "medium",
+    High = "high",
+  }
+);
+
+string_enum!(JobStatus {
+  Pending = "pending",
+  Processing = "processing",
+  Completed = "completed",
+  Failed = "failed",
+});
+
+/// What a caller hands to `enqueue`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+  pub job_type: JobType,
+  pub operation: String,
+  /// JSON text; `None` stands for an `undefined` payload.
+  pub payload: Option<Arc<str>>,
+  pub user_id: String,
+  pub priority: JobPriority,
+  pub retry_count: u32,
+  pub max_retries: u32,
+  pub next_retry_at: Option<u64>,
+}
+
+impl NewJob {
+  pub fn payload_bytes(&self) -> usize {
+    self.payload.as_ref().map_or(0, |p| p.len())
+  }
+}
+
+/// A job as stored and as handed out (snapshots are clones; the payload
+/// text is shared).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+  pub id: Arc<str>,
+  pub job_type: JobType,
+  pub operation: String,
+  pub payload: Option<Arc<str>>,
+  pub user_id: Arc<str>,
+  pub priority: JobPriority,
+  pub created_at: u64,
+  pub retry_count: u32,
+  pub max_retries: u32,
+  pub next_retry_at: Option<u64>,
+  pub status: JobStatus,
+  pub last_error: Option<String>,
+  pub updated_at: u64,
+  pub(crate) seq: u64,
+  pub(crate) lease_until: Option<u64>,
+  /// Order in which the job finished (completed or failed).
+  pub(crate) finish_rank: u64,
+}
+
+impl Job {
+  pub fn is_live(&self) -> bool {
+    matches!(self.status, JobStatus::Pending | JobStatus::Processing)
+  }
+
+  /// Handed to a worker until `lease_until`.
+  pub(crate) fn lease(&mut self, now: u64, lease_until: u64) {
+    self.status = JobStatus::Processing;
+    self.updated_at = now;
+    self.lease_until = Some(lease_until);
+  }
+
+  /// A failed attempt at `at`: pending again after the backoff, or failed
+  /// for good once `max_retries` attempts have failed.
+  pub(crate) fn fail_attempt(&mut self, error: &str, at: u64) {
+    self.retry_count = self.retry_count.saturating_add(1);
+    self.last_error = Some(error.to_owned());
+    self.updated_at = at;
+    self.lease_until = None;
+    if self.retry_count >= self.max_retries {
+      self.status = JobStatus::Failed;
+    } else {
+      self.status = JobStatus::Pending;
+      self.next_retry_at = Some(add_ms(at, backoff_ms(self.retry_count)));
+    }
+  }
+
+  /// Back to pending, ready now, its retry count unchanged.
+  pub(crate) fn release(&mut self, now: u64) {
+    self.status = JobStatus::Pending;
+    self.lease_until = None;
+    self.next_retry_at = None;
+    self.updated_at = now;
+  }
+
+  pub(crate) fn finish(&mut self, status: JobStatus, now: u64) {
+    self.status = status;
+    self.updated_at = now;
+    self.lease_until = None;
+  }
+
+  /// A dead letter back to work with a fresh retry count (its `lastError`
+  /// stays, for the record).
+  pub(crate) fn revive(&mut self, now: u64) {
+    self.status = JobStatus::Pending;
+    self.retry_count = 0;
+    self.next_retry_at = None;
+    self.updated_at = now;
+  }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueError {
+  Storage(StorageError),
+  /// Every held job is pending or processing; nothing may be dropped.
+  Full {
+    max_size: usize,
+  },
+  PayloadTooLarge {
+    bytes: usize,
+    max_bytes: usize,
+  },
+}
+
+impl std::fmt::Display for QueueError {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    match self {
+      QueueError::Storage(error) => error.fmt(f),
+      QueueError::Full { max_size } => write!(
+        f,
+        "The job queue is full: it holds {max_size} jobs that are pending or processing, and none may be dropped"
+      ),
+      QueueError::PayloadTooLarge { bytes, max_bytes } => write!(
+        f,
+        "The job payload is {bytes} bytes of JSON, more than the limit of {max_bytes} bytes"
+      ),
+    }
+  }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+  pub total: usize,
+  pub pending: usize,
+  pub processing: usize,
+  pub completed: usize,
+  pub failed: usize,
+}

@@ -1,0 +1,47 @@
+//! How a store can fail. At the bottom of the core: the domain errors
+//! (`CacheError`, `QueueError`) carry a `StorageError` without knowing the
+//! store traits.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageErrorKind {
+  /// The storage cannot be reached or written (a path that is not writable,
+  /// a full disk, a lock held too long by another process).
+  Unavailable,
+  /// The file is not a database of this library, or is damaged.
+  Corrupt,
+  /// The file was written by a newer release whose schema this one cannot read.
+  TooNew,
+}
+
+impl StorageErrorKind {
+  pub fn code(self) -> &'static str {
+    match self {
+      StorageErrorKind::Unavailable => "STORAGE_UNAVAILABLE",
+      StorageErrorKind::Corrupt => "STORAGE_CORRUPT",
+      StorageErrorKind::TooNew => "STORAGE_TOO_NEW",
+    }
+  }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageError {
+  pub kind: StorageErrorKind,
+  pub message: String,
+}
+
+impl StorageError {
+  pub fn new(kind: StorageErrorKind, message: impl Into<String>) -> Self {
+    Self {
+      kind,
+      message: message.into(),
+    }
+  }
+}
+
+impl std::fmt::Display for StorageError {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.write_str(&self.message)
+  }
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
