@@ -287,6 +287,8 @@ interface WorkerOptions {
   pollIntervalMs?: number;
   /** A handler running longer is aborted through its signal and its job failed (code `'TIMEOUT'`). */
   jobTimeoutMs?: number;
+  /** Keep Node.js alive while the worker runs, even with nothing to do (default false: an idle worker lets the process exit). */
+  keepAlive?: boolean;
   onCompleted?: (job: QueuedJob) => void;
   /** After every failed attempt (the job is `pending` again, or `failed` for good). */
   onFailed?: (job: QueuedJob, error: any) => void;

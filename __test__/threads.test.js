@@ -84,3 +84,31 @@ for (const [kind, work] of Object.entries(PENDING_KINDS)) {
     })
   }
 }
+
+test('an idle worker lets the process exit; keepAlive: true keeps it running until stopped', async () => {
+  const idle = await runChild(`
+    const lib = require('.')
+    const q = new lib.BackgroundJobQueue()
+    q.process(async () => {}, { pollIntervalMs: 10 })
+    process.on('exit', () => console.log('exited'))
+  `)
+  assert.equal(idle.code, 0, idle.stderr)
+  assert.equal(idle.stdout.trim(), 'exited')
+  const kept = await runChild(`
+    const lib = require('.')
+    const q = new lib.BackgroundJobQueue()
+    const started = Date.now()
+    const worker = q.process(async () => {}, { pollIntervalMs: 10, keepAlive: true })
+    // Nothing else keeps the process alive: only the worker can.
+    const check = setInterval(() => {
+      if (Date.now() - started < 400) return
+      clearInterval(check)
+      console.log('still running')
+      worker.stop()
+    }, 50)
+    check.unref()
+    process.on('exit', () => console.log('exited'))
+  `)
+  assert.equal(kept.code, 0, kept.stderr)
+  assert.deepEqual(kept.stdout.trim().split('\n'), ['still running', 'exited'])
+})

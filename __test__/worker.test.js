@@ -250,3 +250,38 @@ test('a job whose lease ran out while the thread was busy is still the worker\'s
   assert.equal(slow.retryCount, 0)
   assert.ok(completed.every((done) => done.status === 'completed'))
 })
+
+test('handlers that return a plain value, throw synchronously, reject or hang past jobTimeoutMs are each recorded', async () => {
+  const queue = new BackgroundJobQueue()
+  const ids = {
+    ai: queue.enqueue(job({ type: 'ai', maxRetries: 1 })),
+    integration: queue.enqueue(job({ type: 'integration', maxRetries: 1 })),
+    analytics: queue.enqueue(job({ type: 'analytics', maxRetries: 1 })),
+    notification: queue.enqueue(job({ type: 'notification', maxRetries: 1 })),
+  }
+  let abortedWith = null
+  const worker = queue.process(
+    {
+      ai: () => 'plain value',
+      integration: () => {
+        throw new Error('sync throw')
+      },
+      analytics: async () => {
+        throw new Error('rejected')
+      },
+      notification: (_job, signal) =>
+        new Promise(() => {
+          signal.addEventListener('abort', () => (abortedWith = signal.reason))
+        }),
+    },
+    { concurrency: 4, pollIntervalMs: 5, jobTimeoutMs: 100 },
+  )
+  await until(() => queue.getStats().completed + queue.getStats().failed === 4, 5000)
+  await worker.stop()
+  const byId = (id) => queue.getAll().find((j) => j.id === id)
+  assert.equal(byId(ids.ai).status, 'completed')
+  assert.equal(byId(ids.integration).lastError, 'sync throw')
+  assert.equal(byId(ids.analytics).lastError, 'rejected')
+  assert.equal(byId(ids.notification).lastError, 'The job timed out after 100 ms')
+  assert.equal(abortedWith.code, 'TIMEOUT')
+})
