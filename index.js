@@ -13,12 +13,6 @@ if (typeof EdgeRuntime === 'string') {
 }
 
 const native = require('./lib/native')
-const shapes = require('./lib/shapes')
-const classes = require('./lib/classes')
-const { executeWithFallback } = require('./lib/execute')
-const { executeService, getCircuitBreakerStatus } = require('./lib/service')
-
-native.registerShapes(shapes.forNative)
 
 // FALLBACK_MECHANISMS_DB=/path/file.db keeps the singletons' state in that
 // file, as `configure({ storagePath })` would; a module evaluated again (hot
@@ -30,22 +24,19 @@ if (process.env.FALLBACK_MECHANISMS_DB) {
   })
 }
 
-/** A cached AI response (stale allowed), else the default, else `success: false`. */
-async function fallbackToCachedAI(prompt, modelId, defaultValue) {
-  return native.fallbackToCachedAI(prompt, modelId, defaultValue)
-}
+const { singletons, ...classes } = require('./lib/classes')
+const blocks = require('./lib/blocks')
+const { executeWithFallback } = require('./lib/execute')
+const { executeService, getCircuitBreakerStatus } = require('./lib/service')
+
 
 module.exports = {
   executeWithFallback,
   getUserFriendlyMessage: native.getUserFriendlyMessage,
-  fallbackToCachedAI,
-  skipFailedIntegration: native.skipFailedIntegration,
-  queueForLater: native.queueForLater,
+  ...blocks,
   configure: native.configure,
   executeService,
   getCircuitBreakerStatus,
-  aiResponseCache: native.sharedAiResponseCache(),
-  backgroundJobQueue: native.sharedBackgroundJobQueue(),
-  integrationFailureManager: native.sharedIntegrationFailureManager(),
+  ...singletons,
   ...classes,
 }

@@ -1,14 +1,13 @@
 'use strict'
 
-// The classes as exported: native classes (src/binding/{cache,queue,
-// failures}.rs) guarded so that calling one without `new` is a TypeError
-// with a code (instead of wrapping whatever `this` is), and a method called
-// on something that is not an instance says so with `ERR_INVALID_THIS`.
+// The exported classes: each wraps a native handle (src/binding/{cache,
+// queue,failures}.rs) that checks arguments and returns data, and shapes
+// what it returns. Calling a class without `new`, or a method on something
+// that is not an instance, is a TypeError with a code.
 
 const native = require('./native')
+const { job, cachedResponse, cacheStats, failure, serviceStats } = require('./shapes')
 const { startWorker } = require('./worker')
-
-const GUARDED = Symbol.for('fallback-mechanisms.guarded')
 
 function codedTypeError(message, code) {
   const error = new TypeError(message)
@@ -16,50 +15,164 @@ function codedTypeError(message, code) {
   return error
 }
 
-function guardClass(NativeClass) {
-  const { prototype, name } = NativeClass
-  if (!prototype[GUARDED]) {
-    Object.defineProperty(prototype, GUARDED, { value: true })
-    for (const key of Object.getOwnPropertyNames(prototype)) {
-      const method = prototype[key]
-      if (key === 'constructor' || typeof method !== 'function') continue
-      // Five parameters: the most any method takes; missing ones stay undefined.
-      const guarded = {
-        [key](a, b, c, d, e) {
-          try {
-            return method.call(this, a, b, c, d, e)
-          } catch (error) {
-            if (error instanceof TypeError && error.message === 'Illegal invocation' && error.code === undefined) {
-              throw codedTypeError(`Value of "this" must be of type ${name}`, 'ERR_INVALID_THIS')
-            }
-            throw error
-          }
-        },
-      }[key]
-      Object.defineProperty(prototype, key, { value: guarded, writable: true, configurable: true })
-    }
+function notAnInstance(name) {
+  return codedTypeError(`Value of "this" must be of type ${name}`, 'ERR_INVALID_THIS')
+}
+
+/** The handle the singletons wrap is passed through this, never through the options. */
+let adopting = null
+
+class AIResponseCache {
+  #native
+
+  constructor(options) {
+    this.#native = adopting ?? new native.NativeResponseCache(options)
   }
-  return new Proxy(NativeClass, {
+
+  static #of(self) {
+    if (self === null || typeof self !== 'object' || !(#native in self)) throw notAnInstance('AIResponseCache')
+    return self.#native
+  }
+
+  set(prompt, response, modelId, ttl) {
+    AIResponseCache.#of(this).set(prompt, response, modelId, ttl)
+  }
+
+  get(prompt, modelId) {
+    const hit = AIResponseCache.#of(this).get(prompt, modelId)
+    return hit === null ? null : cachedResponse(prompt, modelId, JSON.parse(hit))
+  }
+
+  delete(prompt, modelId) {
+    return AIResponseCache.#of(this).delete(prompt, modelId)
+  }
+
+  clear() {
+    AIResponseCache.#of(this).clear()
+  }
+
+  getStats() {
+    return cacheStats(JSON.parse(AIResponseCache.#of(this).getStats()))
+  }
+}
+
+class BackgroundJobQueue {
+  #native
+
+  constructor(options) {
+    this.#native = adopting ?? new native.NativeJobQueue(options)
+  }
+
+  static #of(self) {
+    if (self === null || typeof self !== 'object' || !(#native in self)) throw notAnInstance('BackgroundJobQueue')
+    return self.#native
+  }
+
+  enqueue(queued) {
+    return BackgroundJobQueue.#of(this).enqueue(queued)
+  }
+
+  dequeue() {
+    const text = BackgroundJobQueue.#of(this).dequeue()
+    return text === null ? null : job(JSON.parse(text))
+  }
+
+  complete(jobId) {
+    return BackgroundJobQueue.#of(this).complete(jobId)
+  }
+
+  fail(jobId, error) {
+    return BackgroundJobQueue.#of(this).fail(jobId, error)
+  }
+
+  getAll() {
+    return JSON.parse(BackgroundJobQueue.#of(this).getAll()).map(job)
+  }
+
+  getByStatus(status) {
+    return JSON.parse(BackgroundJobQueue.#of(this).getByStatus(status)).map(job)
+  }
+
+  getByUser(userId) {
+    return JSON.parse(BackgroundJobQueue.#of(this).getByUser(userId)).map(job)
+  }
+
+  retryFailed(jobId) {
+    return BackgroundJobQueue.#of(this).retryFailed(jobId)
+  }
+
+  clearCompleted() {
+    return BackgroundJobQueue.#of(this).clearCompleted()
+  }
+
+  getStats() {
+    return JSON.parse(BackgroundJobQueue.#of(this).getStats())
+  }
+
+  process(handlers, options) {
+    return startWorker(BackgroundJobQueue.#of(this), handlers, options)
+  }
+}
+
+class IntegrationFailureManager {
+  #native
+
+  constructor(options) {
+    this.#native = adopting ?? new native.NativeFailureHistory(options)
+  }
+
+  static #of(self) {
+    if (self === null || typeof self !== 'object' || !(#native in self)) throw notAnInstance('IntegrationFailureManager')
+    return self.#native
+  }
+
+  recordFailure(service, operation, error, skipReason) {
+    IntegrationFailureManager.#of(this).recordFailure(service, operation, error, skipReason)
+  }
+
+  getFailures(service) {
+    return JSON.parse(IntegrationFailureManager.#of(this).getFailures(service)).map(failure)
+  }
+
+  shouldSkipService(service, threshold) {
+    return IntegrationFailureManager.#of(this).shouldSkipService(service, threshold)
+  }
+
+  clearFailures(service) {
+    return IntegrationFailureManager.#of(this).clearFailures(service)
+  }
+
+  getStats() {
+    return serviceStats(JSON.parse(IntegrationFailureManager.#of(this).getStats()))
+  }
+}
+
+/** An instance of `Class` over an existing native handle (the singletons). */
+function adopt(Class, handle) {
+  adopting = handle
+  try {
+    return new Class()
+  } finally {
+    adopting = null
+  }
+}
+
+/** Calling a class without `new` says so with a code. */
+function requireNew(Class) {
+  return new Proxy(Class, {
     apply() {
-      throw codedTypeError(`Class constructor ${name} cannot be invoked without 'new'`, 'ERR_CONSTRUCT_CALL_REQUIRED')
+      throw codedTypeError(`Class constructor ${Class.name} cannot be invoked without 'new'`, 'ERR_CONSTRUCT_CALL_REQUIRED')
     },
   })
 }
 
-// process(handlers, options): the worker (lib/worker.js) over this queue.
-const nativeProcess = native.BackgroundJobQueue.prototype.process
-if (!nativeProcess[GUARDED]) {
-  const process = {
-    process(handlers, options) {
-      return startWorker({ process: (...args) => nativeProcess.apply(this, args) }, handlers, options)
-    },
-  }.process
-  Object.defineProperty(process, GUARDED, { value: true })
-  Object.defineProperty(native.BackgroundJobQueue.prototype, 'process', { value: process, writable: true, configurable: true })
-}
-
 module.exports = {
-  AIResponseCache: guardClass(native.AIResponseCache),
-  BackgroundJobQueue: guardClass(native.BackgroundJobQueue),
-  IntegrationFailureManager: guardClass(native.IntegrationFailureManager),
+  AIResponseCache: requireNew(AIResponseCache),
+  BackgroundJobQueue: requireNew(BackgroundJobQueue),
+  IntegrationFailureManager: requireNew(IntegrationFailureManager),
+  singletons: {
+    aiResponseCache: adopt(AIResponseCache, native.sharedAiResponseCache()),
+    backgroundJobQueue: adopt(BackgroundJobQueue, native.sharedBackgroundJobQueue()),
+    integrationFailureManager: adopt(IntegrationFailureManager, native.sharedIntegrationFailureManager()),
+  },
 }

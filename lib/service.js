@@ -69,10 +69,11 @@ function executeService(operation, context, options) {
 
 /** The breaker of every operation `executeService` has seen. */
 function getCircuitBreakerStatus() {
-  const status = JSON.parse(native.circuitBreakerStatus())
-  for (const name of Object.keys(status)) {
-    const breaker = status[name]
-    if (breaker.openedAt !== undefined) breaker.openedAt = new Date(breaker.openedAt)
+  const status = {}
+  for (const { operation, state, failureCount, openedAt } of JSON.parse(native.circuitBreakerStatus())) {
+    const breaker = { state, failureCount }
+    if (openedAt !== undefined) breaker.openedAt = new Date(openedAt)
+    Object.defineProperty(status, operation, { value: breaker, writable: true, enumerable: true, configurable: true })
   }
   return status
 }

@@ -62,68 +62,75 @@ function job(record) {
   return result
 }
 
-/** Makers native code calls for the class methods' results (`registerShapes`). */
-const forNative = {
-  fallbackResult(success, hasData, data, fallbackType, message, stale) {
-    const result = hasData
-      ? { success, data, usedFallback: success, fallbackType, message }
-      : { success, usedFallback: success, fallbackType, message }
-    if (stale) result.metadata = { stale: true }
-    return result
-  },
-
-  cachedResponse(prompt, responseJson, timestamp, modelId, expiresAt) {
-    return {
-      prompt,
-      response: JSON.parse(responseJson),
-      timestamp: new Date(timestamp),
-      modelId,
-      expiresAt: new Date(expiresAt),
-    }
-  },
-
-  cacheStats(size, oldest, newest, hits, misses, evictions, bytes) {
-    const stats = { size }
-    if (size > 0) {
-      stats.oldestEntry = new Date(oldest)
-      stats.newestEntry = new Date(newest)
-    }
-    stats.hits = hits
-    stats.misses = misses
-    stats.evictions = evictions
-    stats.bytes = bytes
-    return stats
-  },
-
-  job(id, type, operation, payloadJson, userId, priority, createdAt, retryCount, maxRetries, nextRetryAt, status, lastError, updatedAt) {
-    return job({
-      id,
-      type,
-      operation,
-      payload: payloadJson === undefined ? undefined : JSON.parse(payloadJson),
-      userId,
-      priority,
-      createdAt,
-      retryCount,
-      maxRetries,
-      nextRetryAt,
-      status,
-      lastError,
-      updatedAt,
-    })
-  },
-
-  queueStats(total, pending, processing, completed, failed) {
-    return { total, pending, processing, completed, failed }
-  },
-
-  failure(service, operation, error, timestamp, skipReason) {
-    return { service, operation, error, timestamp: new Date(timestamp), skipReason }
-  },
-
-  serviceStats(count, lastFailure) {
-    return { count, lastFailure: new Date(lastFailure) }
-  },
+/** A cached entry as `get` returns it (`hit` is the native record). */
+function cachedResponse(prompt, modelId, hit) {
+  return {
+    prompt,
+    response: hit.response,
+    timestamp: new Date(hit.timestamp),
+    modelId,
+    expiresAt: new Date(hit.expiresAt),
+  }
 }
 
-module.exports = { MESSAGES, succeeded, fellBack, failed, skippedUpFront, asError, job, forNative }
+function cacheStats(record) {
+  const stats = { size: record.size }
+  if (record.oldestEntry !== undefined) {
+    stats.oldestEntry = new Date(record.oldestEntry)
+    stats.newestEntry = new Date(record.newestEntry)
+  }
+  stats.hits = record.hits
+  stats.misses = record.misses
+  stats.evictions = record.evictions
+  stats.bytes = record.bytes
+  return stats
+}
+
+function failure(record) {
+  return {
+    service: record.service,
+    operation: record.operation,
+    error: record.error,
+    timestamp: new Date(record.timestamp),
+    skipReason: record.skipReason,
+  }
+}
+
+/** `{ [service]: { count, lastFailure } }`, in the history's order. */
+function serviceStats(entries) {
+  const stats = {}
+  for (const { service, count, lastFailure } of entries) {
+    // Defined, not assigned: a service named `__proto__` is an ordinary key.
+    Object.defineProperty(stats, service, {
+      value: { count, lastFailure: new Date(lastFailure) },
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    })
+  }
+  return stats
+}
+
+/** `FallbackResult`; `data` is left out when absent. */
+function fallbackResult(success, hasData, data, fallbackType, message, stale) {
+  const result = hasData
+    ? { success, data, usedFallback: success, fallbackType, message }
+    : { success, usedFallback: success, fallbackType, message }
+  if (stale) result.metadata = { stale: true }
+  return result
+}
+
+module.exports = {
+  MESSAGES,
+  succeeded,
+  fellBack,
+  failed,
+  skippedUpFront,
+  asError,
+  job,
+  cachedResponse,
+  cacheStats,
+  failure,
+  serviceStats,
+  fallbackResult,
+}

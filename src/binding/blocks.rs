@@ -1,6 +1,7 @@
 //! The building blocks applications also call directly:
 //! `fallbackToCachedAI`, `skipFailedIntegration`, `queueForLater`,
-//! `getUserFriendlyMessage`.
+//! `getUserFriendlyMessage`. Each returns its data; `lib/blocks.js` makes the
+//! `FallbackResult`.
 
 use napi::Env;
 use napi_derive::napi;
@@ -14,11 +15,11 @@ use crate::core::queue::NewJob;
 use crate::core::stores::global;
 
 use super::args;
-use super::errors::{boundary, Fault, JsResult};
+use super::errors::{boundary, Fault};
 use super::json;
 use super::queue::{job_type, max_retries, priority};
-use super::raw::{Js, Kind, Raw};
-use super::results::fallback_result;
+use super::raw::{Kind, Raw};
+use super::records;
 
 /// The friendly message for a fallback type; the error is accepted for
 /// compatibility and never shown.
@@ -37,64 +38,59 @@ pub fn get_user_friendly_message(
   })
 }
 
-fn cached_ai(js: Js, prompt: Raw, model_id: Raw, default_value: Raw) -> JsResult<Raw> {
-  let key = CacheKey {
-    prompt: args::string(js, prompt, "prompt")?,
-    model_id: args::string(js, model_id, "modelId")?,
-  };
-  let has_default = js.kind(default_value) != Kind::Undefined;
-  match fallback::cached_ai(global(), &key, has_default, js.now_ms()) {
-    Fallback::Cache(hit) => {
-      let data = json::parse(js, Some(&hit.response))?;
-      fallback_result(js, true, Some(data), "cache", MSG_CACHED_AI, hit.stale)
-    }
-    Fallback::Default => fallback_result(
-      js,
-      true,
-      Some(default_value),
-      "default",
-      MSG_DEFAULT_AI,
-      false,
-    ),
-    _ => fallback_result(js, false, None, "cache", MSG_NO_CACHE, false),
-  }
-}
-
-/// A cached AI response (stale allowed), else the default, else
-/// `success: false`. (`lib/blocks.js` makes it asynchronous.)
-#[napi(js_name = "fallbackToCachedAI")]
-pub fn fallback_to_cached_ai(
+/// What `fallbackToCachedAI` found, as JSON: `{ fallbackType, message,
+/// hit? }` with `hit` a cached entry (`records::cache_hit`); `fallbackType`
+/// is `'cache'` without a hit when there is neither a hit nor a default.
+#[napi(js_name = "cachedAnswer")]
+pub fn cached_answer(
   env: Env,
   prompt: Raw,
   model_id: Raw,
-  default_value: Raw,
-) -> napi::Result<Raw> {
-  boundary(env, |js| cached_ai(js, prompt, model_id, default_value))
+  has_default: bool,
+) -> napi::Result<String> {
+  boundary(env, |js| {
+    let key = CacheKey {
+      prompt: args::string(js, prompt, "prompt")?,
+      model_id: args::string(js, model_id, "modelId")?,
+    };
+    let quoted = |text: &str| serde_json::Value::from(text).to_string();
+    Ok(
+      match fallback::cached_ai(global(), &key, has_default, js.now_ms()) {
+        Fallback::Cache(hit) => format!(
+          "{{\"fallbackType\":\"cache\",\"message\":{},\"hit\":{}}}",
+          quoted(MSG_CACHED_AI),
+          records::cache_hit(&hit)
+        ),
+        Fallback::Default => format!(
+          "{{\"fallbackType\":\"default\",\"message\":{}}}",
+          quoted(MSG_DEFAULT_AI)
+        ),
+        _ => format!(
+          "{{\"fallbackType\":\"cache\",\"message\":{}}}",
+          quoted(MSG_NO_CACHE)
+        ),
+      },
+    )
+  })
 }
 
-/// Records the failure on the shared failure manager and reports the step
-/// as skipped.
-#[napi]
-pub fn skip_failed_integration(
-  env: Env,
-  service: Raw,
-  operation: Raw,
-  error: Raw,
-) -> napi::Result<Raw> {
+/// Records the failure on the shared failure manager; returns the skip
+/// message.
+#[napi(js_name = "recordSkip")]
+pub fn record_skip(env: Env, service: Raw, operation: Raw, error: Raw) -> napi::Result<String> {
   boundary(env, |js| {
     let service = args::string(js, service, "service")?;
     let operation = args::string(js, operation, "operation")?;
     let message = args::error_message(js, error);
     let reason =
       fallback::skip_failed_integration(global(), &service, &operation, &message, js.now_ms());
-    let message = skipped_message(&service, &reason);
-    fallback_result(js, true, Some(js.null()), "skip", &message, false)
+    Ok(skipped_message(&service, &reason))
   })
 }
 
-/// Enqueues a job on the shared queue and reports it as queued.
-#[napi]
-pub fn queue_for_later(
+/// Enqueues a job on the shared queue; returns `[jobId, message]`.
+#[napi(js_name = "queueJob")]
+pub fn queue_job(
   env: Env,
   job_type_value: Raw,
   operation: Raw,
@@ -102,7 +98,7 @@ pub fn queue_for_later(
   user_id: Raw,
   priority_value: Raw,
   max_retries_value: Raw,
-) -> napi::Result<Raw> {
+) -> napi::Result<Vec<String>> {
   boundary(env, |js| {
     let job = NewJob {
       job_type: job_type(js, job_type_value, "type")?,
@@ -115,7 +111,6 @@ pub fn queue_for_later(
       next_retry_at: None,
     };
     let id = fallback::queue_for_later(global(), job, js.now_ms()).map_err(Fault::from)?;
-    let data = js.string(&id)?;
-    fallback_result(js, true, Some(data), "queue", &queued_message(&id), false)
+    Ok(vec![id.to_string(), queued_message(&id)])
   })
 }

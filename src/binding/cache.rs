@@ -10,13 +10,13 @@ use super::args;
 use super::config::{cache_config, StorageChoice};
 use super::errors::{boundary, Fault, JsResult};
 use super::json;
-use super::names::Shape;
 use super::raw::{Js, Raw};
+use super::records;
 
 /// A cache of AI responses keyed by the exact (prompt, modelId) pair, with a
 /// TTL per entry and an LRU bound on entries and bytes. Responses are stored
 /// as JSON; every `get` returns a fresh copy.
-#[napi(js_name = "AIResponseCache")]
+#[napi(js_name = "NativeResponseCache")]
 pub struct JsAiResponseCache {
   inner: SharedCache,
 }
@@ -78,28 +78,14 @@ impl JsAiResponseCache {
     })
   }
 
-  /// The live entry for this exact pair, or `null`.
+  /// The live entry for this exact pair as JSON (`records::cache_hit`), or
+  /// `null`.
   #[napi]
-  pub fn get(&self, env: Env, prompt: Raw, model_id: Raw) -> napi::Result<Raw> {
+  pub fn get(&self, env: Env, prompt: Raw, model_id: Raw) -> napi::Result<Option<String>> {
     boundary(env, |js| {
-      let (prompt_text, model_text) = key(js, prompt, model_id)?;
-      let hit = self
-        .inner
-        .lock()
-        .get(&prompt_text, &model_text, js.now_ms())?;
-      let Some(hit) = hit else {
-        return Ok(js.null());
-      };
-      js.shape(
-        Shape::CachedResponse,
-        &[
-          prompt,
-          js.string(&hit.response)?,
-          js.number(hit.timestamp as f64)?,
-          model_id,
-          js.number(hit.expires_at as f64)?,
-        ],
-      )
+      let (prompt, model_id) = key(js, prompt, model_id)?;
+      let hit = self.inner.lock().get(&prompt, &model_id, js.now_ms())?;
+      Ok(hit.as_ref().map(records::cache_hit))
     })
   }
 
@@ -119,24 +105,12 @@ impl JsAiResponseCache {
   }
 
   /// Live entries, their oldest and newest timestamps, hit/miss/eviction
-  /// counters and live bytes.
+  /// counters and live bytes, as JSON.
   #[napi]
-  pub fn get_stats(&self, env: Env) -> napi::Result<Raw> {
+  pub fn get_stats(&self, env: Env) -> napi::Result<String> {
     boundary(env, |js| {
       let stats = self.inner.lock().stats(js.now_ms())?;
-      let instant = |ms: Option<u64>| js.number(ms.unwrap_or(0) as f64);
-      js.shape(
-        Shape::CacheStats,
-        &[
-          js.number(stats.size as f64)?,
-          instant(stats.oldest_entry)?,
-          instant(stats.newest_entry)?,
-          js.number(stats.hits as f64)?,
-          js.number(stats.misses as f64)?,
-          js.number(stats.evictions as f64)?,
-          js.number(stats.bytes as f64)?,
-        ],
-      )
+      Ok(records::cache_stats(&stats))
     })
   }
 }

@@ -4,33 +4,20 @@
 use napi::Env;
 use napi_derive::napi;
 
-use crate::core::failures::{FailureConfig, FailureRecord, DEFAULT_SKIP_THRESHOLD};
+use crate::core::failures::{FailureConfig, DEFAULT_SKIP_THRESHOLD};
 use crate::core::stores::{global, open_failures, shared, SharedFailures};
 
 use super::args;
 use super::config::{failure_config, StorageChoice};
-use super::errors::{boundary, JsResult};
-use super::names::Shape;
-use super::raw::{Js, Raw};
+use super::errors::boundary;
+use super::raw::Raw;
+use super::records;
 
 /// Failure history per integration, bounded per service and in the number
 /// of services, with a time window for "skip this service up front".
-#[napi(js_name = "IntegrationFailureManager")]
+#[napi(js_name = "NativeFailureHistory")]
 pub struct JsIntegrationFailureManager {
   inner: SharedFailures,
-}
-
-fn record_object(js: Js, record: &FailureRecord) -> JsResult<Raw> {
-  js.shape(
-    Shape::Failure,
-    &[
-      js.string(&record.service)?,
-      js.string(&record.operation)?,
-      js.string(&record.error)?,
-      js.number(record.timestamp as f64)?,
-      js.string(&record.skip_reason)?,
-    ],
-  )
 }
 
 #[napi]
@@ -78,11 +65,11 @@ impl JsIntegrationFailureManager {
 
   /// One service's failures, or all, oldest first.
   #[napi]
-  pub fn get_failures(&self, env: Env, service: Raw) -> napi::Result<Raw> {
+  pub fn get_failures(&self, env: Env, service: Raw) -> napi::Result<String> {
     boundary(env, |js| {
       let service = args::optional_string(js, service, "service")?;
       let records = self.inner.lock().failures(service.as_deref())?;
-      js.array(&records, |record| record_object(js, record))
+      Ok(records::failures(&records))
     })
   }
 
@@ -112,23 +99,12 @@ impl JsIntegrationFailureManager {
     })
   }
 
-  /// `{ [service]: { count, lastFailure } }`.
+  /// Per service: how many failures are held and the last one's time, as
+  /// JSON (`records::service_stats`).
   #[napi]
-  pub fn get_stats(&self, env: Env) -> napi::Result<Raw> {
-    boundary(env, |js| {
-      let stats = self.inner.lock().stats()?;
-      let object = js.object()?;
-      for entry in &stats {
-        let value = js.shape(
-          Shape::ServiceStats,
-          &[
-            js.number(entry.count as f64)?,
-            js.number(entry.last_failure as f64)?,
-          ],
-        )?;
-        js.define(object, &entry.service, value)?;
-      }
-      Ok(object)
+  pub fn get_stats(&self, env: Env) -> napi::Result<String> {
+    boundary(env, |_| {
+      Ok(records::service_stats(&self.inner.lock().stats()?))
     })
   }
 }

@@ -65,11 +65,3 @@ pub fn stringify_payload(js: Js, value: Raw, name: &str) -> JsResult<Option<Arc<
     _ => stringify_required(js, value, name).map(Some),
   }
 }
-
-/// A fresh JavaScript value from stored JSON text (`undefined` for none).
-pub fn parse(js: Js, text: Option<&str>) -> JsResult<Raw> {
-  match text {
-    Some(text) => js.json_parse(text),
-    None => Ok(js.undefined()),
-  }
-}

@@ -16,7 +16,7 @@ mod json;
 mod names;
 mod queue;
 mod raw;
-mod results;
+mod records;
 mod retry;
 mod service;
 mod worker;

@@ -59,25 +59,9 @@ named!(
   }
 );
 
-named!(
-  /// The result shapers of `lib/shapes.js`, registered once per environment
-  /// by `index.js` (`registerShapes`): the class methods hand their data to
-  /// these to make the objects they return.
-  Shape {
-    FallbackResult = "fallbackResult",
-    CachedResponse = "cachedResponse",
-    CacheStats = "cacheStats",
-    Job = "job",
-    QueueStats = "queueStats",
-    Failure = "failure",
-    ServiceStats = "serviceStats",
-  }
-);
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Builtin {
   JsonStringify,
-  JsonParse,
   String,
   Error,
 }
@@ -86,8 +70,7 @@ pub enum Builtin {
 /// (Node.js 20 cannot reference a string directly), and the built-ins.
 struct EnvNames {
   names: Reference,
-  builtins: [Reference; 4],
-  shapes: Vec<Reference>,
+  builtins: [Reference; 3],
 }
 
 impl Js {
@@ -112,11 +95,9 @@ impl Js {
       names: self.keep(names)?,
       builtins: [
         self.keep(self.get(json, c"stringify")?)?,
-        self.keep(self.get(json, c"parse")?)?,
         self.keep(self.get(global, c"String")?)?,
         self.keep(self.get(global, c"Error")?)?,
       ],
-      shapes: Vec::new(),
     })
   }
 
@@ -127,46 +108,6 @@ impl Js {
 
   pub fn builtin(self, builtin: Builtin) -> JsResult<Raw> {
     self.value_of(self.env_names()?.builtins[builtin as usize])
-  }
-
-  /// Keeps `lib/shapes.js`'s functions for this environment.
-  pub fn register_shapes(self, shapes: Raw) -> JsResult<()> {
-    let kept = Shape::TEXT
-      .iter()
-      .map(|name| {
-        let key = self.string(name)?;
-        self.keep(self.get_by(shapes, key)?)
-      })
-      .collect::<JsResult<Vec<_>>>()?;
-    let env = Env::from_raw(self.env());
-    match env.get_instance_data::<EnvNames>()? {
-      Some(names) => names.shapes = kept,
-      None => {
-        let mut names = self.make_names()?;
-        names.shapes = kept;
-        env.set_instance_data(names, (), |_| {})?;
-      }
-    }
-    Ok(())
-  }
-
-  /// Makes a result object with one of the shapers; a throw there is a bug
-  /// of ours, not the caller's.
-  pub fn shape(self, shape: Shape, args: &[Raw]) -> JsResult<Raw> {
-    let reference = self
-      .env_names()?
-      .shapes
-      .get(shape as usize)
-      .copied()
-      .ok_or_else(|| Fault::internal("the result shapers are not registered"))?;
-    let function = self.value_of(reference)?;
-    match self.call(function, args)? {
-      Ok(value) => Ok(value),
-      Err(thrown) => {
-        self.throw(thrown);
-        Err(Fault::Pending)
-      }
-    }
   }
 
   /// A property by one of the names kept per environment (no key string is

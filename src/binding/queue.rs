@@ -6,7 +6,7 @@ use napi_derive::napi;
 
 use crate::core::clock::MAX_DATE_MS;
 use crate::core::queue::{
-  Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, DEFAULT_MAX_RETRIES,
+  JobPriority, JobStatus, JobType, NewJob, QueueConfig, DEFAULT_MAX_RETRIES,
 };
 use crate::core::stores::{global, open_queue, shared, SharedQueue};
 
@@ -14,14 +14,15 @@ use super::args;
 use super::config::{queue_config, StorageChoice};
 use super::errors::{boundary, Fault, JsResult};
 use super::json;
-use super::names::{Prop, Shape};
+use super::names::Prop;
 use super::raw::{Js, Kind, Raw};
+use super::records;
 use super::worker::JobWorker;
 
 /// A priority queue of background jobs with retries (1, 5, 15, then
 /// 30 minutes apart), leases for jobs in processing, and a size bound that
 /// never drops a pending or processing job.
-#[napi(js_name = "BackgroundJobQueue")]
+#[napi(js_name = "NativeJobQueue")]
 pub struct JsBackgroundJobQueue {
   inner: SharedQueue,
 }
@@ -84,44 +85,6 @@ fn new_job(js: Js, job: Raw) -> JsResult<NewJob> {
   })
 }
 
-/// A fresh `QueuedJob` object; optional fields are absent when unset.
-pub fn job_object(js: Js, job: &Job) -> JsResult<Raw> {
-  let optional_ms = |ms: Option<u64>| match ms {
-    Some(ms) => js.number(ms as f64),
-    None => Ok(js.undefined()),
-  };
-  let payload = match &job.payload {
-    Some(text) => js.string(text)?,
-    None => js.undefined(),
-  };
-  let last_error = match &job.last_error {
-    Some(error) => js.string(error)?,
-    None => js.undefined(),
-  };
-  js.shape(
-    Shape::Job,
-    &[
-      js.string(&job.id)?,
-      js.string(job.job_type.as_str())?,
-      js.string(&job.operation)?,
-      payload,
-      js.string(&job.user_id)?,
-      js.string(job.priority.as_str())?,
-      js.number(job.created_at as f64)?,
-      js.number(job.retry_count as f64)?,
-      js.number(job.max_retries as f64)?,
-      optional_ms(job.next_retry_at)?,
-      js.string(job.status.as_str())?,
-      last_error,
-      js.number(job.updated_at as f64)?,
-    ],
-  )
-}
-
-fn job_array(js: Js, jobs: &[Job]) -> JsResult<Raw> {
-  js.array(jobs, |job| job_object(js, job))
-}
-
 /// What `fail` records: a string as it is, an `Error`'s message, anything
 /// else as `String(value)`, so a `catch (e) { fail(id, e.message) }` with a
 /// non-Error throw still fails the job instead of leaving it stuck.
@@ -171,13 +134,10 @@ impl JsBackgroundJobQueue {
   /// The ready pending job of highest priority, oldest first, now
   /// `processing` under a lease; `null` when none is ready.
   #[napi]
-  pub fn dequeue(&self, env: Env) -> napi::Result<Raw> {
+  pub fn dequeue(&self, env: Env) -> napi::Result<Option<String>> {
     boundary(env, |js| {
       let job = self.inner.lock().dequeue(js.now_ms())?;
-      match job {
-        Some(job) => job_object(js, &job),
-        None => Ok(js.null()),
-      }
+      Ok(job.as_ref().map(records::job))
     })
   }
 
@@ -203,36 +163,36 @@ impl JsBackgroundJobQueue {
 
   /// Every job, in enqueue order.
   #[napi]
-  pub fn get_all(&self, env: Env) -> napi::Result<Raw> {
+  pub fn get_all(&self, env: Env) -> napi::Result<String> {
     boundary(env, |js| {
       let jobs = self.inner.lock().snapshot(js.now_ms(), &|_| true)?;
-      job_array(js, &jobs)
+      Ok(records::jobs(&jobs))
     })
   }
 
   /// The jobs in one status, in enqueue order.
   #[napi]
-  pub fn get_by_status(&self, env: Env, status: Raw) -> napi::Result<Raw> {
+  pub fn get_by_status(&self, env: Env, status: Raw) -> napi::Result<String> {
     boundary(env, |js| {
       let status = args::one_of(js, status, "status", JobStatus::ALL, |s| s.as_str())?;
       let jobs = self
         .inner
         .lock()
         .snapshot(js.now_ms(), &|job| job.status == status)?;
-      job_array(js, &jobs)
+      Ok(records::jobs(&jobs))
     })
   }
 
   /// One user's jobs, in enqueue order.
   #[napi]
-  pub fn get_by_user(&self, env: Env, user_id: Raw) -> napi::Result<Raw> {
+  pub fn get_by_user(&self, env: Env, user_id: Raw) -> napi::Result<String> {
     boundary(env, |js| {
       let user_id = args::string(js, user_id, "userId")?;
       let jobs = self
         .inner
         .lock()
         .snapshot(js.now_ms(), &|job| *job.user_id == *user_id)?;
-      job_array(js, &jobs)
+      Ok(records::jobs(&jobs))
     })
   }
 
@@ -275,23 +235,12 @@ impl JsBackgroundJobQueue {
     super::worker::start(env, &self.inner, handlers, options, run, abort, notify)
   }
 
-  /// Job counts by status.
+  /// Job counts by status, as JSON.
   #[napi]
-  pub fn get_stats(&self, env: Env) -> napi::Result<Raw> {
+  pub fn get_stats(&self, env: Env) -> napi::Result<String> {
     boundary(env, |js| {
       let stats = self.inner.lock().stats(js.now_ms())?;
-      let counts = [
-        stats.total,
-        stats.pending,
-        stats.processing,
-        stats.completed,
-        stats.failed,
-      ];
-      let counts = counts
-        .iter()
-        .map(|&count| js.number(count as f64))
-        .collect::<JsResult<Vec<_>>>()?;
-      js.shape(Shape::QueueStats, &counts)
+      Ok(records::queue_stats(&stats))
     })
   }
 }

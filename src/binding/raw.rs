@@ -201,27 +201,6 @@ impl Js {
     Raw(value)
   }
 
-  pub fn null(self) -> Raw {
-    let mut value = ptr::null_mut();
-    // SAFETY: module invariant; `napi_get_null` writes only to the local out-pointer.
-    unsafe { sys::napi_get_null(self.env, &mut value) };
-    Raw(value)
-  }
-
-  pub fn boolean(self, flag: bool) -> JsResult<Raw> {
-    let mut value = ptr::null_mut();
-    // SAFETY: module invariant; `napi_get_boolean` writes only to the local out-pointer.
-    self.check(unsafe { sys::napi_get_boolean(self.env, flag, &mut value) })?;
-    Ok(Raw(value))
-  }
-
-  pub fn number(self, number: f64) -> JsResult<Raw> {
-    let mut value = ptr::null_mut();
-    // SAFETY: module invariant; `napi_create_double` writes only to the local out-pointer.
-    self.check(unsafe { sys::napi_create_double(self.env, number, &mut value) })?;
-    Ok(Raw(value))
-  }
-
   pub fn string(self, text: &str) -> JsResult<Raw> {
     let mut value = ptr::null_mut();
     // SAFETY: module invariant; `napi_create_string_utf8` writes only to the local out-pointer.
@@ -233,13 +212,6 @@ impl Js {
         &mut value,
       )
     })?;
-    Ok(Raw(value))
-  }
-
-  pub fn object(self) -> JsResult<Raw> {
-    let mut value = ptr::null_mut();
-    // SAFETY: module invariant; `napi_create_object` writes only to the local out-pointer.
-    self.check(unsafe { sys::napi_create_object(self.env, &mut value) })?;
     Ok(Raw(value))
   }
 
@@ -289,25 +261,6 @@ impl Js {
       sys::napi_get_named_property(self.env, object.0, key.as_ptr(), &mut value)
     })?;
     Ok(Raw(value))
-  }
-
-  /// Defines an own, plain data property: unlike assignment it never runs a
-  /// setter, so a key such as `__proto__` stays an ordinary property.
-  pub fn define(self, object: Raw, key: &str, value: Raw) -> JsResult<()> {
-    use sys::PropertyAttributes::{configurable, enumerable, writable};
-    let name = self.string(key)?;
-    let descriptor = sys::napi_property_descriptor {
-      utf8name: ptr::null(),
-      name: name.0,
-      method: None,
-      getter: None,
-      setter: None,
-      value: value.0,
-      attributes: writable | enumerable | configurable,
-      data: ptr::null_mut(),
-    };
-    // SAFETY: module invariant; `napi_define_properties` writes only to the local out-pointer.
-    self.check(unsafe { sys::napi_define_properties(self.env, object.0, 1, &descriptor) })
   }
 
   /// Own enumerable string keys, as `Object.keys` gives them.
@@ -470,18 +423,6 @@ impl Js {
   pub fn json_stringify(self, value: Raw) -> JsResult<Result<Raw, Raw>> {
     let stringify = self.builtin(Builtin::JsonStringify)?;
     self.call(stringify, &[value])
-  }
-
-  pub fn json_parse(self, text: &str) -> JsResult<Raw> {
-    let parse = self.builtin(Builtin::JsonParse)?;
-    let text = self.string(text)?;
-    match self.call(parse, &[text])? {
-      Ok(value) => Ok(value),
-      Err(thrown) => {
-        self.throw(thrown);
-        Err(Fault::Pending)
-      }
-    }
   }
 
   // --- properties by handle, references ---

@@ -131,25 +131,28 @@ pub fn circuit_state(env: Env, operation: Raw) -> napi::Result<String> {
 }
 
 /// Every breaker `executeService` has seen, as JSON:
-/// `{ [operation]: { state, failureCount, openedAt? } }`.
+/// `[{ operation, state, failureCount, openedAt? }]`.
 #[napi]
 pub fn circuit_breaker_status(env: Env) -> napi::Result<String> {
   boundary(env, |js| {
     let status = global().breakers.lock().status(js.now_ms());
-    let mut all = serde_json::Map::new();
-    for (operation, breaker) in &status {
-      let mut entry = serde_json::Map::new();
-      entry.insert("state".into(), breaker.state.name().into());
-      entry.insert(
-        "failureCount".into(),
-        (breaker.consecutive_failures as u64).into(),
-      );
-      if let Some(ms) = breaker.opened_at {
-        entry.insert("openedAt".into(), ms.into());
-      }
-      all.insert(operation.to_string(), entry.into());
-    }
-    Ok(serde_json::Value::Object(all).to_string())
+    let all: Vec<serde_json::Value> = status
+      .iter()
+      .map(|(operation, breaker)| {
+        let mut entry = serde_json::Map::new();
+        entry.insert("operation".into(), operation.to_string().into());
+        entry.insert("state".into(), breaker.state.name().into());
+        entry.insert(
+          "failureCount".into(),
+          (breaker.consecutive_failures as u64).into(),
+        );
+        if let Some(ms) = breaker.opened_at {
+          entry.insert("openedAt".into(), ms.into());
+        }
+        serde_json::Value::Object(entry)
+      })
+      .collect();
+    Ok(serde_json::Value::Array(all).to_string())
   })
 }
 

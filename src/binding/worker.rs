@@ -31,37 +31,7 @@ use super::errors::{boundary, Fault, JsResult};
 use super::js_fn::{AsyncJsFn, Gone};
 use super::names::Prop;
 use super::raw::{Js, Kind, Raw, Settled};
-
-/// A job's JSON for `lib/worker.js` (which makes the `QueuedJob` from it).
-pub fn job_json(job: &Job) -> String {
-  let mut record = serde_json::Map::new();
-  record.insert("id".into(), job.id.as_ref().into());
-  record.insert("type".into(), job.job_type.as_str().into());
-  record.insert("operation".into(), job.operation.as_str().into());
-  record.insert("userId".into(), job.user_id.as_ref().into());
-  record.insert("priority".into(), job.priority.as_str().into());
-  record.insert("createdAt".into(), job.created_at.into());
-  record.insert("retryCount".into(), job.retry_count.into());
-  record.insert("maxRetries".into(), job.max_retries.into());
-  if let Some(at) = job.next_retry_at {
-    record.insert("nextRetryAt".into(), at.into());
-  }
-  record.insert("status".into(), job.status.as_str().into());
-  if let Some(error) = &job.last_error {
-    record.insert("lastError".into(), error.as_str().into());
-  }
-  record.insert("updatedAt".into(), job.updated_at.into());
-  let mut text = serde_json::Value::Object(record).to_string();
-  // The payload is JSON text already: spliced in, not parsed and written
-  // again.
-  if let Some(payload) = &job.payload {
-    text.pop();
-    text.push_str(",\"payload\":");
-    text.push_str(payload);
-    text.push('}');
-  }
-  text
-}
+use super::records;
 
 /// What a worker was asked to do, checked.
 struct Settings {
@@ -278,7 +248,10 @@ async fn run_job<const WEAK: bool>(
     };
     let _ = calls
       .notify
-      .call(FnArgs::from((event.to_string(), job_json(&job))), |_, _| ())
+      .call(
+        FnArgs::from((event.to_string(), records::job(&job))),
+        |_, _| (),
+      )
       .await;
   }
 }
@@ -313,7 +286,7 @@ async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, se
     };
     for job in jobs {
       // Started here, in the order the jobs were taken.
-      let started = calls.run.send(job_json(&job), read_job_end);
+      let started = calls.run.send(records::job(&job), read_job_end);
       let task = run_job(
         shared.clone(),
         calls.clone(),
