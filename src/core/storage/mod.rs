@@ -9,7 +9,6 @@
 //! cannot reach as one that has nothing to offer).
 
 pub mod error;
-mod memory;
 pub mod sqlite;
 pub mod traits;
 
