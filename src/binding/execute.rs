@@ -11,7 +11,7 @@ use crate::core::cache::EntryText;
 use crate::core::fallback::{self, CacheKey, FallbackPlan, QueueRequest};
 use crate::core::queue::{JobPriority, JobType};
 use crate::core::retry::{Jitter, RetryPolicy};
-use crate::core::stores::global;
+use crate::core::singletons::global;
 
 use super::args;
 use super::env::{Glue, Prop, FALLBACK_OPTIONS};

@@ -4,7 +4,7 @@
 //! `executeWithFallback` call with a `retry` option.
 
 use crate::core::retry::{Jitter, RetryPolicy};
-use crate::core::stores::global;
+use crate::core::singletons::global;
 
 use super::args;
 use super::env::Prop;

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use parking_lot::Mutex;
 
 use crate::core::queue::{JobStatus, JobType};
-use crate::core::stores::SharedQueue;
+use crate::core::singletons::SharedQueue;
 use crate::core::worker::{Worker, WorkerConfig};
 
 use super::args;

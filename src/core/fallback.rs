@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::cache::{CacheHit, EntryText};
 use super::messages::skip_reason;
 use super::queue::{JobPriority, JobType, NewJob, QueueError, DEFAULT_MAX_RETRIES};
-use super::stores::Stores;
+use super::singletons::Stores;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheKey {
