@@ -1,5 +1,8 @@
-//! The fallback decision (API.md §2.3) and the three building blocks
-//! (§7), as plain functions over the stores.
+//! The fallback decision (the order in the README, "The API": a cached
+//! answer, then `defaultValue` with a cache key, a queued job, a skip,
+//! `defaultValue` without a cache key) and the three building blocks
+//! (`fallbackToCachedAI`, `skipFailedIntegration`, `queueForLater`), as
+//! plain functions over the stores.
 
 use std::sync::Arc;
 
