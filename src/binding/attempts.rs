@@ -18,7 +18,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::core::retry::RetryPolicy;
 use crate::core::service::{AfterFailure, ServiceCall};
-use crate::core::stores::global;
+use crate::core::singletons::global;
 
 use super::errors::JsResult;
 use super::js_fn::AsyncJsFn;

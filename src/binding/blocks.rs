@@ -12,7 +12,7 @@ use crate::core::messages::{
   MSG_NO_CACHE,
 };
 use crate::core::queue::NewJob;
-use crate::core::stores::global;
+use crate::core::singletons::global;
 
 use super::args;
 use super::errors::{boundary, Fault};

@@ -4,7 +4,8 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::core::cache::{CacheConfig, EntryText};
-use crate::core::stores::{global, open_cache, shared, SharedCache};
+use crate::core::singletons::{global, shared, SharedCache};
+use crate::core::storage::open_cache;
 
 use super::args;
 use super::config::{cache_config, StorageChoice};

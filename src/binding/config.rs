@@ -9,8 +9,8 @@ use napi_derive::napi;
 use crate::core::cache::CacheConfig;
 use crate::core::failures::FailureConfig;
 use crate::core::queue::QueueConfig;
-use crate::core::storage::Durability;
-use crate::core::stores::{global, Backend, Bounds, MoveError};
+use crate::core::singletons::{global, Bounds, MoveError};
+use crate::core::storage::{Backend, Durability};
 
 use super::args;
 use super::errors::{boundary, Fault, JsResult, ALREADY_IN_USE, ERR_INVALID_ARG_VALUE};

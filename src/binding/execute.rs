@@ -23,7 +23,7 @@ use crate::core::cache::EntryText;
 use crate::core::fallback::{self, CacheKey, Fallback, FallbackPlan, QueueRequest};
 use crate::core::messages::user_friendly_message;
 use crate::core::retry::{Jitter, RetryPolicy};
-use crate::core::stores::global;
+use crate::core::singletons::global;
 
 use super::args;
 use super::attempts::{AttemptLoop, AttemptsOutcome, Schedule};

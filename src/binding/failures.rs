@@ -5,7 +5,8 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::core::failures::{FailureConfig, DEFAULT_SKIP_THRESHOLD};
-use crate::core::stores::{global, open_failures, shared, SharedFailures};
+use crate::core::singletons::{global, shared, SharedFailures};
+use crate::core::storage::open_failures;
 
 use super::args;
 use super::config::{failure_config, StorageChoice};

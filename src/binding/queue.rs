@@ -8,7 +8,8 @@ use crate::core::clock::MAX_DATE_MS;
 use crate::core::queue::{
   JobPriority, JobStatus, JobType, NewJob, QueueConfig, DEFAULT_MAX_RETRIES,
 };
-use crate::core::stores::{global, open_queue, shared, SharedQueue};
+use crate::core::singletons::{global, shared, SharedQueue};
+use crate::core::storage::open_queue;
 
 use super::args;
 use super::config::{queue_config, StorageChoice};

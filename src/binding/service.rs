@@ -9,7 +9,7 @@ use napi_derive::napi;
 
 use crate::core::retry::RetryPolicy;
 use crate::core::service::ServiceCall;
-use crate::core::stores::global;
+use crate::core::singletons::global;
 
 use super::args;
 use super::attempts::{AttemptLoop, AttemptsOutcome, Schedule};

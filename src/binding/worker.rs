@@ -23,7 +23,7 @@ use tokio::sync::{oneshot, watch, Notify};
 
 use crate::core::clock;
 use crate::core::queue::{Job, JobStatus, JobType};
-use crate::core::stores::SharedQueue;
+use crate::core::singletons::SharedQueue;
 use crate::core::worker::{Worker, WorkerConfig};
 
 use super::args;

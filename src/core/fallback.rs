@@ -1,12 +1,15 @@
-//! The fallback decision (API.md §2.3) and the three building blocks
-//! (§7), as plain functions over the stores.
+//! The fallback decision (the order in the README, "The API": a cached
+//! answer, then `defaultValue` with a cache key, a queued job, a skip,
+//! `defaultValue` without a cache key) and the three building blocks
+//! (`fallbackToCachedAI`, `skipFailedIntegration`, `queueForLater`), as
+//! plain functions over the stores.
 
 use std::sync::Arc;
 
 use super::cache::{CacheHit, EntryText};
 use super::messages::skip_reason;
 use super::queue::{JobPriority, JobType, NewJob, QueueError, DEFAULT_MAX_RETRIES};
-use super::stores::Stores;
+use super::singletons::Stores;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheKey {

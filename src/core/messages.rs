@@ -1,4 +1,6 @@
-//! The user-facing message table (API.md §6, §7). One place, so the
+//! The user-facing message table: `getUserFriendlyMessage` and the messages
+//! of the building blocks and `executeWithFallback`, the same strings as the
+//! module this package replaces (README, first section). One place, so the
 //! building blocks and `executeWithFallback` can never drift apart.
 
 pub const MSG_CACHE: &str =

@@ -11,6 +11,6 @@ pub mod messages;
 pub mod queue;
 pub mod retry;
 pub mod service;
+pub mod singletons;
 pub mod storage;
-pub mod stores;
 pub mod worker;

@@ -106,7 +106,7 @@ impl Worker {
 mod tests {
   use super::*;
   use crate::core::queue::{JobPriority, JobType, NewJob, QueueConfig};
-  use crate::core::stores::{open_queue, Backend};
+  use crate::core::storage::{open_queue, Backend};
 
   /// A memory queue and a queue in a new file.
   fn queues() -> Vec<Box<dyn QueueStore>> {

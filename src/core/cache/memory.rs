@@ -12,6 +12,8 @@ use lru::LruCache;
 
 use super::entry::{key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
 use crate::core::clock::add_ms;
+use crate::core::storage::error::StorageResult;
+use crate::core::storage::traits::{CacheStore, Location};
 
 type Digest = u64;
 
@@ -117,36 +119,6 @@ impl ResponseCache {
     }
   }
 
-  pub fn config(&self) -> CacheConfig {
-    self.config
-  }
-
-  /// Never held or counted anything.
-  pub fn is_untouched(&self) -> bool {
-    self.entries.is_empty() && self.hits == 0 && self.misses == 0 && self.evictions == 0
-  }
-
-  /// New bounds apply at once: whatever no longer fits is evicted, stale
-  /// entries first, then least recently used.
-  pub fn set_config(&mut self, config: CacheConfig, now: u64) {
-    self.config = config;
-    self.advance(now);
-    self.enforce_bounds();
-  }
-
-  fn intern(&mut self, model_id: &str) -> Arc<str> {
-    if let Some(shared) = self.model_ids.get(model_id) {
-      return shared.clone();
-    }
-    let shared: Arc<str> = model_id.into();
-    self.model_ids.insert(shared.clone());
-    shared
-  }
-
-  fn digest(&self, prompt: &str, model_id: &str) -> Digest {
-    key_digest(self.seed, prompt, model_id)
-  }
-
   /// Stores a JSON response. `ttl_ms` of `None` or `0` means the default TTL.
   pub fn set(
     &mut self,
@@ -158,9 +130,24 @@ impl ResponseCache {
   ) -> Result<(), CacheError> {
     self.set_text(EntryText::new(prompt, response), model_id, ttl_ms, now)
   }
+}
+
+impl CacheStore for ResponseCache {
+  fn config(&self) -> CacheConfig {
+    self.config
+  }
+
+  /// New bounds apply at once: whatever no longer fits is evicted, stale
+  /// entries first, then least recently used.
+  fn set_config(&mut self, config: CacheConfig, now: u64) -> StorageResult<()> {
+    self.config = config;
+    self.advance(now);
+    self.enforce_bounds();
+    Ok(())
+  }
 
   /// `set`, with the prompt and response already in one buffer.
-  pub fn set_text(
+  fn set_text(
     &mut self,
     entry_text: EntryText,
     model_id: &str,
@@ -200,14 +187,75 @@ impl ResponseCache {
   }
 
   /// A live entry, or `None` (counted as a hit or a miss).
-  pub fn get(&mut self, prompt: &str, model_id: &str, now: u64) -> Option<CacheHit> {
-    self.lookup(prompt, model_id, now, false)
+  fn get(&mut self, prompt: &str, model_id: &str, now: u64) -> StorageResult<Option<CacheHit>> {
+    Ok(self.lookup(prompt, model_id, now, false))
   }
 
   /// What the failure path may serve: a live entry, or a stale one kept by
   /// stale-if-error.
-  pub fn get_for_fallback(&mut self, prompt: &str, model_id: &str, now: u64) -> Option<CacheHit> {
-    self.lookup(prompt, model_id, now, true)
+  fn get_for_fallback(
+    &mut self,
+    prompt: &str,
+    model_id: &str,
+    now: u64,
+  ) -> StorageResult<Option<CacheHit>> {
+    Ok(self.lookup(prompt, model_id, now, true))
+  }
+
+  /// Removes the entry for this exact key; true when there was one.
+  fn delete(&mut self, prompt: &str, model_id: &str) -> StorageResult<bool> {
+    let digest = self.digest(prompt, model_id);
+    Ok(match self.entries.peek(&digest) {
+      Some(entry) if entry.is_key(prompt, model_id) => self.remove(digest),
+      _ => false,
+    })
+  }
+
+  /// Empties the cache and resets its counters.
+  fn clear(&mut self) -> StorageResult<()> {
+    *self = Self {
+      seed: self.seed,
+      ..Self::new(self.config)
+    };
+    Ok(())
+  }
+
+  fn stats(&mut self, now: u64) -> StorageResult<CacheStats> {
+    self.advance(now);
+    Ok(CacheStats {
+      size: self.live_expiry.len(),
+      oldest_entry: self.live_timestamps.first_key_value().map(|(t, _)| *t),
+      newest_entry: self.live_timestamps.last_key_value().map(|(t, _)| *t),
+      hits: self.hits,
+      misses: self.misses,
+      evictions: self.evictions,
+      bytes: self.live_bytes,
+    })
+  }
+
+  fn location(&self) -> Location<'_> {
+    Location::Memory {
+      // Never held or counted anything.
+      untouched: self.entries.is_empty()
+        && self.hits == 0
+        && self.misses == 0
+        && self.evictions == 0,
+    }
+  }
+}
+
+impl ResponseCache {
+  fn intern(&mut self, model_id: &str) -> Arc<str> {
+    if let Some(shared) = self.model_ids.get(model_id) {
+      return shared.clone();
+    }
+    let shared: Arc<str> = model_id.into();
+    self.model_ids.insert(shared.clone());
+    shared
+  }
+
+  fn digest(&self, prompt: &str, model_id: &str) -> Digest {
+    key_digest(self.seed, prompt, model_id)
   }
 
   fn lookup(
@@ -232,36 +280,6 @@ impl ResponseCache {
     self.hits += 1;
     // `get` moves the entry to the most recently used end.
     self.entries.get(&digest).map(Entry::hit)
-  }
-
-  /// Removes the entry for this exact key; true when there was one.
-  pub fn delete(&mut self, prompt: &str, model_id: &str) -> bool {
-    let digest = self.digest(prompt, model_id);
-    match self.entries.peek(&digest) {
-      Some(entry) if entry.is_key(prompt, model_id) => self.remove(digest),
-      _ => false,
-    }
-  }
-
-  /// Empties the cache and resets its counters.
-  pub fn clear(&mut self) {
-    *self = Self {
-      seed: self.seed,
-      ..Self::new(self.config)
-    };
-  }
-
-  pub fn stats(&mut self, now: u64) -> CacheStats {
-    self.advance(now);
-    CacheStats {
-      size: self.live_expiry.len(),
-      oldest_entry: self.live_timestamps.first_key_value().map(|(t, _)| *t),
-      newest_entry: self.live_timestamps.last_key_value().map(|(t, _)| *t),
-      hits: self.hits,
-      misses: self.misses,
-      evictions: self.evictions,
-      bytes: self.live_bytes,
-    }
   }
 
   /// Moves entries whose TTL has passed out of the live set, and drops stale
@@ -362,39 +380,39 @@ mod tests {
   fn exact_pair_is_the_key() {
     let mut cache = ResponseCache::new(CacheConfig::default());
     cache.set("ab", "c", json("1"), None, 0).unwrap();
-    assert_eq!(cache.get("a", "bc", 1), None);
-    assert_eq!(cache.get("ab", "c", 1).unwrap().response, "1");
+    assert_eq!(cache.get("a", "bc", 1).unwrap(), None);
+    assert_eq!(cache.get("ab", "c", 1).unwrap().unwrap().response, "1");
     cache.set("a", "bc", json("2"), None, 0).unwrap();
-    assert_eq!(cache.get("ab", "c", 1).unwrap().response, "1");
-    assert_eq!(cache.get("a", "bc", 1).unwrap().response, "2");
-    assert_eq!(cache.stats(1).size, 2);
+    assert_eq!(cache.get("ab", "c", 1).unwrap().unwrap().response, "1");
+    assert_eq!(cache.get("a", "bc", 1).unwrap().unwrap().response, "2");
+    assert_eq!(cache.stats(1).unwrap().size, 2);
   }
 
   #[test]
   fn default_ttl_and_explicit_ttl() {
     let mut cache = ResponseCache::new(CacheConfig::default());
     cache.set("p", "m", json("1"), Some(0), 1_000).unwrap();
-    let hit = cache.get("p", "m", 1_000).unwrap();
+    let hit = cache.get("p", "m", 1_000).unwrap().unwrap();
     assert_eq!(hit.timestamp, 1_000);
     assert_eq!(hit.expires_at, 1_000 + DEFAULT_TTL_MS);
     cache.set("q", "m", json("2"), Some(50), 1_000).unwrap();
-    assert!(cache.get("q", "m", 1_050).is_some());
-    assert!(cache.get("q", "m", 1_051).is_none());
-    assert_eq!(cache.stats(1_051).size, 1);
+    assert!(cache.get("q", "m", 1_050).unwrap().is_some());
+    assert!(cache.get("q", "m", 1_051).unwrap().is_none());
+    assert_eq!(cache.stats(1_051).unwrap().size, 1);
   }
 
   #[test]
   fn counts_hits_misses_and_bytes() {
     let mut cache = ResponseCache::new(CacheConfig::default());
     cache.set("hello", "m", json("\"world\""), None, 5).unwrap();
-    cache.get("hello", "m", 6);
-    cache.get("nope", "m", 6);
-    cache.get("nope", "m", 6);
-    let stats = cache.stats(6);
+    cache.get("hello", "m", 6).unwrap();
+    cache.get("nope", "m", 6).unwrap();
+    cache.get("nope", "m", 6).unwrap();
+    let stats = cache.stats(6).unwrap();
     assert_eq!((stats.hits, stats.misses, stats.bytes), (1, 2, 5 + 7));
     assert_eq!((stats.oldest_entry, stats.newest_entry), (Some(5), Some(5)));
-    cache.clear();
-    assert_eq!(cache.stats(6), CacheStats::default());
+    cache.clear().unwrap();
+    assert_eq!(cache.stats(6).unwrap(), CacheStats::default());
   }
 
   #[test]
@@ -403,15 +421,15 @@ mod tests {
     cache.set("a", "m", json("1"), Some(1_000), 100).unwrap();
     cache.set("b", "m", json("1"), None, 200).unwrap();
     cache.set("c", "m", json("1"), None, 300).unwrap();
-    let stats = cache.stats(300);
+    let stats = cache.stats(300).unwrap();
     assert_eq!(
       (stats.oldest_entry, stats.newest_entry),
       (Some(100), Some(300))
     );
-    let stats = cache.stats(1_101);
+    let stats = cache.stats(1_101).unwrap();
     assert_eq!((stats.oldest_entry, stats.size), (Some(200), 2));
-    cache.delete("c", "m");
-    assert_eq!(cache.stats(1_101).newest_entry, Some(200));
+    cache.delete("c", "m").unwrap();
+    assert_eq!(cache.stats(1_101).unwrap().newest_entry, Some(200));
   }
 
   #[test]
@@ -419,12 +437,12 @@ mod tests {
     let mut cache = cache_with(2, usize::MAX, 0);
     cache.set("a", "m", json("1"), None, 0).unwrap();
     cache.set("b", "m", json("2"), None, 0).unwrap();
-    assert!(cache.get("a", "m", 0).is_some());
+    assert!(cache.get("a", "m", 0).unwrap().is_some());
     cache.set("c", "m", json("3"), None, 0).unwrap();
-    assert!(cache.get("b", "m", 0).is_none());
-    assert!(cache.get("a", "m", 0).is_some());
-    assert!(cache.get("c", "m", 0).is_some());
-    assert_eq!(cache.stats(0).evictions, 1);
+    assert!(cache.get("b", "m", 0).unwrap().is_none());
+    assert!(cache.get("a", "m", 0).unwrap().is_some());
+    assert!(cache.get("c", "m", 0).unwrap().is_some());
+    assert_eq!(cache.stats(0).unwrap().evictions, 1);
   }
 
   #[test]
@@ -432,9 +450,9 @@ mod tests {
     let mut cache = cache_with(100, 10, 0);
     cache.set("aa", "m", json("111"), None, 0).unwrap();
     cache.set("bb", "m", json("222"), None, 0).unwrap();
-    assert_eq!(cache.stats(0).bytes, 10);
+    assert_eq!(cache.stats(0).unwrap().bytes, 10);
     cache.set("c", "m", json("3"), None, 0).unwrap();
-    assert!(cache.get("aa", "m", 0).is_none());
+    assert!(cache.get("aa", "m", 0).unwrap().is_none());
     assert_eq!(
       cache.set("big", "m", json("12345678"), None, 0),
       Err(CacheError::EntryTooLarge {
@@ -443,7 +461,7 @@ mod tests {
       })
     );
     // The refused entry evicted nothing.
-    assert_eq!(cache.stats(0).size, 2);
+    assert_eq!(cache.stats(0).unwrap().size, 2);
   }
 
   #[test]
@@ -451,7 +469,7 @@ mod tests {
     let mut cache = ResponseCache::new(CacheConfig::default());
     cache.set("p", "m", json("1"), None, 0).unwrap();
     cache.set("p", "m", json("22"), None, 1).unwrap();
-    let stats = cache.stats(1);
+    let stats = cache.stats(1).unwrap();
     assert_eq!(
       (stats.size, stats.bytes, stats.oldest_entry),
       (1, 3, Some(1))
@@ -464,20 +482,20 @@ mod tests {
     cache.set("old", "m", json("1"), Some(10), 0).unwrap();
     cache.set("live", "m", json("2"), None, 0).unwrap();
     cache.set("new", "m", json("3"), None, 20).unwrap();
-    assert!(cache.get("live", "m", 20).is_some());
-    assert!(cache.get_for_fallback("old", "m", 20).is_none());
+    assert!(cache.get("live", "m", 20).unwrap().is_some());
+    assert!(cache.get_for_fallback("old", "m", 20).unwrap().is_none());
   }
 
   #[test]
   fn stale_if_error_serves_only_the_failure_path() {
     let mut cache = cache_with(10, usize::MAX, 100);
     cache.set("p", "m", json("1"), Some(10), 0).unwrap();
-    assert!(cache.get("p", "m", 11).is_none());
-    let hit = cache.get_for_fallback("p", "m", 50).unwrap();
+    assert!(cache.get("p", "m", 11).unwrap().is_none());
+    let hit = cache.get_for_fallback("p", "m", 50).unwrap().unwrap();
     assert!(hit.stale);
-    assert_eq!(cache.stats(50).size, 0);
-    assert!(cache.get_for_fallback("p", "m", 111).is_none());
-    assert_eq!(cache.stats(111).bytes, 0);
+    assert_eq!(cache.stats(50).unwrap().size, 0);
+    assert!(cache.get_for_fallback("p", "m", 111).unwrap().is_none());
+    assert_eq!(cache.stats(111).unwrap().bytes, 0);
   }
 
   #[test]
@@ -492,8 +510,8 @@ mod tests {
       max_entries: 3,
       ..cache.config()
     };
-    cache.set_config(config, 10);
-    let stats = cache.stats(10);
+    cache.set_config(config, 10).unwrap();
+    let stats = cache.stats(10).unwrap();
     assert_eq!(
       (stats.size, stats.evictions, stats.oldest_entry),
       (3, 7, Some(7))
@@ -504,10 +522,10 @@ mod tests {
   fn delete_only_removes_the_exact_key() {
     let mut cache = ResponseCache::new(CacheConfig::default());
     cache.set("ab", "c", json("1"), None, 0).unwrap();
-    assert!(!cache.delete("a", "bc"));
-    assert!(cache.delete("ab", "c"));
-    assert!(!cache.delete("ab", "c"));
-    assert_eq!(cache.stats(0).size, 0);
+    assert!(!cache.delete("a", "bc").unwrap());
+    assert!(cache.delete("ab", "c").unwrap());
+    assert!(!cache.delete("ab", "c").unwrap());
+    assert_eq!(cache.stats(0).unwrap().size, 0);
   }
 
   #[test]
@@ -518,7 +536,7 @@ mod tests {
         .set(&format!("prompt {i}"), "m", json("{}"), Some(i % 7 + 1), i)
         .unwrap();
     }
-    let stats = cache.stats(5_000);
+    let stats = cache.stats(5_000).unwrap();
     assert!(stats.size <= 1_000);
     assert_eq!(stats.bytes, cache.held_bytes);
   }

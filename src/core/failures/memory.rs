@@ -7,6 +7,8 @@ use std::sync::Arc;
 use lru::LruCache;
 
 use super::record::{FailureConfig, FailureRecord, ServiceStats};
+use crate::core::storage::error::StorageResult;
+use crate::core::storage::traits::{FailureStore, Location};
 
 pub struct FailureWindow {
   config: FailureConfig,
@@ -22,18 +24,15 @@ impl FailureWindow {
       services: LruCache::unbounded(),
     }
   }
+}
 
-  pub fn config(&self) -> FailureConfig {
+impl FailureStore for FailureWindow {
+  fn config(&self) -> FailureConfig {
     self.config
   }
 
-  /// Never recorded a failure.
-  pub fn is_untouched(&self) -> bool {
-    self.next_seq == 0
-  }
-
   /// New bounds apply at once to the history already held.
-  pub fn set_config(&mut self, config: FailureConfig) {
+  fn set_config(&mut self, config: FailureConfig) -> StorageResult<()> {
     self.config = config;
     while self.services.len() > config.max_services {
       self.services.pop_lru();
@@ -43,16 +42,17 @@ impl FailureWindow {
         history.pop_front();
       }
     }
+    Ok(())
   }
 
-  pub fn record(
+  fn record(
     &mut self,
     service: &str,
     operation: &str,
     error: &str,
     skip_reason: &str,
     now: u64,
-  ) {
+  ) -> StorageResult<()> {
     let record = |service: Arc<str>, seq| FailureRecord {
       service,
       operation: operation.to_owned(),
@@ -69,7 +69,7 @@ impl FailureWindow {
       while history.len() > self.config.max_per_service {
         history.pop_front();
       }
-      return;
+      return Ok(());
     }
     let name: Arc<str> = service.into();
     let mut history = VecDeque::new();
@@ -78,11 +78,12 @@ impl FailureWindow {
     while self.services.len() > self.config.max_services {
       self.services.pop_lru();
     }
+    Ok(())
   }
 
   /// True when at least `threshold` failures of `service` fall inside the
   /// window ending at `now`.
-  pub fn should_skip(&self, service: &str, threshold: f64, now: u64) -> bool {
+  fn should_skip(&mut self, service: &str, threshold: f64, now: u64) -> StorageResult<bool> {
     let recent = match self.services.peek(service) {
       Some(history) => {
         let since = now.saturating_sub(self.config.window_ms);
@@ -90,12 +91,12 @@ impl FailureWindow {
       }
       None => 0,
     };
-    recent as f64 >= threshold
+    Ok(recent as f64 >= threshold)
   }
 
   /// One service's failures, or every service's, oldest first.
-  pub fn failures(&self, service: Option<&str>) -> Vec<FailureRecord> {
-    match service {
+  fn failures(&mut self, service: Option<&str>) -> StorageResult<Vec<FailureRecord>> {
+    Ok(match service {
       Some(name) => self
         .services
         .peek(name)
@@ -110,23 +111,23 @@ impl FailureWindow {
         all.sort_by_key(|r| r.seq);
         all
       }
-    }
+    })
   }
 
   /// Forgets one service's failures, or all; true when anything was held.
-  pub fn clear(&mut self, service: Option<&str>) -> bool {
-    match service {
+  fn clear(&mut self, service: Option<&str>) -> StorageResult<bool> {
+    Ok(match service {
       Some(name) => self.services.pop(name).is_some(),
       None => {
         let had_any = !self.services.is_empty();
         self.services.clear();
         had_any
       }
-    }
+    })
   }
 
   /// Per service, in the order they first failed within what is held.
-  pub fn stats(&self) -> Vec<ServiceStats> {
+  fn stats(&mut self) -> StorageResult<Vec<ServiceStats>> {
     let mut stats: Vec<(u64, ServiceStats)> = self
       .services
       .iter()
@@ -144,7 +145,14 @@ impl FailureWindow {
       })
       .collect();
     stats.sort_by_key(|(seq, _)| *seq);
-    stats.into_iter().map(|(_, s)| s).collect()
+    Ok(stats.into_iter().map(|(_, s)| s).collect())
+  }
+
+  fn location(&self) -> Location<'_> {
+    Location::Memory {
+      // Never recorded a failure.
+      untouched: self.next_seq == 0,
+    }
   }
 }
 
@@ -160,15 +168,15 @@ mod tests {
   #[test]
   fn skip_counts_only_failures_inside_the_window() {
     let mut w = window();
-    w.record("fb", "post", "e", "r", 0);
-    w.record("fb", "post", "e", "r", 1_000);
-    w.record("fb", "post", "e", "r", 2_000);
-    assert!(w.should_skip("fb", 3.0, 2_000));
-    assert!(w.should_skip("fb", 3.0, DEFAULT_WINDOW_MS));
-    assert!(!w.should_skip("fb", 3.0, DEFAULT_WINDOW_MS + 1));
-    assert!(w.should_skip("fb", 2.0, DEFAULT_WINDOW_MS + 1));
-    assert!(!w.should_skip("other", 1.0, 0));
-    assert!(w.should_skip("other", 0.0, 0));
+    w.record("fb", "post", "e", "r", 0).unwrap();
+    w.record("fb", "post", "e", "r", 1_000).unwrap();
+    w.record("fb", "post", "e", "r", 2_000).unwrap();
+    assert!(w.should_skip("fb", 3.0, 2_000).unwrap());
+    assert!(w.should_skip("fb", 3.0, DEFAULT_WINDOW_MS).unwrap());
+    assert!(!w.should_skip("fb", 3.0, DEFAULT_WINDOW_MS + 1).unwrap());
+    assert!(w.should_skip("fb", 2.0, DEFAULT_WINDOW_MS + 1).unwrap());
+    assert!(!w.should_skip("other", 1.0, 0).unwrap());
+    assert!(w.should_skip("other", 0.0, 0).unwrap());
   }
 
   #[test]
@@ -178,13 +186,13 @@ mod tests {
       ..Default::default()
     });
     for i in 0..10 {
-      w.record("noisy", "op", &format!("e{i}"), "r", i);
+      w.record("noisy", "op", &format!("e{i}"), "r", i).unwrap();
     }
-    w.record("quiet", "op", "q", "r", 10);
-    let noisy = w.failures(Some("noisy"));
+    w.record("quiet", "op", "q", "r", 10).unwrap();
+    let noisy = w.failures(Some("noisy")).unwrap();
     let errors: Vec<&str> = noisy.iter().map(|r| r.error.as_str()).collect();
     assert_eq!(errors, vec!["e7", "e8", "e9"]);
-    assert_eq!(w.failures(Some("quiet")).len(), 1);
+    assert_eq!(w.failures(Some("quiet")).unwrap().len(), 1);
   }
 
   #[test]
@@ -193,24 +201,29 @@ mod tests {
       max_services: 2,
       ..Default::default()
     });
-    w.record("a", "op", "e", "r", 0);
-    w.record("b", "op", "e", "r", 1);
-    w.record("a", "op", "e", "r", 2);
-    w.record("c", "op", "e", "r", 3);
-    let names: Vec<String> = w.stats().iter().map(|s| s.service.to_string()).collect();
+    w.record("a", "op", "e", "r", 0).unwrap();
+    w.record("b", "op", "e", "r", 1).unwrap();
+    w.record("a", "op", "e", "r", 2).unwrap();
+    w.record("c", "op", "e", "r", 3).unwrap();
+    let names: Vec<String> = w
+      .stats()
+      .unwrap()
+      .iter()
+      .map(|s| s.service.to_string())
+      .collect();
     assert_eq!(names, vec!["a", "c"]);
   }
 
   #[test]
   fn all_failures_oldest_first_and_stats() {
     let mut w = window();
-    w.record("a", "op1", "e1", "r1", 10);
-    w.record("b", "op2", "e2", "r2", 20);
-    w.record("a", "op3", "e3", "r3", 30);
-    let all = w.failures(None);
+    w.record("a", "op1", "e1", "r1", 10).unwrap();
+    w.record("b", "op2", "e2", "r2", 20).unwrap();
+    w.record("a", "op3", "e3", "r3", 30).unwrap();
+    let all = w.failures(None).unwrap();
     let ops: Vec<&str> = all.iter().map(|r| r.operation.as_str()).collect();
     assert_eq!(ops, vec!["op1", "op2", "op3"]);
-    let stats = w.stats();
+    let stats = w.stats().unwrap();
     assert_eq!(stats[0].service.as_ref(), "a");
     assert_eq!((stats[0].count, stats[0].last_failure), (2, 30));
     assert_eq!((stats[1].count, stats[1].last_failure), (1, 20));
@@ -219,12 +232,12 @@ mod tests {
   #[test]
   fn clear_one_or_all() {
     let mut w = window();
-    w.record("a", "op", "e", "r", 0);
-    w.record("b", "op", "e", "r", 0);
-    assert!(w.clear(Some("a")));
-    assert!(!w.clear(Some("a")));
-    assert_eq!(w.stats().len(), 1);
-    assert!(w.clear(None));
-    assert!(w.failures(None).is_empty());
+    w.record("a", "op", "e", "r", 0).unwrap();
+    w.record("b", "op", "e", "r", 0).unwrap();
+    assert!(w.clear(Some("a")).unwrap());
+    assert!(!w.clear(Some("a")).unwrap());
+    assert_eq!(w.stats().unwrap().len(), 1);
+    assert!(w.clear(None).unwrap());
+    assert!(w.failures(None).unwrap().is_empty());
   }
 }

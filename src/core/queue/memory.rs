@@ -9,6 +9,8 @@ use super::job::{
   Job, JobPriority, JobStatus, NewJob, QueueConfig, QueueError, QueueStats, LEASE_EXPIRED,
 };
 use crate::core::clock::add_ms;
+use crate::core::storage::error::StorageResult;
+use crate::core::storage::traits::{Location, QueueStore};
 
 /// Ready jobs sort highest priority first, then oldest, then by enqueue order.
 type ReadyKey = (std::cmp::Reverse<JobPriority>, u64, u64);
@@ -45,25 +47,23 @@ impl JobQueue {
       counts: [0; 4],
     }
   }
+}
 
-  pub fn config(&self) -> QueueConfig {
+impl QueueStore for JobQueue {
+  fn config(&self) -> QueueConfig {
     self.config
-  }
-
-  /// Never held a job.
-  pub fn is_untouched(&self) -> bool {
-    self.next_seq == 0
   }
 
   /// New bounds apply at once; a lower `max_size` evicts finished jobs but
   /// never a pending or processing one.
-  pub fn set_config(&mut self, config: QueueConfig, now: u64) {
+  fn set_config(&mut self, config: QueueConfig, now: u64) -> StorageResult<()> {
     self.config = config;
     self.advance(now);
     while self.jobs.len() > self.config.max_size && self.evict_finished() {}
+    Ok(())
   }
 
-  pub fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
+  fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
     let bytes = job.payload_bytes();
     if bytes > self.config.max_payload_bytes {
       return Err(QueueError::PayloadTooLarge {
@@ -108,27 +108,29 @@ impl JobQueue {
     Ok(id)
   }
 
-  /// Hands out the best ready job and leases it; `None` when none is ready.
-  pub fn dequeue(&mut self, now: u64) -> Option<Job> {
-    self.dequeue_eligible(now, |_| true)
-  }
-
   /// `dequeue`, passing over ready jobs `eligible` says no to (a user at
   /// their concurrency limit, say); they keep their place.
-  pub fn dequeue_eligible(&mut self, now: u64, eligible: impl Fn(&Job) -> bool) -> Option<Job> {
+  fn dequeue_eligible(
+    &mut self,
+    now: u64,
+    eligible: &dyn Fn(&Job) -> bool,
+  ) -> StorageResult<Option<Job>> {
     self.advance(now);
-    let key = *self
+    let Some(&key) = self
       .ready
       .iter()
-      .find(|(_, _, seq)| self.jobs.get(seq).is_some_and(&eligible))?;
+      .find(|(_, _, seq)| self.jobs.get(seq).is_some_and(eligible))
+    else {
+      return Ok(None);
+    };
     let lease_until = add_ms(now, self.config.lease_ms);
     self.change(key.2, now, |job| job.lease(now, lease_until));
-    self.jobs.get(&key.2).cloned()
+    Ok(self.jobs.get(&key.2).cloned())
   }
 
   /// Extends a processing job's lease to `now + leaseMs` (a worker still on
   /// it); false when the job is not processing.
-  pub fn renew_lease(&mut self, id: &str, now: u64) -> bool {
+  fn renew_lease(&mut self, id: &str, now: u64) -> StorageResult<bool> {
     self.advance(now);
     self.keep_leased(id, now)
   }
@@ -137,85 +139,74 @@ impl JobQueue {
   /// lease is extended even when it ran out meanwhile (the JavaScript thread
   /// was busy) and nothing has noticed yet, so the running job is not taken
   /// for lost.
-  pub fn keep_leased(&mut self, id: &str, now: u64) -> bool {
+  fn keep_leased(&mut self, id: &str, now: u64) -> StorageResult<bool> {
     let lease_until = add_ms(now, self.config.lease_ms);
-    self.change_processing(id, now, |job| job.lease_until = Some(lease_until))
+    Ok(self.change_processing(id, now, |job| job.lease_until = Some(lease_until)))
   }
 
   /// Hands a processing job back, untried: pending and ready now, its retry
   /// count unchanged (a worker stopping before it could run it to the end).
-  pub fn release(&mut self, id: &str, now: u64) -> bool {
+  fn release(&mut self, id: &str, now: u64) -> StorageResult<bool> {
     self.advance(now);
-    self.change_processing(id, now, |job| job.release(now))
-  }
-
-  /// Applies `change` to a processing job, re-indexing it; false when the
-  /// job is unknown or not processing.
-  fn change_processing(&mut self, id: &str, now: u64, change: impl FnOnce(&mut Job)) -> bool {
-    let Some(seq) = self.seq_of(id) else {
-      return false;
-    };
-    if self.jobs[&seq].status != JobStatus::Processing {
-      return false;
-    }
-    self.change(seq, now, change);
-    true
+    Ok(self.change_processing(id, now, |job| job.release(now)))
   }
 
   /// Marks a pending or processing job completed; false for an unknown or
   /// already finished job.
-  pub fn complete(&mut self, id: &str, now: u64) -> bool {
+  fn complete(&mut self, id: &str, now: u64) -> StorageResult<bool> {
     self.advance(now);
     let Some(seq) = self.live_seq(id) else {
-      return false;
+      return Ok(false);
     };
     self.change(seq, now, |job| job.finish(JobStatus::Completed, now));
-    true
+    Ok(true)
   }
 
   /// Records a failed attempt: back to pending after a backoff, or failed
   /// for good once `max_retries` attempts have failed.
-  pub fn fail(&mut self, id: &str, error: &str, now: u64) -> bool {
+  fn fail(&mut self, id: &str, error: &str, now: u64) -> StorageResult<bool> {
     self.advance(now);
     let Some(seq) = self.live_seq(id) else {
-      return false;
+      return Ok(false);
     };
     self.change(seq, now, |job| job.fail_attempt(error, now));
-    true
+    Ok(true)
   }
 
-  pub fn stats(&mut self, now: u64) -> QueueStats {
+  fn stats(&mut self, now: u64) -> StorageResult<QueueStats> {
     self.advance(now);
-    QueueStats {
+    Ok(QueueStats {
       total: self.jobs.len(),
       pending: self.counts[JobStatus::Pending as usize],
       processing: self.counts[JobStatus::Processing as usize],
       completed: self.counts[JobStatus::Completed as usize],
       failed: self.counts[JobStatus::Failed as usize],
-    }
+    })
   }
 
-  pub fn get(&mut self, id: &str, now: u64) -> Option<Job> {
+  fn get(&mut self, id: &str, now: u64) -> StorageResult<Option<Job>> {
     self.advance(now);
-    let seq = self.seq_of(id)?;
-    self.jobs.get(&seq).cloned()
+    let seq = self.seq_of(id);
+    Ok(seq.and_then(|seq| self.jobs.get(&seq).cloned()))
   }
 
   /// Snapshots of the jobs that match, in enqueue order.
-  pub fn snapshot(&mut self, now: u64, filter: impl Fn(&Job) -> bool) -> Vec<Job> {
+  fn snapshot(&mut self, now: u64, filter: &dyn Fn(&Job) -> bool) -> StorageResult<Vec<Job>> {
     self.advance(now);
-    self
-      .jobs
-      .values()
-      .filter(|job| filter(job))
-      .cloned()
-      .collect()
+    Ok(
+      self
+        .jobs
+        .values()
+        .filter(|job| filter(job))
+        .cloned()
+        .collect(),
+    )
   }
 
   /// Dead letters back to work: one failed job (`Some(id)`) or every failed
   /// job goes back to `pending`, ready now, with a fresh retry count (its
   /// `lastError` stays, for the record). Returns how many went back.
-  pub fn retry_failed(&mut self, id: Option<&str>, now: u64) -> usize {
+  fn retry_failed(&mut self, id: Option<&str>, now: u64) -> StorageResult<usize> {
     self.advance(now);
     let seqs: Vec<u64> = match id {
       Some(id) => self.seq_of(id).into_iter().collect(),
@@ -229,12 +220,12 @@ impl JobQueue {
       self.change(seq, now, |job| job.revive(now));
       count += 1;
     }
-    count
+    Ok(count)
   }
 
   /// Removes completed jobs (failed ones stay, for inspection); returns how
   /// many went.
-  pub fn clear_completed(&mut self, now: u64) -> usize {
+  fn clear_completed(&mut self, now: u64) -> StorageResult<usize> {
     self.advance(now);
     let done: Vec<(u64, u64)> = self
       .finished
@@ -246,7 +237,29 @@ impl JobQueue {
       self.finished.remove(key);
       self.drop_job(key.1);
     }
-    done.len()
+    Ok(done.len())
+  }
+
+  fn location(&self) -> Location<'_> {
+    Location::Memory {
+      // Never held a job.
+      untouched: self.next_seq == 0,
+    }
+  }
+}
+
+impl JobQueue {
+  /// Applies `change` to a processing job, re-indexing it; false when the
+  /// job is unknown or not processing.
+  fn change_processing(&mut self, id: &str, now: u64, change: impl FnOnce(&mut Job)) -> bool {
+    let Some(seq) = self.seq_of(id) else {
+      return false;
+    };
+    if self.jobs[&seq].status != JobStatus::Processing {
+      return false;
+    }
+    self.change(seq, now, change);
+    true
   }
 
   /// Applies what time alone changes: leases that have expired (each a
@@ -420,8 +433,11 @@ mod tests {
     let mut q = queue();
     let id = q.enqueue(job(JobPriority::Low, "u"), 7).unwrap();
     let forged = id.replacen("job_7_", "job_8_", 1);
-    assert!(q.get(&forged, 7).is_none(), "the whole id must match");
-    assert!(q.get(&id, 7).is_some());
+    assert!(
+      q.get(&forged, 7).unwrap().is_none(),
+      "the whole id must match"
+    );
+    assert!(q.get(&id, 7).unwrap().is_some());
   }
 
   #[test]
@@ -431,7 +447,8 @@ mod tests {
     let med1 = q.enqueue(job(JobPriority::Medium, "u"), 2).unwrap();
     let high = q.enqueue(job(JobPriority::High, "u"), 3).unwrap();
     let med2 = q.enqueue(job(JobPriority::Medium, "u"), 2).unwrap();
-    let order: Vec<Arc<str>> = std::iter::from_fn(|| q.dequeue(10).map(|j| j.id)).collect();
+    let order: Vec<Arc<str>> =
+      std::iter::from_fn(|| q.dequeue(10).unwrap().map(|j| j.id)).collect();
     assert_eq!(order, vec![high, med1, med2, low]);
   }
 
@@ -439,23 +456,23 @@ mod tests {
   fn dequeue_leases_and_counts() {
     let mut q = queue();
     let id = q.enqueue(job(JobPriority::Medium, "u"), 0).unwrap();
-    let taken = q.dequeue(5).unwrap();
+    let taken = q.dequeue(5).unwrap().unwrap();
     assert_eq!(
       (taken.id.clone(), taken.status),
       (id.clone(), JobStatus::Processing)
     );
-    assert!(q.dequeue(5).is_none());
+    assert!(q.dequeue(5).unwrap().is_none());
     assert_eq!(
-      q.stats(5),
+      q.stats(5).unwrap(),
       QueueStats {
         total: 1,
         processing: 1,
         ..Default::default()
       }
     );
-    assert!(q.complete(&id, 6));
-    assert!(!q.complete(&id, 7), "finished jobs are left alone");
-    assert_eq!(q.stats(7).completed, 1);
+    assert!(q.complete(&id, 6).unwrap());
+    assert!(!q.complete(&id, 7).unwrap(), "finished jobs are left alone");
+    assert_eq!(q.stats(7).unwrap().completed, 1);
   }
 
   #[test]
@@ -472,15 +489,15 @@ mod tests {
       (4, 30 * MIN),
       (5, 30 * MIN),
     ] {
-      assert_eq!(q.dequeue(now).unwrap().id, id);
-      assert!(q.fail(&id, "boom", now));
-      let stored = q.get(&id, now).unwrap();
+      assert_eq!(q.dequeue(now).unwrap().unwrap().id, id);
+      assert!(q.fail(&id, "boom", now).unwrap());
+      let stored = q.get(&id, now).unwrap().unwrap();
       assert_eq!(stored.retry_count, attempt);
       assert_eq!(stored.status, JobStatus::Pending);
       assert_eq!(stored.next_retry_at, Some(now + delay));
       assert_eq!(stored.last_error.as_deref(), Some("boom"));
       assert!(
-        q.dequeue(now + delay - 1).is_none(),
+        q.dequeue(now + delay - 1).unwrap().is_none(),
         "not ready before its time"
       );
       now += delay;
@@ -493,25 +510,25 @@ mod tests {
     let mut spec = job(JobPriority::High, "u");
     spec.max_retries = 2;
     let id = q.enqueue(spec, 0).unwrap();
-    q.dequeue(0);
-    q.fail(&id, "one", 0);
-    q.dequeue(MIN);
-    q.fail(&id, "two", MIN);
-    let stored = q.get(&id, MIN).unwrap();
+    q.dequeue(0).unwrap();
+    q.fail(&id, "one", 0).unwrap();
+    q.dequeue(MIN).unwrap();
+    q.fail(&id, "two", MIN).unwrap();
+    let stored = q.get(&id, MIN).unwrap().unwrap();
     assert_eq!((stored.status, stored.retry_count), (JobStatus::Failed, 2));
-    assert!(!q.fail(&id, "three", MIN));
+    assert!(!q.fail(&id, "three", MIN).unwrap());
     let mut zero = job(JobPriority::Low, "u");
     zero.max_retries = 0;
     let id = q.enqueue(zero, 0).unwrap();
-    q.fail(&id, "x", 0);
-    assert_eq!(q.get(&id, 0).unwrap().status, JobStatus::Failed);
+    q.fail(&id, "x", 0).unwrap();
+    assert_eq!(q.get(&id, 0).unwrap().unwrap().status, JobStatus::Failed);
   }
 
   #[test]
   fn unknown_ids_are_ignored() {
     let mut q = queue();
-    assert!(!q.complete("job_0_000000000", 0));
-    assert!(!q.fail("nope", "x", 0));
+    assert!(!q.complete("job_0_000000000", 0).unwrap());
+    assert!(!q.fail("nope", "x", 0).unwrap());
   }
 
   #[test]
@@ -521,12 +538,12 @@ mod tests {
       ..Default::default()
     });
     let id = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
-    q.dequeue(0).unwrap();
+    q.dequeue(0).unwrap().unwrap();
     assert!(
-      q.dequeue(100).is_none(),
+      q.dequeue(100).unwrap().is_none(),
       "lease still held at its last instant"
     );
-    let stored = q.get(&id, 101).unwrap();
+    let stored = q.get(&id, 101).unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Pending);
     assert_eq!(stored.retry_count, 1);
     assert_eq!(stored.last_error.as_deref(), Some(LEASE_EXPIRED));
@@ -535,7 +552,7 @@ mod tests {
       Some(100 + MIN),
       "counted from the deadline"
     );
-    assert_eq!(q.dequeue(100 + MIN).unwrap().id, id);
+    assert_eq!(q.dequeue(100 + MIN).unwrap().unwrap().id, id);
   }
 
   #[test]
@@ -545,8 +562,8 @@ mod tests {
       ..Default::default()
     });
     let id = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
-    q.dequeue(0).unwrap();
-    let taken = q.dequeue(60 * MIN).expect("ready again long ago");
+    q.dequeue(0).unwrap().unwrap();
+    let taken = q.dequeue(60 * MIN).unwrap().expect("ready again long ago");
     assert_eq!(taken.id, id);
     assert_eq!(taken.retry_count, 1);
     assert_eq!(taken.next_retry_at, Some(10 + MIN));
@@ -561,19 +578,19 @@ mod tests {
     let a = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
     let b = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
     let c = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
-    q.complete(&b, 1);
-    q.complete(&a, 2);
+    q.complete(&b, 1).unwrap();
+    q.complete(&a, 2).unwrap();
     let d = q.enqueue(job(JobPriority::Low, "u"), 3).unwrap();
-    assert!(q.get(&b, 3).is_none(), "first finished goes first");
-    assert!(q.get(&a, 3).is_some());
+    assert!(q.get(&b, 3).unwrap().is_none(), "first finished goes first");
+    assert!(q.get(&a, 3).unwrap().is_some());
     let e = q.enqueue(job(JobPriority::Low, "u"), 4).unwrap();
-    assert!(q.get(&a, 4).is_none());
+    assert!(q.get(&a, 4).unwrap().is_none());
     assert_eq!(
       q.enqueue(job(JobPriority::Low, "u"), 5),
       Err(QueueError::Full { max_size: 3 })
     );
     for id in [c, d, e] {
-      assert_eq!(q.get(&id, 5).unwrap().status, JobStatus::Pending);
+      assert_eq!(q.get(&id, 5).unwrap().unwrap().status, JobStatus::Pending);
     }
   }
 
@@ -592,7 +609,7 @@ mod tests {
         max_bytes: 4
       })
     );
-    assert_eq!(q.stats(0).total, 0);
+    assert_eq!(q.stats(0).unwrap().total, 0);
   }
 
   #[test]
@@ -602,9 +619,9 @@ mod tests {
     spec.next_retry_at = Some(1_000);
     let later = q.enqueue(spec, 0).unwrap();
     let now_job = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
-    assert_eq!(q.dequeue(10).unwrap().id, now_job);
-    assert!(q.dequeue(999).is_none());
-    assert_eq!(q.dequeue(1_000).unwrap().id, later);
+    assert_eq!(q.dequeue(10).unwrap().unwrap().id, now_job);
+    assert!(q.dequeue(999).unwrap().is_none());
+    assert_eq!(q.dequeue(1_000).unwrap().unwrap().id, later);
   }
 
   #[test]
@@ -615,18 +632,24 @@ mod tests {
     spec.max_retries = 1;
     let failed = q.enqueue(spec, 0).unwrap();
     let live = q.enqueue(job(JobPriority::Low, "v"), 0).unwrap();
-    q.complete(&done, 0);
-    q.fail(&failed, "x", 0);
-    assert_eq!(q.clear_completed(0), 1);
-    let ids: Vec<Arc<str>> = q.snapshot(0, |_| true).into_iter().map(|j| j.id).collect();
+    q.complete(&done, 0).unwrap();
+    q.fail(&failed, "x", 0).unwrap();
+    assert_eq!(q.clear_completed(0).unwrap(), 1);
+    let ids: Vec<Arc<str>> = q
+      .snapshot(0, &|_| true)
+      .unwrap()
+      .into_iter()
+      .map(|j| j.id)
+      .collect();
     assert_eq!(ids, vec![failed, live.clone()]);
     let mine: Vec<Arc<str>> = q
-      .snapshot(0, |j| &*j.user_id == "v")
+      .snapshot(0, &|j| &*j.user_id == "v")
+      .unwrap()
       .into_iter()
       .map(|j| j.id)
       .collect();
     assert_eq!(mine, vec![live]);
-    assert_eq!(q.stats(0).total, 2);
+    assert_eq!(q.stats(0).unwrap().total, 2);
   }
 
   #[test]
@@ -637,20 +660,24 @@ mod tests {
     let a = q.enqueue(spec.clone(), 0).unwrap();
     let b = q.enqueue(spec, 0).unwrap();
     let live = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
-    q.fail(&a, "x", 1);
-    q.fail(&b, "y", 1);
-    assert_eq!(q.retry_failed(Some(&a), 2), 1);
-    assert_eq!(q.retry_failed(Some(&live), 2), 0, "only failed jobs");
-    let retried = q.get(&a, 2).unwrap();
+    q.fail(&a, "x", 1).unwrap();
+    q.fail(&b, "y", 1).unwrap();
+    assert_eq!(q.retry_failed(Some(&a), 2).unwrap(), 1);
+    assert_eq!(
+      q.retry_failed(Some(&live), 2).unwrap(),
+      0,
+      "only failed jobs"
+    );
+    let retried = q.get(&a, 2).unwrap().unwrap();
     assert_eq!(
       (retried.status, retried.retry_count, retried.next_retry_at),
       (JobStatus::Pending, 0, None)
     );
     assert_eq!(retried.last_error.as_deref(), Some("x"));
-    assert_eq!(q.dequeue(2).unwrap().id, a);
-    assert_eq!(q.retry_failed(None, 3), 1);
-    assert_eq!(q.stats(3).failed, 0);
-    assert_eq!(q.dequeue(3).unwrap().id, b);
+    assert_eq!(q.dequeue(2).unwrap().unwrap().id, a);
+    assert_eq!(q.retry_failed(None, 3).unwrap(), 1);
+    assert_eq!(q.stats(3).unwrap().failed, 0);
+    assert_eq!(q.dequeue(3).unwrap().unwrap().id, b);
   }
 
   #[test]
@@ -660,14 +687,15 @@ mod tests {
     let alice2 = q.enqueue(job(JobPriority::High, "alice"), 0).unwrap();
     let bob = q.enqueue(job(JobPriority::Low, "bob"), 0).unwrap();
     assert_eq!(
-      q.dequeue_eligible(1, |j| &*j.user_id != "alice")
+      q.dequeue_eligible(1, &|j| &*j.user_id != "alice")
+        .unwrap()
         .unwrap()
         .id,
       bob
     );
-    assert_eq!(q.dequeue(1).unwrap().id, alice1);
-    assert_eq!(q.dequeue(1).unwrap().id, alice2);
-    assert!(q.dequeue_eligible(1, |_| false).is_none());
+    assert_eq!(q.dequeue(1).unwrap().unwrap().id, alice1);
+    assert_eq!(q.dequeue(1).unwrap().unwrap().id, alice2);
+    assert!(q.dequeue_eligible(1, &|_| false).unwrap().is_none());
   }
 
   #[test]
@@ -677,15 +705,18 @@ mod tests {
       ..Default::default()
     });
     let id = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
-    q.dequeue(0);
-    assert!(q.renew_lease(&id, 90));
-    assert_eq!(q.get(&id, 150).unwrap().status, JobStatus::Processing);
+    q.dequeue(0).unwrap();
+    assert!(q.renew_lease(&id, 90).unwrap());
     assert_eq!(
-      q.get(&id, 191).unwrap().status,
+      q.get(&id, 150).unwrap().unwrap().status,
+      JobStatus::Processing
+    );
+    assert_eq!(
+      q.get(&id, 191).unwrap().unwrap().status,
       JobStatus::Pending,
       "expires without renewal"
     );
-    assert!(!q.renew_lease(&id, 191), "only processing jobs");
+    assert!(!q.renew_lease(&id, 191).unwrap(), "only processing jobs");
   }
 
   #[test]
@@ -695,22 +726,28 @@ mod tests {
       ..Default::default()
     });
     let id = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
-    q.dequeue(0);
-    assert!(q.keep_leased(&id, 500), "nothing noticed the expiry yet");
-    assert_eq!(q.get(&id, 550).unwrap().status, JobStatus::Processing);
+    q.dequeue(0).unwrap();
+    assert!(
+      q.keep_leased(&id, 500).unwrap(),
+      "nothing noticed the expiry yet"
+    );
+    assert_eq!(
+      q.get(&id, 550).unwrap().unwrap().status,
+      JobStatus::Processing
+    );
   }
 
   #[test]
   fn released_jobs_are_ready_again_untried() {
     let mut q = queue();
     let id = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
-    q.dequeue(0);
-    assert!(q.release(&id, 5));
-    let job = q.get(&id, 5).unwrap();
+    q.dequeue(0).unwrap();
+    assert!(q.release(&id, 5).unwrap());
+    let job = q.get(&id, 5).unwrap().unwrap();
     assert_eq!((job.status, job.retry_count), (JobStatus::Pending, 0));
-    assert_eq!(q.dequeue(5).unwrap().id, id);
-    assert!(q.complete(&id, 6));
-    assert!(!q.release(&id, 7));
+    assert_eq!(q.dequeue(5).unwrap().unwrap().id, id);
+    assert!(q.complete(&id, 6).unwrap());
+    assert!(!q.release(&id, 7).unwrap());
   }
 
   #[test]
@@ -719,15 +756,16 @@ mod tests {
     let ids: Vec<Arc<str>> = (0..5)
       .map(|_| q.enqueue(job(JobPriority::Low, "u"), 0).unwrap())
       .collect();
-    q.complete(&ids[0], 1);
+    q.complete(&ids[0], 1).unwrap();
     q.set_config(
       QueueConfig {
         max_size: 2,
         ..q.config()
       },
       2,
-    );
-    let stats = q.stats(2);
+    )
+    .unwrap();
+    let stats = q.stats(2).unwrap();
     assert_eq!((stats.total, stats.pending, stats.completed), (4, 4, 0));
   }
 
@@ -746,17 +784,17 @@ mod tests {
     let mut now = 3_000;
     let mut last_rank = JobPriority::High;
     for i in 0..1_000 {
-      let taken = q.dequeue(now).unwrap();
+      let taken = q.dequeue(now).unwrap().unwrap();
       assert!(taken.priority <= last_rank);
       last_rank = taken.priority;
       match i % 3 {
-        0 => assert!(q.complete(&taken.id, now)),
-        1 => assert!(q.fail(&taken.id, "x", now)),
+        0 => assert!(q.complete(&taken.id, now).unwrap()),
+        1 => assert!(q.fail(&taken.id, "x", now).unwrap()),
         _ => {}
       }
       now += 1;
     }
-    let stats = q.stats(now + 100);
+    let stats = q.stats(now + 100).unwrap();
     assert_eq!(
       stats.pending + stats.processing + stats.completed + stats.failed,
       stats.total

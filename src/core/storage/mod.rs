@@ -9,10 +9,11 @@
 //! cannot reach as one that has nothing to offer).
 
 pub mod error;
-mod memory;
+pub mod open;
 pub mod sqlite;
 pub mod traits;
 
 pub use error::{StorageError, StorageErrorKind, StorageResult};
+pub use open::{open_cache, open_failures, open_queue, Backend};
 pub use sqlite::Durability;
 pub use traits::{CacheStore, FailureStore, Location, QueueStore};

@@ -1,6 +1,7 @@
 //! The store traits: what the cache, the queue and the failure history ask
-//! of wherever their state is kept. Implemented in memory and in SQLite
-//! (`sqlite/`).
+//! of wherever their state is kept. Implemented in memory by the core
+//! structures themselves (`cache/memory.rs`, `queue/memory.rs`,
+//! `failures/memory.rs`, which cannot fail) and in SQLite (`sqlite/`).
 
 use std::path::Path;
 use std::sync::Arc;

@@ -13,8 +13,10 @@ use super::cache::{CacheConfig, ResponseCache};
 use super::failures::{FailureConfig, FailureWindow};
 use super::queue::{JobQueue, QueueConfig};
 use super::retry::JitterRandom;
-use super::storage::sqlite::{SqliteCache, SqliteFailures, SqliteQueue};
-use super::storage::{CacheStore, Durability, FailureStore, Location, QueueStore, StorageResult};
+use super::storage::{
+  open_cache, open_failures, open_queue, Backend, CacheStore, Durability, FailureStore, Location,
+  QueueStore, StorageError, StorageResult,
+};
 
 pub type Shared<T> = Arc<Mutex<T>>;
 /// A store behind its lock; the box lets `configure` move the singletons
@@ -25,37 +27,6 @@ pub type SharedFailures = Shared<Box<dyn FailureStore>>;
 
 pub fn shared<T>(value: T) -> Shared<T> {
   Arc::new(Mutex::new(value))
-}
-
-/// Where a set of stores keeps its state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend<'a> {
-  Memory,
-  File(&'a Path, Durability),
-}
-
-pub fn open_cache(backend: Backend, config: CacheConfig) -> StorageResult<Box<dyn CacheStore>> {
-  Ok(match backend {
-    Backend::Memory => Box::new(ResponseCache::new(config)),
-    Backend::File(path, durability) => Box::new(SqliteCache::open(path, durability, config)?),
-  })
-}
-
-pub fn open_queue(backend: Backend, config: QueueConfig) -> StorageResult<Box<dyn QueueStore>> {
-  Ok(match backend {
-    Backend::Memory => Box::new(JobQueue::new(config)),
-    Backend::File(path, durability) => Box::new(SqliteQueue::open(path, durability, config)?),
-  })
-}
-
-pub fn open_failures(
-  backend: Backend,
-  config: FailureConfig,
-) -> StorageResult<Box<dyn FailureStore>> {
-  Ok(match backend {
-    Backend::Memory => Box::new(FailureWindow::new(config)),
-    Backend::File(path, durability) => Box::new(SqliteFailures::open(path, durability, config)?),
-  })
 }
 
 #[derive(Clone)]
@@ -76,7 +47,7 @@ pub enum MoveError {
   InUse {
     current: Option<String>,
   },
-  Storage(super::storage::error::StorageError),
+  Storage(StorageError),
 }
 
 impl Stores {
