@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Lists, for each .rs file under src/core, the other src/core files it
-imports, and fails when two files import each other, directly or through
-others. An import is a `use` or a path in code (`crate::core::x::...`,
+"""Lists, for each .rs file under src/core and under src/binding, the other
+files of the same tree it imports, and fails when two files import each
+other, directly or through others (the binding imports the core, never the
+other way: the core has no napi types at all). An import is a `use` or a path in code (`crate::core::x::...`,
 `super::x`, `self::x`, or a child module's name in a `use`), resolved to the
 file that defines the deepest module it names; `pub use` re-exports count.
 A parent declaring its children (`mod x;`) does not.
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "src"
-CORE = ROOT / "core"
+TREES = [ROOT / "core", ROOT / "binding"]
 
 
 def module_of(path):
@@ -79,7 +80,7 @@ def anchor(module, segments):
   return None
 
 
-def imports(path):
+def imports(path, within):
   text = path.read_text()
   text = re.sub(r"//[^\n]*", "", text)
   module = module_of(path)
@@ -100,16 +101,15 @@ def imports(path):
       if start is None:
         continue
       target = resolve(*start)
-      if target is not None and target != path and CORE in target.parents:
+      if target is not None and target != path and within in target.parents:
         found.add(target)
   return found
 
 
-def main():
-  verbose = "--verbose" in sys.argv
-  files = sorted(CORE.rglob("*.rs"))
-  graph = {f: imports(f) for f in files}
-  name = lambda f: str(f.relative_to(CORE))
+def check(tree, verbose):
+  files = sorted(tree.rglob("*.rs"))
+  graph = {f: imports(f, tree) for f in files}
+  name = lambda f: str(f.relative_to(tree))
   if verbose:
     for f in files:
       print(f"{name(f)}: {', '.join(sorted(map(name, graph[f]))) or '-'}")
@@ -119,7 +119,7 @@ def main():
   def depth(f):
     if f in visiting:
       cycle = visiting[visiting.index(f) :] + [f]
-      sys.exit("\ncycle: " + " -> ".join(map(name, cycle)))
+      sys.exit(f"\ncycle in {tree.relative_to(ROOT.parent)}: " + " -> ".join(map(name, cycle)))
     if f not in level:
       visiting.append(f)
       level[f] = 1 + max((depth(g) for g in graph[f]), default=-1)
@@ -128,9 +128,15 @@ def main():
 
   for f in files:
     depth(f)
-  print("no cycles; from the bottom up:")
+  print(f"{tree.relative_to(ROOT.parent)}: no cycles; from the bottom up:")
   for n in range(max(level.values()) + 1):
     print(f"  {n}: {'  '.join(name(f) for f in files if level[f] == n)}")
+
+
+def main():
+  verbose = "--verbose" in sys.argv
+  for tree in TREES:
+    check(tree, verbose)
 
 
 main()

@@ -15,7 +15,8 @@ use crate::core::queue::NewJob;
 use crate::core::singletons::global;
 
 use super::args;
-use super::errors::{boundary, Fault};
+use super::boundary::boundary;
+use super::errors::Fault;
 use super::json;
 use super::queue::{job_type, max_retries, priority};
 use super::raw::{Kind, Raw};

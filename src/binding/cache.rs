@@ -8,8 +8,9 @@ use crate::core::singletons::{global, shared, SharedCache};
 use crate::core::storage::open_cache;
 
 use super::args;
+use super::boundary::boundary;
 use super::config::{cache_config, StorageChoice};
-use super::errors::{boundary, Fault, JsResult};
+use super::errors::{Fault, JsResult};
 use super::json;
 use super::raw::{Js, Raw};
 use super::records;

@@ -13,7 +13,8 @@ use crate::core::singletons::{global, Bounds, MoveError};
 use crate::core::storage::{Backend, Durability};
 
 use super::args;
-use super::errors::{boundary, Fault, JsResult, ALREADY_IN_USE, ERR_INVALID_ARG_VALUE};
+use super::boundary::boundary;
+use super::errors::{Fault, JsResult, ALREADY_IN_USE, ERR_INVALID_ARG_VALUE};
 use super::raw::{Js, Raw};
 
 fn count(js: Js, value: Raw, path: &str, min: u64) -> JsResult<u64> {

@@ -1,17 +1,10 @@
-//! The one place where failures become JavaScript exceptions: every error
-//! a binding function can raise is a `Fault`, and `boundary` turns it (and
-//! any Rust panic) into a thrown `TypeError`/`RangeError`/`Error` with a
-//! `code` property.
-
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
-use napi::Env;
+//! Every error a binding function can raise is a `Fault`: one of ours
+//! (class, code, message) or a JavaScript exception already pending. The
+//! core's errors map to faults here; `boundary.rs` throws them.
 
 use crate::core::cache::CacheError;
 use crate::core::queue::QueueError;
 use crate::core::storage::StorageError;
-
-use super::raw::{Js, Raw};
 
 pub const ERR_INVALID_ARG_TYPE: &str = "ERR_INVALID_ARG_TYPE";
 pub const ERR_INVALID_ARG_VALUE: &str = "ERR_INVALID_ARG_VALUE";
@@ -75,21 +68,6 @@ impl Fault {
       format!("fallback-mechanisms internal error: {what}"),
     )
   }
-
-  /// The JavaScript error object for this fault (for a pending exception:
-  /// the exception itself, taken off the environment).
-  pub fn into_value(self, js: Js) -> Raw {
-    match self {
-      Fault::Raise {
-        class,
-        code,
-        message,
-      } => js.new_error(class, Some(code), &message),
-      Fault::Pending => js
-        .take_exception()
-        .unwrap_or_else(|| Fault::internal("a JavaScript exception went missing").into_value(js)),
-    }
-  }
 }
 
 impl From<CacheError> for Fault {
@@ -117,27 +95,6 @@ impl From<StorageError> for Fault {
   fn from(error: StorageError) -> Self {
     Fault::error(error.kind.code(), error.message)
   }
-}
-
-/// Runs a binding function's body: a panic becomes a thrown internal error
-/// instead of unwinding into Node, and a `Fault` becomes a thrown exception.
-pub fn boundary<T>(env: Env, body: impl FnOnce(Js) -> JsResult<T>) -> napi::Result<T> {
-  let js = Js::new(env.raw());
-  let outcome = catch_unwind(AssertUnwindSafe(|| body(js))).unwrap_or_else(|panic| {
-    let what = panic
-      .downcast_ref::<&str>()
-      .map(|s| s.to_string())
-      .or_else(|| panic.downcast_ref::<String>().cloned())
-      .unwrap_or_else(|| "a Rust panic".to_string());
-    Err(Fault::internal(what))
-  });
-  outcome.map_err(|fault| {
-    if !matches!(fault, Fault::Pending) || !js.exception_pending() {
-      let error = fault.into_value(js);
-      js.throw(error);
-    }
-    napi::Error::new(napi::Status::PendingException, "")
-  })
 }
 
 impl From<napi::Error> for Fault {

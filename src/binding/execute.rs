@@ -27,7 +27,8 @@ use crate::core::singletons::global;
 
 use super::args;
 use super::attempts::{AttemptLoop, AttemptsOutcome, Schedule};
-use super::errors::{boundary, Fault, JsResult};
+use super::boundary::boundary;
+use super::errors::{Fault, JsResult};
 use super::json;
 use super::names::Prop;
 use super::queue::{job_type, priority};

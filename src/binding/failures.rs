@@ -9,8 +9,8 @@ use crate::core::singletons::{global, shared, SharedFailures};
 use crate::core::storage::open_failures;
 
 use super::args;
+use super::boundary::boundary;
 use super::config::{failure_config, StorageChoice};
-use super::errors::boundary;
 use super::raw::Raw;
 use super::records;
 

@@ -5,6 +5,7 @@
 mod args;
 mod attempts;
 mod blocks;
+mod boundary;
 mod cache;
 mod config;
 mod empty_call;

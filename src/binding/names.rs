@@ -6,8 +6,10 @@
 
 use napi::Env;
 
+use crate::core::clock;
+
 use super::errors::{Fault, JsResult};
-use super::raw::{Js, Raw, Reference};
+use super::raw::{Js, Kind, Raw, Reference};
 
 macro_rules! named {
   ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -115,5 +117,64 @@ impl Js {
   pub fn get_name(self, object: Raw, name: Prop) -> JsResult<Raw> {
     let key = self.name(name)?;
     self.get_by(object, key)
+  }
+
+  /// An `Error` by brand (any realm) or by prototype (`instanceof Error`).
+  pub fn is_error(self, value: Raw) -> bool {
+    if self.has_error_brand(value) {
+      return true;
+    }
+    if !matches!(self.kind(value), Kind::Object | Kind::Function) {
+      return false;
+    }
+    let Ok(error) = self.builtin(Builtin::Error) else {
+      return false;
+    };
+    let is_instance = self.instance_of(value, error);
+    // A hostile Symbol.hasInstance may throw; that only means "not an Error".
+    self.take_exception();
+    is_instance
+  }
+
+  /// The JavaScript clock, `Date.now()`, looked up on each call so that a
+  /// test's fake timers (which replace the global `Date`) move our clock
+  /// too; the system clock if that fails.
+  pub fn now_ms(self) -> u64 {
+    let read = || -> JsResult<Option<f64>> {
+      let date = self.get_name(self.global()?, Prop::Date)?;
+      let now = self.get_name(date, Prop::Now)?;
+      Ok(
+        self
+          .call_on(date, now, &[])?
+          .ok()
+          .map(|ms| self.read_number(ms)),
+      )
+    };
+    match read() {
+      Ok(Some(ms)) if ms.is_finite() && ms >= 0.0 => (ms as u64).min(clock::MAX_DATE_MS),
+      _ => {
+        self.take_exception();
+        clock::now_ms()
+      }
+    }
+  }
+
+  /// `String(value)`, which (unlike ToString) also works for symbols.
+  pub fn to_display_string(self, value: Raw) -> String {
+    if self.kind(value) == Kind::String {
+      if let Ok(text) = self.read_string(value) {
+        return text;
+      }
+    }
+    let string = self.builtin(Builtin::String);
+    match string.and_then(|f| self.call(f, &[value])) {
+      Ok(Ok(text)) if self.kind(text) == Kind::String => self.read_string(text).unwrap_or_default(),
+      _ => "[unprintable value]".to_string(),
+    }
+  }
+
+  pub fn json_stringify(self, value: Raw) -> JsResult<Result<Raw, Raw>> {
+    let stringify = self.builtin(Builtin::JsonStringify)?;
+    self.call(stringify, &[value])
   }
 }

@@ -12,8 +12,9 @@ use crate::core::singletons::{global, shared, SharedQueue};
 use crate::core::storage::open_queue;
 
 use super::args;
+use super::boundary::boundary;
 use super::config::{queue_config, StorageChoice};
-use super::errors::{boundary, Fault, JsResult};
+use super::errors::{Fault, JsResult};
 use super::json;
 use super::names::Prop;
 use super::raw::{Js, Kind, Raw};

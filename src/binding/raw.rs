@@ -15,7 +15,6 @@ use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, TypeName, Unknown, Valid
 use napi::{sys, JsValue, ValueType};
 
 use super::errors::{ErrorClass, Fault, JsResult};
-use super::names::{Builtin, Prop};
 
 /// A JavaScript value handle, as received from or returned to JavaScript.
 /// `repr(transparent)`: a slice of `Raw` is passed to N-API as a slice of
@@ -162,24 +161,17 @@ impl Js {
     self.flag(|out| unsafe { sys::napi_is_array(self.env, value.0, out) })
   }
 
-  /// An `Error` by brand (any realm) or by prototype (`instanceof Error`).
-  pub fn is_error(self, value: Raw) -> bool {
+  /// An `Error` by brand (`napi_is_error`, any realm).
+  pub fn has_error_brand(self, value: Raw) -> bool {
     // SAFETY: module invariant; `napi_is_error` writes only to the local out-pointer.
-    if self.flag(|out| unsafe { sys::napi_is_error(self.env, value.0, out) }) {
-      return true;
-    }
-    if !matches!(self.kind(value), Kind::Object | Kind::Function) {
-      return false;
-    }
-    let Ok(error) = self.builtin(Builtin::Error) else {
-      return false;
-    };
-    let is_instance =
-      // SAFETY: module invariant; `napi_instanceof` writes only to the local out-pointer.
-      self.flag(|out| unsafe { sys::napi_instanceof(self.env, value.0, error.0, out) });
-    // A hostile Symbol.hasInstance may throw; that only means "not an Error".
-    self.take_exception();
-    is_instance
+    self.flag(|out| unsafe { sys::napi_is_error(self.env, value.0, out) })
+  }
+
+  /// `value instanceof constructor`; a throwing `Symbol.hasInstance` is
+  /// left pending.
+  pub fn instance_of(self, value: Raw, constructor: Raw) -> bool {
+    // SAFETY: module invariant; `napi_instanceof` writes only to the local out-pointer.
+    self.flag(|out| unsafe { sys::napi_instanceof(self.env, value.0, constructor.0, out) })
   }
 
   pub fn is_promise(self, value: Raw) -> bool {
@@ -346,29 +338,6 @@ impl Js {
     ms
   }
 
-  /// The JavaScript clock, `Date.now()`, looked up on each call so that a
-  /// test's fake timers (which replace the global `Date`) move our clock
-  /// too; the system clock if that fails.
-  pub fn now_ms(self) -> u64 {
-    let read = || -> JsResult<f64> {
-      let date = self.get_name(self.global()?, Prop::Date)?;
-      let now = self.get_name(date, Prop::Now)?;
-      let mut result = ptr::null_mut();
-      // SAFETY: module invariant; `napi_call_function` writes only to the local out-pointer.
-      self.check(unsafe {
-        sys::napi_call_function(self.env, date.0, now.0, 0, ptr::null(), &mut result)
-      })?;
-      Ok(self.read_number(Raw(result)))
-    };
-    match read() {
-      Ok(ms) if ms.is_finite() && ms >= 0.0 => (ms as u64).min(crate::core::clock::MAX_DATE_MS),
-      _ => {
-        self.take_exception();
-        crate::core::clock::now_ms()
-      }
-    }
-  }
-
   pub fn global(self) -> JsResult<Raw> {
     let mut global = ptr::null_mut();
     // SAFETY: module invariant; `napi_get_global` writes only to the local out-pointer.
@@ -381,7 +350,11 @@ impl Js {
   /// Calls `function` with `this` undefined. A throw comes back as
   /// `Err(thrown value)`, with the exception cleared.
   pub fn call(self, function: Raw, args: &[Raw]) -> JsResult<Result<Raw, Raw>> {
-    let this = self.undefined();
+    self.call_on(self.undefined(), function, args)
+  }
+
+  /// Calls `function` with `this`; a throw as in `call`.
+  pub fn call_on(self, this: Raw, function: Raw, args: &[Raw]) -> JsResult<Result<Raw, Raw>> {
     let mut result = ptr::null_mut();
     // SAFETY: module invariant; `Raw` is `repr(transparent)` over
     // `napi_value`, so `args` is a valid array of `args.len()` handles.
@@ -404,25 +377,6 @@ impl Js {
         "calling a function failed with status {status}"
       ))),
     }
-  }
-
-  /// `String(value)`, which (unlike ToString) also works for symbols.
-  pub fn to_display_string(self, value: Raw) -> String {
-    if self.kind(value) == Kind::String {
-      if let Ok(text) = self.read_string(value) {
-        return text;
-      }
-    }
-    let string = self.builtin(Builtin::String);
-    match string.and_then(|f| self.call(f, &[value])) {
-      Ok(Ok(text)) if self.kind(text) == Kind::String => self.read_string(text).unwrap_or_default(),
-      _ => "[unprintable value]".to_string(),
-    }
-  }
-
-  pub fn json_stringify(self, value: Raw) -> JsResult<Result<Raw, Raw>> {
-    let stringify = self.builtin(Builtin::JsonStringify)?;
-    self.call(stringify, &[value])
   }
 
   // --- properties by handle, references ---

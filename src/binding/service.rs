@@ -13,7 +13,8 @@ use crate::core::singletons::global;
 
 use super::args;
 use super::attempts::{AttemptLoop, AttemptsOutcome, Schedule};
-use super::errors::{boundary, JsResult};
+use super::boundary::boundary;
+use super::errors::JsResult;
 use super::names::Prop;
 use super::raw::{Js, Raw};
 

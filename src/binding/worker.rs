@@ -27,7 +27,8 @@ use crate::core::singletons::SharedQueue;
 use crate::core::worker::{Worker, WorkerConfig};
 
 use super::args;
-use super::errors::{boundary, Fault, JsResult};
+use super::boundary::boundary;
+use super::errors::{Fault, JsResult};
 use super::js_fn::{AsyncJsFn, Gone};
 use super::names::Prop;
 use super::raw::{Js, Kind, Raw, Settled};
