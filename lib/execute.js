@@ -6,7 +6,7 @@
 // (`fallbackAfterFailure`); the core decides, this file calls and shapes.
 
 const native = require('./native')
-const { attemptsOf, invoke } = require('./invoke')
+const { attemptsOf, invoke, codedIfUnreadable } = require('./invoke')
 const { succeeded, fellBack, failed, skippedUpFront, asError } = require('./shapes')
 
 /** dedupe: the result promise of each shared (prompt, modelId) call in flight. */
@@ -17,17 +17,53 @@ function dedupeKey(call) {
 }
 
 function onSuccess(call, value, attempts) {
-  if (call.prompt !== undefined) native.cacheResult(call.prompt, call.modelId, value)
+  if (call.prompt !== undefined) {
+    const notCached = native.cacheResult(call.prompt, call.modelId, value)
+    if (notCached !== null) {
+      const message = `the result of "${call.operationName}" was returned but not cached: ${notCached}`
+      warnOnce(call.operationName, 'not cached', message, 'FALLBACK_NOT_CACHED')
+    }
+  }
   return succeeded(value, attempts)
+}
+
+/** operationName → the kinds of problem already warned about. */
+const warned = new Map()
+
+/** A coded warning, once per operation and kind of problem. */
+function warnOnce(operationName, kind, message, code) {
+  let kinds = warned.get(operationName)
+  if (kinds === undefined) {
+    // Bounded: a process with endless operation names warns afresh rather than growing.
+    if (warned.size >= 10_000) warned.clear()
+    kinds = new Set()
+    warned.set(operationName, kinds)
+  }
+  if (kinds.has(kind)) return
+  kinds.add(kind)
+  process.emitWarning(`fallback-mechanisms: ${message}`, { code })
+}
+
+/**
+ * A step passed over because of this call's data or a store's state: said
+ * once per operation and step with a coded warning, and in the result's
+ * `metadata.unavailable`.
+ */
+function warnUnavailable(operationName, unavailable) {
+  for (const { step, reason } of unavailable) {
+    warnOnce(operationName, step, `the ${step} step of "${operationName}" was unavailable: ${reason}`, 'FALLBACK_STEP_UNAVAILABLE')
+  }
 }
 
 function onFailure(call, error, attempts) {
   const outcome = JSON.parse(native.fallbackAfterFailure(error, call))
+  const { unavailable } = outcome
+  if (unavailable !== undefined) warnUnavailable(call.operationName, unavailable)
   if (outcome.fallbackType === undefined) {
-    return failed(asError(error, outcome.isError, outcome.message), outcome.message, attempts)
+    return failed(asError(error, outcome.isError, outcome.message), outcome.message, attempts, unavailable)
   }
   const data = outcome.fallbackType === 'default' ? call.defaultValue : outcome.data
-  return fellBack(data, outcome.message, outcome.fallbackType, outcome.jobId, outcome.stale, attempts)
+  return fellBack(data, outcome.message, outcome.fallbackType, outcome.jobId, outcome.stale, attempts, false, unavailable)
 }
 
 /** Attempts driven by the Rust loop: retry, timeoutMs, signal. */
@@ -84,7 +120,7 @@ function executeWithFallback(operation, options) {
     }
   } catch (thrown) {
     // A getter that throws: bad arguments, so the promise rejects.
-    return Promise.reject(thrown)
+    return Promise.reject(codedIfUnreadable(thrown))
   }
   const usesAttempts = read.retry !== undefined || read.timeoutMs !== undefined || read.signal !== undefined
   let retryIf
@@ -100,7 +136,7 @@ function executeWithFallback(operation, options) {
       attempts && attempts.attempt, attempts && attempts.abort,
     )
   } catch (thrown) {
-    return Promise.reject(thrown)
+    return Promise.reject(codedIfUnreadable(thrown))
   }
   // The call's checked values, made once; they travel with the promise.
   call = {
@@ -109,7 +145,15 @@ function executeWithFallback(operation, options) {
     prompt: read.prompt,
     modelId: read.modelId,
     allowSkip: read.allowSkip === true,
-    queue: read.queueOnFailure === undefined ? undefined : { type: read.queueType, priority: read.priority, payload: start === null || start.payload === null ? undefined : start.payload },
+    queue:
+      read.queueOnFailure === undefined
+        ? undefined
+        : {
+            type: read.queueType,
+            priority: read.priority,
+            payload: start === null || start.payload === null ? undefined : start.payload,
+            problem: start === null || start.payloadProblem === null ? undefined : start.payloadProblem,
+          },
     defaultValue: read.defaultValue,
     hasDefault: read.defaultValue !== undefined,
     service: read.service,

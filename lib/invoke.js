@@ -70,4 +70,21 @@ function attemptsOf(operation, { retryIf, withSignal } = {}) {
   }
 }
 
-module.exports = { invoke, attemptsOf }
+/**
+ * An argument that cannot even be read (a revoked `Proxy`) makes V8 throw
+ * its own `TypeError`, which has no `code`: it gets `ERR_INVALID_ARG_VALUE`,
+ * like every other bad argument (the native side does the same).
+ */
+function codedIfUnreadable(thrown) {
+  if (
+    thrown instanceof TypeError &&
+    thrown.code === undefined &&
+    typeof thrown.message === 'string' &&
+    thrown.message.includes('proxy that has been revoked')
+  ) {
+    thrown.code = 'ERR_INVALID_ARG_VALUE'
+  }
+  return thrown
+}
+
+module.exports = { invoke, attemptsOf, codedIfUnreadable }

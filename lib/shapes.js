@@ -18,18 +18,20 @@ function succeeded(data, attempts) {
   return result
 }
 
-function fellBack(data, message, fallbackType, jobId, stale, attempts, skippedWithoutCalling) {
+function fellBack(data, message, fallbackType, jobId, stale, attempts, skippedWithoutCalling, unavailable) {
   const metadata = { usedFallback: true, fallbackType }
   if (jobId !== undefined) metadata.jobId = jobId
   if (stale) metadata.stale = true
   if (skippedWithoutCalling) metadata.skippedWithoutCalling = true
   if (attempts !== undefined) metadata.attempts = attempts
+  if (unavailable !== undefined) metadata.unavailable = unavailable
   return { success: true, data, message, timestamp: new Date(), metadata }
 }
 
-function failed(error, message, attempts) {
+function failed(error, message, attempts, unavailable) {
   const metadata = { usedFallback: false, originalError: message }
   if (attempts !== undefined) metadata.attempts = attempts
+  if (unavailable !== undefined) metadata.unavailable = unavailable
   return { success: false, error, message, timestamp: new Date(), metadata }
 }
 

@@ -15,22 +15,35 @@ function stopped(code, message) {
   return error
 }
 
-/** Calls an event callback; its throw must not stop the worker. */
-function report(callback, ...args) {
+/**
+ * Calls an event callback. Its throw (or an async callback's rejection)
+ * must not stop the worker, and must not vanish either: it is reported as a
+ * warning with the code FALLBACK_WORKER_CALLBACK_FAILED.
+ */
+function report(name, callback, ...args) {
   if (typeof callback !== 'function') return
+  const warn = (error) => {
+    const message = error instanceof Error ? error.message : String(error)
+    process.emitWarning(`fallback-mechanisms: the worker's ${name} callback failed: ${message}`, {
+      code: 'FALLBACK_WORKER_CALLBACK_FAILED',
+      detail: error instanceof Error ? error.stack : undefined,
+    })
+  }
   try {
     const returned = callback(...args)
-    if (returned && typeof returned.then === 'function') returned.then(undefined, () => {})
-  } catch {
-    // An event callback's throw must not stop the worker.
+    if (returned !== null && typeof returned === 'object' && typeof returned.then === 'function') {
+      Promise.resolve(returned).then(undefined, warn)
+    }
+  } catch (error) {
+    warn(error)
   }
 }
 
 function startWorker(nativeQueue, handlers, options) {
   const controllers = new Map()
   const errors = new Map()
-  const events = options !== null && typeof options === 'object' ? options : {}
-  const { onCompleted, onFailed, onDeadLetter } = events
+  // Read once the native side has checked the options.
+  let onCompleted, onFailed, onDeadLetter
 
   function run(jobJson) {
     const job = toJob(JSON.parse(jobJson))
@@ -65,17 +78,20 @@ function startWorker(nativeQueue, handlers, options) {
   function notify(event, jobJson) {
     if (event === 'started') return
     const job = toJob(JSON.parse(jobJson))
-    const error = errors.get(job.id)
+    let error = errors.get(job.id)
     errors.delete(job.id)
     if (event === 'completed') {
-      report(onCompleted, job)
+      report('onCompleted', onCompleted, job)
       return
     }
-    report(onFailed, job, error)
-    if (event === 'dead') report(onDeadLetter, job)
+    // A handler that failed its job itself and then returned: the error is what it recorded.
+    if (error === undefined) error = new Error(job.lastError)
+    report('onFailed', onFailed, job, error)
+    if (event === 'dead') report('onDeadLetter', onDeadLetter, job)
   }
 
   const worker = nativeQueue.process(handlers, options, run, abort, notify)
+  if (options !== undefined) ({ onCompleted, onFailed, onDeadLetter } = options)
   let stopping = null
   return {
     get running() {

@@ -34,11 +34,17 @@ for (const name of ['AIResponseCache', 'BackgroundJobQueue', 'IntegrationFailure
   lib[name] = new Proxy(Original, {
     construct(target, args, newTarget) {
       const [options] = args
-      const plain = options === undefined || (options !== null && Object.getPrototypeOf(options) === Object.prototype)
+      let plain
+      try {
+        plain = options === undefined || (options !== null && Object.getPrototypeOf(options) === Object.prototype)
+      } catch {
+        // Unreadable options (a revoked Proxy): the package itself must say so.
+        plain = false
+      }
       if (plain && (options === undefined || !('storagePath' in options || 'durability' in options))) {
         args = [{ ...options, storagePath: freshFile() }, ...args.slice(1)]
       }
-          return Reflect.construct(target, args, newTarget)
+      return Reflect.construct(target, args, newTarget)
     },
   })
 }

@@ -220,14 +220,70 @@ pub fn options(
   Ok(())
 }
 
-/// The message of a thrown value: `err.message` for an `Error`, else
-/// `String(err)` (which also covers `undefined`, `null` and symbols).
+/// The message of a thrown value (the contract's rule for values that are
+/// not `Error`s too): an object's string `message` (an `Error`'s, or a plain
+/// `{ message, code }` many clients throw); a string itself; `String(value)`
+/// for other primitives (`undefined`, `null` and symbols included); else a
+/// short description. Never throws: a `message` getter that throws gives a
+/// description instead.
 pub fn error_message(js: Js, thrown: Raw) -> String {
-  if js.is_error(thrown) {
-    if let Ok(message) = js.get_name(thrown, Prop::Message) {
-      return js.to_display_string(message);
-    }
-    js.take_exception();
+  let kind = js.kind(thrown);
+  if !matches!(kind, Kind::Object | Kind::Function) {
+    return js.to_display_string(thrown);
   }
-  js.to_display_string(thrown)
+  let what = if kind == Kind::Function {
+    "function"
+  } else {
+    "object"
+  };
+  match js.get_name(thrown, Prop::Message) {
+    Ok(message) if js.kind(message) == Kind::String => js.to_display_string(message),
+    // An `Error` whose message was set to something else: as `String()` shows it.
+    Ok(message) if js.is_error(thrown) && !js.is_nullish(message) => js.to_display_string(message),
+    Ok(_) if js.is_error(thrown) => String::new(),
+    Ok(_) => format!("non-error value thrown ({what})"),
+    Err(_) => {
+      js.take_exception();
+      match js.is_error(thrown) {
+        true => "an error whose message could not be read".to_string(),
+        false => format!("non-error value thrown ({what})"),
+      }
+    }
+  }
+}
+
+/// Why a cache key cannot be kept exactly, if it cannot: a lone surrogate
+/// (UTF-8 cannot hold one; reading it gives U+FFFD, so two such keys would
+/// answer for each other). `read` is what was read of `values`: only when
+/// it shows U+FFFD are the values looked at closely.
+pub fn lone_surrogate_in(
+  js: Js,
+  read: &[&str],
+  values: &[(Raw, &str)],
+) -> JsResult<Option<String>> {
+  if !read.iter().any(|text| text.contains('\u{FFFD}')) {
+    return Ok(None);
+  }
+  for (value, name) in values {
+    if js.has_lone_surrogate(*value)? {
+      return Ok(Some(format!(
+        "{} holds a lone surrogate, which a cache key cannot keep exactly",
+        subject(name)
+      )));
+    }
+  }
+  Ok(None)
+}
+
+/// A cache key's two strings, exactly: a lone surrogate is a `TypeError`.
+pub fn cache_key(js: Js, prompt: Raw, model_id: Raw) -> JsResult<(String, String)> {
+  let (prompt_text, model_text) = (
+    string(js, prompt, "prompt")?,
+    string(js, model_id, "modelId")?,
+  );
+  let values = [(prompt, "prompt"), (model_id, "modelId")];
+  match lone_surrogate_in(js, &[&prompt_text, &model_text], &values)? {
+    Some(problem) => Err(Fault::type_error(ERR_INVALID_ARG_VALUE, problem)),
+    None => Ok((prompt_text, model_text)),
+  }
 }

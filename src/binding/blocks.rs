@@ -50,10 +50,8 @@ pub fn cached_answer(
   has_default: bool,
 ) -> napi::Result<String> {
   boundary(env, |js| {
-    let key = CacheKey {
-      prompt: args::string(js, prompt, "prompt")?,
-      model_id: args::string(js, model_id, "modelId")?,
-    };
+    let (prompt, model_id) = args::cache_key(js, prompt, model_id)?;
+    let key = CacheKey { prompt, model_id };
     let quoted = |text: &str| serde_json::Value::from(text).to_string();
     Ok(
       match fallback::cached_ai(global(), &key, has_default, js.now_ms()) {

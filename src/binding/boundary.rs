@@ -6,8 +6,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use napi::Env;
 
-use super::errors::{Fault, JsResult};
-use super::raw::{Js, Raw};
+use super::errors::{Fault, JsResult, ERR_INVALID_ARG_VALUE};
+use super::raw::{Js, Kind, Raw};
 
 impl Fault {
   /// The JavaScript error object for this fault (for a pending exception:
@@ -39,10 +39,32 @@ pub fn boundary<T>(env: Env, body: impl FnOnce(Js) -> JsResult<T>) -> napi::Resu
     Err(Fault::internal(what))
   });
   outcome.map_err(|fault| {
-    if !matches!(fault, Fault::Pending) || !js.exception_pending() {
-      let error = fault.into_value(js);
-      js.throw(error);
-    }
+    let error = fault.into_value(js);
+    coded_if_unreadable(js, error);
+    js.throw(error);
     napi::Error::new(napi::Status::PendingException, "")
   })
+}
+
+/// An argument that cannot even be read (a revoked `Proxy` as an options
+/// bag or a job) makes V8 throw its own `TypeError`, which has no `code`:
+/// it gets `ERR_INVALID_ARG_VALUE`, like every other bad argument.
+fn coded_if_unreadable(js: Js, error: Raw) {
+  let is_revoked = js.is_error(error)
+    && js
+      .get(error, c"code")
+      .is_ok_and(|code| js.kind(code) == Kind::Undefined)
+    && js
+      .get(error, c"message")
+      .ok()
+      .filter(|message| js.kind(*message) == Kind::String)
+      .and_then(|message| js.read_string(message).ok())
+      .is_some_and(|message| message.contains("proxy that has been revoked"));
+  js.take_exception();
+  if is_revoked {
+    if let Ok(code) = js.string(ERR_INVALID_ARG_VALUE) {
+      let _ = js.set(error, c"code", code);
+    }
+    js.take_exception();
+  }
 }

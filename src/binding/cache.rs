@@ -10,9 +10,9 @@ use crate::core::storage::open_cache;
 use super::args;
 use super::boundary::boundary;
 use super::config::{cache_config, StorageChoice};
-use super::errors::{Fault, JsResult};
+use super::errors::Fault;
 use super::json;
-use super::raw::{Js, Raw};
+use super::raw::Raw;
 use super::records;
 
 /// A cache of AI responses keyed by the exact (prompt, modelId) pair, with a
@@ -21,13 +21,6 @@ use super::records;
 #[napi(js_name = "NativeResponseCache")]
 pub struct JsAiResponseCache {
   inner: SharedCache,
-}
-
-fn key(js: Js, prompt: Raw, model_id: Raw) -> JsResult<(String, String)> {
-  Ok((
-    args::string(js, prompt, "prompt")?,
-    args::string(js, model_id, "modelId")?,
-  ))
 }
 
 #[napi]
@@ -63,7 +56,7 @@ impl JsAiResponseCache {
     ttl: Raw,
   ) -> napi::Result<Raw> {
     boundary(env, |js| {
-      let (prompt, model_id) = key(js, prompt, model_id)?;
+      let (prompt, model_id) = args::cache_key(js, prompt, model_id)?;
       let ttl = args::optional_ms(js, ttl, "ttl")?;
       let response = json::stringify_required(js, response, "response")?;
       self
@@ -85,7 +78,7 @@ impl JsAiResponseCache {
   #[napi]
   pub fn get(&self, env: Env, prompt: Raw, model_id: Raw) -> napi::Result<Option<String>> {
     boundary(env, |js| {
-      let (prompt, model_id) = key(js, prompt, model_id)?;
+      let (prompt, model_id) = args::cache_key(js, prompt, model_id)?;
       let hit = self.inner.lock().get(&prompt, &model_id, js.now_ms())?;
       Ok(hit.as_ref().map(records::cache_hit))
     })
@@ -95,7 +88,7 @@ impl JsAiResponseCache {
   #[napi]
   pub fn delete(&self, env: Env, prompt: Raw, model_id: Raw) -> napi::Result<bool> {
     boundary(env, |js| {
-      let (prompt, model_id) = key(js, prompt, model_id)?;
+      let (prompt, model_id) = args::cache_key(js, prompt, model_id)?;
       Ok(self.inner.lock().delete(&prompt, &model_id)?)
     })
   }

@@ -62,6 +62,14 @@ impl Fault {
     }
   }
 
+  /// The message this fault would be thrown with.
+  pub fn message(&self) -> String {
+    match self {
+      Fault::Raise { message, .. } => message.clone(),
+      Fault::Pending => "a JavaScript exception".to_string(),
+    }
+  }
+
   pub fn internal(what: impl std::fmt::Display) -> Self {
     Fault::error(
       ERR_INTERNAL,

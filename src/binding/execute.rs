@@ -20,7 +20,7 @@ use napi_derive::napi;
 use tokio::sync::Notify;
 
 use crate::core::cache::EntryText;
-use crate::core::fallback::{self, CacheKey, Fallback, FallbackPlan, QueueRequest};
+use crate::core::fallback::{self, CacheKey, FailureOutcome, Fallback, FallbackPlan, QueueRequest};
 use crate::core::messages::user_friendly_message;
 use crate::core::retry::{Jitter, RetryPolicy};
 use crate::core::singletons::global;
@@ -128,6 +128,10 @@ pub struct FallbackStart {
   /// `queueOnFailure.payload` as JSON text, taken when the call was made.
   #[napi(readonly)]
   pub payload: Option<String>,
+  /// Why the payload could not be taken; the queue step is then
+  /// unavailable to this call.
+  #[napi(readonly)]
+  pub payload_problem: Option<String>,
   /// `skipThreshold` reached: skip without calling.
   #[napi(readonly)]
   pub skip_now: bool,
@@ -248,19 +252,20 @@ pub fn start_fallback_call(
     if !queued && !shared && !uses_attempts && !skip_now {
       return Ok(None);
     }
-    // Taken now, so a queued job holds the request as it was made.
-    let payload = match queued && js.kind(payload) != Kind::Undefined {
-      true => match json::stringify_to_js(js, payload, "options.queueOnFailure.payload")? {
-        Some(text) => Some(js.read_string(text)?),
-        None => {
-          return Err(json::not_json_value(
-            js,
-            payload,
-            "options.queueOnFailure.payload",
-          ))
-        }
+    // Taken now, so a queued job holds the request as it was made. A
+    // payload that cannot be taken does not fail the call: the queue step
+    // is unavailable to it (the contract's rule for data of one call).
+    let (payload, payload_problem) = match queued && js.kind(payload) != Kind::Undefined {
+      true => match json::stringify_to_js(js, payload, "options.queueOnFailure.payload") {
+        Ok(Some(text)) => (Some(js.read_string(text)?), None),
+        Ok(None) => (
+          None,
+          Some(json::not_json_value(js, payload, "options.queueOnFailure.payload").message()),
+        ),
+        Err(Fault::Pending) => return Err(Fault::Pending),
+        Err(fault) => (None, Some(fault.message())),
       },
-      false => None,
+      false => (None, None),
     };
     let attempts = match (uses_attempts && !skip_now, attempt, abort) {
       (true, Some(attempt), Some(abort)) => {
@@ -278,6 +283,7 @@ pub fn start_fallback_call(
     };
     Ok(Some(FallbackStart {
       payload,
+      payload_problem,
       skip_now,
       shared,
       cancel: attempts.as_ref().map(AttemptLoop::canceller),
@@ -286,34 +292,51 @@ pub fn start_fallback_call(
   })
 }
 
-/// A success: stored under the cache key (`null` and `undefined` are not
-/// answers worth keeping; a value JSON cannot hold is returned all the same,
-/// just not cached).
+/// A success: stored under the cache key. `null` and `undefined` are not
+/// answers worth keeping; anything else that cannot be kept (not JSON data,
+/// a key with a lone surrogate, larger than the cache) is returned all the
+/// same, just not cached: the reason comes back for a warning.
 #[napi]
-pub fn cache_result(env: Env, prompt: Raw, model_id: Raw, value: Raw) -> napi::Result<()> {
+pub fn cache_result(
+  env: Env,
+  prompt: Raw,
+  model_id: Raw,
+  value: Raw,
+) -> napi::Result<Option<String>> {
   boundary(env, |js| {
     if js.is_nullish(value) {
-      return Ok(());
+      return Ok(None);
+    }
+    if let Some(problem) = json::not_data(js, value) {
+      return Ok(Some(problem));
     }
     match json::stringify_to_js(js, value, "result") {
       Ok(Some(text)) => store(js, prompt, model_id, text),
-      Ok(None) => Ok(()),
-      Err(_) => {
-        js.take_exception();
-        Ok(())
-      }
+      Ok(None) => Ok(None),
+      Err(Fault::Pending) => Err(Fault::Pending),
+      Err(fault) => Ok(Some(fault.message())),
     }
   })
 }
 
-fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw) -> JsResult<()> {
+fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw) -> JsResult<Option<String>> {
   let mut text = String::new();
   js.read_string_into(prompt, &mut text)?;
   let prompt_len = text.len();
+  let model = js.read_string(model_id)?;
+  if let Some(problem) = args::lone_surrogate_in(
+    js,
+    &[&text, &model],
+    &[
+      (prompt, "options.cacheKey.prompt"),
+      (model_id, "options.cacheKey.modelId"),
+    ],
+  )? {
+    return Ok(Some(problem));
+  }
   js.read_string_into(json, &mut text)?;
   let entry = EntryText::joined(text, prompt_len).ok_or_else(|| Fault::internal("prompt split"))?;
-  fallback::on_success(global(), entry, &js.read_string(model_id)?, js.now_ms());
-  Ok(())
+  Ok(fallback::on_success(global(), entry, &model, js.now_ms()).err())
 }
 
 fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {
@@ -327,18 +350,31 @@ fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {
 fn plan_of(js: Js, call: Raw) -> JsResult<FallbackPlan> {
   let field = |name| js.get_name(call, name);
   let prompt = field(Prop::Prompt)?;
-  let cache_key = match js.kind(prompt) {
-    Kind::String => Some(CacheKey {
-      prompt: js.read_string(prompt)?,
-      model_id: js.read_string(field(Prop::ModelId)?)?,
-    }),
-    _ => None,
+  let (cache_key, cache_problem) = match js.kind(prompt) {
+    Kind::String => {
+      let model_id = field(Prop::ModelId)?;
+      let key = CacheKey {
+        prompt: js.read_string(prompt)?,
+        model_id: js.read_string(model_id)?,
+      };
+      let problem = args::lone_surrogate_in(
+        js,
+        &[&key.prompt, &key.model_id],
+        &[
+          (prompt, "options.cacheKey.prompt"),
+          (model_id, "options.cacheKey.modelId"),
+        ],
+      )?;
+      (Some(key), problem)
+    }
+    _ => (None, None),
   };
   let queue = field(Prop::Queue)?;
   let queue = match js.kind(queue) {
     Kind::Object => Some(QueueRequest {
       job_type: job_type(js, js.get_name(queue, Prop::Type)?, "queue.type")?,
       payload: optional_text(js, js.get_name(queue, Prop::Payload)?)?.map(Into::into),
+      payload_problem: optional_text(js, js.get_name(queue, Prop::Problem)?)?,
       priority: priority(js, js.get_name(queue, Prop::Priority)?, "queue.priority")?,
     }),
     _ => None,
@@ -348,6 +384,7 @@ fn plan_of(js: Js, call: Raw) -> JsResult<FallbackPlan> {
     // An empty userId counts as none, as it did before.
     user_id: optional_text(js, field(Prop::UserId)?)?.filter(|id| !id.is_empty()),
     cache_key,
+    cache_problem,
     allow_skip: js.read_bool(field(Prop::AllowSkip)?),
     queue,
     has_default: js.read_bool(field(Prop::HasDefault)?),
@@ -368,32 +405,45 @@ pub fn fallback_after_failure(env: Env, error: Raw, call: Raw) -> napi::Result<S
     let plan = plan_of(js, call)?;
     let message = args::error_message(js, error);
     let outcome = fallback::on_failure(&plan, &message, global(), js.now_ms());
-    let Some(fallback_type) = outcome.fallback_type() else {
-      return Ok(format!(
-        "{{\"message\":{},\"isError\":{}}}",
-        quoted(&message),
-        js.is_error(error)
-      ));
-    };
-    let mut text = format!(
+    Ok(outcome_json(&outcome, &message, js.is_error(error)))
+  })
+}
+
+/// `{ fallbackType?, message, data?, jobId?, stale?, isError?, unavailable? }`.
+fn outcome_json(outcome: &FailureOutcome, error_message: &str, is_error: bool) -> String {
+  let mut text = match outcome.fallback.fallback_type() {
+    None => format!(
+      "{{\"message\":{},\"isError\":{is_error}",
+      quoted(error_message)
+    ),
+    Some(fallback_type) => format!(
       "{{\"fallbackType\":\"{fallback_type}\",\"message\":{}",
       quoted(user_friendly_message(Some(fallback_type)))
-    );
-    match &outcome {
-      Fallback::Cache(hit) => {
-        if hit.stale {
-          text.push_str(",\"stale\":true");
-        }
-        text.push_str(",\"data\":");
-        text.push_str(&hit.response);
+    ),
+  };
+  if !outcome.unavailable.is_empty() {
+    let steps: Vec<serde_json::Value> = outcome
+      .unavailable
+      .iter()
+      .map(|passed| serde_json::json!({ "step": passed.step, "reason": passed.reason }))
+      .collect();
+    text.push_str(",\"unavailable\":");
+    text.push_str(&serde_json::Value::Array(steps).to_string());
+  }
+  match &outcome.fallback {
+    Fallback::Cache(hit) => {
+      if hit.stale {
+        text.push_str(",\"stale\":true");
       }
-      Fallback::Queued(job_id) => {
-        text.push_str(",\"jobId\":");
-        text.push_str(&quoted(job_id));
-      }
-      Fallback::Default | Fallback::Skipped | Fallback::Failed => {}
+      text.push_str(",\"data\":");
+      text.push_str(&hit.response);
     }
-    text.push('}');
-    Ok(text)
-  })
+    Fallback::Queued(job_id) => {
+      text.push_str(",\"jobId\":");
+      text.push_str(&quoted(job_id));
+    }
+    Fallback::Default | Fallback::Skipped | Fallback::Failed => {}
+  }
+  text.push('}');
+  text
 }

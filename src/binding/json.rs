@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::args::{describe, subject};
 use super::errors::{Fault, JsResult, ERR_INVALID_ARG_VALUE};
+use super::names::Builtin;
 use super::raw::{Js, Kind, Raw};
 
 fn not_json(name: &str, why: &str) -> Fault {
@@ -63,5 +64,54 @@ pub fn stringify_payload(js: Js, value: Raw, name: &str) -> JsResult<Option<Arc<
   match js.kind(value) {
     Kind::Undefined => Ok(None),
     _ => stringify_required(js, value, name).map(Some),
+  }
+}
+
+/// Why `value` is not data worth caching, if it is not: what JSON would
+/// silently turn into something else (`{}` for a stream, a `Map`, a
+/// `Response` or any class instance). Looked at the top level: primitives,
+/// arrays, plain objects and `Date`s are data.
+pub fn not_data(js: Js, value: Raw) -> Option<String> {
+  match js.kind(value) {
+    Kind::Object if js.is_array(value) || js.is_date(value) => None,
+    Kind::Object => {
+      let prototype = js.prototype_of(value).ok()?;
+      let plain = js.kind(prototype) == Kind::Null
+        || js
+          .builtin(Builtin::ObjectPrototype)
+          .and_then(|object| js.strict_equals(object, prototype))
+          .unwrap_or(false);
+      match plain {
+        true => None,
+        false => Some(format!(
+          "the result is {}, not JSON data",
+          instance_name(js, value)
+        )),
+      }
+    }
+    Kind::Function | Kind::Symbol | Kind::BigInt => Some(format!(
+      "the result is {}, not JSON data",
+      super::args::describe(js, value)
+    )),
+    _ => None,
+  }
+}
+
+/// `an instance of Map`, by the constructor's name where it has one.
+fn instance_name(js: Js, value: Raw) -> String {
+  let name = js
+    .get(value, c"constructor")
+    .and_then(|constructor| match js.kind(constructor) {
+      Kind::Function => js.get(constructor, c"name"),
+      _ => Ok(js.undefined()),
+    })
+    .ok()
+    .filter(|name| js.kind(*name) == Kind::String)
+    .and_then(|name| js.read_string(name).ok())
+    .filter(|name| !name.is_empty());
+  js.take_exception();
+  match name {
+    Some(name) => format!("an instance of {name}"),
+    None => "an object with a prototype of its own".to_string(),
   }
 }

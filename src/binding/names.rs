@@ -36,6 +36,7 @@ named!(
     ModelId = "modelId",
     Type = "type",
     Payload = "payload",
+    Problem = "problem",
     Priority = "priority",
     Operation = "operation",
     RetryCount = "retryCount",
@@ -64,6 +65,7 @@ named!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Builtin {
   JsonStringify,
+  ObjectPrototype,
   String,
   Error,
 }
@@ -72,7 +74,7 @@ pub enum Builtin {
 /// (Node.js 20 cannot reference a string directly), and the built-ins.
 struct EnvNames {
   names: Reference,
-  builtins: [Reference; 3],
+  builtins: [Reference; 4],
 }
 
 impl Js {
@@ -97,6 +99,7 @@ impl Js {
       names: self.keep(names)?,
       builtins: [
         self.keep(self.get(json, c"stringify")?)?,
+        self.keep(self.get(self.get(global, c"Object")?, c"prototype")?)?,
         self.keep(self.get(global, c"String")?)?,
         self.keep(self.get(global, c"Error")?)?,
       ],

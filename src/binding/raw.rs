@@ -174,6 +174,45 @@ impl Js {
     self.flag(|out| unsafe { sys::napi_instanceof(self.env, value.0, constructor.0, out) })
   }
 
+  /// The value's prototype (`Object.getPrototypeOf`).
+  pub fn prototype_of(self, value: Raw) -> JsResult<Raw> {
+    let mut prototype = ptr::null_mut();
+    // SAFETY: module invariant; `napi_get_prototype` writes only to the local out-pointer.
+    self.check(unsafe { sys::napi_get_prototype(self.env, value.0, &mut prototype) })?;
+    Ok(Raw(prototype))
+  }
+
+  /// Whether a string holds a lone surrogate, which UTF-8 cannot hold (its
+  /// UTF-8 reading shows U+FFFD there). Reads the UTF-16 units.
+  pub fn has_lone_surrogate(self, value: Raw) -> JsResult<bool> {
+    let length = self.string_length(value);
+    let mut units: Vec<u16> = Vec::with_capacity(length + 1);
+    let mut written = 0;
+    // SAFETY: module invariant; the buffer has room for `length + 1` units,
+    // the size passed, and N-API writes at most that many.
+    let status = unsafe {
+      sys::napi_get_value_string_utf16(
+        self.env,
+        value.0,
+        units.as_mut_ptr(),
+        length + 1,
+        &mut written,
+      )
+    };
+    self.check(status)?;
+    // SAFETY: N-API wrote `written` units (at most `length`) into the buffer.
+    unsafe { units.set_len(written.min(length)) };
+    Ok(char::decode_utf16(units.iter().copied()).any(|unit| unit.is_err()))
+  }
+
+  /// `a === b`.
+  pub fn strict_equals(self, a: Raw, b: Raw) -> JsResult<bool> {
+    let mut equal = false;
+    // SAFETY: module invariant; `napi_strict_equals` writes only to the local out-pointer.
+    self.check(unsafe { sys::napi_strict_equals(self.env, a.0, b.0, &mut equal) })?;
+    Ok(equal)
+  }
+
   pub fn is_promise(self, value: Raw) -> bool {
     // SAFETY: module invariant; `napi_is_promise` writes only to the local out-pointer.
     self.flag(|out| unsafe { sys::napi_is_promise(self.env, value.0, out) })
@@ -377,6 +416,12 @@ impl Js {
         "calling a function failed with status {status}"
       ))),
     }
+  }
+
+  /// `object[key] = value` (an ordinary assignment).
+  pub fn set(self, object: Raw, key: &CStr, value: Raw) -> JsResult<()> {
+    // SAFETY: module invariant; `key` is a NUL-terminated C string.
+    self.check(unsafe { sys::napi_set_named_property(self.env, object.0, key.as_ptr(), value.0) })
   }
 
   // --- properties by handle, references ---

@@ -173,6 +173,9 @@ impl Shared {
   /// Records a job's end and reads the job back; `None` when it no longer
   /// ran here, or the store could not take the outcome (then the job stays
   /// leased and comes back when the lease runs out: run again, not lost).
+  /// A handler that recorded its job's outcome itself (`complete` or `fail`
+  /// on the queue) is taken at its word: nothing more is recorded, and the
+  /// events follow what it recorded.
   fn record(&self, id: &str, end: &JobEnd) -> Option<Job> {
     let mut worker = self.worker.lock();
     let mut queue = self.queue.lock();
@@ -184,6 +187,10 @@ impl Shared {
     worker.keep_leased(&mut **queue, now);
     if !worker.finish(id) {
       return None;
+    }
+    let before = queue.get(id, now).ok().flatten()?;
+    if before.status != JobStatus::Processing {
+      return Some(before);
     }
     let recorded = match end {
       JobEnd::Completed { now } => queue.complete(id, *now),
@@ -242,10 +249,12 @@ async fn run_job<const WEAK: bool>(
   shared.finished.notify_one();
   shared.wake.notify_one();
   if let Some(job) = recorded {
-    let event = match (&end, job.status) {
-      (JobEnd::Completed { .. }, _) => "completed",
-      (JobEnd::Failed { .. }, JobStatus::Failed) => "dead",
-      (JobEnd::Failed { .. }, _) => "failed",
+    // The events follow what was recorded, whoever recorded it.
+    let event = match job.status {
+      JobStatus::Completed => "completed",
+      JobStatus::Failed => "dead",
+      JobStatus::Pending => "failed",
+      JobStatus::Processing => return,
     };
     let _ = calls
       .notify

@@ -23,6 +23,9 @@ pub struct QueueRequest {
   /// JSON text, taken when the call was made; `None` for `undefined`.
   pub payload: Option<Arc<str>>,
   pub priority: JobPriority,
+  /// Why this call's payload could not be taken (circular, a BigInt, ...):
+  /// the queue step is unavailable to it, and the chain goes on.
+  pub payload_problem: Option<String>,
 }
 
 /// A validated `FallbackOptions`, minus `defaultValue` itself, which stays a
@@ -32,6 +35,9 @@ pub struct FallbackPlan {
   pub operation_name: String,
   pub user_id: Option<String>,
   pub cache_key: Option<CacheKey>,
+  /// Why the cache cannot be asked for this key (a lone surrogate in it):
+  /// the cache step is unavailable; the key still orders the steps.
+  pub cache_problem: Option<String>,
   pub allow_skip: bool,
   pub queue: Option<QueueRequest>,
   pub has_default: bool,
@@ -44,6 +50,7 @@ impl FallbackPlan {
       operation_name: operation_name.into(),
       user_id: None,
       cache_key: None,
+      cache_problem: None,
       allow_skip: false,
       queue: None,
       has_default: false,
@@ -55,6 +62,22 @@ impl FallbackPlan {
   pub fn skip_service(&self) -> &str {
     self.service.as_deref().unwrap_or(&self.operation_name)
   }
+}
+
+/// A step of the chain passed over because of this call's data or the
+/// state of a store (never because the operation failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable {
+  pub step: &'static str,
+  pub reason: String,
+}
+
+/// The failure path's result: the fallback it settled on, and the steps it
+/// passed over on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureOutcome {
+  pub fallback: Fallback,
+  pub unavailable: Vec<Unavailable>,
 }
 
 /// What the failure path settled on.
@@ -83,42 +106,82 @@ impl Fallback {
 
 /// Caches a successful result (its JSON text) under the call's key, with
 /// the default TTL. A result the cache refuses (larger than its whole byte
-/// bound) is simply not cached: the call still succeeded.
-pub fn on_success(stores: &Stores, entry: EntryText, model_id: &str, now: u64) {
-  let _ = stores.cache.lock().set_text(entry, model_id, None, now);
+/// bound, a store that cannot be written) is simply not cached: the call
+/// still succeeded, and the reason is returned to be reported.
+pub fn on_success(
+  stores: &Stores,
+  entry: EntryText,
+  model_id: &str,
+  now: u64,
+) -> Result<(), String> {
+  let stored = stores.cache.lock().set_text(entry, model_id, None, now);
+  stored.map_err(|error| error.to_string())
 }
 
 /// The failure path, in the contract's order: cache, default (with a cache
-/// key), queue, skip, default (without one), fail. A queue that refuses the
-/// job passes the request on to the next step instead of losing it.
-pub fn on_failure(plan: &FallbackPlan, error_message: &str, stores: &Stores, now: u64) -> Fallback {
+/// key), queue, skip, default (without one), fail. A step that cannot serve
+/// this call (a cache that cannot be read, a payload that cannot be queued,
+/// a queue that refuses the job) is passed over, and said so: the request
+/// goes on to the next step instead of being lost or failing the call.
+pub fn on_failure(
+  plan: &FallbackPlan,
+  error_message: &str,
+  stores: &Stores,
+  now: u64,
+) -> FailureOutcome {
+  let mut unavailable = Vec::new();
+  let fallback = choose(plan, error_message, stores, now, &mut unavailable);
+  FailureOutcome {
+    fallback,
+    unavailable,
+  }
+}
+
+fn choose(
+  plan: &FallbackPlan,
+  error_message: &str,
+  stores: &Stores,
+  now: u64,
+  unavailable: &mut Vec<Unavailable>,
+) -> Fallback {
+  let mut pass_over = |step, reason: String| unavailable.push(Unavailable { step, reason });
   if let Some(key) = &plan.cache_key {
-    let hit = stores
-      .cache
-      .lock()
-      .get_for_fallback(&key.prompt, &key.model_id, now)
-      // A cache that cannot be read has nothing to offer; the chain goes on.
-      .unwrap_or(None);
-    if let Some(hit) = hit {
-      return Fallback::Cache(hit);
+    let found = match &plan.cache_problem {
+      Some(problem) => Err(problem.clone()),
+      None => stores
+        .cache
+        .lock()
+        .get_for_fallback(&key.prompt, &key.model_id, now)
+        .map_err(|error| error.to_string()),
+    };
+    match found {
+      Ok(Some(hit)) => return Fallback::Cache(hit),
+      Ok(None) => {}
+      Err(reason) => pass_over("cache", reason),
     }
     if plan.has_default {
       return Fallback::Default;
     }
   }
   if let (Some(request), Some(user_id)) = (&plan.queue, &plan.user_id) {
-    let job = NewJob {
-      job_type: request.job_type,
-      operation: plan.operation_name.clone(),
-      payload: request.payload.clone(),
-      user_id: user_id.clone(),
-      priority: request.priority,
-      retry_count: 0,
-      max_retries: DEFAULT_MAX_RETRIES,
-      next_retry_at: None,
-    };
-    if let Ok(job_id) = stores.queue.lock().enqueue(job, now) {
-      return Fallback::Queued(job_id);
+    match &request.payload_problem {
+      Some(problem) => pass_over("queue", problem.clone()),
+      None => {
+        let job = NewJob {
+          job_type: request.job_type,
+          operation: plan.operation_name.clone(),
+          payload: request.payload.clone(),
+          user_id: user_id.clone(),
+          priority: request.priority,
+          retry_count: 0,
+          max_retries: DEFAULT_MAX_RETRIES,
+          next_retry_at: None,
+        };
+        match stores.queue.lock().enqueue(job, now) {
+          Ok(job_id) => return Fallback::Queued(job_id),
+          Err(error) => pass_over("queue", error.to_string()),
+        }
+      }
     }
   }
   if plan.allow_skip {
@@ -213,8 +276,51 @@ mod tests {
     QueueRequest {
       job_type: JobType::Analytics,
       payload: Some(Arc::from("{\"a\":1}")),
+      payload_problem: None,
       priority: JobPriority::Low,
     }
+  }
+
+  /// A payload that could not be taken, or a queue that refuses the job,
+  /// passes the request on to the next step and says why.
+  #[test]
+  fn an_unavailable_queue_step_is_passed_over_and_reported() {
+    for_each_backend(|stores| {
+      let mut plan = FallbackPlan::new("op");
+      plan.user_id = Some("u".into());
+      plan.allow_skip = true;
+      plan.queue = Some(QueueRequest {
+        payload_problem: Some("circular".into()),
+        ..queue_request()
+      });
+      let outcome = on_failure(&plan, "e", &stores, 1);
+      assert_eq!(outcome.fallback, Fallback::Skipped);
+      assert_eq!(
+        outcome.unavailable,
+        vec![Unavailable {
+          step: "queue",
+          reason: "circular".into()
+        }]
+      );
+      assert_eq!(stores.queue.lock().stats(1).unwrap().total, 0);
+
+      stores
+        .queue
+        .lock()
+        .set_config(
+          QueueConfig {
+            max_payload_bytes: 2,
+            ..QueueConfig::default()
+          },
+          1,
+        )
+        .unwrap();
+      plan.queue = Some(queue_request());
+      let outcome = on_failure(&plan, "e", &stores, 1);
+      assert_eq!(outcome.fallback, Fallback::Skipped);
+      assert_eq!(outcome.unavailable.len(), 1);
+      assert_eq!(outcome.unavailable[0].step, "queue");
+    });
   }
 
   /// Every option given: each row removes what made the previous one apply.
@@ -234,15 +340,18 @@ mod tests {
         .set_text(EntryText::new("p", "1"), "m", None, 0)
         .unwrap();
       assert_eq!(
-        on_failure(&plan, "e", &stores, 1).fallback_type(),
+        on_failure(&plan, "e", &stores, 1).fallback.fallback_type(),
         Some("cache")
       );
 
       stores.cache.lock().clear().unwrap();
-      assert_eq!(on_failure(&plan, "e", &stores, 1), Fallback::Default);
+      assert_eq!(
+        on_failure(&plan, "e", &stores, 1).fallback,
+        Fallback::Default
+      );
 
       plan.has_default = false;
-      let queued = on_failure(&plan, "e", &stores, 1);
+      let queued = on_failure(&plan, "e", &stores, 1).fallback;
       let Fallback::Queued(id) = queued else {
         panic!("expected a queued job, got {queued:?}");
       };
@@ -258,7 +367,10 @@ mod tests {
       );
 
       plan.user_id = None;
-      assert_eq!(on_failure(&plan, "boom", &stores, 1), Fallback::Skipped);
+      assert_eq!(
+        on_failure(&plan, "boom", &stores, 1).fallback,
+        Fallback::Skipped
+      );
       let failures = stores.failures.lock().failures(Some("op")).unwrap();
       assert_eq!(failures[0].operation, "execute");
       assert_eq!(
@@ -267,7 +379,10 @@ mod tests {
       );
 
       plan.allow_skip = false;
-      assert_eq!(on_failure(&plan, "e", &stores, 1), Fallback::Failed);
+      assert_eq!(
+        on_failure(&plan, "e", &stores, 1).fallback,
+        Fallback::Failed
+      );
     });
   }
 
@@ -293,13 +408,19 @@ mod tests {
       plan.has_default = true;
       plan.allow_skip = true;
       plan.service = Some("svc".into());
-      assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Skipped);
+      assert_eq!(
+        on_failure(&plan, "e", &stores, 0).fallback,
+        Fallback::Skipped
+      );
       assert_eq!(
         stores.failures.lock().failures(Some("svc")).unwrap().len(),
         1
       );
       plan.allow_skip = false;
-      assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Default);
+      assert_eq!(
+        on_failure(&plan, "e", &stores, 0).fallback,
+        Fallback::Default
+      );
     });
   }
 
@@ -320,9 +441,15 @@ mod tests {
       let mut plan = FallbackPlan::new("op");
       plan.queue = Some(queue_request());
       plan.user_id = Some("u".into());
-      assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Failed);
+      assert_eq!(
+        on_failure(&plan, "e", &stores, 0).fallback,
+        Fallback::Failed
+      );
       plan.allow_skip = true;
-      assert_eq!(on_failure(&plan, "e", &stores, 0), Fallback::Skipped);
+      assert_eq!(
+        on_failure(&plan, "e", &stores, 0).fallback,
+        Fallback::Skipped
+      );
     });
   }
 
@@ -336,13 +463,17 @@ mod tests {
           ..CacheConfig::default()
         },
       );
-      on_success(&stores, EntryText::new("p", "1"), "m", 0);
+      on_success(&stores, EntryText::new("p", "1"), "m", 0).unwrap();
       assert_eq!(stores.cache.lock().stats(0).unwrap().size, 1);
-      on_success(
+      let refused = on_success(
         &stores,
         EntryText::new("p", "a response far too large"),
         "m",
         0,
+      );
+      assert!(
+        refused.unwrap_err().contains("more than the cache"),
+        "the reason is reported"
       );
       let hit = stores
         .cache
