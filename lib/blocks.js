@@ -4,15 +4,12 @@
 // the work and returns data; the FallbackResult is made here.
 
 const native = require('./native')
-const { cachedResponse, fallbackResult } = require('./shapes')
+const { fallbackResult } = require('./shapes')
 
 /** A cached AI response (stale allowed), else the default, else `success: false`. */
 async function fallbackToCachedAI(prompt, modelId, defaultValue) {
   const found = JSON.parse(native.cachedAnswer(prompt, modelId, defaultValue !== undefined))
-  if (found.hit !== undefined) {
-    const { response } = cachedResponse(prompt, modelId, found.hit)
-    return fallbackResult(true, true, response, 'cache', found.message, found.hit.stale)
-  }
+  if (found.response !== undefined) return fallbackResult(true, true, found.response, 'cache', found.message, found.stale)
   if (found.fallbackType === 'default') return fallbackResult(true, true, defaultValue, 'default', found.message, false)
   return fallbackResult(false, false, undefined, 'cache', found.message, false)
 }

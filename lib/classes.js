@@ -6,7 +6,7 @@
 // that is not an instance, is a TypeError with a code.
 
 const native = require('./native')
-const { job, cachedResponse, cacheStats, failure, serviceStats } = require('./shapes')
+const { job, cachedResponse, cacheStats, queueStats, failure, serviceStats } = require('./shapes')
 const { startWorker } = require('./worker')
 
 function codedTypeError(message, code) {
@@ -18,6 +18,9 @@ function codedTypeError(message, code) {
 function notAnInstance(name) {
   return codedTypeError(`Value of "this" must be of type ${name}`, 'ERR_INVALID_THIS')
 }
+
+/** Where native methods put the numbers they return (src/binding/numbers.rs). */
+const numbers = new Float64Array(8)
 
 /** The handle the singletons wrap is passed through this, never through the options. */
 let adopting = null
@@ -39,8 +42,8 @@ class AIResponseCache {
   }
 
   get(prompt, modelId) {
-    const hit = AIResponseCache.#of(this).get(prompt, modelId)
-    return hit === null ? null : cachedResponse(prompt, modelId, JSON.parse(hit))
+    const response = AIResponseCache.#of(this).get(prompt, modelId, numbers)
+    return response === null ? null : cachedResponse(prompt, JSON.parse(response), modelId, numbers)
   }
 
   delete(prompt, modelId) {
@@ -52,7 +55,8 @@ class AIResponseCache {
   }
 
   getStats() {
-    return cacheStats(JSON.parse(AIResponseCache.#of(this).getStats()))
+    AIResponseCache.#of(this).getStats(numbers)
+    return cacheStats(numbers)
   }
 }
 
@@ -106,7 +110,8 @@ class BackgroundJobQueue {
   }
 
   getStats() {
-    return JSON.parse(BackgroundJobQueue.#of(this).getStats())
+    BackgroundJobQueue.#of(this).getStats(numbers)
+    return queueStats(numbers)
   }
 
   process(handlers, options) {

@@ -18,7 +18,7 @@ function dedupeKey(call) {
 
 function onSuccess(call, value, attempts) {
   if (call.prompt !== undefined) {
-    const notCached = native.cacheResult(call.prompt, call.modelId, value)
+    const notCached = native.cacheResult(call.prompt, call.modelId, value, Date.now())
     if (notCached !== null) {
       const message = `the result of "${call.operationName}" was returned but not cached: ${notCached}`
       warnOnce(call.operationName, 'not cached', message, 'FALLBACK_NOT_CACHED')
@@ -56,7 +56,24 @@ function warnUnavailable(operationName, unavailable) {
 }
 
 function onFailure(call, error, attempts) {
-  const outcome = JSON.parse(native.fallbackAfterFailure(error, call))
+  const { queue } = call
+  const outcome = JSON.parse(
+    native.fallbackAfterFailure(
+      error,
+      call.operationName,
+      call.userId,
+      call.prompt,
+      call.modelId,
+      call.allowSkip,
+      queue && queue.type,
+      queue && queue.priority,
+      queue && queue.payload,
+      queue && queue.problem,
+      call.hasDefault,
+      call.service,
+      Date.now(),
+    ),
+  )
   const { unavailable } = outcome
   if (unavailable !== undefined) warnUnavailable(call.operationName, unavailable)
   if (outcome.fallbackType === undefined) {
@@ -88,6 +105,22 @@ function withAttempts(operation, call, start, retryIf, signal) {
   const removeListener = () => signal.removeEventListener('abort', onAbort)
   settled.then(removeListener, removeListener)
   return settled
+}
+
+/** The call's checked values, made once; they travel with the promise. */
+function checkedCall(read, payload, problem) {
+  return {
+    operationName: read.operationName,
+    userId: read.userId,
+    prompt: read.prompt,
+    modelId: read.modelId,
+    allowSkip: read.allowSkip === true,
+    queue: read.queueOnFailure === undefined ? undefined : { type: read.queueType, priority: read.priority, payload, problem },
+    defaultValue: read.defaultValue,
+    hasDefault: read.defaultValue !== undefined,
+    service: read.service,
+    attempts: undefined,
+  }
 }
 
 function executeWithFallback(operation, options) {
@@ -138,28 +171,14 @@ function executeWithFallback(operation, options) {
   } catch (thrown) {
     return Promise.reject(codedIfUnreadable(thrown))
   }
-  // The call's checked values, made once; they travel with the promise.
-  call = {
-    operationName: read.operationName,
-    userId: read.userId,
-    prompt: read.prompt,
-    modelId: read.modelId,
-    allowSkip: read.allowSkip === true,
-    queue:
-      read.queueOnFailure === undefined
-        ? undefined
-        : {
-            type: read.queueType,
-            priority: read.priority,
-            payload: start === null || start.payload === null ? undefined : start.payload,
-            problem: start === null || start.payloadProblem === null ? undefined : start.payloadProblem,
-          },
-    defaultValue: read.defaultValue,
-    hasDefault: read.defaultValue !== undefined,
-    service: read.service,
-    attempts,
+  // A plain call gets null, or its queue payload's JSON text.
+  const payloadOnly = typeof start === 'string'
+  if (payloadOnly || start === null) {
+    call = checkedCall(read, payloadOnly ? start : undefined, undefined)
+    return plain(operation, call)
   }
-  if (start === null) return plain(operation, call)
+  call = checkedCall(read, start.payload === null ? undefined : start.payload, start.payloadProblem === null ? undefined : start.payloadProblem)
+  call.attempts = attempts
   if (start.skipNow) return Promise.resolve(skippedUpFront())
   if (start.shared) {
     const key = dedupeKey(call)

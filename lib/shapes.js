@@ -45,47 +45,59 @@ function asError(thrown, isError, message) {
   return isError ? thrown : new Error(message)
 }
 
-function job(record) {
+/**
+ * A `QueuedJob` from its record, a JSON array (src/binding/records.rs):
+ * `[id, type, operation, userId, priority, createdAt, retryCount,
+ * maxRetries, nextRetryAt, status, lastError, updatedAt, payload?]`.
+ */
+function job(r) {
   const result = {
-    id: record.id,
-    type: record.type,
-    operation: record.operation,
-    payload: record.payload,
-    userId: record.userId,
-    priority: record.priority,
-    createdAt: new Date(record.createdAt),
-    retryCount: record.retryCount,
-    maxRetries: record.maxRetries,
+    id: r[0],
+    type: r[1],
+    operation: r[2],
+    payload: r.length > 12 ? r[12] : undefined,
+    userId: r[3],
+    priority: r[4],
+    createdAt: new Date(r[5]),
+    retryCount: r[6],
+    maxRetries: r[7],
   }
-  if (record.nextRetryAt !== undefined) result.nextRetryAt = new Date(record.nextRetryAt)
-  result.status = record.status
-  if (record.lastError !== undefined) result.lastError = record.lastError
-  result.updatedAt = new Date(record.updatedAt)
+  if (r[8] !== null) result.nextRetryAt = new Date(r[8])
+  result.status = r[9]
+  if (r[10] !== null) result.lastError = r[10]
+  result.updatedAt = new Date(r[11])
   return result
 }
 
-/** A cached entry as `get` returns it (`hit` is the native record). */
-function cachedResponse(prompt, modelId, hit) {
+/** A cached entry as `get` returns it; `numbers` holds its two instants. */
+function cachedResponse(prompt, response, modelId, numbers) {
   return {
     prompt,
-    response: hit.response,
-    timestamp: new Date(hit.timestamp),
+    response,
+    timestamp: new Date(numbers[0]),
     modelId,
-    expiresAt: new Date(hit.expiresAt),
+    expiresAt: new Date(numbers[1]),
   }
 }
 
-function cacheStats(record) {
-  const stats = { size: record.size }
-  if (record.oldestEntry !== undefined) {
-    stats.oldestEntry = new Date(record.oldestEntry)
-    stats.newestEntry = new Date(record.newestEntry)
+/** `numbers`: size, oldest, newest, hits, misses, evictions, bytes. */
+function cacheStats(numbers) {
+  const size = numbers[0]
+  const stats = { size }
+  if (size > 0) {
+    stats.oldestEntry = new Date(numbers[1])
+    stats.newestEntry = new Date(numbers[2])
   }
-  stats.hits = record.hits
-  stats.misses = record.misses
-  stats.evictions = record.evictions
-  stats.bytes = record.bytes
+  stats.hits = numbers[3]
+  stats.misses = numbers[4]
+  stats.evictions = numbers[5]
+  stats.bytes = numbers[6]
   return stats
+}
+
+/** `numbers`: total, pending, processing, completed, failed. */
+function queueStats(numbers) {
+  return { total: numbers[0], pending: numbers[1], processing: numbers[2], completed: numbers[3], failed: numbers[4] }
 }
 
 function failure(record) {
@@ -132,6 +144,7 @@ module.exports = {
   job,
   cachedResponse,
   cacheStats,
+  queueStats,
   failure,
   serviceStats,
   fallbackResult,

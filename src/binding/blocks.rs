@@ -20,7 +20,6 @@ use super::errors::Fault;
 use super::json;
 use super::queue::{job_type, max_retries, priority};
 use super::raw::{Kind, Raw};
-use super::records;
 
 /// The friendly message for a fallback type; the error is accepted for
 /// compatibility and never shown.
@@ -40,8 +39,8 @@ pub fn get_user_friendly_message(
 }
 
 /// What `fallbackToCachedAI` found, as JSON: `{ fallbackType, message,
-/// hit? }` with `hit` a cached entry (`records::cache_hit`); `fallbackType`
-/// is `'cache'` without a hit when there is neither a hit nor a default.
+/// stale?, response? }` (`response` the cached answer); `fallbackType` is
+/// `'cache'` without a response when there is neither a hit nor a default.
 #[napi(js_name = "cachedAnswer")]
 pub fn cached_answer(
   env: Env,
@@ -56,9 +55,10 @@ pub fn cached_answer(
     Ok(
       match fallback::cached_ai(global(), &key, has_default, js.now_ms()) {
         Fallback::Cache(hit) => format!(
-          "{{\"fallbackType\":\"cache\",\"message\":{},\"hit\":{}}}",
+          "{{\"fallbackType\":\"cache\",\"message\":{},\"stale\":{},\"response\":{}}}",
           quoted(MSG_CACHED_AI),
-          records::cache_hit(&hit)
+          hit.stale,
+          hit.response
         ),
         Fallback::Default => format!(
           "{{\"fallbackType\":\"default\",\"message\":{}}}",

@@ -12,8 +12,8 @@ use super::boundary::boundary;
 use super::config::{cache_config, StorageChoice};
 use super::errors::Fault;
 use super::json;
+use super::numbers;
 use super::raw::Raw;
-use super::records;
 
 /// A cache of AI responses keyed by the exact (prompt, modelId) pair, with a
 /// TTL per entry and an LRU bound on entries and bytes. Responses are stored
@@ -73,14 +73,26 @@ impl JsAiResponseCache {
     })
   }
 
-  /// The live entry for this exact pair as JSON (`records::cache_hit`), or
-  /// `null`.
+  /// The live entry's response as JSON text, or `null`; its timestamp and
+  /// expiry go into `numbers` (`numbers::cache_hit`).
   #[napi]
-  pub fn get(&self, env: Env, prompt: Raw, model_id: Raw) -> napi::Result<Option<String>> {
+  pub fn get(
+    &self,
+    env: Env,
+    prompt: Raw,
+    model_id: Raw,
+    numbers: Raw,
+  ) -> napi::Result<Option<String>> {
     boundary(env, |js| {
       let (prompt, model_id) = args::cache_key(js, prompt, model_id)?;
       let hit = self.inner.lock().get(&prompt, &model_id, js.now_ms())?;
-      Ok(hit.as_ref().map(records::cache_hit))
+      match hit {
+        Some(hit) => {
+          numbers::cache_hit(js, numbers, &hit)?;
+          Ok(Some(hit.response))
+        }
+        None => Ok(None),
+      }
     })
   }
 
@@ -100,12 +112,12 @@ impl JsAiResponseCache {
   }
 
   /// Live entries, their oldest and newest timestamps, hit/miss/eviction
-  /// counters and live bytes, as JSON.
+  /// counters and live bytes, into `numbers` (`numbers::cache_stats`).
   #[napi]
-  pub fn get_stats(&self, env: Env) -> napi::Result<String> {
+  pub fn get_stats(&self, env: Env, numbers: Raw) -> napi::Result<()> {
     boundary(env, |js| {
       let stats = self.inner.lock().stats(js.now_ms())?;
-      Ok(records::cache_stats(&stats))
+      numbers::cache_stats(js, numbers, &stats)
     })
   }
 }

@@ -14,12 +14,13 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{FnArgs, Function, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{Either, FnArgs, Function, PromiseRaw, Unknown};
 use napi::Env;
 use napi_derive::napi;
 use tokio::sync::Notify;
 
 use crate::core::cache::EntryText;
+use crate::core::clock;
 use crate::core::fallback::{self, CacheKey, FailureOutcome, Fallback, FallbackPlan, QueueRequest};
 use crate::core::messages::user_friendly_message;
 use crate::core::retry::{Jitter, RetryPolicy};
@@ -170,7 +171,8 @@ impl FallbackStart {
 }
 
 /// Checks a call's options (read by `lib/execute.js`, in this order) and
-/// says how it runs: `null` for a plain call.
+/// says how it runs: `null` for a plain call, the queue payload's JSON text
+/// for a plain call that carries one, else a `FallbackStart`.
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn start_fallback_call(
@@ -195,7 +197,7 @@ pub fn start_fallback_call(
   dedupe: Raw,
   attempt: Option<Function<u32, Unknown<'static>>>,
   abort: Option<Function<FnArgs<(u32, f64)>, Unknown<'static>>>,
-) -> napi::Result<Option<FallbackStart>> {
+) -> napi::Result<Option<Either<String, FallbackStart>>> {
   boundary(env, |js| {
     args::function(js, operation, "operation")?;
     args::object(js, options, "options")?;
@@ -267,6 +269,11 @@ pub fn start_fallback_call(
       },
       false => (None, None),
     };
+    // The common queued call: its payload is all it carries (a string is
+    // far cheaper to hand back than an object).
+    if let (Some(payload), false, false, false) = (&payload, shared, uses_attempts, skip_now) {
+      return Ok(Some(Either::A(payload.clone())));
+    }
     let attempts = match (uses_attempts && !skip_now, attempt, abort) {
       (true, Some(attempt), Some(abort)) => {
         let schedule = Schedule::Fallback {
@@ -281,18 +288,19 @@ pub fn start_fallback_call(
       (true, _, _) if !skip_now => return Err(Fault::internal("attempts without their functions")),
       _ => None,
     };
-    Ok(Some(FallbackStart {
+    Ok(Some(Either::B(FallbackStart {
       payload,
       payload_problem,
       skip_now,
       shared,
       cancel: attempts.as_ref().map(AttemptLoop::canceller),
       attempts,
-    }))
+    })))
   })
 }
 
-/// A success: stored under the cache key. `null` and `undefined` are not
+/// A success: stored under the cache key, at `now` (the caller's
+/// `Date.now()`). `null` and `undefined` are not
 /// answers worth keeping; anything else that cannot be kept (not JSON data,
 /// a key with a lone surrogate, larger than the cache) is returned all the
 /// same, just not cached: the reason comes back for a warning.
@@ -302,6 +310,7 @@ pub fn cache_result(
   prompt: Raw,
   model_id: Raw,
   value: Raw,
+  now: f64,
 ) -> napi::Result<Option<String>> {
   boundary(env, |js| {
     if js.is_nullish(value) {
@@ -311,7 +320,7 @@ pub fn cache_result(
       return Ok(Some(problem));
     }
     match json::stringify_to_js(js, value, "result") {
-      Ok(Some(text)) => store(js, prompt, model_id, text),
+      Ok(Some(text)) => store(js, prompt, model_id, text, clock::from_js(now)),
       Ok(None) => Ok(None),
       Err(Fault::Pending) => Err(Fault::Pending),
       Err(fault) => Ok(Some(fault.message())),
@@ -319,7 +328,7 @@ pub fn cache_result(
   })
 }
 
-fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw) -> JsResult<Option<String>> {
+fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw, now: u64) -> JsResult<Option<String>> {
   let mut text = String::new();
   js.read_string_into(prompt, &mut text)?;
   let prompt_len = text.len();
@@ -336,7 +345,7 @@ fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw) -> JsResult<Option<Strin
   }
   js.read_string_into(json, &mut text)?;
   let entry = EntryText::joined(text, prompt_len).ok_or_else(|| Fault::internal("prompt split"))?;
-  Ok(fallback::on_success(global(), entry, &model, js.now_ms()).err())
+  Ok(fallback::on_success(global(), entry, &model, now).err())
 }
 
 fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {
@@ -346,49 +355,62 @@ fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {
   }
 }
 
-/// The core's plan, from the checked values `lib/execute.js` kept.
-fn plan_of(js: Js, call: Raw) -> JsResult<FallbackPlan> {
-  let field = |name| js.get_name(call, name);
-  let prompt = field(Prop::Prompt)?;
-  let (cache_key, cache_problem) = match js.kind(prompt) {
+/// The checked values of one call, as `lib/execute.js` kept them (its
+/// `call` object), handed over field by field in one call: reading them as
+/// properties from here would cost more than the rest of the failure path.
+struct CheckedCall {
+  operation_name: Raw,
+  user_id: Raw,
+  prompt: Raw,
+  model_id: Raw,
+  allow_skip: bool,
+  queue_type: Raw,
+  queue_priority: Raw,
+  payload: Raw,
+  payload_problem: Raw,
+  has_default: bool,
+  service: Raw,
+}
+
+/// The core's plan, from the checked values.
+fn plan_of(js: Js, call: &CheckedCall) -> JsResult<FallbackPlan> {
+  let (cache_key, cache_problem) = match js.kind(call.prompt) {
     Kind::String => {
-      let model_id = field(Prop::ModelId)?;
       let key = CacheKey {
-        prompt: js.read_string(prompt)?,
-        model_id: js.read_string(model_id)?,
+        prompt: js.read_string(call.prompt)?,
+        model_id: js.read_string(call.model_id)?,
       };
       let problem = args::lone_surrogate_in(
         js,
         &[&key.prompt, &key.model_id],
         &[
-          (prompt, "options.cacheKey.prompt"),
-          (model_id, "options.cacheKey.modelId"),
+          (call.prompt, "options.cacheKey.prompt"),
+          (call.model_id, "options.cacheKey.modelId"),
         ],
       )?;
       (Some(key), problem)
     }
     _ => (None, None),
   };
-  let queue = field(Prop::Queue)?;
-  let queue = match js.kind(queue) {
-    Kind::Object => Some(QueueRequest {
-      job_type: job_type(js, js.get_name(queue, Prop::Type)?, "queue.type")?,
-      payload: optional_text(js, js.get_name(queue, Prop::Payload)?)?.map(Into::into),
-      payload_problem: optional_text(js, js.get_name(queue, Prop::Problem)?)?,
-      priority: priority(js, js.get_name(queue, Prop::Priority)?, "queue.priority")?,
+  let queue = match js.kind(call.queue_type) {
+    Kind::String => Some(QueueRequest {
+      job_type: job_type(js, call.queue_type, "options.queueOnFailure.type")?,
+      payload: optional_text(js, call.payload)?.map(Into::into),
+      payload_problem: optional_text(js, call.payload_problem)?,
+      priority: priority(js, call.queue_priority, "options.queueOnFailure.priority")?,
     }),
     _ => None,
   };
   Ok(FallbackPlan {
-    operation_name: js.read_string(field(Prop::OperationName)?)?,
+    operation_name: js.read_string(call.operation_name)?,
     // An empty userId counts as none, as it did before.
-    user_id: optional_text(js, field(Prop::UserId)?)?.filter(|id| !id.is_empty()),
+    user_id: optional_text(js, call.user_id)?.filter(|id| !id.is_empty()),
     cache_key,
     cache_problem,
-    allow_skip: js.read_bool(field(Prop::AllowSkip)?),
+    allow_skip: call.allow_skip,
     queue,
-    has_default: js.read_bool(field(Prop::HasDefault)?),
-    service: optional_text(js, field(Prop::Service)?)?,
+    has_default: call.has_default,
+    service: optional_text(js, call.service)?,
   })
 }
 
@@ -400,11 +422,40 @@ fn quoted(text: &str) -> String {
 /// (`{ fallbackType?, message, data?, jobId?, stale?, isError? }`; `data` is
 /// the cached answer itself, so one `JSON.parse` makes the caller's copy).
 #[napi]
-pub fn fallback_after_failure(env: Env, error: Raw, call: Raw) -> napi::Result<String> {
+#[allow(clippy::too_many_arguments)]
+pub fn fallback_after_failure(
+  env: Env,
+  error: Raw,
+  operation_name: Raw,
+  user_id: Raw,
+  prompt: Raw,
+  model_id: Raw,
+  allow_skip: bool,
+  queue_type: Raw,
+  queue_priority: Raw,
+  payload: Raw,
+  payload_problem: Raw,
+  has_default: bool,
+  service: Raw,
+  now: f64,
+) -> napi::Result<String> {
   boundary(env, |js| {
-    let plan = plan_of(js, call)?;
+    let call = CheckedCall {
+      operation_name,
+      user_id,
+      prompt,
+      model_id,
+      allow_skip,
+      queue_type,
+      queue_priority,
+      payload,
+      payload_problem,
+      has_default,
+      service,
+    };
+    let plan = plan_of(js, &call)?;
     let message = args::error_message(js, error);
-    let outcome = fallback::on_failure(&plan, &message, global(), js.now_ms());
+    let outcome = fallback::on_failure(&plan, &message, global(), clock::from_js(now));
     Ok(outcome_json(&outcome, &message, js.is_error(error)))
   })
 }

@@ -15,6 +15,7 @@ mod failures;
 mod js_fn;
 mod json;
 mod names;
+mod numbers;
 mod queue;
 mod raw;
 mod records;

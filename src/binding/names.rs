@@ -4,6 +4,8 @@
 //! instance data (`Env::set_instance_data`), made on first use and gone with
 //! the environment.
 
+use std::cell::Cell;
+
 use napi::Env;
 
 use crate::core::clock;
@@ -26,17 +28,9 @@ macro_rules! named {
 named!(
   /// Property names read from native code.
   Prop {
-    OperationName = "operationName",
     UserId = "userId",
-    AllowSkip = "allowSkip",
-    Queue = "queue",
-    HasDefault = "hasDefault",
-    Service = "service",
-    Prompt = "prompt",
-    ModelId = "modelId",
     Type = "type",
     Payload = "payload",
-    Problem = "problem",
     Priority = "priority",
     Operation = "operation",
     RetryCount = "retryCount",
@@ -77,18 +71,36 @@ struct EnvNames {
   builtins: [Reference; 4],
 }
 
+thread_local! {
+  /// The instance data of the environment running on this thread, looked up
+  /// once: `get_instance_data` takes a process-wide lock, and hot paths ask
+  /// for names several times a call. Cleared by the instance data's
+  /// finalizer, which runs on this thread when the environment goes.
+  static CURRENT: Cell<Option<(usize, &'static EnvNames)>> = const { Cell::new(None) };
+}
+
 impl Js {
   fn env_names(self) -> JsResult<&'static EnvNames> {
-    let env = Env::from_raw(self.env());
-    if let Some(names) = env.get_instance_data::<EnvNames>()? {
-      return Ok(names);
+    let key = self.env() as usize;
+    if let Some((env, names)) = CURRENT.get() {
+      if env == key {
+        return Ok(names);
+      }
     }
-    let made = self.make_names()?;
-    env.set_instance_data(made, (), |_| {})?;
-    env
-      .get_instance_data::<EnvNames>()?
-      .map(|names| &*names)
-      .ok_or_else(|| Fault::internal("the environment's names went missing"))
+    let env = Env::from_raw(self.env());
+    let names = match env.get_instance_data::<EnvNames>()? {
+      Some(names) => &*names,
+      None => {
+        let made = self.make_names()?;
+        env.set_instance_data(made, (), |_| CURRENT.set(None))?;
+        env
+          .get_instance_data::<EnvNames>()?
+          .map(|names| &*names)
+          .ok_or_else(|| Fault::internal("the environment's names went missing"))?
+      }
+    };
+    CURRENT.set(Some((key, names)));
+    Ok(names)
   }
 
   fn make_names(self) -> JsResult<EnvNames> {
@@ -154,7 +166,7 @@ impl Js {
       )
     };
     match read() {
-      Ok(Some(ms)) if ms.is_finite() && ms >= 0.0 => (ms as u64).min(clock::MAX_DATE_MS),
+      Ok(Some(ms)) => clock::from_js(ms),
       _ => {
         self.take_exception();
         clock::now_ms()

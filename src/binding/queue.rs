@@ -17,6 +17,7 @@ use super::config::{queue_config, StorageChoice};
 use super::errors::{Fault, JsResult};
 use super::json;
 use super::names::Prop;
+use super::numbers;
 use super::raw::{Js, Kind, Raw};
 use super::records;
 use super::worker::JobWorker;
@@ -237,12 +238,12 @@ impl JsBackgroundJobQueue {
     super::worker::start(env, &self.inner, handlers, options, run, abort, notify)
   }
 
-  /// Job counts by status, as JSON.
+  /// Job counts by status, into `numbers` (`numbers::queue_stats`).
   #[napi]
-  pub fn get_stats(&self, env: Env) -> napi::Result<String> {
+  pub fn get_stats(&self, env: Env, numbers: Raw) -> napi::Result<()> {
     boundary(env, |js| {
       let stats = self.inner.lock().stats(js.now_ms())?;
-      Ok(records::queue_stats(&stats))
+      numbers::queue_stats(js, numbers, &stats)
     })
   }
 }

@@ -424,6 +424,38 @@ impl Js {
     self.check(unsafe { sys::napi_set_named_property(self.env, object.0, key.as_ptr(), value.0) })
   }
 
+  /// Copies `values` into the start of a `Float64Array` (as much as fits);
+  /// anything else is an error.
+  pub fn write_f64s(self, array: Raw, values: &[f64]) -> JsResult<()> {
+    let mut kind = 0;
+    let mut length = 0;
+    let mut data = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    let mut offset = 0;
+    // SAFETY: module invariant; `napi_get_typedarray_info` writes only to the
+    // local out-pointers (and fails for a value that is not a typed array).
+    self.check(unsafe {
+      sys::napi_get_typedarray_info(
+        self.env,
+        array.0,
+        &mut kind,
+        &mut length,
+        &mut data,
+        &mut buffer,
+        &mut offset,
+      )
+    })?;
+    if kind != sys::TypedarrayType::float64_array || data.is_null() {
+      return Err(Fault::internal("numbers must go into a Float64Array"));
+    }
+    let count = values.len().min(length);
+    // SAFETY: N-API says `data` points at `length` f64s of this array, alive
+    // for this callback; `count <= length`, and `values` is a Rust slice that
+    // cannot overlap JavaScript's buffer.
+    unsafe { ptr::copy_nonoverlapping(values.as_ptr(), data.cast::<f64>(), count) };
+    Ok(())
+  }
+
   // --- properties by handle, references ---
 
   pub fn get_by(self, object: Raw, key: Raw) -> JsResult<Raw> {

@@ -1,82 +1,68 @@
-//! What the class methods return, as JSON text that `lib/` parses once and
-//! shapes (instants stay milliseconds here; `lib/shapes.js` makes the
-//! `Date`s). Stored JSON (a cached response, a job's payload) is spliced in
-//! as it is, not parsed and written again, and the one `JSON.parse` in
-//! JavaScript is the fresh copy the contract asks for.
+//! What the class methods return when it is more than a few numbers: JSON
+//! text that `lib/` parses once and shapes (instants stay milliseconds here;
+//! `lib/shapes.js` makes the `Date`s). A job's payload is spliced in as it is
+//! stored, not parsed and written again, and the one `JSON.parse` in
+//! JavaScript is the fresh copy the contract asks for. Numbers alone go out
+//! through `numbers.rs`.
 
 use serde_json::{Map, Value};
 
-use crate::core::cache::{CacheHit, CacheStats};
 use crate::core::failures::{FailureRecord, ServiceStats};
-use crate::core::queue::{Job, QueueStats};
+use crate::core::queue::Job;
 
-/// `value` as JSON text, with `"key":<raw json>` added at the end when
-/// `raw` is given.
-fn with_raw(value: Map<String, Value>, key: &str, raw: Option<&str>) -> String {
-  let mut text = Value::Object(value).to_string();
-  if let Some(raw) = raw {
-    text.pop();
-    if text.len() > 1 {
-      text.push(',');
-    }
-    text.push_str(&Value::from(key).to_string());
-    text.push(':');
-    text.push_str(raw);
-    text.push('}');
+/// `"text"` as a JSON string, appended.
+fn push_quoted(out: &mut String, text: &str) {
+  // serde_json writes the escapes JSON needs; the common case (nothing to
+  // escape) is one copy.
+  if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    out.push('"');
+    out.push_str(text);
+    out.push('"');
+  } else {
+    out.push_str(&Value::from(text).to_string());
   }
-  text
 }
 
-/// `{ timestamp, expiresAt, stale?, response }`.
-pub fn cache_hit(hit: &CacheHit) -> String {
-  let mut record = Map::new();
-  record.insert("timestamp".into(), hit.timestamp.into());
-  record.insert("expiresAt".into(), hit.expires_at.into());
-  if hit.stale {
-    record.insert("stale".into(), true.into());
-  }
-  with_raw(record, "response", Some(&hit.response))
-}
-
-/// `{ size, oldestEntry?, newestEntry?, hits, misses, evictions, bytes }`.
-pub fn cache_stats(stats: &CacheStats) -> String {
-  let mut record = Map::new();
-  record.insert("size".into(), stats.size.into());
-  if let (Some(oldest), Some(newest)) = (stats.oldest_entry, stats.newest_entry) {
-    record.insert("oldestEntry".into(), oldest.into());
-    record.insert("newestEntry".into(), newest.into());
-  }
-  record.insert("hits".into(), stats.hits.into());
-  record.insert("misses".into(), stats.misses.into());
-  record.insert("evictions".into(), stats.evictions.into());
-  record.insert("bytes".into(), stats.bytes.into());
-  Value::Object(record).to_string()
-}
-
-fn job_record(job: &Job) -> Map<String, Value> {
-  let mut record = Map::new();
-  record.insert("id".into(), job.id.as_ref().into());
-  record.insert("type".into(), job.job_type.as_str().into());
-  record.insert("operation".into(), job.operation.as_str().into());
-  record.insert("userId".into(), job.user_id.as_ref().into());
-  record.insert("priority".into(), job.priority.as_str().into());
-  record.insert("createdAt".into(), job.created_at.into());
-  record.insert("retryCount".into(), job.retry_count.into());
-  record.insert("maxRetries".into(), job.max_retries.into());
-  if let Some(at) = job.next_retry_at {
-    record.insert("nextRetryAt".into(), at.into());
-  }
-  record.insert("status".into(), job.status.as_str().into());
-  if let Some(error) = &job.last_error {
-    record.insert("lastError".into(), error.as_str().into());
-  }
-  record.insert("updatedAt".into(), job.updated_at.into());
-  record
-}
-
-/// One job: its fields, instants in ms, the payload spliced in.
+/// One job as a JSON array (V8 parses an array of values about three times
+/// faster than an object with the same keys): `[id, type, operation,
+/// userId, priority, createdAt, retryCount, maxRetries, nextRetryAt | null,
+/// status, lastError | null, updatedAt, payload?]`, instants in ms; the
+/// payload, when there is one, is spliced in last as it is stored.
 pub fn job(job: &Job) -> String {
-  with_raw(job_record(job), "payload", job.payload.as_deref())
+  use std::fmt::Write;
+  let mut out = String::with_capacity(160 + job.payload.as_deref().map_or(0, str::len));
+  out.push('[');
+  push_quoted(&mut out, &job.id);
+  let _ = write!(out, ",\"{}\",", job.job_type.as_str());
+  push_quoted(&mut out, &job.operation);
+  out.push(',');
+  push_quoted(&mut out, &job.user_id);
+  let _ = write!(
+    out,
+    ",\"{}\",{},{},{},",
+    job.priority.as_str(),
+    job.created_at,
+    job.retry_count,
+    job.max_retries
+  );
+  match job.next_retry_at {
+    Some(at) => {
+      let _ = write!(out, "{at}");
+    }
+    None => out.push_str("null"),
+  }
+  let _ = write!(out, ",\"{}\",", job.status.as_str());
+  match &job.last_error {
+    Some(error) => push_quoted(&mut out, error),
+    None => out.push_str("null"),
+  }
+  let _ = write!(out, ",{}", job.updated_at);
+  if let Some(payload) = &job.payload {
+    out.push(',');
+    out.push_str(payload);
+  }
+  out.push(']');
+  out
 }
 
 /// A JSON array of jobs.
@@ -90,13 +76,6 @@ pub fn jobs(jobs: &[Job]) -> String {
   }
   text.push(']');
   text
-}
-
-pub fn queue_stats(stats: &QueueStats) -> String {
-  format!(
-    "{{\"total\":{},\"pending\":{},\"processing\":{},\"completed\":{},\"failed\":{}}}",
-    stats.total, stats.pending, stats.processing, stats.completed, stats.failed
-  )
 }
 
 /// A JSON array of failure records.
