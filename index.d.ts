@@ -94,9 +94,11 @@ export interface FallbackOptions<T> {
    * Retry the operation before falling back: up to `maxRetries` (3) more attempts,
    * waiting from `baseDelayMs` (1000) up to `maxDelayMs` (30000), with decorrelated
    * jitter unless `jitter` is `false`/`'none'`. An error with `retryable: false`, or
-   * one `retryIf` rejects, is not retried; `retryAfterMs` or a `Retry-After` header
-   * (seconds) on `error.response.headers` waits at least that long. Results then
-   * carry `metadata.attempts`.
+   * one `retryIf` rejects, is not retried. An error asking for a wait gets at least
+   * that wait: `retryAfterMs`, else a `retry-after-ms` (ms) or `Retry-After` (seconds
+   * or an HTTP-date) header on `error.response.headers`, `error.headers` or
+   * `error.responseHeaders` (a plain object in any case, or a fetch `Headers`).
+   * Results then carry `metadata.attempts`.
    */
   retry?: {
     maxRetries?: number;
@@ -104,6 +106,12 @@ export interface FallbackOptions<T> {
     maxDelayMs?: number;
     jitter?: boolean | 'decorrelated' | 'none';
     retryIf?: (error: any) => boolean;
+    /**
+     * The longest wait an error may ask for (default 60000 ms). An error asking for
+     * more (`Retry-After: 86400`, `retryAfterMs: Infinity`) is not retried: the call
+     * gives up at once and the fallbacks run.
+     */
+    maxRetryAfterMs?: number;
   };
   /** With `allowSkip`: once the service has this many failures in the window, skip without calling (`metadata.skippedWithoutCalling`). */
   skipThreshold?: number;
@@ -224,8 +232,19 @@ export interface ServiceOptions<T> {
   maxRetries?: number;
   /** First retry delay in ms (default 1000); later ones grow, with decorrelated jitter. */
   baseDelay?: number;
-  /** Longest retry delay in ms (default 30000); an error's `retryAfterMs` or `Retry-After` header can ask for more. */
+  /**
+   * Longest retry delay in ms (default 30000). An error can ask for more, up to
+   * `maxRetryAfter`: `retryAfterMs`, else a `retry-after-ms` (ms) or `Retry-After`
+   * (seconds or an HTTP-date) header on `error.response.headers`, `error.headers` or
+   * `error.responseHeaders` (a plain object in any case, or a fetch `Headers`).
+   */
   maxDelay?: number;
+  /**
+   * The longest wait an error may ask for, in ms (default 60000). An error asking
+   * for more is not retried: the call gives up at once (a failed call for the
+   * breaker) and the fallbacks run.
+   */
+  maxRetryAfter?: number;
   /** Used when every attempt failed or the breaker is open. */
   fallback?: () => T | Promise<T>;
   /** Used when there is no fallback, or it failed too. */

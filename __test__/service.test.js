@@ -73,6 +73,34 @@ test('retryAfterMs and a Retry-After header make the next attempt wait at least 
   assert.ok(header.gaps()[0] >= 95, `waited ${header.gaps()[0]} ms`)
 })
 
+test('Retry-After forms (fetch Headers, error.headers, AI SDK responseHeaders, retry-after-ms, HTTP-date) and the maxRetryAfter cap', async () => {
+  const errors = [
+    Object.assign(new Error('429'), { response: { headers: new Headers({ 'Retry-After': '0.1' }) } }),
+    Object.assign(new Error('429'), { headers: { 'RETRY-AFTER-MS': '100' } }),
+    Object.assign(new Error('429'), { responseHeaders: { 'retry-after': '0.1' } }),
+  ]
+  for (const error of errors) {
+    const op = flaky(1, () => error)
+    const result = await executeService(op.operation, context(), { maxRetries: 1, baseDelay: 1, maxDelay: 5 })
+    assert.equal(result.metadata.attempts, 2)
+    assert.ok(op.gaps()[0] >= 95, `waited ${op.gaps()[0]} ms`)
+  }
+  const dated = flaky(1, () => Object.assign(new Error('503'), { headers: { 'retry-after': new Date(Date.now() + 2_100).toUTCString() } }))
+  await executeService(dated.operation, context(), { maxRetries: 1, baseDelay: 1, maxDelay: 5, maxRetryAfter: 5_000 })
+  assert.ok(dated.gaps()[0] >= 1_000 && dated.gaps()[0] < 3_000, `waited ${dated.gaps()[0]} ms`)
+  for (const makeError of [
+    () => Object.assign(new Error('x'), { retryAfterMs: 1e308 }),
+    () => Object.assign(new Error('x'), { response: { headers: { 'retry-after': '86400' } } }),
+  ]) {
+    const op = flaky(1, makeError)
+    const started = performance.now()
+    const result = await executeService(op.operation, context(), { maxRetries: 3, baseDelay: 1, maxRetryAfter: 50, fallback: () => 'later' })
+    assert.equal(op.starts.length, 1, 'gives up instead of waiting past the cap')
+    assert.equal(result.data, 'later')
+    assert.ok(performance.now() - started < 1_000)
+  }
+})
+
 test('sync throws and non-Error throws are failures too', async () => {
   const result = await executeService(() => { throw 'plain' }, context(), { maxRetries: 1, baseDelay: 1 })
   assert.equal(result.success, false)
@@ -177,6 +205,7 @@ test('bad arguments reject with a TypeError naming them', async () => {
     [[async () => 1, context(), { maxRetries: -1 }], /"options.maxRetries"/],
     [[async () => 1, context(), { fallback: 'x' }], /"options.fallback" property must be of type function/],
     [[async () => 1, context(), { retries: 1 }], /Unknown option "options.retries"/],
+    [[async () => 1, context(), { maxRetryAfter: 1.5 }], /"options.maxRetryAfter"/],
   ]
   for (const [args, message] of cases) {
     await assert.rejects(executeService(...args), (error) => {

@@ -24,6 +24,7 @@ fn policy(js: Js, options: Raw) -> JsResult<RetryPolicy> {
     "maxRetries",
     "baseDelay",
     "maxDelay",
+    "maxRetryAfter",
     "fallback",
     "gracefulDegradation",
   ];
@@ -40,6 +41,11 @@ fn policy(js: Js, options: Raw) -> JsResult<RetryPolicy> {
       "maxDelay" => {
         policy.max_delay_ms =
           args::optional_integer(js, value, path, 0, args::MAX_SAFE_INTEGER)?.unwrap_or(0)
+      }
+      "maxRetryAfter" => {
+        policy.max_retry_after_ms =
+          args::optional_integer(js, value, path, 0, args::MAX_SAFE_INTEGER)?
+            .unwrap_or(policy.max_retry_after_ms)
       }
       _ => {
         args::function(js, value, path)?;

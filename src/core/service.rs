@@ -62,7 +62,11 @@ impl ServiceCall {
     random: &mut JitterRandom,
     now: u64,
   ) -> AfterFailure {
-    if retryable && !self.trial && self.policy.allows_retry_after(self.attempts) {
+    if retryable
+      && !self.trial
+      && self.policy.allows_retry_after(self.attempts)
+      && self.policy.honours_wait(at_least_ms)
+    {
       let delay = self.policy.delay_ms(
         self.attempts,
         self.previous_delay_ms,
@@ -89,6 +93,7 @@ mod tests {
       base_delay_ms: 10,
       max_delay_ms: 100,
       jitter: Jitter::None,
+      max_retry_after_ms: 1_000,
     }
   }
 
@@ -109,6 +114,24 @@ mod tests {
         AfterFailure::RetryIn(20),
         AfterFailure::GiveUp
       ]
+    );
+    assert_eq!(breakers.status(0)[0].1.consecutive_failures, 1);
+  }
+
+  #[test]
+  fn an_error_asking_past_the_cap_gives_up_at_once() {
+    let mut breakers = Breakers::default();
+    let mut random = JitterRandom::new(1);
+    let mut call = ServiceCall::start(&mut breakers, "op", policy(5), 0).unwrap();
+    call.attempts = 1;
+    assert_eq!(
+      call.failed(&mut breakers, true, 1_000, &mut random, 0),
+      AfterFailure::RetryIn(1_000)
+    );
+    call.attempts = 2;
+    assert_eq!(
+      call.failed(&mut breakers, true, 86_400_000, &mut random, 0),
+      AfterFailure::GiveUp
     );
     assert_eq!(breakers.status(0)[0].1.consecutive_failures, 1);
   }
