@@ -245,6 +245,17 @@ export interface ServiceOptions<T> {
    * breaker) and the fallbacks run.
    */
   maxRetryAfter?: number;
+  /**
+   * Consecutive failed calls (after their retries) that open the operation's breaker
+   * (default 5; an integer >= 1). The breaker takes the settings of the latest call
+   * for its operation.
+   */
+  breakerThreshold?: number;
+  /**
+   * How long the breaker stays open before one trial call goes through, in ms
+   * (default 60000; an integer >= 1); also how long a trial may go unanswered.
+   */
+  breakerResetMs?: number;
   /** Used when every attempt failed or the breaker is open. */
   fallback?: () => T | Promise<T>;
   /** Used when there is no fallback, or it failed too. */
@@ -256,8 +267,9 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
 
 /**
  * Runs `operation` with retries and a circuit breaker per `context.operation`
- * (open after 5 consecutive failed calls; after 60 s exactly one trial call goes
- * through, and its success closes the breaker), then `options.fallback`, then
+ * (open after `breakerThreshold`, default 5, consecutive failed calls; after
+ * `breakerResetMs`, default 60 s, exactly one trial call goes through, and its
+ * success closes the breaker), then `options.fallback`, then
  * `options.gracefulDegradation`. An error with `retryable: false` is not retried.
  * `metadata` carries `attempts` and `circuitState`. Resolves; rejects only for
  * bad arguments.

@@ -196,6 +196,38 @@ test('a failed trial is not retried and opens the breaker again', async (t) => {
   assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open')
 })
 
+test('breakerThreshold and breakerResetMs: the breaker takes the settings of the latest call for its operation', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
+  const ctx = context()
+  const settings = { maxRetries: 0, breakerThreshold: 2, breakerResetMs: 1_000 }
+  const down = flaky(100)
+  for (let i = 0; i < 2; i++) await executeService(down.operation, ctx, settings)
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open', 'open after 2')
+  await executeService(down.operation, ctx, settings)
+  assert.equal(down.starts.length, 2, 'kept out')
+  t.mock.timers.tick(999)
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open')
+  t.mock.timers.tick(1)
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'half-open')
+  const trial = await executeService(async () => 'back', ctx, settings)
+  assert.equal(trial.data, 'back')
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'closed')
+  // A call without the options: the defaults (5 failures) apply from it on.
+  for (let i = 0; i < 4; i++) await executeService(down.operation, ctx, { maxRetries: 0 })
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'closed', '4 < 5')
+  await executeService(down.operation, ctx, { maxRetries: 0 })
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open')
+  t.mock.timers.tick(1_000)
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open', 'opened with the 60 s default')
+  // Another operation is unaffected by these settings.
+  const other = context()
+  await executeService(down.operation, other, { maxRetries: 0, breakerThreshold: 1 })
+  assert.equal(getCircuitBreakerStatus()[other.operation].state, 'open', 'threshold 1')
+  const fresh = context()
+  await executeService(down.operation, fresh, { maxRetries: 0 })
+  assert.equal(getCircuitBreakerStatus()[fresh.operation].state, 'closed')
+})
+
 test('bad arguments reject with a TypeError naming them', async () => {
   const cases = [
     [[1, context()], /"operation" argument must be of type function/],
@@ -206,6 +238,10 @@ test('bad arguments reject with a TypeError naming them', async () => {
     [[async () => 1, context(), { fallback: 'x' }], /"options.fallback" property must be of type function/],
     [[async () => 1, context(), { retries: 1 }], /Unknown option "options.retries"/],
     [[async () => 1, context(), { maxRetryAfter: 1.5 }], /"options.maxRetryAfter"/],
+    [[async () => 1, context(), { breakerThreshold: 0 }], /"options.breakerThreshold"/],
+    [[async () => 1, context(), { breakerThreshold: '5' }], /"options.breakerThreshold" property must be of type number/],
+    [[async () => 1, context(), { breakerResetMs: -1 }], /"options.breakerResetMs"/],
+    [[async () => 1, context(), { breakerResetMs: NaN }], /"options.breakerResetMs"/],
   ]
   for (const [args, message] of cases) {
     await assert.rejects(executeService(...args), (error) => {

@@ -73,7 +73,7 @@ async function usage(): Promise<void> {
   const controller = new AbortController();
   await executeWithFallback((signal) => fetchLike(signal), { operationName: "op", timeoutMs: 100, signal: controller.signal, dedupe: true, cacheKey: { prompt: "p", modelId: "m" } });
   await executeWithFallback(async () => 2, { operationName: "op", retry: { maxRetryAfterMs: 10_000 } });
-  const served = await executeService(async () => 2, { operation: "op", timestamp: new Date() }, { maxRetries: 1, maxDelay: 100, maxRetryAfter: 5_000 });
+  const served = await executeService(async () => 2, { operation: "op", timestamp: new Date() }, { maxRetries: 1, maxDelay: 100, maxRetryAfter: 5_000, breakerThreshold: 3, breakerResetMs: 30_000 });
   const served2: number | undefined = served.data;
   void served2;
   // @ts-expect-error maxRetryAfter is a number
