@@ -158,6 +158,13 @@ interface BackgroundJobQueueOptions {
   leaseMs?: number;
   /** Largest payload, in bytes of JSON (default 1 MiB). */
   maxPayloadBytes?: number;
+  /**
+   * Delays before the retries of a failed job, in ms: entry n−1 before retry n, the
+   * last repeating (default `[60000, 300000, 900000, 1800000]`: 1, 5, 15, then 30 min).
+   * A non-empty array of non-negative integers. Applied when a failure is recorded;
+   * with a storage file it is this instance's setting, not stored in the file.
+   */
+  backoffMs?: number[];
 }
 
 /** Bounds of a failure history. */

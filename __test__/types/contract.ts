@@ -174,6 +174,10 @@ async function usage(): Promise<void> {
   new AIResponseCache();
   new AIResponseCache({ maxEntries: 10, maxBytes: 1024, defaultTtlMs: 1000, staleIfErrorMs: 0 });
   new BackgroundJobQueue({ maxSize: 10, leaseMs: 1000, maxPayloadBytes: 1024 });
+  new BackgroundJobQueue({ backoffMs: [1_000, 10_000] });
+  configure({ queue: { backoffMs: [60_000] } });
+  // @ts-expect-error backoffMs is an array of numbers
+  new BackgroundJobQueue({ backoffMs: 1000 });
   new BackgroundJobQueue({ maxSize: 10, storagePath: '/var/lib/app/jobs.db', durability: 'normal' });
   new AIResponseCache({ storagePath: 'cache.db' });
   new IntegrationFailureManager({ storagePath: 'failures.db', windowMs: 1 });
