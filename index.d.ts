@@ -94,9 +94,11 @@ export interface FallbackOptions<T> {
    * Retry the operation before falling back: up to `maxRetries` (3) more attempts,
    * waiting from `baseDelayMs` (1000) up to `maxDelayMs` (30000), with decorrelated
    * jitter unless `jitter` is `false`/`'none'`. An error with `retryable: false`, or
-   * one `retryIf` rejects, is not retried; `retryAfterMs` or a `Retry-After` header
-   * (seconds) on `error.response.headers` waits at least that long. Results then
-   * carry `metadata.attempts`.
+   * one `retryIf` rejects, is not retried. An error asking for a wait gets at least
+   * that wait: `retryAfterMs`, else a `retry-after-ms` (ms) or `Retry-After` (seconds
+   * or an HTTP-date) header on `error.response.headers`, `error.headers` or
+   * `error.responseHeaders` (a plain object in any case, or a fetch `Headers`).
+   * Results then carry `metadata.attempts`.
    */
   retry?: {
     maxRetries?: number;
@@ -104,6 +106,12 @@ export interface FallbackOptions<T> {
     maxDelayMs?: number;
     jitter?: boolean | 'decorrelated' | 'none';
     retryIf?: (error: any) => boolean;
+    /**
+     * The longest wait an error may ask for (default 60000 ms). An error asking for
+     * more (`Retry-After: 86400`, `retryAfterMs: Infinity`) is not retried: the call
+     * gives up at once and the fallbacks run.
+     */
+    maxRetryAfterMs?: number;
   };
   /** With `allowSkip`: once the service has this many failures in the window, skip without calling (`metadata.skippedWithoutCalling`). */
   skipThreshold?: number;
@@ -150,6 +158,13 @@ interface BackgroundJobQueueOptions {
   leaseMs?: number;
   /** Largest payload, in bytes of JSON (default 1 MiB). */
   maxPayloadBytes?: number;
+  /**
+   * Delays before the retries of a failed job, in ms: entry n−1 before retry n, the
+   * last repeating (default `[60000, 300000, 900000, 1800000]`: 1, 5, 15, then 30 min).
+   * A non-empty array of non-negative integers. Applied when a failure is recorded;
+   * with a storage file it is this instance's setting, not stored in the file.
+   */
+  backoffMs?: number[];
 }
 
 /** Bounds of a failure history. */
@@ -224,8 +239,30 @@ export interface ServiceOptions<T> {
   maxRetries?: number;
   /** First retry delay in ms (default 1000); later ones grow, with decorrelated jitter. */
   baseDelay?: number;
-  /** Longest retry delay in ms (default 30000); an error's `retryAfterMs` or `Retry-After` header can ask for more. */
+  /**
+   * Longest retry delay in ms (default 30000). An error can ask for more, up to
+   * `maxRetryAfter`: `retryAfterMs`, else a `retry-after-ms` (ms) or `Retry-After`
+   * (seconds or an HTTP-date) header on `error.response.headers`, `error.headers` or
+   * `error.responseHeaders` (a plain object in any case, or a fetch `Headers`).
+   */
   maxDelay?: number;
+  /**
+   * The longest wait an error may ask for, in ms (default 60000). An error asking
+   * for more is not retried: the call gives up at once (a failed call for the
+   * breaker) and the fallbacks run.
+   */
+  maxRetryAfter?: number;
+  /**
+   * Consecutive failed calls (after their retries) that open the operation's breaker
+   * (default 5; an integer >= 1). The breaker takes the settings of the latest call
+   * for its operation.
+   */
+  breakerThreshold?: number;
+  /**
+   * How long the breaker stays open before one trial call goes through, in ms
+   * (default 60000; an integer >= 1); also how long a trial may go unanswered.
+   */
+  breakerResetMs?: number;
   /** Used when every attempt failed or the breaker is open. */
   fallback?: () => T | Promise<T>;
   /** Used when there is no fallback, or it failed too. */
@@ -237,8 +274,9 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
 
 /**
  * Runs `operation` with retries and a circuit breaker per `context.operation`
- * (open after 5 consecutive failed calls; after 60 s exactly one trial call goes
- * through, and its success closes the breaker), then `options.fallback`, then
+ * (open after `breakerThreshold`, default 5, consecutive failed calls; after
+ * `breakerResetMs`, default 60 s, exactly one trial call goes through, and its
+ * success closes the breaker), then `options.fallback`, then
  * `options.gracefulDegradation`. An error with `retryable: false` is not retried.
  * `metadata` carries `attempts` and `circuitState`. Resolves; rejects only for
  * bad arguments.

@@ -108,6 +108,70 @@ test('fail: backoff of 1, 5, 15, then 30 minutes, lastError kept', () => {
   assert.deepEqual(queue.getStats(), { total: 1, pending: 0, processing: 0, completed: 0, failed: 1 })
 })
 
+/** Fails job `id` once and returns how long its retry was put off, in ms. */
+function failAndDelay(queue, id) {
+  queue.fail(id, 'x')
+  const stored = queue.getAll().find((j) => j.id === id)
+  return stored.nextRetryAt.getTime() - stored.updatedAt.getTime()
+}
+
+test('backoffMs: a schedule of retry delays, the last repeating', () => {
+  const queue = new BackgroundJobQueue({ backoffMs: [10, 2_000, 30_000] })
+  const id = queue.enqueue(job({ maxRetries: 6 }))
+  assert.deepEqual([1, 2, 3, 4, 5].map(() => failAndDelay(queue, id)), [10, 2_000, 30_000, 30_000, 30_000])
+  const once = new BackgroundJobQueue({ backoffMs: [0] })
+  const ready = once.enqueue(job())
+  assert.equal(failAndDelay(once, ready), 0)
+  assert.equal(once.dequeue().id, ready, 'a zero delay is ready at once')
+  const plain = new BackgroundJobQueue()
+  assert.equal(failAndDelay(plain, plain.enqueue(job())), MIN, 'per instance: the default schedule')
+})
+
+test('backoffMs also times the retry of a job whose lease ran out', async () => {
+  const queue = new BackgroundJobQueue({ leaseMs: 20, backoffMs: [5_000] })
+  const id = queue.enqueue(job())
+  queue.dequeue()
+  await sleep(50)
+  const [stored] = queue.getAll()
+  assert.equal(stored.lastError, 'lease expired')
+  assert.equal(stored.nextRetryAt.getTime() - stored.updatedAt.getTime(), 5_000)
+  assert.equal(stored.id, id)
+})
+
+test('configure({ queue: { backoffMs } }) sets the singleton\'s schedule; a refused configure changes nothing', () => {
+  try {
+    configure({ queue: { backoffMs: [7, 70] } })
+    const id = backgroundJobQueue.enqueue(job({ maxRetries: 5 }))
+    assert.deepEqual([failAndDelay(backgroundJobQueue, id), failAndDelay(backgroundJobQueue, id)], [7, 70])
+    assert.throws(() => configure({ queue: { backoffMs: [1] }, cache: { maxEntries: -1 } }), RangeError)
+    assert.equal(failAndDelay(backgroundJobQueue, id), 70, 'unchanged')
+  } finally {
+    configure({ queue: { backoffMs: [MIN, 5 * MIN, 15 * MIN, 30 * MIN] } })
+    resetSingletons()
+    for (const stuck of backgroundJobQueue.getAll()) backgroundJobQueue.complete(stuck.id)
+    backgroundJobQueue.clearCompleted()
+  }
+})
+
+test('bad backoffMs is a TypeError/RangeError naming the option or the entry', () => {
+  const cases = [
+    [5, TypeError, 'ERR_INVALID_ARG_TYPE', /"options.backoffMs" property must be an array of non-negative integers/],
+    ['60000', TypeError, 'ERR_INVALID_ARG_TYPE', /"options.backoffMs"/],
+    [{ 0: 1, length: 1 }, TypeError, 'ERR_INVALID_ARG_TYPE', /"options.backoffMs"/],
+    [[], RangeError, 'ERR_OUT_OF_RANGE', /"options.backoffMs" .*non-empty/],
+    [[1, -1], RangeError, 'ERR_OUT_OF_RANGE', /"options.backoffMs\[1\]"/],
+    [[1.5], RangeError, 'ERR_OUT_OF_RANGE', /"options.backoffMs\[0\]"/],
+    [[NaN], RangeError, 'ERR_OUT_OF_RANGE', /"options.backoffMs\[0\]"/],
+    [[2 ** 53], RangeError, 'ERR_OUT_OF_RANGE', /"options.backoffMs\[0\]"/],
+    [['1'], TypeError, 'ERR_INVALID_ARG_TYPE', /"options.backoffMs\[0\]" property must be of type number/],
+    [[1, , 2], TypeError, 'ERR_INVALID_ARG_TYPE', /"options.backoffMs\[1\]"/], // eslint-disable-line no-sparse-arrays
+  ]
+  for (const [backoffMs, type, code, message] of cases) {
+    assertThrowsCoded(assert, () => new BackgroundJobQueue({ backoffMs }), type, code, message)
+  }
+  assertThrowsCoded(assert, () => configure({ queue: { backoffMs: [] } }), RangeError, 'ERR_OUT_OF_RANGE', /"options.queue.backoffMs"/)
+})
+
 test('fail at maxRetries is final; maxRetries 0 fails at once', () => {
   const queue = new BackgroundJobQueue()
   const id = queue.enqueue(job({ maxRetries: 1 }))

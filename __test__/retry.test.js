@@ -74,6 +74,81 @@ test('retryAfterMs and Retry-After make the next attempt wait at least that long
   assert.ok(titled.gaps()[0] >= 95, `${titled.gaps()[0]} ms`)
 })
 
+/** One retry after an error made by `makeError`, with tiny policy delays: how long the retry waited, and how many attempts ran. */
+async function waitAfter(makeError, retry = {}) {
+  const op = flaky(1, makeError)
+  const result = await executeWithFallback(op.operation, { operationName: 'op', retry: { maxRetries: 1, baseDelayMs: 1, maxDelayMs: 5, ...retry } })
+  return { gap: op.gaps()[0], attempts: result.metadata.attempts }
+}
+
+const withHeaders = (where, headers) => () => {
+  const error = new Error('429')
+  if (where === 'response') error.response = { status: 429, headers }
+  else error[where] = headers
+  return error
+}
+
+test('Retry-After is read from error.headers, error.response.headers and error.responseHeaders, in any case, or a fetch Headers', async () => {
+  const forms = [
+    ['response', { 'retry-after': '0.1' }],
+    ['response', { 'RETRY-AFTER': '0.1' }],
+    ['response', new Headers({ 'Retry-After': '0.1' })],
+    ['headers', { 'Retry-After': '0.1' }],
+    ['headers', new Headers({ 'retry-after': '0.1' })],
+    ['responseHeaders', { 'retry-after': '0.1' }],
+    ['responseHeaders', { 'Retry-After-Ms': '100' }],
+    ['headers', new Headers({ 'retry-after-ms': '100', 'retry-after': '0' })],
+    ['headers', { 'retry-after-ms': 100 }],
+  ]
+  for (const [where, headers] of forms) {
+    const { gap, attempts } = await waitAfter(withHeaders(where, headers))
+    assert.equal(attempts, 2)
+    assert.ok(gap >= 95, `${where} ${JSON.stringify(Object.fromEntries(Object.entries(headers instanceof Headers ? Object.fromEntries(headers) : headers)))}: waited ${gap} ms`)
+  }
+})
+
+test('Retry-After as an HTTP-date waits until that date (JavaScript clock); a past date asks no wait', async () => {
+  const date = (ms) => new Date(Date.now() + ms).toUTCString()
+  // toUTCString drops the milliseconds: ask for 1.1-2.1 s ahead, cap 5 s.
+  const ahead = await waitAfter(withHeaders('headers', { 'retry-after': date(2_100) }), { maxRetryAfterMs: 5_000 })
+  assert.ok(ahead.gap >= 1_000 && ahead.gap < 3_000, `waited ${ahead.gap} ms`)
+  const past = await waitAfter(withHeaders('headers', new Headers({ 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' })))
+  assert.equal(past.attempts, 2)
+  assert.ok(past.gap < 500, `waited ${past.gap} ms`)
+  const unreadable = await waitAfter(withHeaders('headers', { 'retry-after': 'soon' }))
+  assert.equal(unreadable.attempts, 2, 'an unreadable header asks nothing')
+})
+
+test('an error asking to wait past maxRetryAfterMs gives up at once instead: no day-long or endless waits', async () => {
+  const asks = [
+    () => Object.assign(new Error('x'), { retryAfterMs: 1e308 }),
+    () => Object.assign(new Error('x'), { retryAfterMs: Infinity }),
+    withHeaders('response', { 'retry-after': '86400' }),
+    withHeaders('headers', new Headers({ 'retry-after': new Date(Date.now() + 86_400_000).toUTCString() })),
+    withHeaders('responseHeaders', { 'retry-after-ms': '200' }),
+  ]
+  for (const makeError of asks) {
+    const started = performance.now()
+    const { attempts } = await waitAfter(makeError, { maxRetryAfterMs: 150 })
+    assert.equal(attempts, 1, 'not retried')
+    assert.ok(performance.now() - started < 1_000)
+  }
+  // At the cap it is honoured.
+  const { gap, attempts } = await waitAfter(() => Object.assign(new Error('x'), { retryAfterMs: 150 }), { maxRetryAfterMs: 150 })
+  assert.equal(attempts, 2)
+  assert.ok(gap >= 145, `waited ${gap} ms`)
+  // The default cap is 60 s: a day is refused without waiting.
+  const day = await waitAfter(withHeaders('response', { 'retry-after': 86400 }))
+  assert.equal(day.attempts, 1)
+})
+
+test('a headers getter or get() that throws is taken as asking nothing', async () => {
+  const throwingGet = { get() { throw new Error('bad headers') } }
+  assert.equal((await waitAfter(withHeaders('headers', throwingGet))).attempts, 2)
+  const getter = () => Object.defineProperty(new Error('x'), 'responseHeaders', { get() { throw new Error('boom') } })
+  assert.equal((await waitAfter(getter)).attempts, 2)
+})
+
 test('without a retry option results keep the contract\'s exact shapes', async () => {
   const ok = await executeWithFallback(async () => 1, { operationName: 'op' })
   assert.deepEqual(Object.keys(ok).sort(), ['data', 'message', 'success', 'timestamp'])
@@ -112,6 +187,8 @@ test('bad retry options reject with a TypeError or RangeError naming them', asyn
     [{ retry: { jitter: 'full' } }, TypeError, /"options.retry.jitter" property must be one of 'decorrelated', 'none'/],
     [{ retry: { retryIf: true } }, TypeError, /"options.retry.retryIf" property must be of type function/],
     [{ skipThreshold: -2 }, RangeError, /"options.skipThreshold"/],
+    [{ retry: { maxRetryAfterMs: -1 } }, RangeError, /"options.retry.maxRetryAfterMs"/],
+    [{ retry: { maxRetryAfterMs: '60' } }, TypeError, /"options.retry.maxRetryAfterMs" property must be of type number/],
   ]
   for (const [extra, type, message] of cases) {
     await assert.rejects(executeWithFallback(async () => 1, { operationName: 'op', ...extra }), (error) => {

@@ -73,6 +73,34 @@ test('retryAfterMs and a Retry-After header make the next attempt wait at least 
   assert.ok(header.gaps()[0] >= 95, `waited ${header.gaps()[0]} ms`)
 })
 
+test('Retry-After forms (fetch Headers, error.headers, AI SDK responseHeaders, retry-after-ms, HTTP-date) and the maxRetryAfter cap', async () => {
+  const errors = [
+    Object.assign(new Error('429'), { response: { headers: new Headers({ 'Retry-After': '0.1' }) } }),
+    Object.assign(new Error('429'), { headers: { 'RETRY-AFTER-MS': '100' } }),
+    Object.assign(new Error('429'), { responseHeaders: { 'retry-after': '0.1' } }),
+  ]
+  for (const error of errors) {
+    const op = flaky(1, () => error)
+    const result = await executeService(op.operation, context(), { maxRetries: 1, baseDelay: 1, maxDelay: 5 })
+    assert.equal(result.metadata.attempts, 2)
+    assert.ok(op.gaps()[0] >= 95, `waited ${op.gaps()[0]} ms`)
+  }
+  const dated = flaky(1, () => Object.assign(new Error('503'), { headers: { 'retry-after': new Date(Date.now() + 2_100).toUTCString() } }))
+  await executeService(dated.operation, context(), { maxRetries: 1, baseDelay: 1, maxDelay: 5, maxRetryAfter: 5_000 })
+  assert.ok(dated.gaps()[0] >= 1_000 && dated.gaps()[0] < 3_000, `waited ${dated.gaps()[0]} ms`)
+  for (const makeError of [
+    () => Object.assign(new Error('x'), { retryAfterMs: 1e308 }),
+    () => Object.assign(new Error('x'), { response: { headers: { 'retry-after': '86400' } } }),
+  ]) {
+    const op = flaky(1, makeError)
+    const started = performance.now()
+    const result = await executeService(op.operation, context(), { maxRetries: 3, baseDelay: 1, maxRetryAfter: 50, fallback: () => 'later' })
+    assert.equal(op.starts.length, 1, 'gives up instead of waiting past the cap')
+    assert.equal(result.data, 'later')
+    assert.ok(performance.now() - started < 1_000)
+  }
+})
+
 test('sync throws and non-Error throws are failures too', async () => {
   const result = await executeService(() => { throw 'plain' }, context(), { maxRetries: 1, baseDelay: 1 })
   assert.equal(result.success, false)
@@ -168,6 +196,38 @@ test('a failed trial is not retried and opens the breaker again', async (t) => {
   assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open')
 })
 
+test('breakerThreshold and breakerResetMs: the breaker takes the settings of the latest call for its operation', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
+  const ctx = context()
+  const settings = { maxRetries: 0, breakerThreshold: 2, breakerResetMs: 1_000 }
+  const down = flaky(100)
+  for (let i = 0; i < 2; i++) await executeService(down.operation, ctx, settings)
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open', 'open after 2')
+  await executeService(down.operation, ctx, settings)
+  assert.equal(down.starts.length, 2, 'kept out')
+  t.mock.timers.tick(999)
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open')
+  t.mock.timers.tick(1)
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'half-open')
+  const trial = await executeService(async () => 'back', ctx, settings)
+  assert.equal(trial.data, 'back')
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'closed')
+  // A call without the options: the defaults (5 failures) apply from it on.
+  for (let i = 0; i < 4; i++) await executeService(down.operation, ctx, { maxRetries: 0 })
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'closed', '4 < 5')
+  await executeService(down.operation, ctx, { maxRetries: 0 })
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open')
+  t.mock.timers.tick(1_000)
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open', 'opened with the 60 s default')
+  // Another operation is unaffected by these settings.
+  const other = context()
+  await executeService(down.operation, other, { maxRetries: 0, breakerThreshold: 1 })
+  assert.equal(getCircuitBreakerStatus()[other.operation].state, 'open', 'threshold 1')
+  const fresh = context()
+  await executeService(down.operation, fresh, { maxRetries: 0 })
+  assert.equal(getCircuitBreakerStatus()[fresh.operation].state, 'closed')
+})
+
 test('bad arguments reject with a TypeError naming them', async () => {
   const cases = [
     [[1, context()], /"operation" argument must be of type function/],
@@ -177,6 +237,11 @@ test('bad arguments reject with a TypeError naming them', async () => {
     [[async () => 1, context(), { maxRetries: -1 }], /"options.maxRetries"/],
     [[async () => 1, context(), { fallback: 'x' }], /"options.fallback" property must be of type function/],
     [[async () => 1, context(), { retries: 1 }], /Unknown option "options.retries"/],
+    [[async () => 1, context(), { maxRetryAfter: 1.5 }], /"options.maxRetryAfter"/],
+    [[async () => 1, context(), { breakerThreshold: 0 }], /"options.breakerThreshold"/],
+    [[async () => 1, context(), { breakerThreshold: '5' }], /"options.breakerThreshold" property must be of type number/],
+    [[async () => 1, context(), { breakerResetMs: -1 }], /"options.breakerResetMs"/],
+    [[async () => 1, context(), { breakerResetMs: NaN }], /"options.breakerResetMs"/],
   ]
   for (const [args, message] of cases) {
     await assert.rejects(executeService(...args), (error) => {

@@ -3,6 +3,7 @@
 
 import {
   executeWithFallback,
+  executeService,
   getUserFriendlyMessage,
   fallbackToCachedAI,
   skipFailedIntegration,
@@ -71,6 +72,12 @@ async function usage(): Promise<void> {
   });
   const controller = new AbortController();
   await executeWithFallback((signal) => fetchLike(signal), { operationName: "op", timeoutMs: 100, signal: controller.signal, dedupe: true, cacheKey: { prompt: "p", modelId: "m" } });
+  await executeWithFallback(async () => 2, { operationName: "op", retry: { maxRetryAfterMs: 10_000 } });
+  const served = await executeService(async () => 2, { operation: "op", timestamp: new Date() }, { maxRetries: 1, maxDelay: 100, maxRetryAfter: 5_000, breakerThreshold: 3, breakerResetMs: 30_000 });
+  const served2: number | undefined = served.data;
+  void served2;
+  // @ts-expect-error maxRetryAfter is a number
+  await executeService(async () => 2, { operation: "op", timestamp: new Date() }, { maxRetryAfter: "60s" });
   // @ts-expect-error jitter is a boolean or 'decorrelated' | 'none'
   await executeWithFallback(async () => 2, { operationName: "op", retry: { jitter: "full" } });
 
@@ -167,6 +174,10 @@ async function usage(): Promise<void> {
   new AIResponseCache();
   new AIResponseCache({ maxEntries: 10, maxBytes: 1024, defaultTtlMs: 1000, staleIfErrorMs: 0 });
   new BackgroundJobQueue({ maxSize: 10, leaseMs: 1000, maxPayloadBytes: 1024 });
+  new BackgroundJobQueue({ backoffMs: [1_000, 10_000] });
+  configure({ queue: { backoffMs: [60_000] } });
+  // @ts-expect-error backoffMs is an array of numbers
+  new BackgroundJobQueue({ backoffMs: 1000 });
   new BackgroundJobQueue({ maxSize: 10, storagePath: '/var/lib/app/jobs.db', durability: 'normal' });
   new AIResponseCache({ storagePath: 'cache.db' });
   new IntegrationFailureManager({ storagePath: 'failures.db', windowMs: 1 });

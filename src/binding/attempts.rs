@@ -65,11 +65,12 @@ fn read_attempt(js: Js, settled: Settled) -> AttemptEnd {
     }
     Settled::Rejected(error) => (error, true),
   };
+  let now = js.now_ms();
   AttemptEnd::Failed {
     again,
     retryable: retryable(js, error),
-    asked_wait_ms: asked_wait_ms(js, error),
-    now: js.now_ms(),
+    asked_wait_ms: asked_wait_ms(js, error, now),
+    now,
   }
 }
 

@@ -8,14 +8,14 @@ use napi_derive::napi;
 
 use crate::core::cache::CacheConfig;
 use crate::core::failures::FailureConfig;
-use crate::core::queue::QueueConfig;
+use crate::core::queue::{Backoff, QueueConfig};
 use crate::core::singletons::{global, Bounds, MoveError};
 use crate::core::storage::{Backend, Durability};
 
 use super::args;
 use super::boundary::boundary;
 use super::errors::{Fault, JsResult, ALREADY_IN_USE, ERR_INVALID_ARG_VALUE};
-use super::raw::{Js, Raw};
+use super::raw::{Js, Kind, Raw};
 
 fn count(js: Js, value: Raw, path: &str, min: u64) -> JsResult<u64> {
   Ok(args::optional_integer(js, value, path, min, args::MAX_SAFE_INTEGER)?.unwrap_or(min))
@@ -127,6 +127,36 @@ pub fn cache_config(
   Ok(config)
 }
 
+/// `backoffMs`: a non-empty array of delays in ms (non-negative safe
+/// integers), the last repeating.
+fn backoff(js: Js, value: Raw, path: &str) -> JsResult<Backoff> {
+  if !js.is_array(value) {
+    return Err(args::type_error(
+      js,
+      path,
+      "an array of non-negative integers",
+      value,
+    ));
+  }
+  let length = js.get(value, c"length")?;
+  let length = if js.kind(length) == Kind::Number {
+    js.read_number(length) as u32
+  } else {
+    0
+  };
+  let mut delays = Vec::with_capacity(length.min(1_024) as usize);
+  for index in 0..length {
+    let element = js.element(value, index)?;
+    let name = format!("{path}[{index}]");
+    match args::optional_integer(js, element, &name, 0, args::MAX_SAFE_INTEGER)? {
+      Some(ms) => delays.push(ms),
+      None => return Err(args::type_error(js, &name, "of type number", element)),
+    }
+  }
+  Backoff::new(delays)
+    .ok_or_else(|| args::range_error(js, path, "a non-empty array (at least one delay)", value))
+}
+
 pub fn queue_config(
   js: Js,
   value: Raw,
@@ -135,11 +165,12 @@ pub fn queue_config(
   storage: Option<&mut StorageChoice>,
 ) -> JsResult<QueueConfig> {
   let mut config = base;
-  let known = ["maxSize", "leaseMs", "maxPayloadBytes"];
+  let known = ["maxSize", "leaseMs", "maxPayloadBytes", "backoffMs"];
   read_options(js, value, name, &known, storage, |key, field, path| {
     match key {
       "maxSize" => config.max_size = count(js, field, path, 1)? as usize,
       "leaseMs" => config.lease_ms = count(js, field, path, 1)?,
+      "backoffMs" => config.backoff = backoff(js, field, path)?,
       _ => config.max_payload_bytes = count(js, field, path, 1)? as usize,
     }
     Ok(())

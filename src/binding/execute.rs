@@ -100,6 +100,12 @@ fn retry_option(js: Js, value: Raw) -> JsResult<Option<RetryPolicy>> {
       defaults.max_delay_ms,
     )?,
     jitter,
+    max_retry_after_ms: whole(
+      Prop::MaxRetryAfterMs,
+      "options.retry.maxRetryAfterMs",
+      max,
+      defaults.max_retry_after_ms,
+    )?,
   }))
 }
 

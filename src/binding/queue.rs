@@ -22,8 +22,8 @@ use super::raw::{Js, Kind, Raw};
 use super::records;
 use super::worker::JobWorker;
 
-/// A priority queue of background jobs with retries (1, 5, 15, then
-/// 30 minutes apart), leases for jobs in processing, and a size bound that
+/// A priority queue of background jobs with retries (by default 1, 5, 15,
+/// then 30 minutes apart: `backoffMs`), leases for jobs in processing, and a size bound that
 /// never drops a pending or processing job.
 #[napi(js_name = "NativeJobQueue")]
 pub struct JsBackgroundJobQueue {

@@ -7,6 +7,7 @@ use napi::bindgen_prelude::{FnArgs, Function, PromiseRaw, Unknown};
 use napi::Env;
 use napi_derive::napi;
 
+use crate::core::breaker::BreakerConfig;
 use crate::core::retry::RetryPolicy;
 use crate::core::service::ServiceCall;
 use crate::core::singletons::global;
@@ -18,12 +19,17 @@ use super::errors::JsResult;
 use super::names::Prop;
 use super::raw::{Js, Raw};
 
-fn policy(js: Js, options: Raw) -> JsResult<RetryPolicy> {
+/// The call's retry policy and breaker settings.
+fn policy(js: Js, options: Raw) -> JsResult<(RetryPolicy, BreakerConfig)> {
   let mut policy = RetryPolicy::default();
+  let mut breaker = BreakerConfig::default();
   let known = [
     "maxRetries",
     "baseDelay",
     "maxDelay",
+    "maxRetryAfter",
+    "breakerThreshold",
+    "breakerResetMs",
     "fallback",
     "gracefulDegradation",
   ];
@@ -41,13 +47,26 @@ fn policy(js: Js, options: Raw) -> JsResult<RetryPolicy> {
         policy.max_delay_ms =
           args::optional_integer(js, value, path, 0, args::MAX_SAFE_INTEGER)?.unwrap_or(0)
       }
+      "maxRetryAfter" => {
+        policy.max_retry_after_ms =
+          args::optional_integer(js, value, path, 0, args::MAX_SAFE_INTEGER)?
+            .unwrap_or(policy.max_retry_after_ms)
+      }
+      "breakerThreshold" => {
+        breaker.failure_threshold = args::optional_integer(js, value, path, 1, u32::MAX as u64)?
+          .unwrap_or(breaker.failure_threshold as u64) as u32
+      }
+      "breakerResetMs" => {
+        breaker.open_ms = args::optional_integer(js, value, path, 1, args::MAX_SAFE_INTEGER)?
+          .unwrap_or(breaker.open_ms)
+      }
       _ => {
         args::function(js, value, path)?;
       }
     }
     Ok(())
   })?;
-  Ok(policy)
+  Ok((policy, breaker))
 }
 
 /// One `executeService` call, checked and let through (or kept out) by its
@@ -80,8 +99,10 @@ impl ServiceRun {
   }
 }
 
-/// Checks an `executeService` call and asks its breaker (open after 5
-/// consecutive failed calls; after 60 s one trial call goes through).
+/// Checks an `executeService` call and asks its breaker (by default open
+/// after 5 consecutive failed calls, `breakerThreshold`; after 60 s,
+/// `breakerResetMs`, one trial call goes through). The breaker takes this
+/// call's settings from now on.
 #[napi]
 pub fn start_service_call(
   env: Env,
@@ -104,8 +125,14 @@ pub fn start_service_call(
         name_value,
       ));
     }
-    let policy = policy(js, options)?;
-    let started = ServiceCall::start(&mut global().breakers.lock(), &name, policy, js.now_ms());
+    let (policy, breaker) = policy(js, options)?;
+    let started = ServiceCall::start(
+      &mut global().breakers.lock(),
+      &name,
+      policy,
+      breaker,
+      js.now_ms(),
+    );
     Ok(match started {
       Some(call) => ServiceRun {
         open_message: None,

@@ -1,6 +1,11 @@
 //! Circuit breakers, one per operation name: open after a run of
 //! consecutive failures, half-open after a cool-down (exactly one trial call
 //! goes through), closed again when that trial succeeds.
+//!
+//! Each breaker keeps its own settings (threshold, cool-down): those of the
+//! latest call that asked for it (`acquire`), so the settings a call passes
+//! apply from that call on; an open breaker keeps the end of its cool-down
+//! as it was when it opened.
 
 use std::collections::BTreeMap;
 
@@ -49,6 +54,8 @@ pub struct Breaker {
   pub state: BreakerState,
   pub consecutive_failures: u32,
   pub opened_at: Option<u64>,
+  /// The settings of the latest call that asked for this breaker.
+  pub config: BreakerConfig,
 }
 
 impl Default for Breaker {
@@ -57,13 +64,17 @@ impl Default for Breaker {
       state: BreakerState::Closed,
       consecutive_failures: 0,
       opened_at: None,
+      config: BreakerConfig::default(),
     }
   }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerConfig {
+  /// Consecutive failed calls that open the breaker (at least 1).
   pub failure_threshold: u32,
+  /// How long it stays open before a half-open trial; also how long a trial
+  /// may stay unanswered before it is taken as lost.
   pub open_ms: u64,
 }
 
@@ -79,7 +90,6 @@ impl Default for BreakerConfig {
 /// The breakers of every operation seen.
 #[derive(Debug, Default)]
 pub struct Breakers {
-  config: BreakerConfig,
   by_operation: BTreeMap<String, Breaker>,
   /// When each breaker was last asked for, in calls.
   last_used: BTreeMap<String, u64>,
@@ -87,15 +97,6 @@ pub struct Breakers {
 }
 
 impl Breakers {
-  pub fn new(config: BreakerConfig) -> Self {
-    Self {
-      config,
-      by_operation: BTreeMap::new(),
-      last_used: BTreeMap::new(),
-      uses: 0,
-    }
-  }
-
   fn breaker(&mut self, operation: &str) -> &mut Breaker {
     self.uses += 1;
     if !self.by_operation.contains_key(operation) {
@@ -133,10 +134,12 @@ impl Breakers {
     }
   }
 
-  /// Asks to call `operation` now.
-  pub fn acquire(&mut self, operation: &str, now: u64) -> Permit {
-    let open_ms = self.config.open_ms;
+  /// Asks to call `operation` now, with the call's settings (which the
+  /// breaker keeps from now on).
+  pub fn acquire(&mut self, operation: &str, config: BreakerConfig, now: u64) -> Permit {
+    let open_ms = config.open_ms;
     let breaker = self.breaker(operation);
+    breaker.config = config;
     match breaker.state {
       BreakerState::Closed => Permit::Allowed,
       BreakerState::Open { until } if now < until => Permit::Rejected,
@@ -167,13 +170,16 @@ impl Breakers {
   /// A call that was let through succeeded.
   pub fn record_success(&mut self, operation: &str) {
     let breaker = self.breaker(operation);
-    *breaker = Breaker::default();
+    *breaker = Breaker {
+      config: breaker.config,
+      ..Breaker::default()
+    };
   }
 
   /// A call that was let through failed (after its retries).
   pub fn record_failure(&mut self, operation: &str, now: u64) {
-    let config = self.config;
     let breaker = self.breaker(operation);
+    let config = breaker.config;
     breaker.consecutive_failures = breaker.consecutive_failures.saturating_add(1);
     let trial_failed = matches!(breaker.state, BreakerState::HalfOpen { .. });
     if trial_failed || breaker.consecutive_failures >= config.failure_threshold {
@@ -236,17 +242,21 @@ mod tests {
   use super::*;
 
   const OPEN: u64 = DEFAULT_OPEN_MS;
+  const D: BreakerConfig = BreakerConfig {
+    failure_threshold: DEFAULT_FAILURE_THRESHOLD,
+    open_ms: DEFAULT_OPEN_MS,
+  };
 
   #[test]
   fn opens_after_five_consecutive_failures() {
     let mut b = Breakers::default();
     for _ in 0..4 {
-      assert_eq!(b.acquire("op", 0), Permit::Allowed);
+      assert_eq!(b.acquire("op", D, 0), Permit::Allowed);
       b.record_failure("op", 0);
     }
-    assert_eq!(b.acquire("op", 0), Permit::Allowed);
+    assert_eq!(b.acquire("op", D, 0), Permit::Allowed);
     b.record_failure("op", 10);
-    assert_eq!(b.acquire("op", 11), Permit::Rejected);
+    assert_eq!(b.acquire("op", D, 11), Permit::Rejected);
     assert_eq!(
       b.status(11)[0].1.state,
       BreakerState::Open { until: 10 + OPEN }
@@ -263,7 +273,7 @@ mod tests {
     for _ in 0..4 {
       b.record_failure("op", 0);
     }
-    assert_eq!(b.acquire("op", 0), Permit::Allowed);
+    assert_eq!(b.acquire("op", D, 0), Permit::Allowed);
   }
 
   #[test]
@@ -272,12 +282,12 @@ mod tests {
     for _ in 0..5 {
       b.record_failure("op", 0);
     }
-    assert_eq!(b.acquire("op", OPEN - 1), Permit::Rejected);
+    assert_eq!(b.acquire("op", D, OPEN - 1), Permit::Rejected);
     assert_eq!(b.status(OPEN)[0].1.state.name(), "half-open");
-    assert_eq!(b.acquire("op", OPEN), Permit::Trial);
-    assert_eq!(b.acquire("op", OPEN), Permit::Rejected, "only one trial");
+    assert_eq!(b.acquire("op", D, OPEN), Permit::Trial);
+    assert_eq!(b.acquire("op", D, OPEN), Permit::Rejected, "only one trial");
     b.record_success("op");
-    assert_eq!(b.acquire("op", OPEN), Permit::Allowed);
+    assert_eq!(b.acquire("op", D, OPEN), Permit::Allowed);
     assert_eq!(b.status(OPEN)[0].1.consecutive_failures, 0);
   }
 
@@ -287,9 +297,9 @@ mod tests {
     for _ in 0..5 {
       b.record_failure("op", 0);
     }
-    assert_eq!(b.acquire("op", OPEN), Permit::Trial);
-    assert_eq!(b.acquire("op", 2 * OPEN - 1), Permit::Rejected);
-    assert_eq!(b.acquire("op", 2 * OPEN), Permit::Trial);
+    assert_eq!(b.acquire("op", D, OPEN), Permit::Trial);
+    assert_eq!(b.acquire("op", D, 2 * OPEN - 1), Permit::Rejected);
+    assert_eq!(b.acquire("op", D, 2 * OPEN), Permit::Trial);
   }
 
   /// Another call opening the breaker stops a call's retries.
@@ -310,10 +320,10 @@ mod tests {
     for _ in 0..5 {
       b.record_failure("op", 0);
     }
-    assert_eq!(b.acquire("op", OPEN), Permit::Trial);
+    assert_eq!(b.acquire("op", D, OPEN), Permit::Trial);
     b.record_failure("op", OPEN + 5);
-    assert_eq!(b.acquire("op", OPEN + 6), Permit::Rejected);
-    assert_eq!(b.acquire("op", 2 * OPEN + 5), Permit::Trial);
+    assert_eq!(b.acquire("op", D, OPEN + 6), Permit::Rejected);
+    assert_eq!(b.acquire("op", D, 2 * OPEN + 5), Permit::Trial);
   }
 
   #[test]
@@ -322,9 +332,9 @@ mod tests {
     for _ in 0..5 {
       b.record_failure("open-one", 0);
     }
-    b.acquire("old", 0);
+    b.acquire("old", D, 0);
     for i in 0..MAX_OPERATIONS {
-      b.acquire(&format!("op{i}"), 0);
+      b.acquire(&format!("op{i}"), D, 0);
     }
     let names: Vec<String> = b.status(1).into_iter().map(|(name, _)| name).collect();
     assert_eq!(names.len(), MAX_OPERATIONS);
@@ -344,9 +354,50 @@ mod tests {
     for _ in 0..5 {
       b.record_failure("a", 0);
     }
-    assert_eq!(b.acquire("a", 1), Permit::Rejected);
-    assert_eq!(b.acquire("b", 1), Permit::Allowed);
+    assert_eq!(b.acquire("a", D, 1), Permit::Rejected);
+    assert_eq!(b.acquire("b", D, 1), Permit::Allowed);
     b.reset(Some("a"));
-    assert_eq!(b.acquire("a", 1), Permit::Allowed);
+    assert_eq!(b.acquire("a", D, 1), Permit::Allowed);
+  }
+
+  #[test]
+  fn each_breaker_takes_the_settings_of_its_latest_call() {
+    let mut b = Breakers::default();
+    let two = BreakerConfig {
+      failure_threshold: 2,
+      open_ms: 1_000,
+    };
+    assert_eq!(b.acquire("a", two, 0), Permit::Allowed);
+    b.record_failure("a", 0);
+    assert_eq!(b.acquire("a", two, 0), Permit::Allowed);
+    b.record_failure("a", 10);
+    assert_eq!(b.acquire("a", two, 11), Permit::Rejected, "open after 2");
+    assert_eq!(
+      b.acquire("b", D, 11),
+      Permit::Allowed,
+      "b keeps the defaults"
+    );
+    assert_eq!(b.acquire("a", two, 1_010), Permit::Trial, "after 1 s");
+    b.record_success("a");
+    assert_eq!(
+      b.state_of("a", 1_010).unwrap().config,
+      two,
+      "kept after a success"
+    );
+    // A later call with other settings: they apply from it on.
+    for _ in 0..4 {
+      assert_eq!(b.acquire("a", D, 2_000), Permit::Allowed);
+      b.record_failure("a", 2_000);
+    }
+    assert_eq!(b.acquire("a", D, 2_000), Permit::Allowed, "5 now");
+    b.record_failure("a", 2_000);
+    assert_eq!(b.acquire("a", two, 2_001), Permit::Rejected);
+    assert_eq!(
+      b.state_of("a", 2_001).unwrap().state,
+      BreakerState::Open {
+        until: 2_000 + DEFAULT_OPEN_MS
+      },
+      "the cool-down set when it opened stays"
+    );
   }
 }

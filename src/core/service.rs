@@ -3,7 +3,7 @@
 //! and how long to wait. Timers and calls are the binding's; the choices are
 //! made here.
 
-use super::breaker::{Breakers, Permit};
+use super::breaker::{BreakerConfig, Breakers, Permit};
 use super::retry::{JitterRandom, RetryPolicy};
 
 /// One `executeService` call in progress.
@@ -28,13 +28,16 @@ pub enum AfterFailure {
 
 impl ServiceCall {
   /// Asks the operation's breaker; `None` when the breaker keeps the call out.
+  /// `breaker` is the call's breaker settings, which the operation's
+  /// breaker takes from this call on.
   pub fn start(
     breakers: &mut Breakers,
     operation: &str,
     policy: RetryPolicy,
+    breaker: BreakerConfig,
     now: u64,
   ) -> Option<Self> {
-    let trial = match breakers.acquire(operation, now) {
+    let trial = match breakers.acquire(operation, breaker, now) {
       Permit::Allowed => false,
       Permit::Trial => true,
       Permit::Rejected => return None,
@@ -62,7 +65,11 @@ impl ServiceCall {
     random: &mut JitterRandom,
     now: u64,
   ) -> AfterFailure {
-    if retryable && !self.trial && self.policy.allows_retry_after(self.attempts) {
+    if retryable
+      && !self.trial
+      && self.policy.allows_retry_after(self.attempts)
+      && self.policy.honours_wait(at_least_ms)
+    {
       let delay = self.policy.delay_ms(
         self.attempts,
         self.previous_delay_ms,
@@ -89,6 +96,7 @@ mod tests {
       base_delay_ms: 10,
       max_delay_ms: 100,
       jitter: Jitter::None,
+      max_retry_after_ms: 1_000,
     }
   }
 
@@ -96,7 +104,8 @@ mod tests {
   fn retries_then_gives_up_and_counts_one_breaker_failure() {
     let mut breakers = Breakers::default();
     let mut random = JitterRandom::new(1);
-    let mut call = ServiceCall::start(&mut breakers, "op", policy(2), 0).unwrap();
+    let mut call =
+      ServiceCall::start(&mut breakers, "op", policy(2), BreakerConfig::default(), 0).unwrap();
     let mut decisions = vec![];
     for _ in 0..3 {
       call.attempts += 1;
@@ -114,10 +123,30 @@ mod tests {
   }
 
   #[test]
+  fn an_error_asking_past_the_cap_gives_up_at_once() {
+    let mut breakers = Breakers::default();
+    let mut random = JitterRandom::new(1);
+    let mut call =
+      ServiceCall::start(&mut breakers, "op", policy(5), BreakerConfig::default(), 0).unwrap();
+    call.attempts = 1;
+    assert_eq!(
+      call.failed(&mut breakers, true, 1_000, &mut random, 0),
+      AfterFailure::RetryIn(1_000)
+    );
+    call.attempts = 2;
+    assert_eq!(
+      call.failed(&mut breakers, true, 86_400_000, &mut random, 0),
+      AfterFailure::GiveUp
+    );
+    assert_eq!(breakers.status(0)[0].1.consecutive_failures, 1);
+  }
+
+  #[test]
   fn a_non_retryable_error_gives_up_at_once() {
     let mut breakers = Breakers::default();
     let mut random = JitterRandom::new(1);
-    let mut call = ServiceCall::start(&mut breakers, "op", policy(5), 0).unwrap();
+    let mut call =
+      ServiceCall::start(&mut breakers, "op", policy(5), BreakerConfig::default(), 0).unwrap();
     call.attempts = 1;
     assert_eq!(
       call.failed(&mut breakers, false, 0, &mut random, 0),
@@ -130,14 +159,31 @@ mod tests {
     let mut breakers = Breakers::default();
     let mut random = JitterRandom::new(1);
     for _ in 0..5 {
-      let mut call = ServiceCall::start(&mut breakers, "op", policy(0), 0).unwrap();
+      let mut call =
+        ServiceCall::start(&mut breakers, "op", policy(0), BreakerConfig::default(), 0).unwrap();
       call.attempts = 1;
       call.failed(&mut breakers, true, 0, &mut random, 0);
     }
-    assert!(ServiceCall::start(&mut breakers, "op", policy(3), 1).is_none());
-    let mut trial = ServiceCall::start(&mut breakers, "op", policy(3), DEFAULT_OPEN_MS).unwrap();
+    assert!(
+      ServiceCall::start(&mut breakers, "op", policy(3), BreakerConfig::default(), 1).is_none()
+    );
+    let mut trial = ServiceCall::start(
+      &mut breakers,
+      "op",
+      policy(3),
+      BreakerConfig::default(),
+      DEFAULT_OPEN_MS,
+    )
+    .unwrap();
     assert!(trial.trial);
-    assert!(ServiceCall::start(&mut breakers, "op", policy(3), DEFAULT_OPEN_MS).is_none());
+    assert!(ServiceCall::start(
+      &mut breakers,
+      "op",
+      policy(3),
+      BreakerConfig::default(),
+      DEFAULT_OPEN_MS
+    )
+    .is_none());
     trial.attempts = 1;
     assert_eq!(
       trial.failed(&mut breakers, true, 0, &mut random, DEFAULT_OPEN_MS),

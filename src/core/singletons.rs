@@ -133,7 +133,7 @@ impl Stores {
 }
 
 /// New bounds for some of the three stores.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Bounds {
   pub cache: Option<CacheConfig>,
   pub queue: Option<QueueConfig>,

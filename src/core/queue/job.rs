@@ -14,15 +14,43 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
 pub const LEASE_EXPIRED: &str = "lease expired";
 
-/// Delay before retry n (1-based): 1, 5, 15, then 30 minutes.
-const BACKOFF_MS: [u64; 4] = [60_000, 300_000, 900_000, 1_800_000];
+/// The default delays before retry n (1-based): 1, 5, 15, then 30 minutes.
+pub const DEFAULT_BACKOFF_MS: [u64; 4] = [60_000, 300_000, 900_000, 1_800_000];
 
-pub fn backoff_ms(retry_count: u32) -> u64 {
-  let index = (retry_count.max(1) as usize - 1).min(BACKOFF_MS.len() - 1);
-  BACKOFF_MS[index]
+/// The delays before each retry of a failed job: entry n − 1 before retry n,
+/// the last repeating. Never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backoff(Arc<[u64]>);
+
+impl Backoff {
+  /// `None` for an empty schedule.
+  pub fn new(delays: Vec<u64>) -> Option<Self> {
+    (!delays.is_empty()).then(|| Self(delays.into()))
+  }
+
+  /// The delay before retry `retry_count` (1-based; 0 counts as 1).
+  pub fn delay_ms(&self, retry_count: u32) -> u64 {
+    let index = (retry_count.max(1) as usize - 1).min(self.0.len() - 1);
+    self.0[index]
+  }
+
+  pub fn delays(&self) -> &[u64] {
+    &self.0
+  }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl Default for Backoff {
+  fn default() -> Self {
+    Self(Arc::new(DEFAULT_BACKOFF_MS))
+  }
+}
+
+/// The default schedule's delay before retry `retry_count`.
+pub fn backoff_ms(retry_count: u32) -> u64 {
+  Backoff::default().delay_ms(retry_count)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueConfig {
   /// Jobs held at most, in every status together.
   pub max_size: usize,
@@ -30,6 +58,10 @@ pub struct QueueConfig {
   pub lease_ms: u64,
   /// Largest payload, in bytes of JSON.
   pub max_payload_bytes: usize,
+  /// Delays before retries of a failed job. Applied when a failure is
+  /// recorded (the job's `next_retry_at` is stored); per instance and
+  /// process, not stored in a file.
+  pub backoff: Backoff,
 }
 
 impl Default for QueueConfig {
@@ -38,6 +70,7 @@ impl Default for QueueConfig {
       max_size: DEFAULT_MAX_SIZE,
       lease_ms: DEFAULT_LEASE_MS,
       max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+      backoff: Backoff::default(),
     }
   }
 }
@@ -140,9 +173,9 @@ impl Job {
     self.lease_until = Some(lease_until);
   }
 
-  /// A failed attempt at `at`: pending again after the backoff, or failed
-  /// for good once `max_retries` attempts have failed.
-  pub(crate) fn fail_attempt(&mut self, error: &str, at: u64) {
+  /// A failed attempt at `at`: pending again after the `backoff` delay, or
+  /// failed for good once `max_retries` attempts have failed.
+  pub(crate) fn fail_attempt(&mut self, error: &str, at: u64, backoff: &Backoff) {
     self.retry_count = self.retry_count.saturating_add(1);
     self.last_error = Some(error.to_owned());
     self.updated_at = at;
@@ -151,7 +184,7 @@ impl Job {
       self.status = JobStatus::Failed;
     } else {
       self.status = JobStatus::Pending;
-      self.next_retry_at = Some(add_ms(at, backoff_ms(self.retry_count)));
+      self.next_retry_at = Some(add_ms(at, backoff.delay_ms(self.retry_count)));
     }
   }
 

@@ -51,7 +51,7 @@ impl JobQueue {
 
 impl QueueStore for JobQueue {
   fn config(&self) -> QueueConfig {
-    self.config
+    self.config.clone()
   }
 
   /// New bounds apply at once; a lower `max_size` evicts finished jobs but
@@ -169,7 +169,8 @@ impl QueueStore for JobQueue {
     let Some(seq) = self.live_seq(id) else {
       return Ok(false);
     };
-    self.change(seq, now, |job| job.fail_attempt(error, now));
+    let backoff = self.config.backoff.clone();
+    self.change(seq, now, |job| job.fail_attempt(error, now, &backoff));
     Ok(true)
   }
 
@@ -271,7 +272,10 @@ impl JobQueue {
       if until >= now {
         break;
       }
-      self.change(seq, until, |job| job.fail_attempt(LEASE_EXPIRED, until));
+      let backoff = self.config.backoff.clone();
+      self.change(seq, until, |job| {
+        job.fail_attempt(LEASE_EXPIRED, until, &backoff)
+      });
     }
     while let Some(&(due, seq)) = self.delayed.first() {
       if due > now {
@@ -501,6 +505,26 @@ mod tests {
         "not ready before its time"
       );
       now += delay;
+    }
+  }
+
+  #[test]
+  fn a_custom_backoff_schedule_repeats_its_last_delay() {
+    use super::super::job::Backoff;
+    assert_eq!(Backoff::new(vec![]), None);
+    let mut q = JobQueue::new(QueueConfig {
+      backoff: Backoff::new(vec![10, 0, 25]).unwrap(),
+      ..Default::default()
+    });
+    let mut spec = job(JobPriority::High, "u");
+    spec.max_retries = 10;
+    let id = q.enqueue(spec, 0).unwrap();
+    for delay in [10, 0, 25, 25] {
+      assert!(q.fail(&id, "boom", 100).unwrap());
+      assert_eq!(
+        q.get(&id, 100).unwrap().unwrap().next_retry_at,
+        Some(100 + delay)
+      );
     }
   }
 

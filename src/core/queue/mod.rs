@@ -13,8 +13,8 @@ pub mod job;
 mod memory;
 
 pub use job::{
-  backoff_ms, Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats,
-  DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_MAX_SIZE,
-  LEASE_EXPIRED,
+  backoff_ms, Backoff, Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError,
+  QueueStats, DEFAULT_BACKOFF_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_RETRIES,
+  DEFAULT_MAX_SIZE, LEASE_EXPIRED,
 };
 pub use memory::JobQueue;

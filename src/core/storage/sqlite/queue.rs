@@ -12,7 +12,8 @@ use super::database::{int, Database, Durability};
 use crate::core::clock::add_ms;
 use crate::core::queue::ids::JobIds;
 use crate::core::queue::job::{
-  Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats, LEASE_EXPIRED,
+  Backoff, Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats,
+  LEASE_EXPIRED,
 };
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{Location, QueueStore};
@@ -167,14 +168,14 @@ fn due(tx: &Transaction, now: u64) -> rusqlite::Result<bool> {
 
 /// Expired leases become failed attempts dated at their deadline; retry
 /// delays that have run out make their jobs ready.
-fn advance(tx: &Transaction, now: u64) -> rusqlite::Result<()> {
+fn advance(tx: &Transaction, now: u64, backoff: &Backoff) -> rusqlite::Result<()> {
   if !due(tx, now)? {
     return Ok(());
   }
   let expired = select(tx, "WHERE lane = 2 AND due < ?1 ORDER BY due", [int(now)])?;
   for mut job in expired {
     let until = job.lease_until.unwrap_or(now);
-    job.fail_attempt(LEASE_EXPIRED, until);
+    job.fail_attempt(LEASE_EXPIRED, until, backoff);
     save(tx, &job, now)?;
   }
   // Saved unchanged, a job whose retry time has come moves to the ready
@@ -209,9 +210,10 @@ impl SqliteQueue {
     now: u64,
     change: impl FnOnce(&mut Job) -> bool,
   ) -> StorageResult<bool> {
+    let backoff = &self.config.backoff;
     let ids = &self.ids;
     self.db.write(|tx| {
-      advance(tx, now)?;
+      advance(tx, now, backoff)?;
       let Some(mut job) = load(tx, ids, id)? else {
         return Ok(false);
       };
@@ -226,12 +228,13 @@ impl SqliteQueue {
 
 impl QueueStore for SqliteQueue {
   fn config(&self) -> QueueConfig {
-    self.config
+    self.config.clone()
   }
 
   fn set_config(&mut self, config: QueueConfig, now: u64) -> StorageResult<()> {
+    let backoff = &config.backoff;
     self.db.write(|tx| {
-      advance(tx, now)?;
+      advance(tx, now, backoff)?;
       let (total, finished) = total(tx)?;
       let over = total.saturating_sub(config.max_size as u64);
       evict_finished(tx, over.min(finished))
@@ -241,6 +244,7 @@ impl QueueStore for SqliteQueue {
   }
 
   fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
+    let backoff = &self.config.backoff;
     let bytes = job.payload_bytes();
     let max_size = self.config.max_size as u64;
     if bytes > self.config.max_payload_bytes {
@@ -251,7 +255,7 @@ impl QueueStore for SqliteQueue {
     }
     let ids = &self.ids;
     let stored = self.db.write(|tx| {
-      advance(tx, now)?;
+      advance(tx, now, backoff)?;
       let (total, finished) = total(tx)?;
       let over = (total + 1).saturating_sub(max_size);
       if over > finished {
@@ -300,9 +304,10 @@ impl QueueStore for SqliteQueue {
     now: u64,
     eligible: &dyn Fn(&Job) -> bool,
   ) -> StorageResult<Option<Job>> {
+    let backoff = &self.config.backoff;
     let lease_until = add_ms(now, self.config.lease_ms);
     self.db.write(|tx| {
-      advance(tx, now)?;
+      advance(tx, now, backoff)?;
       let chosen = {
         let mut statement = tx.prepare_cached(&format!(
           "SELECT {COLUMNS} FROM jobs WHERE lane = 0 ORDER BY due, seq"
@@ -370,16 +375,18 @@ impl QueueStore for SqliteQueue {
   }
 
   fn fail(&mut self, id: &str, error: &str, now: u64) -> StorageResult<bool> {
+    let backoff = self.config.backoff.clone();
     self.change(id, now, |job| {
       let live = job.is_live();
       if live {
-        job.fail_attempt(error, now);
+        job.fail_attempt(error, now, &backoff);
       }
       live
     })
   }
 
   fn stats(&mut self, now: u64) -> StorageResult<QueueStats> {
+    let backoff = &self.config.backoff;
     let read = |tx: &Transaction| {
       let mut counts = [0usize; 4];
       let mut statement = tx.prepare_cached("SELECT status, n FROM job_counts")?;
@@ -399,19 +406,21 @@ impl QueueStore for SqliteQueue {
     };
     self
       .db
-      .read_current(|tx| due(tx, now), |tx| advance(tx, now), read)
+      .read_current(|tx| due(tx, now), |tx| advance(tx, now, backoff), read)
   }
 
   fn get(&mut self, id: &str, now: u64) -> StorageResult<Option<Job>> {
+    let backoff = &self.config.backoff;
     let ids = &self.ids;
     self.db.read_current(
       |tx| due(tx, now),
-      |tx| advance(tx, now),
+      |tx| advance(tx, now, backoff),
       |tx| load(tx, ids, id),
     )
   }
 
   fn snapshot(&mut self, now: u64, filter: &dyn Fn(&Job) -> bool) -> StorageResult<Vec<Job>> {
+    let backoff = &self.config.backoff;
     let read = |tx: &Transaction| {
       let mut jobs = select(tx, "ORDER BY seq", [])?;
       jobs.retain(|job| filter(job));
@@ -419,13 +428,14 @@ impl QueueStore for SqliteQueue {
     };
     self
       .db
-      .read_current(|tx| due(tx, now), |tx| advance(tx, now), read)
+      .read_current(|tx| due(tx, now), |tx| advance(tx, now, backoff), read)
   }
 
   fn retry_failed(&mut self, id: Option<&str>, now: u64) -> StorageResult<usize> {
+    let backoff = &self.config.backoff;
     let ids = &self.ids;
     self.db.write(|tx| {
-      advance(tx, now)?;
+      advance(tx, now, backoff)?;
       let failed = match id {
         Some(id) => load(tx, ids, id)?.into_iter().collect(),
         None => select(tx, "WHERE status = 3 ORDER BY due, seq", [])?,
@@ -443,8 +453,9 @@ impl QueueStore for SqliteQueue {
   }
 
   fn clear_completed(&mut self, now: u64) -> StorageResult<usize> {
+    let backoff = &self.config.backoff;
     self.db.write(|tx| {
-      advance(tx, now)?;
+      advance(tx, now, backoff)?;
       tx.prepare_cached("DELETE FROM jobs WHERE status = 2")?
         .execute([])
     })
