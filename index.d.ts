@@ -136,6 +136,12 @@ export interface StorageOptions {
    * call returns. `'fsync'`: it survives power loss too (each write waits for the disk).
    */
   durability?: 'normal' | 'fsync';
+  /**
+   * With `storagePath`: how long a call waits for another process's lock on
+   * the file before throwing an `Error` with code `'STORAGE_BUSY'`
+   * (default 250 ms; opening the file waits up to 10 s).
+   */
+  busyTimeoutMs?: number;
 }
 
 /** Bounds and defaults of a response cache. */
@@ -220,6 +226,11 @@ export function configure(options: {
   storagePath?: string;
   /** With `storagePath`: `'normal'` (default) or `'fsync'`. */
   durability?: 'normal' | 'fsync';
+  /**
+   * How long the singletons' calls wait for another process's lock on their
+   * file before throwing `'STORAGE_BUSY'` (default 250 ms); adjustable at any time.
+   */
+  busyTimeoutMs?: number;
   cache?: AIResponseCacheOptions;
   queue?: BackgroundJobQueueOptions;
   failures?: IntegrationFailureManagerOptions;

@@ -12,19 +12,35 @@ const path = require('node:path')
 
 const root = path.join(__dirname, '..')
 
+const fs = require('node:fs')
+const os = require('node:os')
+
+/**
+ * Runs `source` in a child process. On the SQLite backend the child gets a
+ * file of its own, so that its counts are its own.
+ */
 function runChild(source, timeoutMs = 30_000) {
+  const env = { ...process.env }
+  let dir
+  if (env.FALLBACK_MECHANISMS_DB) {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fallback-threads-'))
+    env.FALLBACK_MECHANISMS_DB = path.join(dir, 'state.db')
+  }
+  const cleanup = () => dir && fs.rmSync(dir, { recursive: true, force: true })
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', source], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['-e', source], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk) => (stdout += chunk))
     child.stderr.on('data', (chunk) => (stderr += chunk))
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
+      cleanup()
       reject(new Error(`child timed out; stdout: ${stdout}; stderr: ${stderr}`))
     }, timeoutMs)
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
+      cleanup()
       resolve({ code, signal, stdout, stderr })
     })
   })

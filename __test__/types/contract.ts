@@ -110,6 +110,9 @@ async function usage(): Promise<void> {
   // @ts-expect-error unknown settings are rejected
   configure({ cache: { ttl: 1 } });
   configure({ storagePath: '.data/fallbacks.db', durability: 'fsync', queue: { maxSize: 1 } });
+  configure({ busyTimeoutMs: 100 });
+  // @ts-expect-error busyTimeoutMs is a number
+  configure({ busyTimeoutMs: '100' });
   // @ts-expect-error durability is 'normal' | 'fsync'
   configure({ storagePath: 'x.db', durability: 'always' });
   // @ts-expect-error storage settings are not bounds of a section
@@ -179,7 +182,7 @@ async function usage(): Promise<void> {
   // @ts-expect-error backoffMs is an array of numbers
   new BackgroundJobQueue({ backoffMs: 1000 });
   new BackgroundJobQueue({ maxSize: 10, storagePath: '/var/lib/app/jobs.db', durability: 'normal' });
-  new AIResponseCache({ storagePath: 'cache.db' });
+  new AIResponseCache({ storagePath: 'cache.db', busyTimeoutMs: 50 });
   new IntegrationFailureManager({ storagePath: 'failures.db', windowMs: 1 });
   // @ts-expect-error storagePath is a string
   new AIResponseCache({ storagePath: 1 });

@@ -38,8 +38,14 @@ impl JsAiResponseCache {
         CacheConfig::default(),
         Some(&mut storage),
       )?;
+      let mut store = open_cache(storage.backend(), config)?;
+      // Bounds given with a file become the file's; without any, the file
+      // keeps the ones it has (opening evicts nothing).
+      if storage.bounds_given && storage.path.is_some() {
+        store.set_config(config, js.now_ms())?;
+      }
       Ok(Self {
-        inner: shared(open_cache(storage.backend(), config)?),
+        inner: shared(store),
       })
     })
   }

@@ -10,7 +10,7 @@ use crate::core::cache::CacheConfig;
 use crate::core::failures::FailureConfig;
 use crate::core::queue::{Backoff, QueueConfig};
 use crate::core::singletons::{global, Bounds, MoveError};
-use crate::core::storage::{Backend, Durability};
+use crate::core::storage::{Backend, Durability, FileOptions, DEFAULT_BUSY_TIMEOUT_MS};
 
 use super::args;
 use super::boundary::boundary;
@@ -21,23 +21,37 @@ fn count(js: Js, value: Raw, path: &str, min: u64) -> JsResult<u64> {
   Ok(args::optional_integer(js, value, path, min, args::MAX_SAFE_INTEGER)?.unwrap_or(min))
 }
 
-/// Where a store keeps its state: `storagePath` (memory when absent) and
-/// `durability`.
+/// The largest `busyTimeoutMs` (SQLite takes an `int` of milliseconds).
+const MAX_BUSY_TIMEOUT_MS: u64 = i32::MAX as u64;
+
+/// Where a store keeps its state: `storagePath` (memory when absent),
+/// `durability` and `busyTimeoutMs`; and whether the options gave bounds
+/// (bounds given with a file become the file's).
 #[derive(Debug, Default)]
 pub struct StorageChoice {
   pub path: Option<PathBuf>,
   pub durability: Durability,
+  pub busy_timeout_ms: Option<u64>,
+  pub bounds_given: bool,
 }
 
 impl StorageChoice {
   pub fn backend(&self) -> Backend<'_> {
     match &self.path {
-      Some(path) => Backend::File(path, self.durability),
+      Some(path) => Backend::File(path, self.file_options(DEFAULT_BUSY_TIMEOUT_MS)),
       None => Backend::Memory,
     }
   }
 
-  const KEYS: [&'static str; 2] = ["storagePath", "durability"];
+  /// How the file is opened; `busy_timeout_ms` when the options gave none.
+  pub fn file_options(&self, busy_timeout_ms: u64) -> FileOptions {
+    FileOptions {
+      durability: self.durability,
+      busy_timeout_ms: self.busy_timeout_ms.unwrap_or(busy_timeout_ms),
+    }
+  }
+
+  const KEYS: [&'static str; 3] = ["storagePath", "durability", "busyTimeoutMs"];
 
   fn read(&mut self, js: Js, key: &str, value: Raw, path: &str) -> JsResult<()> {
     match key {
@@ -54,6 +68,9 @@ impl StorageChoice {
           ));
         }
         self.path = Some(PathBuf::from(file));
+      }
+      "busyTimeoutMs" => {
+        self.busy_timeout_ms = args::optional_integer(js, value, path, 0, MAX_BUSY_TIMEOUT_MS)?;
       }
       _ => {
         let modes = [Durability::Normal, Durability::Fsync];
@@ -97,7 +114,11 @@ fn read_options(
   args::options(js, value, name, &known, |key, field, path| {
     match storage.as_deref_mut() {
       Some(storage) if StorageChoice::KEYS.contains(&key) => storage.read(js, key, field, path),
-      _ => bound(key, field, path),
+      Some(storage) => {
+        storage.bounds_given = true;
+        bound(key, field, path)
+      }
+      None => bound(key, field, path),
     }
   })?;
   match storage {
@@ -240,11 +261,15 @@ pub fn configure(env: Env, options: Raw) -> napi::Result<Raw> {
     };
     let now = js.now_ms();
     let Some(path) = &storage.path else {
+      if let Some(ms) = storage.busy_timeout_ms {
+        stores.set_busy_timeout(ms)?;
+      }
       stores.set_bounds(bounds, now)?;
       return Ok(js.undefined());
     };
+    let options = storage.file_options(stores.busy_timeout_ms());
     stores
-      .move_to_file(path, storage.durability, bounds, now)
+      .move_to_file(path, options, bounds, now)
       .map_err(|error| match error {
         MoveError::Storage(error) => Fault::from(error),
         MoveError::InUse { current } => Fault::error(
@@ -261,6 +286,9 @@ pub fn configure(env: Env, options: Raw) -> napi::Result<Raw> {
           },
         ),
       })?;
+    if let Some(ms) = storage.busy_timeout_ms {
+      stores.set_busy_timeout(ms)?;
+    }
     Ok(js.undefined())
   })
 }

@@ -36,8 +36,14 @@ impl JsIntegrationFailureManager {
         FailureConfig::default(),
         Some(&mut storage),
       )?;
+      let mut store = open_failures(storage.backend(), config)?;
+      // Bounds given with a file become the file's; without any, the file
+      // keeps the ones it has (opening evicts nothing).
+      if storage.bounds_given && storage.path.is_some() {
+        store.set_config(config)?;
+      }
       Ok(Self {
-        inner: shared(open_failures(storage.backend(), config)?),
+        inner: shared(store),
       })
     })
   }

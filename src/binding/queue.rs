@@ -113,8 +113,14 @@ impl JsBackgroundJobQueue {
         QueueConfig::default(),
         Some(&mut storage),
       )?;
+      let mut store = open_queue(storage.backend(), config.clone())?;
+      // Bounds given with a file become the file's; without any, the file
+      // keeps the ones it has (opening evicts nothing).
+      if storage.bounds_given && storage.path.is_some() {
+        store.set_config(config, js.now_ms())?;
+      }
       Ok(Self {
-        inner: shared(open_queue(storage.backend(), config)?),
+        inner: shared(store),
       })
     })
   }

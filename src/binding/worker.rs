@@ -24,6 +24,7 @@ use tokio::sync::{oneshot, watch, Notify};
 use crate::core::clock;
 use crate::core::queue::{Job, JobStatus, JobType};
 use crate::core::singletons::SharedQueue;
+use crate::core::storage::{QueueStore, StorageError, StorageErrorKind};
 use crate::core::worker::{Worker, WorkerConfig};
 
 use super::args;
@@ -175,30 +176,80 @@ impl Shared {
   /// leased and comes back when the lease runs out: run again, not lost).
   /// A handler that recorded its job's outcome itself (`complete` or `fail`
   /// on the queue) is taken at its word: nothing more is recorded, and the
-  /// events follow what it recorded.
-  fn record(&self, id: &str, end: &JobEnd) -> Option<Job> {
+  /// events follow what it recorded. A store held by another process is
+  /// asked again off the JavaScript thread, each try within the store's
+  /// (short) busy timeout and with the queue's lock let go in between, for
+  /// up to `RECORD_PATIENCE`.
+  async fn record(&self, id: &str, end: &JobEnd) -> Option<Job> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+      match self.try_record(id, end) {
+        Err(StorageError {
+          kind: StorageErrorKind::Busy,
+          ..
+        }) if started.elapsed() < RECORD_PATIENCE => {
+          tokio::time::sleep(pause).await;
+          pause = (pause * 2).min(Duration::from_millis(100));
+        }
+        Err(_) => {
+          self.worker.lock().finish(id);
+          return None;
+        }
+        Ok(job) => return job,
+      }
+    }
+  }
+
+  fn try_record(&self, id: &str, end: &JobEnd) -> Result<Option<Job>, StorageError> {
     let mut worker = self.worker.lock();
     let mut queue = self.queue.lock();
     let now = match end {
       JobEnd::Completed { now } | JobEnd::Failed { now, .. } => *now,
     };
-    // Still ours, like every job running here: a lease that ran out while
-    // a thread was busy is not a lost job.
-    worker.keep_leased(&mut **queue, now);
-    if !worker.finish(id) {
-      return None;
-    }
-    let before = queue.get(id, now).ok().flatten()?;
-    if before.status != JobStatus::Processing {
-      return Some(before);
-    }
-    let recorded = match end {
-      JobEnd::Completed { now } => queue.complete(id, *now),
-      JobEnd::Failed { message, now } => queue.fail(id, message, *now),
-    };
-    recorded.and_then(|_| queue.get(id, now)).ok().flatten()
+    briefly(&mut **queue, |queue| {
+      // Still ours, like every job running here: a lease that ran out while
+      // a thread was busy is not a lost job.
+      worker.keep_leased(queue, now);
+      if !worker.is_running(id) {
+        return Ok(None);
+      }
+      let before = queue.get(id, now)?;
+      match before {
+        Some(job) if job.status == JobStatus::Processing => {}
+        // Recorded by the handler itself (or gone): taken as it is.
+        other => {
+          worker.finish(id);
+          return Ok(other);
+        }
+      }
+      match end {
+        JobEnd::Completed { now } => queue.complete(id, *now),
+        JobEnd::Failed { message, now } => queue.fail(id, message, *now),
+      }?;
+      worker.finish(id);
+      Ok(queue.get(id, now).ok().flatten())
+    })
   }
 }
+
+/// How long one of the worker's calls waits for another process's lock
+/// while it holds the queue (which the JavaScript thread may be waiting
+/// for); it waits longer by trying again with the queue let go.
+const WORKER_TRY_MS: u64 = 10;
+
+/// Runs `call` on the queue with the worker's short busy timeout.
+fn briefly<T>(queue: &mut dyn QueueStore, call: impl FnOnce(&mut dyn QueueStore) -> T) -> T {
+  let usual = queue.busy_timeout_ms();
+  let _ = queue.set_busy_timeout(WORKER_TRY_MS.min(usual));
+  let result = call(&mut *queue);
+  let _ = queue.set_busy_timeout(usual);
+  result
+}
+
+/// How long a worker keeps trying to record a job's outcome while another
+/// process holds the file (off the JavaScript thread).
+const RECORD_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Resolves when a stop's grace has run out.
 async fn abandoned(abandon: &mut watch::Receiver<bool>) {
@@ -245,7 +296,7 @@ async fn run_job<const WEAK: bool>(
       return;
     }
   };
-  let recorded = shared.record(&id, &end);
+  let recorded = shared.record(&id, &end).await;
   shared.finished.notify_one();
   shared.wake.notify_one();
   if let Some(job) = recorded {
@@ -292,7 +343,7 @@ async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, se
     let jobs = {
       let mut worker = shared.worker.lock();
       let mut queue = shared.queue.lock();
-      worker.take(&mut **queue, clock::now_ms())
+      briefly(&mut **queue, |queue| worker.take(queue, clock::now_ms()))
     };
     for job in jobs {
       // Started here, in the order the jobs were taken.
@@ -311,7 +362,7 @@ async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, se
       _ = shared.wake.notified() => {}
       _ = renew.tick() => {
         let worker = shared.worker.lock();
-        worker.keep_leased(&mut **shared.queue.lock(), clock::now_ms());
+        briefly(&mut **shared.queue.lock(), |queue| worker.keep_leased(queue, clock::now_ms()));
       }
     }
   }

@@ -14,8 +14,8 @@ use super::failures::{FailureConfig, FailureWindow};
 use super::queue::{JobQueue, QueueConfig};
 use super::retry::JitterRandom;
 use super::storage::{
-  open_cache, open_failures, open_queue, Backend, CacheStore, Durability, FailureStore, Location,
-  QueueStore, StorageError, StorageResult,
+  open_cache, open_failures, open_queue, Backend, CacheStore, FailureStore, FileOptions, Location,
+  QueueStore, StorageError, StorageResult, DEFAULT_BUSY_TIMEOUT_MS,
 };
 
 pub type Shared<T> = Arc<Mutex<T>>;
@@ -38,6 +38,16 @@ pub struct Stores {
   pub breakers: Shared<Breakers>,
   /// Randomness for retry jitter.
   pub random: Shared<JitterRandom>,
+  /// What `configure` asked for before the stores moved to a file: the
+  /// bounds (applied to the file when they move, unlike the defaults) and
+  /// the busy timeout.
+  asked: Shared<Asked>,
+}
+
+#[derive(Debug, Clone)]
+struct Asked {
+  bounds: Bounds,
+  busy_timeout_ms: u64,
 }
 
 /// Why the singletons could not move to a file.
@@ -61,11 +71,18 @@ impl Stores {
         &std::collections::hash_map::RandomState::new(),
         0u8,
       ))),
+      asked: shared(Asked {
+        bounds: Bounds::default(),
+        busy_timeout_ms: DEFAULT_BUSY_TIMEOUT_MS,
+      }),
     }
   }
 
   /// Moves the cache, the queue and the failure history into the file at
-  /// `path`, with these bounds (`None`: keep the current ones). Allowed
+  /// `path`, with these bounds (`None`: the file's, or the defaults for a
+  /// file that holds none; bounds asked for earlier, in memory, count as
+  /// given). Opening never applies bounds nobody asked for, so a process
+  /// that only opens a file evicts nothing of another's. Allowed
   /// while they are in memory and have never held anything; asking again
   /// for the file they are already in only applies the bounds (a
   /// hot-reloaded module configures again). All three locks are held from
@@ -74,7 +91,7 @@ impl Stores {
   pub fn move_to_file(
     &self,
     path: &Path,
-    durability: Durability,
+    options: FileOptions,
     bounds: Bounds,
     now: u64,
   ) -> Result<(), MoveError> {
@@ -98,19 +115,20 @@ impl Stores {
     {
       return Err(MoveError::InUse { current: None });
     }
-    let file = Backend::File(path, durability);
+    let file = Backend::File(path, options);
+    let asked = self.asked.lock().bounds.clone();
+    let wanted = Bounds {
+      cache: bounds.cache.or(asked.cache),
+      queue: bounds.queue.or(asked.queue),
+      failures: bounds.failures.or(asked.failures),
+    };
     let open = || -> StorageResult<_> {
       let mut moved = (
-        open_cache(file, bounds.cache.unwrap_or(cache.config()))?,
-        open_queue(file, bounds.queue.unwrap_or(queue.config()))?,
-        open_failures(file, bounds.failures.unwrap_or(failures.config()))?,
+        open_cache(file, cache.config())?,
+        open_queue(file, queue.config())?,
+        open_failures(file, failures.config())?,
       );
-      let all = Bounds {
-        cache: Some(moved.0.config()),
-        queue: Some(moved.1.config()),
-        failures: Some(moved.2.config()),
-      };
-      apply_bounds(&mut *moved.0, &mut *moved.1, &mut *moved.2, all, now)?;
+      apply_bounds(&mut *moved.0, &mut *moved.1, &mut *moved.2, wanted, now)?;
       Ok(moved)
     };
     let (new_cache, new_queue, new_failures) = open().map_err(MoveError::Storage)?;
@@ -122,6 +140,14 @@ impl Stores {
 
   /// Applies new bounds to the singletons wherever they are.
   pub fn set_bounds(&self, bounds: Bounds, now: u64) -> StorageResult<()> {
+    {
+      let mut asked = self.asked.lock();
+      asked.bounds = Bounds {
+        cache: bounds.cache.or(asked.bounds.cache),
+        queue: bounds.queue.clone().or(asked.bounds.queue.clone()),
+        failures: bounds.failures.or(asked.bounds.failures),
+      };
+    }
     apply_bounds(
       &mut **self.cache.lock(),
       &mut **self.queue.lock(),
@@ -129,6 +155,22 @@ impl Stores {
       bounds,
       now,
     )
+  }
+}
+
+impl Stores {
+  /// The busy timeout the singletons use, or will use once in a file.
+  pub fn busy_timeout_ms(&self) -> u64 {
+    self.asked.lock().busy_timeout_ms
+  }
+
+  /// Sets how long the singletons' calls wait for another process's lock,
+  /// at once if they are in a file, and for a later move otherwise.
+  pub fn set_busy_timeout(&self, ms: u64) -> StorageResult<()> {
+    self.asked.lock().busy_timeout_ms = ms;
+    self.cache.lock().set_busy_timeout(ms)?;
+    self.queue.lock().set_busy_timeout(ms)?;
+    self.failures.lock().set_busy_timeout(ms)
   }
 }
 

@@ -88,6 +88,11 @@ impl Worker {
 
   /// A running job is done (whatever its outcome); false when it was not
   /// running here.
+  /// Whether the job `id` is running here.
+  pub fn is_running(&self, id: &str) -> bool {
+    self.running.contains_key(id)
+  }
+
   pub fn finish(&mut self, id: &str) -> bool {
     let Some(user) = self.running.remove(id) else {
       return false;

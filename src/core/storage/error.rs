@@ -5,8 +5,11 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageErrorKind {
   /// The storage cannot be reached or written (a path that is not writable,
-  /// a full disk, a lock held too long by another process).
+  /// a full disk, a file deleted while in use).
   Unavailable,
+  /// Another process held the file's lock for longer than this call's busy
+  /// timeout: worth trying again shortly.
+  Busy,
   /// The file is not a database of this library, or is damaged.
   Corrupt,
   /// The file was written by a newer release whose schema this one cannot read.
@@ -17,6 +20,7 @@ impl StorageErrorKind {
   pub fn code(self) -> &'static str {
     match self {
       StorageErrorKind::Unavailable => "STORAGE_UNAVAILABLE",
+      StorageErrorKind::Busy => "STORAGE_BUSY",
       StorageErrorKind::Corrupt => "STORAGE_CORRUPT",
       StorageErrorKind::TooNew => "STORAGE_TOO_NEW",
     }

@@ -15,5 +15,5 @@ pub mod traits;
 
 pub use error::{StorageError, StorageErrorKind, StorageResult};
 pub use open::{open_cache, open_failures, open_queue, Backend};
-pub use sqlite::Durability;
+pub use sqlite::{Durability, FileOptions, DEFAULT_BUSY_TIMEOUT_MS};
 pub use traits::{CacheStore, FailureStore, Location, QueueStore};

@@ -49,6 +49,14 @@ pub trait CacheStore: Send {
   /// Empties the cache and resets its counters.
   fn clear(&mut self) -> StorageResult<()>;
   fn stats(&mut self, now: u64) -> StorageResult<CacheStats>;
+  /// How long calls wait for another process's lock on the file (nothing
+  /// to wait for in memory).
+  fn set_busy_timeout(&mut self, _ms: u64) -> StorageResult<()> {
+    Ok(())
+  }
+  fn busy_timeout_ms(&self) -> u64 {
+    0
+  }
   fn location(&self) -> Location<'_>;
 }
 
@@ -92,6 +100,14 @@ pub trait QueueStore: Send {
   fn retry_failed(&mut self, id: Option<&str>, now: u64) -> StorageResult<usize>;
   /// Removes completed jobs; returns how many went.
   fn clear_completed(&mut self, now: u64) -> StorageResult<usize>;
+  /// How long calls wait for another process's lock on the file (nothing
+  /// to wait for in memory).
+  fn set_busy_timeout(&mut self, _ms: u64) -> StorageResult<()> {
+    Ok(())
+  }
+  fn busy_timeout_ms(&self) -> u64 {
+    0
+  }
   fn location(&self) -> Location<'_>;
 }
 
@@ -115,5 +131,13 @@ pub trait FailureStore: Send {
   fn clear(&mut self, service: Option<&str>) -> StorageResult<bool>;
   /// Per service, in the order they first failed within what is held.
   fn stats(&mut self) -> StorageResult<Vec<ServiceStats>>;
+  /// How long calls wait for another process's lock on the file (nothing
+  /// to wait for in memory).
+  fn set_busy_timeout(&mut self, _ms: u64) -> StorageResult<()> {
+    Ok(())
+  }
+  fn busy_timeout_ms(&self) -> u64 {
+    0
+  }
   fn location(&self) -> Location<'_>;
 }

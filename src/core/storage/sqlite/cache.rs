@@ -8,12 +8,12 @@ use std::path::Path;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::database::{int, Database, Durability};
+use super::database::{int, is_json, quarantine, store_bound, stored_bound, Database, FileOptions};
 use crate::core::cache::entry::{
   key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText,
 };
 use crate::core::clock::add_ms;
-use crate::core::storage::error::StorageResult;
+use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 use crate::core::storage::traits::{CacheStore, Location};
 
 pub struct SqliteCache {
@@ -26,9 +26,14 @@ pub struct SqliteCache {
 }
 
 impl SqliteCache {
-  pub fn open(path: &Path, durability: Durability, config: CacheConfig) -> StorageResult<Self> {
-    let mut db = Database::open(path, durability)?;
+  pub fn open(
+    path: &Path,
+    options: impl Into<FileOptions>,
+    config: CacheConfig,
+  ) -> StorageResult<Self> {
+    let mut db = Database::open(path, options)?;
     let seed = db.meta("cache_seed")?;
+    let config = db.read(|tx| shared_bounds(tx, config))?;
     Ok(Self {
       db,
       config,
@@ -38,6 +43,19 @@ impl SqliteCache {
       evictions: 0,
     })
   }
+}
+
+const MAX_ENTRIES: &str = "bound_cache_max_entries";
+const MAX_BYTES: &str = "bound_cache_max_bytes";
+
+/// `config` with the bounds the file holds (set by the last process that
+/// asked for bounds), where it holds any.
+fn shared_bounds(tx: &Transaction, config: CacheConfig) -> rusqlite::Result<CacheConfig> {
+  Ok(CacheConfig {
+    max_entries: stored_bound(tx, MAX_ENTRIES)?.map_or(config.max_entries, |n| n as usize),
+    max_bytes: stored_bound(tx, MAX_BYTES)?.map_or(config.max_bytes, |n| n as usize),
+    ..config
+  })
 }
 
 /// Entries expired before this instant are past their grace too.
@@ -172,7 +190,12 @@ fn recently_used(tx: &Transaction, used: i64) -> rusqlite::Result<bool> {
 enum Lookup {
   Done(Option<CacheHit>),
   RecordUse,
+  /// The entry's response is not JSON: the row (`rowid`) is damaged.
+  Damaged(i64),
 }
+
+const COLUMNS: &str =
+  "digest, model_id, prompt, response, bytes, created_at, expires_at, used, stale";
 
 impl SqliteCache {
   fn lookup(
@@ -203,6 +226,9 @@ impl SqliteCache {
       let Some(found) = servable(find(tx, digest, prompt, model_id)?) else {
         return Ok(Lookup::Done(None));
       };
+      if !is_json(&found.hit.response) {
+        return Ok(Lookup::Damaged(found.rowid));
+      }
       if recently_used(tx, found.used)? {
         return Ok(Lookup::Done(Some(found.hit)));
       }
@@ -216,14 +242,22 @@ impl SqliteCache {
     })?;
     let hit = match quick {
       Lookup::Done(hit) => hit,
-      Lookup::RecordUse => self.db.write(|tx| {
+      Lookup::RecordUse => match self.db.write(|tx| {
         advance(tx, &config, now)?;
         let Some(found) = servable(find(tx, digest, prompt, model_id)?) else {
-          return Ok(None);
+          return Ok(Lookup::Done(None));
         };
+        if !is_json(&found.hit.response) {
+          return Ok(Lookup::Damaged(found.rowid));
+        }
         record_use(tx, found.rowid)?;
-        Ok(Some(found.hit))
-      })?,
+        Ok(Lookup::Done(Some(found.hit)))
+      })? {
+        Lookup::Damaged(rowid) => return Err(self.damaged(rowid, prompt, model_id, now)),
+        Lookup::Done(hit) => hit,
+        Lookup::RecordUse => None,
+      },
+      Lookup::Damaged(rowid) => return Err(self.damaged(rowid, prompt, model_id, now)),
     };
     match hit {
       Some(_) => self.hits += 1,
@@ -233,13 +267,44 @@ impl SqliteCache {
   }
 }
 
+impl SqliteCache {
+  /// A damaged entry: moved to `damaged_rows` (if the file can be written
+  /// now; otherwise the next lookup tries again), and reported.
+  fn damaged(&mut self, rowid: i64, prompt: &str, model_id: &str, now: u64) -> StorageError {
+    let key = serde_json::json!({ "prompt": prompt, "modelId": model_id }).to_string();
+    let reason = "the cached response is not valid JSON";
+    let moved = self
+      .db
+      .write(|tx| quarantine(tx, "cache_entries", COLUMNS, rowid, &key, reason, now))
+      .is_ok();
+    self.misses += 1;
+    StorageError::new(
+      StorageErrorKind::Corrupt,
+      format!(
+        "The cache entry for prompt {} and model {} in the storage file {} is damaged: {reason}; {}",
+        serde_json::Value::from(prompt),
+        serde_json::Value::from(model_id),
+        self.db.path().display(),
+        if moved {
+          "it was moved to the damaged_rows table"
+        } else {
+          "it will be moved to the damaged_rows table"
+        }
+      ),
+    )
+  }
+}
+
 impl CacheStore for SqliteCache {
   fn config(&self) -> CacheConfig {
     self.config
   }
 
   fn set_config(&mut self, config: CacheConfig, now: u64) -> StorageResult<()> {
+    // Asked for: these bounds become the file's, for every process.
     let evicted = self.db.write(|tx| {
+      store_bound(tx, MAX_ENTRIES, config.max_entries as u64)?;
+      store_bound(tx, MAX_BYTES, config.max_bytes as u64)?;
       advance(tx, &config, now)?;
       enforce_bounds(tx, &config)
     })?;
@@ -269,9 +334,11 @@ impl CacheStore for SqliteCache {
       Some(ttl) => ttl,
     };
     let digest = key_digest(self.seed, prompt, model_id);
-    let evicted = self
+    let (evicted, config) = self
       .db
       .write(|tx| {
+        // The file's bounds, as another process may have set them since.
+        let config = shared_bounds(tx, config)?;
         advance(tx, &config, now)?;
         delete_key(tx, digest, prompt, model_id)?;
         tx.prepare_cached(
@@ -287,10 +354,11 @@ impl CacheStore for SqliteCache {
           int(now),
           int(add_ms(now, ttl))
         ])?;
-        enforce_bounds(tx, &config)
+        Ok((enforce_bounds(tx, &config)?, config))
       })
       .map_err(CacheError::Storage)?;
     self.evictions += evicted;
+    self.config = config;
     Ok(())
   }
 
@@ -354,6 +422,14 @@ impl CacheStore for SqliteCache {
       evictions: self.evictions,
       bytes: bytes.max(0) as usize,
     })
+  }
+
+  fn set_busy_timeout(&mut self, ms: u64) -> StorageResult<()> {
+    self.db.set_busy_timeout(ms)
+  }
+
+  fn busy_timeout_ms(&self) -> u64 {
+    self.db.busy_timeout_ms()
   }
 
   fn location(&self) -> Location<'_> {

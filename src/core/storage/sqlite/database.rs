@@ -10,9 +10,15 @@ use super::errors::at;
 use super::schema;
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 
-/// How long a write waits for another process's transaction to end before
-/// reporting the storage as unavailable.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a call waits for another process's transaction to end before
+/// reporting the storage as busy, unless the caller asks otherwise: calls
+/// made on the JavaScript thread must not freeze a server for seconds.
+pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 250;
+
+/// How long opening a file keeps trying while other processes hold it
+/// (opening is done once, at startup, and several processes often start
+/// together); never less than the busy timeout.
+const OPEN_BUDGET: Duration = Duration::from_secs(10);
 
 /// When a write counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,14 +32,59 @@ pub enum Durability {
   Fsync,
 }
 
+/// How a file is opened: its durability and how long a call waits for
+/// another process's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileOptions {
+  pub durability: Durability,
+  pub busy_timeout_ms: u64,
+}
+
+impl Default for FileOptions {
+  fn default() -> Self {
+    Self {
+      durability: Durability::Normal,
+      busy_timeout_ms: DEFAULT_BUSY_TIMEOUT_MS,
+    }
+  }
+}
+
+impl From<Durability> for FileOptions {
+  fn from(durability: Durability) -> Self {
+    Self {
+      durability,
+      ..Self::default()
+    }
+  }
+}
+
+/// Which file a path names: device and inode.
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+  use std::os::unix::fs::MetadataExt;
+  std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+  std::fs::metadata(path).ok().map(|_| (0, 0))
+}
+
 /// One connection to the file, with its schema checked and up to date.
 pub struct Database {
   connection: Connection,
   path: PathBuf,
+  /// The `-wal` companion and the file it was when first seen: deleting or
+  /// replacing it while the connection is open loses committed changes at
+  /// the next restart, so it is checked before each transaction.
+  wal: PathBuf,
+  wal_id: Option<(u64, u64)>,
+  busy_timeout_ms: u64,
 }
 
 impl Database {
-  pub fn open(path: &Path, durability: Durability) -> StorageResult<Self> {
+  pub fn open(path: &Path, options: impl Into<FileOptions>) -> StorageResult<Self> {
+    let options = options.into();
     let unavailable = |what: &dyn std::fmt::Display| {
       StorageError::new(
         StorageErrorKind::Unavailable,
@@ -43,6 +94,32 @@ impl Database {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
       std::fs::create_dir_all(dir).map_err(|e| unavailable(&e))?;
     }
+    // Processes opening one file together take turns (the check and the
+    // schema are one write transaction); a step that finds the file busy
+    // without waiting (switching to WAL, recovery) is tried again, the whole
+    // open, until the budget runs out.
+    let budget = OPEN_BUDGET.max(Duration::from_millis(options.busy_timeout_ms));
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    let mut database = loop {
+      match Self::try_open(path, options) {
+        Err(error) if error.kind == StorageErrorKind::Busy && started.elapsed() < budget => {
+          std::thread::sleep(pause);
+          pause = (pause * 2).min(Duration::from_millis(50));
+        }
+        result => break result?,
+      }
+    };
+    database.path = std::fs::canonicalize(path).map_err(|e| unavailable(&e))?;
+    let mut wal = database.path.clone().into_os_string();
+    wal.push("-wal");
+    database.wal = PathBuf::from(wal);
+    database.wal_id = file_id(&database.wal);
+    database.set_busy_timeout(options.busy_timeout_ms)?;
+    Ok(database)
+  }
+
+  fn try_open(path: &Path, options: FileOptions) -> StorageResult<Self> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
       | OpenFlags::SQLITE_OPEN_CREATE
       | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -50,18 +127,35 @@ impl Database {
     let mut database = Self {
       connection,
       path: path.to_owned(),
+      wal: PathBuf::new(),
+      wal_id: None,
+      busy_timeout_ms: options.busy_timeout_ms,
     };
-    database.configure(durability)?;
-    let path = std::fs::canonicalize(path).map_err(|e| unavailable(&e))?;
-    database.path = path;
+    database.configure(options)?;
     Ok(database)
   }
 
-  fn configure(&mut self, durability: Durability) -> StorageResult<()> {
+  /// How long this connection's calls wait for another process's lock.
+  pub fn set_busy_timeout(&mut self, ms: u64) -> StorageResult<()> {
+    self
+      .connection
+      .busy_timeout(Duration::from_millis(ms))
+      .map_err(|e| at(&self.path, e))?;
+    self.busy_timeout_ms = ms;
+    Ok(())
+  }
+
+  pub fn busy_timeout_ms(&self) -> u64 {
+    self.busy_timeout_ms
+  }
+
+  fn configure(&mut self, options: FileOptions) -> StorageResult<()> {
     let path = self.path.clone();
     let connection = &mut self.connection;
+    // Opening waits in steps of its own (`open`), each step briefly.
+    let step = options.busy_timeout_ms.clamp(100, 1_000);
     connection
-      .busy_timeout(BUSY_TIMEOUT)
+      .busy_timeout(Duration::from_millis(step))
       .map_err(|e| at(&path, e))?;
     if connection.is_readonly("main").map_err(|e| at(&path, e))? {
       return Err(StorageError::new(
@@ -69,15 +163,41 @@ impl Database {
         format!("The storage file {} is not writable", path.display()),
       ));
     }
-    // Look before touching: a file of another application, or of a newer
-    // release, is refused before anything is written to it.
-    schema::check(connection, &path)?;
     // Small pages for a new file: a commit writes every page it changed, and
     // a queue operation changes a few rows of a few bytes (1 KiB pages
-    // commit in about half the time of 4 KiB ones). Ignored for an existing file.
+    // commit in about half the time of 4 KiB ones). Ignored for an existing
+    // file; writes nothing.
     connection
       .pragma_update(None, "page_size", 1024)
       .map_err(|e| at(&path, e))?;
+    let synchronous = match options.durability {
+      Durability::Normal => "NORMAL",
+      Durability::Fsync => "FULL",
+    };
+    connection
+      .pragma_update(None, "synchronous", synchronous)
+      .map_err(|e| at(&path, e))?;
+    // A new (empty) file goes to WAL first, so the processes creating it
+    // together take turns in WAL mode rather than in rollback mode (where
+    // readers block the switch). A file with content is looked at first.
+    let empty = std::fs::metadata(&path).is_ok_and(|m| m.len() == 0);
+    if empty {
+      connection
+        .query_row("PRAGMA journal_mode = WAL", [], |row| {
+          row.get::<_, String>(0)
+        })
+        .map_err(|e| at(&path, e))?;
+    }
+    // The identity check and the schema are one write transaction: what the
+    // check reads (application_id, user_version, the tables) is read under
+    // the write lock, so a process creating the schema meanwhile is either
+    // wholly before or wholly after. A file of another application, or of a
+    // newer release, is refused before anything is written to it.
+    let tx = connection
+      .transaction_with_behavior(TransactionBehavior::Immediate)
+      .map_err(|e| at(&path, e))?;
+    schema::migrate(&tx, &path)?;
+    tx.commit().map_err(|e| at(&path, e))?;
     let mode: String = connection
       .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
       .map_err(|e| at(&path, e))?;
@@ -90,35 +210,41 @@ impl Database {
         ),
       ));
     }
-    let synchronous = match durability {
-      Durability::Normal => "NORMAL",
-      Durability::Fsync => "FULL",
-    };
-    connection
-      .pragma_update(None, "synchronous", synchronous)
-      .map_err(|e| at(&path, e))?;
-    let tx = connection
-      .transaction_with_behavior(TransactionBehavior::Immediate)
-      .map_err(|e| at(&path, e))?;
-    schema::migrate(&tx, &path)?;
-    tx.commit().map_err(|e| at(&path, e))
+    Ok(())
   }
 
-  /// The file this connection opened was deleted or replaced: SQLite would
-  /// go on writing to the unlinked inode and every change would vanish with
-  /// the process, so stop with an error instead.
-  fn ensure_in_place(&self) -> StorageResult<()> {
+  /// The file this connection opened, or its `-wal` companion, was deleted
+  /// or replaced: SQLite would go on writing to the unlinked inode and every
+  /// change would vanish with the process (or, for the `-wal`, at the next
+  /// restart), so stop with an error instead.
+  fn ensure_in_place(&mut self) -> StorageResult<()> {
     let mut moved: std::os::raw::c_int = 0;
     self
       .connection
       .file_control(Some("main"), FileControl::HasMoved(&mut moved))
       .map_err(|e| at(&self.path, e))?;
-    if moved != 0 {
+    let wal = match self.wal_id {
+      // First seen now (no `-wal` existed when the file was opened).
+      None => {
+        self.wal_id = file_id(&self.wal);
+        false
+      }
+      Some(id) => file_id(&self.wal) != Some(id),
+    };
+    if moved != 0 || wal {
+      let which = if moved != 0 {
+        self.path.display().to_string()
+      } else {
+        format!(
+          "{} (its write-ahead log {})",
+          self.path.display(),
+          self.wal.display()
+        )
+      };
       return Err(StorageError::new(
         StorageErrorKind::Unavailable,
         format!(
-          "The storage file {} was deleted or replaced while in use; changes are refused so that none is lost (restart to open the file anew)",
-          self.path.display()
+          "The storage file {which} was deleted or replaced while in use; changes are refused so that none is lost (restart to open the file anew)"
         ),
       ));
     }
@@ -200,4 +326,55 @@ impl Database {
 /// Integers as SQLite holds them: milliseconds and counts fit easily in 63 bits.
 pub(super) fn int(value: u64) -> i64 {
   value.min(i64::MAX as u64) as i64
+}
+
+/// A bound every process on the file shares (cache entries and bytes, jobs
+/// held, failures per service), as the last process that asked for one set
+/// it; `None` while none has. Opening a file never changes these: only
+/// `configure` and constructors given bounds do (`store_bound`).
+pub(super) fn stored_bound(tx: &Transaction, key: &str) -> rusqlite::Result<Option<u64>> {
+  use rusqlite::OptionalExtension;
+  tx.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+    .query_row([key], |row| row.get::<_, i64>(0))
+    .optional()
+    .map(|value| value.map(|v| v.max(0) as u64))
+}
+
+pub(super) fn store_bound(tx: &Transaction, key: &str, value: u64) -> rusqlite::Result<()> {
+  tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+    .execute(rusqlite::params![key, int(value)])?;
+  Ok(())
+}
+
+/// Whether `text` is one JSON value (what a cached response or a job's
+/// payload must be before it is spliced into the JSON handed to JavaScript).
+pub(super) fn is_json(text: &str) -> bool {
+  serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+/// Moves the row `rowid` of `table` to `damaged_rows`, with `key` (a job id,
+/// a cache key) and `reason`.
+pub(super) fn quarantine(
+  tx: &Transaction,
+  table: &str,
+  columns: &str,
+  rowid: i64,
+  key: &str,
+  reason: &str,
+  now: u64,
+) -> rusqlite::Result<()> {
+  let pairs = columns
+    .split(',')
+    .map(|c| format!("'{0}', {0}", c.trim()))
+    .collect::<Vec<_>>()
+    .join(", ");
+  tx.execute(
+    &format!(
+      "INSERT INTO damaged_rows (source, key, reason, at, row) \
+       SELECT ?1, ?2, ?3, ?4, json_object({pairs}) FROM {table} WHERE rowid = ?5"
+    ),
+    rusqlite::params![table, key, reason, int(now), rowid],
+  )?;
+  tx.execute(&format!("DELETE FROM {table} WHERE rowid = ?1"), [rowid])?;
+  Ok(())
 }

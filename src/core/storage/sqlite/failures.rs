@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, Row, Transaction};
 
-use super::database::{int, Database, Durability};
+use super::database::{int, store_bound, stored_bound, Database, FileOptions};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{FailureStore, Location};
@@ -18,12 +18,27 @@ pub struct SqliteFailures {
 }
 
 impl SqliteFailures {
-  pub fn open(path: &Path, durability: Durability, config: FailureConfig) -> StorageResult<Self> {
-    Ok(Self {
-      db: Database::open(path, durability)?,
-      config,
-    })
+  pub fn open(
+    path: &Path,
+    options: impl Into<FileOptions>,
+    config: FailureConfig,
+  ) -> StorageResult<Self> {
+    let mut db = Database::open(path, options)?;
+    let config = db.read(|tx| shared_bounds(tx, config))?;
+    Ok(Self { db, config })
   }
+}
+
+const MAX_PER_SERVICE: &str = "bound_failures_max_per_service";
+
+/// `config` with the bound the file holds (set by the last process that
+/// asked for bounds), if it holds one.
+fn shared_bounds(tx: &Transaction, config: FailureConfig) -> rusqlite::Result<FailureConfig> {
+  Ok(FailureConfig {
+    max_per_service: stored_bound(tx, MAX_PER_SERVICE)?
+      .map_or(config.max_per_service, |n| n as usize),
+    ..config
+  })
 }
 
 fn read_record(row: &Row) -> rusqlite::Result<FailureRecord> {
@@ -76,7 +91,9 @@ impl FailureStore for SqliteFailures {
   }
 
   fn set_config(&mut self, config: FailureConfig) -> StorageResult<()> {
+    // Asked for: this bound becomes the file's, for every process.
     self.db.write(|tx| {
+      store_bound(tx, MAX_PER_SERVICE, config.max_per_service as u64)?;
       trim_services(tx, config.max_services)?;
       let services: Vec<String> = tx
         .prepare_cached("SELECT service FROM failure_services")?
@@ -100,7 +117,9 @@ impl FailureStore for SqliteFailures {
     now: u64,
   ) -> StorageResult<()> {
     let config = self.config;
-    self.db.write(|tx| {
+    self.config = self.db.write(|tx| {
+      // The file's bound, as another process may have set it since.
+      let config = shared_bounds(tx, config)?;
       tx.prepare_cached(
         "INSERT INTO failures (service, operation, error, skip_reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
       )?
@@ -111,13 +130,15 @@ impl FailureStore for SqliteFailures {
         .execute(params![service, seq])?
         > 0;
       if known {
-        trim_service(tx, service, config.max_per_service)
+        trim_service(tx, service, config.max_per_service)?;
       } else {
         tx.prepare_cached("INSERT INTO failure_services (service, last_seq) VALUES (?1, ?2)")?
           .execute(params![service, seq])?;
-        trim_services(tx, config.max_services)
+        trim_services(tx, config.max_services)?;
       }
-    })
+      Ok(config)
+    })?;
+    Ok(())
   }
 
   fn should_skip(&mut self, service: &str, threshold: f64, now: u64) -> StorageResult<bool> {
@@ -174,6 +195,14 @@ impl FailureStore for SqliteFailures {
         .collect();
       stats
     })
+  }
+
+  fn set_busy_timeout(&mut self, ms: u64) -> StorageResult<()> {
+    self.db.set_busy_timeout(ms)
+  }
+
+  fn busy_timeout_ms(&self) -> u64 {
+    self.db.busy_timeout_ms()
   }
 
   fn location(&self) -> Location<'_> {

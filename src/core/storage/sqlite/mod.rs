@@ -12,7 +12,7 @@ mod queue;
 mod schema;
 
 pub use cache::SqliteCache;
-pub use database::Durability;
+pub use database::{Durability, FileOptions, DEFAULT_BUSY_TIMEOUT_MS};
 pub use failures::SqliteFailures;
 pub use queue::SqliteQueue;
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-use super::database::{int, Database, Durability};
+use super::database::{int, is_json, quarantine, store_bound, stored_bound, Database, FileOptions};
 use crate::core::clock::add_ms;
 use crate::core::queue::ids::JobIds;
 use crate::core::queue::job::{
@@ -33,18 +33,33 @@ pub struct SqliteQueue {
 }
 
 impl SqliteQueue {
-  pub fn open(path: &Path, durability: Durability, config: QueueConfig) -> StorageResult<Self> {
-    let mut db = Database::open(path, durability)?;
+  pub fn open(
+    path: &Path,
+    options: impl Into<FileOptions>,
+    config: QueueConfig,
+  ) -> StorageResult<Self> {
+    let mut db = Database::open(path, options)?;
     let mut keys = [0u64; 4];
     for (i, key) in keys.iter_mut().enumerate() {
       *key = db.meta(&format!("job_id_key_{i}"))?;
     }
+    let max_size = db.read(|tx| shared_max_size(tx, &config))?;
+    let config = QueueConfig { max_size, ..config };
     Ok(Self {
       db,
       config,
       ids: JobIds::from_keys(keys),
     })
   }
+}
+
+const MAX_SIZE: &str = "bound_queue_max_size";
+
+/// `config` with the bound the file holds (set by the last process that
+/// asked for bounds), if it holds one.
+/// The file's size bound (another process may have set it), else ours.
+fn shared_max_size(tx: &Transaction, config: &QueueConfig) -> rusqlite::Result<usize> {
+  Ok(stored_bound(tx, MAX_SIZE)?.map_or(config.max_size, |n| n as usize))
 }
 
 /// A ready job's place: higher priority first, then older.
@@ -115,6 +130,42 @@ fn read_job(row: &Row) -> rusqlite::Result<Job> {
   })
 }
 
+/// A row that cannot be a job (an unknown type, priority or status, a
+/// payload that is not JSON, a column of the wrong kind).
+struct Damaged {
+  seq: i64,
+  id: String,
+  reason: String,
+}
+
+/// A job, or why its row is damaged.
+fn read_row(row: &Row) -> rusqlite::Result<Result<Job, Damaged>> {
+  let damaged = |reason: String| -> rusqlite::Result<Result<Job, Damaged>> {
+    Ok(Err(Damaged {
+      seq: row.get(0)?,
+      id: row.get::<_, String>(1).unwrap_or_default(),
+      reason,
+    }))
+  };
+  match read_job(row) {
+    Ok(job) if job.payload.as_deref().is_some_and(|p| !is_json(p)) => {
+      damaged("damaged row: the payload is not valid JSON".into())
+    }
+    Ok(job) => Ok(Ok(job)),
+    Err(error) => damaged(format!("damaged row: {error}")),
+  }
+}
+
+/// Moves damaged job rows to `damaged_rows`, where they block nothing.
+/// Best effort: a row that cannot be moved now (the file is busy) is
+/// skipped again next time.
+fn set_aside(tx: &Transaction, damaged: &[Damaged]) {
+  let now = crate::core::clock::now_ms();
+  for row in damaged {
+    let _ = quarantine(tx, "jobs", COLUMNS, row.seq, &row.id, &row.reason, now);
+  }
+}
+
 fn save(tx: &Transaction, job: &Job, now: u64) -> rusqlite::Result<()> {
   let (lane, due) = lane_of(job, now);
   tx.prepare_cached(
@@ -141,8 +192,16 @@ fn load(tx: &Transaction, ids: &JobIds, id: &str) -> rusqlite::Result<Option<Job
   };
   let job = tx
     .prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE seq = ?1"))?
-    .query_row([int(seq)], read_job)
+    .query_row([int(seq)], read_row)
     .optional()?;
+  let job = match job {
+    Some(Err(damaged)) => {
+      set_aside(tx, &[damaged]);
+      None
+    }
+    Some(Ok(job)) => Some(job),
+    None => None,
+  };
   Ok(job.filter(|job| &*job.id == id))
 }
 
@@ -152,8 +211,16 @@ fn select(
   args: impl rusqlite::Params,
 ) -> rusqlite::Result<Vec<Job>> {
   let mut statement = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs {filter}"))?;
-  let jobs = statement.query_map(args, read_job)?.collect();
-  jobs
+  let (mut jobs, mut damaged) = (Vec::new(), Vec::new());
+  for row in statement.query_map(args, read_row)? {
+    match row? {
+      Ok(job) => jobs.push(job),
+      Err(row) => damaged.push(row),
+    }
+  }
+  drop(statement);
+  set_aside(tx, &damaged);
+  Ok(jobs)
 }
 
 /// Whether `advance` has anything to do: most calls find nothing due, and
@@ -233,7 +300,9 @@ impl QueueStore for SqliteQueue {
 
   fn set_config(&mut self, config: QueueConfig, now: u64) -> StorageResult<()> {
     let backoff = &config.backoff;
+    // Asked for: this bound becomes the file's, for every process.
     self.db.write(|tx| {
+      store_bound(tx, MAX_SIZE, config.max_size as u64)?;
       advance(tx, now, backoff)?;
       let (total, finished) = total(tx)?;
       let over = total.saturating_sub(config.max_size as u64);
@@ -246,7 +315,6 @@ impl QueueStore for SqliteQueue {
   fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
     let backoff = &self.config.backoff;
     let bytes = job.payload_bytes();
-    let max_size = self.config.max_size as u64;
     if bytes > self.config.max_payload_bytes {
       return Err(QueueError::PayloadTooLarge {
         bytes,
@@ -254,7 +322,10 @@ impl QueueStore for SqliteQueue {
       });
     }
     let ids = &self.ids;
+    let config = &self.config;
     let stored = self.db.write(|tx| {
+      // The file's bound, as another process may have set it since.
+      let max_size = shared_max_size(tx, config)? as u64;
       advance(tx, now, backoff)?;
       let (total, finished) = total(tx)?;
       let over = (total + 1).saturating_sub(max_size);
@@ -308,6 +379,7 @@ impl QueueStore for SqliteQueue {
     let lease_until = add_ms(now, self.config.lease_ms);
     self.db.write(|tx| {
       advance(tx, now, backoff)?;
+      let mut damaged = Vec::new();
       let chosen = {
         let mut statement = tx.prepare_cached(&format!(
           "SELECT {COLUMNS} FROM jobs WHERE lane = 0 ORDER BY due, seq"
@@ -315,14 +387,20 @@ impl QueueStore for SqliteQueue {
         let mut rows = statement.query([])?;
         let mut chosen = None;
         while let Some(row) = rows.next()? {
-          let job = read_job(row)?;
-          if eligible(&job) {
-            chosen = Some(job);
-            break;
+          // A damaged row never blocks the queue: it is set aside and the
+          // next job is taken.
+          match read_row(row)? {
+            Ok(job) if eligible(&job) => {
+              chosen = Some(job);
+              break;
+            }
+            Ok(_) => {}
+            Err(row) => damaged.push(row),
           }
         }
         chosen
       };
+      set_aside(tx, &damaged);
       let Some(mut job) = chosen else {
         return Ok(None);
       };
@@ -459,6 +537,14 @@ impl QueueStore for SqliteQueue {
       tx.prepare_cached("DELETE FROM jobs WHERE status = 2")?
         .execute([])
     })
+  }
+
+  fn set_busy_timeout(&mut self, ms: u64) -> StorageResult<()> {
+    self.db.set_busy_timeout(ms)
+  }
+
+  fn busy_timeout_ms(&self) -> u64 {
+    self.db.busy_timeout_ms()
   }
 
   fn location(&self) -> Location<'_> {

@@ -129,6 +129,20 @@ CREATE TABLE failure_services (service TEXT PRIMARY KEY, last_seq INTEGER NOT NU
 CREATE INDEX failure_services_by_recency ON failure_services (last_seq);
 ";
 
+/// Rows moved aside because they could not be read (a cached response
+/// that is not JSON, a job of an unknown type, ...): which table, the job id
+/// or cache key, why, when (ms), and the row as it was (JSON).
+const DAMAGED_ROWS: &str = "
+CREATE TABLE IF NOT EXISTS damaged_rows (
+  seq INTEGER PRIMARY KEY,
+  source TEXT NOT NULL,
+  key TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  row TEXT NOT NULL
+);
+";
+
 /// What the file says it is, from its header.
 struct Identity {
   application_id: i64,
@@ -195,6 +209,9 @@ pub fn migrate(tx: &Transaction, path: &Path) -> StorageResult<()> {
   if version == 0 {
     seed_keys(tx).map_err(|e| at(path, e))?;
   }
+  // Rows found damaged are moved here, out of the way and visible. Not
+  // part of the versioned schema: an older release ignores it.
+  tx.execute_batch(DAMAGED_ROWS).map_err(|e| at(path, e))?;
   tx.execute_batch(&format!(
     "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {VERSION};"
   ))
