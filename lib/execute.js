@@ -87,9 +87,12 @@ function onFailure(call, error, attempts) {
 function withAttempts(operation, call, start, retryIf, signal) {
   if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason)
   const { attempts } = call
-  const outcome = start.runAttempts(attempts.attempt(1)).then(({ ok, attempts: count }) => {
+  const outcome = start.runAttempts(attempts.attempt(1), attempts.attempt, attempts.abort).then(({ ok, attempts: count, cancelled }) => {
+    // Cancelled by the caller's signal: the call has rejected already, and
+    // no fallback runs.
+    if (cancelled) return undefined
     const last = attempts.outcome(count)
-    return ok ? onSuccess(call, last.value, count) : onFailure(call, last.error, count)
+    return ok || 'value' in last ? onSuccess(call, last.value, count) : onFailure(call, last.error, count)
   })
   if (signal === undefined) return outcome
   let onAbort
@@ -161,13 +164,12 @@ function executeWithFallback(operation, options) {
   let start
   try {
     retryIf = read.retry == null ? undefined : read.retry.retryIf
-    attempts = usesAttempts ? attemptsOf(operation, { retryIf, withSignal: read.timeoutMs !== undefined || read.signal !== undefined }) : undefined
     start = native.startFallbackCall(
       operation, options, read.operationName, read.userId, read.cacheKey, read.prompt, read.modelId,
       read.allowSkip, read.queueOnFailure, read.queueType, read.payload, read.priority, read.service,
       read.skipThreshold, read.retry, read.timeoutMs, read.signal, read.dedupe,
-      attempts && attempts.attempt, attempts && attempts.abort,
     )
+    attempts = usesAttempts ? attemptsOf(operation, { retryIf, withSignal: read.timeoutMs !== undefined || read.signal !== undefined }) : undefined
   } catch (thrown) {
     return Promise.reject(codedIfUnreadable(thrown))
   }

@@ -52,6 +52,9 @@ function attemptsOf(operation, { retryIf, withSignal } = {}) {
       )
     },
     abort(n, timeoutMs) {
+      // An attempt that settled before this ran (the thread was busy) wins.
+      const settled = outcomes.get(n)
+      if (settled !== undefined) return 'error' in settled ? { error: settled.error, again: again(settled.error) } : undefined
       const error = new Error(`The operation timed out after ${timeoutMs} ms`)
       error.code = 'TIMEOUT'
       const controller = controllers.get(n)

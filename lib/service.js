@@ -48,7 +48,7 @@ function executeService(operation, context, options) {
   const attempts = attemptsOf(operation)
   let run
   try {
-    run = native.startServiceCall(operation, context, options, attempts.attempt, attempts.abort)
+    run = native.startServiceCall(operation, context, options)
   } catch (thrown) {
     return Promise.reject(thrown)
   }
@@ -58,7 +58,7 @@ function executeService(operation, context, options) {
     const circuitState = native.circuitState(context.operation)
     return degrade(options, failedCall(error, 0, circuitState))
   }
-  return run.runAttempts(attempts.attempt(1)).then(({ ok, attempts: count, circuitState }) => {
+  return run.runAttempts(attempts.attempt(1), attempts.attempt, attempts.abort).then(({ ok, attempts: count, circuitState }) => {
     const last = attempts.outcome(count)
     if (ok) {
       return { success: true, data: last.value, message: MESSAGES.success, timestamp: new Date(), metadata: { attempts: count, circuitState } }

@@ -12,7 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use napi::bindgen_prelude::{FnArgs, Function, Unknown};
+use napi::bindgen_prelude::{FnArgs, Function, PromiseRaw, Unknown};
+use napi::Env;
 use napi_derive::napi;
 use tokio::sync::{oneshot, Notify};
 
@@ -20,6 +21,7 @@ use crate::core::retry::RetryPolicy;
 use crate::core::service::{AfterFailure, ServiceCall};
 use crate::core::singletons::global;
 
+use super::boundary::boundary;
 use super::errors::JsResult;
 use super::js_fn::AsyncJsFn;
 use super::names::Prop;
@@ -86,6 +88,50 @@ pub struct AttemptsOutcome {
   pub circuit_state: Option<String>,
 }
 
+pub type AttemptFn<'env> = Function<'env, u32, Unknown<'static>>;
+pub type AbortFn<'env> = Function<'env, FnArgs<(u32, f64)>, Unknown<'static>>;
+
+/// A call's attempts, not started yet: what decides, and how to cancel. The
+/// loop and its threadsafe functions (which keep Node.js alive) are made
+/// only when the attempts run, so a call that never runs them (a signal
+/// already aborted, a call that joins a shared one) holds nothing.
+pub struct PendingAttempts {
+  schedule: Option<Schedule>,
+  cancel: Arc<Notify>,
+}
+
+impl PendingAttempts {
+  pub fn new(schedule: Option<Schedule>) -> Self {
+    Self {
+      schedule,
+      cancel: Arc::new(Notify::new()),
+    }
+  }
+
+  /// Runs the attempts: `first` is the first attempt's promise, made by the
+  /// caller; `attempt(n)` and `abort(n, timeoutMs)` make the others.
+  /// `None` when there is nothing to run, or it already ran.
+  pub fn run<'env>(
+    &mut self,
+    env: &'env Env,
+    first: Raw,
+    attempt: AttemptFn,
+    abort: AbortFn,
+  ) -> napi::Result<Option<PromiseRaw<'env, AttemptsOutcome>>> {
+    let Some(schedule) = self.schedule.take() else {
+      return Ok(None);
+    };
+    let attempts = AttemptLoop::new(&attempt, &abort, schedule, self.cancel.clone())?;
+    let run = boundary(*env, |js| attempts.start(js, first))?;
+    Ok(Some(env.spawn_future(async move { Ok(run.await) })?))
+  }
+
+  /// The caller's signal aborted: no further attempt, no wait left.
+  pub fn cancel(&self) {
+    self.cancel.notify_one();
+  }
+}
+
 /// The loop of one call; `run` consumes it.
 pub struct AttemptLoop {
   attempt: AsyncJsFn<u32, false>,
@@ -98,21 +144,17 @@ impl AttemptLoop {
   /// `attempt(n)` starts attempt `n`; `abort(n, timeoutMs)` fails it with a
   /// timeout error and aborts its signal, returning `{ error, again }`.
   pub fn new(
-    attempt: &Function<'_, u32, Unknown<'static>>,
-    abort: &Function<'_, FnArgs<(u32, f64)>, Unknown<'static>>,
+    attempt: &AttemptFn,
+    abort: &AbortFn,
     schedule: Schedule,
+    cancel: Arc<Notify>,
   ) -> napi::Result<Self> {
     Ok(Self {
       attempt: AsyncJsFn::new(attempt)?,
       abort: AsyncJsFn::new(abort)?,
       schedule,
-      cancel: Arc::new(Notify::new()),
+      cancel,
     })
-  }
-
-  /// Wakes the loop to stop it (the caller's signal aborted).
-  pub fn canceller(&self) -> Arc<Notify> {
-    self.cancel.clone()
   }
 
   fn ended(&self, ok: bool, attempts: u32, cancelled: bool, now: u64) -> AttemptsOutcome {
@@ -148,16 +190,25 @@ impl AttemptLoop {
       Schedule::Fallback { timeout_ms, .. } => timeout_ms,
       Schedule::Service(_) => None,
     };
+    // The time limit counts from when the attempt ran on the JavaScript
+    // thread (the first ran before the loop began).
+    let (ran, started) = oneshot::channel();
     let call = async {
       match first {
-        Some(first) => first.await.ok(),
-        None => self.attempt.call(n, read_attempt).await.ok(),
+        Some(first) => {
+          let _ = ran.send(());
+          first.await.ok()
+        }
+        None => match self.attempt.send(n, read_attempt, Some(ran)) {
+          Ok(receiver) => receiver.await.ok(),
+          Err(_) => None,
+        },
       }
     };
     let limit = async {
       match timeout_ms {
-        Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        None => std::future::pending().await,
+        Some(ms) if started.await.is_ok() => tokio::time::sleep(Duration::from_millis(ms)).await,
+        _ => std::future::pending().await,
       }
     };
     tokio::select! {

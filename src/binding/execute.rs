@@ -12,12 +12,9 @@
 //!    values (the object `lib/execute.js` made once) and the core picks the
 //!    fallback; the outcome comes back as JSON for JavaScript to shape.
 
-use std::sync::Arc;
-
-use napi::bindgen_prelude::{Either, FnArgs, Function, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{Either, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
-use tokio::sync::Notify;
 
 use crate::core::cache::EntryText;
 use crate::core::clock;
@@ -27,7 +24,7 @@ use crate::core::retry::{Jitter, RetryPolicy};
 use crate::core::singletons::global;
 
 use super::args;
-use super::attempts::{AttemptLoop, AttemptsOutcome, Schedule};
+use super::attempts::{AbortFn, AttemptFn, AttemptsOutcome, PendingAttempts, Schedule};
 use super::boundary::boundary;
 use super::errors::{Fault, JsResult};
 use super::json;
@@ -145,34 +142,30 @@ pub struct FallbackStart {
   /// `dedupe`: overlapping calls with this cache key share one call.
   #[napi(readonly)]
   pub shared: bool,
-  attempts: Option<AttemptLoop>,
-  cancel: Option<Arc<Notify>>,
+  attempts: PendingAttempts,
 }
 
 #[napi]
 impl FallbackStart {
   /// Runs the attempts (`retry`, `timeoutMs`, `signal`); resolves how they
-  /// ended. `first` is the first attempt, made by the caller. `null` for a
-  /// call without them, or once they ran.
+  /// ended. `first` is the first attempt, made by the caller; `attempt(n)`
+  /// and `abort(n, timeoutMs)` (lib/invoke.js) make and time out the others.
+  /// `null` for a call without attempts, or once they ran.
   #[napi]
   pub fn run_attempts<'env>(
     &mut self,
     env: &'env Env,
     first: Raw,
+    attempt: AttemptFn,
+    abort: AbortFn,
   ) -> napi::Result<Option<PromiseRaw<'env, AttemptsOutcome>>> {
-    let Some(attempts) = self.attempts.take() else {
-      return Ok(None);
-    };
-    let run = boundary(*env, |js| attempts.start(js, first))?;
-    Ok(Some(env.spawn_future(async move { Ok(run.await) })?))
+    self.attempts.run(env, first, attempt, abort)
   }
 
   /// The caller's signal aborted: no further attempt, no wait left.
   #[napi]
   pub fn cancel(&self) {
-    if let Some(cancel) = &self.cancel {
-      cancel.notify_one();
-    }
+    self.attempts.cancel();
   }
 }
 
@@ -201,8 +194,6 @@ pub fn start_fallback_call(
   timeout_ms: Raw,
   signal: Raw,
   dedupe: Raw,
-  attempt: Option<Function<u32, Unknown<'static>>>,
-  abort: Option<Function<FnArgs<(u32, f64)>, Unknown<'static>>>,
 ) -> napi::Result<Option<Either<String, FallbackStart>>> {
   boundary(env, |js| {
     args::function(js, operation, "operation")?;
@@ -280,27 +271,19 @@ pub fn start_fallback_call(
     if let (Some(payload), false, false, false) = (&payload, shared, uses_attempts, skip_now) {
       return Ok(Some(Either::A(payload.clone())));
     }
-    let attempts = match (uses_attempts && !skip_now, attempt, abort) {
-      (true, Some(attempt), Some(abort)) => {
-        let schedule = Schedule::Fallback {
-          policy: policy.unwrap_or(RetryPolicy {
-            max_retries: 0,
-            ..RetryPolicy::default()
-          }),
-          timeout_ms,
-        };
-        Some(AttemptLoop::new(&attempt, &abort, schedule)?)
-      }
-      (true, _, _) if !skip_now => return Err(Fault::internal("attempts without their functions")),
-      _ => None,
-    };
+    let schedule = (uses_attempts && !skip_now).then(|| Schedule::Fallback {
+      policy: policy.unwrap_or(RetryPolicy {
+        max_retries: 0,
+        ..RetryPolicy::default()
+      }),
+      timeout_ms,
+    });
     Ok(Some(Either::B(FallbackStart {
       payload,
       payload_problem,
       skip_now,
       shared,
-      cancel: attempts.as_ref().map(AttemptLoop::canceller),
-      attempts,
+      attempts: PendingAttempts::new(schedule),
     })))
   })
 }

@@ -35,6 +35,12 @@ impl<Args: 'static + JsValuesTupleIntoVec, const WEAK: bool> AsyncJsFn<Args, WEA
     })
   }
 
+  /// The function's environment has gone (napi-rs marks it when Node.js
+  /// finalizes the threadsafe function).
+  pub fn is_gone(&self) -> bool {
+    self.function.aborted()
+  }
+
   /// Calls the function with `args` and waits until what it returned has
   /// settled; `read` turns that into the task's value on the JavaScript
   /// thread. A synchronous throw counts as a rejection.
@@ -43,21 +49,27 @@ impl<Args: 'static + JsValuesTupleIntoVec, const WEAK: bool> AsyncJsFn<Args, WEA
     args: Args,
     read: impl FnOnce(Js, Settled) -> T + Send + 'static,
   ) -> Result<T, Gone> {
-    self.send(args, read)?.await.map_err(|_| Gone)
+    self.send(args, read, None)?.await.map_err(|_| Gone)
   }
 
   /// Queues the call now (calls queued one after another reach JavaScript
-  /// in that order) and returns the receiver of its value.
+  /// in that order) and returns the receiver of its value. `started`, when
+  /// given, hears when the function actually ran (a busy JavaScript thread
+  /// runs it later than it was queued).
   pub fn send<T: Send + 'static>(
     &self,
     args: Args,
     read: impl FnOnce(Js, Settled) -> T + Send + 'static,
+    started: Option<oneshot::Sender<()>>,
   ) -> Result<oneshot::Receiver<T>, Gone> {
     let (sender, receiver) = oneshot::channel();
     let status = self.function.call_with_return_value(
       args,
       ThreadsafeFunctionCallMode::NonBlocking,
       move |returned, env| {
+        if let Some(started) = started {
+          let _ = started.send(());
+        }
         let js = Js::new(env.raw());
         let deliver = move |js: Js, settled: Settled| {
           // The task may have stopped waiting (a timeout): nothing to do.

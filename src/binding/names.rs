@@ -195,4 +195,15 @@ impl Js {
     let stringify = self.builtin(Builtin::JsonStringify)?;
     self.call(stringify, &[value])
   }
+
+  /// Whether JavaScript can still run here (it cannot once the environment
+  /// is being torn down: a worker thread's `process.exit` or `terminate()`).
+  pub fn can_run_js(self) -> bool {
+    let ran = self
+      .builtin(Builtin::String)
+      .and_then(|string| self.call(string, &[self.undefined()]))
+      .is_ok_and(|called| called.is_ok());
+    self.take_exception();
+    ran
+  }
 }

@@ -3,7 +3,7 @@
 //! the attempts run in the Rust loop of `attempts.rs`, deciding with the
 //! core's `ServiceCall` (breaker, retries, waits). `getCircuitBreakerStatus`.
 
-use napi::bindgen_prelude::{FnArgs, Function, PromiseRaw, Unknown};
+use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
 
@@ -13,7 +13,7 @@ use crate::core::service::ServiceCall;
 use crate::core::singletons::global;
 
 use super::args;
-use super::attempts::{AttemptLoop, AttemptsOutcome, Schedule};
+use super::attempts::{AbortFn, AttemptFn, AttemptsOutcome, PendingAttempts, Schedule};
 use super::boundary::boundary;
 use super::errors::JsResult;
 use super::names::Prop;
@@ -77,7 +77,7 @@ pub struct ServiceRun {
   /// `CIRCUIT_OPEN` error the call fails with.
   #[napi(readonly)]
   pub open_message: Option<String>,
-  attempts: Option<AttemptLoop>,
+  attempts: PendingAttempts,
 }
 
 #[napi]
@@ -90,12 +90,10 @@ impl ServiceRun {
     &mut self,
     env: &'env Env,
     first: Raw,
+    attempt: AttemptFn,
+    abort: AbortFn,
   ) -> napi::Result<Option<PromiseRaw<'env, AttemptsOutcome>>> {
-    let Some(attempts) = self.attempts.take() else {
-      return Ok(None);
-    };
-    let run = boundary(*env, |js| attempts.start(js, first))?;
-    Ok(Some(env.spawn_future(async move { Ok(run.await) })?))
+    self.attempts.run(env, first, attempt, abort)
   }
 }
 
@@ -109,8 +107,6 @@ pub fn start_service_call(
   operation: Raw,
   context: Raw,
   options: Raw,
-  attempt: Function<u32, Unknown<'static>>,
-  abort: Function<FnArgs<(u32, f64)>, Unknown<'static>>,
 ) -> napi::Result<ServiceRun> {
   boundary(env, |js| {
     args::function(js, operation, "operation")?;
@@ -136,13 +132,13 @@ pub fn start_service_call(
     Ok(match started {
       Some(call) => ServiceRun {
         open_message: None,
-        attempts: Some(AttemptLoop::new(&attempt, &abort, Schedule::Service(call))?),
+        attempts: PendingAttempts::new(Some(Schedule::Service(call))),
       },
       None => ServiceRun {
         open_message: Some(format!(
           "The circuit breaker for \"{name}\" is open: the operation was not called"
         )),
-        attempts: None,
+        attempts: PendingAttempts::new(None),
       },
     })
   })

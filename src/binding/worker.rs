@@ -120,11 +120,23 @@ impl<const WEAK: bool> Calls<WEAK> {
 
 /// A job's end, read on the JavaScript thread.
 enum JobEnd {
-  Completed { now: u64 },
-  Failed { message: String, now: u64 },
+  /// The environment went away under the handler.
+  Gone,
+  Completed {
+    now: u64,
+  },
+  Failed {
+    message: String,
+    now: u64,
+  },
 }
 
 fn read_job_end(js: Js, settled: Settled) -> JobEnd {
+  if matches!(settled, Settled::Rejected(_)) && !js.can_run_js() {
+    // The handler was cut off by its thread ending (`process.exit` in it,
+    // `terminate()` while it ran): not a failed attempt.
+    return JobEnd::Gone;
+  }
   let now = js.now_ms();
   let error = match settled {
     Settled::Fulfilled(value) if js.kind(value) == Kind::Undefined => {
@@ -171,6 +183,16 @@ impl Shared {
     self.finished.notify_one();
   }
 
+  /// The environment went away: every job running here goes back to
+  /// pending now, not when its lease runs out.
+  fn release_all(&self) {
+    self.gone.store(true, Ordering::Release);
+    let running = self.worker.lock().running_ids();
+    for id in running {
+      self.release(&id);
+    }
+  }
+
   /// Records a job's end and reads the job back; `None` when it no longer
   /// ran here, or the store could not take the outcome (then the job stays
   /// leased and comes back when the lease runs out: run again, not lost).
@@ -206,6 +228,7 @@ impl Shared {
     let mut queue = self.queue.lock();
     let now = match end {
       JobEnd::Completed { now } | JobEnd::Failed { now, .. } => *now,
+      JobEnd::Gone => return Ok(None),
     };
     briefly(&mut **queue, |queue| {
       // Still ours, like every job running here: a lease that ran out while
@@ -226,6 +249,7 @@ impl Shared {
       match end {
         JobEnd::Completed { now } => queue.complete(id, *now),
         JobEnd::Failed { message, now } => queue.fail(id, message, *now),
+        JobEnd::Gone => return Ok(None),
       }?;
       worker.finish(id);
       Ok(queue.get(id, now).ok().flatten())
@@ -289,12 +313,11 @@ async fn run_job<const WEAK: bool>(
     }
   };
   let end = match ended {
-    Ok(end) => end,
-    Err(Gone) => {
-      shared.gone.store(true, Ordering::Release);
-      shared.release(&id);
+    Ok(JobEnd::Gone) | Err(Gone) => {
+      shared.release_all();
       return;
     }
+    Ok(end) => end,
   };
   let recorded = shared.record(&id, &end).await;
   shared.finished.notify_one();
@@ -337,6 +360,9 @@ async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, se
     return;
   }
   loop {
+    if calls.run.is_gone() {
+      shared.release_all();
+    }
     if shared.gone.load(Ordering::Acquire) || shared.worker.lock().is_stopping() {
       return;
     }
@@ -347,7 +373,7 @@ async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, se
     };
     for job in jobs {
       // Started here, in the order the jobs were taken.
-      let started = calls.run.send(records::job(&job), read_job_end);
+      let started = calls.run.send(records::job(&job), read_job_end, None);
       let task = run_job(
         shared.clone(),
         calls.clone(),
