@@ -244,3 +244,41 @@ test('a revoked Proxy as an argument is a coded TypeError everywhere', async () 
     await assert.rejects(call(), (error) => error instanceof TypeError && error.code === 'ERR_INVALID_ARG_VALUE')
   }
 })
+
+test('identifiers are bounded (a coded RangeError), descriptive texts are cut', async () => {
+  const { IntegrationFailureManager, queueForLater } = require('..')
+  const huge = 'x'.repeat(4097)
+  const queue = new BackgroundJobQueue()
+  const before = queue.getStats().total
+  for (const job of [
+    { type: 'ai', operation: huge, payload: {}, userId: 'u' },
+    { type: 'ai', operation: 'o', payload: {}, userId: huge },
+  ]) {
+    assert.throws(() => queue.enqueue(job), (error) => error instanceof RangeError && error.code === 'ERR_OUT_OF_RANGE' && /4097 bytes/.test(error.message))
+  }
+  assert.equal(queue.getStats().total, before, 'nothing half-stored')
+  assert.throws(() => queueForLater('ai', huge, {}, 'u'), RangeError)
+  const failures = new IntegrationFailureManager()
+  assert.throws(() => failures.recordFailure(huge, 'op', 'e', 'r'), (error) => error instanceof RangeError && error.code === 'ERR_OUT_OF_RANGE' && /"service"/.test(error.message))
+  assert.throws(() => skipFailedIntegration('svc', huge, new Error('e')), RangeError)
+  assert.throws(() => new AIResponseCache().set('p', 'r', huge), (error) => error instanceof RangeError && /"modelId"/.test(error.message))
+  await assert.rejects(executeService(async () => 1, { operation: huge }), RangeError)
+  // A 4096-byte identifier is kept whole.
+  const id = queue.enqueue({ type: 'ai', operation: 'o'.repeat(4096), payload: {}, userId: 'u' })
+  assert.equal(queue.getAll().find((j) => j.id === id).operation.length, 4096)
+  // Descriptive texts: kept up to 8 KiB, then cut and marked.
+  const longError = 'e'.repeat(1_000_000)
+  failures.recordFailure('svc', 'op', longError, longError)
+  const [record] = failures.getFailures('svc')
+  assert.ok(record.error.length < 9000 && record.error.endsWith('… (cut)'))
+  assert.ok(record.skipReason.length < 9000)
+  queue.dequeue()
+  queue.fail(id, longError)
+  assert.ok(queue.getAll().find((j) => j.id === id).lastError.length < 9000)
+  // executeWithFallback: a model id too long makes the cache step unavailable, the call still succeeds.
+  const ok = await executeWithFallback(async () => 'fine', { operationName: unique('op'), cacheKey: { prompt: 'p', modelId: huge } })
+  assert.equal(ok.data, 'fine')
+  const failed = await executeWithFallback(async () => { throw new Error('down') }, { operationName: unique('op'), cacheKey: { prompt: 'p', modelId: huge }, userId: huge, queueOnFailure: { type: 'ai', payload: {} }, defaultValue: 'safe' })
+  assert.equal(failed.data, 'safe')
+  assert.equal(failed.metadata.unavailable[0].step, 'cache')
+})

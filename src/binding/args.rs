@@ -6,6 +6,8 @@ use std::ffi::CString;
 use super::errors::{
   Fault, JsResult, ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE,
 };
+use crate::core::limits;
+
 use super::names::Prop;
 use super::raw::{Js, Kind, Raw};
 
@@ -275,12 +277,29 @@ pub fn lone_surrogate_in(
   Ok(None)
 }
 
-/// A cache key's two strings, exactly: a lone surrogate is a `TypeError`.
+/// A string kept as a key (a service, an operation, a model id): at most
+/// `limits::MAX_ID_BYTES` bytes of UTF-8, else a `RangeError`.
+pub fn identifier(js: Js, value: Raw, name: &str) -> JsResult<String> {
+  let text = string(js, value, name)?;
+  match text.len() > limits::MAX_ID_BYTES {
+    true => Err(Fault::range_error(
+      ERR_OUT_OF_RANGE,
+      format!(
+        "{} must be at most {} bytes of UTF-8. Received {} bytes",
+        subject(name),
+        limits::MAX_ID_BYTES,
+        text.len()
+      ),
+    )),
+    false => Ok(text),
+  }
+}
+
+/// A cache key's two strings, exactly: a lone surrogate is a `TypeError`;
+/// the model id is an identifier.
 pub fn cache_key(js: Js, prompt: Raw, model_id: Raw) -> JsResult<(String, String)> {
-  let (prompt_text, model_text) = (
-    string(js, prompt, "prompt")?,
-    string(js, model_id, "modelId")?,
-  );
+  let prompt_text = string(js, prompt, "prompt")?;
+  let model_text = identifier(js, model_id, "modelId")?;
   let values = [(prompt, "prompt"), (model_id, "modelId")];
   match lone_surrogate_in(js, &[&prompt_text, &model_text], &values)? {
     Some(problem) => Err(Fault::type_error(ERR_INVALID_ARG_VALUE, problem)),

@@ -78,8 +78,8 @@ pub fn cached_answer(
 #[napi(js_name = "recordSkip")]
 pub fn record_skip(env: Env, service: Raw, operation: Raw, error: Raw) -> napi::Result<String> {
   boundary(env, |js| {
-    let service = args::string(js, service, "service")?;
-    let operation = args::string(js, operation, "operation")?;
+    let service = args::identifier(js, service, "service")?;
+    let operation = args::identifier(js, operation, "operation")?;
     let message = args::error_message(js, error);
     let reason =
       fallback::skip_failed_integration(global(), &service, &operation, &message, js.now_ms());

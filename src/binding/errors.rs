@@ -95,6 +95,7 @@ impl From<QueueError> for Fault {
       QueueError::PayloadTooLarge { .. } => {
         Fault::range_error(PAYLOAD_TOO_LARGE, error.to_string())
       }
+      QueueError::TooLong(_) => Fault::range_error(ERR_OUT_OF_RANGE, error.to_string()),
     }
   }
 }

@@ -19,6 +19,7 @@ use napi_derive::napi;
 use crate::core::cache::EntryText;
 use crate::core::clock;
 use crate::core::fallback::{self, CacheKey, FailureOutcome, Fallback, FallbackPlan, QueueRequest};
+use crate::core::limits;
 use crate::core::messages::user_friendly_message;
 use crate::core::retry::{Jitter, RetryPolicy};
 use crate::core::singletons::global;
@@ -322,6 +323,9 @@ fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw, now: u64) -> JsResult<Op
   js.read_string_into(prompt, &mut text)?;
   let prompt_len = text.len();
   let model = js.read_string(model_id)?;
+  if let Some(problem) = limits::id_too_long("The cache key's modelId", &model) {
+    return Ok(Some(problem));
+  }
   if let Some(problem) = args::lone_surrogate_in(
     js,
     &[&text, &model],
@@ -369,14 +373,17 @@ fn plan_of(js: Js, call: &CheckedCall) -> JsResult<FallbackPlan> {
         prompt: js.read_string(call.prompt)?,
         model_id: js.read_string(call.model_id)?,
       };
-      let problem = args::lone_surrogate_in(
-        js,
-        &[&key.prompt, &key.model_id],
-        &[
-          (call.prompt, "options.cacheKey.prompt"),
-          (call.model_id, "options.cacheKey.modelId"),
-        ],
-      )?;
+      let problem = match limits::id_too_long("The cache key's modelId", &key.model_id) {
+        Some(problem) => Some(problem),
+        None => args::lone_surrogate_in(
+          js,
+          &[&key.prompt, &key.model_id],
+          &[
+            (call.prompt, "options.cacheKey.prompt"),
+            (call.model_id, "options.cacheKey.modelId"),
+          ],
+        )?,
+      };
       (Some(key), problem)
     }
     _ => (None, None),

@@ -58,8 +58,8 @@ impl JsIntegrationFailureManager {
     skip_reason: Raw,
   ) -> napi::Result<Raw> {
     boundary(env, |js| {
-      let service = args::string(js, service, "service")?;
-      let operation = args::string(js, operation, "operation")?;
+      let service = args::identifier(js, service, "service")?;
+      let operation = args::identifier(js, operation, "operation")?;
       let error = args::string(js, error, "error")?;
       let skip_reason = args::string(js, skip_reason, "skipReason")?;
       self

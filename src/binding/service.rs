@@ -112,7 +112,7 @@ pub fn start_service_call(
     args::function(js, operation, "operation")?;
     let context = args::object(js, context, "context")?;
     let name_value = js.get_name(context, Prop::Operation)?;
-    let name = args::string(js, name_value, "context.operation")?;
+    let name = args::identifier(js, name_value, "context.operation")?;
     if name.is_empty() {
       return Err(args::value_error(
         js,

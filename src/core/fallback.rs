@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::cache::{CacheHit, EntryText};
+use super::limits;
 use super::messages::skip_reason;
 use super::queue::{JobPriority, JobType, NewJob, QueueError, DEFAULT_MAX_RETRIES};
 use super::singletons::Stores;
@@ -230,7 +231,11 @@ pub fn skip_failed_integration(
   now: u64,
 ) -> String {
   let reason = skip_reason(error_message);
-  // The skip happens whether or not it could be written down.
+  // A service or operation name too long to keep as a key is not written
+  // down; the skip happens all the same, as it does when the store fails.
+  if limits::id_too_long("", service).is_some() || limits::id_too_long("", operation).is_some() {
+    return reason;
+  }
   let _ = stores
     .failures
     .lock()

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod clock;
 pub mod failures;
 pub mod fallback;
+pub mod limits;
 pub mod messages;
 pub mod queue;
 pub mod retry;

@@ -4,6 +4,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::core::limits;
+
 use lru::LruCache;
 
 use super::record::{FailureConfig, FailureRecord, ServiceStats};
@@ -56,9 +58,9 @@ impl FailureStore for FailureWindow {
     let record = |service: Arc<str>, seq| FailureRecord {
       service,
       operation: operation.to_owned(),
-      error: error.to_owned(),
+      error: limits::clip(error),
       timestamp: now,
-      skip_reason: skip_reason.to_owned(),
+      skip_reason: limits::clip(skip_reason),
       seq,
     };
     let seq = self.next_seq;

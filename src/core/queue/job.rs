@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::core::clock::add_ms;
+use crate::core::limits;
 use crate::core::storage::error::StorageError;
 
 pub const DEFAULT_MAX_SIZE: usize = 10_000;
@@ -136,6 +137,25 @@ impl NewJob {
   pub fn payload_bytes(&self) -> usize {
     self.payload.as_ref().map_or(0, |p| p.len())
   }
+
+  /// Whether the queue can keep this job: a payload within `max_payload_bytes`,
+  /// identifiers within `limits::MAX_ID_BYTES`. Both backends ask before
+  /// anything changes.
+  pub fn check(&self, max_payload_bytes: usize) -> Result<(), QueueError> {
+    let bytes = self.payload_bytes();
+    if bytes > max_payload_bytes {
+      return Err(QueueError::PayloadTooLarge {
+        bytes,
+        max_bytes: max_payload_bytes,
+      });
+    }
+    let too_long = limits::id_too_long("The job's operation", &self.operation)
+      .or_else(|| limits::id_too_long("The job's userId", &self.user_id));
+    match too_long {
+      Some(message) => Err(QueueError::TooLong(message)),
+      None => Ok(()),
+    }
+  }
 }
 
 /// A job as stored and as handed out (snapshots are clones; the payload
@@ -177,7 +197,7 @@ impl Job {
   /// failed for good once `max_retries` attempts have failed.
   pub(crate) fn fail_attempt(&mut self, error: &str, at: u64, backoff: &Backoff) {
     self.retry_count = self.retry_count.saturating_add(1);
-    self.last_error = Some(error.to_owned());
+    self.last_error = Some(limits::clip(error));
     self.updated_at = at;
     self.lease_until = None;
     if self.retry_count >= self.max_retries {
@@ -223,6 +243,8 @@ pub enum QueueError {
     bytes: usize,
     max_bytes: usize,
   },
+  /// An identifier over `limits::MAX_ID_BYTES` (the message says which).
+  TooLong(String),
 }
 
 impl std::fmt::Display for QueueError {
@@ -237,6 +259,7 @@ impl std::fmt::Display for QueueError {
         f,
         "The job payload is {bytes} bytes of JSON, more than the limit of {max_bytes} bytes"
       ),
+      QueueError::TooLong(message) => f.write_str(message),
     }
   }
 }

@@ -64,13 +64,7 @@ impl QueueStore for JobQueue {
   }
 
   fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
-    let bytes = job.payload_bytes();
-    if bytes > self.config.max_payload_bytes {
-      return Err(QueueError::PayloadTooLarge {
-        bytes,
-        max_bytes: self.config.max_payload_bytes,
-      });
-    }
+    job.check(self.config.max_payload_bytes)?;
     self.advance(now);
     // Refused before anything is evicted: a call that throws changes nothing.
     let over = (self.jobs.len() + 1).saturating_sub(self.config.max_size);

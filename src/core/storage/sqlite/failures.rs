@@ -9,6 +9,7 @@ use rusqlite::{params, Row, Transaction};
 
 use super::database::{int, store_bound, stored_bound, Database, FileOptions};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
+use crate::core::limits;
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{FailureStore, Location};
 
@@ -123,7 +124,13 @@ impl FailureStore for SqliteFailures {
       tx.prepare_cached(
         "INSERT INTO failures (service, operation, error, skip_reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
       )?
-      .execute(params![service, operation, error, skip_reason, int(now)])?;
+      .execute(params![
+        service,
+        operation,
+        limits::clip(error),
+        limits::clip(skip_reason),
+        int(now)
+      ])?;
       let seq = tx.last_insert_rowid();
       let known = tx
         .prepare_cached("UPDATE failure_services SET last_seq = ?2 WHERE service = ?1")?

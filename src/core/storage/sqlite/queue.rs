@@ -314,13 +314,7 @@ impl QueueStore for SqliteQueue {
 
   fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
     let backoff = &self.config.backoff;
-    let bytes = job.payload_bytes();
-    if bytes > self.config.max_payload_bytes {
-      return Err(QueueError::PayloadTooLarge {
-        bytes,
-        max_bytes: self.config.max_payload_bytes,
-      });
-    }
+    job.check(self.config.max_payload_bytes)?;
     let ids = &self.ids;
     let config = &self.config;
     let stored = self.db.write(|tx| {
