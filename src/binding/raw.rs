@@ -23,6 +23,9 @@ use super::errors::{ErrorClass, Fault, JsResult};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Raw(pub sys::napi_value);
 
+// SAFETY (both impls): the handle is passed through unchanged, never
+// dereferenced here; napi-rs's generated glue calls these with a live handle
+// of the running callback, which is the module invariant.
 impl FromNapiValue for Raw {
   unsafe fn from_napi_value(_env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
     Ok(Raw(value))
