@@ -16,7 +16,7 @@ use crate::core::queue::job::{
   LEASE_EXPIRED,
 };
 use crate::core::storage::error::StorageResult;
-use crate::core::storage::traits::{Location, QueueStore};
+use crate::core::storage::traits::{JobFilter, Location, Page, QueueStore};
 
 const COLUMNS: &str = "seq, id, type, operation, payload, user_id, priority, created_at, \
   retry_count, max_retries, next_retry_at, status, last_error, updated_at, lane, due";
@@ -497,12 +497,28 @@ impl QueueStore for SqliteQueue {
     )
   }
 
-  fn snapshot(&mut self, now: u64, filter: &dyn Fn(&Job) -> bool) -> StorageResult<Vec<Job>> {
+  /// One page in enqueue order: `All` walks the table by `seq`, `Status`
+  /// the `jobs_by_status` index, both reading only `offset + limit` rows;
+  /// `User` walks the table until the page is full (no index on users).
+  fn list(&mut self, now: u64, filter: JobFilter<'_>, page: Page) -> StorageResult<Vec<Job>> {
     let backoff = &self.config.backoff;
-    let read = |tx: &Transaction| {
-      let mut jobs = select(tx, "ORDER BY seq", [])?;
-      jobs.retain(|job| filter(job));
-      Ok(jobs)
+    let (limit, offset) = page.sql();
+    let read = |tx: &Transaction| match filter {
+      JobFilter::All => select(
+        tx,
+        "ORDER BY seq LIMIT ?1 OFFSET ?2",
+        params![limit, offset],
+      ),
+      JobFilter::Status(status) => select(
+        tx,
+        "WHERE status = ?3 ORDER BY seq LIMIT ?1 OFFSET ?2",
+        params![limit, offset, status as i64],
+      ),
+      JobFilter::User(user) => select(
+        tx,
+        "WHERE user_id = ?3 ORDER BY seq LIMIT ?1 OFFSET ?2",
+        params![limit, offset, user],
+      ),
     };
     self
       .db
