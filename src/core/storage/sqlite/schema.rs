@@ -143,14 +143,6 @@ CREATE TABLE IF NOT EXISTS damaged_rows (
 );
 ";
 
-/// Jobs by status, and within one in enqueue order (an index holds the
-/// rowid, `seq`): a page of `getByStatus` reads only the rows it returns,
-/// and `clearCompleted` finds its rows without a scan. One more small
-/// index entry to move per status change. Not part of the versioned schema
-/// (like `damaged_rows`): an older release leaves it alone, and SQLite keeps
-/// it current whoever writes.
-const EXTRA_INDEXES: &str = "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);";
-
 /// What the file says it is, from its header.
 struct Identity {
   application_id: i64,
@@ -241,8 +233,6 @@ pub fn migrate(tx: &Transaction, path: &Path) -> StorageResult<()> {
       ),
     ));
   }
-  // After the check: a file missing `jobs` is reported as damaged.
-  tx.execute_batch(EXTRA_INDEXES).map_err(|e| at(path, e))?;
   Ok(())
 }
 
