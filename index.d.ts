@@ -376,7 +376,7 @@ export declare class BackgroundJobQueue {
   fail(jobId: string, error: string): boolean;
   /** Every job in enqueue order, or one page of them: O(n) for all, O(offset + limit) for a page (memory and file). */
   getAll(options?: PageOptions): QueuedJob[];
-  /** The jobs in one status, in enqueue order; a page costs O(offset + limit). */
+  /** The jobs in one status, in enqueue order; a page costs O(offset + limit) in memory, and in a file reads jobs in enqueue order until it is full. */
   getByStatus(status: JobStatus, options?: PageOptions): QueuedJob[];
   /** One user's jobs, in enqueue order; a page may still walk O(n) jobs to fill (no index by user). */
   getByUser(userId: string, options?: PageOptions): QueuedJob[];
