@@ -310,7 +310,7 @@ export declare class AIResponseCache {
   get(prompt: string, modelId: string): CachedAIResponse | null;
   /** Removes the entry; returns whether there was one. */
   delete(prompt: string, modelId: string): boolean;
-  /** Empties the cache and resets its counters. */
+  /** Empties the cache and resets its counters. In memory the old entries are freed on another thread. */
   clear(): void;
   getStats(): {
     size: number;
@@ -353,6 +353,16 @@ export interface WorkerHandle {
   stop(options?: { graceMs?: number }): Promise<void>;
 }
 
+/**
+ * One page of a listing: skip `offset` items (default 0), then return at most
+ * `limit` (default: all the rest). Whole numbers >= 0; the order is the
+ * listing's usual one (enqueue order for jobs, oldest first for failures).
+ */
+export interface PageOptions {
+  limit?: number;
+  offset?: number;
+}
+
 /** Background jobs: priority then FIFO, retries with backoff, leases, a size bound. */
 export declare class BackgroundJobQueue {
   constructor(options?: BackgroundJobQueueOptions & StorageOptions);
@@ -364,10 +374,13 @@ export declare class BackgroundJobQueue {
   complete(jobId: string): boolean;
   /** Records a failed attempt; returns false for an unknown or finished job. */
   fail(jobId: string, error: string): boolean;
-  getAll(): QueuedJob[];
-  getByStatus(status: JobStatus): QueuedJob[];
-  getByUser(userId: string): QueuedJob[];
-  /** Removes completed jobs; returns how many went. */
+  /** Every job in enqueue order, or one page of them: O(n) for all, O(offset + limit) for a page (memory and file). */
+  getAll(options?: PageOptions): QueuedJob[];
+  /** The jobs in one status, in enqueue order; a page costs O(offset + limit) in memory, and in a file reads jobs in enqueue order until it is full. */
+  getByStatus(status: JobStatus, options?: PageOptions): QueuedJob[];
+  /** One user's jobs, in enqueue order; a page may still walk O(n) jobs to fill (no index by user). */
+  getByUser(userId: string, options?: PageOptions): QueuedJob[];
+  /** Removes completed jobs; returns how many went. In memory the removed jobs are freed on another thread. */
   clearCompleted(): number;
   /**
    * Starts a worker: ready jobs go to `handlers` (one function, or one per job type)
@@ -384,8 +397,8 @@ export declare class BackgroundJobQueue {
 export declare class IntegrationFailureManager {
   constructor(options?: IntegrationFailureManagerOptions & StorageOptions);
   recordFailure(service: string, operation: string, error: string, skipReason: string): void;
-  /** One service's failures, or all, oldest first. */
-  getFailures(service?: string): IntegrationFailure[];
+  /** One service's failures, or all, oldest first; `options` takes one page. */
+  getFailures(service?: string, options?: PageOptions): IntegrationFailure[];
   /** True when at least `threshold` (default 3) failures fall inside the window. */
   shouldSkipService(service: string, threshold?: number): boolean;
   /** Forgets one service's failures, or all; returns whether any were held. */

@@ -89,16 +89,16 @@ class BackgroundJobQueue {
     return BackgroundJobQueue.#of(this).fail(jobId, error)
   }
 
-  getAll() {
-    return JSON.parse(BackgroundJobQueue.#of(this).getAll()).map(job)
+  getAll(options) {
+    return JSON.parse(BackgroundJobQueue.#of(this).getAll(options)).map(job)
   }
 
-  getByStatus(status) {
-    return JSON.parse(BackgroundJobQueue.#of(this).getByStatus(status)).map(job)
+  getByStatus(status, options) {
+    return JSON.parse(BackgroundJobQueue.#of(this).getByStatus(status, options)).map(job)
   }
 
-  getByUser(userId) {
-    return JSON.parse(BackgroundJobQueue.#of(this).getByUser(userId)).map(job)
+  getByUser(userId, options) {
+    return JSON.parse(BackgroundJobQueue.#of(this).getByUser(userId, options)).map(job)
   }
 
   retryFailed(jobId) {
@@ -135,8 +135,8 @@ class IntegrationFailureManager {
     IntegrationFailureManager.#of(this).recordFailure(service, operation, error, skipReason)
   }
 
-  getFailures(service) {
-    return JSON.parse(IntegrationFailureManager.#of(this).getFailures(service)).map(failure)
+  getFailures(service, options) {
+    return JSON.parse(IntegrationFailureManager.#of(this).getFailures(service, options)).map(failure)
   }
 
   shouldSkipService(service, threshold) {

@@ -28,6 +28,7 @@ import type {
   JobPriority,
   JobStatus,
   WorkerHandle,
+  PageOptions,
 } from "@/lib/fallback-mechanisms";
 
 declare function fetchLike(signal: AbortSignal | undefined): Promise<number>;
@@ -143,6 +144,18 @@ async function usage(): Promise<void> {
   // @ts-expect-error the status is a union
   backgroundJobQueue.getByStatus("done");
   const mine: QueuedJob[] = backgroundJobQueue.getByUser("u");
+  const firstPage: QueuedJob[] = backgroundJobQueue.getAll({ limit: 50 });
+  backgroundJobQueue.getAll({ limit: 50, offset: 50 });
+  backgroundJobQueue.getByStatus("failed", { offset: 10 });
+  backgroundJobQueue.getByUser("u", {});
+  const pageOptions: PageOptions = { limit: 1 };
+  integrationFailureManager.getFailures(undefined, pageOptions);
+  integrationFailureManager.getFailures("s", { limit: 5, offset: 5 });
+  // @ts-expect-error the page options are numbers
+  backgroundJobQueue.getAll({ limit: "50" });
+  // @ts-expect-error only limit and offset
+  backgroundJobQueue.getByStatus("pending", { size: 5 });
+  void firstPage;
   backgroundJobQueue.clearCompleted();
   const handle: WorkerHandle = backgroundJobQueue.process(
     { ai: async (job, signal) => { void job.payload; void signal.aborted; }, analytics: () => undefined },

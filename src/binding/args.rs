@@ -3,6 +3,8 @@
 
 use std::ffi::CString;
 
+use crate::core::storage::Page;
+
 use super::errors::{
   Fault, JsResult, ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE,
 };
@@ -162,6 +164,22 @@ pub fn optional_integer(
     return Err(range_error(js, name, &expected, value));
   }
   Ok(Some(n as u64))
+}
+
+/// The `{ limit, offset }` of a listing call: whole numbers >= 0 (up to
+/// `Number.MAX_SAFE_INTEGER`); no limit and offset 0 when not given.
+pub fn page(js: Js, value: Raw, name: &str) -> JsResult<Page> {
+  let mut page = Page::ALL;
+  options(js, value, name, &["limit", "offset"], |key, field, path| {
+    let n = optional_integer(js, field, path, 0, MAX_SAFE_INTEGER)?.unwrap_or(0);
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    match key {
+      "limit" => page.limit = Some(n),
+      _ => page.offset = n,
+    }
+    Ok(())
+  })?;
+  Ok(page)
 }
 
 /// A string out of a fixed union, such as a job type or priority.

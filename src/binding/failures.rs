@@ -70,12 +70,14 @@ impl JsIntegrationFailureManager {
     })
   }
 
-  /// One service's failures, or all, oldest first.
+  /// One service's failures, or all, oldest first; `options`
+  /// (`{ limit, offset }`) takes one page.
   #[napi]
-  pub fn get_failures(&self, env: Env, service: Raw) -> napi::Result<String> {
+  pub fn get_failures(&self, env: Env, service: Raw, options: Raw) -> napi::Result<String> {
     boundary(env, |js| {
       let service = args::optional_string(js, service, "service")?;
-      let records = self.inner.lock().failures(service.as_deref())?;
+      let page = args::page(js, options, "options")?;
+      let records = self.inner.lock().failures(service.as_deref(), page)?;
       Ok(records::failures(&records))
     })
   }

@@ -9,7 +9,7 @@ use crate::core::queue::{
   JobPriority, JobStatus, JobType, NewJob, QueueConfig, DEFAULT_MAX_RETRIES,
 };
 use crate::core::singletons::{global, shared, SharedQueue};
-use crate::core::storage::open_queue;
+use crate::core::storage::{open_queue, JobFilter};
 
 use super::args;
 use super::boundary::boundary;
@@ -170,37 +170,41 @@ impl JsBackgroundJobQueue {
     })
   }
 
-  /// Every job, in enqueue order.
+  /// Every job, in enqueue order; `options` (`{ limit, offset }`) takes
+  /// one page.
   #[napi]
-  pub fn get_all(&self, env: Env) -> napi::Result<String> {
+  pub fn get_all(&self, env: Env, options: Raw) -> napi::Result<String> {
     boundary(env, |js| {
-      let jobs = self.inner.lock().snapshot(js.now_ms(), &|_| true)?;
+      let page = args::page(js, options, "options")?;
+      let jobs = self.inner.lock().list(js.now_ms(), JobFilter::All, page)?;
       Ok(records::jobs(&jobs))
     })
   }
 
-  /// The jobs in one status, in enqueue order.
+  /// The jobs in one status, in enqueue order; `options` takes one page.
   #[napi]
-  pub fn get_by_status(&self, env: Env, status: Raw) -> napi::Result<String> {
+  pub fn get_by_status(&self, env: Env, status: Raw, options: Raw) -> napi::Result<String> {
     boundary(env, |js| {
       let status = args::one_of(js, status, "status", JobStatus::ALL, |s| s.as_str())?;
+      let page = args::page(js, options, "options")?;
       let jobs = self
         .inner
         .lock()
-        .snapshot(js.now_ms(), &|job| job.status == status)?;
+        .list(js.now_ms(), JobFilter::Status(status), page)?;
       Ok(records::jobs(&jobs))
     })
   }
 
-  /// One user's jobs, in enqueue order.
+  /// One user's jobs, in enqueue order; `options` takes one page.
   #[napi]
-  pub fn get_by_user(&self, env: Env, user_id: Raw) -> napi::Result<String> {
+  pub fn get_by_user(&self, env: Env, user_id: Raw, options: Raw) -> napi::Result<String> {
     boundary(env, |js| {
       let user_id = args::string(js, user_id, "userId")?;
+      let page = args::page(js, options, "options")?;
       let jobs = self
         .inner
         .lock()
-        .snapshot(js.now_ms(), &|job| *job.user_id == *user_id)?;
+        .list(js.now_ms(), JobFilter::User(&user_id), page)?;
       Ok(records::jobs(&jobs))
     })
   }

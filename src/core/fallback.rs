@@ -376,7 +376,11 @@ mod tests {
         on_failure(&plan, "boom", &stores, 1).fallback,
         Fallback::Skipped
       );
-      let failures = stores.failures.lock().failures(Some("op")).unwrap();
+      let failures = stores
+        .failures
+        .lock()
+        .failures(Some("op"), crate::core::storage::Page::ALL)
+        .unwrap();
       assert_eq!(failures[0].operation, "execute");
       assert_eq!(
         failures[0].skip_reason,
@@ -418,7 +422,12 @@ mod tests {
         Fallback::Skipped
       );
       assert_eq!(
-        stores.failures.lock().failures(Some("svc")).unwrap().len(),
+        stores
+          .failures
+          .lock()
+          .failures(Some("svc"), crate::core::storage::Page::ALL)
+          .unwrap()
+          .len(),
         1
       );
       plan.allow_skip = false;

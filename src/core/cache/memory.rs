@@ -13,6 +13,7 @@ use lru::LruCache;
 use super::entry::{key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
 use crate::core::clock::add_ms;
 use crate::core::storage::error::StorageResult;
+use crate::core::storage::free::free;
 use crate::core::storage::traits::{CacheStore, Location};
 
 type Digest = u64;
@@ -212,11 +213,15 @@ impl CacheStore for ResponseCache {
   }
 
   /// Empties the cache and resets its counters.
+  /// Swaps in an empty cache; the old entries are freed on another thread.
   fn clear(&mut self) -> StorageResult<()> {
-    *self = Self {
+    let empty = Self {
       seed: self.seed,
       ..Self::new(self.config)
     };
+    let old = std::mem::replace(self, empty);
+    let items = old.entries.len();
+    free(old, items);
     Ok(())
   }
 

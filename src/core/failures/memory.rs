@@ -1,7 +1,8 @@
 //! The in-memory failure history: a log per service in an LRU map of
 //! services.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use crate::core::limits;
@@ -10,7 +11,8 @@ use lru::LruCache;
 
 use super::record::{FailureConfig, FailureRecord, ServiceStats};
 use crate::core::storage::error::StorageResult;
-use crate::core::storage::traits::{FailureStore, Location};
+use crate::core::storage::free::free;
+use crate::core::storage::traits::{FailureStore, Location, Page};
 
 pub struct FailureWindow {
   config: FailureConfig,
@@ -96,22 +98,36 @@ impl FailureStore for FailureWindow {
     Ok(recent as f64 >= threshold)
   }
 
-  /// One service's failures, or every service's, oldest first.
-  fn failures(&mut self, service: Option<&str>) -> StorageResult<Vec<FailureRecord>> {
+  /// One page of one service's failures (O(offset + limit)), or of every
+  /// service's, oldest first (a merge of the services' histories: O(services
+  /// + (offset + limit) log services)).
+  fn failures(&mut self, service: Option<&str>, page: Page) -> StorageResult<Vec<FailureRecord>> {
     Ok(match service {
       Some(name) => self
         .services
         .peek(name)
-        .map(|history| history.iter().cloned().collect())
+        .map(|history| page.of(history.iter()).cloned().collect())
         .unwrap_or_default(),
       None => {
-        let mut all: Vec<FailureRecord> = self
+        let mut histories: Vec<_> = self
           .services
           .iter()
-          .flat_map(|(_, history)| history.iter().cloned())
+          .map(|(_, history)| history.iter().peekable())
           .collect();
-        all.sort_by_key(|r| r.seq);
-        all
+        let mut next: BinaryHeap<Reverse<(u64, usize)>> = histories
+          .iter_mut()
+          .enumerate()
+          .filter_map(|(i, history)| Some(Reverse((history.peek()?.seq, i))))
+          .collect();
+        let merged = std::iter::from_fn(|| {
+          let Reverse((_, i)) = next.pop()?;
+          let record = histories[i].next()?;
+          if let Some(after) = histories[i].peek() {
+            next.push(Reverse((after.seq, i)));
+          }
+          Some(record)
+        });
+        page.of(merged).cloned().collect()
       }
     })
   }
@@ -122,7 +138,9 @@ impl FailureStore for FailureWindow {
       Some(name) => self.services.pop(name).is_some(),
       None => {
         let had_any = !self.services.is_empty();
-        self.services.clear();
+        let old = std::mem::replace(&mut self.services, LruCache::unbounded());
+        let items = old.len();
+        free(old, items);
         had_any
       }
     })
@@ -191,10 +209,10 @@ mod tests {
       w.record("noisy", "op", &format!("e{i}"), "r", i).unwrap();
     }
     w.record("quiet", "op", "q", "r", 10).unwrap();
-    let noisy = w.failures(Some("noisy")).unwrap();
+    let noisy = w.failures(Some("noisy"), Page::ALL).unwrap();
     let errors: Vec<&str> = noisy.iter().map(|r| r.error.as_str()).collect();
     assert_eq!(errors, vec!["e7", "e8", "e9"]);
-    assert_eq!(w.failures(Some("quiet")).unwrap().len(), 1);
+    assert_eq!(w.failures(Some("quiet"), Page::ALL).unwrap().len(), 1);
   }
 
   #[test]
@@ -222,13 +240,40 @@ mod tests {
     w.record("a", "op1", "e1", "r1", 10).unwrap();
     w.record("b", "op2", "e2", "r2", 20).unwrap();
     w.record("a", "op3", "e3", "r3", 30).unwrap();
-    let all = w.failures(None).unwrap();
+    let all = w.failures(None, Page::ALL).unwrap();
     let ops: Vec<&str> = all.iter().map(|r| r.operation.as_str()).collect();
     assert_eq!(ops, vec!["op1", "op2", "op3"]);
     let stats = w.stats().unwrap();
     assert_eq!(stats[0].service.as_ref(), "a");
     assert_eq!((stats[0].count, stats[0].last_failure), (2, 30));
     assert_eq!((stats[1].count, stats[1].last_failure), (1, 20));
+  }
+
+  #[test]
+  fn pages_of_failures_oldest_first() {
+    let mut w = window();
+    for i in 0..12u64 {
+      let service = ["a", "b", "c"][(i % 3) as usize];
+      w.record(service, &format!("op{i}"), "e", "r", i).unwrap();
+    }
+    let ops = |records: Vec<FailureRecord>| -> Vec<String> {
+      records.into_iter().map(|r| r.operation).collect()
+    };
+    let page = |offset, limit| Page { offset, limit };
+    assert_eq!(
+      ops(w.failures(None, page(2, Some(3))).unwrap()),
+      ["op2", "op3", "op4"]
+    );
+    assert_eq!(
+      ops(w.failures(None, page(10, None)).unwrap()),
+      ["op10", "op11"]
+    );
+    assert_eq!(
+      ops(w.failures(Some("b"), page(1, Some(2))).unwrap()),
+      ["op4", "op7"]
+    );
+    assert!(w.failures(Some("b"), page(9, None)).unwrap().is_empty());
+    assert_eq!(w.failures(None, Page::ALL).unwrap().len(), 12);
   }
 
   #[test]
@@ -240,6 +285,6 @@ mod tests {
     assert!(!w.clear(Some("a")).unwrap());
     assert_eq!(w.stats().unwrap().len(), 1);
     assert!(w.clear(None).unwrap());
-    assert!(w.failures(None).unwrap().is_empty());
+    assert!(w.failures(None, Page::ALL).unwrap().is_empty());
   }
 }

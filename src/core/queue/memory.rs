@@ -1,5 +1,7 @@
 //! The in-memory job queue. Every state lives in an ordered index, so
-//! `dequeue`, `complete`, `fail` and `stats` are O(log n).
+//! `dequeue`, `complete`, `fail` and `stats` are O(log n); every status also
+//! keeps its jobs in enqueue order, so a page of `getAll` or `getByStatus`
+//! costs O(offset + limit).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -10,7 +12,8 @@ use super::job::{
 };
 use crate::core::clock::add_ms;
 use crate::core::storage::error::StorageResult;
-use crate::core::storage::traits::{Location, QueueStore};
+use crate::core::storage::free::free;
+use crate::core::storage::traits::{JobFilter, Location, Page, QueueStore};
 
 /// Ready jobs sort highest priority first, then oldest, then by enqueue order.
 type ReadyKey = (std::cmp::Reverse<JobPriority>, u64, u64);
@@ -29,7 +32,9 @@ pub struct JobQueue {
   /// Completed and failed jobs in the order they finished: eviction order.
   finished: BTreeSet<(u64, u64)>,
   next_finish_rank: u64,
-  counts: [usize; 4],
+  /// Every job's sequence number by status, in enqueue order: pages of
+  /// `getByStatus`, and the counts.
+  by_status: [BTreeSet<u64>; 4],
 }
 
 impl JobQueue {
@@ -44,7 +49,7 @@ impl JobQueue {
       leases: BTreeSet::new(),
       finished: BTreeSet::new(),
       next_finish_rank: 0,
-      counts: [0; 4],
+      by_status: Default::default(),
     }
   }
 }
@@ -172,10 +177,10 @@ impl QueueStore for JobQueue {
     self.advance(now);
     Ok(QueueStats {
       total: self.jobs.len(),
-      pending: self.counts[JobStatus::Pending as usize],
-      processing: self.counts[JobStatus::Processing as usize],
-      completed: self.counts[JobStatus::Completed as usize],
-      failed: self.counts[JobStatus::Failed as usize],
+      pending: self.by_status[JobStatus::Pending as usize].len(),
+      processing: self.by_status[JobStatus::Processing as usize].len(),
+      completed: self.by_status[JobStatus::Completed as usize].len(),
+      failed: self.by_status[JobStatus::Failed as usize].len(),
     })
   }
 
@@ -185,17 +190,23 @@ impl QueueStore for JobQueue {
     Ok(seq.and_then(|seq| self.jobs.get(&seq).cloned()))
   }
 
-  /// Snapshots of the jobs that match, in enqueue order.
-  fn snapshot(&mut self, now: u64, filter: &dyn Fn(&Job) -> bool) -> StorageResult<Vec<Job>> {
+  /// Copies of one page of the jobs that match, in enqueue order:
+  /// O(offset + limit) for all jobs or one status; for one user, O(jobs
+  /// walked until the page is full).
+  fn list(&mut self, now: u64, filter: JobFilter<'_>, page: Page) -> StorageResult<Vec<Job>> {
     self.advance(now);
-    Ok(
-      self
-        .jobs
-        .values()
-        .filter(|job| filter(job))
+    let jobs = &self.jobs;
+    Ok(match filter {
+      JobFilter::All => page.of(jobs.values()).cloned().collect(),
+      JobFilter::Status(status) => page
+        .of(self.by_status[status as usize].iter())
+        .filter_map(|seq| jobs.get(seq).cloned())
+        .collect(),
+      JobFilter::User(_) => page
+        .of(jobs.values().filter(|job| filter.matches(job)))
         .cloned()
         .collect(),
-    )
+    })
   }
 
   /// Dead letters back to work: one failed job (`Some(id)`) or every failed
@@ -219,20 +230,42 @@ impl QueueStore for JobQueue {
   }
 
   /// Removes completed jobs (failed ones stay, for inspection); returns how
-  /// many went.
+  /// many went. What goes is freed on another thread. When completed jobs
+  /// are most of the queue, the jobs that stay are copied into fresh
+  /// indexes and the old ones are freed whole: O(k log k) for the k jobs
+  /// that stay; otherwise each completed job is taken out: O(c log n).
   fn clear_completed(&mut self, now: u64) -> StorageResult<usize> {
     self.advance(now);
-    let done: Vec<(u64, u64)> = self
-      .finished
-      .iter()
-      .filter(|(_, seq)| self.jobs[seq].status == JobStatus::Completed)
-      .copied()
-      .collect();
-    for key in &done {
-      self.finished.remove(key);
-      self.drop_job(key.1);
+    let done = std::mem::take(&mut self.by_status[JobStatus::Completed as usize]);
+    let count = done.len();
+    let staying = self.jobs.len() - count;
+    if staying <= count {
+      let jobs = &self.jobs;
+      let kept: BTreeMap<u64, Job> = [JobStatus::Pending, JobStatus::Processing, JobStatus::Failed]
+        .iter()
+        .flat_map(|&status| self.by_status[status as usize].iter())
+        .filter_map(|&seq| Some((seq, jobs.get(&seq)?.clone())))
+        .collect();
+      let finished: BTreeSet<(u64, u64)> = self.by_status[JobStatus::Failed as usize]
+        .iter()
+        .filter_map(|seq| Some((kept.get(seq)?.finish_rank, *seq)))
+        .collect();
+      let old = (
+        std::mem::replace(&mut self.jobs, kept),
+        std::mem::replace(&mut self.finished, finished),
+      );
+      free((old, done), count);
+    } else {
+      let mut removed = Vec::with_capacity(count);
+      for seq in &done {
+        if let Some(job) = self.jobs.remove(seq) {
+          self.finished.remove(&(job.finish_rank, *seq));
+          removed.push(job);
+        }
+      }
+      free((removed, done), count);
     }
-    Ok(done.len())
+    Ok(count)
   }
 
   fn location(&self) -> Location<'_> {
@@ -332,7 +365,7 @@ impl JobQueue {
         self.finished.insert((job.finish_rank, seq));
       }
     }
-    self.counts[job.status as usize] += 1;
+    self.by_status[job.status as usize].insert(seq);
   }
 
   /// Takes a job out of the index of its status; returns that status.
@@ -351,7 +384,7 @@ impl JobQueue {
         self.finished.remove(&(job.finish_rank, seq));
       }
     }
-    self.counts[job.status as usize] -= 1;
+    self.by_status[job.status as usize].remove(&seq);
     Some(job.status)
   }
 
@@ -368,7 +401,7 @@ impl JobQueue {
   /// Forgets a finished job that is already out of `finished`.
   fn drop_job(&mut self, seq: u64) {
     if let Some(job) = self.jobs.remove(&seq) {
-      self.counts[job.status as usize] -= 1;
+      self.by_status[job.status as usize].remove(&seq);
     }
   }
 }
@@ -654,20 +687,105 @@ mod tests {
     q.fail(&failed, "x", 0).unwrap();
     assert_eq!(q.clear_completed(0).unwrap(), 1);
     let ids: Vec<Arc<str>> = q
-      .snapshot(0, &|_| true)
+      .list(0, JobFilter::All, Page::ALL)
       .unwrap()
       .into_iter()
       .map(|j| j.id)
       .collect();
     assert_eq!(ids, vec![failed, live.clone()]);
     let mine: Vec<Arc<str>> = q
-      .snapshot(0, &|j| &*j.user_id == "v")
+      .list(0, JobFilter::User("v"), Page::ALL)
       .unwrap()
       .into_iter()
       .map(|j| j.id)
       .collect();
     assert_eq!(mine, vec![live]);
     assert_eq!(q.stats(0).unwrap().total, 2);
+  }
+
+  fn ids_of(jobs: Vec<Job>) -> Vec<Arc<str>> {
+    jobs.into_iter().map(|j| j.id).collect()
+  }
+
+  #[test]
+  fn pages_are_slices_in_enqueue_order() {
+    let mut q = queue();
+    let ids: Vec<Arc<str>> = (0..10)
+      .map(|i| {
+        let user = if i % 2 == 0 { "even" } else { "odd" };
+        q.enqueue(job(JobPriority::Low, user), 0).unwrap()
+      })
+      .collect();
+    for id in &ids[..4] {
+      q.complete(id, 1).unwrap();
+    }
+    let page = |offset, limit| Page { offset, limit };
+    assert_eq!(
+      ids_of(q.list(1, JobFilter::All, page(3, Some(4))).unwrap()),
+      ids[3..7]
+    );
+    assert_eq!(
+      ids_of(q.list(1, JobFilter::All, page(8, None)).unwrap()),
+      ids[8..]
+    );
+    assert!(q
+      .list(1, JobFilter::All, page(20, Some(5)))
+      .unwrap()
+      .is_empty());
+    assert!(q
+      .list(1, JobFilter::All, page(0, Some(0)))
+      .unwrap()
+      .is_empty());
+    let pending = JobFilter::Status(JobStatus::Pending);
+    assert_eq!(
+      ids_of(q.list(1, pending, page(1, Some(2))).unwrap()),
+      ids[5..7]
+    );
+    let done = JobFilter::Status(JobStatus::Completed);
+    assert_eq!(ids_of(q.list(1, done, Page::ALL).unwrap()), ids[..4]);
+    let odd = JobFilter::User("odd");
+    assert_eq!(
+      ids_of(q.list(1, odd, page(1, Some(2))).unwrap()),
+      vec![ids[3].clone(), ids[5].clone()]
+    );
+  }
+
+  #[test]
+  fn clearing_few_or_most_completed_jobs_keeps_the_indexes_right() {
+    for completed in [2usize, 90] {
+      let mut q = queue();
+      let ids: Vec<Arc<str>> = (0..100)
+        .map(|_| q.enqueue(job(JobPriority::Low, "u"), 0).unwrap())
+        .collect();
+      let mut spec = job(JobPriority::Low, "u");
+      spec.max_retries = 0;
+      let failed = q.enqueue(spec, 0).unwrap();
+      q.fail(&failed, "x", 1).unwrap();
+      for id in &ids[..completed] {
+        q.complete(id, 1).unwrap();
+      }
+      assert_eq!(q.clear_completed(2).unwrap(), completed);
+      let stats = q.stats(2).unwrap();
+      assert_eq!(
+        (stats.total, stats.completed, stats.failed, stats.pending),
+        (101 - completed, 0, 1, 100 - completed)
+      );
+      let all = ids_of(q.list(2, JobFilter::All, Page::ALL).unwrap());
+      let mut expected = ids[completed..].to_vec();
+      expected.push(failed.clone());
+      assert_eq!(all, expected);
+      // The failed job is still first in the eviction order.
+      q.set_config(
+        QueueConfig {
+          max_size: 100 - completed,
+          ..q.config()
+        },
+        3,
+      )
+      .unwrap();
+      assert!(q.get(&failed, 3).unwrap().is_none());
+      assert_eq!(q.retry_failed(None, 3).unwrap(), 0);
+    }
   }
 
   #[test]

@@ -9,6 +9,7 @@
 //! cannot reach as one that has nothing to offer).
 
 pub mod error;
+pub mod free;
 pub mod open;
 pub mod sqlite;
 pub mod traits;
@@ -16,4 +17,4 @@ pub mod traits;
 pub use error::{StorageError, StorageErrorKind, StorageResult};
 pub use open::{open_cache, open_failures, open_queue, Backend};
 pub use sqlite::{Durability, FileOptions, DEFAULT_BUSY_TIMEOUT_MS};
-pub use traits::{CacheStore, FailureStore, Location, QueueStore};
+pub use traits::{CacheStore, FailureStore, JobFilter, Location, Page, QueueStore};

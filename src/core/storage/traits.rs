@@ -9,7 +9,55 @@ use std::sync::Arc;
 use super::error::StorageResult;
 use crate::core::cache::entry::{CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
-use crate::core::queue::job::{Job, NewJob, QueueConfig, QueueError, QueueStats};
+use crate::core::queue::job::{Job, JobStatus, NewJob, QueueConfig, QueueError, QueueStats};
+
+/// A slice of a listing: skip `offset` items, then take at most `limit`
+/// (all the rest when `None`). Listings stay in their usual order (enqueue
+/// order for jobs, oldest first for failures).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Page {
+  pub offset: usize,
+  pub limit: Option<usize>,
+}
+
+impl Page {
+  /// Everything.
+  pub const ALL: Page = Page {
+    offset: 0,
+    limit: None,
+  };
+
+  /// The page of `items`: walks only `offset + limit` of them.
+  pub fn of<I: Iterator>(self, items: I) -> std::iter::Take<std::iter::Skip<I>> {
+    items
+      .skip(self.offset)
+      .take(self.limit.unwrap_or(usize::MAX))
+  }
+
+  /// `LIMIT ?` (`-1`: no limit) and `OFFSET ?` for SQLite.
+  pub fn sql(self) -> (i64, i64) {
+    let clamp = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    (self.limit.map_or(-1, clamp), clamp(self.offset))
+  }
+}
+
+/// Which jobs a listing returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobFilter<'a> {
+  All,
+  Status(JobStatus),
+  User(&'a str),
+}
+
+impl JobFilter<'_> {
+  pub fn matches(&self, job: &Job) -> bool {
+    match self {
+      JobFilter::All => true,
+      JobFilter::Status(status) => job.status == *status,
+      JobFilter::User(user) => *job.user_id == **user,
+    }
+  }
+}
 
 /// What a store is kept in, for `configure` to tell whether a new storage
 /// path would replace anything.
@@ -46,7 +94,8 @@ pub trait CacheStore: Send {
     now: u64,
   ) -> StorageResult<Option<CacheHit>>;
   fn delete(&mut self, prompt: &str, model_id: &str) -> StorageResult<bool>;
-  /// Empties the cache and resets its counters.
+  /// Empties the cache and resets its counters. In memory, the old entries
+  /// are freed on another thread.
   fn clear(&mut self) -> StorageResult<()>;
   fn stats(&mut self, now: u64) -> StorageResult<CacheStats>;
   /// How long calls wait for another process's lock on the file (nothing
@@ -93,12 +142,15 @@ pub trait QueueStore: Send {
   fn fail(&mut self, id: &str, error: &str, now: u64) -> StorageResult<bool>;
   fn stats(&mut self, now: u64) -> StorageResult<QueueStats>;
   fn get(&mut self, id: &str, now: u64) -> StorageResult<Option<Job>>;
-  /// The jobs that match, in enqueue order.
-  fn snapshot(&mut self, now: u64, filter: &dyn Fn(&Job) -> bool) -> StorageResult<Vec<Job>>;
+  /// One page of the jobs that match, in enqueue order. In memory, `All`
+  /// and `Status` walk only `offset + limit` jobs; `User` walks jobs in
+  /// enqueue order until the page is full (O(n) when the user has few).
+  fn list(&mut self, now: u64, filter: JobFilter<'_>, page: Page) -> StorageResult<Vec<Job>>;
   /// One failed job, or all of them, back to pending with a fresh retry
   /// count; returns how many went back.
   fn retry_failed(&mut self, id: Option<&str>, now: u64) -> StorageResult<usize>;
-  /// Removes completed jobs; returns how many went.
+  /// Removes completed jobs; returns how many went. In memory, what was
+  /// removed is freed on another thread.
   fn clear_completed(&mut self, now: u64) -> StorageResult<usize>;
   /// How long calls wait for another process's lock on the file (nothing
   /// to wait for in memory).
@@ -125,8 +177,9 @@ pub trait FailureStore: Send {
   /// True when at least `threshold` failures of `service` fall inside the
   /// window ending at `now`.
   fn should_skip(&mut self, service: &str, threshold: f64, now: u64) -> StorageResult<bool>;
-  /// One service's failures, or every service's, oldest first.
-  fn failures(&mut self, service: Option<&str>) -> StorageResult<Vec<FailureRecord>>;
+  /// One page of one service's failures, or of every service's, oldest
+  /// first.
+  fn failures(&mut self, service: Option<&str>, page: Page) -> StorageResult<Vec<FailureRecord>>;
   /// Forgets one service's failures, or all; true when anything was held.
   fn clear(&mut self, service: Option<&str>) -> StorageResult<bool>;
   /// Per service, in the order they first failed within what is held.

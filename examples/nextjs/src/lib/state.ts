@@ -10,13 +10,20 @@ export interface FallbackState {
   at: string;
 }
 
+/** How many pending jobs the status page reads (it shows the first 5 due). */
+export const NEXT_JOBS_PAGE = 50;
+
 export function fallbackState(): FallbackState {
   const cache = aiResponseCache.getStats();
   const hits = cache.hits ?? 0;
   const misses = cache.misses ?? 0;
   const queue = backgroundJobQueue.getStats();
+  // A page, not the whole queue: listing every pending job holds the server's
+  // JavaScript thread for O(n) (hundreds of ms at 100k jobs). The first
+  // NEXT_JOBS_PAGE in enqueue order are sorted by due time, so with more
+  // pending than that the table shows the soonest of the oldest ones.
   const nextJobs = backgroundJobQueue
-    .getByStatus("pending")
+    .getByStatus("pending", { limit: NEXT_JOBS_PAGE })
     .map((job) => ({
       id: job.id,
       type: job.type,

@@ -11,7 +11,7 @@ use super::database::{int, store_bound, stored_bound, Database, FileOptions};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
 use crate::core::limits;
 use crate::core::storage::error::StorageResult;
-use crate::core::storage::traits::{FailureStore, Location};
+use crate::core::storage::traits::{FailureStore, Location, Page};
 
 pub struct SqliteFailures {
   db: Database,
@@ -157,18 +157,23 @@ impl FailureStore for SqliteFailures {
     Ok(recent as f64 >= threshold)
   }
 
-  fn failures(&mut self, service: Option<&str>) -> StorageResult<Vec<FailureRecord>> {
+  /// One page, oldest first: by `seq` (the primary key), or through the
+  /// `(service, seq)` index for one service; reads `offset + limit` rows.
+  fn failures(&mut self, service: Option<&str>, page: Page) -> StorageResult<Vec<FailureRecord>> {
     const COLUMNS: &str = "seq, service, operation, error, skip_reason, at";
+    let (limit, offset) = page.sql();
     self.db.read(|tx| match service {
       Some(service) => tx
         .prepare_cached(&format!(
-          "SELECT {COLUMNS} FROM failures WHERE service = ?1 ORDER BY seq"
+          "SELECT {COLUMNS} FROM failures WHERE service = ?3 ORDER BY seq LIMIT ?1 OFFSET ?2"
         ))?
-        .query_map([service], read_record)?
+        .query_map(params![limit, offset, service], read_record)?
         .collect(),
       None => tx
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM failures ORDER BY seq"))?
-        .query_map([], read_record)?
+        .prepare_cached(&format!(
+          "SELECT {COLUMNS} FROM failures ORDER BY seq LIMIT ?1 OFFSET ?2"
+        ))?
+        .query_map(params![limit, offset], read_record)?
         .collect(),
     })
   }

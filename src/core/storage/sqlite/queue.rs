@@ -16,7 +16,7 @@ use crate::core::queue::job::{
   LEASE_EXPIRED,
 };
 use crate::core::storage::error::StorageResult;
-use crate::core::storage::traits::{Location, QueueStore};
+use crate::core::storage::traits::{JobFilter, Location, Page, QueueStore};
 
 const COLUMNS: &str = "seq, id, type, operation, payload, user_id, priority, created_at, \
   retry_count, max_retries, next_retry_at, status, last_error, updated_at, lane, due";
@@ -491,12 +491,30 @@ impl QueueStore for SqliteQueue {
     )
   }
 
-  fn snapshot(&mut self, now: u64, filter: &dyn Fn(&Job) -> bool) -> StorageResult<Vec<Job>> {
+  /// One page in enqueue order, read off the table in `seq` order: `All`
+  /// reads `offset + limit` rows; `Status` and `User` read rows until the
+  /// page is full (no index by status or user: one would cost every status
+  /// change a page write, about 16% of an enqueue→dequeue→complete cycle, to
+  /// save at most a full read of the table, ~6 ms at 100k jobs).
+  fn list(&mut self, now: u64, filter: JobFilter<'_>, page: Page) -> StorageResult<Vec<Job>> {
     let backoff = &self.config.backoff;
-    let read = |tx: &Transaction| {
-      let mut jobs = select(tx, "ORDER BY seq", [])?;
-      jobs.retain(|job| filter(job));
-      Ok(jobs)
+    let (limit, offset) = page.sql();
+    let read = |tx: &Transaction| match filter {
+      JobFilter::All => select(
+        tx,
+        "ORDER BY seq LIMIT ?1 OFFSET ?2",
+        params![limit, offset],
+      ),
+      JobFilter::Status(status) => select(
+        tx,
+        "WHERE status = ?3 ORDER BY seq LIMIT ?1 OFFSET ?2",
+        params![limit, offset, status as i64],
+      ),
+      JobFilter::User(user) => select(
+        tx,
+        "WHERE user_id = ?3 ORDER BY seq LIMIT ?1 OFFSET ?2",
+        params![limit, offset, user],
+      ),
     };
     self
       .db

@@ -30,8 +30,12 @@ export async function POST(request: Request) {
       case "cache.clear":
         aiResponseCache.clear();
         return json({ ok: true, stats: aiResponseCache.getStats() });
-      case "queue.stats":
-        return json({ ok: true, stats: backgroundJobQueue.getStats(), pending: backgroundJobQueue.getByStatus("pending").length, userJobs: backgroundJobQueue.getByUser(userId) });
+      case "queue.stats": {
+        // Counts come from getStats (O(1)), not from listing every pending job;
+        // a user's jobs are listed one page at a time.
+        const stats = backgroundJobQueue.getStats();
+        return json({ ok: true, stats, pending: stats.pending, userJobs: backgroundJobQueue.getByUser(userId, { limit: 50 }) });
+      }
       case "queue.clearCompleted":
         backgroundJobQueue.clearCompleted();
         return json({ ok: true, stats: backgroundJobQueue.getStats() });
