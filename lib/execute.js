@@ -84,9 +84,8 @@ function onFailure(call, error, attempts) {
 }
 
 /** Attempts driven by the Rust loop: retry, timeoutMs, signal. */
-function withAttempts(operation, call, start, retryIf, signal) {
+function withAttempts(call, start, attempts, signal) {
   if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason)
-  const { attempts } = call
   const outcome = start.runAttempts(attempts.attempt(1), attempts.attempt, attempts.abort).then(({ ok, attempts: count, cancelled }) => {
     // Cancelled by the caller's signal: the call has rejected already, and
     // no fallback runs.
@@ -122,7 +121,6 @@ function checkedCall(read, payload, problem) {
     defaultValue: read.defaultValue,
     hasDefault: read.defaultValue !== undefined,
     service: read.service,
-    attempts: undefined,
   }
 }
 
@@ -158,18 +156,13 @@ function executeWithFallback(operation, options) {
     // A getter that throws: bad arguments, so the promise rejects.
     return Promise.reject(codedIfUnreadable(thrown))
   }
-  const usesAttempts = read.retry !== undefined || read.timeoutMs !== undefined || read.signal !== undefined
-  let retryIf
-  let attempts
   let start
   try {
-    retryIf = read.retry == null ? undefined : read.retry.retryIf
     start = native.startFallbackCall(
       operation, options, read.operationName, read.userId, read.cacheKey, read.prompt, read.modelId,
       read.allowSkip, read.queueOnFailure, read.queueType, read.payload, read.priority, read.service,
       read.skipThreshold, read.retry, read.timeoutMs, read.signal, read.dedupe,
     )
-    attempts = usesAttempts ? attemptsOf(operation, { retryIf, withSignal: read.timeoutMs !== undefined || read.signal !== undefined }) : undefined
   } catch (thrown) {
     return Promise.reject(codedIfUnreadable(thrown))
   }
@@ -180,22 +173,28 @@ function executeWithFallback(operation, options) {
     return plain(operation, call)
   }
   call = checkedCall(read, start.payload === null ? undefined : start.payload, start.payloadProblem === null ? undefined : start.payloadProblem)
-  call.attempts = attempts
   if (start.skipNow) return Promise.resolve(skippedUpFront())
-  if (start.shared) {
-    const key = dedupeKey(call)
-    const running = inflight.get(key)
-    if (running !== undefined) return running
-    const promise = usesAttempts ? withAttempts(operation, call, start, retryIf, read.signal) : plain(operation, call)
-    inflight.set(key, promise)
-    const done = () => {
-      if (inflight.get(key) === promise) inflight.delete(key)
+  let attempts
+  if (start.attempting) {
+    try {
+      const retryIf = read.retry == null ? undefined : read.retry.retryIf
+      attempts = attemptsOf(operation, { retryIf, withSignal: read.timeoutMs !== undefined || read.signal !== undefined })
+    } catch (thrown) {
+      return Promise.reject(codedIfUnreadable(thrown))
     }
-    promise.then(done, done)
-    return promise
   }
-  if (usesAttempts) return withAttempts(operation, call, start, retryIf, read.signal)
-  return plain(operation, call)
+  const run = () => (attempts === undefined ? plain(operation, call) : withAttempts(call, start, attempts, read.signal))
+  if (!start.shared) return run()
+  const key = dedupeKey(call)
+  const running = inflight.get(key)
+  if (running !== undefined) return running
+  const promise = run()
+  inflight.set(key, promise)
+  const done = () => {
+    if (inflight.get(key) === promise) inflight.delete(key)
+  }
+  promise.then(done, done)
+  return promise
 }
 
 /** One attempt on this thread: no retry, no timeout, no signal. */

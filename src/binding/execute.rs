@@ -143,6 +143,10 @@ pub struct FallbackStart {
   /// `dedupe`: overlapping calls with this cache key share one call.
   #[napi(readonly)]
   pub shared: bool,
+  /// `retry`, `timeoutMs` or `signal`: the call runs its attempts in the
+  /// Rust loop (`runAttempts`).
+  #[napi(readonly)]
+  pub attempting: bool,
   attempts: PendingAttempts,
 }
 
@@ -284,6 +288,7 @@ pub fn start_fallback_call(
       payload_problem,
       skip_now,
       shared,
+      attempting: schedule.is_some(),
       attempts: PendingAttempts::new(schedule),
     })))
   })
