@@ -23,9 +23,9 @@ use crate::core::singletons::global;
 
 use super::boundary::boundary;
 use super::errors::JsResult;
-use super::js_fn::AsyncJsFn;
+use super::js_fn::{ended, AsyncJsFn, Ended};
 use super::names::Prop;
-use super::raw::{Js, Kind, Raw, Settled};
+use super::raw::{Js, Raw, Settled};
 use super::retry::{asked_wait_ms, retryable};
 
 /// What decides after a failed attempt.
@@ -53,20 +53,13 @@ enum AttemptEnd {
 }
 
 fn read_attempt(js: Js, settled: Settled) -> AttemptEnd {
-  let (error, again) = match settled {
-    Settled::Fulfilled(value) if js.kind(value) == Kind::Undefined => return AttemptEnd::Fulfilled,
-    Settled::Fulfilled(outcome) => {
-      let error = js
-        .get_name(outcome, Prop::Error)
-        .unwrap_or_else(|_| js.undefined());
-      let again = js
-        .get_name(outcome, Prop::Again)
-        .map(|flag| js.read_bool(flag))
-        .unwrap_or(true);
-      (error, again)
-    }
-    Settled::Rejected(error) => (error, true),
+  let Ended::Failed { error, outcome } = ended(js, settled) else {
+    return AttemptEnd::Fulfilled;
   };
+  // `retryIf`'s answer, when the wrapper had one to give.
+  let again = outcome
+    .and_then(|outcome| js.get_name(outcome, Prop::Again).ok())
+    .is_none_or(|flag| js.read_bool(flag));
   let now = js.now_ms();
   AttemptEnd::Failed {
     again,

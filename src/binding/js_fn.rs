@@ -12,7 +12,8 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use tokio::sync::oneshot;
 
-use super::raw::{Js, Settled};
+use super::names::Prop;
+use super::raw::{Js, Kind, Raw, Settled};
 
 /// The environment the function belongs to has gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,5 +94,30 @@ impl<Args: 'static + JsValuesTupleIntoVec, const WEAK: bool> AsyncJsFn<Args, WEA
       Status::Ok => Ok(receiver),
       _ => Err(Gone),
     }
+  }
+}
+
+/// How a call of one of `lib/`'s wrappers ended. The wrappers settle by one
+/// rule: fulfilled with `undefined` is a success; fulfilled with
+/// `{ error, ... }` is a failure (`outcome` is that object, for its other
+/// fields); a rejection is a failure with what it rejected with.
+pub enum Ended {
+  Succeeded,
+  Failed { error: Raw, outcome: Option<Raw> },
+}
+
+pub fn ended(js: Js, settled: Settled) -> Ended {
+  match settled {
+    Settled::Fulfilled(value) if js.kind(value) == Kind::Undefined => Ended::Succeeded,
+    Settled::Fulfilled(outcome) => Ended::Failed {
+      error: js
+        .get_name(outcome, Prop::Error)
+        .unwrap_or_else(|_| js.undefined()),
+      outcome: Some(outcome),
+    },
+    Settled::Rejected(error) => Ended::Failed {
+      error,
+      outcome: None,
+    },
   }
 }

@@ -30,8 +30,7 @@ use crate::core::worker::{Worker, WorkerConfig};
 use super::args;
 use super::boundary::boundary;
 use super::errors::{Fault, JsResult};
-use super::js_fn::{AsyncJsFn, Gone};
-use super::names::Prop;
+use super::js_fn::{ended, AsyncJsFn, Ended, Gone};
 use super::raw::{Js, Kind, Raw, Settled};
 use super::records;
 
@@ -138,14 +137,8 @@ fn read_job_end(js: Js, settled: Settled) -> JobEnd {
     return JobEnd::Gone;
   }
   let now = js.now_ms();
-  let error = match settled {
-    Settled::Fulfilled(value) if js.kind(value) == Kind::Undefined => {
-      return JobEnd::Completed { now }
-    }
-    Settled::Fulfilled(outcome) => js
-      .get_name(outcome, Prop::Error)
-      .unwrap_or_else(|_| js.undefined()),
-    Settled::Rejected(error) => error,
+  let Ended::Failed { error, .. } = ended(js, settled) else {
+    return JobEnd::Completed { now };
   };
   JobEnd::Failed {
     message: args::error_message(js, error),
