@@ -1,5 +1,12 @@
 'use strict'
 
+/** An `Error` with a `code`, as this package's own errors have. */
+function codedError(message, code) {
+  const error = new Error(message)
+  error.code = code
+  return error
+}
+
 /**
  * Calls `fn(...args)` and always returns a promise: a synchronous throw
  * becomes a rejection, a plain value a fulfilled promise.
@@ -55,8 +62,7 @@ function attemptsOf(operation, { retryIf, withSignal } = {}) {
       // An attempt that settled before this ran (the thread was busy) wins.
       const settled = outcomes.get(n)
       if (settled !== undefined) return 'error' in settled ? { error: settled.error, again: again(settled.error) } : undefined
-      const error = new Error(`The operation timed out after ${timeoutMs} ms`)
-      error.code = 'TIMEOUT'
+      const error = codedError(`The operation timed out after ${timeoutMs} ms`, 'TIMEOUT')
       const controller = controllers.get(n)
       settle(n, { error })
       if (controller) controller.abort(error)
@@ -90,4 +96,4 @@ function codedIfUnreadable(thrown) {
   return thrown
 }
 
-module.exports = { invoke, attemptsOf, codedIfUnreadable }
+module.exports = { invoke, attemptsOf, codedError, codedIfUnreadable }

@@ -6,7 +6,7 @@
 // graceful degradation, then the failure.
 
 const native = require('./native')
-const { attemptsOf, invoke } = require('./invoke')
+const { attemptsOf, codedError, invoke } = require('./invoke')
 const { MESSAGES, asError } = require('./shapes')
 
 /** After the call failed: `fallback`, then `gracefulDegradation`, then the failure itself. */
@@ -53,8 +53,7 @@ function executeService(operation, context, options) {
     return Promise.reject(thrown)
   }
   if (run.openMessage !== null) {
-    const error = new Error(run.openMessage)
-    error.code = 'CIRCUIT_OPEN'
+    const error = codedError(run.openMessage, 'CIRCUIT_OPEN')
     const circuitState = native.circuitState(context.operation)
     return degrade(options, failedCall(error, 0, circuitState))
   }

@@ -6,14 +6,8 @@
 // threadsafe functions: `run` starts a job's handler, `abort` aborts its
 // signal, `notify` reports what was recorded to the event callbacks.
 
-const { invoke } = require('./invoke')
+const { invoke, codedError } = require('./invoke')
 const { job: toJob } = require('./shapes')
-
-function stopped(code, message) {
-  const error = new Error(message)
-  error.code = code
-  return error
-}
 
 /**
  * Calls an event callback. Its throw (or an async callback's rejection)
@@ -67,7 +61,7 @@ function startWorker(nativeQueue, handlers, options) {
   }
 
   function abort(id, code, message) {
-    const error = stopped(code, message)
+    const error = codedError(message, code)
     errors.set(id, error)
     const controller = controllers.get(id)
     controllers.delete(id)
