@@ -7,7 +7,7 @@
 const native = require('./native')
 
 const MESSAGES = {
-  success: 'Operation completed successfully',
+  success: native.successMessage(),
   fallback: native.getUserFriendlyMessage(undefined, 'default'),
   skip: native.getUserFriendlyMessage(undefined, 'skip'),
 }

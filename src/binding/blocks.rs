@@ -9,7 +9,7 @@ use napi_derive::napi;
 use crate::core::fallback::{self, CacheKey, Fallback};
 use crate::core::messages::{
   queued_message, skipped_message, user_friendly_message, MSG_CACHED_AI, MSG_DEFAULT_AI,
-  MSG_NO_CACHE,
+  MSG_NO_CACHE, MSG_SUCCESS,
 };
 use crate::core::queue::NewJob;
 use crate::core::singletons::global;
@@ -36,6 +36,13 @@ pub fn get_user_friendly_message(
     };
     Ok(user_friendly_message(kind.as_deref()))
   })
+}
+
+/// The message of a call that succeeded (the core's message table is the
+/// one place for every message).
+#[napi]
+pub fn success_message() -> &'static str {
+  MSG_SUCCESS
 }
 
 /// What `fallbackToCachedAI` found, as JSON: `{ fallbackType, message,
