@@ -1,7 +1,8 @@
 //! Where the cache, the queue and the failure history keep their state.
 //! Each component talks to its store through a trait, with two
-//! implementations: memory (the default) and an embedded SQLite file
-//! (durable, shared by every process that opens it).
+//! implementations: memory (the default), an embedded SQLite file
+//! (durable, shared by every process that opens it) and a Redis server
+//! (shared by every instance, on every machine).
 //!
 //! No call here assumes the storage is local, instant or infallible: every
 //! one returns a `Result`, and the caller decides what a failure means (an
@@ -11,6 +12,7 @@
 pub mod error;
 pub mod free;
 pub mod open;
+pub mod redis;
 pub mod sqlite;
 pub mod traits;
 

@@ -1,7 +1,8 @@
 //! The store traits: what the cache, the queue and the failure history ask
 //! of wherever their state is kept. Implemented in memory by the core
 //! structures themselves (`cache/memory.rs`, `queue/memory.rs`,
-//! `failures/memory.rs`, which cannot fail) and in SQLite (`sqlite/`).
+//! `failures/memory.rs`, which cannot fail), in SQLite (`sqlite/`) and on
+//! a Redis server (`redis/`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -68,6 +69,8 @@ pub enum Location<'a> {
     untouched: bool,
   },
   File(&'a Path),
+  /// On a Redis server: its URL, the password hidden.
+  Redis(&'a str),
 }
 
 pub trait CacheStore: Send {

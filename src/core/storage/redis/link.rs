@@ -1,0 +1,329 @@
+//! The connection to a Redis or Valkey server that the three Redis stores
+//! share: redis-rs's `ConnectionManager` (one multiplexed connection that
+//! reconnects by itself) on a tokio runtime handed in by the caller (the
+//! binding hands in napi-rs's), every request bounded by `redisTimeoutMs`,
+//! and what the last request said about the server (for
+//! `getStorageStatus()`).
+//!
+//! The contract's synchronous methods need a blocking round trip: the
+//! request runs as a task on the runtime and the caller waits for it on a
+//! channel, never longer than the timeout. A caller that is itself a task
+//! of a multi-threaded runtime (the worker's loop) waits inside
+//! `block_in_place`, so the runtime's other tasks, the connection's own
+//! among them, keep running.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, RedisError, RedisResult};
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
+
+/// How long one request may take when the options give no `redisTimeoutMs`.
+pub const DEFAULT_TIMEOUT_MS: u64 = 500;
+/// The key prefix when the options give no `keyPrefix`.
+pub const DEFAULT_PREFIX: &str = "fallback-mechanisms";
+/// Longest `keyPrefix`, in bytes.
+pub const MAX_PREFIX_BYTES: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisOptions {
+  pub url: String,
+  pub prefix: String,
+  pub timeout_ms: u64,
+}
+
+impl RedisOptions {
+  pub fn new(url: impl Into<String>) -> Self {
+    Self {
+      url: url.into(),
+      prefix: DEFAULT_PREFIX.into(),
+      timeout_ms: DEFAULT_TIMEOUT_MS,
+    }
+  }
+}
+
+/// Why a `redisUrl` cannot be used; the message never holds the password.
+pub fn check_url(url: &str) -> Result<(), String> {
+  let scheme_ok = url.starts_with("redis://") || url.starts_with("rediss://");
+  if !scheme_ok {
+    return Err(format!(
+      "expected a redis:// or rediss:// URL, got {}",
+      redact_url(url)
+    ));
+  }
+  if url.starts_with("rediss://") {
+    return Err(format!(
+      "rediss:// (TLS) is not supported by this build, got {}",
+      redact_url(url)
+    ));
+  }
+  match url.into_connection_info() {
+    Ok(_) => Ok(()),
+    Err(_) => Err(format!("not a valid Redis URL: {}", redact_url(url))),
+  }
+}
+
+/// Whether a `keyPrefix` can be used: not empty, bounded, and without the
+/// braces that would break the keys' hash tag.
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+  if prefix.is_empty() || prefix.len() > MAX_PREFIX_BYTES {
+    return Err(format!("between 1 and {MAX_PREFIX_BYTES} bytes"));
+  }
+  if prefix.contains(['{', '}']) {
+    return Err("without { or } (the prefix becomes the keys' hash tag)".into());
+  }
+  Ok(())
+}
+
+/// `url` with its password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+  let Some((scheme, rest)) = url.split_once("://") else {
+    return url.to_string();
+  };
+  let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+  let (authority, path) = rest.split_at(authority_end);
+  match authority.rfind('@') {
+    Some(at) => {
+      let (userinfo, host) = authority.split_at(at);
+      let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+      let hidden = if userinfo.contains(':') || !user.is_empty() {
+        format!("{user}:***")
+      } else {
+        String::new()
+      };
+      format!("{scheme}://{hidden}{host}{path}")
+    }
+    None => url.to_string(),
+  }
+}
+
+/// What the last request said about the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkStatus {
+  /// `None` until a request has been made.
+  pub reachable: Option<bool>,
+  pub last_error: Option<String>,
+  pub last_error_at: Option<u64>,
+}
+
+#[derive(Clone)]
+pub struct RedisLink {
+  inner: Arc<Inner>,
+}
+
+struct Inner {
+  handle: Handle,
+  manager: ConnectionManager,
+  /// `{prefix}:`: every key starts with it, so one prefix is one hash tag.
+  key_head: String,
+  timeout: Duration,
+  url: String,
+  password: Option<String>,
+  status: Mutex<LinkStatus>,
+}
+
+impl RedisLink {
+  /// Prepares the connection without waiting for the server: an app starts
+  /// while Redis is down, and the first request tries to connect.
+  pub fn connect(options: &RedisOptions, handle: Handle) -> StorageResult<Self> {
+    let bad = |message: String| StorageError::new(StorageErrorKind::Unavailable, message);
+    check_url(&options.url).map_err(bad)?;
+    check_prefix(&options.prefix).map_err(bad)?;
+    let info = options.url.as_str().into_connection_info().map_err(|_| {
+      bad(format!(
+        "not a valid Redis URL: {}",
+        redact_url(&options.url)
+      ))
+    })?;
+    let password = info.redis_settings().password().map(str::to_string);
+    let client = redis::Client::open(info).map_err(|e| bad(e.to_string()))?;
+    let timeout = Duration::from_millis(options.timeout_ms.max(1));
+    let config = ConnectionManagerConfig::new()
+      .set_connection_timeout(Some(timeout))
+      .set_response_timeout(Some(timeout))
+      .set_number_of_retries(1)
+      .set_max_delay(Duration::from_millis(200));
+    let manager = {
+      let _entered = handle.enter();
+      ConnectionManager::new_lazy_with_config(client, config)
+    }
+    .map_err(|e| bad(e.to_string()))?;
+    Ok(Self {
+      inner: Arc::new(Inner {
+        handle,
+        manager,
+        key_head: format!("{{{}}}:", options.prefix),
+        timeout,
+        url: redact_url(&options.url),
+        password,
+        status: Mutex::new(LinkStatus::default()),
+      }),
+    })
+  }
+
+  /// The full name of one of this prefix's keys.
+  pub fn key(&self, name: &str) -> String {
+    let mut key = String::with_capacity(self.inner.key_head.len() + name.len());
+    key.push_str(&self.inner.key_head);
+    key.push_str(name);
+    key
+  }
+
+  /// The URL, its password hidden.
+  pub fn url(&self) -> &str {
+    &self.inner.url
+  }
+
+  pub fn timeout_ms(&self) -> u64 {
+    self.inner.timeout.as_millis() as u64
+  }
+
+  pub fn status(&self) -> LinkStatus {
+    self.inner.status.lock().clone()
+  }
+
+  /// Runs one request and waits for it, at most the timeout.
+  pub fn run<T, F, Fut>(&self, work: F) -> StorageResult<T>
+  where
+    F: FnOnce(ConnectionManager) -> Fut,
+    Fut: Future<Output = RedisResult<T>> + Send + 'static,
+    T: Send + 'static,
+  {
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let request = self.bounded(work(self.inner.manager.clone()));
+    self.inner.handle.spawn(async move {
+      let _ = sender.send(request.await);
+    });
+    // The task is bounded by the timeout; the margin only covers a runtime
+    // that cannot run it at all (shutting down).
+    let patience = self.inner.timeout + Duration::from_millis(100);
+    let received = wait_blocking(|| receiver.recv_timeout(patience));
+    let outcome = received.unwrap_or_else(|_| Err(self.timed_out()));
+    self.settle(outcome)
+  }
+
+  /// `run` for asynchronous callers: the request runs on the link's
+  /// runtime and the caller awaits it.
+  pub async fn run_async<T, F, Fut>(&self, work: F) -> StorageResult<T>
+  where
+    F: FnOnce(ConnectionManager) -> Fut,
+    Fut: Future<Output = RedisResult<T>> + Send + 'static,
+    T: Send + 'static,
+  {
+    let request = self.bounded(work(self.inner.manager.clone()));
+    let joined = self.inner.handle.spawn(request).await;
+    let outcome = joined.unwrap_or_else(|_| Err(self.timed_out()));
+    self.settle(outcome)
+  }
+
+  fn bounded<T>(
+    &self,
+    request: impl Future<Output = RedisResult<T>> + Send + 'static,
+  ) -> impl Future<Output = Result<T, Failure>> + Send + 'static
+  where
+    T: Send + 'static,
+  {
+    let timeout = self.inner.timeout;
+    async move {
+      match tokio::time::timeout(timeout, request).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(Failure::Redis(error)),
+        Err(_) => Err(Failure::TimedOut),
+      }
+    }
+  }
+
+  fn timed_out(&self) -> Failure {
+    Failure::TimedOut
+  }
+
+  /// Notes what the request said about the server and maps its error.
+  fn settle<T>(&self, outcome: Result<T, Failure>) -> StorageResult<T> {
+    let mut status = self.inner.status.lock();
+    match outcome {
+      Ok(value) => {
+        status.reachable = Some(true);
+        Ok(value)
+      }
+      Err(failure) => {
+        let error = self.describe(failure);
+        // A reply the server gave (a key of the wrong type) says it is up.
+        status.reachable = Some(error.kind == StorageErrorKind::Corrupt);
+        status.last_error = Some(error.message.clone());
+        status.last_error_at = Some(crate::core::clock::now_ms());
+        Err(error)
+      }
+    }
+  }
+
+  fn describe(&self, failure: Failure) -> StorageError {
+    let (kind, detail) = match failure {
+      Failure::TimedOut => (
+        StorageErrorKind::Unavailable,
+        format!("no reply within {} ms", self.timeout_ms()),
+      ),
+      Failure::Redis(error) if error.code() == Some("WRONGTYPE") => (
+        StorageErrorKind::Corrupt,
+        format!(
+          "a key under the prefix {} holds data of another kind (not this library's): {error}",
+          self.inner.key_head
+        ),
+      ),
+      Failure::Redis(error) => (StorageErrorKind::Unavailable, error.to_string()),
+    };
+    let mut message = format!("Redis at {}: {detail}", self.inner.url);
+    if let Some(password) = self.inner.password.as_deref().filter(|p| !p.is_empty()) {
+      message = message.replace(password, "***");
+    }
+    StorageError::new(kind, message)
+  }
+}
+
+enum Failure {
+  TimedOut,
+  Redis(RedisError),
+}
+
+/// Runs `wait`, a blocking wait, where blocking is allowed: inside
+/// `block_in_place` on a worker of a multi-threaded runtime, as it is
+/// elsewhere.
+fn wait_blocking<T>(wait: impl FnOnce() -> T) -> T {
+  match Handle::try_current() {
+    Ok(current) if current.runtime_flavor() == RuntimeFlavor::MultiThread => {
+      tokio::task::block_in_place(wait)
+    }
+    _ => wait(),
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn passwords_are_hidden() {
+    assert_eq!(
+      redact_url("redis://user:secret@host:6379/2"),
+      "redis://user:***@host:6379/2"
+    );
+    assert_eq!(redact_url("redis://:secret@host"), "redis://:***@host");
+    assert_eq!(redact_url("redis://host:1/0"), "redis://host:1/0");
+    let error = check_url("http://:hunter2@host").unwrap_err();
+    assert!(!error.contains("hunter2"), "{error}");
+  }
+
+  #[test]
+  fn urls_and_prefixes_are_checked() {
+    assert!(check_url("redis://127.0.0.1:6379/3").is_ok());
+    assert!(check_url("redis://u:p@localhost").is_ok());
+    assert!(check_url("localhost:6379").is_err());
+    assert!(check_prefix("app").is_ok());
+    assert!(check_prefix("").is_err());
+    assert!(check_prefix("a{b}").is_err());
+  }
+}

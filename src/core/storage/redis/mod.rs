@@ -1,0 +1,17 @@
+//! The shared stores: the cache, the queue and the failure history on a
+//! Redis or Valkey server, so that every instance of an app, on every
+//! machine, sees the same state. Each store runs its state changes as Lua
+//! scripts (atomic on the server); `link.rs` holds the connection they
+//! share, with its timeout and what the server last said.
+
+mod link;
+mod queue;
+mod reply;
+#[cfg(test)]
+pub(crate) mod test_server;
+
+pub use link::{
+  check_prefix, check_url, redact_url, LinkStatus, RedisLink, RedisOptions, DEFAULT_PREFIX,
+  DEFAULT_TIMEOUT_MS, MAX_PREFIX_BYTES,
+};
+pub use queue::RedisQueue;

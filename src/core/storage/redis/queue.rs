@@ -1,0 +1,528 @@
+//! The job queue in Redis: every state change is one run of `queue.lua`,
+//! atomic on the server, so two instances never lease the same job. Ids
+//! keep the usual shape; each instance makes its own (random keys, its own
+//! counter) and the script refuses one already taken, so the instance tries
+//! the next.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use redis::{Script, Value};
+
+use super::link::RedisLink;
+use super::reply;
+use crate::core::limits;
+use crate::core::queue::ids::JobIds;
+use crate::core::queue::job::{
+  Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats,
+};
+use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
+use crate::core::storage::traits::{JobFilter, Location, Page, QueueStore};
+
+static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue.lua")));
+
+/// Ready jobs the eligibility check looks at per round trip.
+const PEEK_BATCH: usize = 32;
+
+pub struct RedisQueue {
+  link: RedisLink,
+  head: String,
+  config: QueueConfig,
+  ids: JobIds,
+  next_id: AtomicU64,
+}
+
+impl RedisQueue {
+  pub fn open(link: RedisLink, config: QueueConfig) -> StorageResult<Self> {
+    let head = link.key("q:");
+    let mut queue = Self {
+      link,
+      head,
+      config,
+      ids: JobIds::new(),
+      next_id: AtomicU64::new(std::hash::BuildHasher::hash_one(
+        &std::collections::hash_map::RandomState::new(),
+        1u8,
+      )),
+    };
+    // The bound another instance set, if the server is there to say.
+    let now = crate::core::clock::now_ms();
+    if let Ok(Some(bound)) = queue.call_at::<Option<u64>>("bound", now, &[]) {
+      queue.config.max_size = bound as usize;
+    }
+    Ok(queue)
+  }
+
+  pub fn link(&self) -> &RedisLink {
+    &self.link
+  }
+
+  /// `call` at the caller's `now` (the scripts take time as an argument,
+  /// like every core method, so tests can drive it).
+  fn call_at<T: redis::FromRedisValue + Send + 'static>(
+    &self,
+    op: &str,
+    now: u64,
+    args: &[&str],
+  ) -> StorageResult<T> {
+    let mut invocation = SCRIPT.key(&self.head);
+    let backoff: Vec<String> = self
+      .config
+      .backoff
+      .delays()
+      .iter()
+      .map(u64::to_string)
+      .collect();
+    invocation
+      .arg(op)
+      .arg(now)
+      .arg(self.config.lease_ms)
+      .arg(backoff.join(","))
+      .arg(self.config.max_size);
+    for arg in args {
+      invocation.arg(*arg);
+    }
+    self
+      .link
+      .run(move |mut connection| async move { invocation.invoke_async::<T>(&mut connection).await })
+  }
+
+  fn job_at(&self, op: &str, now: u64, args: &[&str]) -> StorageResult<Option<Job>> {
+    let value: Value = self.call_at(op, now, args)?;
+    match value {
+      Value::Nil => Ok(None),
+      other => Ok(read_job(&other)),
+    }
+  }
+
+  fn jobs_at(&self, op: &str, now: u64, args: &[&str]) -> StorageResult<Vec<Job>> {
+    let value: Value = self.call_at(op, now, args)?;
+    Ok(match value {
+      Value::Array(items) => items.iter().filter_map(read_job).collect(),
+      _ => Vec::new(),
+    })
+  }
+
+  fn flag_at(&self, op: &str, now: u64, args: &[&str]) -> StorageResult<bool> {
+    self.call_at::<i64>(op, now, args).map(|n| n == 1)
+  }
+}
+
+/// A job from the script's reply (the fields in `queue.lua`'s `FIELDS`
+/// order); `None` for one that is not a job of this library.
+fn read_job(value: &Value) -> Option<Job> {
+  let Value::Array(fields) = value else {
+    return None;
+  };
+  let text = |i: usize| fields.get(i).and_then(reply::text);
+  let number = |i: usize| {
+    text(i)
+      .and_then(|t| t.parse::<f64>().ok())
+      .map(|n| n.max(0.0) as u64)
+  };
+  let status = JobStatus::ALL.get(number(11)? as usize).copied()?;
+  let lease_until = number(14);
+  Some(Job {
+    seq: number(0)?,
+    id: Arc::from(text(1)?),
+    job_type: JobType::parse(&text(2)?)?,
+    operation: text(3)?,
+    payload: text(4).map(Arc::from),
+    user_id: Arc::from(text(5)?),
+    priority: JobPriority::ALL.get(number(6)? as usize).copied()?,
+    created_at: number(7)?,
+    retry_count: number(8)?.min(u32::MAX as u64) as u32,
+    max_retries: number(9)?.min(u32::MAX as u64) as u32,
+    next_retry_at: number(10),
+    status,
+    last_error: text(12),
+    updated_at: number(13)?,
+    lease_until: (status == JobStatus::Processing)
+      .then_some(lease_until)
+      .flatten(),
+    finish_rank: number(15).unwrap_or(0),
+  })
+}
+
+impl QueueStore for RedisQueue {
+  fn config(&self) -> QueueConfig {
+    self.config.clone()
+  }
+
+  fn set_config(&mut self, config: QueueConfig, now: u64) -> StorageResult<()> {
+    let bound = config.max_size.to_string();
+    let previous = std::mem::replace(&mut self.config, config);
+    if let Err(error) = self.call_at::<i64>("set_bound", now, &[&bound]) {
+      self.config = previous;
+      return Err(error);
+    }
+    Ok(())
+  }
+
+  fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
+    job.check(self.config.max_payload_bytes)?;
+    let payload = job.payload.as_deref().unwrap_or("");
+    let has_payload = if job.payload.is_some() { "1" } else { "0" };
+    let priority = (job.priority as u8).to_string();
+    let (retries, max) = (job.retry_count.to_string(), job.max_retries.to_string());
+    let next = job.next_retry_at.map(|n| n.to_string()).unwrap_or_default();
+    for _ in 0..8 {
+      let id = self
+        .ids
+        .job_id(now, self.next_id.fetch_add(1, Ordering::Relaxed));
+      let args = [
+        id.as_str(),
+        job.job_type.as_str(),
+        &job.operation,
+        payload,
+        has_payload,
+        &job.user_id,
+        &priority,
+        &retries,
+        &max,
+        &next,
+      ];
+      let reply: Vec<String> = self
+        .call_at("enqueue", now, &args)
+        .map_err(QueueError::Storage)?;
+      match reply.first().map(String::as_str) {
+        Some("OK") => return Ok(id.into()),
+        Some("FULL") => {
+          let max_size = reply.get(1).and_then(|n| n.parse().ok());
+          return Err(QueueError::Full {
+            max_size: max_size.unwrap_or(self.config.max_size),
+          });
+        }
+        // Another instance made the same id: take the next one.
+        _ => continue,
+      }
+    }
+    Err(QueueError::Storage(StorageError::new(
+      StorageErrorKind::Unavailable,
+      "Redis: could not find a free job id",
+    )))
+  }
+
+  fn dequeue(&mut self, now: u64) -> StorageResult<Option<Job>> {
+    self.job_at("lease", now, &[""])
+  }
+
+  fn dequeue_eligible(
+    &mut self,
+    now: u64,
+    eligible: &dyn Fn(&Job) -> bool,
+  ) -> StorageResult<Option<Job>> {
+    let mut offset = 0usize;
+    loop {
+      let count = PEEK_BATCH.to_string();
+      let batch = self.jobs_at("peek", now, &[&offset.to_string(), &count])?;
+      if batch.is_empty() {
+        return Ok(None);
+      }
+      let Some(chosen) = batch.iter().find(|job| eligible(job)) else {
+        offset += batch.len();
+        continue;
+      };
+      let member = format!("{:016}", chosen.seq);
+      match self.job_at("lease", now, &[&member])? {
+        Some(job) => return Ok(Some(job)),
+        // Leased by another instance meanwhile: look again.
+        None => continue,
+      }
+    }
+  }
+
+  fn renew_lease(&mut self, id: &str, now: u64) -> StorageResult<bool> {
+    self.flag_at("renew", now, &[id])
+  }
+
+  fn keep_leased(&mut self, id: &str, now: u64) -> StorageResult<bool> {
+    self.flag_at("keep", now, &[id])
+  }
+
+  fn release(&mut self, id: &str, now: u64) -> StorageResult<bool> {
+    self.flag_at("release", now, &[id])
+  }
+
+  fn complete(&mut self, id: &str, now: u64) -> StorageResult<bool> {
+    self.flag_at("complete", now, &[id])
+  }
+
+  fn fail(&mut self, id: &str, error: &str, now: u64) -> StorageResult<bool> {
+    self.flag_at("fail", now, &[id, &limits::clip(error)])
+  }
+
+  fn stats(&mut self, now: u64) -> StorageResult<QueueStats> {
+    let counts: Vec<usize> = self.call_at("stats", now, &[])?;
+    let count = |i: usize| counts.get(i).copied().unwrap_or(0);
+    Ok(QueueStats {
+      total: (0..4).map(count).sum(),
+      pending: count(0),
+      processing: count(1),
+      completed: count(2),
+      failed: count(3),
+    })
+  }
+
+  fn get(&mut self, id: &str, now: u64) -> StorageResult<Option<Job>> {
+    self.job_at("get", now, &[id])
+  }
+
+  fn list(&mut self, now: u64, filter: JobFilter<'_>, page: Page) -> StorageResult<Vec<Job>> {
+    let status;
+    let (kind, value) = match filter {
+      JobFilter::All => ("all", ""),
+      JobFilter::Status(wanted) => {
+        status = (wanted as u8).to_string();
+        ("status", status.as_str())
+      }
+      JobFilter::User(user) => ("user", user),
+    };
+    let (limit, offset) = page.sql();
+    let (limit, offset) = (limit.to_string(), offset.to_string());
+    self.jobs_at("list", now, &[kind, value, &offset, &limit])
+  }
+
+  fn retry_failed(&mut self, id: Option<&str>, now: u64) -> StorageResult<usize> {
+    self.call_at("retry_failed", now, &[id.unwrap_or("")])
+  }
+
+  fn clear_completed(&mut self, now: u64) -> StorageResult<usize> {
+    self.call_at("clear_completed", now, &[])
+  }
+
+  fn location(&self) -> Location<'_> {
+    Location::Redis(self.link.url())
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::core::storage::redis::test_server::TestServer;
+
+  fn job(priority: JobPriority, user: &str) -> NewJob {
+    NewJob {
+      job_type: JobType::Ai,
+      operation: "op".into(),
+      payload: Some("{\"a\":1}".into()),
+      user_id: user.into(),
+      priority,
+      retry_count: 0,
+      max_retries: 3,
+      next_retry_at: None,
+    }
+  }
+
+  fn queue(server: &TestServer, prefix: &str, config: QueueConfig) -> RedisQueue {
+    RedisQueue::open(server.link(prefix), config).unwrap()
+  }
+
+  #[test]
+  fn priority_then_age_then_enqueue_order_and_leases() {
+    let server = TestServer::start();
+    let mut q = queue(&server, "order", QueueConfig::default());
+    let low = q.enqueue(job(JobPriority::Low, "u"), 1000).unwrap();
+    let high = q.enqueue(job(JobPriority::High, "u"), 1001).unwrap();
+    let first = q.enqueue(job(JobPriority::Medium, "u"), 1002).unwrap();
+    let second = q.enqueue(job(JobPriority::Medium, "v"), 1002).unwrap();
+    let order: Vec<_> = (0..4)
+      .map(|_| q.dequeue(2000).unwrap().unwrap().id)
+      .collect();
+    assert_eq!(order, vec![high, first, second.clone(), low]);
+    assert!(q.dequeue(2000).unwrap().is_none());
+    let stats = q.stats(2000).unwrap();
+    assert_eq!((stats.total, stats.processing), (4, 4));
+    let got = q.get(&second, 2000).unwrap().unwrap();
+    assert_eq!(&*got.user_id, "v");
+    assert_eq!(got.payload.as_deref(), Some("{\"a\":1}"));
+    assert_eq!(got.lease_until, Some(2000 + q.config().lease_ms));
+    let listed = q.list(2000, JobFilter::User("v"), Page::ALL).unwrap();
+    assert_eq!(listed.len(), 1);
+    let all = q
+      .list(
+        2000,
+        JobFilter::All,
+        Page {
+          offset: 1,
+          limit: Some(2),
+        },
+      )
+      .unwrap();
+    assert_eq!(
+      all.iter().map(|j| j.created_at).collect::<Vec<_>>(),
+      vec![1001, 1002]
+    );
+  }
+
+  #[test]
+  fn failures_back_off_then_fail_for_good_and_revive() {
+    let server = TestServer::start();
+    let mut q = queue(&server, "fail", QueueConfig::default());
+    let mut new = job(JobPriority::Medium, "u");
+    new.max_retries = 2;
+    let id = q.enqueue(new, 0).unwrap();
+    q.dequeue(0).unwrap().unwrap();
+    assert!(q.fail(&id, "boom", 10).unwrap());
+    let job = q.get(&id, 10).unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Pending);
+    assert_eq!(job.next_retry_at, Some(10 + 60_000));
+    assert_eq!(job.last_error.as_deref(), Some("boom"));
+    assert!(
+      q.dequeue(20).unwrap().is_none(),
+      "not before its retry time"
+    );
+    assert!(q.dequeue(60_010).unwrap().is_some());
+    assert!(q.fail(&id, "again", 60_020).unwrap());
+    assert_eq!(
+      q.get(&id, 60_020).unwrap().unwrap().status,
+      JobStatus::Failed
+    );
+    assert!(
+      !q.complete(&id, 60_030).unwrap(),
+      "finished jobs stay finished"
+    );
+    assert_eq!(q.retry_failed(None, 60_040).unwrap(), 1);
+    let revived = q.get(&id, 60_040).unwrap().unwrap();
+    assert_eq!(
+      (revived.status, revived.retry_count),
+      (JobStatus::Pending, 0)
+    );
+    assert!(!q.complete("job_1_zzzzzzzzz", 1).unwrap());
+  }
+
+  #[test]
+  fn an_expired_lease_is_a_failed_attempt_dated_at_its_deadline() {
+    let server = TestServer::start();
+    let config = QueueConfig {
+      lease_ms: 100,
+      ..QueueConfig::default()
+    };
+    let mut q = queue(&server, "lease", config);
+    let id = q.enqueue(job(JobPriority::Medium, "u"), 0).unwrap();
+    q.dequeue(0).unwrap().unwrap();
+    assert!(q.keep_leased(&id, 50).unwrap());
+    let job = q.get(&id, 200).unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Pending);
+    assert_eq!(job.retry_count, 1);
+    assert_eq!(
+      job.last_error.as_deref(),
+      Some(crate::core::queue::LEASE_EXPIRED)
+    );
+    assert_eq!(job.next_retry_at, Some(150 + 60_000));
+  }
+
+  #[test]
+  fn a_full_queue_evicts_finished_jobs_only_and_bounds_are_shared() {
+    let server = TestServer::start();
+    let config = QueueConfig {
+      max_size: 2,
+      ..QueueConfig::default()
+    };
+    let mut q = queue(&server, "full", config);
+    let a = q.enqueue(job(JobPriority::Medium, "u"), 0).unwrap();
+    q.enqueue(job(JobPriority::Medium, "u"), 0).unwrap();
+    let full = q.enqueue(job(JobPriority::Medium, "u"), 0);
+    assert!(matches!(full, Err(QueueError::Full { max_size: 2 })));
+    assert!(q.complete(&a, 1).unwrap());
+    q.enqueue(job(JobPriority::Medium, "u"), 2).unwrap();
+    assert!(
+      q.get(&a, 2).unwrap().is_none(),
+      "the finished job made room"
+    );
+    // Another instance on the same prefix reads the bound this one set.
+    q.set_config(
+      QueueConfig {
+        max_size: 5,
+        ..q.config()
+      },
+      3,
+    )
+    .unwrap();
+    let other = queue(&server, "full", QueueConfig::default());
+    assert_eq!(other.config().max_size, 5);
+  }
+
+  #[test]
+  fn eligible_dequeue_passes_over_and_keeps_order() {
+    let server = TestServer::start();
+    let mut q = queue(&server, "eligible", QueueConfig::default());
+    q.enqueue(job(JobPriority::High, "busy"), 0).unwrap();
+    let free = q.enqueue(job(JobPriority::Low, "free"), 0).unwrap();
+    let leased = q
+      .dequeue_eligible(1, &|job| &*job.user_id != "busy")
+      .unwrap();
+    assert_eq!(leased.unwrap().id, free);
+    assert_eq!(&*q.dequeue(2).unwrap().unwrap().user_id, "busy");
+  }
+
+  #[test]
+  fn two_instances_never_lease_the_same_job() {
+    let server = TestServer::start();
+    let mut q = queue(&server, "race", QueueConfig::default());
+    for _ in 0..200 {
+      q.enqueue(job(JobPriority::Medium, "u"), 0).unwrap();
+    }
+    let taken: Vec<Vec<Arc<str>>> = std::thread::scope(|scope| {
+      let workers: Vec<_> = (0..4)
+        .map(|_| {
+          let mut mine = queue(&server, "race", QueueConfig::default());
+          scope.spawn(move || {
+            let mut ids = Vec::new();
+            while let Some(job) = mine.dequeue(1).unwrap() {
+              ids.push(job.id);
+            }
+            ids
+          })
+        })
+        .collect();
+      workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let mut all: Vec<_> = taken.into_iter().flatten().collect();
+    assert_eq!(all.len(), 200);
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 200, "every job handed out exactly once");
+  }
+
+  #[test]
+  fn clear_completed_and_stats() {
+    let server = TestServer::start();
+    let mut q = queue(&server, "clear", QueueConfig::default());
+    let ids: Vec<_> = (0..3)
+      .map(|_| q.enqueue(job(JobPriority::Medium, "u"), 0).unwrap())
+      .collect();
+    q.complete(&ids[0], 1).unwrap();
+    q.complete(&ids[1], 1).unwrap();
+    assert_eq!(q.clear_completed(2).unwrap(), 2);
+    let stats = q.stats(2).unwrap();
+    assert_eq!((stats.total, stats.pending, stats.completed), (1, 1, 0));
+    assert!(q.release(&ids[2], 3).is_ok_and(|released| !released));
+  }
+
+  #[test]
+  fn an_unreachable_server_is_unavailable_within_the_timeout() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+      .worker_threads(1)
+      .enable_all()
+      .build()
+      .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+      .unwrap()
+      .local_addr()
+      .unwrap()
+      .port();
+    let options = crate::core::storage::redis::RedisOptions {
+      timeout_ms: 200,
+      ..crate::core::storage::redis::RedisOptions::new(format!("redis://:hunter2@127.0.0.1:{port}"))
+    };
+    let link = RedisLink::connect(&options, runtime.handle().clone()).unwrap();
+    let mut q = RedisQueue::open(link, QueueConfig::default()).unwrap();
+    let started = std::time::Instant::now();
+    let error = q.stats(0).unwrap_err();
+    assert_eq!(error.kind, StorageErrorKind::Unavailable);
+    assert!(!error.message.contains("hunter2"), "{}", error.message);
+    assert!(started.elapsed() < std::time::Duration::from_millis(1000));
+    assert_eq!(q.link().status().reachable, Some(false));
+  }
+}

@@ -1,0 +1,14 @@
+//! Reading the scripts' replies.
+
+use redis::Value;
+
+/// A reply item as text: a bulk or simple string (UTF-8), or a number.
+pub fn text(value: &Value) -> Option<String> {
+  match value {
+    Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+    Value::SimpleString(text) => Some(text.clone()),
+    Value::Int(n) => Some(n.to_string()),
+    Value::Double(n) => Some(n.to_string()),
+    _ => None,
+  }
+}

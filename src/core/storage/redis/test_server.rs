@@ -1,0 +1,81 @@
+//! A real `redis-server` for one test: 127.0.0.1, a free port, a temporary
+//! directory; stopped by its process id when dropped (also when the test
+//! fails). `redis-server` must be installed (`.ci/run` installs it).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Runtime;
+
+use super::link::{RedisLink, RedisOptions};
+
+pub struct TestServer {
+  child: Child,
+  pub port: u16,
+  dir: std::path::PathBuf,
+  pub runtime: Runtime,
+}
+
+impl TestServer {
+  pub fn start() -> Self {
+    let port = TcpListener::bind("127.0.0.1:0")
+      .and_then(|listener| listener.local_addr())
+      .expect("a free port")
+      .port();
+    let dir = crate::core::storage::sqlite::test_dir("redis");
+    let child = Command::new("redis-server")
+      .args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+      ])
+      .args(["--appendonly", "no", "--dir"])
+      .arg(&dir)
+      .stdout(Stdio::null())
+      .stderr(Stdio::null())
+      .spawn()
+      .expect("redis-server is installed (apt-get install redis-server)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+      assert!(Instant::now() < deadline, "redis-server did not start");
+      std::thread::sleep(Duration::from_millis(20));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+      .worker_threads(1)
+      .enable_all()
+      .build()
+      .unwrap();
+    Self {
+      child,
+      port,
+      dir,
+      runtime,
+    }
+  }
+
+  pub fn url(&self) -> String {
+    format!("redis://127.0.0.1:{}", self.port)
+  }
+
+  /// A link under its own prefix, so tests sharing a server never meet.
+  pub fn link(&self, prefix: &str) -> RedisLink {
+    let options = RedisOptions {
+      prefix: prefix.into(),
+      timeout_ms: 2000,
+      ..RedisOptions::new(self.url())
+    };
+    RedisLink::connect(&options, self.runtime.handle().clone()).unwrap()
+  }
+}
+
+impl Drop for TestServer {
+  fn drop(&mut self) {
+    let _ = self.child.kill();
+    let _ = self.child.wait();
+    let _ = std::fs::remove_dir_all(&self.dir);
+  }
+}
