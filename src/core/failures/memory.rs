@@ -179,112 +179,39 @@ impl FailureStore for FailureWindow {
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::core::failures::record::DEFAULT_WINDOW_MS;
+  use crate::core::failures::behaviour;
 
-  fn window() -> FailureWindow {
-    FailureWindow::new(FailureConfig::default())
+  fn make(config: FailureConfig) -> Box<dyn FailureStore> {
+    Box::new(FailureWindow::new(config))
   }
 
   #[test]
   fn skip_counts_only_failures_inside_the_window() {
-    let mut w = window();
-    w.record("fb", "post", "e", "r", 0).unwrap();
-    w.record("fb", "post", "e", "r", 1_000).unwrap();
-    w.record("fb", "post", "e", "r", 2_000).unwrap();
-    assert!(w.should_skip("fb", 3.0, 2_000).unwrap());
-    assert!(w.should_skip("fb", 3.0, DEFAULT_WINDOW_MS).unwrap());
-    assert!(!w.should_skip("fb", 3.0, DEFAULT_WINDOW_MS + 1).unwrap());
-    assert!(w.should_skip("fb", 2.0, DEFAULT_WINDOW_MS + 1).unwrap());
-    assert!(!w.should_skip("other", 1.0, 0).unwrap());
-    assert!(w.should_skip("other", 0.0, 0).unwrap());
+    behaviour::skip_counts_only_failures_inside_the_window(&make);
   }
 
   #[test]
   fn history_is_bounded_per_service() {
-    let mut w = FailureWindow::new(FailureConfig {
-      max_per_service: 3,
-      ..Default::default()
-    });
-    for i in 0..10 {
-      w.record("noisy", "op", &format!("e{i}"), "r", i).unwrap();
-    }
-    w.record("quiet", "op", "q", "r", 10).unwrap();
-    let noisy = w.failures(Some("noisy"), Page::ALL).unwrap();
-    let errors: Vec<&str> = noisy.iter().map(|r| r.error.as_str()).collect();
-    assert_eq!(errors, vec!["e7", "e8", "e9"]);
-    assert_eq!(w.failures(Some("quiet"), Page::ALL).unwrap().len(), 1);
+    behaviour::history_is_bounded_per_service(&make);
   }
 
   #[test]
   fn services_are_bounded_least_recently_failed_first() {
-    let mut w = FailureWindow::new(FailureConfig {
-      max_services: 2,
-      ..Default::default()
-    });
-    w.record("a", "op", "e", "r", 0).unwrap();
-    w.record("b", "op", "e", "r", 1).unwrap();
-    w.record("a", "op", "e", "r", 2).unwrap();
-    w.record("c", "op", "e", "r", 3).unwrap();
-    let names: Vec<String> = w
-      .stats()
-      .unwrap()
-      .iter()
-      .map(|s| s.service.to_string())
-      .collect();
-    assert_eq!(names, vec!["a", "c"]);
+    behaviour::services_are_bounded_least_recently_failed_first(&make);
   }
 
   #[test]
   fn all_failures_oldest_first_and_stats() {
-    let mut w = window();
-    w.record("a", "op1", "e1", "r1", 10).unwrap();
-    w.record("b", "op2", "e2", "r2", 20).unwrap();
-    w.record("a", "op3", "e3", "r3", 30).unwrap();
-    let all = w.failures(None, Page::ALL).unwrap();
-    let ops: Vec<&str> = all.iter().map(|r| r.operation.as_str()).collect();
-    assert_eq!(ops, vec!["op1", "op2", "op3"]);
-    let stats = w.stats().unwrap();
-    assert_eq!(stats[0].service.as_ref(), "a");
-    assert_eq!((stats[0].count, stats[0].last_failure), (2, 30));
-    assert_eq!((stats[1].count, stats[1].last_failure), (1, 20));
+    behaviour::all_failures_oldest_first_and_stats(&make);
   }
 
   #[test]
   fn pages_of_failures_oldest_first() {
-    let mut w = window();
-    for i in 0..12u64 {
-      let service = ["a", "b", "c"][(i % 3) as usize];
-      w.record(service, &format!("op{i}"), "e", "r", i).unwrap();
-    }
-    let ops = |records: Vec<FailureRecord>| -> Vec<String> {
-      records.into_iter().map(|r| r.operation).collect()
-    };
-    let page = |offset, limit| Page { offset, limit };
-    assert_eq!(
-      ops(w.failures(None, page(2, Some(3))).unwrap()),
-      ["op2", "op3", "op4"]
-    );
-    assert_eq!(
-      ops(w.failures(None, page(10, None)).unwrap()),
-      ["op10", "op11"]
-    );
-    assert_eq!(
-      ops(w.failures(Some("b"), page(1, Some(2))).unwrap()),
-      ["op4", "op7"]
-    );
-    assert!(w.failures(Some("b"), page(9, None)).unwrap().is_empty());
-    assert_eq!(w.failures(None, Page::ALL).unwrap().len(), 12);
+    behaviour::pages_of_failures_oldest_first(&make);
   }
 
   #[test]
   fn clear_one_or_all() {
-    let mut w = window();
-    w.record("a", "op", "e", "r", 0).unwrap();
-    w.record("b", "op", "e", "r", 0).unwrap();
-    assert!(w.clear(Some("a")).unwrap());
-    assert!(!w.clear(Some("a")).unwrap());
-    assert_eq!(w.stats().unwrap().len(), 1);
-    assert!(w.clear(None).unwrap());
-    assert!(w.failures(None, Page::ALL).unwrap().is_empty());
+    behaviour::clear_one_or_all(&make);
   }
 }

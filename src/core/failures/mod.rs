@@ -5,7 +5,10 @@
 //! - `record.rs`: the bounds, a recorded failure and per-service counts,
 //!   which both stores share.
 //! - `memory.rs`: `FailureWindow`, the in-memory store.
+//! - `behaviour.rs` (tests): what every store must do, checked against each.
 
+#[cfg(test)]
+pub(crate) mod behaviour;
 mod memory;
 pub mod record;
 
