@@ -78,13 +78,9 @@ impl RedisQueue {
       .arg(now)
       .arg(self.config.lease_ms)
       .arg(backoff.join(","))
-      .arg(self.config.max_size);
-    for arg in args {
-      invocation.arg(*arg);
-    }
-    self
-      .link
-      .run(move |mut connection| async move { invocation.invoke_async::<T>(&mut connection).await })
+      .arg(self.config.max_size)
+      .arg(args);
+    self.link.invoke(invocation)
   }
 
   fn job_at(&self, op: &str, now: u64, args: &[&str]) -> StorageResult<Option<Job>> {
@@ -299,7 +295,7 @@ impl QueueStore for RedisQueue {
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::core::storage::redis::test_server::TestServer;
+  use crate::core::storage::redis::test_server::{self, TestServer};
 
   fn job(priority: JobPriority, user: &str) -> NewJob {
     NewJob {
@@ -502,26 +498,16 @@ mod tests {
 
   #[test]
   fn an_unreachable_server_is_unavailable_within_the_timeout() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-      .worker_threads(1)
-      .enable_all()
-      .build()
-      .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-      .unwrap()
-      .local_addr()
-      .unwrap()
-      .port();
-    let options = crate::core::storage::redis::RedisOptions {
-      timeout_ms: 200,
-      ..crate::core::storage::redis::RedisOptions::new(format!("redis://:hunter2@127.0.0.1:{port}"))
-    };
-    let link = RedisLink::connect(&options, runtime.handle().clone()).unwrap();
+    let (_runtime, link) = test_server::unreachable_link(200);
     let mut q = RedisQueue::open(link, QueueConfig::default()).unwrap();
     let started = std::time::Instant::now();
     let error = q.stats(0).unwrap_err();
     assert_eq!(error.kind, StorageErrorKind::Unavailable);
-    assert!(!error.message.contains("hunter2"), "{}", error.message);
+    assert!(
+      !error.message.contains(test_server::PASSWORD),
+      "{}",
+      error.message
+    );
     assert!(started.elapsed() < std::time::Duration::from_millis(1000));
     assert_eq!(q.link().status().reachable, Some(false));
   }
