@@ -129,3 +129,13 @@ pub fn clear_one_or_all(make: Make) {
   w.record("b", "op", "e", "r", 2).unwrap();
   assert_eq!(services(&mut *w), vec!["c", "b"]);
 }
+
+/// Runs every check above.
+pub fn all(make: Make) {
+  skip_counts_only_failures_inside_the_window(make);
+  history_is_bounded_per_service(make);
+  services_are_bounded_least_recently_failed_first(make);
+  all_failures_oldest_first_and_stats(make);
+  pages_of_failures_oldest_first(make);
+  clear_one_or_all(make);
+}

@@ -1,0 +1,195 @@
+-- The integration failure history, one atomic script per operation (the
+-- same rules as the memory and SQLite stores: src/core/failures/memory.rs,
+-- src/core/storage/sqlite/failures.rs): at most maxPerService failures per
+-- service (the oldest go first) and maxServices services (the least
+-- recently failed go first); nothing is dropped for being outside the
+-- window, which only says what should_skip counts.
+--
+-- KEYS[1]: the history's key head, "{prefix}:f:" (every key shares the
+--   hash tag, so the script runs on one Redis Cluster node).
+-- ARGV: op, maxPerService, maxServices (the caller's; the bounds stored in
+--   "bound" win, as in a SQLite file), then the op's own arguments.
+--
+-- Keys under the head:
+--   seq        last sequence number (INCR): recording order, across instances
+--   bound      hash maxPerService, maxServices -> the bounds set last
+--   rec        hash m -> one failure, as failures.rs encodes it; m = the
+--              sequence number as 16 digits, so members sort like numbers
+--   all        zset m by seq: every failure held, recording order
+--   svc        zset service by the seq of its last failure
+--   s:<name>   zset m by seq: one service's failures, recording order
+--   t:<name>   zset m by timestamp: the same, for counting a window
+-- A service's keys are the head, "s:" or "t:", then its name, whatever it
+-- holds: no fixed key starts with "s:" or "t:", so no name can meet one.
+--
+-- A key of the wrong type (foreign data under the prefix) fails the script
+-- with WRONGTYPE before it writes anything: every op that writes checks
+-- the types of all the keys it will touch first.
+
+local head = KEYS[1]
+local op = ARGV[1]
+local stored = redis.call('HMGET', head .. 'bound', 'maxPerService', 'maxServices')
+local max_per_service = tonumber(stored[1] or ARGV[2])
+local max_services = tonumber(stored[2] or ARGV[3])
+
+local FIXED = {seq = 'string', bound = 'hash', rec = 'hash', all = 'zset', svc = 'zset'}
+
+local function log_key(name) return head .. 's:' .. name end
+local function times_key(name) return head .. 't:' .. name end
+
+local function guard(key, kind)
+  local found = redis.call('TYPE', key).ok
+  if found ~= 'none' and found ~= kind then
+    error({err = 'WRONGTYPE ' .. key .. ' holds a ' .. found .. ', where this library keeps a ' .. kind})
+  end
+end
+
+-- Checks the fixed keys and the keys of every service in `names`.
+local function guard_all(names)
+  for name, kind in pairs(FIXED) do guard(head .. name, kind) end
+  for _, name in ipairs(names) do
+    guard(log_key(name), 'zset')
+    guard(times_key(name), 'zset')
+  end
+end
+
+-- Calls `call(...)` with the items of `list`, a bounded number at a time
+-- (Lua's unpack has a limit).
+local function in_chunks(list, call)
+  for i = 1, #list, 1000 do
+    call(unpack(list, i, math.min(i + 999, #list)))
+  end
+end
+
+-- Forgets failures `members` of service `name` everywhere but its log.
+local function drop(name, members)
+  in_chunks(members, function(...)
+    redis.call('ZREM', times_key(name), ...)
+    redis.call('ZREM', head .. 'all', ...)
+    redis.call('HDEL', head .. 'rec', ...)
+  end)
+end
+
+-- Keeps one service's newest `keep` failures.
+local function trim(name, keep)
+  local over = redis.call('ZCARD', log_key(name)) - keep
+  if over <= 0 then return end
+  drop(name, redis.call('ZRANGE', log_key(name), 0, over - 1))
+  redis.call('ZREMRANGEBYRANK', log_key(name), 0, over - 1)
+end
+
+-- Forgets one service; 1 when it was held.
+local function forget(name)
+  drop(name, redis.call('ZRANGE', log_key(name), 0, -1))
+  redis.call('DEL', log_key(name), times_key(name))
+  return redis.call('ZREM', head .. 'svc', name)
+end
+
+-- The least recently failed services beyond `keep`.
+local function beyond(keep)
+  local over = redis.call('ZCARD', head .. 'svc') - keep
+  if over <= 0 then return {} end
+  return redis.call('ZRANGE', head .. 'svc', 0, over - 1)
+end
+
+if op == 'record' then
+  -- ARGV[4]: service, ARGV[5]: now, ARGV[6]: the encoded failure.
+  -- Replies with the bounds it applied.
+  local name, now = ARGV[4], ARGV[5]
+  local known = redis.call('ZSCORE', head .. 'svc', name)
+  -- A new service makes room for itself among the services.
+  local gone = {}
+  if not known then gone = beyond(max_services - 1) end
+  local touched = {name}
+  for _, other in ipairs(gone) do touched[#touched + 1] = other end
+  guard_all(touched)
+  local seq = redis.call('INCR', head .. 'seq')
+  local m = string.format('%016d', seq)
+  redis.call('HSET', head .. 'rec', m, ARGV[6])
+  redis.call('ZADD', head .. 'all', seq, m)
+  redis.call('ZADD', log_key(name), seq, m)
+  redis.call('ZADD', times_key(name), now, m)
+  redis.call('ZADD', head .. 'svc', seq, name)
+  if known then
+    trim(name, max_per_service)
+  else
+    for _, other in ipairs(gone) do forget(other) end
+  end
+  return {max_per_service, max_services}
+end
+
+if op == 'skip' then
+  -- ARGV[4]: service, ARGV[5]: the window's start. Replies with how many
+  -- of the service's failures are at or after it.
+  return redis.call('ZCOUNT', times_key(ARGV[4]), ARGV[5], '+inf')
+end
+
+if op == 'list' then
+  -- ARGV[4]: 'all', or 'one' and ARGV[5] the service; ARGV[6], ARGV[7]:
+  -- the first and last rank (-1: to the end). Replies with m, encoded
+  -- failure, m, encoded failure, ... oldest first.
+  local set = head .. 'all'
+  if ARGV[4] == 'one' then set = log_key(ARGV[5]) end
+  local members = redis.call('ZRANGE', set, ARGV[6], ARGV[7])
+  local out = {}
+  in_chunks(members, function(...)
+    local chunk = {...}
+    local values = redis.call('HMGET', head .. 'rec', ...)
+    for i, m in ipairs(chunk) do
+      out[#out + 1] = m
+      out[#out + 1] = values[i]
+    end
+  end)
+  return out
+end
+
+if op == 'clear' then
+  -- ARGV[4]: 'all', or 'one' and ARGV[5] the service. Replies 1 when
+  -- anything was held.
+  if ARGV[4] == 'one' then
+    guard_all({ARGV[5]})
+    return forget(ARGV[5])
+  end
+  local names = redis.call('ZRANGE', head .. 'svc', 0, -1)
+  guard_all(names)
+  for _, name in ipairs(names) do
+    redis.call('DEL', log_key(name), times_key(name))
+  end
+  redis.call('DEL', head .. 'all', head .. 'rec', head .. 'svc')
+  if #names > 0 then return 1 end
+  return 0
+end
+
+if op == 'stats' then
+  -- Replies per service held: its name, its oldest failure's m, how many
+  -- it has, its newest failure's timestamp.
+  local out = {}
+  for _, name in ipairs(redis.call('ZRANGE', head .. 'svc', 0, -1)) do
+    local first = redis.call('ZRANGE', log_key(name), 0, 0)[1]
+    local last = redis.call('ZRANGE', log_key(name), -1, -1)[1]
+    if first then
+      out[#out + 1] = {name, first, redis.call('ZCARD', log_key(name)),
+        redis.call('ZSCORE', times_key(name), last)}
+    end
+  end
+  return out
+end
+
+if op == 'set_bound' then
+  -- ARGV[4], ARGV[5]: the new maxPerService and maxServices, for every
+  -- instance; they apply at once to what is held.
+  local names = redis.call('ZRANGE', head .. 'svc', 0, -1)
+  guard_all(names)
+  redis.call('HSET', head .. 'bound', 'maxPerService', ARGV[4], 'maxServices', ARGV[5])
+  for _, name in ipairs(beyond(tonumber(ARGV[5]))) do forget(name) end
+  for _, name in ipairs(redis.call('ZRANGE', head .. 'svc', 0, -1)) do
+    trim(name, tonumber(ARGV[4]))
+  end
+  return 1
+end
+
+if op == 'bound' then
+  return stored
+end
+
+return redis.error_reply('unknown failures op ' .. tostring(op))

@@ -1,0 +1,376 @@
+//! The integration failure history in Redis: every operation is one run of
+//! `failures.lua` (one round trip, atomic on the server), so every instance
+//! counts the failures all of them recorded. The window (`windowMs`) stays
+//! each instance's own, as with a SQLite file: it only says what
+//! `should_skip` counts. The bounds are the server's: the last instance
+//! that set them set them for all.
+
+use std::sync::{Arc, LazyLock};
+
+use redis::{Script, Value};
+
+use super::link::RedisLink;
+use super::reply;
+use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
+use crate::core::limits;
+use crate::core::storage::error::StorageResult;
+use crate::core::storage::traits::{FailureStore, Location, Page};
+
+static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("failures.lua")));
+
+pub struct RedisFailures {
+  link: RedisLink,
+  head: String,
+  config: FailureConfig,
+}
+
+impl RedisFailures {
+  /// Takes the bounds another instance set, if the server is there to say;
+  /// opening never changes what is held.
+  pub fn open(link: RedisLink, config: FailureConfig) -> StorageResult<Self> {
+    let head = link.key("f:");
+    let mut failures = Self { link, head, config };
+    if let Ok(stored) = failures.call::<Vec<Option<u64>>>("bound", &[]) {
+      failures.apply_bounds(&stored);
+    }
+    Ok(failures)
+  }
+
+  pub fn link(&self) -> &RedisLink {
+    &self.link
+  }
+
+  fn call<T: redis::FromRedisValue + Send + 'static>(
+    &self,
+    op: &str,
+    args: &[&str],
+  ) -> StorageResult<T> {
+    let mut invocation = SCRIPT.key(&self.head);
+    invocation
+      .arg(op)
+      .arg(self.config.max_per_service)
+      .arg(self.config.max_services)
+      .arg(args);
+    self.link.invoke(invocation)
+  }
+
+  /// Takes `[maxPerService, maxServices]` as the server holds them.
+  fn apply_bounds(&mut self, bounds: &[Option<u64>]) {
+    let bound = |i: usize, current: usize| {
+      bounds
+        .get(i)
+        .copied()
+        .flatten()
+        .map_or(current, |n| n as usize)
+    };
+    self.config.max_per_service = bound(0, self.config.max_per_service);
+    self.config.max_services = bound(1, self.config.max_services);
+  }
+}
+
+/// A failure as the script keeps it: each field as its length in bytes, a
+/// colon, then the field, so that no text can be mistaken for a separator.
+fn encode(timestamp: u64, fields: [&str; 4]) -> String {
+  let timestamp = timestamp.to_string();
+  let mut encoded = String::new();
+  for field in std::iter::once(timestamp.as_str()).chain(fields) {
+    encoded.push_str(&field.len().to_string());
+    encoded.push(':');
+    encoded.push_str(field);
+  }
+  encoded
+}
+
+/// The failure `m` (its sequence number as text) from `encode`'s form;
+/// `None` for anything else.
+fn decode(m: &Value, encoded: &Value) -> Option<FailureRecord> {
+  let seq = reply::text(m)?.parse().ok()?;
+  let Value::BulkString(bytes) = encoded else {
+    return None;
+  };
+  let mut rest = std::str::from_utf8(bytes).ok()?;
+  let mut next = || {
+    let (length, after) = rest.split_once(':')?;
+    let length: usize = length.parse().ok()?;
+    let field = after.get(..length)?;
+    rest = &after[length..];
+    Some(field)
+  };
+  let timestamp = next()?.parse().ok()?;
+  let (service, operation, error, skip_reason) = (next()?, next()?, next()?, next()?);
+  Some(FailureRecord {
+    service: Arc::from(service),
+    operation: operation.to_owned(),
+    error: error.to_owned(),
+    timestamp,
+    skip_reason: skip_reason.to_owned(),
+    seq,
+  })
+}
+
+/// `[name, first m, count, last timestamp]`, as the script's `stats` gives
+/// one service, with the first failure's sequence number to sort by.
+fn read_stats(value: &Value) -> Option<(u64, ServiceStats)> {
+  let Value::Array(fields) = value else {
+    return None;
+  };
+  let text = |i: usize| fields.get(i).and_then(reply::text);
+  let first = text(1)?.parse().ok()?;
+  let last_failure = text(3)?.parse::<f64>().ok()?.max(0.0) as u64;
+  Some((
+    first,
+    ServiceStats {
+      service: Arc::from(text(0)?),
+      count: text(2)?.parse().ok()?,
+      last_failure,
+    },
+  ))
+}
+
+/// `'one'` and the service, or `'all'`, as the script's `list` and `clear`
+/// take them.
+fn scope(service: Option<&str>) -> [&str; 2] {
+  match service {
+    Some(name) => ["one", name],
+    None => ["all", ""],
+  }
+}
+
+impl FailureStore for RedisFailures {
+  fn config(&self) -> FailureConfig {
+    self.config
+  }
+
+  /// The bounds become the server's, for every instance, and apply at once
+  /// to what is held; the window stays this instance's.
+  fn set_config(&mut self, config: FailureConfig) -> StorageResult<()> {
+    let per_service = config.max_per_service.to_string();
+    let services = config.max_services.to_string();
+    self.call::<i64>("set_bound", &[&per_service, &services])?;
+    self.config = config;
+    Ok(())
+  }
+
+  fn record(
+    &mut self,
+    service: &str,
+    operation: &str,
+    error: &str,
+    skip_reason: &str,
+    now: u64,
+  ) -> StorageResult<()> {
+    let encoded = encode(
+      now,
+      [
+        service,
+        operation,
+        &limits::clip(error),
+        &limits::clip(skip_reason),
+      ],
+    );
+    let applied: Vec<u64> = self.call("record", &[service, &now.to_string(), &encoded])?;
+    // The server's bounds, as another instance may have set them since.
+    self.apply_bounds(&applied.into_iter().map(Some).collect::<Vec<_>>());
+    Ok(())
+  }
+
+  /// Counts through the service's timestamps: O(log n) on the server.
+  fn should_skip(&mut self, service: &str, threshold: f64, now: u64) -> StorageResult<bool> {
+    let since = now.saturating_sub(self.config.window_ms).to_string();
+    let recent: u64 = self.call("skip", &[service, &since])?;
+    Ok(recent as f64 >= threshold)
+  }
+
+  /// One page, oldest first: one service's log or the global order, read
+  /// by rank (O(log n + page) on the server).
+  fn failures(&mut self, service: Option<&str>, page: Page) -> StorageResult<Vec<FailureRecord>> {
+    if page.limit == Some(0) {
+      return Ok(Vec::new());
+    }
+    let rank = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let first = rank(page.offset);
+    let last = page
+      .limit
+      .map_or(-1, |limit| first.saturating_add(rank(limit)) - 1);
+    let [which, name] = scope(service);
+    let (first, last) = (first.to_string(), last.to_string());
+    let reply: Value = self.call("list", &[which, name, &first, &last])?;
+    let Value::Array(items) = reply else {
+      return Ok(Vec::new());
+    };
+    Ok(
+      items
+        .chunks_exact(2)
+        .filter_map(|pair| decode(&pair[0], &pair[1]))
+        .collect(),
+    )
+  }
+
+  fn clear(&mut self, service: Option<&str>) -> StorageResult<bool> {
+    let [which, name] = scope(service);
+    self.call::<i64>("clear", &[which, name]).map(|n| n == 1)
+  }
+
+  /// One pass over the services held (O(services log n) on the server),
+  /// sorted here by each one's oldest failure.
+  fn stats(&mut self) -> StorageResult<Vec<ServiceStats>> {
+    let reply: Value = self.call("stats", &[])?;
+    let Value::Array(items) = reply else {
+      return Ok(Vec::new());
+    };
+    let mut stats: Vec<(u64, ServiceStats)> = items.iter().filter_map(read_stats).collect();
+    stats.sort_by_key(|(first, _)| *first);
+    Ok(stats.into_iter().map(|(_, s)| s).collect())
+  }
+
+  fn location(&self) -> Location<'_> {
+    Location::Redis(self.link.url())
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use std::sync::atomic::{AtomicUsize, Ordering};
+
+  use super::*;
+  use crate::core::failures::behaviour;
+  use crate::core::storage::error::StorageErrorKind;
+  use crate::core::storage::redis::test_server::{self, TestServer};
+
+  fn history(server: &TestServer, prefix: &str, config: FailureConfig) -> RedisFailures {
+    RedisFailures::open(server.link(prefix), config).unwrap()
+  }
+
+  /// Runs one command on the server behind `link`, to plant foreign data.
+  fn raw(link: &RedisLink, args: &[&str]) -> Value {
+    let mut command = redis::cmd(args[0]);
+    for arg in &args[1..] {
+      command.arg(*arg);
+    }
+    link
+      .run(move |mut connection| async move { command.query_async(&mut connection).await })
+      .unwrap()
+  }
+
+  #[test]
+  fn behaves_like_the_memory_window() {
+    let server = TestServer::start();
+    let opened = AtomicUsize::new(0);
+    behaviour::all(&|config| {
+      let prefix = format!("same-{}", opened.fetch_add(1, Ordering::Relaxed));
+      Box::new(history(&server, &prefix, config))
+    });
+  }
+
+  #[test]
+  fn two_instances_share_the_history_and_the_bounds() {
+    let server = TestServer::start();
+    let mut a = history(&server, "shared", FailureConfig::default());
+    let mut b = history(&server, "shared", FailureConfig::default());
+    assert!(!b.should_skip("payments", 3.0, 100).unwrap());
+    for at in [10, 20, 30] {
+      a.record("payments", "charge", "503", "down", at).unwrap();
+    }
+    assert!(b.should_skip("payments", 3.0, 100).unwrap());
+    assert_eq!(b.failures(None, Page::ALL).unwrap().len(), 3);
+    // The window is each instance's own, as with a SQLite file.
+    let narrow = FailureConfig {
+      window_ms: 15,
+      ..FailureConfig::default()
+    };
+    let mut c = history(&server, "shared", narrow);
+    assert!(!c.should_skip("payments", 2.0, 40).unwrap());
+    assert!(c.should_skip("payments", 1.0, 40).unwrap());
+    // Bounds set through one instance are everyone's, at once.
+    a.set_config(FailureConfig {
+      max_per_service: 2,
+      ..FailureConfig::default()
+    })
+    .unwrap();
+    assert_eq!(b.failures(Some("payments"), Page::ALL).unwrap().len(), 2);
+    b.record("payments", "charge", "503", "down", 40).unwrap();
+    assert_eq!(b.config().max_per_service, 2, "b took the server's bound");
+    assert_eq!(b.failures(Some("payments"), Page::ALL).unwrap().len(), 2);
+    let late = history(&server, "shared", FailureConfig::default());
+    assert_eq!(late.config().max_per_service, 2);
+    assert_eq!(b.location(), Location::Redis(&server.url()));
+  }
+
+  #[test]
+  fn any_name_and_text_is_kept_and_order_is_recording_order() {
+    let server = TestServer::start();
+    let mut w = history(&server, "texts", FailureConfig::default());
+    let long = "é".repeat(limits::MAX_TEXT_BYTES);
+    let odd = "a:1:b\n{x}:s:";
+    // Timestamps out of order (two instances' clocks) leave the order be.
+    w.record(odd, odd, &long, "3:abc", 9_000).unwrap();
+    w.record("x", "op", "e", "r", 2_000).unwrap();
+    w.record("s:x", "op", "e", "r", 1_000).unwrap();
+    w.record(odd, "later", "e", "r", 500).unwrap();
+    let record = w.failures(Some(odd), Page::ALL).unwrap().remove(0);
+    assert_eq!((&*record.service, record.operation.as_str()), (odd, odd));
+    assert_eq!(record.error, limits::clip(&long));
+    assert_eq!(record.skip_reason, "3:abc");
+    assert_eq!(record.timestamp, 9_000);
+    let all = w.failures(None, Page::ALL).unwrap();
+    let order: Vec<&str> = all.iter().map(|r| &*r.service).collect();
+    assert_eq!(order, [odd, "x", "s:x", odd]);
+    // "s:" + a name never meets another service's keys.
+    assert_eq!(w.failures(Some("x"), Page::ALL).unwrap().len(), 1);
+    assert!(w.should_skip(odd, 2.0, 9_000).unwrap());
+  }
+
+  #[test]
+  fn a_key_of_the_wrong_type_is_corrupt_and_nothing_is_touched() {
+    let server = TestServer::start();
+    let mut w = history(&server, "foreign", FailureConfig::default());
+    w.record("good", "op", "e", "r", 0).unwrap();
+    w.record("bad", "op", "e", "r", 1).unwrap();
+    let link = server.link("foreign");
+    let planted = link.key("f:t:bad");
+    raw(&link, &["DEL", &planted]);
+    raw(&link, &["SET", &planted, "not ours"]);
+    let before = w.failures(None, Page::ALL).unwrap();
+    let seq = raw(&link, &["GET", &link.key("f:seq")]);
+    let corrupt = |result: StorageResult<bool>| {
+      let error = result.unwrap_err();
+      assert_eq!(error.kind, StorageErrorKind::Corrupt, "{}", error.message);
+    };
+    corrupt(w.record("bad", "op", "e", "r", 2).map(|_| true));
+    corrupt(w.clear(Some("bad")));
+    corrupt(w.clear(None));
+    corrupt(w.should_skip("bad", 1.0, 2));
+    let lower = FailureConfig {
+      max_per_service: 1,
+      ..FailureConfig::default()
+    };
+    corrupt(w.set_config(lower).map(|_| true));
+    assert_eq!(w.config(), FailureConfig::default());
+    assert_eq!(w.failures(None, Page::ALL).unwrap(), before);
+    assert_eq!(raw(&link, &["GET", &link.key("f:seq")]), seq);
+    let kept = raw(&link, &["GET", &planted]);
+    assert_eq!(kept, Value::BulkString(b"not ours".to_vec()));
+    // The other services go on working.
+    w.record("good", "op", "e", "r", 3).unwrap();
+    assert!(w.should_skip("good", 2.0, 3).unwrap());
+    // A fixed key of the wrong type, too.
+    raw(&link, &["DEL", &link.key("f:all")]);
+    raw(&link, &["SET", &link.key("f:all"), "x"]);
+    corrupt(w.record("good", "op", "e", "r", 4).map(|_| true));
+    assert_eq!(w.failures(Some("good"), Page::ALL).unwrap().len(), 2);
+  }
+
+  #[test]
+  fn an_unreachable_server_is_unavailable_within_the_timeout() {
+    let (_runtime, link) = test_server::unreachable_link(200);
+    let mut w = RedisFailures::open(link, FailureConfig::default()).unwrap();
+    let started = std::time::Instant::now();
+    let error = w.should_skip("s", 1.0, 0).unwrap_err();
+    assert_eq!(error.kind, StorageErrorKind::Unavailable);
+    assert!(!error.message.contains(test_server::PASSWORD));
+    let error = w.record("s", "op", "e", "r", 0).unwrap_err();
+    assert_eq!(error.kind, StorageErrorKind::Unavailable);
+    assert!(started.elapsed() < std::time::Duration::from_millis(1500));
+    assert_eq!(w.link().status().reachable, Some(false));
+  }
+}
