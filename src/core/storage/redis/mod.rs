@@ -4,12 +4,14 @@
 //! scripts (atomic on the server); `link.rs` holds the connection they
 //! share, with its timeout and what the server last said.
 
+mod cache;
 mod link;
 mod queue;
 mod reply;
 #[cfg(test)]
 pub(crate) mod test_server;
 
+pub use cache::RedisCache;
 pub use link::{
   check_prefix, check_url, redact_url, LinkStatus, RedisLink, RedisOptions, DEFAULT_PREFIX,
   DEFAULT_TIMEOUT_MS, MAX_PREFIX_BYTES,

@@ -12,6 +12,7 @@ mod queue;
 mod schema;
 
 pub use cache::SqliteCache;
+pub(crate) use database::is_json;
 pub use database::{Durability, FileOptions, DEFAULT_BUSY_TIMEOUT_MS};
 pub use failures::SqliteFailures;
 pub use queue::SqliteQueue;
