@@ -35,32 +35,35 @@ local purge_before = tonumber(ARGV[3])
 
 local USED, LIVE, BORN, STALE = head .. 'used', head .. 'live', head .. 'born', head .. 'stale'
 local TOT, BOUND = head .. 'tot', head .. 'bound'
+local BATCH = 1000
+
+local function entry(d) return head .. 'e:' .. d end
+
+-- The ops on one entry name its digest first (ARGV[6]).
+local ON_ENTRY = {set = true, get = true, delete = true, damaged = true}
+local digest = ON_ENTRY[op] and ARGV[6]
+
 local KINDS = {
   {USED, 'zset'}, {LIVE, 'zset'}, {BORN, 'zset'}, {STALE, 'zset'}, {TOT, 'hash'}, {BOUND, 'hash'},
 }
-local BATCH = 1000
+if digest then KINDS[#KINDS + 1] = {entry(digest), 'hash'} end
 
 local function kind(key)
   return redis.call('TYPE', key)['ok']
 end
 
-local function refusal(key, wanted)
-  local held = kind(key)
-  if held == 'none' or held == wanted then return nil end
-  return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. held .. ', not the ' .. wanted ..
-    ' this cache keeps there')
-end
-
 for _, pair in ipairs(KINDS) do
-  local refused = refusal(pair[1], pair[2])
-  if refused then return refused end
+  local key, wanted = pair[1], pair[2]
+  local held = kind(key)
+  if held ~= 'none' and held ~= wanted then
+    return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. held .. ', not the ' .. wanted ..
+      ' this cache keeps there')
+  end
 end
 
 local max_entries_text = redis.call('HGET', BOUND, 'maxEntries') or ARGV[4]
 local max_bytes_text = redis.call('HGET', BOUND, 'maxBytes') or ARGV[5]
 local max_entries, max_bytes = tonumber(max_entries_text), tonumber(max_bytes_text)
-
-local function entry(d) return head .. 'e:' .. d end
 
 local function count(field, by)
   if by ~= 0 then redis.call('HINCRBY', TOT, field, by) end
@@ -130,7 +133,7 @@ local function enforce()
   return evicted
 end
 
--- The entry of d when it holds exactly this key (ARGV[7], ARGV[8]).
+-- Whether d's entry holds exactly this key (ARGV[7], ARGV[8]).
 local function is_key(d)
   local held = redis.call('HMGET', entry(d), 'p', 'm')
   return held[1] == ARGV[7] and held[2] == ARGV[8]
@@ -138,19 +141,16 @@ end
 
 if op == 'set' then
   -- ARGV[6..10]: digest, prompt, model id, response, expires at
-  local d = ARGV[6]
-  local refused = refusal(entry(d), 'hash')
-  if refused then return refused end
   local bytes = #ARGV[7] + #ARGV[9]
   if bytes > max_bytes then return {'TOO_LARGE', max_bytes_text} end
   advance()
   -- The key's old entry, or (a digest collision) another key's.
-  remove(d)
-  redis.call('HSET', entry(d), 'p', ARGV[7], 'm', ARGV[8], 'r', ARGV[9], 't', now,
+  remove(digest)
+  redis.call('HSET', entry(digest), 'p', ARGV[7], 'm', ARGV[8], 'r', ARGV[9], 't', now,
     'x', ARGV[10], 'b', bytes)
-  touch(d)
-  redis.call('ZADD', LIVE, ARGV[10], d)
-  redis.call('ZADD', BORN, now, d)
+  touch(digest)
+  redis.call('ZADD', LIVE, ARGV[10], digest)
+  redis.call('ZADD', BORN, now, digest)
   count('held', bytes)
   count('live', bytes)
   enforce()
@@ -160,34 +160,28 @@ end
 if op == 'get' then
   -- ARGV[6..9]: digest, prompt, model id, '1' when a stale entry will do.
   -- Replies the response, timestamp, expiry and '1' when stale, or nil.
-  local d = ARGV[6]
-  local refused = refusal(entry(d), 'hash')
-  if refused then return refused end
   advance()
   local stale = '0'
-  local servable = is_key(d)
-  if servable and not redis.call('ZSCORE', LIVE, d) then
+  local servable = is_key(digest)
+  if servable and not redis.call('ZSCORE', LIVE, digest) then
     stale = '1'
-    servable = ARGV[9] == '1' and redis.call('ZSCORE', STALE, d)
+    servable = ARGV[9] == '1' and redis.call('ZSCORE', STALE, digest)
   end
   if not servable then
     count('misses', 1)
     return false
   end
   count('hits', 1)
-  touch(d)
-  local found = redis.call('HMGET', entry(d), 'r', 't', 'x')
+  touch(digest)
+  local found = redis.call('HMGET', entry(digest), 'r', 't', 'x')
   return {found[1], found[2], found[3], stale}
 end
 
 if op == 'delete' or op == 'damaged' then
   -- ARGV[6..8]: digest, prompt, model id. 'damaged': the entry a hit just
   -- served cannot be used; it goes, and the hit counts as a miss.
-  local d = ARGV[6]
-  local refused = refusal(entry(d), 'hash')
-  if refused then return refused end
-  if not is_key(d) then return 0 end
-  remove(d)
+  if not is_key(digest) then return 0 end
+  remove(digest)
   if op == 'damaged' then
     count('hits', -1)
     count('misses', 1)

@@ -663,21 +663,7 @@ mod tests {
 
   #[test]
   fn an_unreachable_server_is_unavailable_within_the_timeout() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-      .worker_threads(1)
-      .enable_all()
-      .build()
-      .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-      .unwrap()
-      .local_addr()
-      .unwrap()
-      .port();
-    let options = crate::core::storage::redis::RedisOptions {
-      timeout_ms: 200,
-      ..crate::core::storage::redis::RedisOptions::new(format!("redis://:hunter2@127.0.0.1:{port}"))
-    };
-    let link = RedisLink::connect(&options, runtime.handle().clone()).unwrap();
+    let (_runtime, link) = TestServer::unreachable(200);
     let mut c = RedisCache::open(link, CacheConfig::default()).unwrap();
     let started = std::time::Instant::now();
     let error = c.get("p", "m", 0).unwrap_err();
@@ -689,9 +675,7 @@ mod tests {
     }
     assert!(started.elapsed() < std::time::Duration::from_millis(1500));
     assert_eq!(c.link().status().reachable, Some(false));
-    assert_eq!(
-      c.location(),
-      Location::Redis(&format!("redis://:***@127.0.0.1:{port}"))
-    );
+    assert!(c.link().url().contains(":***@"));
+    assert_eq!(c.location(), Location::Redis(c.link().url()));
   }
 }

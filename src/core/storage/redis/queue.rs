@@ -502,21 +502,7 @@ mod tests {
 
   #[test]
   fn an_unreachable_server_is_unavailable_within_the_timeout() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-      .worker_threads(1)
-      .enable_all()
-      .build()
-      .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-      .unwrap()
-      .local_addr()
-      .unwrap()
-      .port();
-    let options = crate::core::storage::redis::RedisOptions {
-      timeout_ms: 200,
-      ..crate::core::storage::redis::RedisOptions::new(format!("redis://:hunter2@127.0.0.1:{port}"))
-    };
-    let link = RedisLink::connect(&options, runtime.handle().clone()).unwrap();
+    let (_runtime, link) = TestServer::unreachable(200);
     let mut q = RedisQueue::open(link, QueueConfig::default()).unwrap();
     let started = std::time::Instant::now();
     let error = q.stats(0).unwrap_err();

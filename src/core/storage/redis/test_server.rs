@@ -19,10 +19,7 @@ pub struct TestServer {
 
 impl TestServer {
   pub fn start() -> Self {
-    let port = TcpListener::bind("127.0.0.1:0")
-      .and_then(|listener| listener.local_addr())
-      .expect("a free port")
-      .port();
+    let port = free_port();
     let dir = crate::core::storage::sqlite::test_dir("redis");
     let child = Command::new("redis-server")
       .args([
@@ -44,17 +41,24 @@ impl TestServer {
       assert!(Instant::now() < deadline, "redis-server did not start");
       std::thread::sleep(Duration::from_millis(20));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-      .worker_threads(1)
-      .enable_all()
-      .build()
-      .unwrap();
     Self {
       child,
       port,
       dir,
-      runtime,
+      runtime: runtime(),
     }
+  }
+
+  /// A link to a port nothing listens on, with a password in its URL (no
+  /// message may show it), and the runtime it runs on.
+  pub fn unreachable(timeout_ms: u64) -> (Runtime, RedisLink) {
+    let runtime = runtime();
+    let options = RedisOptions {
+      timeout_ms,
+      ..RedisOptions::new(format!("redis://:hunter2@127.0.0.1:{}", free_port()))
+    };
+    let link = RedisLink::connect(&options, runtime.handle().clone()).unwrap();
+    (runtime, link)
   }
 
   pub fn url(&self) -> String {
@@ -70,6 +74,21 @@ impl TestServer {
     };
     RedisLink::connect(&options, self.runtime.handle().clone()).unwrap()
   }
+}
+
+fn free_port() -> u16 {
+  TcpListener::bind("127.0.0.1:0")
+    .and_then(|listener| listener.local_addr())
+    .expect("a free port")
+    .port()
+}
+
+fn runtime() -> Runtime {
+  tokio::runtime::Builder::new_multi_thread()
+    .worker_threads(1)
+    .enable_all()
+    .build()
+    .unwrap()
 }
 
 impl Drop for TestServer {
