@@ -22,6 +22,16 @@ pub struct CacheConfig {
   pub stale_if_error_ms: u64,
 }
 
+impl CacheConfig {
+  /// The TTL of an entry set with `ttl_ms`: `None` or `0` mean the default.
+  pub fn ttl(&self, ttl_ms: Option<u64>) -> u64 {
+    match ttl_ms {
+      None | Some(0) => self.default_ttl_ms,
+      Some(ttl) => ttl,
+    }
+  }
+}
+
 impl Default for CacheConfig {
   fn default() -> Self {
     Self {

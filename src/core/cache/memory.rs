@@ -164,10 +164,7 @@ impl CacheStore for ResponseCache {
       });
     }
     self.advance(now);
-    let ttl = match ttl_ms {
-      None | Some(0) => self.config.default_ttl_ms,
-      Some(ttl) => ttl,
-    };
+    let ttl = self.config.ttl(ttl_ms);
     let digest = self.digest(&text[..prompt_len], model_id);
     self.remove(digest);
     let entry = Entry {
@@ -187,20 +184,16 @@ impl CacheStore for ResponseCache {
     Ok(())
   }
 
-  /// A live entry, or `None` (counted as a hit or a miss).
-  fn get(&mut self, prompt: &str, model_id: &str, now: u64) -> StorageResult<Option<CacheHit>> {
-    Ok(self.lookup(prompt, model_id, now, false))
-  }
-
-  /// What the failure path may serve: a live entry, or a stale one kept by
-  /// stale-if-error.
-  fn get_for_fallback(
+  /// A live entry, or (for the failure path) a stale one kept by
+  /// stale-if-error; counted as a hit or a miss.
+  fn lookup(
     &mut self,
     prompt: &str,
     model_id: &str,
     now: u64,
+    allow_stale: bool,
   ) -> StorageResult<Option<CacheHit>> {
-    Ok(self.lookup(prompt, model_id, now, true))
+    Ok(self.find(prompt, model_id, now, allow_stale))
   }
 
   /// Removes the entry for this exact key; true when there was one.
@@ -263,7 +256,7 @@ impl ResponseCache {
     key_digest(self.seed, prompt, model_id)
   }
 
-  fn lookup(
+  fn find(
     &mut self,
     prompt: &str,
     model_id: &str,

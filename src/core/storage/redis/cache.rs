@@ -113,25 +113,6 @@ impl RedisCache {
     }
   }
 
-  fn lookup(
-    &mut self,
-    prompt: &str,
-    model_id: &str,
-    now: u64,
-    allow_stale: bool,
-  ) -> StorageResult<Option<CacheHit>> {
-    let digest = digest_name(prompt, model_id);
-    let stale_ok = if allow_stale { "1" } else { "0" };
-    let value: Value = self.call("get", Some(now), &[&digest, prompt, model_id, stale_ok])?;
-    if value == Value::Nil {
-      return Ok(None);
-    }
-    match read_hit(&value) {
-      Some(hit) if is_json(&hit.response) => Ok(Some(hit)),
-      _ => Err(self.damaged(&digest, prompt, model_id)),
-    }
-  }
-
   /// An entry that cannot be served (not this library's shape, or not
   /// JSON): removed if the server lets it be, and reported.
   fn damaged(&self, digest: &str, prompt: &str, model_id: &str) -> StorageError {
@@ -200,10 +181,7 @@ impl CacheStore for RedisCache {
     now: u64,
   ) -> Result<(), CacheError> {
     let (prompt, response) = (entry.prompt(), entry.response());
-    let ttl = match ttl_ms {
-      None | Some(0) => self.config.default_ttl_ms,
-      Some(ttl) => ttl,
-    };
+    let ttl = self.config.ttl(ttl_ms);
     let digest = digest_name(prompt, model_id);
     let expires_at = add_ms(now, ttl).to_string();
     let args = [digest.as_str(), prompt, model_id, response, &expires_at];
@@ -235,17 +213,23 @@ impl CacheStore for RedisCache {
     }
   }
 
-  fn get(&mut self, prompt: &str, model_id: &str, now: u64) -> StorageResult<Option<CacheHit>> {
-    self.lookup(prompt, model_id, now, false)
-  }
-
-  fn get_for_fallback(
+  fn lookup(
     &mut self,
     prompt: &str,
     model_id: &str,
     now: u64,
+    allow_stale: bool,
   ) -> StorageResult<Option<CacheHit>> {
-    self.lookup(prompt, model_id, now, true)
+    let digest = digest_name(prompt, model_id);
+    let stale_ok = if allow_stale { "1" } else { "0" };
+    let value: Value = self.call("get", Some(now), &[&digest, prompt, model_id, stale_ok])?;
+    if value == Value::Nil {
+      return Ok(None);
+    }
+    match read_hit(&value) {
+      Some(hit) if is_json(&hit.response) => Ok(Some(hit)),
+      _ => Err(self.damaged(&digest, prompt, model_id)),
+    }
   }
 
   fn delete(&mut self, prompt: &str, model_id: &str) -> StorageResult<bool> {
