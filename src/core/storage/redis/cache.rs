@@ -88,9 +88,7 @@ impl RedisCache {
     for arg in args {
       invocation.arg(*arg);
     }
-    self
-      .link
-      .run(move |mut connection| async move { invocation.invoke_async::<T>(&mut connection).await })
+    self.link.invoke(invocation)
   }
 
   /// The bounds the server holds, as a reply gave them.
@@ -273,33 +271,11 @@ impl CacheStore for RedisCache {
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::core::cache::entry::DEFAULT_TTL_MS;
+  use crate::core::cache::conformance::{self, bounded, response, set};
   use crate::core::storage::redis::test_server::TestServer;
-
-  fn config(max_entries: usize, max_bytes: usize, stale_if_error_ms: u64) -> CacheConfig {
-    CacheConfig {
-      max_entries,
-      max_bytes,
-      default_ttl_ms: DEFAULT_TTL_MS,
-      stale_if_error_ms,
-    }
-  }
 
   fn cache(server: &TestServer, prefix: &str, config: CacheConfig) -> RedisCache {
     RedisCache::open(server.link(prefix), config).unwrap()
-  }
-
-  fn set(cache: &mut RedisCache, prompt: &str, response: &str, ttl: Option<u64>, now: u64) {
-    cache
-      .set_text(EntryText::new(prompt, response), "m", ttl, now)
-      .unwrap();
-  }
-
-  fn response(cache: &mut RedisCache, prompt: &str, model_id: &str, now: u64) -> Option<String> {
-    cache
-      .get(prompt, model_id, now)
-      .unwrap()
-      .map(|hit| hit.response)
   }
 
   /// A raw command on the cache's server, past the script.
@@ -319,29 +295,16 @@ mod tests {
   }
 
   #[test]
-  fn the_exact_pair_is_the_key() {
+  fn behaves_like_every_cache_store() {
     let server = TestServer::start();
-    let mut c = cache(&server, "exact", CacheConfig::default());
-    c.set_text(EntryText::new("ab", "1"), "c", None, 0).unwrap();
-    assert_eq!(response(&mut c, "a", "bc", 1), None);
-    c.set_text(EntryText::new("a", "2"), "bc", None, 0).unwrap();
-    c.set_text(EntryText::new("ab", "3"), "other", None, 0)
-      .unwrap();
-    assert_eq!(response(&mut c, "ab", "c", 1).as_deref(), Some("1"));
-    assert_eq!(response(&mut c, "a", "bc", 1).as_deref(), Some("2"));
-    assert_eq!(response(&mut c, "ab", "other", 1).as_deref(), Some("3"));
-    assert_eq!(c.stats(1).unwrap().size, 3);
-    assert!(!c.delete("a", "bcx").unwrap());
-    assert!(c.delete("a", "bc").unwrap());
-    assert!(!c.delete("a", "bc").unwrap());
-    assert_eq!(c.stats(1).unwrap().size, 2);
+    conformance::run_all(&mut |name, config| Box::new(cache(&server, name, config)));
   }
 
   #[test]
   fn a_digest_collision_is_a_miss_never_another_answer() {
     let server = TestServer::start();
     let mut c = cache(&server, "collision", CacheConfig::default());
-    set(&mut c, "y", "\"y's\"", None, 0);
+    set(&mut c, "y", "m", "\"y's\"", None, 0);
     // As if ("x", "m") had the digest of ("y", "m"): its entry sits where
     // ("y", "m") looks.
     let key = entry_key(&c, "y", "m");
@@ -349,123 +312,10 @@ mod tests {
     assert_eq!(response(&mut c, "y", "m", 1), None);
     assert!(!c.delete("y", "m").unwrap());
     // Setting the key replaces the colliding entry.
-    set(&mut c, "y", "2", None, 2);
+    set(&mut c, "y", "m", "2", None, 2);
     assert_eq!(response(&mut c, "y", "m", 3).as_deref(), Some("2"));
     let stats = c.stats(3).unwrap();
     assert_eq!((stats.size, stats.bytes), (1, 2));
-  }
-
-  #[test]
-  fn ttl_default_and_explicit() {
-    let server = TestServer::start();
-    let mut c = cache(&server, "ttl", CacheConfig::default());
-    set(&mut c, "p", "1", Some(0), 1_000);
-    let hit = c.get("p", "m", 1_000).unwrap().unwrap();
-    assert_eq!(
-      (hit.timestamp, hit.expires_at),
-      (1_000, 1_000 + DEFAULT_TTL_MS)
-    );
-    assert!(!hit.stale);
-    set(&mut c, "q", "2", Some(50), 1_000);
-    assert!(response(&mut c, "q", "m", 1_050).is_some());
-    assert!(response(&mut c, "q", "m", 1_051).is_none());
-    assert!(
-      c.get_for_fallback("q", "m", 1_051).unwrap().is_none(),
-      "no stale-if-error by default"
-    );
-    let stats = c.stats(1_051).unwrap();
-    assert_eq!((stats.size, stats.bytes), (1, 2));
-  }
-
-  #[test]
-  fn stale_if_error_serves_only_the_failure_path() {
-    let server = TestServer::start();
-    let mut c = cache(&server, "stale", config(10, usize::MAX, 100));
-    set(&mut c, "p", "1", Some(10), 0);
-    set(&mut c, "q", "22", None, 5);
-    assert!(response(&mut c, "p", "m", 11).is_none());
-    let hit = c.get_for_fallback("p", "m", 50).unwrap().unwrap();
-    assert!(hit.stale);
-    assert_eq!((hit.response.as_str(), hit.expires_at), ("1", 10));
-    let stats = c.stats(50).unwrap();
-    assert_eq!(
-      (
-        stats.size,
-        stats.bytes,
-        stats.oldest_entry,
-        stats.newest_entry
-      ),
-      (1, 3, Some(5), Some(5))
-    );
-    assert!(!c.get_for_fallback("q", "m", 50).unwrap().unwrap().stale);
-    assert!(c.get_for_fallback("p", "m", 111).unwrap().is_none());
-    let stats = c.stats(111).unwrap();
-    assert_eq!((stats.hits, stats.misses), (2, 2));
-  }
-
-  #[test]
-  fn least_recently_used_goes_first() {
-    let server = TestServer::start();
-    let mut c = cache(&server, "lru", config(2, usize::MAX, 0));
-    set(&mut c, "a", "1", None, 0);
-    set(&mut c, "b", "2", None, 0);
-    assert!(response(&mut c, "a", "m", 0).is_some());
-    set(&mut c, "c", "3", None, 0);
-    assert!(response(&mut c, "b", "m", 0).is_none());
-    assert!(response(&mut c, "a", "m", 0).is_some());
-    assert!(response(&mut c, "c", "m", 0).is_some());
-    assert_eq!(c.stats(0).unwrap().evictions, 1);
-  }
-
-  #[test]
-  fn the_byte_bound_evicts_and_refuses_oversized_entries() {
-    let server = TestServer::start();
-    let mut c = cache(&server, "bytes", config(100, 10, 0));
-    set(&mut c, "aa", "111", None, 0);
-    set(&mut c, "bb", "222", None, 0);
-    assert_eq!(c.stats(0).unwrap().bytes, 10);
-    assert!(response(&mut c, "aa", "m", 0).is_some());
-    set(&mut c, "c", "3", None, 0);
-    assert!(
-      response(&mut c, "bb", "m", 0).is_none(),
-      "least recently used"
-    );
-    assert!(response(&mut c, "aa", "m", 0).is_some(), "recently read");
-    assert_eq!(
-      c.set_text(EntryText::new("big", "12345678"), "m", None, 0),
-      Err(CacheError::EntryTooLarge {
-        bytes: 11,
-        max_bytes: 10
-      })
-    );
-    let stats = c.stats(0).unwrap();
-    assert_eq!((stats.size, stats.bytes, stats.evictions), (2, 7, 1));
-  }
-
-  #[test]
-  fn expired_entries_go_before_live_ones() {
-    let server = TestServer::start();
-    let mut c = cache(&server, "expired-first", config(2, usize::MAX, 1_000));
-    set(&mut c, "old", "1", Some(10), 0);
-    set(&mut c, "live", "2", None, 0);
-    // "old" was used last, but it is stale by now.
-    assert!(c.get_for_fallback("old", "m", 15).unwrap().is_some());
-    set(&mut c, "new", "3", None, 20);
-    assert!(response(&mut c, "live", "m", 20).is_some());
-    assert!(c.get_for_fallback("old", "m", 20).unwrap().is_none());
-  }
-
-  #[test]
-  fn replacing_a_key_keeps_one_entry() {
-    let server = TestServer::start();
-    let mut c = cache(&server, "replace", CacheConfig::default());
-    set(&mut c, "p", "1", None, 0);
-    set(&mut c, "p", "22", None, 1);
-    let stats = c.stats(1).unwrap();
-    assert_eq!(
-      (stats.size, stats.bytes, stats.oldest_entry),
-      (1, 3, Some(1))
-    );
   }
 
   #[test]
@@ -473,8 +323,8 @@ mod tests {
     let server = TestServer::start();
     let mut a = cache(&server, "shared", CacheConfig::default());
     let mut b = cache(&server, "shared", CacheConfig::default());
-    set(&mut a, "p", "\"answer\"", None, 100);
-    set(&mut a, "q", "1", None, 200);
+    set(&mut a, "p", "m", "\"answer\"", None, 100);
+    set(&mut a, "q", "m", "1", None, 200);
     assert_eq!(
       response(&mut b, "p", "m", 300).as_deref(),
       Some("\"answer\"")
@@ -499,12 +349,12 @@ mod tests {
   #[test]
   fn clear_empties_and_resets_this_prefix_only() {
     let server = TestServer::start();
-    let mut c = cache(&server, "clear", config(2, usize::MAX, 0));
+    let mut c = cache(&server, "clear", bounded(2, usize::MAX, 0));
     let mut neighbour = cache(&server, "clear-not", CacheConfig::default());
-    set(&mut neighbour, "p", "1", None, 0);
+    set(&mut neighbour, "p", "m", "1", None, 0);
     raw::<()>(&c, &["SET", &c.link().key("q:mine"), "kept"]);
     for (i, prompt) in ["a", "b", "c"].into_iter().enumerate() {
-      set(&mut c, prompt, "1", None, i as u64);
+      set(&mut c, prompt, "m", "1", None, i as u64);
     }
     response(&mut c, "c", "m", 3);
     response(&mut c, "a", "m", 3);
@@ -519,50 +369,40 @@ mod tests {
     assert_eq!(response(&mut neighbour, "p", "m", 4).as_deref(), Some("1"));
     // The bound stays.
     for prompt in ["a", "b", "c"] {
-      set(&mut c, prompt, "1", None, 5);
+      set(&mut c, prompt, "m", "1", None, 5);
     }
     assert_eq!(c.stats(5).unwrap().size, 2);
   }
 
   #[test]
-  fn bounds_are_shared_and_lowering_one_applies_at_once() {
+  fn bounds_are_shared_by_instances() {
     let server = TestServer::start();
     let mut a = cache(&server, "bounds", CacheConfig::default());
     let mut b = cache(&server, "bounds", CacheConfig::default());
-    for i in 0..10 {
-      set(&mut a, &format!("p{i}"), "1", None, i);
-    }
     let lower = CacheConfig {
       max_entries: 3,
       ..a.config()
     };
-    a.set_config(lower, 10).unwrap();
-    let stats = b.stats(10).unwrap();
+    a.set_config(lower, 0).unwrap();
+    for i in 0..5 {
+      set(&mut b, &format!("p{i}"), "m", "1", None, i);
+    }
     assert_eq!(
-      (stats.size, stats.evictions, stats.oldest_entry),
-      (3, 7, Some(7))
+      b.config().max_entries,
+      3,
+      "the server's bound, read by a set"
     );
-    assert_eq!(b.config().max_entries, 3, "read with the stats");
-    // An instance opened later reads the bound; one that still holds the
-    // old one is held to the server's.
-    assert_eq!(
-      cache(&server, "bounds", CacheConfig::default())
-        .config()
-        .max_entries,
-      3
-    );
-    let mut stale_config = cache(&server, "bounds", CacheConfig::default());
-    stale_config.config.max_entries = 100;
-    set(&mut stale_config, "more", "1", None, 11);
-    assert_eq!(stale_config.config().max_entries, 3);
-    assert_eq!(stale_config.stats(11).unwrap().size, 3);
+    assert_eq!(b.stats(5).unwrap().size, 3);
+    // An instance opened later starts with it.
+    let later = cache(&server, "bounds", CacheConfig::default());
+    assert_eq!(later.config().max_entries, 3);
   }
 
   #[test]
   fn foreign_data_under_the_prefix_is_corrupt_and_left_alone() {
     let server = TestServer::start();
     let mut c = cache(&server, "foreign", CacheConfig::default());
-    set(&mut c, "p", "1", None, 0);
+    set(&mut c, "p", "m", "1", None, 0);
     let stale = c.link().key("c:stale");
     raw::<()>(&c, &["SET", &stale, "not yours"]);
     let corrupt = |error: StorageError| {
@@ -605,7 +445,7 @@ mod tests {
   fn a_damaged_entry_is_reported_then_gone() {
     let server = TestServer::start();
     let mut c = cache(&server, "damaged", CacheConfig::default());
-    set(&mut c, "p", "1", None, 0);
+    set(&mut c, "p", "m", "1", None, 0);
     raw::<i64>(&c, &["HSET", &entry_key(&c, "p", "m"), "r", "{not json"]);
     let error = c.get("p", "m", 1).unwrap_err();
     assert_eq!(error.kind, StorageErrorKind::Corrupt);
@@ -622,9 +462,16 @@ mod tests {
   #[test]
   fn many_entries_stay_consistent() {
     let server = TestServer::start();
-    let mut c = cache(&server, "many", config(50, 400, 20));
+    let mut c = cache(&server, "many", bounded(50, 400, 20));
     for i in 0..500u64 {
-      set(&mut c, &format!("prompt {i}"), "{}", Some(i % 7 + 1), i);
+      set(
+        &mut c,
+        &format!("prompt {i}"),
+        "m",
+        "{}",
+        Some(i % 7 + 1),
+        i,
+      );
       if i % 3 == 0 {
         c.get_for_fallback(&format!("prompt {}", i / 2), "m", i)
           .unwrap();

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, RedisError, RedisResult};
+use redis::{FromRedisValue, IntoConnectionInfo, RedisError, RedisResult, ScriptInvocation};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
@@ -205,6 +205,14 @@ impl RedisLink {
     let received = wait_blocking(|| receiver.recv_timeout(patience));
     let outcome = received.unwrap_or_else(|_| Err(self.timed_out()));
     self.settle(outcome)
+  }
+
+  /// Runs one invocation of a store's script, like `run`.
+  pub fn invoke<T>(&self, invocation: ScriptInvocation<'static>) -> StorageResult<T>
+  where
+    T: FromRedisValue + Send + 'static,
+  {
+    self.run(move |mut connection| async move { invocation.invoke_async(&mut connection).await })
   }
 
   /// `run` for asynchronous callers: the request runs on the link's

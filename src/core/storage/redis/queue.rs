@@ -82,9 +82,7 @@ impl RedisQueue {
     for arg in args {
       invocation.arg(*arg);
     }
-    self
-      .link
-      .run(move |mut connection| async move { invocation.invoke_async::<T>(&mut connection).await })
+    self.link.invoke(invocation)
   }
 
   fn job_at(&self, op: &str, now: u64, args: &[&str]) -> StorageResult<Option<Job>> {

@@ -80,6 +80,15 @@ mod tests {
   }
 
   #[test]
+  fn the_cache_behaves_like_every_cache_store() {
+    let dir = test_dir("cache-cases");
+    crate::core::cache::conformance::run_all(&mut |name, config| {
+      let path = dir.join(format!("{name}.db"));
+      Box::new(SqliteCache::open(&path, Durability::Normal, config).unwrap())
+    });
+  }
+
+  #[test]
   fn a_hit_on_an_old_entry_saves_it_from_eviction() {
     let path = test_dir("lru").join("s.db");
     let config = CacheConfig {
