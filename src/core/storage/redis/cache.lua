@@ -61,9 +61,14 @@ for _, pair in ipairs(KINDS) do
   end
 end
 
-local max_entries_text = redis.call('HGET', BOUND, 'maxEntries') or ARGV[4]
-local max_bytes_text = redis.call('HGET', BOUND, 'maxBytes') or ARGV[5]
-local max_entries, max_bytes = tonumber(max_entries_text), tonumber(max_bytes_text)
+-- A bound as text and as a number: the stored one, when it is a number.
+local function bound(stored, given)
+  if tonumber(stored) then return stored, tonumber(stored) end
+  return given, tonumber(given)
+end
+local stored = redis.call('HMGET', BOUND, 'maxEntries', 'maxBytes')
+local max_entries_text, max_entries = bound(stored[1], ARGV[4])
+local max_bytes_text, max_bytes = bound(stored[2], ARGV[5])
 
 local function count(field, by)
   if by ~= 0 then redis.call('HINCRBY', TOT, field, by) end
@@ -161,8 +166,9 @@ if op == 'get' then
   -- ARGV[6..9]: digest, prompt, model id, '1' when a stale entry will do.
   -- Replies the response, timestamp, expiry and '1' when stale, or nil.
   advance()
+  local found = redis.call('HMGET', entry(digest), 'p', 'm', 'r', 't', 'x')
   local stale = '0'
-  local servable = is_key(digest)
+  local servable = found[1] == ARGV[7] and found[2] == ARGV[8]
   if servable and not redis.call('ZSCORE', LIVE, digest) then
     stale = '1'
     servable = ARGV[9] == '1' and redis.call('ZSCORE', STALE, digest)
@@ -173,8 +179,7 @@ if op == 'get' then
   end
   count('hits', 1)
   touch(digest)
-  local found = redis.call('HMGET', entry(digest), 'r', 't', 'x')
-  return {found[1], found[2], found[3], stale}
+  return {found[3], found[4], found[5], stale}
 end
 
 if op == 'delete' or op == 'damaged' then
