@@ -1,6 +1,6 @@
-//! What the cache holds and answers, shared by the memory cache and the
-//! SQLite one: the bounds, errors, hits and counts, an entry's text, and
-//! the seeded digest of a key.
+//! What the cache holds and answers, shared by the memory cache, the
+//! SQLite one and the Redis one: the bounds, errors, hits and counts, an
+//! entry's text, and the digests of a key.
 
 use xxhash_rust::xxh3::Xxh3;
 
@@ -20,6 +20,16 @@ pub struct CacheConfig {
   pub default_ttl_ms: u64,
   /// How long an expired entry stays available to the failure path.
   pub stale_if_error_ms: u64,
+}
+
+impl CacheConfig {
+  /// The TTL of an entry set with `ttl_ms`: `None` or `0` mean the default.
+  pub fn ttl(&self, ttl_ms: Option<u64>) -> u64 {
+    match ttl_ms {
+      None | Some(0) => self.default_ttl_ms,
+      Some(ttl) => ttl,
+    }
+  }
 }
 
 impl Default for CacheConfig {
@@ -78,12 +88,23 @@ pub struct CacheStats {
 
 /// The seeded digest of a (prompt, model id) key.
 pub(crate) fn key_digest(seed: u64, prompt: &str, model_id: &str) -> u64 {
-  let mut hasher = Xxh3::with_seed(seed);
+  key_hasher(Xxh3::with_seed(seed), prompt, model_id).digest()
+}
+
+/// The 128-bit digest of a key, unseeded so that every process computes
+/// the same one: the name of the key's entry in a store that processes on
+/// several machines share (Redis). Entries still hold their key, so a
+/// collision can only make one entry replace the other.
+pub(crate) fn shared_key_digest(prompt: &str, model_id: &str) -> u128 {
+  key_hasher(Xxh3::new(), prompt, model_id).digest128()
+}
+
+fn key_hasher(mut hasher: Xxh3, prompt: &str, model_id: &str) -> Xxh3 {
   // The length prefix keeps ("ab", "c") apart from ("a", "bc").
   hasher.update(&(model_id.len() as u64).to_le_bytes());
   hasher.update(model_id.as_bytes());
   hasher.update(prompt.as_bytes());
-  hasher.digest()
+  hasher
 }
 
 /// A prompt and a response's JSON text in one buffer, as an entry holds them.

@@ -164,10 +164,7 @@ impl CacheStore for ResponseCache {
       });
     }
     self.advance(now);
-    let ttl = match ttl_ms {
-      None | Some(0) => self.config.default_ttl_ms,
-      Some(ttl) => ttl,
-    };
+    let ttl = self.config.ttl(ttl_ms);
     let digest = self.digest(&text[..prompt_len], model_id);
     self.remove(digest);
     let entry = Entry {
@@ -187,20 +184,16 @@ impl CacheStore for ResponseCache {
     Ok(())
   }
 
-  /// A live entry, or `None` (counted as a hit or a miss).
-  fn get(&mut self, prompt: &str, model_id: &str, now: u64) -> StorageResult<Option<CacheHit>> {
-    Ok(self.lookup(prompt, model_id, now, false))
-  }
-
-  /// What the failure path may serve: a live entry, or a stale one kept by
-  /// stale-if-error.
-  fn get_for_fallback(
+  /// A live entry, or (for the failure path) a stale one kept by
+  /// stale-if-error; counted as a hit or a miss.
+  fn lookup(
     &mut self,
     prompt: &str,
     model_id: &str,
     now: u64,
+    allow_stale: bool,
   ) -> StorageResult<Option<CacheHit>> {
-    Ok(self.lookup(prompt, model_id, now, true))
+    Ok(self.find(prompt, model_id, now, allow_stale))
   }
 
   /// Removes the entry for this exact key; true when there was one.
@@ -263,7 +256,7 @@ impl ResponseCache {
     key_digest(self.seed, prompt, model_id)
   }
 
-  fn lookup(
+  fn find(
     &mut self,
     prompt: &str,
     model_id: &str,
@@ -366,179 +359,23 @@ impl ResponseCache {
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::core::cache::entry::DEFAULT_TTL_MS;
-
-  fn json(text: &str) -> &str {
-    text
-  }
-
-  fn cache_with(max_entries: usize, max_bytes: usize, stale_if_error_ms: u64) -> ResponseCache {
-    ResponseCache::new(CacheConfig {
-      max_entries,
-      max_bytes,
-      default_ttl_ms: DEFAULT_TTL_MS,
-      stale_if_error_ms,
-    })
-  }
+  use crate::core::cache::conformance;
 
   #[test]
-  fn exact_pair_is_the_key() {
-    let mut cache = ResponseCache::new(CacheConfig::default());
-    cache.set("ab", "c", json("1"), None, 0).unwrap();
-    assert_eq!(cache.get("a", "bc", 1).unwrap(), None);
-    assert_eq!(cache.get("ab", "c", 1).unwrap().unwrap().response, "1");
-    cache.set("a", "bc", json("2"), None, 0).unwrap();
-    assert_eq!(cache.get("ab", "c", 1).unwrap().unwrap().response, "1");
-    assert_eq!(cache.get("a", "bc", 1).unwrap().unwrap().response, "2");
-    assert_eq!(cache.stats(1).unwrap().size, 2);
-  }
-
-  #[test]
-  fn default_ttl_and_explicit_ttl() {
-    let mut cache = ResponseCache::new(CacheConfig::default());
-    cache.set("p", "m", json("1"), Some(0), 1_000).unwrap();
-    let hit = cache.get("p", "m", 1_000).unwrap().unwrap();
-    assert_eq!(hit.timestamp, 1_000);
-    assert_eq!(hit.expires_at, 1_000 + DEFAULT_TTL_MS);
-    cache.set("q", "m", json("2"), Some(50), 1_000).unwrap();
-    assert!(cache.get("q", "m", 1_050).unwrap().is_some());
-    assert!(cache.get("q", "m", 1_051).unwrap().is_none());
-    assert_eq!(cache.stats(1_051).unwrap().size, 1);
-  }
-
-  #[test]
-  fn counts_hits_misses_and_bytes() {
-    let mut cache = ResponseCache::new(CacheConfig::default());
-    cache.set("hello", "m", json("\"world\""), None, 5).unwrap();
-    cache.get("hello", "m", 6).unwrap();
-    cache.get("nope", "m", 6).unwrap();
-    cache.get("nope", "m", 6).unwrap();
-    let stats = cache.stats(6).unwrap();
-    assert_eq!((stats.hits, stats.misses, stats.bytes), (1, 2, 5 + 7));
-    assert_eq!((stats.oldest_entry, stats.newest_entry), (Some(5), Some(5)));
-    cache.clear().unwrap();
-    assert_eq!(cache.stats(6).unwrap(), CacheStats::default());
-  }
-
-  #[test]
-  fn oldest_and_newest_follow_live_entries() {
-    let mut cache = ResponseCache::new(CacheConfig::default());
-    cache.set("a", "m", json("1"), Some(1_000), 100).unwrap();
-    cache.set("b", "m", json("1"), None, 200).unwrap();
-    cache.set("c", "m", json("1"), None, 300).unwrap();
-    let stats = cache.stats(300).unwrap();
-    assert_eq!(
-      (stats.oldest_entry, stats.newest_entry),
-      (Some(100), Some(300))
-    );
-    let stats = cache.stats(1_101).unwrap();
-    assert_eq!((stats.oldest_entry, stats.size), (Some(200), 2));
-    cache.delete("c", "m").unwrap();
-    assert_eq!(cache.stats(1_101).unwrap().newest_entry, Some(200));
-  }
-
-  #[test]
-  fn least_recently_used_goes_first() {
-    let mut cache = cache_with(2, usize::MAX, 0);
-    cache.set("a", "m", json("1"), None, 0).unwrap();
-    cache.set("b", "m", json("2"), None, 0).unwrap();
-    assert!(cache.get("a", "m", 0).unwrap().is_some());
-    cache.set("c", "m", json("3"), None, 0).unwrap();
-    assert!(cache.get("b", "m", 0).unwrap().is_none());
-    assert!(cache.get("a", "m", 0).unwrap().is_some());
-    assert!(cache.get("c", "m", 0).unwrap().is_some());
-    assert_eq!(cache.stats(0).unwrap().evictions, 1);
-  }
-
-  #[test]
-  fn byte_bound_evicts_and_refuses_oversized_entries() {
-    let mut cache = cache_with(100, 10, 0);
-    cache.set("aa", "m", json("111"), None, 0).unwrap();
-    cache.set("bb", "m", json("222"), None, 0).unwrap();
-    assert_eq!(cache.stats(0).unwrap().bytes, 10);
-    cache.set("c", "m", json("3"), None, 0).unwrap();
-    assert!(cache.get("aa", "m", 0).unwrap().is_none());
-    assert_eq!(
-      cache.set("big", "m", json("12345678"), None, 0),
-      Err(CacheError::EntryTooLarge {
-        bytes: 11,
-        max_bytes: 10
-      })
-    );
-    // The refused entry evicted nothing.
-    assert_eq!(cache.stats(0).unwrap().size, 2);
-  }
-
-  #[test]
-  fn replacing_a_key_keeps_one_entry() {
-    let mut cache = ResponseCache::new(CacheConfig::default());
-    cache.set("p", "m", json("1"), None, 0).unwrap();
-    cache.set("p", "m", json("22"), None, 1).unwrap();
-    let stats = cache.stats(1).unwrap();
-    assert_eq!(
-      (stats.size, stats.bytes, stats.oldest_entry),
-      (1, 3, Some(1))
-    );
-  }
-
-  #[test]
-  fn expired_entries_never_push_out_live_ones() {
-    let mut cache = cache_with(2, usize::MAX, 1_000);
-    cache.set("old", "m", json("1"), Some(10), 0).unwrap();
-    cache.set("live", "m", json("2"), None, 0).unwrap();
-    cache.set("new", "m", json("3"), None, 20).unwrap();
-    assert!(cache.get("live", "m", 20).unwrap().is_some());
-    assert!(cache.get_for_fallback("old", "m", 20).unwrap().is_none());
-  }
-
-  #[test]
-  fn stale_if_error_serves_only_the_failure_path() {
-    let mut cache = cache_with(10, usize::MAX, 100);
-    cache.set("p", "m", json("1"), Some(10), 0).unwrap();
-    assert!(cache.get("p", "m", 11).unwrap().is_none());
-    let hit = cache.get_for_fallback("p", "m", 50).unwrap().unwrap();
-    assert!(hit.stale);
-    assert_eq!(cache.stats(50).unwrap().size, 0);
-    assert!(cache.get_for_fallback("p", "m", 111).unwrap().is_none());
-    assert_eq!(cache.stats(111).unwrap().bytes, 0);
-  }
-
-  #[test]
-  fn lowering_a_bound_applies_at_once() {
-    let mut cache = ResponseCache::new(CacheConfig::default());
-    for i in 0..10 {
-      cache
-        .set(&format!("p{i}"), "m", json("1"), None, i)
-        .unwrap();
-    }
-    let config = CacheConfig {
-      max_entries: 3,
-      ..cache.config()
-    };
-    cache.set_config(config, 10).unwrap();
-    let stats = cache.stats(10).unwrap();
-    assert_eq!(
-      (stats.size, stats.evictions, stats.oldest_entry),
-      (3, 7, Some(7))
-    );
-  }
-
-  #[test]
-  fn delete_only_removes_the_exact_key() {
-    let mut cache = ResponseCache::new(CacheConfig::default());
-    cache.set("ab", "c", json("1"), None, 0).unwrap();
-    assert!(!cache.delete("a", "bc").unwrap());
-    assert!(cache.delete("ab", "c").unwrap());
-    assert!(!cache.delete("ab", "c").unwrap());
-    assert_eq!(cache.stats(0).unwrap().size, 0);
+  fn behaves_like_every_cache_store() {
+    conformance::run_all(&mut |_, config| Box::new(ResponseCache::new(config)));
   }
 
   #[test]
   fn many_entries_stay_consistent() {
-    let mut cache = cache_with(1_000, usize::MAX, 0);
+    let mut cache = ResponseCache::new(CacheConfig {
+      max_entries: 1_000,
+      max_bytes: usize::MAX,
+      ..CacheConfig::default()
+    });
     for i in 0..5_000u64 {
       cache
-        .set(&format!("prompt {i}"), "m", json("{}"), Some(i % 7 + 1), i)
+        .set(&format!("prompt {i}"), "m", "{}", Some(i % 7 + 1), i)
         .unwrap();
     }
     let stats = cache.stats(5_000).unwrap();

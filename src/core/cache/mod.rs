@@ -7,9 +7,13 @@
 //! 100,000 entries) can only make one entry replace the other.
 //!
 //! - `entry.rs`: the bounds, errors, hits, counts, entry text and key
-//!   digest that both stores share.
+//!   digests that the stores share.
 //! - `memory.rs`: `ResponseCache`, the in-memory store and its indexes.
+//! - `conformance.rs` (tests): what every store does alike, as cases the
+//!   memory, SQLite and Redis stores' tests run.
 
+#[cfg(test)]
+pub(crate) mod conformance;
 pub mod entry;
 mod memory;
 

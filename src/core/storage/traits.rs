@@ -87,15 +87,28 @@ pub trait CacheStore: Send {
     ttl_ms: Option<u64>,
     now: u64,
   ) -> Result<(), CacheError>;
+  /// A live entry, or with `allow_stale` one kept by stale-if-error too;
+  /// `None` otherwise. Counted as a hit or a miss.
+  fn lookup(
+    &mut self,
+    prompt: &str,
+    model_id: &str,
+    now: u64,
+    allow_stale: bool,
+  ) -> StorageResult<Option<CacheHit>>;
   /// A live entry, or `None` (counted as a hit or a miss).
-  fn get(&mut self, prompt: &str, model_id: &str, now: u64) -> StorageResult<Option<CacheHit>>;
+  fn get(&mut self, prompt: &str, model_id: &str, now: u64) -> StorageResult<Option<CacheHit>> {
+    self.lookup(prompt, model_id, now, false)
+  }
   /// A live entry, or a stale one kept by stale-if-error.
   fn get_for_fallback(
     &mut self,
     prompt: &str,
     model_id: &str,
     now: u64,
-  ) -> StorageResult<Option<CacheHit>>;
+  ) -> StorageResult<Option<CacheHit>> {
+    self.lookup(prompt, model_id, now, true)
+  }
   fn delete(&mut self, prompt: &str, model_id: &str) -> StorageResult<bool>;
   /// Empties the cache and resets its counters. In memory, the old entries
   /// are freed on another thread.

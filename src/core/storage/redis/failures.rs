@@ -362,7 +362,7 @@ mod tests {
 
   #[test]
   fn an_unreachable_server_is_unavailable_within_the_timeout() {
-    let (_runtime, link) = test_server::unreachable_link(200);
+    let (_runtime, link) = TestServer::unreachable(200);
     let mut w = RedisFailures::open(link, FailureConfig::default()).unwrap();
     let started = std::time::Instant::now();
     let error = w.should_skip("s", 1.0, 0).unwrap_err();

@@ -4,6 +4,7 @@
 //! scripts (atomic on the server); `link.rs` holds the connection they
 //! share, with its timeout and what the server last said.
 
+mod cache;
 mod failures;
 mod link;
 mod queue;
@@ -11,6 +12,7 @@ mod reply;
 #[cfg(test)]
 pub(crate) mod test_server;
 
+pub use cache::RedisCache;
 pub use failures::RedisFailures;
 pub use link::{
   check_prefix, check_url, redact_url, LinkStatus, RedisLink, RedisOptions, DEFAULT_PREFIX,

@@ -498,7 +498,7 @@ mod tests {
 
   #[test]
   fn an_unreachable_server_is_unavailable_within_the_timeout() {
-    let (_runtime, link) = test_server::unreachable_link(200);
+    let (_runtime, link) = TestServer::unreachable(200);
     let mut q = RedisQueue::open(link, QueueConfig::default()).unwrap();
     let started = std::time::Instant::now();
     let error = q.stats(0).unwrap_err();

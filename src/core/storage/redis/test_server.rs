@@ -10,6 +10,9 @@ use tokio::runtime::Runtime;
 
 use super::link::{RedisLink, RedisOptions};
 
+/// The password in `TestServer::unreachable`'s URL.
+pub const PASSWORD: &str = "hunter2";
+
 pub struct TestServer {
   child: Child,
   pub port: u16,
@@ -49,6 +52,18 @@ impl TestServer {
     }
   }
 
+  /// A link to a port nothing listens on, with `PASSWORD` in its URL (no
+  /// message may show it), and the runtime it runs on.
+  pub fn unreachable(timeout_ms: u64) -> (Runtime, RedisLink) {
+    let runtime = runtime();
+    let options = RedisOptions {
+      timeout_ms,
+      ..RedisOptions::new(format!("redis://:{PASSWORD}@127.0.0.1:{}", free_port()))
+    };
+    let link = RedisLink::connect(&options, runtime.handle().clone()).unwrap();
+    (runtime, link)
+  }
+
   pub fn url(&self) -> String {
     format!("redis://127.0.0.1:{}", self.port)
   }
@@ -62,22 +77,6 @@ impl TestServer {
     };
     RedisLink::connect(&options, self.runtime.handle().clone()).unwrap()
   }
-}
-
-/// The password `unreachable_link` puts in its URL, which no message may show.
-pub const PASSWORD: &str = "hunter2";
-
-/// A link (timeout `timeout_ms`) to a port nothing listens on, with the
-/// runtime it runs on.
-pub fn unreachable_link(timeout_ms: u64) -> (Runtime, RedisLink) {
-  let runtime = runtime();
-  let port = free_port();
-  let options = RedisOptions {
-    timeout_ms,
-    ..RedisOptions::new(format!("redis://:{PASSWORD}@127.0.0.1:{port}"))
-  };
-  let link = RedisLink::connect(&options, runtime.handle().clone()).unwrap();
-  (runtime, link)
 }
 
 fn free_port() -> u16 {

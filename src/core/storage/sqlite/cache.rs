@@ -198,7 +198,7 @@ const COLUMNS: &str =
   "digest, model_id, prompt, response, bytes, created_at, expires_at, used, stale";
 
 impl SqliteCache {
-  fn lookup(
+  fn find(
     &mut self,
     prompt: &str,
     model_id: &str,
@@ -329,10 +329,7 @@ impl CacheStore for SqliteCache {
         max_bytes: config.max_bytes,
       });
     }
-    let ttl = match ttl_ms {
-      None | Some(0) => config.default_ttl_ms,
-      Some(ttl) => ttl,
-    };
+    let ttl = config.ttl(ttl_ms);
     let digest = key_digest(self.seed, prompt, model_id);
     let (evicted, config) = self
       .db
@@ -362,17 +359,14 @@ impl CacheStore for SqliteCache {
     Ok(())
   }
 
-  fn get(&mut self, prompt: &str, model_id: &str, now: u64) -> StorageResult<Option<CacheHit>> {
-    self.lookup(prompt, model_id, now, false)
-  }
-
-  fn get_for_fallback(
+  fn lookup(
     &mut self,
     prompt: &str,
     model_id: &str,
     now: u64,
+    allow_stale: bool,
   ) -> StorageResult<Option<CacheHit>> {
-    self.lookup(prompt, model_id, now, true)
+    self.find(prompt, model_id, now, allow_stale)
   }
 
   fn delete(&mut self, prompt: &str, model_id: &str) -> StorageResult<bool> {

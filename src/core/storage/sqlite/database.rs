@@ -348,7 +348,7 @@ pub(super) fn store_bound(tx: &Transaction, key: &str, value: u64) -> rusqlite::
 
 /// Whether `text` is one JSON value (what a cached response or a job's
 /// payload must be before it is spliced into the JSON handed to JavaScript).
-pub(super) fn is_json(text: &str) -> bool {
+pub(crate) fn is_json(text: &str) -> bool {
   serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 

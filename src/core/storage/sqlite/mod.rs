@@ -12,6 +12,7 @@ mod queue;
 mod schema;
 
 pub use cache::SqliteCache;
+pub(crate) use database::is_json;
 pub use database::{Durability, FileOptions, DEFAULT_BUSY_TIMEOUT_MS};
 pub use failures::SqliteFailures;
 pub use queue::SqliteQueue;
@@ -76,6 +77,15 @@ mod tests {
     assert_eq!(cache.get("p", "m", 111).unwrap(), None);
     let job = queue(&path).dequeue(20).unwrap().unwrap();
     assert_eq!(job.id, id);
+  }
+
+  #[test]
+  fn the_cache_behaves_like_every_cache_store() {
+    let dir = test_dir("cache-cases");
+    crate::core::cache::conformance::run_all(&mut |name, config| {
+      let path = dir.join(format!("{name}.db"));
+      Box::new(SqliteCache::open(&path, Durability::Normal, config).unwrap())
+    });
   }
 
   #[test]
