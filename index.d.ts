@@ -142,6 +142,18 @@ export interface StorageOptions {
    * (default 250 ms; opening the file waits up to 10 s).
    */
   busyTimeoutMs?: number;
+  /**
+   * Keeps the state on a Redis (7+) or Valkey (7/8) server instead, shared by
+   * every instance of the app on every machine: `redis://[user:password@]host[:port][/db]`.
+   * A malformed URL is a `TypeError` with code `'ERR_INVALID_URL'`. Nothing
+   * connects until the first call; an unreachable server shows as
+   * `'STORAGE_UNAVAILABLE'` (messages never hold the password).
+   */
+  redisUrl?: string;
+  /** With `redisUrl`: what every key starts with (default `'fallback-mechanisms'`; one hash tag). */
+  keyPrefix?: string;
+  /** With `redisUrl`: the longest a synchronous call waits for the server (default 500 ms). */
+  redisTimeoutMs?: number;
 }
 
 /** Bounds and defaults of a response cache. */
@@ -231,6 +243,20 @@ export function configure(options: {
    * file before throwing `'STORAGE_BUSY'` (default 250 ms); adjustable at any time.
    */
   busyTimeoutMs?: number;
+  /**
+   * Keeps the singletons' state on a Redis (7+) or Valkey (7/8) server instead, shared by
+   * every instance of the app on every machine (also set by the
+   * environment variables `FALLBACK_MECHANISMS_REDIS_URL` and
+   * `FALLBACK_MECHANISMS_REDIS_PREFIX`): `redis://[user:password@]host[:port][/db]`.
+   * A malformed URL is a `TypeError` with code `'ERR_INVALID_URL'`. Nothing
+   * connects until the first call; an unreachable server shows as
+   * `'STORAGE_UNAVAILABLE'` (messages never hold the password).
+   */
+  redisUrl?: string;
+  /** With `redisUrl`: what every key starts with (default `'fallback-mechanisms'`; one hash tag). */
+  keyPrefix?: string;
+  /** With `redisUrl`: the longest a synchronous call waits for the server (default 500 ms). */
+  redisTimeoutMs?: number;
   cache?: AIResponseCacheOptions;
   queue?: BackgroundJobQueueOptions;
   failures?: IntegrationFailureManagerOptions;
@@ -300,6 +326,23 @@ export function executeService<T>(
 
 /** Every breaker `executeService` has used, by operation name. */
 export function getCircuitBreakerStatus(): Record<string, { state: CircuitState; failureCount: number; openedAt?: Date }>;
+
+/** Where the singletons keep their state, and whether it answers. */
+export interface StorageStatus {
+  backend: 'memory' | 'sqlite' | 'redis';
+  /** The file, or the server (password hidden) and key prefix; `null` in memory. */
+  location: string | null;
+  /** Whether the store answered just now (on Redis: one round trip). */
+  reachable: boolean;
+  /** The last error the store gave, password hidden. */
+  lastError: string | null;
+  lastErrorAt: Date | null;
+  /** Jobs accepted while the server was unreachable, waiting here to be written to it. */
+  localJobs: number;
+}
+
+/** Where the singletons keep their state, and whether it answers. */
+export function getStorageStatus(): StorageStatus;
 
 /** AI responses by exact (prompt, modelId), with TTLs and LRU bounds. */
 export declare class AIResponseCache {

@@ -24,10 +24,22 @@ if (process.env.FALLBACK_MECHANISMS_DB) {
   })
 }
 
+// FALLBACK_MECHANISMS_REDIS_URL=redis://host:6379/0 (and
+// FALLBACK_MECHANISMS_REDIS_PREFIX) puts them on a Redis or Valkey server,
+// shared by every instance of the app, as `configure({ redisUrl })` would.
+// Nothing connects yet: an app starts while the server is down.
+if (process.env.FALLBACK_MECHANISMS_REDIS_URL) {
+  native.configure({
+    redisUrl: process.env.FALLBACK_MECHANISMS_REDIS_URL,
+    keyPrefix: process.env.FALLBACK_MECHANISMS_REDIS_PREFIX || undefined,
+  })
+}
+
 const { singletons, ...classes } = require('./lib/classes')
 const blocks = require('./lib/blocks')
 const { executeWithFallback } = require('./lib/execute')
 const { executeService, getCircuitBreakerStatus } = require('./lib/service')
+const { getStorageStatus } = require('./lib/status')
 
 
 module.exports = {
@@ -37,6 +49,7 @@ module.exports = {
   configure: native.configure,
   executeService,
   getCircuitBreakerStatus,
+  getStorageStatus,
   ...singletons,
   ...classes,
 }

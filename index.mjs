@@ -14,6 +14,7 @@ export const {
   configure,
   executeService,
   getCircuitBreakerStatus,
+  getStorageStatus,
   aiResponseCache,
   backgroundJobQueue,
   integrationFailureManager,

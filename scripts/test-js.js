@@ -1,34 +1,58 @@
 'use strict'
 
 // Runs the JavaScript suite once per storage backend: `memory`, `sqlite`,
-// or both (the default). The SQLite run preloads __test__/backends/sqlite.js,
-// which points the singletons and every instance at files of their own.
+// `redis`, or all three (the default). The SQLite run preloads
+// __test__/backends/sqlite.js, which points the singletons and every
+// instance at files of their own; the Redis run starts one redis-server
+// (scripts/redis-server.js: a free port, a temporary directory, stopped by
+// its pid) and preloads __test__/backends/redis.js, which gives each a key
+// prefix of its own.
 
-const { spawnSync } = require('node:child_process')
+const { spawn } = require('node:child_process')
 const path = require('node:path')
+const { startRedis } = require('./redis-server')
 
 const wanted = process.argv[2] || 'all'
-const backends = wanted === 'all' ? ['memory', 'sqlite'] : [wanted]
+const backends = wanted === 'all' ? ['memory', 'sqlite', 'redis'] : [wanted]
 const root = path.join(__dirname, '..')
 
-for (const backend of backends) {
-  const env = { ...process.env }
-  delete env.FALLBACK_MECHANISMS_DB
-  if (backend === 'sqlite') {
-    const preload = path.join(root, '__test__', 'backends', 'sqlite.js')
-    env.NODE_OPTIONS = `${env.NODE_OPTIONS || ''} --require ${JSON.stringify(preload)}`.trim()
-  } else if (backend !== 'memory') {
-    console.error(`Unknown backend "${backend}": use memory, sqlite or all`)
-    process.exit(2)
-  }
-  console.log(`\n# JavaScript suite, ${backend} backend\n`)
-  const run = spawnSync(process.execPath, ['--test', '--test-timeout=120000', '__test__/'], {
-    cwd: root,
-    env,
-    stdio: 'inherit',
+function preload(env, name) {
+  const file = path.join(root, '__test__', 'backends', `${name}.js`)
+  env.NODE_OPTIONS = `${env.NODE_OPTIONS || ''} --require ${JSON.stringify(file)}`.trim()
+}
+
+function runSuite(env) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--test', '--test-timeout=120000', '__test__/'], { cwd: root, env, stdio: 'inherit' })
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)))
   })
-  if (run.status !== 0) {
-    console.error(`\nThe JavaScript suite failed on the ${backend} backend.`)
-    process.exit(run.status || 1)
+}
+
+async function main() {
+  for (const backend of backends) {
+    if (!['memory', 'sqlite', 'redis'].includes(backend)) {
+      console.error(`Unknown backend "${backend}": use memory, sqlite, redis or all`)
+      process.exit(2)
+    }
+    const env = { ...process.env }
+    for (const name of ['FALLBACK_MECHANISMS_DB', 'FALLBACK_MECHANISMS_REDIS_URL', 'FALLBACK_MECHANISMS_REDIS_PREFIX']) delete env[name]
+    let server
+    if (backend === 'sqlite') preload(env, 'sqlite')
+    if (backend === 'redis') {
+      server = await startRedis()
+      env.FALLBACK_MECHANISMS_TEST_REDIS_URL = server.url
+      preload(env, 'redis')
+    }
+    console.log(`\n# JavaScript suite, ${backend} backend\n`)
+    const status = await runSuite(env).finally(() => server && server.stop())
+    if (status !== 0) {
+      console.error(`\nThe JavaScript suite failed on the ${backend} backend.`)
+      process.exit(status || 1)
+    }
   }
 }
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})

@@ -10,11 +10,12 @@ use crate::core::cache::CacheConfig;
 use crate::core::failures::FailureConfig;
 use crate::core::queue::{Backoff, QueueConfig};
 use crate::core::singletons::{global, Bounds, MoveError};
+use crate::core::storage::redis::{self, RedisLink, RedisOptions};
 use crate::core::storage::{Backend, Durability, FileOptions, DEFAULT_BUSY_TIMEOUT_MS};
 
 use super::args;
 use super::boundary::boundary;
-use super::errors::{Fault, JsResult, ALREADY_IN_USE, ERR_INVALID_ARG_VALUE};
+use super::errors::{Fault, JsResult, ALREADY_IN_USE, ERR_INVALID_ARG_VALUE, ERR_INVALID_URL};
 use super::raw::{Js, Kind, Raw};
 
 fn count(js: Js, value: Raw, path: &str, min: u64) -> JsResult<u64> {
@@ -24,23 +25,39 @@ fn count(js: Js, value: Raw, path: &str, min: u64) -> JsResult<u64> {
 /// The largest `busyTimeoutMs` (SQLite takes an `int` of milliseconds).
 const MAX_BUSY_TIMEOUT_MS: u64 = i32::MAX as u64;
 
+/// The largest `redisTimeoutMs`: a synchronous call never waits longer.
+const MAX_REDIS_TIMEOUT_MS: u64 = 60_000;
+
 /// Where a store keeps its state: `storagePath` (memory when absent),
-/// `durability` and `busyTimeoutMs`; and whether the options gave bounds
-/// (bounds given with a file become the file's).
-#[derive(Debug, Default)]
+/// `durability` and `busyTimeoutMs`, or `redisUrl`, `keyPrefix` and
+/// `redisTimeoutMs`; and whether the options gave bounds (bounds given with
+/// a file or a server become its own).
+#[derive(Default)]
 pub struct StorageChoice {
   pub path: Option<PathBuf>,
   pub durability: Durability,
   pub busy_timeout_ms: Option<u64>,
   pub bounds_given: bool,
+  redis_url: Option<String>,
+  key_prefix: Option<String>,
+  redis_timeout_ms: Option<u64>,
+  /// Made by `check` when the options gave a `redisUrl`: no connection yet.
+  pub link: Option<RedisLink>,
 }
 
 impl StorageChoice {
   pub fn backend(&self) -> Backend<'_> {
-    match &self.path {
-      Some(path) => Backend::File(path, self.file_options(DEFAULT_BUSY_TIMEOUT_MS)),
-      None => Backend::Memory,
+    match (&self.link, &self.path) {
+      (Some(link), _) => Backend::Redis(link),
+      (None, Some(path)) => Backend::File(path, self.file_options(DEFAULT_BUSY_TIMEOUT_MS)),
+      (None, None) => Backend::Memory,
     }
+  }
+
+  /// Whether the options name a shared store (a file or a server), whose
+  /// bounds become the store's own.
+  pub fn is_shared(&self) -> bool {
+    self.path.is_some() || self.link.is_some()
   }
 
   /// How the file is opened; `busy_timeout_ms` when the options gave none.
@@ -51,7 +68,14 @@ impl StorageChoice {
     }
   }
 
-  const KEYS: [&'static str; 3] = ["storagePath", "durability", "busyTimeoutMs"];
+  const KEYS: [&'static str; 6] = [
+    "storagePath",
+    "durability",
+    "busyTimeoutMs",
+    "redisUrl",
+    "keyPrefix",
+    "redisTimeoutMs",
+  ];
 
   fn read(&mut self, js: Js, key: &str, value: Raw, path: &str) -> JsResult<()> {
     match key {
@@ -72,6 +96,26 @@ impl StorageChoice {
       "busyTimeoutMs" => {
         self.busy_timeout_ms = args::optional_integer(js, value, path, 0, MAX_BUSY_TIMEOUT_MS)?;
       }
+      "redisUrl" => {
+        let url = args::string(js, value, path)?;
+        if let Err(problem) = redis::check_url(&url) {
+          return Err(Fault::type_error(
+            ERR_INVALID_URL,
+            format!("The \"{path}\" option must be a redis:// or rediss:// URL: {problem}"),
+          ));
+        }
+        self.redis_url = Some(url);
+      }
+      "keyPrefix" => {
+        let prefix = args::string(js, value, path)?;
+        if let Err(expected) = redis::check_prefix(&prefix) {
+          return Err(args::range_error(js, path, &expected, value));
+        }
+        self.key_prefix = Some(prefix);
+      }
+      "redisTimeoutMs" => {
+        self.redis_timeout_ms = args::optional_integer(js, value, path, 1, MAX_REDIS_TIMEOUT_MS)?;
+      }
       _ => {
         let modes = [Durability::Normal, Durability::Fsync];
         self.durability = args::one_of(js, value, path, &modes, |mode| match mode {
@@ -83,16 +127,47 @@ impl StorageChoice {
     Ok(())
   }
 
-  /// `durability` means nothing without a file to apply to.
-  fn check(&self, name: &str) -> JsResult<()> {
+  /// `durability` means nothing without a file to apply to, nor
+  /// `keyPrefix` without a server; a `redisUrl` gets its link (which does
+  /// not connect yet).
+  fn check(&mut self, name: &str) -> JsResult<()> {
+    let alone = |option: &str, needs: &str| {
+      Fault::type_error(
+        ERR_INVALID_ARG_VALUE,
+        format!("The \"{name}.{option}\" option applies only together with \"{name}.{needs}\""),
+      )
+    };
     if self.path.is_none() && self.durability != Durability::default() {
+      return Err(alone("durability", "storagePath"));
+    }
+    let Some(url) = &self.redis_url else {
+      if self.key_prefix.is_some() {
+        return Err(alone("keyPrefix", "redisUrl"));
+      }
+      if self.redis_timeout_ms.is_some() {
+        return Err(alone("redisTimeoutMs", "redisUrl"));
+      }
+      return Ok(());
+    };
+    if self.path.is_some() {
       return Err(Fault::type_error(
         ERR_INVALID_ARG_VALUE,
         format!(
-          "The \"{name}.durability\" option applies only together with \"{name}.storagePath\""
+          "The \"{name}.storagePath\" and \"{name}.redisUrl\" options cannot be used together: the state is kept in one place"
         ),
       ));
     }
+    let options = RedisOptions {
+      url: url.clone(),
+      prefix: self
+        .key_prefix
+        .clone()
+        .unwrap_or_else(|| redis::DEFAULT_PREFIX.into()),
+      timeout_ms: self.redis_timeout_ms.unwrap_or(redis::DEFAULT_TIMEOUT_MS),
+    };
+    let runtime =
+      napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::current);
+    self.link = Some(RedisLink::connect(&options, runtime)?);
     Ok(())
   }
 }
@@ -260,28 +335,33 @@ pub fn configure(env: Env, options: Raw) -> napi::Result<Raw> {
       failures,
     };
     let now = js.now_ms();
-    let Some(path) = &storage.path else {
-      if let Some(ms) = storage.busy_timeout_ms {
-        stores.set_busy_timeout(ms)?;
+    let (target, option, place) = match (&storage.link, &storage.path) {
+      (Some(link), _) => (Backend::Redis(link), "redisUrl", link.place().to_string()),
+      (None, Some(path)) => (
+        Backend::File(path, storage.file_options(stores.busy_timeout_ms())),
+        "storagePath",
+        path.display().to_string(),
+      ),
+      (None, None) => {
+        if let Some(ms) = storage.busy_timeout_ms {
+          stores.set_busy_timeout(ms)?;
+        }
+        stores.set_bounds(bounds, now)?;
+        return Ok(js.undefined());
       }
-      stores.set_bounds(bounds, now)?;
-      return Ok(js.undefined());
     };
-    let options = storage.file_options(stores.busy_timeout_ms());
     stores
-      .move_to_file(path, options, bounds, now)
+      .move_to(target, bounds, now)
       .map_err(|error| match error {
         MoveError::Storage(error) => Fault::from(error),
         MoveError::InUse { current } => Fault::error(
           ALREADY_IN_USE,
           match current {
             Some(current) => format!(
-              "configure({{ storagePath }}) cannot move the shared cache, queue and failure history to {}: they already keep their state in {current}",
-              path.display()
+              "configure({{ {option} }}) cannot move the shared cache, queue and failure history to {place}: they already keep their state in {current}"
             ),
             None => format!(
-              "configure({{ storagePath }}) must come before the shared cache, queue or failure history is first used; they already hold state in memory, so they cannot move to {}",
-              path.display()
+              "configure({{ {option} }}) must come before the shared cache, queue or failure history is first used; they already hold state in memory, so they cannot move to {place}"
             ),
           },
         ),

@@ -9,6 +9,7 @@ use crate::core::storage::StorageError;
 pub const ERR_INVALID_ARG_TYPE: &str = "ERR_INVALID_ARG_TYPE";
 pub const ERR_INVALID_ARG_VALUE: &str = "ERR_INVALID_ARG_VALUE";
 pub const ERR_OUT_OF_RANGE: &str = "ERR_OUT_OF_RANGE";
+pub const ERR_INVALID_URL: &str = "ERR_INVALID_URL";
 pub const ERR_INTERNAL: &str = "ERR_FALLBACK_INTERNAL";
 pub const ENTRY_TOO_LARGE: &str = "ENTRY_TOO_LARGE";
 pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";

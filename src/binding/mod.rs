@@ -21,4 +21,5 @@ mod raw;
 mod records;
 mod retry;
 mod service;
+mod status;
 mod worker;

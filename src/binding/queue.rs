@@ -116,7 +116,7 @@ impl JsBackgroundJobQueue {
       let mut store = open_queue(storage.backend(), config.clone())?;
       // Bounds given with a file become the file's; without any, the file
       // keeps the ones it has (opening evicts nothing).
-      if storage.bounds_given && storage.path.is_some() {
+      if storage.bounds_given && storage.is_shared() {
         store.set_config(config, js.now_ms())?;
       }
       Ok(Self {

@@ -118,6 +118,7 @@ impl<const WEAK: bool> Calls<WEAK> {
 }
 
 /// A job's end, read on the JavaScript thread.
+#[derive(Clone)]
 enum JobEnd {
   /// The environment went away under the handler.
   Gone,
@@ -195,11 +196,12 @@ impl Shared {
   /// asked again off the JavaScript thread, each try within the store's
   /// (short) busy timeout and with the queue's lock let go in between, for
   /// up to `RECORD_PATIENCE`.
-  async fn record(&self, id: &str, end: &JobEnd) -> Option<Job> {
+  async fn record(self: &Arc<Self>, id: &str, end: &JobEnd) -> Option<Job> {
     let started = std::time::Instant::now();
     let mut pause = Duration::from_millis(5);
     loop {
-      match self.try_record(id, end) {
+      let (owned, end) = (id.to_string(), end.clone());
+      match off_runtime(self, move |shared| shared.try_record(&owned, &end)).await {
         Err(StorageError {
           kind: StorageErrorKind::Busy,
           ..
@@ -208,7 +210,8 @@ impl Shared {
           pause = (pause * 2).min(Duration::from_millis(100));
         }
         Err(_) => {
-          self.worker.lock().finish(id);
+          let id = id.to_string();
+          off_runtime(self, move |shared| shared.worker.lock().finish(&id)).await;
           return None;
         }
         Ok(job) => return job,
@@ -247,6 +250,21 @@ impl Shared {
       worker.finish(id);
       Ok(queue.get(id, now).ok().flatten())
     })
+  }
+}
+
+/// Runs `work` on tokio's blocking threads: a store call waits there (on a
+/// file's lock, on a Redis round trip, on the store's own lock held by the
+/// JavaScript thread), never on a runtime worker, which must stay free to
+/// run the Redis connection that the wait may depend on.
+async fn off_runtime<T: Send + 'static>(
+  shared: &Arc<Shared>,
+  work: impl FnOnce(&Shared) -> T + Send + 'static,
+) -> T {
+  let shared = shared.clone();
+  match tokio::task::spawn_blocking(move || work(&shared)).await {
+    Ok(value) => value,
+    Err(error) => std::panic::resume_unwind(error.into_panic()),
   }
 }
 
@@ -301,13 +319,13 @@ async fn run_job<const WEAK: bool>(
     _ = abandoned(&mut abandon) => {
       let message = "The worker stopped".to_string();
       let _ = calls.abort.call(FnArgs::from((id.clone(), "WORKER_STOPPED".to_string(), message)), |_, _| ()).await;
-      shared.release(&id);
+      off_runtime(&shared, move |shared| shared.release(&id)).await;
       return;
     }
   };
   let end = match ended {
     Ok(JobEnd::Gone) | Err(Gone) => {
-      shared.release_all();
+      off_runtime(&shared, Shared::release_all).await;
       return;
     }
     Ok(end) => end,
@@ -334,10 +352,8 @@ async fn run_job<const WEAK: bool>(
 }
 
 async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, settings: Settings) {
-  let renew_every = {
-    let lease_ms = shared.queue.lock().config().lease_ms;
-    Duration::from_millis((lease_ms / 2).max(1))
-  };
+  let lease_ms = off_runtime(&shared, |shared| shared.queue.lock().config().lease_ms).await;
+  let renew_every = Duration::from_millis((lease_ms / 2).max(1));
   let mut renew = tokio::time::interval(renew_every);
   // The first look waits for a turn of the JavaScript thread: process()
   // has returned its handle before any job is taken.
@@ -354,16 +370,17 @@ async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, se
   }
   loop {
     if calls.run.is_gone() {
-      shared.release_all();
+      off_runtime(&shared, Shared::release_all).await;
     }
     if shared.gone.load(Ordering::Acquire) || shared.worker.lock().is_stopping() {
       return;
     }
-    let jobs = {
+    let jobs = off_runtime(&shared, |shared| {
       let mut worker = shared.worker.lock();
       let mut queue = shared.queue.lock();
       briefly(&mut **queue, |queue| worker.take(queue, clock::now_ms()))
-    };
+    })
+    .await;
     for job in jobs {
       // Started here, in the order the jobs were taken.
       let started = calls.run.send(records::job(&job), read_job_end, None);
@@ -380,8 +397,11 @@ async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, se
       _ = tokio::time::sleep(Duration::from_millis(settings.poll_ms)) => {}
       _ = shared.wake.notified() => {}
       _ = renew.tick() => {
-        let worker = shared.worker.lock();
-        briefly(&mut **shared.queue.lock(), |queue| worker.keep_leased(queue, clock::now_ms()));
+        off_runtime(&shared, |shared| {
+          let worker = shared.worker.lock();
+          briefly(&mut **shared.queue.lock(), |queue| worker.keep_leased(queue, clock::now_ms()));
+        })
+        .await;
       }
     }
   }

@@ -261,7 +261,11 @@ mod tests {
     let path = dir.join("state.db");
     let stores = Stores::new();
     stores
-      .move_to_file(&path, Default::default(), Default::default(), 0)
+      .move_to(
+        crate::core::storage::Backend::File(&path, Default::default()),
+        Default::default(),
+        0,
+      )
       .unwrap();
     test(stores);
   }

@@ -3,7 +3,6 @@
 //! live here, so every JavaScript environment in the process (a re-evaluated
 //! module, a worker thread) shares them.
 
-use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::Mutex;
@@ -13,9 +12,10 @@ use super::cache::{CacheConfig, ResponseCache};
 use super::failures::{FailureConfig, FailureWindow};
 use super::queue::{JobQueue, QueueConfig};
 use super::retry::JitterRandom;
+use super::storage::redis::RedisLink;
 use super::storage::{
-  open_cache, open_failures, open_queue, Backend, CacheStore, FailureStore, FileOptions, Location,
-  QueueStore, StorageError, StorageResult, DEFAULT_BUSY_TIMEOUT_MS,
+  open_cache, open_failures, open_queue, Backend, CacheStore, FailureStore, Location, QueueStore,
+  StorageError, StorageResult, DEFAULT_BUSY_TIMEOUT_MS,
 };
 
 pub type Shared<T> = Arc<Mutex<T>>;
@@ -42,6 +42,8 @@ pub struct Stores {
   /// bounds (applied to the file when they move, unlike the defaults) and
   /// the busy timeout.
   asked: Shared<Asked>,
+  /// The server the singletons are on, once they moved to Redis.
+  redis: Shared<Option<RedisLink>>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,38 +77,35 @@ impl Stores {
         bounds: Bounds::default(),
         busy_timeout_ms: DEFAULT_BUSY_TIMEOUT_MS,
       }),
+      redis: shared(None),
     }
   }
 
-  /// Moves the cache, the queue and the failure history into the file at
-  /// `path`, with these bounds (`None`: the file's, or the defaults for a
-  /// file that holds none; bounds asked for earlier, in memory, count as
-  /// given). Opening never applies bounds nobody asked for, so a process
-  /// that only opens a file evicts nothing of another's. Allowed
-  /// while they are in memory and have never held anything; asking again
-  /// for the file they are already in only applies the bounds (a
-  /// hot-reloaded module configures again). All three locks are held from
-  /// the check to the swap, so nothing written meanwhile can be left behind
-  /// in memory; either all three move or none does.
-  pub fn move_to_file(
-    &self,
-    path: &Path,
-    options: FileOptions,
-    bounds: Bounds,
-    now: u64,
-  ) -> Result<(), MoveError> {
+  /// Moves the cache, the queue and the failure history into the file or
+  /// onto the Redis server `target` names, with these bounds (`None`: the
+  /// store's, or the defaults for one that holds none; bounds asked for
+  /// earlier, in memory, count as given). Opening never applies bounds
+  /// nobody asked for, so a process that only opens a store evicts nothing
+  /// of another's. Allowed while they are in memory and have never held
+  /// anything; asking again for the store they are already in only applies
+  /// the bounds (a hot-reloaded module configures again). All three locks
+  /// are held from the check to the swap, so nothing written meanwhile can
+  /// be left behind in memory; either all three move or none does.
+  pub fn move_to(&self, target: Backend, bounds: Bounds, now: u64) -> Result<(), MoveError> {
     let mut cache = self.cache.lock();
     let mut queue = self.queue.lock();
     let mut failures = self.failures.lock();
-    if let Location::File(current) = cache.location() {
-      let same = std::fs::canonicalize(path).is_ok_and(|wanted| wanted == current);
-      if !same {
+    match cache.location() {
+      Location::Memory { .. } => {}
+      current if is_same(target, &current) => {
+        return apply_bounds(&mut **cache, &mut **queue, &mut **failures, bounds, now)
+          .map_err(MoveError::Storage);
+      }
+      current => {
         return Err(MoveError::InUse {
-          current: Some(current.display().to_string()),
+          current: Some(describe(&current)),
         });
       }
-      return apply_bounds(&mut **cache, &mut **queue, &mut **failures, bounds, now)
-        .map_err(MoveError::Storage);
     }
     let untouched = |location: Location| matches!(location, Location::Memory { untouched: true });
     if !(untouched(cache.location())
@@ -115,7 +114,6 @@ impl Stores {
     {
       return Err(MoveError::InUse { current: None });
     }
-    let file = Backend::File(path, options);
     let asked = self.asked.lock().bounds.clone();
     let wanted = Bounds {
       cache: bounds.cache.or(asked.cache),
@@ -124,9 +122,9 @@ impl Stores {
     };
     let open = || -> StorageResult<_> {
       let mut moved = (
-        open_cache(file, cache.config())?,
-        open_queue(file, queue.config())?,
-        open_failures(file, failures.config())?,
+        open_cache(target, cache.config())?,
+        open_queue(target, queue.config())?,
+        open_failures(target, failures.config())?,
       );
       apply_bounds(&mut *moved.0, &mut *moved.1, &mut *moved.2, wanted, now)?;
       Ok(moved)
@@ -135,7 +133,15 @@ impl Stores {
     *cache = new_cache;
     *queue = new_queue;
     *failures = new_failures;
+    if let Backend::Redis(link) = target {
+      *self.redis.lock() = Some(link.clone());
+    }
     Ok(())
+  }
+
+  /// The link to the Redis server the singletons are on, if they are.
+  pub fn redis(&self) -> Option<RedisLink> {
+    self.redis.lock().clone()
   }
 
   /// Applies new bounds to the singletons wherever they are.
@@ -171,6 +177,26 @@ impl Stores {
     self.cache.lock().set_busy_timeout(ms)?;
     self.queue.lock().set_busy_timeout(ms)?;
     self.failures.lock().set_busy_timeout(ms)
+  }
+}
+
+/// Whether the singletons, now at `current`, are already where `target`
+/// points.
+fn is_same(target: Backend, current: &Location) -> bool {
+  match (target, current) {
+    (Backend::File(path, _), Location::File(current)) => {
+      std::fs::canonicalize(path).is_ok_and(|wanted| wanted == *current)
+    }
+    (Backend::Redis(link), Location::Redis(place)) => link.place() == *place,
+    _ => false,
+  }
+}
+
+fn describe(location: &Location) -> String {
+  match location {
+    Location::Memory { .. } => "memory".into(),
+    Location::File(path) => path.display().to_string(),
+    Location::Redis(place) => place.to_string(),
   }
 }
 

@@ -195,14 +195,21 @@ if op == 'delete' or op == 'damaged' then
 end
 
 if op == 'clear' then
-  -- Every entry held is in "used"; the bounds stay.
+  -- Every entry held is in "used". One run removes at most CLEAR_BATCH of
+  -- them, so that no run holds the server for long; it replies 0 while
+  -- entries remain (the caller runs it again), then resets the counters
+  -- and replies 1. The bounds stay.
+  local CLEAR_BATCH = 5 * BATCH
+  local removed = 0
   repeat
     local batch = redis.call('ZRANGE', USED, 0, BATCH - 1)
     for _, d in ipairs(batch) do
       if kind(entry(d)) == 'hash' then redis.call('UNLINK', entry(d)) end
     end
     if #batch > 0 then redis.call('ZREM', USED, unpack(batch)) end
-  until #batch < BATCH
+    removed = removed + #batch
+  until #batch < BATCH or removed >= CLEAR_BATCH
+  if redis.call('ZCARD', USED) > 0 then return 0 end
   redis.call('DEL', LIVE, BORN, STALE, TOT)
   return 1
 end

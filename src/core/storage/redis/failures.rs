@@ -224,7 +224,7 @@ impl FailureStore for RedisFailures {
   }
 
   fn location(&self) -> Location<'_> {
-    Location::Redis(self.link.url())
+    Location::Redis(self.link.place())
   }
 }
 
@@ -293,7 +293,8 @@ mod tests {
     assert_eq!(b.failures(Some("payments"), Page::ALL).unwrap().len(), 2);
     let late = history(&server, "shared", FailureConfig::default());
     assert_eq!(late.config().max_per_service, 2);
-    assert_eq!(b.location(), Location::Redis(&server.url()));
+    assert_eq!(b.location(), Location::Redis(b.link.place()));
+    assert!(b.link.place().contains(&server.url()));
   }
 
   #[test]

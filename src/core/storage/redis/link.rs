@@ -123,6 +123,7 @@ struct Inner {
   key_head: String,
   timeout: Duration,
   url: String,
+  place: String,
   password: Option<String>,
   status: Mutex<LinkStatus>,
 }
@@ -160,6 +161,11 @@ impl RedisLink {
         key_head: format!("{{{}}}:", options.prefix),
         timeout,
         url: redact_url(&options.url),
+        place: format!(
+          "{} (keyPrefix {})",
+          redact_url(&options.url),
+          options.prefix
+        ),
         password,
         status: Mutex::new(LinkStatus::default()),
       }),
@@ -179,12 +185,28 @@ impl RedisLink {
     &self.inner.url
   }
 
+  /// Where the stores on this link keep their state: the URL (password
+  /// hidden) and the key prefix. Two links with the same place share it.
+  pub fn place(&self) -> &str {
+    &self.inner.place
+  }
+
   pub fn timeout_ms(&self) -> u64 {
     self.inner.timeout.as_millis() as u64
   }
 
   pub fn status(&self) -> LinkStatus {
     self.inner.status.lock().clone()
+  }
+
+  /// Asks the server whether it answers (one round trip).
+  pub fn ping(&self) -> StorageResult<()> {
+    self.run(|mut connection| async move {
+      redis::cmd("PING")
+        .query_async::<String>(&mut connection)
+        .await
+        .map(drop)
+    })
   }
 
   /// Runs one request and waits for it, at most the timeout.

@@ -304,10 +304,12 @@ if op == 'retry_failed' then
 end
 
 if op == 'clear_completed' then
+  -- At most 5000 jobs per run, so that no run holds the server for long;
+  -- replies how many went and whether any completed job is left.
   advance()
-  local members = redis.call('ZRANGE', head .. 'st:' .. COMPLETED, 0, -1)
+  local members = redis.call('ZRANGE', head .. 'st:' .. COMPLETED, 0, 4999)
   for _, m in ipairs(members) do forget(m) end
-  return #members
+  return {#members, redis.call('ZCARD', head .. 'st:' .. COMPLETED)}
 end
 
 if op == 'set_bound' then

@@ -283,12 +283,21 @@ impl QueueStore for RedisQueue {
     self.call_at("retry_failed", now, &[id.unwrap_or("")])
   }
 
+  /// In runs of a few thousand jobs (each one round trip), so a large
+  /// queue never holds the server for long.
   fn clear_completed(&mut self, now: u64) -> StorageResult<usize> {
-    self.call_at("clear_completed", now, &[])
+    let mut removed = 0;
+    loop {
+      let (count, left): (usize, usize) = self.call_at("clear_completed", now, &[])?;
+      removed += count;
+      if left == 0 || count == 0 {
+        return Ok(removed);
+      }
+    }
   }
 
   fn location(&self) -> Location<'_> {
-    Location::Redis(self.link.url())
+    Location::Redis(self.link.place())
   }
 }
 

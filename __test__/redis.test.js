@@ -1,0 +1,179 @@
+'use strict'
+
+// The Redis backend against real servers that these tests start, stop,
+// kill and pause themselves (scripts/redis-server.js: 127.0.0.1, a free
+// port, a temporary directory, stopped by pid also when a test fails):
+// many processes on one queue, a worker killed mid-job, a server paused or
+// refusing the password, foreign data under the prefix. Run once, in the
+// Redis pass of the suite (scripts/test-js.js redis).
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { spawn } = require('node:child_process')
+const path = require('node:path')
+
+const { BackgroundJobQueue, AIResponseCache, IntegrationFailureManager, configure } = require('..')
+const { startRedis } = require('../scripts/redis-server')
+
+const skip = process.env.FALLBACK_MECHANISMS_TEST_REDIS_URL ? false : 'runs in the Redis pass of the suite'
+const root = path.join(__dirname, '..')
+let counter = 0
+const prefix = (name) => `fault-${process.pid}-${name}-${++counter}`
+
+/** Runs `code` in a child Node.js process; resolves with its stdout. */
+function child(code, env = {}) {
+  const proc = spawn(process.execPath, ['-e', code], {
+    cwd: root,
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let out = ''
+  proc.stdout.on('data', (chunk) => (out += chunk))
+  const done = new Promise((resolve, reject) => {
+    proc.on('exit', (code, signal) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code ?? signal}: ${out}`))))
+  })
+  // A child killed on purpose rejects `done`; only those who await it care.
+  done.catch(() => {})
+  return { proc, done, output: () => out }
+}
+
+/** Resolves once `check()` is true, polling. */
+async function until(check, what, ms = 10_000) {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+const job = (n) => ({ type: 'integration', operation: `op-${n}`, payload: { n }, userId: 'u', priority: 'medium', retryCount: 0, maxRetries: 3 })
+
+test('four processes drain one queue: every job handed out exactly once', { skip }, async (t) => {
+  const server = await startRedis()
+  t.after(() => server.stop())
+  const keyPrefix = prefix('drain')
+  const queue = new BackgroundJobQueue({ redisUrl: server.url, keyPrefix })
+  const ids = new Set()
+  for (let i = 0; i < 400; i++) ids.add(queue.enqueue(job(i)))
+  const drain = `
+    const { BackgroundJobQueue } = require('.')
+    const queue = new BackgroundJobQueue({ redisUrl: ${JSON.stringify(server.url)}, keyPrefix: ${JSON.stringify(keyPrefix)} })
+    const mine = []
+    for (let job; (job = queue.dequeue()); ) { mine.push(job.id); queue.complete(job.id) }
+    console.log(JSON.stringify(mine))`
+  const outputs = await Promise.all([1, 2, 3, 4].map(() => child(drain).done))
+  const handed = outputs.flatMap((out) => JSON.parse(out))
+  assert.equal(handed.length, 400)
+  assert.deepEqual(new Set(handed), ids)
+  assert.equal(queue.getStats().completed, 400)
+})
+
+test('kill -9 of a worker process: its leased jobs come back after the lease', { skip }, async (t) => {
+  const server = await startRedis()
+  t.after(() => server.stop())
+  const keyPrefix = prefix('kill')
+  const options = { redisUrl: server.url, keyPrefix, leaseMs: 300, backoffMs: [0] }
+  const queue = new BackgroundJobQueue(options)
+  for (let i = 0; i < 3; i++) queue.enqueue(job(i))
+  const worker = child(`
+    const { BackgroundJobQueue } = require('.')
+    const queue = new BackgroundJobQueue(${JSON.stringify(options)})
+    for (let i = 0; i < 3; i++) queue.dequeue()
+    console.log('leased')
+    setInterval(() => {}, 1000)`)
+  t.after(() => worker.proc.kill('SIGKILL'))
+  await until(() => worker.output().includes('leased'), 'the worker to lease its jobs')
+  assert.equal(queue.getStats().processing, 3)
+  worker.proc.kill('SIGKILL')
+  await until(() => queue.getStats().pending === 3, 'the leases to run out')
+  const back = queue.dequeue()
+  assert.equal(back.retryCount, 1, 'a lost lease counts as a failed attempt')
+  assert.match(back.lastError, /lease expired/)
+})
+
+test('SIGSTOP of the server: synchronous calls fail within redisTimeoutMs, executeWithFallback resolves; SIGCONT resumes', { skip }, async (t) => {
+  const server = await startRedis()
+  t.after(() => server.stop())
+  const redisTimeoutMs = 200
+  const options = { redisUrl: server.url, keyPrefix: prefix('stop'), redisTimeoutMs }
+  const queue = new BackgroundJobQueue(options)
+  const cache = new AIResponseCache(options)
+  queue.enqueue(job(1))
+  server.kill('SIGSTOP')
+  t.after(() => server.kill('SIGCONT'))
+  for (const call of [() => queue.getStats(), () => queue.enqueue(job(2)), () => cache.get('p', 'm')]) {
+    const started = Date.now()
+    assert.throws(call, (error) => error.code === 'STORAGE_UNAVAILABLE')
+    assert.ok(Date.now() - started < redisTimeoutMs + 400, `returned after ${Date.now() - started} ms`)
+  }
+  // The singletons of another process, on the paused server: its fallback
+  // calls still resolve, with the safe default.
+  const app = child(`
+    const { executeWithFallback } = require('.')
+    const started = Date.now()
+    executeWithFallback(() => Promise.reject(new Error('model down')), {
+      operationName: 'ai', userId: 'u', defaultValue: 'safe', cacheKey: { prompt: 'p', modelId: 'm' }, allowSkip: true,
+    }).then((result) => console.log(JSON.stringify({ data: result.data, ms: Date.now() - started })))`, {
+    FALLBACK_MECHANISMS_REDIS_URL: server.url,
+    FALLBACK_MECHANISMS_REDIS_PREFIX: prefix('stop-app'),
+  })
+  const outcome = JSON.parse(await app.done)
+  assert.equal(outcome.data, 'safe')
+  assert.ok(outcome.ms < 3_000, `resolved after ${outcome.ms} ms`)
+  server.kill('SIGCONT')
+  await until(() => {
+    try {
+      return queue.getStats().pending >= 1
+    } catch {
+      return false
+    }
+  }, 'the server to answer again')
+})
+
+test('a wrong password, an unknown host: STORAGE_UNAVAILABLE, the password never shown', { skip }, async (t) => {
+  const server = await startRedis({ args: ['--requirepass', 'right-secret'] })
+  t.after(() => server.stop())
+  const wrong = new BackgroundJobQueue({ redisUrl: `redis://:wrong-secret@127.0.0.1:${server.port}`, keyPrefix: prefix('auth'), redisTimeoutMs: 500 })
+  assert.throws(() => wrong.getStats(), (error) => {
+    assert.equal(error.code, 'STORAGE_UNAVAILABLE')
+    assert.doesNotMatch(error.message, /wrong-secret/)
+    return true
+  })
+  const right = new BackgroundJobQueue({ redisUrl: `redis://:right-secret@127.0.0.1:${server.port}`, keyPrefix: prefix('auth') })
+  assert.equal(right.getStats().total, 0)
+  const nowhere = new AIResponseCache({ redisUrl: 'redis://:pw-123@no-such-host.invalid:6379', redisTimeoutMs: 300 })
+  assert.throws(() => nowhere.get('p', 'm'), (error) => error.code === 'STORAGE_UNAVAILABLE' && !error.message.includes('pw-123'))
+})
+
+test('malformed URLs and prefixes are refused at once with a code', { skip: false }, () => {
+  for (const redisUrl of ['localhost:6379', 'http://host', 'redis://:p@host:notaport']) {
+    assert.throws(() => new BackgroundJobQueue({ redisUrl }), (error) => error instanceof TypeError && error.code === 'ERR_INVALID_URL' && !error.message.includes(':p@'))
+  }
+  assert.throws(() => new BackgroundJobQueue({ redisUrl: 'redis://h', keyPrefix: 'a{b}' }), { code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => new BackgroundJobQueue({ keyPrefix: 'x' }), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => configure({ redisUrl: 42 }), { code: 'ERR_INVALID_ARG_TYPE' })
+})
+
+test('a key prefix shared with foreign data of the wrong type: a clear error, nothing else touched', { skip }, async (t) => {
+  const server = await startRedis()
+  t.after(() => server.stop())
+  const keyPrefix = prefix('foreign')
+  // Foreign data where the queue keeps its job list: a plain string.
+  const seed = child(`
+    const net = require('node:net')
+    const s = net.connect(${server.port}, '127.0.0.1', () => s.write('SET {${keyPrefix}}:q:all theirs\\r\\nSET other-key untouched\\r\\n'))
+    let got = ''; s.on('data', (d) => { got += d; if (got.split('\\r\\n').length > 2) { s.end(); console.log(got) } })`)
+  await seed.done
+  const queue = new BackgroundJobQueue({ redisUrl: server.url, keyPrefix })
+  assert.throws(() => queue.enqueue(job(1)), (error) => error.code === 'STORAGE_CORRUPT' && /another kind/.test(error.message))
+  const failures = new IntegrationFailureManager({ redisUrl: server.url, keyPrefix })
+  failures.recordFailure('svc', 'op', 'e', 'r')
+  assert.equal(failures.getFailures('svc').length, 1, 'the other stores under the prefix still work')
+  const check = child(`
+    const net = require('node:net')
+    const s = net.connect(${server.port}, '127.0.0.1', () => s.write('GET {${keyPrefix}}:q:all\\r\\nGET other-key\\r\\n'))
+    let got = ''; s.on('data', (d) => { got += d; if (got.includes('untouched')) { s.end(); console.log(got) } })`)
+  const out = await check.done
+  assert.match(out, /theirs/)
+  assert.match(out, /untouched/)
+})
