@@ -160,6 +160,12 @@ interface AIResponseCacheOptions {
 interface BackgroundJobQueueOptions {
   /** Jobs held at most, in every status (default 10,000). */
   maxSize?: number;
+  /**
+   * Bytes held at most by the jobs in every status: the UTF-8 of each job's
+   * strings (payload JSON, operation, userId, type, id, lastError; default
+   * 256 MiB). Finished jobs are evicted to make room, never a live one.
+   */
+  maxBytes?: number;
   /** How long a job may stay `processing` before it counts as failed (default 5 min). */
   leaseMs?: number;
   /** Largest payload, in bytes of JSON (default 1 MiB). */
