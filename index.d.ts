@@ -185,6 +185,12 @@ interface IntegrationFailureManagerOptions {
   windowMs?: number;
   /** Failures held per service (default 100). */
   maxPerService?: number;
+  /**
+   * Bytes held at most by all the failures together: the UTF-8 of each
+   * record's service, operation, error and skipReason (default 64 MiB). The
+   * oldest records go first, whatever their service; the newest is always kept.
+   */
+  maxBytes?: number;
 }
 
 /**

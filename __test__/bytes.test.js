@@ -6,7 +6,14 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 
-const { BackgroundJobQueue, backgroundJobQueue, configure, executeWithFallback } = require('..')
+const {
+  BackgroundJobQueue,
+  IntegrationFailureManager,
+  backgroundJobQueue,
+  integrationFailureManager,
+  configure,
+  executeWithFallback,
+} = require('..')
 const { resetSingletons, assertThrowsCoded } = require('./helpers')
 
 const MiB = 1024 * 1024
@@ -116,6 +123,45 @@ test('configure lowering queue.maxBytes evicts finished jobs at once, never live
   }
 })
 
+/** The failures held, as `service:error`, oldest first. */
+const held = (history) => history.getFailures().map((f) => `${f.service}:${f.error}`)
+
+test('the failure history is bounded by bytes: the oldest records go first, whatever their service', () => {
+  // Each record: service (2) + operation (2) + error (2) + skipReason (4) = 10 bytes.
+  const history = new IntegrationFailureManager({ maxBytes: 40 })
+  const record = (service, error) => history.recordFailure(service, 'op', error, 'rrrr')
+  record('a1', 'e1')
+  record('b1', 'e2')
+  record('a1', 'e3')
+  record('c1', 'e4')
+  assert.deepEqual(held(history), ['a1:e1', 'b1:e2', 'a1:e3', 'c1:e4'])
+  record('c1', 'e5')
+  record('a1', 'e6')
+  assert.deepEqual(held(history), ['a1:e3', 'c1:e4', 'c1:e5', 'a1:e6'])
+  assert.deepEqual(Object.keys(history.getStats()), ['a1', 'c1'], 'b1 lost its only record')
+  // UTF-8 bytes: 'é' is two.
+  record('b1', 'éé')
+  assert.deepEqual(held(history), ['c1:e5', 'a1:e6', 'b1:éé'])
+  // The newest record is kept even when it alone is over the bound.
+  record('d1', 'x'.repeat(100))
+  assert.equal(history.getFailures().length, 1)
+  assert.equal(history.shouldSkipService('d1', 1), true)
+})
+
+test('configure lowering failures.maxBytes applies at once to the shared history', () => {
+  integrationFailureManager.clearFailures()
+  try {
+    for (let i = 0; i < 10; i++) integrationFailureManager.recordFailure(['a1', 'b1', 'c1'][i % 3], 'op', `e${i}`, 'rrrr')
+    configure({ failures: { maxBytes: 35 } })
+    assert.deepEqual(held(integrationFailureManager), ['b1:e7', 'c1:e8', 'a1:e9'])
+    integrationFailureManager.recordFailure('d1', 'op', 'e10', 'rrrr')
+    assert.deepEqual(held(integrationFailureManager), ['c1:e8', 'a1:e9', 'd1:e10'])
+  } finally {
+    configure({ failures: { maxBytes: 64 * MiB } })
+    integrationFailureManager.clearFailures()
+  }
+})
+
 test('bad maxBytes values are coded errors naming the argument', () => {
   const cases = [
     [0, RangeError, 'ERR_OUT_OF_RANGE'],
@@ -128,5 +174,7 @@ test('bad maxBytes values are coded errors naming the argument', () => {
   for (const [value, type, code] of cases) {
     assertThrowsCoded(assert, () => new BackgroundJobQueue({ maxBytes: value }), type, code, /"options\.maxBytes"/)
     assertThrowsCoded(assert, () => configure({ queue: { maxBytes: value } }), type, code, /"options\.queue\.maxBytes"/)
+    assertThrowsCoded(assert, () => new IntegrationFailureManager({ maxBytes: value }), type, code, /"options\.maxBytes"/)
+    assertThrowsCoded(assert, () => configure({ failures: { maxBytes: value } }), type, code, /"options\.failures\.maxBytes"/)
   }
 })

@@ -214,10 +214,11 @@ pub fn failure_config(
   storage: Option<&mut StorageChoice>,
 ) -> JsResult<FailureConfig> {
   let mut config = base;
-  let known = ["windowMs", "maxPerService"];
+  let known = ["windowMs", "maxPerService", "maxBytes"];
   read_options(js, value, name, &known, storage, |key, field, path| {
     match key {
       "windowMs" => config.window_ms = count(js, field, path, 1)?,
+      "maxBytes" => config.max_bytes = count(js, field, path, 1)? as usize,
       _ => config.max_per_service = count(js, field, path, 1)? as usize,
     }
     Ok(())

@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use super::open::{open_queue, Backend};
+use super::open::{open_failures, open_queue, Backend};
 use super::sqlite::test_dir;
-use super::traits::{JobFilter, Page, QueueStore};
+use super::traits::{FailureStore, JobFilter, Page, QueueStore};
+use crate::core::failures::{FailureConfig, FailureRecord};
 use crate::core::queue::{
   Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, LEASE_EXPIRED,
 };
@@ -257,5 +258,157 @@ fn the_byte_counter_stays_exact_through_every_change() {
         .len(),
       stats.processing
     );
+  });
+}
+
+fn history(backend: Backend, config: FailureConfig) -> Box<dyn FailureStore> {
+  let mut history = open_failures(backend, config).unwrap();
+  history.set_config(config).unwrap();
+  history
+}
+
+fn failures(history: &mut dyn FailureStore) -> Vec<FailureRecord> {
+  history.failures(None, Page::ALL).unwrap()
+}
+
+/// The failures held, as `service:error`, oldest first.
+fn held(history: &mut dyn FailureStore) -> Vec<String> {
+  failures(history)
+    .iter()
+    .map(|r| format!("{}:{}", r.service, r.error))
+    .collect()
+}
+
+/// The running counter equals what the held records hold, counted afresh.
+fn assert_exact_failures(history: &mut dyn FailureStore) -> usize {
+  let counted: usize = failures(history)
+    .iter()
+    .map(FailureRecord::stored_bytes)
+    .sum();
+  assert_eq!(history.bytes().unwrap(), counted);
+  counted
+}
+
+/// Records a failure of `service` whose error is `error` and whose other
+/// strings hold 10 bytes (service "s_", operation "op", skip reason "rrrr"
+/// and the error's own length on top).
+fn fail(history: &mut dyn FailureStore, service: &str, error: &str, now: u64) {
+  history.record(service, "op", error, "rrrr", now).unwrap();
+}
+
+#[test]
+fn failures_past_the_byte_bound_go_oldest_first_whatever_their_service() {
+  for_each_backend("failure-bytes", |backend| {
+    // Each record: service (2) + "op" (2) + error (2) + "rrrr" (4) = 10 bytes.
+    let mut h = history(
+      backend,
+      FailureConfig {
+        max_bytes: 40,
+        ..Default::default()
+      },
+    );
+    fail(&mut *h, "a1", "e1", 1);
+    fail(&mut *h, "b1", "e2", 2);
+    fail(&mut *h, "a1", "e3", 3);
+    fail(&mut *h, "c1", "e4", 4);
+    assert_eq!(assert_exact_failures(&mut *h), 40);
+    fail(&mut *h, "c1", "e5", 5);
+    assert_eq!(held(&mut *h), ["b1:e2", "a1:e3", "c1:e4", "c1:e5"]);
+    fail(&mut *h, "a1", "e6", 6);
+    assert_eq!(held(&mut *h), ["a1:e3", "c1:e4", "c1:e5", "a1:e6"]);
+    // b1 lost its only record: it is no longer tracked at all.
+    let services: Vec<String> = h
+      .stats()
+      .unwrap()
+      .iter()
+      .map(|s| s.service.to_string())
+      .collect();
+    assert_eq!(services, ["a1", "c1"]);
+    assert!(!h.should_skip("b1", 1.0, 6).unwrap());
+    // A larger record takes the room of two.
+    fail(&mut *h, "b1", "e7xxxxxxxx", 7);
+    assert_eq!(held(&mut *h), ["c1:e5", "a1:e6", "b1:e7xxxxxxxx"]);
+    assert_eq!(assert_exact_failures(&mut *h), 38);
+  });
+}
+
+#[test]
+fn the_newest_failure_is_kept_even_alone_over_the_byte_bound() {
+  for_each_backend("failure-bytes-newest", |backend| {
+    let mut h = history(
+      backend,
+      FailureConfig {
+        max_bytes: 15,
+        ..Default::default()
+      },
+    );
+    fail(&mut *h, "a1", "e1", 1);
+    fail(&mut *h, "b1", &"x".repeat(100), 2);
+    assert_eq!(failures(&mut *h).len(), 1);
+    assert_eq!(assert_exact_failures(&mut *h), 108);
+    assert!(h.should_skip("b1", 1.0, 2).unwrap());
+    fail(&mut *h, "a1", "e3", 3);
+    assert_eq!(held(&mut *h), ["a1:e3"]);
+  });
+}
+
+#[test]
+fn lowering_the_failure_byte_bound_applies_at_once() {
+  for_each_backend("failure-bytes-lower", |backend| {
+    let config = FailureConfig::default();
+    let mut h = history(backend, config);
+    for i in 0..10u64 {
+      let service = ["a1", "b1", "c1"][(i % 3) as usize];
+      fail(&mut *h, service, &format!("e{i}"), i);
+    }
+    assert_eq!(assert_exact_failures(&mut *h), 100);
+    h.set_config(FailureConfig {
+      max_bytes: 35,
+      ..config
+    })
+    .unwrap();
+    assert_eq!(held(&mut *h), ["b1:e7", "c1:e8", "a1:e9"]);
+    assert_eq!(assert_exact_failures(&mut *h), 30);
+  });
+}
+
+#[test]
+fn the_failure_byte_counter_stays_exact_through_every_change() {
+  for_each_backend("failure-bytes-exact", |backend| {
+    let mut h = history(
+      backend,
+      FailureConfig {
+        max_per_service: 5,
+        max_services: 8,
+        max_bytes: 2_000,
+        ..Default::default()
+      },
+    );
+    for i in 0..400u64 {
+      let service = format!("service-{}", i % 11);
+      let error = "é".repeat((i % 13) as usize * 7);
+      h.record(&service, "op", &error, "why", i).unwrap();
+      if i % 97 == 96 {
+        h.clear(Some("service-3")).unwrap();
+      }
+      if i == 250 {
+        h.set_config(FailureConfig {
+          max_per_service: 2,
+          max_bytes: 500,
+          ..h.config()
+        })
+        .unwrap();
+      }
+      assert!(assert_exact_failures(&mut *h) <= h.config().max_bytes);
+    }
+    // A text past 8 KiB is cut, and counted as kept.
+    h.record("big", "op", &"e".repeat(100_000), "why", 500)
+      .unwrap();
+    assert_exact_failures(&mut *h);
+    assert!(h.clear(None).unwrap());
+    assert_eq!(assert_exact_failures(&mut *h), 0);
+    // Counted again after a clear (in a file, its trigger is back).
+    fail(&mut *h, "a1", "e1", 600);
+    assert_eq!(assert_exact_failures(&mut *h), 10);
   });
 }

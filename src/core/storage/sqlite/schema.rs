@@ -20,7 +20,7 @@ const MIGRATIONS: &[&str] = &[V1, V2];
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables the current schema has.
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
   "meta",
   "jobs",
   "job_counts",
@@ -28,6 +28,7 @@ const TABLES: [&str; 7] = [
   "cache_totals",
   "failures",
   "failure_services",
+  "failure_totals",
 ];
 
 const V1: &str = "
@@ -129,10 +130,12 @@ CREATE TABLE failure_services (service TEXT PRIMARY KEY, last_seq INTEGER NOT NU
 CREATE INDEX failure_services_by_recency ON failure_services (last_seq);
 ";
 
-/// The byte bound of the queue. Each job row keeps what it holds
-/// (`Job::stored_bytes`, written by the queue code); triggers keep the bytes
-/// of each status in `job_counts` next to the counts. Rows written before
-/// get the same sum of their strings' UTF-8 bytes here.
+/// The byte bounds of the queue and of the failure history. Each job row
+/// keeps what it holds (`Job::stored_bytes`, written by the queue code), and
+/// triggers keep the bytes of each status in `job_counts` next to the
+/// counts; each failure row keeps its `FailureRecord::stored_bytes`, and
+/// triggers keep the total in `failure_totals`. Rows written before get the
+/// same sums of their strings' UTF-8 bytes here.
 const V2: &str = "
 ALTER TABLE jobs ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
 UPDATE jobs SET bytes = length(CAST(id AS BLOB)) + length(CAST(type AS BLOB))
@@ -156,6 +159,18 @@ CREATE TRIGGER jobs_recount AFTER UPDATE OF status, bytes ON jobs
 WHEN OLD.status <> NEW.status OR OLD.bytes <> NEW.bytes BEGIN
   UPDATE job_counts SET n = n - 1, bytes = bytes - OLD.bytes WHERE status = OLD.status;
   UPDATE job_counts SET n = n + 1, bytes = bytes + NEW.bytes WHERE status = NEW.status;
+END;
+
+ALTER TABLE failures ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE failures SET bytes = length(CAST(service AS BLOB)) + length(CAST(operation AS BLOB))
+  + length(CAST(error AS BLOB)) + length(CAST(skip_reason AS BLOB));
+CREATE TABLE failure_totals (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
+INSERT INTO failure_totals (id, bytes) SELECT 0, coalesce(sum(bytes), 0) FROM failures;
+CREATE TRIGGER failures_count_in AFTER INSERT ON failures BEGIN
+  UPDATE failure_totals SET bytes = bytes + NEW.bytes;
+END;
+CREATE TRIGGER failures_count_out AFTER DELETE ON failures BEGIN
+  UPDATE failure_totals SET bytes = bytes - OLD.bytes;
 END;
 ";
 
@@ -290,9 +305,10 @@ mod tests {
   use rusqlite::Connection;
 
   use super::*;
+  use crate::core::failures::{FailureConfig, FailureRecord};
   use crate::core::queue::{Job, QueueConfig};
-  use crate::core::storage::sqlite::{test_dir, Durability, SqliteQueue};
-  use crate::core::storage::traits::{JobFilter, Page, QueueStore};
+  use crate::core::storage::sqlite::{test_dir, Durability, SqliteFailures, SqliteQueue};
+  use crate::core::storage::traits::{FailureStore, JobFilter, Page, QueueStore};
 
   /// A file as the first release wrote it, with jobs in it.
   fn version_1_file(path: &Path, rows: &str) {
@@ -333,5 +349,39 @@ mod tests {
     assert!(jobs.iter().all(|job| job.last_error.is_some()));
     let counted: usize = jobs.iter().map(Job::stored_bytes).sum();
     assert_eq!(queue.stats(later).unwrap().bytes, counted);
+  }
+
+  #[test]
+  fn failures_written_before_the_byte_bound_are_counted_as_the_history_counts_them() {
+    let path = test_dir("migrate-failure-bytes").join("s.db");
+    version_1_file(
+      &path,
+      "INSERT INTO failures (service, operation, error, skip_reason, at) VALUES
+         ('fb', 'post', 'timeout ⏱', 'Service temporarily unavailable: timeout ⏱', 1),
+         ('x', 'op', 'e', 'r', 2);
+       INSERT INTO failure_services VALUES ('fb', 1), ('x', 2);",
+    );
+    let config = FailureConfig::default();
+    let mut history = SqliteFailures::open(&path, Durability::Normal, config).unwrap();
+    let counted = |history: &mut SqliteFailures| -> usize {
+      history
+        .failures(None, Page::ALL)
+        .unwrap()
+        .iter()
+        .map(FailureRecord::stored_bytes)
+        .sum()
+    };
+    // "⏱" is 3 bytes of UTF-8.
+    assert_eq!(counted(&mut history), (2 + 4 + 11 + 44) + (1 + 2 + 1 + 1));
+    assert_eq!(history.bytes().unwrap(), counted(&mut history));
+    // The bound applies to them like any other.
+    history
+      .set_config(FailureConfig {
+        max_bytes: 10,
+        ..config
+      })
+      .unwrap();
+    assert_eq!(history.bytes().unwrap(), 5);
+    assert_eq!(history.stats().unwrap().len(), 1);
   }
 }
