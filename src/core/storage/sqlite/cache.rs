@@ -9,7 +9,8 @@ use std::path::Path;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::database::{
-  delete_all, int, is_json, quarantine, store_bound, stored_bound, Database, FileOptions,
+  delete_all, int, is_json, quarantine, read_bounds, store_bounds, Database, FileOptions,
+  SharedBounds,
 };
 use crate::core::cache::entry::{
   key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText,
@@ -35,7 +36,7 @@ impl SqliteCache {
   ) -> StorageResult<Self> {
     let mut db = Database::open(path, options)?;
     let seed = db.meta("cache_seed")?;
-    let config = db.read(|tx| shared_bounds(tx, config))?;
+    let config = db.read(|tx| read_bounds(tx, config, bounds))?;
     Ok(Self {
       db,
       config,
@@ -47,17 +48,12 @@ impl SqliteCache {
   }
 }
 
-const MAX_ENTRIES: &str = "bound_cache_max_entries";
-const MAX_BYTES: &str = "bound_cache_max_bytes";
-
-/// `config` with the bounds the file holds (set by the last process that
-/// asked for bounds), where it holds any.
-fn shared_bounds(tx: &Transaction, config: CacheConfig) -> rusqlite::Result<CacheConfig> {
-  Ok(CacheConfig {
-    max_entries: stored_bound(tx, MAX_ENTRIES)?.map_or(config.max_entries, |n| n as usize),
-    max_bytes: stored_bound(tx, MAX_BYTES)?.map_or(config.max_bytes, |n| n as usize),
-    ..config
-  })
+/// The cache's bounds every process on the file shares.
+fn bounds(config: &mut CacheConfig) -> SharedBounds<'_, 2> {
+  [
+    ("bound_cache_max_entries", &mut config.max_entries),
+    ("bound_cache_max_bytes", &mut config.max_bytes),
+  ]
 }
 
 /// Entries expired before this instant are past their grace too.
@@ -305,8 +301,7 @@ impl CacheStore for SqliteCache {
   fn set_config(&mut self, config: CacheConfig, now: u64) -> StorageResult<()> {
     // Asked for: these bounds become the file's, for every process.
     let evicted = self.db.write(|tx| {
-      store_bound(tx, MAX_ENTRIES, config.max_entries as u64)?;
-      store_bound(tx, MAX_BYTES, config.max_bytes as u64)?;
+      store_bounds(tx, config, bounds)?;
       advance(tx, &config, now)?;
       enforce_bounds(tx, &config)
     })?;
@@ -340,7 +335,7 @@ impl CacheStore for SqliteCache {
       .db
       .write(|tx| {
         // The file's bounds, as another process may have set them since.
-        let config = shared_bounds(tx, config)?;
+        let config = read_bounds(tx, config, bounds)?;
         advance(tx, &config, now)?;
         delete_key(tx, digest, prompt, model_id)?;
         tx.prepare_cached(

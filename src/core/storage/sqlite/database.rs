@@ -328,21 +328,43 @@ pub(super) fn int(value: u64) -> i64 {
   value.min(i64::MAX as u64) as i64
 }
 
-/// A bound every process on the file shares (cache entries and bytes, jobs
-/// held, failures per service), as the last process that asked for one set
-/// it; `None` while none has. Opening a file never changes these: only
-/// `configure` and constructors given bounds do (`store_bound`).
-pub(super) fn stored_bound(tx: &Transaction, key: &str) -> rusqlite::Result<Option<u64>> {
+/// Bounds every process on the file shares (cache entries and bytes, jobs
+/// and their bytes, failures per service and their bytes): the fields of a
+/// store's config, each with its key in `meta`.
+pub(super) type SharedBounds<'a, const N: usize> = [(&'static str, &'a mut usize); N];
+
+/// `config` with the shared bounds (`bounds` names them) the file holds, as
+/// the last process that asked for bounds set them; a bound the file holds
+/// none of stays as it is. Opening a file never changes these: only
+/// `configure` and constructors given bounds do (`store_bounds`).
+pub(super) fn read_bounds<C, const N: usize>(
+  tx: &Transaction,
+  mut config: C,
+  bounds: fn(&mut C) -> SharedBounds<'_, N>,
+) -> rusqlite::Result<C> {
   use rusqlite::OptionalExtension;
-  tx.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-    .query_row([key], |row| row.get::<_, i64>(0))
-    .optional()
-    .map(|value| value.map(|v| v.max(0) as u64))
+  for (key, bound) in bounds(&mut config) {
+    let stored = tx
+      .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+      .query_row([key], |row| row.get::<_, i64>(0))
+      .optional()?;
+    if let Some(value) = stored {
+      *bound = value.max(0) as usize;
+    }
+  }
+  Ok(config)
 }
 
-pub(super) fn store_bound(tx: &Transaction, key: &str, value: u64) -> rusqlite::Result<()> {
-  tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
-    .execute(rusqlite::params![key, int(value)])?;
+/// Makes `config`'s shared bounds the file's, for every process.
+pub(super) fn store_bounds<C, const N: usize>(
+  tx: &Transaction,
+  mut config: C,
+  bounds: fn(&mut C) -> SharedBounds<'_, N>,
+) -> rusqlite::Result<()> {
+  for (key, bound) in bounds(&mut config) {
+    tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+      .execute(rusqlite::params![key, int(*bound as u64)])?;
+  }
   Ok(())
 }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-use super::database::{delete_all, int, store_bound, stored_bound, Database, FileOptions};
+use super::database::{
+  delete_all, int, read_bounds, store_bounds, Database, FileOptions, SharedBounds,
+};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{FailureStore, Location, Page};
@@ -25,23 +27,20 @@ impl SqliteFailures {
     config: FailureConfig,
   ) -> StorageResult<Self> {
     let mut db = Database::open(path, options)?;
-    let config = db.read(|tx| shared_bounds(tx, config))?;
+    let config = db.read(|tx| read_bounds(tx, config, bounds))?;
     Ok(Self { db, config })
   }
 }
 
-const MAX_PER_SERVICE: &str = "bound_failures_max_per_service";
-const MAX_BYTES: &str = "bound_failures_max_bytes";
-
-/// `config` with the bounds the file holds (set by the last process that
-/// asked for bounds), where it holds any.
-fn shared_bounds(tx: &Transaction, config: FailureConfig) -> rusqlite::Result<FailureConfig> {
-  Ok(FailureConfig {
-    max_per_service: stored_bound(tx, MAX_PER_SERVICE)?
-      .map_or(config.max_per_service, |n| n as usize),
-    max_bytes: stored_bound(tx, MAX_BYTES)?.map_or(config.max_bytes, |n| n as usize),
-    ..config
-  })
+/// The history's bounds every process on the file shares.
+fn bounds(config: &mut FailureConfig) -> SharedBounds<'_, 2> {
+  [
+    (
+      "bound_failures_max_per_service",
+      &mut config.max_per_service,
+    ),
+    ("bound_failures_max_bytes", &mut config.max_bytes),
+  ]
 }
 
 fn read_record(row: &Row) -> rusqlite::Result<FailureRecord> {
@@ -127,8 +126,7 @@ impl FailureStore for SqliteFailures {
   fn set_config(&mut self, config: FailureConfig) -> StorageResult<()> {
     // Asked for: these bounds become the file's, for every process.
     self.db.write(|tx| {
-      store_bound(tx, MAX_PER_SERVICE, config.max_per_service as u64)?;
-      store_bound(tx, MAX_BYTES, config.max_bytes as u64)?;
+      store_bounds(tx, config, bounds)?;
       trim_services(tx, config.max_services)?;
       let services: Vec<String> = tx
         .prepare_cached("SELECT service FROM failure_services")?
@@ -155,7 +153,7 @@ impl FailureStore for SqliteFailures {
     let record = FailureRecord::new(service.into(), operation, error, skip_reason, now, 0);
     self.config = self.db.write(|tx| {
       // The file's bounds, as another process may have set them since.
-      let config = shared_bounds(tx, config)?;
+      let config = read_bounds(tx, config, bounds)?;
       tx.prepare_cached(
         "INSERT INTO failures (service, operation, error, skip_reason, at, bytes) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-use super::database::{int, is_json, quarantine, store_bound, stored_bound, Database, FileOptions};
+use super::database::{
+  int, is_json, quarantine, read_bounds, store_bounds, Database, FileOptions, SharedBounds,
+};
 use crate::core::clock::add_ms;
 use crate::core::queue::ids::JobIds;
 use crate::core::queue::job::{
@@ -43,7 +45,7 @@ impl SqliteQueue {
     for (i, key) in keys.iter_mut().enumerate() {
       *key = db.meta(&format!("job_id_key_{i}"))?;
     }
-    let config = db.read(|tx| shared_bounds(tx, config))?;
+    let config = db.read(|tx| read_bounds(tx, config, bounds))?;
     Ok(Self {
       db,
       config,
@@ -52,17 +54,12 @@ impl SqliteQueue {
   }
 }
 
-const MAX_SIZE: &str = "bound_queue_max_size";
-const MAX_BYTES: &str = "bound_queue_max_bytes";
-
-/// `config` with the bounds the file holds (set by the last process that
-/// asked for bounds), where it holds any.
-fn shared_bounds(tx: &Transaction, config: QueueConfig) -> rusqlite::Result<QueueConfig> {
-  Ok(QueueConfig {
-    max_size: stored_bound(tx, MAX_SIZE)?.map_or(config.max_size, |n| n as usize),
-    max_bytes: stored_bound(tx, MAX_BYTES)?.map_or(config.max_bytes, |n| n as usize),
-    ..config
-  })
+/// The queue's bounds every process on the file shares.
+fn bounds(config: &mut QueueConfig) -> SharedBounds<'_, 2> {
+  [
+    ("bound_queue_max_size", &mut config.max_size),
+    ("bound_queue_max_bytes", &mut config.max_bytes),
+  ]
 }
 
 /// A ready job's place: higher priority first, then older.
@@ -337,8 +334,7 @@ impl QueueStore for SqliteQueue {
     let backoff = &config.backoff;
     // Asked for: these bounds become the file's, for every process.
     self.db.write(|tx| {
-      store_bound(tx, MAX_SIZE, config.max_size as u64)?;
-      store_bound(tx, MAX_BYTES, config.max_bytes as u64)?;
+      store_bounds(tx, config.clone(), bounds)?;
       advance(tx, now, backoff)?;
       let held = totals(tx)?;
       let over = held.jobs.saturating_sub(config.max_size as u64);
@@ -356,7 +352,7 @@ impl QueueStore for SqliteQueue {
     let config = self.config.clone();
     let stored = self.db.write(|tx| {
       // The file's bounds, as another process may have set them since.
-      let config = shared_bounds(tx, config)?;
+      let config = read_bounds(tx, config, bounds)?;
       advance(tx, now, backoff)?;
       let last: i64 = tx
         .prepare_cached("SELECT n FROM job_counts WHERE status = -1")?
