@@ -68,6 +68,21 @@ fn job_bytes(payload: usize) -> usize {
   probe.get(&id, 0).unwrap().unwrap().stored_bytes()
 }
 
+/// A queue with room for `room` jobs of `new_job(1000, 3)`, holding `held`
+/// of them (their ids in enqueue order), and what one such job holds.
+fn filled(
+  backend: Backend,
+  room: usize,
+  held: usize,
+) -> (Box<dyn QueueStore>, usize, Vec<Arc<str>>) {
+  let one = job_bytes(1000);
+  let mut q = queue(backend, room * one);
+  let ids = (0..held)
+    .map(|_| q.enqueue(new_job(1000, 3), 0).unwrap())
+    .collect();
+  (q, one, ids)
+}
+
 #[test]
 fn finished_jobs_go_by_bytes_in_the_order_they_finished() {
   for_each_backend("bytes-order", |backend| {
@@ -105,11 +120,7 @@ fn finished_jobs_go_by_bytes_in_the_order_they_finished() {
 #[test]
 fn live_jobs_are_never_dropped_for_bytes_and_a_refusal_changes_nothing() {
   for_each_backend("bytes-full", |backend| {
-    let one = job_bytes(1000);
-    let mut q = queue(backend, 3 * one);
-    let live: Vec<_> = (0..3)
-      .map(|_| q.enqueue(new_job(1000, 3), 0).unwrap())
-      .collect();
+    let (mut q, one, live) = filled(backend, 3, 3);
     q.complete(&live[0], 1).unwrap();
     // A job of two jobs' bytes: the one finished job cannot make room.
     let refused = q.enqueue(new_job(2000, 3), 2).unwrap_err();
@@ -185,11 +196,7 @@ fn fail_grows_and_replaces_a_jobs_bytes_exactly() {
 #[test]
 fn lowering_max_bytes_evicts_finished_jobs_but_never_live_ones() {
   for_each_backend("bytes-lower", |backend| {
-    let one = job_bytes(1000);
-    let mut q = queue(backend, 10 * one);
-    let jobs: Vec<_> = (0..5)
-      .map(|_| q.enqueue(new_job(1000, 3), 0).unwrap())
-      .collect();
+    let (mut q, one, jobs) = filled(backend, 10, 5);
     q.complete(&jobs[3], 1).unwrap();
     q.complete(&jobs[1], 2).unwrap();
     let lower = |q: &mut Box<dyn QueueStore>, max_bytes| {
@@ -267,6 +274,15 @@ fn history(backend: Backend, config: FailureConfig) -> Box<dyn FailureStore> {
   history
 }
 
+/// A history with the default bounds but `max_bytes`.
+fn history_of(backend: Backend, max_bytes: usize) -> Box<dyn FailureStore> {
+  let config = FailureConfig {
+    max_bytes,
+    ..Default::default()
+  };
+  history(backend, config)
+}
+
 fn failures(history: &mut dyn FailureStore) -> Vec<FailureRecord> {
   history.failures(None, Page::ALL).unwrap()
 }
@@ -300,13 +316,7 @@ fn fail(history: &mut dyn FailureStore, service: &str, error: &str, now: u64) {
 fn failures_past_the_byte_bound_go_oldest_first_whatever_their_service() {
   for_each_backend("failure-bytes", |backend| {
     // Each record: service (2) + "op" (2) + error (2) + "rrrr" (4) = 10 bytes.
-    let mut h = history(
-      backend,
-      FailureConfig {
-        max_bytes: 40,
-        ..Default::default()
-      },
-    );
+    let mut h = history_of(backend, 40);
     fail(&mut *h, "a1", "e1", 1);
     fail(&mut *h, "b1", "e2", 2);
     fail(&mut *h, "a1", "e3", 3);
@@ -317,13 +327,9 @@ fn failures_past_the_byte_bound_go_oldest_first_whatever_their_service() {
     fail(&mut *h, "a1", "e6", 6);
     assert_eq!(held(&mut *h), ["a1:e3", "c1:e4", "c1:e5", "a1:e6"]);
     // b1 lost its only record: it is no longer tracked at all.
-    let services: Vec<String> = h
-      .stats()
-      .unwrap()
-      .iter()
-      .map(|s| s.service.to_string())
-      .collect();
-    assert_eq!(services, ["a1", "c1"]);
+    let tracked = h.stats().unwrap();
+    assert_eq!(tracked.len(), 2);
+    assert!(tracked.iter().all(|stats| &*stats.service != "b1"));
     assert!(!h.should_skip("b1", 1.0, 6).unwrap());
     // A larger record takes the room of two.
     fail(&mut *h, "b1", "e7xxxxxxxx", 7);
@@ -335,13 +341,7 @@ fn failures_past_the_byte_bound_go_oldest_first_whatever_their_service() {
 #[test]
 fn the_newest_failure_is_kept_even_alone_over_the_byte_bound() {
   for_each_backend("failure-bytes-newest", |backend| {
-    let mut h = history(
-      backend,
-      FailureConfig {
-        max_bytes: 15,
-        ..Default::default()
-      },
-    );
+    let mut h = history_of(backend, 15);
     fail(&mut *h, "a1", "e1", 1);
     fail(&mut *h, "b1", &"x".repeat(100), 2);
     assert_eq!(failures(&mut *h).len(), 1);
