@@ -172,6 +172,12 @@ interface AIResponseCacheOptions {
 interface BackgroundJobQueueOptions {
   /** Jobs held at most, in every status (default 10,000). */
   maxSize?: number;
+  /**
+   * Bytes held at most by the jobs in every status: the UTF-8 of each job's
+   * strings (payload JSON, operation, userId, type, id, lastError; default
+   * 256 MiB). Finished jobs are evicted to make room, never a live one.
+   */
+  maxBytes?: number;
   /** How long a job may stay `processing` before it counts as failed (default 5 min). */
   leaseMs?: number;
   /** Largest payload, in bytes of JSON (default 1 MiB). */
@@ -191,6 +197,12 @@ interface IntegrationFailureManagerOptions {
   windowMs?: number;
   /** Failures held per service (default 100). */
   maxPerService?: number;
+  /**
+   * Bytes held at most by all the failures together: the UTF-8 of each
+   * record's service, operation, error and skipReason (default 64 MiB). The
+   * oldest records go first, whatever their service; the newest is always kept.
+   */
+  maxBytes?: number;
 }
 
 /**

@@ -192,6 +192,11 @@ async function usage(): Promise<void> {
   new BackgroundJobQueue({ maxSize: 10, leaseMs: 1000, maxPayloadBytes: 1024 });
   new BackgroundJobQueue({ backoffMs: [1_000, 10_000] });
   configure({ queue: { backoffMs: [60_000] } });
+  new BackgroundJobQueue({ maxBytes: 64 * 1024 * 1024 });
+  configure({ queue: { maxBytes: 1024 }, failures: { maxBytes: 1024 } });
+  new IntegrationFailureManager({ maxBytes: 1024 });
+  // @ts-expect-error maxBytes is a number
+  new BackgroundJobQueue({ maxBytes: '1 MiB' });
   // @ts-expect-error backoffMs is an array of numbers
   new BackgroundJobQueue({ backoffMs: 1000 });
   new BackgroundJobQueue({ maxSize: 10, storagePath: '/var/lib/app/jobs.db', durability: 'normal' });

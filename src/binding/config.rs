@@ -261,10 +261,17 @@ pub fn queue_config(
   storage: Option<&mut StorageChoice>,
 ) -> JsResult<QueueConfig> {
   let mut config = base;
-  let known = ["maxSize", "leaseMs", "maxPayloadBytes", "backoffMs"];
+  let known = [
+    "maxSize",
+    "maxBytes",
+    "leaseMs",
+    "maxPayloadBytes",
+    "backoffMs",
+  ];
   read_options(js, value, name, &known, storage, |key, field, path| {
     match key {
       "maxSize" => config.max_size = count(js, field, path, 1)? as usize,
+      "maxBytes" => config.max_bytes = count(js, field, path, 1)? as usize,
       "leaseMs" => config.lease_ms = count(js, field, path, 1)?,
       "backoffMs" => config.backoff = backoff(js, field, path)?,
       _ => config.max_payload_bytes = count(js, field, path, 1)? as usize,
@@ -282,10 +289,11 @@ pub fn failure_config(
   storage: Option<&mut StorageChoice>,
 ) -> JsResult<FailureConfig> {
   let mut config = base;
-  let known = ["windowMs", "maxPerService"];
+  let known = ["windowMs", "maxPerService", "maxBytes"];
   read_options(js, value, name, &known, storage, |key, field, path| {
     match key {
       "windowMs" => config.window_ms = count(js, field, path, 1)?,
+      "maxBytes" => config.max_bytes = count(js, field, path, 1)? as usize,
       _ => config.max_per_service = count(js, field, path, 1)? as usize,
     }
     Ok(())

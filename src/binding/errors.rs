@@ -92,8 +92,10 @@ impl From<QueueError> for Fault {
   fn from(error: QueueError) -> Self {
     match error {
       QueueError::Storage(error) => error.into(),
-      QueueError::Full { .. } => Fault::error(QUEUE_FULL, error.to_string()),
-      QueueError::PayloadTooLarge { .. } => {
+      QueueError::Full { .. } | QueueError::FullBytes { .. } => {
+        Fault::error(QUEUE_FULL, error.to_string())
+      }
+      QueueError::PayloadTooLarge { .. } | QueueError::JobTooLarge { .. } => {
         Fault::range_error(PAYLOAD_TOO_LARGE, error.to_string())
       }
       QueueError::TooLong(_) => Fault::range_error(ERR_OUT_OF_RANGE, error.to_string()),

@@ -14,8 +14,9 @@ use super::config::{failure_config, StorageChoice};
 use super::raw::Raw;
 use super::records;
 
-/// Failure history per integration, bounded per service and in the number
-/// of services, with a time window for "skip this service up front".
+/// Failure history per integration, bounded per service, in the number of
+/// services and in bytes, with a time window for "skip this service up
+/// front".
 #[napi(js_name = "NativeFailureHistory")]
 pub struct JsIntegrationFailureManager {
   inner: SharedFailures,
@@ -24,7 +25,7 @@ pub struct JsIntegrationFailureManager {
 #[napi]
 impl JsIntegrationFailureManager {
   /// An isolated failure history (defaults: 5 min window, 100 failures per
-  /// service, 10,000 services).
+  /// service, 10,000 services, 64 MiB).
   #[napi(constructor)]
   pub fn new(env: Env, options: Raw) -> napi::Result<Self> {
     boundary(env, |js| {

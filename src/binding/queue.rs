@@ -100,8 +100,8 @@ fn failure_text(js: Js, value: Raw) -> String {
 
 #[napi]
 impl JsBackgroundJobQueue {
-  /// An isolated queue with its own bounds (defaults: 10,000 jobs, 5 min
-  /// lease, 1 MiB payloads).
+  /// An isolated queue with its own bounds (defaults: 10,000 jobs, 256 MiB
+  /// held, 5 min lease, 1 MiB payloads).
   #[napi(constructor)]
   pub fn new(env: Env, options: Raw) -> napi::Result<Self> {
     boundary(env, |js| {
@@ -126,7 +126,7 @@ impl JsBackgroundJobQueue {
   }
 
   /// Adds a job; returns its id (`job_<ms>_<9 base-36 chars>`). Throws
-  /// `QUEUE_FULL` when only live jobs fill the queue.
+  /// `QUEUE_FULL` when only live jobs fill the queue (in jobs or bytes).
   #[napi]
   pub fn enqueue(&self, env: Env, job: Raw) -> napi::Result<String> {
     boundary(env, |js| {

@@ -1,11 +1,9 @@
 //! The in-memory failure history: a log per service in an LRU map of
-//! services.
+//! services, and the services by their oldest record for the byte bound.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::sync::Arc;
-
-use crate::core::limits;
 
 use lru::LruCache;
 
@@ -18,6 +16,61 @@ pub struct FailureWindow {
   config: FailureConfig,
   next_seq: u64,
   services: LruCache<Arc<str>, VecDeque<FailureRecord>>,
+  held: Held,
+}
+
+/// What the byte bound needs, kept as records come and go: every service
+/// by the `seq` of its oldest record (so the oldest record of all is the
+/// front of the first one's history), and the records' count and bytes.
+#[derive(Default)]
+struct Held {
+  oldest: BTreeMap<u64, Arc<str>>,
+  records: usize,
+  bytes: usize,
+}
+
+impl Held {
+  /// `record` joins `history` as its newest.
+  fn push(&mut self, history: &mut VecDeque<FailureRecord>, record: FailureRecord) {
+    if history.is_empty() {
+      self.oldest.insert(record.seq, record.service.clone());
+    }
+    self.records += 1;
+    self.bytes += record.stored_bytes();
+    history.push_back(record);
+  }
+
+  /// Drops `history`'s oldest records until at most `keep` are left.
+  fn trim(&mut self, history: &mut VecDeque<FailureRecord>, keep: usize) {
+    let Some(front) = history.front() else {
+      return;
+    };
+    if history.len() <= keep {
+      return;
+    }
+    let service = self.oldest.remove(&front.seq);
+    while history.len() > keep {
+      if let Some(record) = history.pop_front() {
+        self.records -= 1;
+        self.bytes -= record.stored_bytes();
+      }
+    }
+    if let (Some(front), Some(service)) = (history.front(), service) {
+      self.oldest.insert(front.seq, service);
+    }
+  }
+
+  /// Forgets a whole history, already taken out of the services.
+  fn forget(&mut self, history: &VecDeque<FailureRecord>) {
+    if let Some(front) = history.front() {
+      self.oldest.remove(&front.seq);
+    }
+    self.records -= history.len();
+    self.bytes -= history
+      .iter()
+      .map(FailureRecord::stored_bytes)
+      .sum::<usize>();
+  }
 }
 
 impl FailureWindow {
@@ -26,6 +79,34 @@ impl FailureWindow {
       config,
       next_seq: 0,
       services: LruCache::unbounded(),
+      held: Held::default(),
+    }
+  }
+
+  /// Forgets the least recently failed services beyond `max_services`.
+  fn trim_services(&mut self) {
+    while self.services.len() > self.config.max_services {
+      if let Some((_, history)) = self.services.pop_lru() {
+        self.held.forget(&history);
+      }
+    }
+  }
+
+  /// Drops the oldest records, whatever their service, while they hold
+  /// more than `max_bytes`; the newest record stays even alone over it.
+  fn fit_bytes(&mut self) {
+    while self.held.bytes > self.config.max_bytes && self.held.records > 1 {
+      let Some((_, service)) = self.held.oldest.first_key_value() else {
+        return;
+      };
+      let service = service.clone();
+      let Some(history) = self.services.peek_mut(&service) else {
+        return;
+      };
+      self.held.trim(history, history.len() - 1);
+      if history.is_empty() {
+        self.services.pop(&service);
+      }
     }
   }
 }
@@ -38,14 +119,11 @@ impl FailureStore for FailureWindow {
   /// New bounds apply at once to the history already held.
   fn set_config(&mut self, config: FailureConfig) -> StorageResult<()> {
     self.config = config;
-    while self.services.len() > config.max_services {
-      self.services.pop_lru();
-    }
+    self.trim_services();
     for (_, history) in self.services.iter_mut() {
-      while history.len() > config.max_per_service {
-        history.pop_front();
-      }
+      self.held.trim(history, config.max_per_service);
     }
+    self.fit_bytes();
     Ok(())
   }
 
@@ -57,31 +135,24 @@ impl FailureStore for FailureWindow {
     skip_reason: &str,
     now: u64,
   ) -> StorageResult<()> {
-    let record = |service: Arc<str>, seq| FailureRecord {
-      service,
-      operation: operation.to_owned(),
-      error: limits::clip(error),
-      timestamp: now,
-      skip_reason: limits::clip(skip_reason),
-      seq,
-    };
+    let record =
+      |service: Arc<str>, seq| FailureRecord::new(service, operation, error, skip_reason, now, seq);
     let seq = self.next_seq;
     self.next_seq += 1;
     if let Some(history) = self.services.get_mut(service) {
       let name = history.front().map(|r| r.service.clone());
-      history.push_back(record(name.unwrap_or_else(|| service.into()), seq));
-      while history.len() > self.config.max_per_service {
-        history.pop_front();
-      }
-      return Ok(());
+      self
+        .held
+        .push(history, record(name.unwrap_or_else(|| service.into()), seq));
+      self.held.trim(history, self.config.max_per_service);
+    } else {
+      let name: Arc<str> = service.into();
+      let mut history = VecDeque::new();
+      self.held.push(&mut history, record(name.clone(), seq));
+      self.services.push(name, history);
+      self.trim_services();
     }
-    let name: Arc<str> = service.into();
-    let mut history = VecDeque::new();
-    history.push_back(record(name.clone(), seq));
-    self.services.push(name, history);
-    while self.services.len() > self.config.max_services {
-      self.services.pop_lru();
-    }
+    self.fit_bytes();
     Ok(())
   }
 
@@ -135,9 +206,16 @@ impl FailureStore for FailureWindow {
   /// Forgets one service's failures, or all; true when anything was held.
   fn clear(&mut self, service: Option<&str>) -> StorageResult<bool> {
     Ok(match service {
-      Some(name) => self.services.pop(name).is_some(),
+      Some(name) => match self.services.pop(name) {
+        Some(history) => {
+          self.held.forget(&history);
+          true
+        }
+        None => false,
+      },
       None => {
         let had_any = !self.services.is_empty();
+        self.held = Held::default();
         let old = std::mem::replace(&mut self.services, LruCache::unbounded());
         let items = old.len();
         free(old, items);
@@ -166,6 +244,10 @@ impl FailureStore for FailureWindow {
       .collect();
     stats.sort_by_key(|(seq, _)| *seq);
     Ok(stats.into_iter().map(|(_, s)| s).collect())
+  }
+
+  fn bytes(&mut self) -> StorageResult<usize> {
+    Ok(self.held.bytes)
   }
 
   fn location(&self) -> Location<'_> {

@@ -12,6 +12,8 @@ use crate::core::storage::error::StorageError;
 pub const DEFAULT_MAX_SIZE: usize = 10_000;
 pub const DEFAULT_LEASE_MS: u64 = 5 * 60 * 1000;
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+/// 256 MiB, as the cache's byte bound.
+pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
 pub const LEASE_EXPIRED: &str = "lease expired";
 
@@ -59,6 +61,9 @@ pub struct QueueConfig {
   pub lease_ms: u64,
   /// Largest payload, in bytes of JSON.
   pub max_payload_bytes: usize,
+  /// Bytes held at most by the jobs in every status together, counted by
+  /// `Job::stored_bytes`.
+  pub max_bytes: usize,
   /// Delays before retries of a failed job. Applied when a failure is
   /// recorded (the job's `next_retry_at` is stored); per instance and
   /// process, not stored in a file.
@@ -71,6 +76,7 @@ impl Default for QueueConfig {
       max_size: DEFAULT_MAX_SIZE,
       lease_ms: DEFAULT_LEASE_MS,
       max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+      max_bytes: DEFAULT_MAX_BYTES,
       backoff: Backoff::default(),
     }
   }
@@ -156,6 +162,28 @@ impl NewJob {
       None => Ok(()),
     }
   }
+
+  /// The job as stored: `pending`, created `now`, under `id` and `seq`.
+  pub(crate) fn into_job(self, id: Arc<str>, seq: u64, now: u64) -> Job {
+    Job {
+      id,
+      job_type: self.job_type,
+      operation: self.operation,
+      payload: self.payload,
+      user_id: self.user_id.into(),
+      priority: self.priority,
+      created_at: now,
+      retry_count: self.retry_count,
+      max_retries: self.max_retries,
+      next_retry_at: self.next_retry_at,
+      status: JobStatus::Pending,
+      last_error: None,
+      updated_at: now,
+      seq,
+      lease_until: None,
+      finish_rank: 0,
+    }
+  }
 }
 
 /// A job as stored and as handed out (snapshots are clones; the payload
@@ -184,6 +212,33 @@ pub struct Job {
 impl Job {
   pub fn is_live(&self) -> bool {
     matches!(self.status, JobStatus::Pending | JobStatus::Processing)
+  }
+
+  /// The bytes this job holds, as `QueueConfig::max_bytes` counts them: the
+  /// UTF-8 of its stored strings (id, type, operation, payload JSON, user
+  /// id, last error). Numbers, dates and enums are not counted. The one
+  /// definition: the memory queue counts with it, the file stores it in
+  /// each job row (`schema.rs` computes the same for rows written before).
+  pub fn stored_bytes(&self) -> usize {
+    self.id.len()
+      + self.job_type.as_str().len()
+      + self.operation.len()
+      + self.payload.as_ref().map_or(0, |p| p.len())
+      + self.user_id.len()
+      + self.last_error.as_ref().map_or(0, |e| e.len())
+  }
+
+  /// Whether a queue whose bounds are `config` can ever hold this job:
+  /// refused up front when it alone is larger than the byte bound.
+  pub(crate) fn check_size(&self, config: &QueueConfig) -> Result<usize, QueueError> {
+    let bytes = self.stored_bytes();
+    if bytes > config.max_bytes {
+      return Err(QueueError::JobTooLarge {
+        bytes,
+        max_bytes: config.max_bytes,
+      });
+    }
+    Ok(bytes)
   }
 
   /// Handed to a worker until `lease_until`.
@@ -239,6 +294,19 @@ pub enum QueueError {
   Full {
     max_size: usize,
   },
+  /// The jobs that may not be dropped hold too many bytes for this one to
+  /// fit under `max_bytes`.
+  FullBytes {
+    /// What the pending and processing jobs hold.
+    live_bytes: usize,
+    job_bytes: usize,
+    max_bytes: usize,
+  },
+  /// One job larger than the whole byte bound (it could never fit).
+  JobTooLarge {
+    bytes: usize,
+    max_bytes: usize,
+  },
   PayloadTooLarge {
     bytes: usize,
     max_bytes: usize,
@@ -254,6 +322,18 @@ impl std::fmt::Display for QueueError {
       QueueError::Full { max_size } => write!(
         f,
         "The job queue is full: it holds {max_size} jobs that are pending or processing, and none may be dropped"
+      ),
+      QueueError::FullBytes {
+        live_bytes,
+        job_bytes,
+        max_bytes,
+      } => write!(
+        f,
+        "The job queue is full: its pending and processing jobs hold {live_bytes} bytes, and this job's {job_bytes} bytes would take it past its bound of {max_bytes} bytes (maxBytes); none may be dropped"
+      ),
+      QueueError::JobTooLarge { bytes, max_bytes } => write!(
+        f,
+        "The job holds {bytes} bytes (its payload JSON, operation, userId, type and id), more than the queue's whole bound of {max_bytes} bytes (maxBytes)"
       ),
       QueueError::PayloadTooLarge { bytes, max_bytes } => write!(
         f,
@@ -271,4 +351,6 @@ pub struct QueueStats {
   pub processing: usize,
   pub completed: usize,
   pub failed: usize,
+  /// What the held jobs hold (`Job::stored_bytes`), every status together.
+  pub bytes: usize,
 }

@@ -35,6 +35,9 @@ pub struct JobQueue {
   /// Every job's sequence number by status, in enqueue order: pages of
   /// `getByStatus`, and the counts.
   by_status: [BTreeSet<u64>; 4],
+  /// What the jobs in each status hold (`Job::stored_bytes`), kept as jobs
+  /// are indexed and taken out, so the byte bound costs no scan.
+  bytes: [usize; 4],
 }
 
 impl JobQueue {
@@ -50,6 +53,7 @@ impl JobQueue {
       finished: BTreeSet::new(),
       next_finish_rank: 0,
       by_status: Default::default(),
+      bytes: [0; 4],
     }
   }
 }
@@ -59,18 +63,23 @@ impl QueueStore for JobQueue {
     self.config.clone()
   }
 
-  /// New bounds apply at once; a lower `max_size` evicts finished jobs but
-  /// never a pending or processing one.
+  /// New bounds apply at once; a lower `max_size` or `max_bytes` evicts
+  /// finished jobs but never a pending or processing one.
   fn set_config(&mut self, config: QueueConfig, now: u64) -> StorageResult<()> {
     self.config = config;
     self.advance(now);
-    while self.jobs.len() > self.config.max_size && self.evict_finished() {}
+    let over = self.jobs.len().saturating_sub(self.config.max_size);
+    let over_bytes = self.held_bytes().saturating_sub(self.config.max_bytes);
+    self.evict_finished(over, over_bytes);
     Ok(())
   }
 
   fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
     job.check(self.config.max_payload_bytes)?;
     self.advance(now);
+    let seq = self.next_seq;
+    let stored = job.into_job(self.ids.job_id(now, seq).into(), seq, now);
+    let job_bytes = stored.check_size(&self.config)?;
     // Refused before anything is evicted: a call that throws changes nothing.
     let over = (self.jobs.len() + 1).saturating_sub(self.config.max_size);
     if over > self.finished.len() {
@@ -78,30 +87,19 @@ impl QueueStore for JobQueue {
         max_size: self.config.max_size,
       });
     }
-    for _ in 0..over {
-      self.evict_finished();
+    let held = self.held_bytes();
+    let over_bytes = (held + job_bytes).saturating_sub(self.config.max_bytes);
+    let finished_bytes = self.finished_bytes();
+    if over_bytes > finished_bytes {
+      return Err(QueueError::FullBytes {
+        live_bytes: held - finished_bytes,
+        job_bytes,
+        max_bytes: self.config.max_bytes,
+      });
     }
-    let seq = self.next_seq;
+    self.evict_finished(over, over_bytes);
     self.next_seq += 1;
-    let id: Arc<str> = self.ids.job_id(now, seq).into();
-    let stored = Job {
-      id: id.clone(),
-      job_type: job.job_type,
-      operation: job.operation,
-      payload: job.payload,
-      user_id: job.user_id.into(),
-      priority: job.priority,
-      created_at: now,
-      retry_count: job.retry_count,
-      max_retries: job.max_retries,
-      next_retry_at: job.next_retry_at,
-      status: JobStatus::Pending,
-      last_error: None,
-      updated_at: now,
-      seq,
-      lease_until: None,
-      finish_rank: 0,
-    };
+    let id = stored.id.clone();
     self.jobs.insert(seq, stored);
     self.index(seq, now);
     Ok(id)
@@ -181,6 +179,7 @@ impl QueueStore for JobQueue {
       processing: self.by_status[JobStatus::Processing as usize].len(),
       completed: self.by_status[JobStatus::Completed as usize].len(),
       failed: self.by_status[JobStatus::Failed as usize].len(),
+      bytes: self.held_bytes(),
     })
   }
 
@@ -237,6 +236,7 @@ impl QueueStore for JobQueue {
   fn clear_completed(&mut self, now: u64) -> StorageResult<usize> {
     self.advance(now);
     let done = std::mem::take(&mut self.by_status[JobStatus::Completed as usize]);
+    self.bytes[JobStatus::Completed as usize] = 0;
     let count = done.len();
     let staying = self.jobs.len() - count;
     if staying <= count {
@@ -366,6 +366,7 @@ impl JobQueue {
       }
     }
     self.by_status[job.status as usize].insert(seq);
+    self.bytes[job.status as usize] += job.stored_bytes();
   }
 
   /// Takes a job out of the index of its status; returns that status.
@@ -385,23 +386,35 @@ impl JobQueue {
       }
     }
     self.by_status[job.status as usize].remove(&seq);
+    self.bytes[job.status as usize] -= job.stored_bytes();
     Some(job.status)
   }
 
-  fn evict_finished(&mut self) -> bool {
-    match self.finished.pop_first() {
-      Some((_, seq)) => {
-        self.drop_job(seq);
-        true
-      }
-      None => false,
-    }
+  /// What every held job holds.
+  fn held_bytes(&self) -> usize {
+    self.bytes.iter().sum()
   }
 
-  /// Forgets a finished job that is already out of `finished`.
-  fn drop_job(&mut self, seq: u64) {
-    if let Some(job) = self.jobs.remove(&seq) {
-      self.by_status[job.status as usize].remove(&seq);
+  /// What the finished jobs hold: all that eviction can free.
+  fn finished_bytes(&self) -> usize {
+    self.bytes[JobStatus::Completed as usize] + self.bytes[JobStatus::Failed as usize]
+  }
+
+  /// Evicts finished jobs in the order they finished until at least
+  /// `count` jobs and `bytes` bytes are gone, or none is left.
+  fn evict_finished(&mut self, count: usize, bytes: usize) {
+    let (mut evicted, mut freed) = (0, 0);
+    while evicted < count || freed < bytes {
+      let Some((_, seq)) = self.finished.pop_first() else {
+        return;
+      };
+      if let Some(job) = self.jobs.remove(&seq) {
+        let held = job.stored_bytes();
+        self.by_status[job.status as usize].remove(&seq);
+        self.bytes[job.status as usize] -= held;
+        freed += held;
+      }
+      evicted += 1;
     }
   }
 }
@@ -498,6 +511,7 @@ mod tests {
       QueueStats {
         total: 1,
         processing: 1,
+        bytes: taken.stored_bytes(),
         ..Default::default()
       }
     );

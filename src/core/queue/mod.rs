@@ -1,6 +1,6 @@
 //! The background job queue: priority then FIFO, retries with backoff,
-//! leases for jobs in processing, and a size bound that never drops a live
-//! job.
+//! leases for jobs in processing, and bounds on jobs and bytes held that
+//! never drop a live job.
 //!
 //! - `job.rs`: the job model and its transitions, the enums, bounds, errors
 //!   and counts; what both stores share.
@@ -14,7 +14,7 @@ mod memory;
 
 pub use job::{
   backoff_ms, Backoff, Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError,
-  QueueStats, DEFAULT_BACKOFF_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_RETRIES,
-  DEFAULT_MAX_SIZE, LEASE_EXPIRED,
+  QueueStats, DEFAULT_BACKOFF_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_MAX_RETRIES, DEFAULT_MAX_SIZE, LEASE_EXPIRED,
 };
 pub use memory::JobQueue;

@@ -9,6 +9,8 @@
 //! explicit method call reports it; the fallback path treats a store it
 //! cannot reach as one that has nothing to offer).
 
+#[cfg(test)]
+mod byte_bounds;
 pub mod error;
 pub mod free;
 pub mod open;

@@ -200,6 +200,9 @@ pub trait FailureStore: Send {
   fn clear(&mut self, service: Option<&str>) -> StorageResult<bool>;
   /// Per service, in the order they first failed within what is held.
   fn stats(&mut self) -> StorageResult<Vec<ServiceStats>>;
+  /// What the records held hold (`FailureRecord::stored_bytes`), as the
+  /// byte bound counts it: O(1).
+  fn bytes(&mut self) -> StorageResult<usize>;
   /// How long calls wait for another process's lock on the file (nothing
   /// to wait for in memory).
   fn set_busy_timeout(&mut self, _ms: u64) -> StorageResult<()> {

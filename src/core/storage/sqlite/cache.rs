@@ -8,7 +8,10 @@ use std::path::Path;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::database::{int, is_json, quarantine, store_bound, stored_bound, Database, FileOptions};
+use super::database::{
+  delete_all, int, is_json, quarantine, read_bounds, store_bounds, Database, FileOptions,
+  SharedBounds,
+};
 use crate::core::cache::entry::{
   key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText,
 };
@@ -33,7 +36,7 @@ impl SqliteCache {
   ) -> StorageResult<Self> {
     let mut db = Database::open(path, options)?;
     let seed = db.meta("cache_seed")?;
-    let config = db.read(|tx| shared_bounds(tx, config))?;
+    let config = db.read(|tx| read_bounds(tx, config, bounds))?;
     Ok(Self {
       db,
       config,
@@ -45,17 +48,12 @@ impl SqliteCache {
   }
 }
 
-const MAX_ENTRIES: &str = "bound_cache_max_entries";
-const MAX_BYTES: &str = "bound_cache_max_bytes";
-
-/// `config` with the bounds the file holds (set by the last process that
-/// asked for bounds), where it holds any.
-fn shared_bounds(tx: &Transaction, config: CacheConfig) -> rusqlite::Result<CacheConfig> {
-  Ok(CacheConfig {
-    max_entries: stored_bound(tx, MAX_ENTRIES)?.map_or(config.max_entries, |n| n as usize),
-    max_bytes: stored_bound(tx, MAX_BYTES)?.map_or(config.max_bytes, |n| n as usize),
-    ..config
-  })
+/// The cache's bounds every process on the file shares.
+fn bounds(config: &mut CacheConfig) -> SharedBounds<'_, 2> {
+  [
+    ("bound_cache_max_entries", &mut config.max_entries),
+    ("bound_cache_max_bytes", &mut config.max_bytes),
+  ]
 }
 
 /// Entries expired before this instant are past their grace too.
@@ -303,8 +301,7 @@ impl CacheStore for SqliteCache {
   fn set_config(&mut self, config: CacheConfig, now: u64) -> StorageResult<()> {
     // Asked for: these bounds become the file's, for every process.
     let evicted = self.db.write(|tx| {
-      store_bound(tx, MAX_ENTRIES, config.max_entries as u64)?;
-      store_bound(tx, MAX_BYTES, config.max_bytes as u64)?;
+      store_bounds(tx, config, bounds)?;
       advance(tx, &config, now)?;
       enforce_bounds(tx, &config)
     })?;
@@ -335,7 +332,7 @@ impl CacheStore for SqliteCache {
       .db
       .write(|tx| {
         // The file's bounds, as another process may have set them since.
-        let config = shared_bounds(tx, config)?;
+        let config = read_bounds(tx, config, bounds)?;
         advance(tx, &config, now)?;
         delete_key(tx, digest, prompt, model_id)?;
         tx.prepare_cached(
@@ -374,24 +371,16 @@ impl CacheStore for SqliteCache {
     self.db.write(|tx| delete_key(tx, digest, prompt, model_id))
   }
 
-  /// Empties the table in one transaction. The per-row trigger that keeps
-  /// `cache_totals` is set aside meanwhile (and the totals zeroed), so
-  /// SQLite drops the table's pages whole instead of deleting row by row:
-  /// ~650 ms became ~35 ms at 200k entries. Other processes see the old
-  /// schema or the restored one, never the gap.
+  /// Empties the table in one transaction, its pages dropped whole
+  /// (`delete_all`): ~650 ms became ~35 ms at 200k entries.
   fn clear(&mut self) -> StorageResult<()> {
     self.db.write(|tx| {
-      let trigger: String = tx.query_row(
-        "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = 'cache_count_out'",
-        [],
-        |row| row.get(0),
-      )?;
-      tx.execute_batch("DROP TRIGGER cache_count_out; DELETE FROM cache_entries;")?;
-      tx.execute(
+      delete_all(
+        tx,
+        "cache_entries",
+        "cache_count_out",
         "UPDATE cache_totals SET entries = 0, bytes = 0, live_entries = 0, live_bytes = 0",
-        [],
-      )?;
-      tx.execute_batch(&trigger)
+      )
     })?;
     (self.hits, self.misses, self.evictions) = (0, 0, 0);
     Ok(())

@@ -328,22 +328,65 @@ pub(super) fn int(value: u64) -> i64 {
   value.min(i64::MAX as u64) as i64
 }
 
-/// A bound every process on the file shares (cache entries and bytes, jobs
-/// held, failures per service), as the last process that asked for one set
-/// it; `None` while none has. Opening a file never changes these: only
-/// `configure` and constructors given bounds do (`store_bound`).
-pub(super) fn stored_bound(tx: &Transaction, key: &str) -> rusqlite::Result<Option<u64>> {
+/// Bounds every process on the file shares (cache entries and bytes, jobs
+/// and their bytes, failures per service and their bytes): the fields of a
+/// store's config, each with its key in `meta`.
+pub(super) type SharedBounds<'a, const N: usize> = [(&'static str, &'a mut usize); N];
+
+/// `config` with the shared bounds (`bounds` names them) the file holds, as
+/// the last process that asked for bounds set them; a bound the file holds
+/// none of stays as it is. Opening a file never changes these: only
+/// `configure` and constructors given bounds do (`store_bounds`).
+pub(super) fn read_bounds<C, const N: usize>(
+  tx: &Transaction,
+  mut config: C,
+  bounds: fn(&mut C) -> SharedBounds<'_, N>,
+) -> rusqlite::Result<C> {
   use rusqlite::OptionalExtension;
-  tx.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-    .query_row([key], |row| row.get::<_, i64>(0))
-    .optional()
-    .map(|value| value.map(|v| v.max(0) as u64))
+  for (key, bound) in bounds(&mut config) {
+    let stored = tx
+      .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+      .query_row([key], |row| row.get::<_, i64>(0))
+      .optional()?;
+    if let Some(value) = stored {
+      *bound = value.max(0) as usize;
+    }
+  }
+  Ok(config)
 }
 
-pub(super) fn store_bound(tx: &Transaction, key: &str, value: u64) -> rusqlite::Result<()> {
-  tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
-    .execute(rusqlite::params![key, int(value)])?;
+/// Makes `config`'s shared bounds the file's, for every process.
+pub(super) fn store_bounds<C, const N: usize>(
+  tx: &Transaction,
+  mut config: C,
+  bounds: fn(&mut C) -> SharedBounds<'_, N>,
+) -> rusqlite::Result<()> {
+  for (key, bound) in bounds(&mut config) {
+    tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+      .execute(rusqlite::params![key, int(*bound as u64)])?;
+  }
   Ok(())
+}
+
+/// Empties `table`, whose per-row trigger `trigger` keeps a total, and
+/// runs `reset` to zero that total. The trigger is set aside meanwhile, so
+/// SQLite drops the table's pages whole instead of deleting row by row
+/// (~650 ms became ~35 ms for 200k cache entries). Other processes see the
+/// old schema or the restored one, never the gap.
+pub(super) fn delete_all(
+  tx: &Transaction,
+  table: &str,
+  trigger: &str,
+  reset: &str,
+) -> rusqlite::Result<()> {
+  let sql: String = tx.query_row(
+    "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?1",
+    [trigger],
+    |row| row.get(0),
+  )?;
+  tx.execute_batch(&format!("DROP TRIGGER {trigger}; DELETE FROM {table};"))?;
+  tx.execute(reset, [])?;
+  tx.execute_batch(&sql)
 }
 
 /// Whether `text` is one JSON value (what a cached response or a job's

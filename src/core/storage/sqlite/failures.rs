@@ -1,15 +1,17 @@
 //! The integration failure history in the file: at most `max_per_service`
-//! records per service and `max_services` services (the least recently
-//! failed go first), trimmed as records arrive.
+//! records per service, `max_services` services (the least recently failed
+//! go first) and `max_bytes` bytes (the oldest records go first), trimmed as
+//! records arrive. Triggers keep the byte total in `failure_totals`.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use rusqlite::{params, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-use super::database::{int, store_bound, stored_bound, Database, FileOptions};
+use super::database::{
+  delete_all, int, read_bounds, store_bounds, Database, FileOptions, SharedBounds,
+};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
-use crate::core::limits;
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{FailureStore, Location, Page};
 
@@ -25,21 +27,20 @@ impl SqliteFailures {
     config: FailureConfig,
   ) -> StorageResult<Self> {
     let mut db = Database::open(path, options)?;
-    let config = db.read(|tx| shared_bounds(tx, config))?;
+    let config = db.read(|tx| read_bounds(tx, config, bounds))?;
     Ok(Self { db, config })
   }
 }
 
-const MAX_PER_SERVICE: &str = "bound_failures_max_per_service";
-
-/// `config` with the bound the file holds (set by the last process that
-/// asked for bounds), if it holds one.
-fn shared_bounds(tx: &Transaction, config: FailureConfig) -> rusqlite::Result<FailureConfig> {
-  Ok(FailureConfig {
-    max_per_service: stored_bound(tx, MAX_PER_SERVICE)?
-      .map_or(config.max_per_service, |n| n as usize),
-    ..config
-  })
+/// The history's bounds every process on the file shares.
+fn bounds(config: &mut FailureConfig) -> SharedBounds<'_, 2> {
+  [
+    (
+      "bound_failures_max_per_service",
+      &mut config.max_per_service,
+    ),
+    ("bound_failures_max_bytes", &mut config.max_bytes),
+  ]
 }
 
 fn read_record(row: &Row) -> rusqlite::Result<FailureRecord> {
@@ -86,15 +87,46 @@ fn trim_services(tx: &Transaction, max_services: usize) -> rusqlite::Result<()> 
   Ok(())
 }
 
+/// What the records hold, from `failure_totals` (kept by triggers).
+fn held_bytes(tx: &Transaction) -> rusqlite::Result<u64> {
+  tx.prepare_cached("SELECT bytes FROM failure_totals")?
+    .query_row([], |row| row.get::<_, i64>(0))
+    .map(|bytes| bytes.max(0) as u64)
+}
+
+/// Drops the oldest records, whatever their service, while they hold more
+/// than `max_bytes`; the newest record stays even alone over it. A service
+/// left without records is forgotten.
+fn fit_bytes(tx: &Transaction, max_bytes: usize) -> rusqlite::Result<()> {
+  while held_bytes(tx)? > max_bytes as u64 {
+    let service: Option<String> = tx
+      .prepare_cached(
+        "DELETE FROM failures WHERE seq = (SELECT min(seq) FROM failures) \
+         AND seq < (SELECT max(seq) FROM failures) RETURNING service",
+      )?
+      .query_row([], |row| row.get(0))
+      .optional()?;
+    let Some(service) = service else {
+      return Ok(());
+    };
+    tx.prepare_cached(
+      "DELETE FROM failure_services WHERE service = ?1 \
+       AND NOT EXISTS (SELECT 1 FROM failures WHERE service = ?1)",
+    )?
+    .execute([service])?;
+  }
+  Ok(())
+}
+
 impl FailureStore for SqliteFailures {
   fn config(&self) -> FailureConfig {
     self.config
   }
 
   fn set_config(&mut self, config: FailureConfig) -> StorageResult<()> {
-    // Asked for: this bound becomes the file's, for every process.
+    // Asked for: these bounds become the file's, for every process.
     self.db.write(|tx| {
-      store_bound(tx, MAX_PER_SERVICE, config.max_per_service as u64)?;
+      store_bounds(tx, config, bounds)?;
       trim_services(tx, config.max_services)?;
       let services: Vec<String> = tx
         .prepare_cached("SELECT service FROM failure_services")?
@@ -103,7 +135,7 @@ impl FailureStore for SqliteFailures {
       for service in services {
         trim_service(tx, &service, config.max_per_service)?;
       }
-      Ok(())
+      fit_bytes(tx, config.max_bytes)
     })?;
     self.config = config;
     Ok(())
@@ -118,18 +150,21 @@ impl FailureStore for SqliteFailures {
     now: u64,
   ) -> StorageResult<()> {
     let config = self.config;
+    let record = FailureRecord::new(service.into(), operation, error, skip_reason, now, 0);
     self.config = self.db.write(|tx| {
-      // The file's bound, as another process may have set it since.
-      let config = shared_bounds(tx, config)?;
+      // The file's bounds, as another process may have set them since.
+      let config = read_bounds(tx, config, bounds)?;
       tx.prepare_cached(
-        "INSERT INTO failures (service, operation, error, skip_reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO failures (service, operation, error, skip_reason, at, bytes) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
       )?
       .execute(params![
         service,
-        operation,
-        limits::clip(error),
-        limits::clip(skip_reason),
-        int(now)
+        record.operation,
+        record.error,
+        record.skip_reason,
+        int(now),
+        int(record.stored_bytes() as u64)
       ])?;
       let seq = tx.last_insert_rowid();
       let known = tx
@@ -143,6 +178,7 @@ impl FailureStore for SqliteFailures {
           .execute(params![service, seq])?;
         trim_services(tx, config.max_services)?;
       }
+      fit_bytes(tx, config.max_bytes)?;
       Ok(config)
     })?;
     Ok(())
@@ -182,7 +218,12 @@ impl FailureStore for SqliteFailures {
     self.db.write(|tx| match service {
       Some(service) => forget_service(tx, service).map(|gone| gone > 0),
       None => {
-        tx.execute("DELETE FROM failures", [])?;
+        delete_all(
+          tx,
+          "failures",
+          "failures_count_out",
+          "UPDATE failure_totals SET bytes = 0",
+        )?;
         tx.execute("DELETE FROM failure_services", [])
           .map(|gone| gone > 0)
       }
@@ -207,6 +248,10 @@ impl FailureStore for SqliteFailures {
         .collect();
       stats
     })
+  }
+
+  fn bytes(&mut self) -> StorageResult<usize> {
+    Ok(self.db.read(held_bytes)? as usize)
   }
 
   fn set_busy_timeout(&mut self, ms: u64) -> StorageResult<()> {

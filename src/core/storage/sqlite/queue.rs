@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-use super::database::{int, is_json, quarantine, store_bound, stored_bound, Database, FileOptions};
+use super::database::{
+  int, is_json, quarantine, read_bounds, store_bounds, Database, FileOptions, SharedBounds,
+};
 use crate::core::clock::add_ms;
 use crate::core::queue::ids::JobIds;
 use crate::core::queue::job::{
@@ -43,8 +45,7 @@ impl SqliteQueue {
     for (i, key) in keys.iter_mut().enumerate() {
       *key = db.meta(&format!("job_id_key_{i}"))?;
     }
-    let max_size = db.read(|tx| shared_max_size(tx, &config))?;
-    let config = QueueConfig { max_size, ..config };
+    let config = db.read(|tx| read_bounds(tx, config, bounds))?;
     Ok(Self {
       db,
       config,
@@ -53,13 +54,12 @@ impl SqliteQueue {
   }
 }
 
-const MAX_SIZE: &str = "bound_queue_max_size";
-
-/// `config` with the bound the file holds (set by the last process that
-/// asked for bounds), if it holds one.
-/// The file's size bound (another process may have set it), else ours.
-fn shared_max_size(tx: &Transaction, config: &QueueConfig) -> rusqlite::Result<usize> {
-  Ok(stored_bound(tx, MAX_SIZE)?.map_or(config.max_size, |n| n as usize))
+/// The queue's bounds every process on the file shares.
+fn bounds(config: &mut QueueConfig) -> SharedBounds<'_, 2> {
+  [
+    ("bound_queue_max_size", &mut config.max_size),
+    ("bound_queue_max_bytes", &mut config.max_bytes),
+  ]
 }
 
 /// A ready job's place: higher priority first, then older.
@@ -171,7 +171,8 @@ fn save(tx: &Transaction, job: &Job, now: u64) -> rusqlite::Result<()> {
   tx.prepare_cached(
     "UPDATE jobs SET status = ?2, retry_count = ?3, next_retry_at = ?4, last_error = ?5, \
      updated_at = ?6, lane = ?7, due = CASE WHEN ?7 = 3 AND ?8 = 0 \
-     THEN coalesce((SELECT due FROM jobs WHERE lane = 3 ORDER BY due DESC LIMIT 1), 0) + 1 ELSE ?8 END WHERE seq = ?1",
+     THEN coalesce((SELECT due FROM jobs WHERE lane = 3 ORDER BY due DESC LIMIT 1), 0) + 1 ELSE ?8 END, \
+     bytes = ?9 WHERE seq = ?1",
   )?
   .execute(params![
     int(job.seq),
@@ -181,7 +182,8 @@ fn save(tx: &Transaction, job: &Job, now: u64) -> rusqlite::Result<()> {
     job.last_error,
     int(job.updated_at),
     lane,
-    due
+    due,
+    int(job.stored_bytes() as u64)
   ])?;
   Ok(())
 }
@@ -253,18 +255,48 @@ fn advance(tx: &Transaction, now: u64, backoff: &Backoff) -> rusqlite::Result<()
   Ok(())
 }
 
-fn total(tx: &Transaction) -> rusqlite::Result<(u64, u64)> {
-  tx.prepare_cached("SELECT coalesce(sum(n), 0), coalesce(sum(CASE WHEN status >= 2 THEN n END), 0) FROM job_counts WHERE status >= 0")?
-    .query_row([], |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)))
+/// What the held jobs come to, from `job_counts` (kept by triggers).
+struct Totals {
+  jobs: u64,
+  finished: u64,
+  bytes: u64,
+  finished_bytes: u64,
 }
 
-/// Drops the `count` jobs that finished first.
-fn evict_finished(tx: &Transaction, count: u64) -> rusqlite::Result<()> {
-  if count > 0 {
-    tx.prepare_cached(
-      "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE lane = 3 ORDER BY due, seq LIMIT ?1)",
-    )?
-    .execute([int(count)])?;
+fn totals(tx: &Transaction) -> rusqlite::Result<Totals> {
+  tx.prepare_cached(
+    "SELECT coalesce(sum(n), 0), coalesce(sum(CASE WHEN status >= 2 THEN n END), 0), \
+     coalesce(sum(bytes), 0), coalesce(sum(CASE WHEN status >= 2 THEN bytes END), 0) \
+     FROM job_counts WHERE status >= 0",
+  )?
+  .query_row([], |row| {
+    let number = |i: usize| row.get::<_, i64>(i).map(|n| n.max(0) as u64);
+    Ok(Totals {
+      jobs: number(0)?,
+      finished: number(1)?,
+      bytes: number(2)?,
+      finished_bytes: number(3)?,
+    })
+  })
+}
+
+/// Drops the jobs that finished first until at least `count` jobs and
+/// `bytes` bytes are gone, or none is left.
+fn evict_finished(tx: &Transaction, count: u64, bytes: u64) -> rusqlite::Result<()> {
+  let (mut evicted, mut freed) = (0, 0);
+  while evicted < count || freed < bytes {
+    let gone: Option<i64> = tx
+      .prepare_cached(
+        "DELETE FROM jobs WHERE seq = (SELECT seq FROM jobs WHERE lane = 3 ORDER BY due, seq LIMIT 1) \
+         RETURNING bytes",
+      )?
+      .query_row([], |row| row.get(0))
+      .optional()?;
+    let Some(gone) = gone else {
+      return Ok(());
+    };
+    evicted += 1;
+    freed += gone.max(0) as u64;
   }
   Ok(())
 }
@@ -300,13 +332,14 @@ impl QueueStore for SqliteQueue {
 
   fn set_config(&mut self, config: QueueConfig, now: u64) -> StorageResult<()> {
     let backoff = &config.backoff;
-    // Asked for: this bound becomes the file's, for every process.
+    // Asked for: these bounds become the file's, for every process.
     self.db.write(|tx| {
-      store_bound(tx, MAX_SIZE, config.max_size as u64)?;
+      store_bounds(tx, config.clone(), bounds)?;
       advance(tx, now, backoff)?;
-      let (total, finished) = total(tx)?;
-      let over = total.saturating_sub(config.max_size as u64);
-      evict_finished(tx, over.min(finished))
+      let held = totals(tx)?;
+      let over = held.jobs.saturating_sub(config.max_size as u64);
+      let over_bytes = held.bytes.saturating_sub(config.max_bytes as u64);
+      evict_finished(tx, over, over_bytes)
     })?;
     self.config = config;
     Ok(())
@@ -316,52 +349,64 @@ impl QueueStore for SqliteQueue {
     let backoff = &self.config.backoff;
     job.check(self.config.max_payload_bytes)?;
     let ids = &self.ids;
-    let config = &self.config;
+    let config = self.config.clone();
     let stored = self.db.write(|tx| {
-      // The file's bound, as another process may have set it since.
-      let max_size = shared_max_size(tx, config)? as u64;
+      // The file's bounds, as another process may have set them since.
+      let config = read_bounds(tx, config, bounds)?;
       advance(tx, now, backoff)?;
-      let (total, finished) = total(tx)?;
-      let over = (total + 1).saturating_sub(max_size);
-      if over > finished {
-        return Ok(None);
-      }
-      evict_finished(tx, over)?;
       let last: i64 = tx
         .prepare_cached("SELECT n FROM job_counts WHERE status = -1")?
         .query_row([], |row| row.get(0))?;
       let seq = last as u64 + 1;
-      let id = ids.job_id(now, seq);
+      let job = job.into_job(ids.job_id(now, seq).into(), seq, now);
+      let job_bytes = match job.check_size(&config) {
+        Ok(bytes) => bytes as u64,
+        Err(refused) => return Ok(Err(refused)),
+      };
+      // Refused before anything is evicted: a call that throws changes nothing.
+      let held = totals(tx)?;
+      let over = (held.jobs + 1).saturating_sub(config.max_size as u64);
+      if over > held.finished {
+        return Ok(Err(QueueError::Full {
+          max_size: config.max_size,
+        }));
+      }
+      let over_bytes = (held.bytes + job_bytes).saturating_sub(config.max_bytes as u64);
+      if over_bytes > held.finished_bytes {
+        return Ok(Err(QueueError::FullBytes {
+          live_bytes: (held.bytes - held.finished_bytes) as usize,
+          job_bytes: job_bytes as usize,
+          max_bytes: config.max_bytes,
+        }));
+      }
+      evict_finished(tx, over, over_bytes)?;
       let ready = pending_lane(job.priority, now, job.next_retry_at, now);
       tx.prepare_cached(
         "INSERT INTO jobs (seq, id, type, operation, payload, user_id, priority, created_at, \
-         retry_count, max_retries, next_retry_at, status, last_error, updated_at, lane, due) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, NULL, ?8, ?12, ?13)",
+         retry_count, max_retries, next_retry_at, status, last_error, updated_at, lane, due, bytes) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, NULL, ?8, ?12, ?13, ?14)",
       )?
       .execute(params![
         int(seq),
-        id,
+        &*job.id,
         job.job_type.as_str(),
         job.operation,
         job.payload.as_deref(),
-        job.user_id,
+        &*job.user_id,
         job.priority as i64,
         int(now),
         job.retry_count,
         job.max_retries,
         job.next_retry_at.map(int),
         ready.0,
-        ready.1
+        ready.1,
+        int(job_bytes)
       ])?;
-      Ok(Some(id))
+      Ok(Ok((job.id, config)))
     });
-    match stored {
-      Ok(Some(id)) => Ok(id.into()),
-      Ok(None) => Err(QueueError::Full {
-        max_size: self.config.max_size,
-      }),
-      Err(error) => Err(QueueError::Storage(error)),
-    }
+    let (id, config) = stored.map_err(QueueError::Storage)??;
+    self.config = config;
+    Ok(id)
   }
 
   fn dequeue_eligible(
@@ -460,12 +505,13 @@ impl QueueStore for SqliteQueue {
   fn stats(&mut self, now: u64) -> StorageResult<QueueStats> {
     let backoff = &self.config.backoff;
     let read = |tx: &Transaction| {
-      let mut counts = [0usize; 4];
-      let mut statement = tx.prepare_cached("SELECT status, n FROM job_counts")?;
+      let (mut counts, mut bytes) = ([0usize; 4], 0);
+      let mut statement = tx.prepare_cached("SELECT status, n, bytes FROM job_counts")?;
       let mut rows = statement.query([])?;
       while let Some(row) = rows.next()? {
         if let Some(count) = counts.get_mut(row.get::<_, i64>(0)? as usize) {
           *count = row.get::<_, i64>(1)?.max(0) as usize;
+          bytes += row.get::<_, i64>(2)?.max(0) as usize;
         }
       }
       Ok(QueueStats {
@@ -474,6 +520,7 @@ impl QueueStore for SqliteQueue {
         processing: counts[JobStatus::Processing as usize],
         completed: counts[JobStatus::Completed as usize],
         failed: counts[JobStatus::Failed as usize],
+        bytes,
       })
     };
     self

@@ -15,12 +15,12 @@ use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult}
 const APPLICATION_ID: i64 = 0x4662_4d65;
 
 /// Migration `n` takes a file from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables the current schema has.
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
   "meta",
   "jobs",
   "job_counts",
@@ -28,6 +28,7 @@ const TABLES: [&str; 7] = [
   "cache_totals",
   "failures",
   "failure_services",
+  "failure_totals",
 ];
 
 const V1: &str = "
@@ -127,6 +128,50 @@ CREATE TABLE failures (
 CREATE INDEX failures_by_service ON failures (service, seq);
 CREATE TABLE failure_services (service TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX failure_services_by_recency ON failure_services (last_seq);
+";
+
+/// The byte bounds of the queue and of the failure history. Each job row
+/// keeps what it holds (`Job::stored_bytes`, written by the queue code), and
+/// triggers keep the bytes of each status in `job_counts` next to the
+/// counts; each failure row keeps its `FailureRecord::stored_bytes`, and
+/// triggers keep the total in `failure_totals`. Rows written before get the
+/// same sums of their strings' UTF-8 bytes here.
+const V2: &str = "
+ALTER TABLE jobs ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET bytes = length(CAST(id AS BLOB)) + length(CAST(type AS BLOB))
+  + length(CAST(operation AS BLOB)) + coalesce(length(CAST(payload AS BLOB)), 0)
+  + length(CAST(user_id AS BLOB)) + coalesce(length(CAST(last_error AS BLOB)), 0);
+ALTER TABLE job_counts ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE job_counts SET bytes = (SELECT coalesce(sum(bytes), 0) FROM jobs WHERE jobs.status = job_counts.status)
+WHERE status >= 0;
+DROP TRIGGER jobs_count_in;
+DROP TRIGGER jobs_count_out;
+DROP TRIGGER jobs_recount;
+CREATE TRIGGER jobs_count_in AFTER INSERT ON jobs BEGIN
+  UPDATE job_counts SET n = CASE WHEN status = -1 THEN max(n, NEW.seq) ELSE n + 1 END,
+    bytes = CASE WHEN status = -1 THEN 0 ELSE bytes + NEW.bytes END
+  WHERE status IN (-1, NEW.status);
+END;
+CREATE TRIGGER jobs_count_out AFTER DELETE ON jobs BEGIN
+  UPDATE job_counts SET n = n - 1, bytes = bytes - OLD.bytes WHERE status = OLD.status;
+END;
+CREATE TRIGGER jobs_recount AFTER UPDATE OF status, bytes ON jobs
+WHEN OLD.status <> NEW.status OR OLD.bytes <> NEW.bytes BEGIN
+  UPDATE job_counts SET n = n - 1, bytes = bytes - OLD.bytes WHERE status = OLD.status;
+  UPDATE job_counts SET n = n + 1, bytes = bytes + NEW.bytes WHERE status = NEW.status;
+END;
+
+ALTER TABLE failures ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE failures SET bytes = length(CAST(service AS BLOB)) + length(CAST(operation AS BLOB))
+  + length(CAST(error AS BLOB)) + length(CAST(skip_reason AS BLOB));
+CREATE TABLE failure_totals (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
+INSERT INTO failure_totals (id, bytes) SELECT 0, coalesce(sum(bytes), 0) FROM failures;
+CREATE TRIGGER failures_count_in AFTER INSERT ON failures BEGIN
+  UPDATE failure_totals SET bytes = bytes + NEW.bytes;
+END;
+CREATE TRIGGER failures_count_out AFTER DELETE ON failures BEGIN
+  UPDATE failure_totals SET bytes = bytes - OLD.bytes;
+END;
 ";
 
 /// Rows moved aside because they could not be read (a cached response
@@ -253,4 +298,90 @@ fn seed_keys(tx: &Transaction) -> rusqlite::Result<()> {
     insert.execute(rusqlite::params![key, random.hash_one(i) as i64])?;
   }
   Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+  use rusqlite::Connection;
+
+  use super::*;
+  use crate::core::failures::{FailureConfig, FailureRecord};
+  use crate::core::queue::{Job, QueueConfig};
+  use crate::core::storage::sqlite::{test_dir, Durability, SqliteFailures, SqliteQueue};
+  use crate::core::storage::traits::{FailureStore, JobFilter, Page, QueueStore};
+
+  /// A file as the first release wrote it, with jobs in it.
+  fn version_1_file(path: &Path, rows: &str) {
+    let mut connection = Connection::open(path).unwrap();
+    let tx = connection.transaction().unwrap();
+    tx.execute_batch(V1).unwrap();
+    seed_keys(&tx).unwrap();
+    tx.execute_batch(rows).unwrap();
+    tx.execute_batch(&format!(
+      "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;"
+    ))
+    .unwrap();
+    tx.commit().unwrap();
+  }
+
+  #[test]
+  fn jobs_written_before_the_byte_bound_are_counted_as_the_queue_counts_them() {
+    let path = test_dir("migrate-bytes").join("s.db");
+    version_1_file(
+      &path,
+      "INSERT INTO jobs VALUES (1, 'job_1_000000001', 'ai', 'opé', '{\"p\":\"☃\"}', 'ü', 1, 1, 0, 3, NULL, 0, NULL, 1, 0, 1);
+       INSERT INTO jobs VALUES (2, 'job_1_000000002', 'analytics', 'op', NULL, 'u', 0, 1, 1, 1, NULL, 3, 'boom ✗', 2, 3, 1);",
+    );
+    let mut queue = SqliteQueue::open(&path, Durability::Normal, QueueConfig::default()).unwrap();
+    let jobs = queue.list(5, JobFilter::All, Page::ALL).unwrap();
+    assert_eq!(jobs.len(), 2);
+    let counted: usize = jobs.iter().map(Job::stored_bytes).sum();
+    let stats = queue.stats(5).unwrap();
+    assert_eq!((stats.total, stats.pending, stats.failed), (2, 1, 1));
+    assert_eq!(stats.bytes, counted);
+    // The triggers carry on from there: a dead letter revived, leased, and
+    // lost (its lease runs out: a failed attempt with a new error text).
+    assert_eq!(queue.retry_failed(None, 6).unwrap(), 1);
+    queue.dequeue(6).unwrap().unwrap();
+    queue.dequeue(6).unwrap().unwrap();
+    let later = 7 + QueueConfig::default().lease_ms;
+    let jobs = queue.list(later, JobFilter::All, Page::ALL).unwrap();
+    assert!(jobs.iter().all(|job| job.last_error.is_some()));
+    let counted: usize = jobs.iter().map(Job::stored_bytes).sum();
+    assert_eq!(queue.stats(later).unwrap().bytes, counted);
+  }
+
+  #[test]
+  fn failures_written_before_the_byte_bound_are_counted_as_the_history_counts_them() {
+    let path = test_dir("migrate-failure-bytes").join("s.db");
+    version_1_file(
+      &path,
+      "INSERT INTO failures (service, operation, error, skip_reason, at) VALUES
+         ('fb', 'post', 'timeout ⏱', 'Service temporarily unavailable: timeout ⏱', 1),
+         ('x', 'op', 'e', 'r', 2);
+       INSERT INTO failure_services VALUES ('fb', 1), ('x', 2);",
+    );
+    let config = FailureConfig::default();
+    let mut history = SqliteFailures::open(&path, Durability::Normal, config).unwrap();
+    let counted = |history: &mut SqliteFailures| -> usize {
+      history
+        .failures(None, Page::ALL)
+        .unwrap()
+        .iter()
+        .map(FailureRecord::stored_bytes)
+        .sum()
+    };
+    // "⏱" is 3 bytes of UTF-8.
+    assert_eq!(counted(&mut history), (2 + 4 + 11 + 44) + (1 + 2 + 1 + 1));
+    assert_eq!(history.bytes().unwrap(), counted(&mut history));
+    // The bound applies to them like any other.
+    history
+      .set_config(FailureConfig {
+        max_bytes: 10,
+        ..config
+      })
+      .unwrap();
+    assert_eq!(history.bytes().unwrap(), 5);
+    assert_eq!(history.stats().unwrap().len(), 1);
+  }
 }
