@@ -1,5 +1,5 @@
-//! The byte bounds of the queue and of the failure history, tested on both
-//! stores with the same scenarios: what goes first, what is never dropped,
+//! The byte bounds of the queue and of the failure history, tested on
+//! every store with the same scenarios: what goes first, what is never dropped,
 //! and counters that stay exact through every kind of change.
 
 use std::sync::Arc;
@@ -12,11 +12,14 @@ use crate::core::queue::{
   Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, LEASE_EXPIRED,
 };
 
-/// Runs `test` on a memory store and on a store in a new file.
+/// Runs `test` on a memory store, on a store in a new file and on a store
+/// on a Redis server of its own.
 fn for_each_backend(name: &str, test: impl Fn(Backend)) {
   test(Backend::Memory);
   let path = test_dir(name).join("s.db");
   test(Backend::File(&path, Default::default()));
+  let server = super::redis::test_server::TestServer::start();
+  test(Backend::Redis(&server.link(name)));
 }
 
 fn new_job(payload_bytes: usize, max_retries: u32) -> NewJob {

@@ -7,12 +7,15 @@
 --
 -- KEYS[1]: the history's key head, "{prefix}:f:" (every key shares the
 --   hash tag, so the script runs on one Redis Cluster node).
--- ARGV: op, maxPerService, maxServices (the caller's; the bounds stored in
---   "bound" win, as in a SQLite file), then the op's own arguments.
+-- ARGV: op, maxPerService, maxServices, maxBytes (the caller's; the bounds
+--   stored in "bound" win, as in a SQLite file), then the op's own
+--   arguments.
 --
 -- Keys under the head:
 --   seq        last sequence number (INCR): recording order, across instances
---   bound      hash maxPerService, maxServices -> the bounds set last
+--   bound      hash maxPerService, maxServices, maxBytes -> the bounds set last
+--   bytes      what the failures held hold (FailureRecord::stored_bytes)
+--   rb, rs     hash m -> one failure's bytes, and its service
 --   rec        hash m -> one failure, as failures.rs encodes it; m = the
 --              sequence number as 16 digits, so members sort like numbers
 --   all        zset m by seq: every failure held, recording order
@@ -28,11 +31,13 @@
 
 local head = KEYS[1]
 local op = ARGV[1]
-local stored = redis.call('HMGET', head .. 'bound', 'maxPerService', 'maxServices')
+local stored = redis.call('HMGET', head .. 'bound', 'maxPerService', 'maxServices', 'maxBytes')
 local max_per_service = tonumber(stored[1] or ARGV[2])
 local max_services = tonumber(stored[2] or ARGV[3])
+local max_bytes = tonumber(stored[3] or ARGV[4])
 
-local FIXED = {seq = 'string', bound = 'hash', rec = 'hash', all = 'zset', svc = 'zset'}
+local FIXED = {seq = 'string', bound = 'hash', rec = 'hash', all = 'zset', svc = 'zset',
+  bytes = 'string', rb = 'hash', rs = 'hash'}
 
 local function log_key(name) return head .. 's:' .. name end
 local function times_key(name) return head .. 't:' .. name end
@@ -61,13 +66,59 @@ local function in_chunks(list, call)
   end
 end
 
+local function held_bytes()
+  return tonumber(redis.call('GET', head .. 'bytes') or '0')
+end
+
 -- Forgets failures `members` of service `name` everywhere but its log.
 local function drop(name, members)
   in_chunks(members, function(...)
+    local freed = 0
+    for _, b in ipairs(redis.call('HMGET', head .. 'rb', ...)) do freed = freed + (tonumber(b) or 0) end
+    if freed > 0 then redis.call('DECRBY', head .. 'bytes', freed) end
     redis.call('ZREM', times_key(name), ...)
     redis.call('ZREM', head .. 'all', ...)
     redis.call('HDEL', head .. 'rec', ...)
+    redis.call('HDEL', head .. 'rb', ...)
+    redis.call('HDEL', head .. 'rs', ...)
   end)
+end
+
+-- The oldest failures (and their services) to drop so that `adding` more
+-- bytes fit under maxBytes; the newest failure `keep` always stays.
+local function over_bytes(adding, keep)
+  local over = held_bytes() + adding - max_bytes
+  local members, names = {}, {}
+  local rank = 0
+  while over > 0 do
+    local m = redis.call('ZRANGE', head .. 'all', rank, rank)[1]
+    if not m or m == keep then break end
+    over = over - (tonumber(redis.call('HGET', head .. 'rb', m)) or 0)
+    members[#members + 1] = m
+    names[#names + 1] = redis.call('HGET', head .. 'rs', m)
+    rank = rank + 1
+  end
+  return members, names
+end
+
+-- Drops the failures `over_bytes` chose; a service left with none is
+-- forgotten.
+local function drop_oldest(members, names)
+  for i, m in ipairs(members) do
+    local name = names[i]
+    if name then
+      drop(name, {m})
+      redis.call('ZREM', log_key(name), m)
+      if redis.call('ZCARD', log_key(name)) == 0 then
+        redis.call('DEL', log_key(name), times_key(name))
+        redis.call('ZREM', head .. 'svc', name)
+      end
+    else
+      redis.call('ZREM', head .. 'all', m)
+      redis.call('HDEL', head .. 'rec', m)
+      redis.call('HDEL', head .. 'rb', m)
+    end
+  end
 end
 
 -- Keeps one service's newest `keep` failures.
@@ -93,19 +144,26 @@ local function beyond(keep)
 end
 
 if op == 'record' then
-  -- ARGV[4]: service, ARGV[5]: now, ARGV[6]: the encoded failure.
-  -- Replies with the bounds it applied.
-  local name, now = ARGV[4], ARGV[5]
+  -- ARGV[5]: service, ARGV[6]: now, ARGV[7]: the encoded failure,
+  -- ARGV[8]: its bytes. Replies with the bounds it applied.
+  local name, now = ARGV[5], ARGV[6]
+  local bytes = tonumber(ARGV[8])
   local known = redis.call('ZSCORE', head .. 'svc', name)
   -- A new service makes room for itself among the services.
   local gone = {}
   if not known then gone = beyond(max_services - 1) end
+  local oldest, owners = over_bytes(bytes, nil)
   local touched = {name}
   for _, other in ipairs(gone) do touched[#touched + 1] = other end
+  for _, other in ipairs(owners) do touched[#touched + 1] = other end
   guard_all(touched)
+  drop_oldest(oldest, owners)
   local seq = redis.call('INCR', head .. 'seq')
   local m = string.format('%016d', seq)
-  redis.call('HSET', head .. 'rec', m, ARGV[6])
+  redis.call('HSET', head .. 'rec', m, ARGV[7])
+  redis.call('HSET', head .. 'rb', m, bytes)
+  redis.call('HSET', head .. 'rs', m, name)
+  redis.call('INCRBY', head .. 'bytes', bytes)
   redis.call('ZADD', head .. 'all', seq, m)
   redis.call('ZADD', log_key(name), seq, m)
   redis.call('ZADD', times_key(name), now, m)
@@ -115,22 +173,22 @@ if op == 'record' then
   else
     for _, other in ipairs(gone) do forget(other) end
   end
-  return {max_per_service, max_services}
+  return {max_per_service, max_services, max_bytes}
 end
 
 if op == 'skip' then
-  -- ARGV[4]: service, ARGV[5]: the window's start. Replies with how many
+  -- ARGV[5]: service, ARGV[6]: the window's start. Replies with how many
   -- of the service's failures are at or after it.
-  return redis.call('ZCOUNT', times_key(ARGV[4]), ARGV[5], '+inf')
+  return redis.call('ZCOUNT', times_key(ARGV[5]), ARGV[6], '+inf')
 end
 
 if op == 'list' then
-  -- ARGV[4]: 'all', or 'one' and ARGV[5] the service; ARGV[6], ARGV[7]:
+  -- ARGV[5]: 'all', or 'one' and ARGV[6] the service; ARGV[7], ARGV[8]:
   -- the first and last rank (-1: to the end). Replies with m, encoded
   -- failure, m, encoded failure, ... oldest first.
   local set = head .. 'all'
-  if ARGV[4] == 'one' then set = log_key(ARGV[5]) end
-  local members = redis.call('ZRANGE', set, ARGV[6], ARGV[7])
+  if ARGV[5] == 'one' then set = log_key(ARGV[6]) end
+  local members = redis.call('ZRANGE', set, ARGV[7], ARGV[8])
   local out = {}
   in_chunks(members, function(...)
     local chunk = {...}
@@ -144,18 +202,18 @@ if op == 'list' then
 end
 
 if op == 'clear' then
-  -- ARGV[4]: 'all', or 'one' and ARGV[5] the service. Replies 1 when
+  -- ARGV[5]: 'all', or 'one' and ARGV[6] the service. Replies 1 when
   -- anything was held.
-  if ARGV[4] == 'one' then
-    guard_all({ARGV[5]})
-    return forget(ARGV[5])
+  if ARGV[5] == 'one' then
+    guard_all({ARGV[6]})
+    return forget(ARGV[6])
   end
   local names = redis.call('ZRANGE', head .. 'svc', 0, -1)
   guard_all(names)
   for _, name in ipairs(names) do
     redis.call('DEL', log_key(name), times_key(name))
   end
-  redis.call('DEL', head .. 'all', head .. 'rec', head .. 'svc')
+  redis.call('DEL', head .. 'all', head .. 'rec', head .. 'svc', head .. 'bytes', head .. 'rb', head .. 'rs')
   if #names > 0 then return 1 end
   return 0
 end
@@ -176,16 +234,23 @@ if op == 'stats' then
 end
 
 if op == 'set_bound' then
-  -- ARGV[4], ARGV[5]: the new maxPerService and maxServices, for every
-  -- instance; they apply at once to what is held.
+  -- ARGV[5], ARGV[6], ARGV[7]: the new maxPerService, maxServices and
+  -- maxBytes, for every instance; they apply at once to what is held.
   local names = redis.call('ZRANGE', head .. 'svc', 0, -1)
   guard_all(names)
-  redis.call('HSET', head .. 'bound', 'maxPerService', ARGV[4], 'maxServices', ARGV[5])
-  for _, name in ipairs(beyond(tonumber(ARGV[5]))) do forget(name) end
+  redis.call('HSET', head .. 'bound', 'maxPerService', ARGV[5], 'maxServices', ARGV[6], 'maxBytes', ARGV[7])
+  for _, name in ipairs(beyond(tonumber(ARGV[6]))) do forget(name) end
   for _, name in ipairs(redis.call('ZRANGE', head .. 'svc', 0, -1)) do
-    trim(name, tonumber(ARGV[4]))
+    trim(name, tonumber(ARGV[5]))
   end
+  max_bytes = tonumber(ARGV[7])
+  local newest = redis.call('ZRANGE', head .. 'all', -1, -1)[1]
+  drop_oldest(over_bytes(0, newest))
   return 1
+end
+
+if op == 'bytes' then
+  return held_bytes()
 end
 
 if op == 'bound' then

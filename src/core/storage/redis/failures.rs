@@ -12,7 +12,6 @@ use redis::{Script, Value};
 use super::link::RedisLink;
 use super::reply;
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
-use crate::core::limits;
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{FailureStore, Location, Page};
 
@@ -50,6 +49,7 @@ impl RedisFailures {
       .arg(op)
       .arg(self.config.max_per_service)
       .arg(self.config.max_services)
+      .arg(self.config.max_bytes)
       .arg(args);
     self.link.invoke(invocation)
   }
@@ -65,6 +65,7 @@ impl RedisFailures {
     };
     self.config.max_per_service = bound(0, self.config.max_per_service);
     self.config.max_services = bound(1, self.config.max_services);
+    self.config.max_bytes = bound(2, self.config.max_bytes);
   }
 }
 
@@ -146,7 +147,8 @@ impl FailureStore for RedisFailures {
   fn set_config(&mut self, config: FailureConfig) -> StorageResult<()> {
     let per_service = config.max_per_service.to_string();
     let services = config.max_services.to_string();
-    self.call::<i64>("set_bound", &[&per_service, &services])?;
+    let bytes = config.max_bytes.to_string();
+    self.call::<i64>("set_bound", &[&per_service, &services, &bytes])?;
     self.config = config;
     Ok(())
   }
@@ -159,16 +161,13 @@ impl FailureStore for RedisFailures {
     skip_reason: &str,
     now: u64,
   ) -> StorageResult<()> {
+    let record = FailureRecord::new(service.into(), operation, error, skip_reason, now, 0);
     let encoded = encode(
       now,
-      [
-        service,
-        operation,
-        &limits::clip(error),
-        &limits::clip(skip_reason),
-      ],
+      [service, operation, &record.error, &record.skip_reason],
     );
-    let applied: Vec<u64> = self.call("record", &[service, &now.to_string(), &encoded])?;
+    let bytes = record.stored_bytes().to_string();
+    let applied: Vec<u64> = self.call("record", &[service, &now.to_string(), &encoded, &bytes])?;
     // The server's bounds, as another instance may have set them since.
     self.apply_bounds(&applied.into_iter().map(Some).collect::<Vec<_>>());
     Ok(())
@@ -206,6 +205,10 @@ impl FailureStore for RedisFailures {
     )
   }
 
+  fn bytes(&mut self) -> StorageResult<usize> {
+    self.call("bytes", &[])
+  }
+
   fn clear(&mut self, service: Option<&str>) -> StorageResult<bool> {
     let [which, name] = scope(service);
     self.call::<i64>("clear", &[which, name]).map(|n| n == 1)
@@ -230,6 +233,7 @@ impl FailureStore for RedisFailures {
 
 #[cfg(test)]
 mod tests {
+  use crate::core::limits;
   use std::sync::atomic::{AtomicUsize, Ordering};
 
   use super::*;

@@ -3,15 +3,17 @@
 --
 -- KEYS[1]: the queue's key head, "{prefix}:q:" (every key shares the hash
 --   tag, so the script runs on one Redis Cluster node).
--- ARGV: op, now, leaseMs, backoff delays ("60000,300000,..."), maxSize (the
---   caller's; the bound stored in "bound" wins, as in a SQLite file), then
---   the op's own arguments.
+-- ARGV: op, now, leaseMs, backoff delays ("60000,300000,..."), maxSize and
+--   maxBytes (the caller's; the bounds stored in "bound" win, as in a
+--   SQLite file), then the op's own arguments.
 --
 -- Keys under the head:
 --   seq        last sequence number (INCR): enqueue order, across instances
 --   fin        last finish rank: the order finished jobs are evicted in
 --   ids        hash id -> member
---   bound      hash maxSize -> the bound set by the last configure
+--   bound      hash maxSize, maxBytes -> the bounds set by the last configure
+--   bytes      hash all, done -> what every job, and the finished ones, hold
+--              (Job::stored_bytes: each job keeps its own in field "bytes")
 --   job:<m>    hash, one job (fields below); m = the sequence number as 16
 --              digits, so members sort like their numbers
 --   all        zset m by seq: every job, enqueue order
@@ -29,6 +31,7 @@ local now = tonumber(ARGV[2])
 local lease_ms = tonumber(ARGV[3])
 local backoff_text = ARGV[4]
 local max_size = tonumber(redis.call('HGET', head .. 'bound', 'maxSize') or ARGV[5])
+local max_bytes = tonumber(redis.call('HGET', head .. 'bound', 'maxBytes') or ARGV[6])
 
 local FIELDS = {'seq', 'id', 'type', 'op', 'payload', 'user', 'prio', 'created',
   'retries', 'max', 'next', 'status', 'err', 'updated', 'lease', 'fin'}
@@ -87,9 +90,25 @@ local function place(m)
   end
 end
 
+local function held_bytes(which)
+  return tonumber(redis.call('HGET', head .. 'bytes', which) or '0')
+end
+
+local function count_bytes(which, delta)
+  if delta ~= 0 then redis.call('HINCRBY', head .. 'bytes', which, delta) end
+end
+
+local function finished(status)
+  return status == COMPLETED or status == FAILED
+end
+
 local function set_status(m, status)
   local before = number(m, 'status')
   local seq = number(m, 'seq')
+  if finished(status) ~= finished(before) then
+    local bytes = number(m, 'bytes') or 0
+    if finished(status) then count_bytes('done', bytes) else count_bytes('done', -bytes) end
+  end
   redis.call('ZREM', head .. 'st:' .. before, m)
   redis.call('ZADD', head .. 'st:' .. status, seq, m)
   redis.call('HSET', job_key(m), 'status', status)
@@ -101,6 +120,9 @@ end
 -- A failed attempt at `at`: pending after the backoff, or failed for good.
 local function fail_attempt(m, error_text, at)
   local retries = number(m, 'retries') + 1
+  local grown = #error_text - #(field(m, 'err') or '')
+  redis.call('HINCRBY', job_key(m), 'bytes', grown)
+  count_bytes('all', grown)
   redis.call('HSET', job_key(m), 'retries', retries, 'err', error_text, 'updated', at)
   redis.call('HDEL', job_key(m), 'lease')
   if retries >= number(m, 'max') then
@@ -129,6 +151,9 @@ end
 local function forget(m)
   local id = field(m, 'id')
   local user = field(m, 'user')
+  local bytes = number(m, 'bytes') or 0
+  count_bytes('all', -bytes)
+  if finished(number(m, 'status')) then count_bytes('done', -bytes) end
   redis.call('DEL', job_key(m))
   redis.call('HDEL', head .. 'ids', id)
   redis.call('ZREM', head .. 'all', m)
@@ -142,10 +167,16 @@ local function forget(m)
   end
 end
 
-local function evict_finished(count)
-  if count <= 0 then return end
-  local oldest = redis.call('ZRANGE', head .. 'done', 0, count - 1)
-  for _, m in ipairs(oldest) do forget(m) end
+-- Drops finished jobs, first finished first, until `count` jobs and
+-- `bytes` bytes have gone (or none is left).
+local function evict_finished(count, bytes)
+  while count > 0 or bytes > 0 do
+    local m = redis.call('ZRANGE', head .. 'done', 0, 0)[1]
+    if not m then return end
+    bytes = bytes - (number(m, 'bytes') or 0)
+    count = count - 1
+    forget(m)
+  end
 end
 
 local function total()
@@ -166,37 +197,47 @@ local function lease(m)
 end
 
 if op == 'enqueue' then
-  -- ARGV[6..]: id, type, op, payload ('' with hasPayload '0'), hasPayload,
+  -- ARGV[7..]: id, type, op, payload ('' with hasPayload '0'), hasPayload,
   -- user, prio, retries, max, next ('' for none)
+  -- ARGV[17]: the job's bytes (Job::stored_bytes)
   advance()
   local over = total() + 1 - max_size
   if over > redis.call('ZCARD', head .. 'done') then
     return {'FULL', tostring(max_size)}
   end
-  if redis.call('HEXISTS', head .. 'ids', ARGV[6]) == 1 then
+  local job_bytes = tonumber(ARGV[17])
+  if job_bytes > max_bytes then
+    return {'TOO_LARGE', tostring(max_bytes)}
+  end
+  local over_bytes = held_bytes('all') + job_bytes - max_bytes
+  if over_bytes > held_bytes('done') then
+    return {'FULL_BYTES', tostring(max_bytes), tostring(held_bytes('all') - held_bytes('done'))}
+  end
+  if redis.call('HEXISTS', head .. 'ids', ARGV[7]) == 1 then
     return {'DUPLICATE'}
   end
-  evict_finished(over)
+  evict_finished(over, over_bytes)
   local seq = redis.call('INCR', head .. 'seq')
   local m = string.format('%016d', seq)
   local key = job_key(m)
-  redis.call('HSET', key, 'seq', seq, 'id', ARGV[6], 'type', ARGV[7], 'op', ARGV[8],
-    'user', ARGV[11], 'prio', ARGV[12], 'created', now, 'retries', ARGV[13],
-    'max', ARGV[14], 'status', PENDING, 'updated', now)
-  if ARGV[10] == '1' then redis.call('HSET', key, 'payload', ARGV[9]) end
-  if ARGV[15] ~= '' then redis.call('HSET', key, 'next', ARGV[15]) end
-  redis.call('HSET', head .. 'ids', ARGV[6], m)
+  redis.call('HSET', key, 'seq', seq, 'id', ARGV[7], 'type', ARGV[8], 'op', ARGV[9],
+    'user', ARGV[12], 'prio', ARGV[13], 'created', now, 'retries', ARGV[14],
+    'max', ARGV[15], 'status', PENDING, 'updated', now, 'bytes', job_bytes)
+  count_bytes('all', job_bytes)
+  if ARGV[11] == '1' then redis.call('HSET', key, 'payload', ARGV[10]) end
+  if ARGV[16] ~= '' then redis.call('HSET', key, 'next', ARGV[16]) end
+  redis.call('HSET', head .. 'ids', ARGV[7], m)
   redis.call('ZADD', head .. 'all', seq, m)
   redis.call('ZADD', head .. 'st:' .. PENDING, seq, m)
-  redis.call('ZADD', head .. 'user:' .. ARGV[11], seq, m)
+  redis.call('ZADD', head .. 'user:' .. ARGV[12], seq, m)
   place(m)
-  return {'OK', ARGV[6]}
+  return {'OK', ARGV[7]}
 end
 
 if op == 'lease' then
-  -- ARGV[6]: the member to lease ('' for the best ready job)
+  -- ARGV[7]: the member to lease ('' for the best ready job)
   advance()
-  local m = ARGV[6]
+  local m = ARGV[7]
   if m == '' then
     m = redis.call('ZRANGE', head .. 'ready', 0, 0)[1]
     if not m then return false end
@@ -207,10 +248,10 @@ if op == 'lease' then
 end
 
 if op == 'peek' then
-  -- ARGV[6], ARGV[7]: offset and count of ready jobs, best first
+  -- ARGV[7], ARGV[8]: offset and count of ready jobs, best first
   advance()
-  local offset = tonumber(ARGV[6])
-  local members = redis.call('ZRANGE', head .. 'ready', offset, offset + tonumber(ARGV[7]) - 1)
+  local offset = tonumber(ARGV[7])
+  local members = redis.call('ZRANGE', head .. 'ready', offset, offset + tonumber(ARGV[8]) - 1)
   local jobs = {}
   for i, m in ipairs(members) do jobs[i] = read(m) end
   return jobs
@@ -220,7 +261,7 @@ if op == 'keep' or op == 'renew' then
   -- keep: a worker that knows the job is running extends its lease even
   -- when it ran out unnoticed, so nothing advances first.
   if op == 'renew' then advance() end
-  local m = member_of(ARGV[6])
+  local m = member_of(ARGV[7])
   if not m or number(m, 'status') ~= PROCESSING then return 0 end
   redis.call('HSET', job_key(m), 'updated', now, 'lease', add_ms(now, lease_ms))
   place(m)
@@ -229,7 +270,7 @@ end
 
 if op == 'release' or op == 'complete' or op == 'fail' then
   advance()
-  local m = member_of(ARGV[6])
+  local m = member_of(ARGV[7])
   if not m then return 0 end
   local status = number(m, 'status')
   if op == 'release' then
@@ -247,14 +288,14 @@ if op == 'release' or op == 'complete' or op == 'fail' then
     redis.call('HSET', job_key(m), 'updated', now)
     place(m)
   else
-    fail_attempt(m, ARGV[7], now)
+    fail_attempt(m, ARGV[8], now)
   end
   return 1
 end
 
 if op == 'get' then
   advance()
-  local m = member_of(ARGV[6])
+  local m = member_of(ARGV[7])
   if not m then return false end
   return read(m)
 end
@@ -264,17 +305,18 @@ if op == 'stats' then
   return {
     redis.call('ZCARD', head .. 'st:0'), redis.call('ZCARD', head .. 'st:1'),
     redis.call('ZCARD', head .. 'st:2'), redis.call('ZCARD', head .. 'st:3'),
+    held_bytes('all'),
   }
 end
 
 if op == 'list' then
-  -- ARGV[6]: 'all', 'status' or 'user'; ARGV[7]: the status or user;
-  -- ARGV[8], ARGV[9]: offset and limit (-1: all)
+  -- ARGV[7]: 'all', 'status' or 'user'; ARGV[8]: the status or user;
+  -- ARGV[9], ARGV[10]: offset and limit (-1: all)
   advance()
   local set = head .. 'all'
-  if ARGV[6] == 'status' then set = head .. 'st:' .. ARGV[7] end
-  if ARGV[6] == 'user' then set = head .. 'user:' .. ARGV[7] end
-  local offset, limit = tonumber(ARGV[8]), tonumber(ARGV[9])
+  if ARGV[7] == 'status' then set = head .. 'st:' .. ARGV[8] end
+  if ARGV[7] == 'user' then set = head .. 'user:' .. ARGV[8] end
+  local offset, limit = tonumber(ARGV[9]), tonumber(ARGV[10])
   local stop = -1
   if limit >= 0 then stop = offset + limit - 1 end
   if limit == 0 then return {} end
@@ -284,13 +326,13 @@ if op == 'list' then
 end
 
 if op == 'retry_failed' then
-  -- ARGV[6]: one id, or '' for every failed job
+  -- ARGV[7]: one id, or '' for every failed job
   advance()
   local members
-  if ARGV[6] == '' then
+  if ARGV[7] == '' then
     members = redis.call('ZRANGE', head .. 'st:' .. FAILED, 0, -1)
   else
-    local m = member_of(ARGV[6])
+    local m = member_of(ARGV[7])
     members = {}
     if m and number(m, 'status') == FAILED then members[1] = m end
   end
@@ -313,17 +355,16 @@ if op == 'clear_completed' then
 end
 
 if op == 'set_bound' then
-  -- ARGV[6]: the new maxSize, for every instance
-  redis.call('HSET', head .. 'bound', 'maxSize', ARGV[6])
-  max_size = tonumber(ARGV[6])
+  -- ARGV[7], ARGV[8]: the new maxSize and maxBytes, for every instance
+  redis.call('HSET', head .. 'bound', 'maxSize', ARGV[7], 'maxBytes', ARGV[8])
+  max_size, max_bytes = tonumber(ARGV[7]), tonumber(ARGV[8])
   advance()
-  local over = total() - max_size
-  evict_finished(math.min(over, redis.call('ZCARD', head .. 'done')))
+  evict_finished(total() - max_size, held_bytes('all') - max_bytes)
   return 1
 end
 
 if op == 'bound' then
-  return redis.call('HGET', head .. 'bound', 'maxSize')
+  return redis.call('HMGET', head .. 'bound', 'maxSize', 'maxBytes')
 end
 
 return redis.error_reply('unknown queue op ' .. tostring(op))

@@ -45,10 +45,11 @@ impl RedisQueue {
         1u8,
       )),
     };
-    // The bound another instance set, if the server is there to say.
+    // The bounds another instance set, if the server is there to say.
     let now = crate::core::clock::now_ms();
-    if let Ok(Some(bound)) = queue.call_at::<Option<u64>>("bound", now, &[]) {
-      queue.config.max_size = bound as usize;
+    if let Ok((size, bytes)) = queue.call_at::<(Option<u64>, Option<u64>)>("bound", now, &[]) {
+      queue.config.max_size = size.map_or(queue.config.max_size, |n| n as usize);
+      queue.config.max_bytes = bytes.map_or(queue.config.max_bytes, |n| n as usize);
     }
     Ok(queue)
   }
@@ -79,6 +80,7 @@ impl RedisQueue {
       .arg(self.config.lease_ms)
       .arg(backoff.join(","))
       .arg(self.config.max_size)
+      .arg(self.config.max_bytes)
       .arg(args);
     self.link.invoke(invocation)
   }
@@ -146,9 +148,9 @@ impl QueueStore for RedisQueue {
   }
 
   fn set_config(&mut self, config: QueueConfig, now: u64) -> StorageResult<()> {
-    let bound = config.max_size.to_string();
+    let (size, bytes) = (config.max_size.to_string(), config.max_bytes.to_string());
     let previous = std::mem::replace(&mut self.config, config);
-    if let Err(error) = self.call_at::<i64>("set_bound", now, &[&bound]) {
+    if let Err(error) = self.call_at::<i64>("set_bound", now, &[&size, &bytes]) {
       self.config = previous;
       return Err(error);
     }
@@ -166,6 +168,11 @@ impl QueueStore for RedisQueue {
       let id = self
         .ids
         .job_id(now, self.next_id.fetch_add(1, Ordering::Relaxed));
+      let bytes = job
+        .clone()
+        .into_job(id.as_str().into(), 0, now)
+        .check_size(&self.config)?
+        .to_string();
       let args = [
         id.as_str(),
         job.job_type.as_str(),
@@ -177,6 +184,7 @@ impl QueueStore for RedisQueue {
         &retries,
         &max,
         &next,
+        &bytes,
       ];
       let reply: Vec<String> = self
         .call_at("enqueue", now, &args)
@@ -187,6 +195,21 @@ impl QueueStore for RedisQueue {
           let max_size = reply.get(1).and_then(|n| n.parse().ok());
           return Err(QueueError::Full {
             max_size: max_size.unwrap_or(self.config.max_size),
+          });
+        }
+        Some(full @ ("FULL_BYTES" | "TOO_LARGE")) => {
+          let number = |i: usize| reply.get(i).and_then(|n| n.parse().ok()).unwrap_or(0);
+          let job_bytes = bytes.parse().unwrap_or(0);
+          return Err(match full {
+            "TOO_LARGE" => QueueError::JobTooLarge {
+              bytes: job_bytes,
+              max_bytes: number(1),
+            },
+            _ => QueueError::FullBytes {
+              live_bytes: number(2),
+              job_bytes,
+              max_bytes: number(1),
+            },
           });
         }
         // Another instance made the same id: take the next one.
@@ -257,6 +280,7 @@ impl QueueStore for RedisQueue {
       processing: count(1),
       completed: count(2),
       failed: count(3),
+      bytes: count(4),
     })
   }
 
