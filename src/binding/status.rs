@@ -22,18 +22,18 @@ pub fn storage_status(env: Env) -> napi::Result<String> {
     };
     status.insert("backend".into(), backend.into());
     status.insert("location".into(), location.into());
-    let (reachable, error, at) = match stores.redis() {
+    let (reachable, error, at, local_jobs) = match stores.redis() {
       Some(link) => {
         let reachable = link.ping().is_ok();
         let seen = link.status();
-        (reachable, seen.last_error, seen.last_error_at)
+        (reachable, seen.last_error, seen.last_error_at, link.outbox().jobs())
       }
-      None => (true, None, None),
+      None => (true, None, None, 0),
     };
     status.insert("reachable".into(), reachable.into());
     status.insert("lastError".into(), error.into());
     status.insert("lastErrorAt".into(), at.into());
-    status.insert("localJobs".into(), 0.into());
+    status.insert("localJobs".into(), local_jobs.into());
     Ok(serde_json::Value::Object(status).to_string())
   })
 }

@@ -10,9 +10,10 @@ use std::sync::{Arc, LazyLock};
 use redis::{Script, Value};
 
 use super::link::RedisLink;
+use super::outbox::{Write, WriteKind};
 use super::reply;
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
-use crate::core::storage::error::StorageResult;
+use crate::core::storage::error::{StorageErrorKind, StorageResult};
 use crate::core::storage::traits::{FailureStore, Location, Page};
 
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("failures.lua")));
@@ -39,22 +40,28 @@ impl RedisFailures {
     &self.link
   }
 
+  /// The script's arguments: the history's bounds, then the op's own.
+  fn script_args(&self, op: &str, args: &[&str]) -> Vec<String> {
+    let mut all = vec![
+      op.to_string(),
+      self.config.max_per_service.to_string(),
+      self.config.max_services.to_string(),
+      self.config.max_bytes.to_string(),
+    ];
+    all.extend(args.iter().map(|arg| arg.to_string()));
+    all
+  }
+
   fn call<T: redis::FromRedisValue + Send + 'static>(
     &self,
     op: &str,
     args: &[&str],
   ) -> StorageResult<T> {
     let mut invocation = SCRIPT.key(&self.head);
-    invocation
-      .arg(op)
-      .arg(self.config.max_per_service)
-      .arg(self.config.max_services)
-      .arg(self.config.max_bytes)
-      .arg(args);
+    invocation.arg(self.script_args(op, args));
     self.link.invoke(invocation)
   }
 
-  /// Takes `[maxPerService, maxServices]` as the server holds them.
   fn apply_bounds(&mut self, bounds: &[Option<u64>]) {
     let bound = |i: usize, current: usize| {
       bounds
@@ -167,7 +174,32 @@ impl FailureStore for RedisFailures {
       [service, operation, &record.error, &record.skip_reason],
     );
     let bytes = record.stored_bytes().to_string();
-    let applied: Vec<u64> = self.call("record", &[service, &now.to_string(), &encoded, &bytes])?;
+    let now = now.to_string();
+    let args = [service, now.as_str(), &encoded, &bytes];
+    let applied: Vec<u64> = match self.call("record", &args) {
+      Ok(applied) => applied,
+      // Kept here and merged when the server is back (bounded like the
+      // history: at most maxPerService x maxServices waiting).
+      Err(away) if away.kind == StorageErrorKind::Unavailable => {
+        let outbox = self.link.outbox();
+        let room = self
+          .config
+          .max_per_service
+          .saturating_mul(self.config.max_services);
+        if outbox.failures() >= room {
+          return Err(away);
+        }
+        let write = Write {
+          script: &SCRIPT,
+          head: self.head.clone(),
+          args: self.script_args("record", &args),
+          kind: WriteKind::Failure,
+        };
+        outbox.keep(&self.link, write);
+        return Ok(());
+      }
+      Err(error) => return Err(error),
+    };
     // The server's bounds, as another instance may have set them since.
     self.apply_bounds(&applied.into_iter().map(Some).collect::<Vec<_>>());
     Ok(())
@@ -373,8 +405,9 @@ mod tests {
     let error = w.should_skip("s", 1.0, 0).unwrap_err();
     assert_eq!(error.kind, StorageErrorKind::Unavailable);
     assert!(!error.message.contains(test_server::PASSWORD));
-    let error = w.record("s", "op", "e", "r", 0).unwrap_err();
-    assert_eq!(error.kind, StorageErrorKind::Unavailable);
+    // Kept here, to be merged when the server answers.
+    w.record("s", "op", "e", "r", 0).unwrap();
+    assert_eq!(w.link().outbox().failures(), 1);
     assert!(started.elapsed() < std::time::Duration::from_millis(1500));
     assert_eq!(w.link().status().reachable, Some(false));
   }

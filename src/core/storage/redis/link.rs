@@ -21,6 +21,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, IntoConnectionInfo, RedisError, RedisResult, ScriptInvocation};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
+use super::outbox::Outbox;
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 
 /// How long one request may take when the options give no `redisTimeoutMs`.
@@ -126,6 +127,8 @@ struct Inner {
   place: String,
   password: Option<String>,
   status: Mutex<LinkStatus>,
+  /// What was accepted while the server was away, to be written to it.
+  outbox: Arc<Outbox>,
 }
 
 impl RedisLink {
@@ -168,6 +171,7 @@ impl RedisLink {
         ),
         password,
         status: Mutex::new(LinkStatus::default()),
+        outbox: Arc::default(),
       }),
     })
   }
@@ -197,6 +201,15 @@ impl RedisLink {
 
   pub fn status(&self) -> LinkStatus {
     self.inner.status.lock().clone()
+  }
+
+  pub fn outbox(&self) -> &Arc<Outbox> {
+    &self.inner.outbox
+  }
+
+  /// Runs `task` on the link's runtime.
+  pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+    self.inner.handle.spawn(task);
   }
 
   /// Asks the server whether it answers (one round trip).

@@ -7,6 +7,7 @@
 mod cache;
 mod failures;
 mod link;
+mod outbox;
 mod queue;
 mod reply;
 #[cfg(test)]

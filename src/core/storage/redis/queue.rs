@@ -10,6 +10,7 @@ use std::sync::{Arc, LazyLock};
 use redis::{Script, Value};
 
 use super::link::RedisLink;
+use super::outbox::{Write, WriteKind};
 use super::reply;
 use crate::core::limits;
 use crate::core::queue::ids::JobIds;
@@ -58,15 +59,8 @@ impl RedisQueue {
     &self.link
   }
 
-  /// `call` at the caller's `now` (the scripts take time as an argument,
-  /// like every core method, so tests can drive it).
-  fn call_at<T: redis::FromRedisValue + Send + 'static>(
-    &self,
-    op: &str,
-    now: u64,
-    args: &[&str],
-  ) -> StorageResult<T> {
-    let mut invocation = SCRIPT.key(&self.head);
+  /// The script's arguments: the queue's settings, then the op's own.
+  fn script_args(&self, op: &str, now: u64, args: &[&str]) -> Vec<String> {
     let backoff: Vec<String> = self
       .config
       .backoff
@@ -74,15 +68,46 @@ impl RedisQueue {
       .iter()
       .map(u64::to_string)
       .collect();
-    invocation
-      .arg(op)
-      .arg(now)
-      .arg(self.config.lease_ms)
-      .arg(backoff.join(","))
-      .arg(self.config.max_size)
-      .arg(self.config.max_bytes)
-      .arg(args);
+    let mut all = vec![
+      op.to_string(),
+      now.to_string(),
+      self.config.lease_ms.to_string(),
+      backoff.join(","),
+      self.config.max_size.to_string(),
+      self.config.max_bytes.to_string(),
+    ];
+    all.extend(args.iter().map(|arg| arg.to_string()));
+    all
+  }
+
+  /// One run of the script at the caller's `now` (the scripts take time as
+  /// an argument, like every core method, so tests can drive it).
+  fn call_at<T: redis::FromRedisValue + Send + 'static>(
+    &self,
+    op: &str,
+    now: u64,
+    args: &[&str],
+  ) -> StorageResult<T> {
+    let mut invocation = SCRIPT.key(&self.head);
+    invocation.arg(self.script_args(op, now, args));
     self.link.invoke(invocation)
+  }
+
+  /// Keeps a job the server could not take (it is away) in the link's
+  /// outbox, under its id, unless the outbox already holds `max_size` jobs.
+  fn keep_locally(&self, now: u64, args: &[&str], away: StorageError) -> Result<(), QueueError> {
+    let outbox = self.link.outbox();
+    if outbox.jobs() >= self.config.max_size {
+      return Err(QueueError::Storage(away));
+    }
+    let write = Write {
+      script: &SCRIPT,
+      head: self.head.clone(),
+      args: self.script_args("enqueue", now, args),
+      kind: WriteKind::Job,
+    };
+    outbox.keep(&self.link, write);
+    Ok(())
   }
 
   fn job_at(&self, op: &str, now: u64, args: &[&str]) -> StorageResult<Option<Job>> {
@@ -186,9 +211,15 @@ impl QueueStore for RedisQueue {
         &next,
         &bytes,
       ];
-      let reply: Vec<String> = self
-        .call_at("enqueue", now, &args)
-        .map_err(QueueError::Storage)?;
+      let reply: Vec<String> = match self.call_at("enqueue", now, &args) {
+        Ok(reply) => reply,
+        // Kept here and written when the server is back: accepted.
+        Err(away) if away.kind == StorageErrorKind::Unavailable => {
+          self.keep_locally(now, &args, away)?;
+          return Ok(id.into());
+        }
+        Err(error) => return Err(QueueError::Storage(error)),
+      };
       match reply.first().map(String::as_str) {
         Some("OK") => return Ok(id.into()),
         Some("FULL") => {
@@ -543,5 +574,65 @@ mod tests {
     );
     assert!(started.elapsed() < std::time::Duration::from_millis(1000));
     assert_eq!(q.link().status().reachable, Some(false));
+  }
+
+  #[test]
+  fn jobs_and_failures_accepted_while_the_server_is_away_arrive_exactly_once() {
+    use crate::core::failures::FailureConfig;
+    use crate::core::storage::redis::RedisFailures;
+    use crate::core::storage::traits::FailureStore;
+    let mut server = TestServer::start();
+    let link = server.link("away");
+    let mut q = RedisQueue::open(link.clone(), QueueConfig::default()).unwrap();
+    let mut history = RedisFailures::open(link.clone(), FailureConfig::default()).unwrap();
+    let before = q.enqueue(job(JobPriority::Low, "u"), 1).unwrap();
+    server.kill();
+    let kept: Vec<_> = (0..3)
+      .map(|i| q.enqueue(job(JobPriority::High, "u"), 10 + i).unwrap())
+      .collect();
+    history.record("svc", "op", "down", "skipped", 20).unwrap();
+    assert!(q.stats(30).is_err(), "reads still say the server is away");
+    assert_eq!((link.outbox().jobs(), link.outbox().failures()), (3, 1));
+    server.restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while link.outbox().jobs() + link.outbox().failures() > 0 {
+      assert!(
+        std::time::Instant::now() < deadline,
+        "the outbox was not written"
+      );
+      std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The restarted server kept nothing (no persistence in tests): what it
+    // holds now is exactly what was kept here, each once, in order.
+    let all = q.list(40, JobFilter::All, Page::ALL).unwrap();
+    assert_eq!(all.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), kept);
+    assert_eq!(all[0].created_at, 10, "each keeps the time it was accepted");
+    assert!(q.get(&before, 40).unwrap().is_none());
+    assert_eq!(history.failures(None, Page::ALL).unwrap().len(), 1);
+    assert!(history.should_skip("svc", 1.0, 21).unwrap());
+  }
+
+  #[test]
+  fn a_job_written_twice_is_held_once() {
+    let server = TestServer::start();
+    let q = queue(&server, "twice", QueueConfig::default());
+    let args = [
+      "job_1_000000001",
+      "ai",
+      "op",
+      "",
+      "0",
+      "u",
+      "1",
+      "0",
+      "3",
+      "",
+      "20",
+    ];
+    let first: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
+    let again: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
+    assert_eq!((first[0].as_str(), again[0].as_str()), ("OK", "DUPLICATE"));
+    let mut q = q;
+    assert_eq!(q.stats(2).unwrap().total, 1);
   }
 }

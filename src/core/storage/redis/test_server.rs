@@ -24,32 +24,25 @@ impl TestServer {
   pub fn start() -> Self {
     let port = free_port();
     let dir = crate::core::storage::sqlite::test_dir("redis");
-    let child = Command::new("redis-server")
-      .args([
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-      ])
-      .args(["--appendonly", "no", "--dir"])
-      .arg(&dir)
-      .stdout(Stdio::null())
-      .stderr(Stdio::null())
-      .spawn()
-      .expect("redis-server is installed (apt-get install redis-server)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-      assert!(Instant::now() < deadline, "redis-server did not start");
-      std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = spawn(port, &dir);
     Self {
       child,
       port,
       dir,
       runtime: runtime(),
     }
+  }
+
+  /// Kills the server (SIGKILL), as a crash would.
+  pub fn kill(&mut self) {
+    let _ = self.child.kill();
+    let _ = self.child.wait();
+  }
+
+  /// Starts the server again on the same port and directory.
+  pub fn restart(&mut self) {
+    self.kill();
+    self.child = spawn(self.port, &self.dir);
   }
 
   /// A link to a port nothing listens on, with `PASSWORD` in its URL (no
@@ -77,6 +70,32 @@ impl TestServer {
     };
     RedisLink::connect(&options, self.runtime.handle().clone()).unwrap()
   }
+}
+
+/// A server on `port` keeping its files in `dir`, once it accepts
+/// connections.
+fn spawn(port: u16, dir: &std::path::Path) -> Child {
+  let child = Command::new("redis-server")
+    .args([
+      "--port",
+      &port.to_string(),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+    ])
+    .args(["--appendonly", "no", "--dir"])
+    .arg(dir)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("redis-server is installed (apt-get install redis-server)");
+  let deadline = Instant::now() + Duration::from_secs(10);
+  while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    assert!(Instant::now() < deadline, "redis-server did not start");
+    std::thread::sleep(Duration::from_millis(20));
+  }
+  child
 }
 
 fn free_port() -> u16 {
