@@ -115,15 +115,25 @@ test('SIGSTOP of the server: synchronous calls fail within redisTimeoutMs, execu
   const app = child(`
     const { executeWithFallback } = require('.')
     const started = Date.now()
+    // The event loop keeps turning while the fallback look-ups wait on the
+    // paused server: they run on tokio, not on this thread.
+    let last = Date.now()
+    let gap = 0
+    const ticking = setInterval(() => { gap = Math.max(gap, Date.now() - last); last = Date.now() }, 5)
     executeWithFallback(() => Promise.reject(new Error('model down')), {
       operationName: 'ai', userId: 'u', defaultValue: 'safe', cacheKey: { prompt: 'p', modelId: 'm' }, allowSkip: true,
-    }).then((result) => console.log(JSON.stringify({ data: result.data, ms: Date.now() - started })))`, {
+    }).then((result) => {
+      clearInterval(ticking)
+      console.log(JSON.stringify({ data: result.data, ms: Date.now() - started, gap }))
+    })`, {
     FALLBACK_MECHANISMS_REDIS_URL: server.url,
     FALLBACK_MECHANISMS_REDIS_PREFIX: prefix('stop-app'),
   })
   const outcome = JSON.parse(await app.done)
   assert.equal(outcome.data, 'safe')
   assert.ok(outcome.ms < 3_000, `resolved after ${outcome.ms} ms`)
+  assert.ok(outcome.ms >= 400, 'the look-ups did wait for the paused server')
+  assert.ok(outcome.gap < 250, `the event loop stalled for ${outcome.gap} ms`)
   server.kill('SIGCONT')
   // The paused server still applies the request it was sent before it
   // stopped answering; the kept copy must not make a second job.

@@ -16,15 +16,24 @@ function dedupeKey(call) {
   return `${call.modelId.length}:${call.modelId}${call.prompt}`
 }
 
+/**
+ * `then(value)` now, or once `pending` resolves: native code answers a
+ * store call at once, or with a promise when the stores are on a Redis
+ * server (the network wait happens on tokio, not on this thread).
+ */
+function whenStored(pending, then) {
+  return pending instanceof Promise ? pending.then(then) : then(pending)
+}
+
 function onSuccess(call, value, attempts) {
-  if (call.prompt !== undefined) {
-    const notCached = native.cacheResult(call.prompt, call.modelId, value, Date.now())
+  if (call.prompt === undefined) return succeeded(value, attempts)
+  return whenStored(native.cacheResult(call.prompt, call.modelId, value, Date.now()), (notCached) => {
     if (notCached !== null) {
       const message = `the result of "${call.operationName}" was returned but not cached: ${notCached}`
       warnOnce(call.operationName, 'not cached', message, 'FALLBACK_NOT_CACHED')
     }
-  }
-  return succeeded(value, attempts)
+    return succeeded(value, attempts)
+  })
 }
 
 /** operationName → the kinds of problem already warned about. */
@@ -57,7 +66,7 @@ function warnUnavailable(operationName, unavailable) {
 
 function onFailure(call, error, attempts) {
   const { queue } = call
-  const outcome = JSON.parse(
+  return whenStored(
     native.fallbackAfterFailure(
       error,
       call.operationName,
@@ -73,7 +82,12 @@ function onFailure(call, error, attempts) {
       call.service,
       Date.now(),
     ),
+    (json) => fallbackResult(call, error, attempts, JSON.parse(json)),
   )
+}
+
+/** The result of a failed call, from the core's outcome. */
+function fallbackResult(call, error, attempts, outcome) {
   const { unavailable } = outcome
   if (unavailable !== undefined) warnUnavailable(call.operationName, unavailable)
   if (outcome.fallbackType === undefined) {

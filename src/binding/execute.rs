@@ -300,36 +300,48 @@ pub fn start_fallback_call(
 /// a key with a lone surrogate, larger than the cache) is returned all the
 /// same, just not cached: the reason comes back for a warning.
 #[napi]
-pub fn cache_result(
-  env: Env,
+pub fn cache_result<'env>(
+  env: &'env Env,
   prompt: Raw,
   model_id: Raw,
   value: Raw,
   now: f64,
-) -> napi::Result<Option<String>> {
-  boundary(env, |js| {
+) -> napi::Result<Either<Option<String>, PromiseRaw<'env, Option<String>>>> {
+  let write = boundary(*env, |js| {
     if js.is_nullish(value) {
-      return Ok(None);
+      return Ok(Err(None));
     }
     if let Some(problem) = json::not_data(js, value) {
-      return Ok(Some(problem));
+      return Ok(Err(Some(problem)));
     }
     match json::stringify_to_js(js, value, "result") {
-      Ok(Some(text)) => store(js, prompt, model_id, text, clock::from_js(now)),
-      Ok(None) => Ok(None),
+      Ok(Some(text)) => entry_of(js, prompt, model_id, text),
+      Ok(None) => Ok(Err(None)),
       Err(Fault::Pending) => Err(Fault::Pending),
-      Err(fault) => Ok(Some(fault.message())),
+      Err(fault) => Ok(Err(Some(fault.message()))),
     }
+  })?;
+  let (entry, model) = match write {
+    Ok(write) => write,
+    Err(not_cached) => return Ok(Either::A(not_cached)),
+  };
+  let now = clock::from_js(now);
+  on_store(env, move || {
+    fallback::on_success(global(), entry, &model, now).err()
   })
 }
 
-fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw, now: u64) -> JsResult<Option<String>> {
+/// The entry to store and its modelId, or why there is none (`None`:
+/// nothing worth keeping; `Some`: the reason it cannot be kept).
+type EntryOrNot = Result<(EntryText, String), Option<String>>;
+
+fn entry_of(js: Js, prompt: Raw, model_id: Raw, json: Raw) -> JsResult<EntryOrNot> {
   let mut text = String::new();
   js.read_string_into(prompt, &mut text)?;
   let prompt_len = text.len();
   let model = js.read_string(model_id)?;
   if let Some(problem) = limits::id_too_long("The cache key's modelId", &model) {
-    return Ok(Some(problem));
+    return Ok(Err(Some(problem)));
   }
   if let Some(problem) = args::lone_surrogate_in(
     js,
@@ -339,11 +351,34 @@ fn store(js: Js, prompt: Raw, model_id: Raw, json: Raw, now: u64) -> JsResult<Op
       (model_id, "options.cacheKey.modelId"),
     ],
   )? {
-    return Ok(Some(problem));
+    return Ok(Err(Some(problem)));
   }
   js.read_string_into(json, &mut text)?;
   let entry = EntryText::joined(text, prompt_len).ok_or_else(|| Fault::internal("prompt split"))?;
-  Ok(fallback::on_success(global(), entry, &model, now).err())
+  Ok(Ok((entry, model)))
+}
+
+/// Runs `work` (the singletons' store calls) here when the stores are in
+/// this process or its file, where a call takes microseconds; on Redis, on
+/// tokio's blocking threads, and the caller gets a promise of its result:
+/// the JavaScript thread never waits on the network in an asynchronous
+/// call. A panic there rejects the promise with an internal error.
+fn on_store<'env, T>(
+  env: &'env Env,
+  work: impl FnOnce() -> T + Send + 'static,
+) -> napi::Result<Either<T, PromiseRaw<'env, T>>>
+where
+  T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
+{
+  if global().redis().is_none() {
+    return Ok(Either::A(work()));
+  }
+  let promise = env.spawn_future(async move {
+    napi::bindgen_prelude::spawn_blocking(work)
+      .await
+      .map_err(|_| napi::Error::from_reason("fallback-mechanisms: internal error in a store call"))
+  })?;
+  Ok(Either::B(promise))
 }
 
 fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {
@@ -424,8 +459,8 @@ fn quoted(text: &str) -> String {
 /// the cached answer itself, so one `JSON.parse` makes the caller's copy).
 #[napi]
 #[allow(clippy::too_many_arguments)]
-pub fn fallback_after_failure(
-  env: Env,
+pub fn fallback_after_failure<'env>(
+  env: &'env Env,
   error: Raw,
   operation_name: Raw,
   user_id: Raw,
@@ -439,8 +474,8 @@ pub fn fallback_after_failure(
   has_default: bool,
   service: Raw,
   now: f64,
-) -> napi::Result<String> {
-  boundary(env, |js| {
+) -> napi::Result<Either<String, PromiseRaw<'env, String>>> {
+  let (plan, message, is_error) = boundary(*env, |js| {
     let call = CheckedCall {
       operation_name,
       user_id,
@@ -455,9 +490,12 @@ pub fn fallback_after_failure(
       service,
     };
     let plan = plan_of(js, &call)?;
-    let message = args::error_message(js, error);
-    let outcome = fallback::on_failure(&plan, &message, global(), clock::from_js(now));
-    Ok(outcome_json(&outcome, &message, js.is_error(error)))
+    Ok((plan, args::error_message(js, error), js.is_error(error)))
+  })?;
+  let now = clock::from_js(now);
+  on_store(env, move || {
+    let outcome = fallback::on_failure(&plan, &message, global(), now);
+    outcome_json(&outcome, &message, is_error)
   })
 }
 

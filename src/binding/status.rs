@@ -26,7 +26,12 @@ pub fn storage_status(env: Env) -> napi::Result<String> {
       Some(link) => {
         let reachable = link.ping().is_ok();
         let seen = link.status();
-        (reachable, seen.last_error, seen.last_error_at, link.outbox().jobs())
+        (
+          reachable,
+          seen.last_error,
+          seen.last_error_at,
+          link.outbox().jobs(),
+        )
       }
       None => (true, None, None, 0),
     };
