@@ -370,7 +370,7 @@ fn on_store<'env, T>(
 where
   T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
 {
-  if global().redis().is_none() {
+  if !global().on_redis() {
     return Ok(Either::A(work()));
   }
   let promise = env.spawn_future(async move {

@@ -139,6 +139,11 @@ impl Stores {
     Ok(())
   }
 
+  /// Whether the singletons are on a Redis server.
+  pub fn on_redis(&self) -> bool {
+    self.redis.lock().is_some()
+  }
+
   /// The link to the Redis server the singletons are on, if they are.
   pub fn redis(&self) -> Option<RedisLink> {
     self.redis.lock().clone()
