@@ -23,27 +23,11 @@ const thread = require('node:worker_threads').threadId
 let instances = 0
 
 const lib = require('../..')
+const { giveEachInstanceItsOwnStore } = require('./instances')
 
 if (!process.env.FALLBACK_MECHANISMS_DB && !process.env.FALLBACK_MECHANISMS_REDIS_URL) {
   lib.configure({ redisUrl: url, keyPrefix: `${run}-singletons` })
 }
 
-const ownStore = ['storagePath', 'durability', 'busyTimeoutMs', 'redisUrl', 'keyPrefix', 'redisTimeoutMs']
-for (const name of ['AIResponseCache', 'BackgroundJobQueue', 'IntegrationFailureManager']) {
-  const Original = lib[name]
-  lib[name] = new Proxy(Original, {
-    construct(target, args, newTarget) {
-      const [options] = args
-      let plain
-      try {
-        plain = options === undefined || (options !== null && Object.getPrototypeOf(options) === Object.prototype)
-      } catch {
-        plain = false
-      }
-      if (plain && (options === undefined || !ownStore.some((key) => key in options))) {
-        args = [{ ...options, redisUrl: url, keyPrefix: `${run}-${thread}-instance-${++instances}` }, ...args.slice(1)]
-      }
-      return Reflect.construct(target, args, newTarget)
-    },
-  })
-}
+const storeKeys = ['storagePath', 'durability', 'busyTimeoutMs', 'redisUrl', 'keyPrefix', 'redisTimeoutMs']
+giveEachInstanceItsOwnStore(lib, storeKeys, () => ({ redisUrl: url, keyPrefix: `${run}-${thread}-instance-${++instances}` }))

@@ -28,26 +28,9 @@ if (!process.env.FALLBACK_MECHANISMS_DB) {
 }
 
 const lib = require('../..')
+const { giveEachInstanceItsOwnStore } = require('./instances')
 
-for (const name of ['AIResponseCache', 'BackgroundJobQueue', 'IntegrationFailureManager']) {
-  const Original = lib[name]
-  lib[name] = new Proxy(Original, {
-    construct(target, args, newTarget) {
-      const [options] = args
-      let plain
-      try {
-        plain = options === undefined || (options !== null && Object.getPrototypeOf(options) === Object.prototype)
-      } catch {
-        // Unreadable options (a revoked Proxy): the package itself must say so.
-        plain = false
-      }
-      if (plain && (options === undefined || !('storagePath' in options || 'durability' in options))) {
-        args = [{ ...options, storagePath: freshFile() }, ...args.slice(1)]
-      }
-      return Reflect.construct(target, args, newTarget)
-    },
-  })
-}
+giveEachInstanceItsOwnStore(lib, ['storagePath', 'durability'], () => ({ storagePath: freshFile() }))
 
 process.on('exit', () => {
   if (process.env.FALLBACK_MECHANISMS_KEEP_FILES) return

@@ -219,10 +219,14 @@ if op == 'clear' then
 end
 
 if op == 'stats' then
-  -- Replies per service held: its name, its oldest failure's m, how many
-  -- it has, its newest failure's timestamp.
+  -- ARGV[5], ARGV[6]: the first rank and how many services (a page, so
+  -- that no run holds the server long). Replies per service held: its
+  -- name, its oldest failure's m, how many it has, its newest failure's
+  -- timestamp.
   local out = {}
-  for _, name in ipairs(redis.call('ZRANGE', head .. 'svc', 0, -1)) do
+  local first_rank = tonumber(ARGV[5])
+  local services = redis.call('ZRANGE', head .. 'svc', first_rank, first_rank + tonumber(ARGV[6]) - 1)
+  for _, name in ipairs(services) do
     local first = redis.call('ZRANGE', log_key(name), 0, 0)[1]
     local last = redis.call('ZRANGE', log_key(name), -1, -1)[1]
     if first then

@@ -248,12 +248,21 @@ impl FailureStore for RedisFailures {
 
   /// One pass over the services held (O(services log n) on the server),
   /// sorted here by each one's oldest failure.
+  /// Read a page of services per run (each one round trip), so many
+  /// services never hold the server for long; not one snapshot then.
   fn stats(&mut self) -> StorageResult<Vec<ServiceStats>> {
-    let reply: Value = self.call("stats", &[])?;
-    let Value::Array(items) = reply else {
-      return Ok(Vec::new());
-    };
-    let mut stats: Vec<(u64, ServiceStats)> = items.iter().filter_map(read_stats).collect();
+    const PAGE: usize = 1000;
+    let mut stats: Vec<(u64, ServiceStats)> = Vec::new();
+    for first in (0..).step_by(PAGE) {
+      let reply: Value = self.call("stats", &[&first.to_string(), &PAGE.to_string()])?;
+      let Value::Array(items) = reply else {
+        break;
+      };
+      stats.extend(items.iter().filter_map(read_stats));
+      if items.len() < PAGE {
+        break;
+      }
+    }
     stats.sort_by_key(|(first, _)| *first);
     Ok(stats.into_iter().map(|(_, s)| s).collect())
   }
