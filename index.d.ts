@@ -147,7 +147,9 @@ export interface StorageOptions {
    * every instance of the app on every machine: `redis://[user:password@]host[:port][/db]`.
    * A malformed URL is a `TypeError` with code `'ERR_INVALID_URL'`. Nothing
    * connects until the first call; an unreachable server shows as
-   * `'STORAGE_UNAVAILABLE'` (messages never hold the password).
+   * `'STORAGE_UNAVAILABLE'` (messages never hold the password). With
+   * `storagePath` too, jobs and failures accepted while the server is away
+   * wait in that file (not only in memory) until they are written.
    */
   redisUrl?: string;
   /** With `redisUrl`: what every key starts with (default `'fallback-mechanisms'`; one hash tag). */
@@ -262,7 +264,9 @@ export function configure(options: {
    * `FALLBACK_MECHANISMS_REDIS_PREFIX`): `redis://[user:password@]host[:port][/db]`.
    * A malformed URL is a `TypeError` with code `'ERR_INVALID_URL'`. Nothing
    * connects until the first call; an unreachable server shows as
-   * `'STORAGE_UNAVAILABLE'` (messages never hold the password).
+   * `'STORAGE_UNAVAILABLE'` (messages never hold the password). With
+   * `storagePath` too, jobs and failures accepted while the server is away
+   * wait in that file (not only in memory) until they are written.
    */
   redisUrl?: string;
   /** With `redisUrl`: what every key starts with (default `'fallback-mechanisms'`; one hash tag). */

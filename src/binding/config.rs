@@ -149,14 +149,6 @@ impl StorageChoice {
       }
       return Ok(());
     };
-    if self.path.is_some() {
-      return Err(Fault::type_error(
-        ERR_INVALID_ARG_VALUE,
-        format!(
-          "The \"{name}.storagePath\" and \"{name}.redisUrl\" options cannot be used together: the state is kept in one place"
-        ),
-      ));
-    }
     let options = RedisOptions {
       url: url.clone(),
       prefix: self
@@ -164,6 +156,12 @@ impl StorageChoice {
         .clone()
         .unwrap_or_else(|| redis::DEFAULT_PREFIX.into()),
       timeout_ms: self.redis_timeout_ms.unwrap_or(redis::DEFAULT_TIMEOUT_MS),
+      // With a file too: what is accepted while the server is away is kept
+      // there as well, and survives the process.
+      outbox_file: self
+        .path
+        .clone()
+        .map(|path| (path, self.file_options(DEFAULT_BUSY_TIMEOUT_MS))),
     };
     let runtime =
       napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::current);

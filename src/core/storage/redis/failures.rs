@@ -30,6 +30,11 @@ impl RedisFailures {
   pub fn open(link: RedisLink, config: FailureConfig) -> StorageResult<Self> {
     let head = link.key("f:");
     let mut failures = Self { link, head, config };
+    // Failures a previous process kept in the file can be merged now.
+    failures
+      .link
+      .outbox()
+      .resume(&failures.link, WriteKind::Failure, &SCRIPT);
     if let Ok(stored) = failures.call::<Vec<Option<u64>>>("bound", &[]) {
       failures.apply_bounds(&stored);
     }
@@ -189,14 +194,9 @@ impl FailureStore for RedisFailures {
         if outbox.failures() >= room {
           return Err(away);
         }
-        let write = Write {
-          script: &SCRIPT,
-          head: self.head.clone(),
-          args: self.script_args("record", &args),
-          kind: WriteKind::Failure,
-        };
-        outbox.keep(&self.link, write);
-        return Ok(());
+        let args = self.script_args("record", &args);
+        let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Failure);
+        return outbox.keep(&self.link, write);
       }
       Err(error) => return Err(error),
     };

@@ -13,6 +13,7 @@
 //! among them, keep running.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::outbox::Outbox;
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
+use crate::core::storage::sqlite::FileOptions;
 
 /// How long one request may take when the options give no `redisTimeoutMs`.
 pub const DEFAULT_TIMEOUT_MS: u64 = 500;
@@ -31,11 +33,14 @@ pub const DEFAULT_PREFIX: &str = "fallback-mechanisms";
 /// Longest `keyPrefix`, in bytes.
 pub const MAX_PREFIX_BYTES: usize = 256;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RedisOptions {
   pub url: String,
   pub prefix: String,
   pub timeout_ms: u64,
+  /// Where what is accepted while the server is away is kept besides
+  /// memory (`storagePath` with `redisUrl`), so it survives the process.
+  pub outbox_file: Option<(PathBuf, FileOptions)>,
 }
 
 impl RedisOptions {
@@ -44,6 +49,7 @@ impl RedisOptions {
       url: url.into(),
       prefix: DEFAULT_PREFIX.into(),
       timeout_ms: DEFAULT_TIMEOUT_MS,
+      outbox_file: None,
     }
   }
 }
@@ -157,6 +163,10 @@ impl RedisLink {
       ConnectionManager::new_lazy_with_config(client, config)
     }
     .map_err(|e| bad(e.to_string()))?;
+    let outbox = match &options.outbox_file {
+      Some((path, file_options)) => Outbox::in_file(path, *file_options)?,
+      None => Outbox::default(),
+    };
     Ok(Self {
       inner: Arc::new(Inner {
         handle,
@@ -171,7 +181,7 @@ impl RedisLink {
         ),
         password,
         status: Mutex::new(LinkStatus::default()),
-        outbox: Arc::default(),
+        outbox: Arc::new(outbox),
       }),
     })
   }

@@ -1,16 +1,19 @@
 //! What was accepted while the server could not be reached: jobs enqueued
-//! and failures recorded, kept here (in this process's memory) and written
-//! to the server when it answers again. A job keeps the id it was given;
-//! the enqueue script takes an id it already holds as written, so a job
-//! whose first write did reach the server (the reply was lost) is not
+//! and failures recorded, kept here and written to the server when it
+//! answers again. Kept in this process's memory, and also in the SQLite
+//! file when the options gave a `storagePath` with the `redisUrl`, so that
+//! what was accepted survives the process too. A job keeps the id it was
+//! given; the enqueue script takes an id it already holds as written, so a
+//! job whose first write did reach the server (the reply was lost) is not
 //! written twice: every kept job arrives exactly once.
 //!
 //! One task at a time writes the outbox out, on the link's runtime, oldest
-//! first; it waits between tries while the server is away and ends when the
-//! outbox is empty. Nothing is dropped: a write the server refuses (a full
+//! first; it waits between tries while the server is away and ends when
+//! nothing is left. Nothing is dropped: a write the server refuses (a full
 //! queue) stays for the next try.
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +22,8 @@ use parking_lot::Mutex;
 use redis::Script;
 
 use super::link::RedisLink;
+use crate::core::storage::error::StorageResult;
+use crate::core::storage::sqlite::{FileOptions, SqliteOutbox};
 
 /// How long the writer waits between tries while the server is away.
 const RETRY_EVERY: Duration = Duration::from_millis(250);
@@ -26,25 +31,68 @@ const RETRY_EVERY: Duration = Duration::from_millis(250);
 /// One script run, kept whole: the script, its key head and its arguments.
 #[derive(Clone)]
 pub struct Write {
-  pub script: &'static Script,
+  /// `None` for a write read back from the file, until the store it
+  /// belongs to opens and names its script (`resume`).
+  pub script: Option<&'static Script>,
   pub head: String,
   pub args: Vec<String>,
   pub kind: WriteKind,
+  /// Its row in the file, when there is one.
+  row: Option<i64>,
+}
+
+impl Write {
+  pub fn new(script: &'static Script, head: String, args: Vec<String>, kind: WriteKind) -> Self {
+    Self {
+      script: Some(script),
+      head,
+      args,
+      kind,
+      row: None,
+    }
+  }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteKind {
-  Job,
-  Failure,
+  Job = 0,
+  Failure = 1,
 }
 
 #[derive(Default)]
 pub struct Outbox {
   writes: Mutex<VecDeque<Write>>,
   writing: AtomicBool,
+  file: Mutex<Option<SqliteOutbox>>,
 }
 
 impl Outbox {
+  /// An outbox that keeps its writes in the file at `path` too, with the
+  /// writes a previous process left there.
+  pub fn in_file(path: &Path, options: FileOptions) -> StorageResult<Self> {
+    let mut file = SqliteOutbox::open(path, options)?;
+    let writes = file
+      .all()?
+      .into_iter()
+      .map(|(row, kind, head, args)| Write {
+        script: None,
+        head,
+        args,
+        kind: if kind == WriteKind::Job as u8 {
+          WriteKind::Job
+        } else {
+          WriteKind::Failure
+        },
+        row: Some(row),
+      })
+      .collect();
+    Ok(Self {
+      writes: Mutex::new(writes),
+      writing: AtomicBool::new(false),
+      file: Mutex::new(Some(file)),
+    })
+  }
+
   /// Jobs waiting here to be written.
   pub fn jobs(&self) -> usize {
     self.count(WriteKind::Job)
@@ -58,10 +106,30 @@ impl Outbox {
     self.writes.lock().iter().filter(|w| w.kind == kind).count()
   }
 
-  /// Keeps `write` and makes sure a task is writing the outbox out.
-  pub fn keep(self: &Arc<Self>, link: &RedisLink, write: Write) {
+  /// Keeps `write` (in the file first, when there is one: accepted only
+  /// once it is there) and makes sure a task is writing the outbox out.
+  pub fn keep(self: &Arc<Self>, link: &RedisLink, mut write: Write) -> StorageResult<()> {
+    if let Some(file) = self.file.lock().as_mut() {
+      write.row = Some(file.add(write.kind as u8, &write.head, &write.args)?);
+    }
     self.writes.lock().push_back(write);
     self.start_writer(link);
+    Ok(())
+  }
+
+  /// A store of `kind` opened: the writes of its kind read back from the
+  /// file can be written now, with its script.
+  pub fn resume(self: &Arc<Self>, link: &RedisLink, kind: WriteKind, script: &'static Script) {
+    let mut any = false;
+    for write in self.writes.lock().iter_mut() {
+      if write.kind == kind && write.script.is_none() {
+        write.script = Some(script);
+        any = true;
+      }
+    }
+    if any {
+      self.start_writer(link);
+    }
   }
 
   fn start_writer(self: &Arc<Self>, link: &RedisLink) {
@@ -73,21 +141,34 @@ impl Outbox {
     link.spawn(async move { outbox.write_out(&writer).await });
   }
 
+  /// The oldest write that can be made now, and where it is.
+  fn next(&self) -> Option<(usize, Write)> {
+    let writes = self.writes.lock();
+    let index = writes.iter().position(|w| w.script.is_some())?;
+    Some((index, writes[index].clone()))
+  }
+
   async fn write_out(self: Arc<Self>, link: &RedisLink) {
     loop {
-      let next = self.writes.lock().front().cloned();
-      let Some(write) = next else {
+      let Some((index, write)) = self.next() else {
         self.writing.store(false, Ordering::Release);
-        // Kept meanwhile, after the look above: write that too.
-        if self.writes.lock().is_empty() || self.writing.swap(true, Ordering::AcqRel) {
+        // Kept after the look above, before the flag went down: that
+        // keeper found a writer running, so this one goes on.
+        if self.next().is_none() || self.writing.swap(true, Ordering::AcqRel) {
           return;
         }
         continue;
       };
-      if send(link, &write).await {
-        self.writes.lock().pop_front();
-      } else {
+      if !send(link, &write).await {
         tokio::time::sleep(RETRY_EVERY).await;
+        continue;
+      }
+      // Only this task removes, and keepers only append: still at `index`.
+      self.writes.lock().remove(index);
+      if let (Some(row), Some(file)) = (write.row, self.file.lock().as_mut()) {
+        // A row left behind is written again after a restart, and taken
+        // as written then (a job's id is already held).
+        let _ = file.remove(row);
       }
     }
   }
@@ -95,7 +176,10 @@ impl Outbox {
 
 /// Whether the server took the write (or already held it).
 async fn send(link: &RedisLink, write: &Write) -> bool {
-  let mut invocation = write.script.key(&write.head);
+  let Some(script) = write.script else {
+    return false;
+  };
+  let mut invocation = script.key(&write.head);
   invocation.arg(&write.args);
   let reply: Result<redis::Value, _> = link
     .run_async(move |mut connection| async move { invocation.invoke_async(&mut connection).await })

@@ -46,6 +46,11 @@ impl RedisQueue {
         1u8,
       )),
     };
+    // Jobs a previous process kept in the file can be written now.
+    queue
+      .link
+      .outbox()
+      .resume(&queue.link, WriteKind::Job, &SCRIPT);
     // The bounds another instance set, if the server is there to say.
     let now = crate::core::clock::now_ms();
     if let Ok((size, bytes)) = queue.call_at::<(Option<u64>, Option<u64>)>("bound", now, &[]) {
@@ -100,14 +105,9 @@ impl RedisQueue {
     if outbox.jobs() >= self.config.max_size {
       return Err(QueueError::Storage(away));
     }
-    let write = Write {
-      script: &SCRIPT,
-      head: self.head.clone(),
-      args: self.script_args("enqueue", now, args),
-      kind: WriteKind::Job,
-    };
-    outbox.keep(&self.link, write);
-    Ok(())
+    let args = self.script_args("enqueue", now, args);
+    let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Job);
+    outbox.keep(&self.link, write).map_err(QueueError::Storage)
   }
 
   fn job_at(&self, op: &str, now: u64, args: &[&str]) -> StorageResult<Option<Job>> {
@@ -610,6 +610,49 @@ mod tests {
     assert!(q.get(&before, 40).unwrap().is_none());
     assert_eq!(history.failures(None, Page::ALL).unwrap().len(), 1);
     assert!(history.should_skip("svc", 1.0, 21).unwrap());
+  }
+
+  #[test]
+  fn jobs_kept_in_the_file_survive_the_process_and_arrive_once() {
+    use crate::core::storage::redis::RedisOptions;
+    let mut server = TestServer::start();
+    let file = crate::core::storage::sqlite::test_dir("outbox").join("state.db");
+    let (url, runtime) = (server.url(), server.runtime.handle().clone());
+    let link = || {
+      let options = RedisOptions {
+        prefix: "kept".into(),
+        timeout_ms: 500,
+        outbox_file: Some((file.clone(), Default::default())),
+        ..RedisOptions::new(url.clone())
+      };
+      RedisLink::connect(&options, runtime.clone()).unwrap()
+    };
+    server.kill();
+    let kept = {
+      let mut q = RedisQueue::open(link(), QueueConfig::default()).unwrap();
+      let id = q.enqueue(job(JobPriority::Medium, "u"), 5).unwrap();
+      assert_eq!(q.link().outbox().jobs(), 1);
+      id
+    };
+    // This "process" is gone; the next one opens the same file.
+    server.restart();
+    let mut q = RedisQueue::open(link(), QueueConfig::default()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while q.link().outbox().jobs() > 0 {
+      assert!(
+        std::time::Instant::now() < deadline,
+        "the kept job was not written"
+      );
+      std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let all = q.list(6, JobFilter::All, Page::ALL).unwrap();
+    assert_eq!(
+      all.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+      vec![kept]
+    );
+    // Written and gone from the file: a third process finds nothing to write.
+    let third = RedisQueue::open(link(), QueueConfig::default()).unwrap();
+    assert_eq!(third.link().outbox().jobs(), 0);
   }
 
   #[test]

@@ -8,6 +8,7 @@ mod cache;
 mod database;
 mod errors;
 mod failures;
+mod outbox;
 mod queue;
 mod schema;
 
@@ -15,6 +16,7 @@ pub use cache::SqliteCache;
 pub(crate) use database::is_json;
 pub use database::{Durability, FileOptions, DEFAULT_BUSY_TIMEOUT_MS};
 pub use failures::SqliteFailures;
+pub use outbox::{KeptRow, SqliteOutbox};
 pub use queue::SqliteQueue;
 
 /// A fresh, empty directory for one test's files.

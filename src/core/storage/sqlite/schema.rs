@@ -15,12 +15,12 @@ use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult}
 const APPLICATION_ID: i64 = 0x4662_4d65;
 
 /// Migration `n` takes a file from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables the current schema has.
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
   "meta",
   "jobs",
   "job_counts",
@@ -29,6 +29,7 @@ const TABLES: [&str; 8] = [
   "failures",
   "failure_services",
   "failure_totals",
+  "redis_outbox",
 ];
 
 const V1: &str = "
@@ -136,6 +137,18 @@ CREATE INDEX failure_services_by_recency ON failure_services (last_seq);
 /// counts; each failure row keeps its `FailureRecord::stored_bytes`, and
 /// triggers keep the total in `failure_totals`. Rows written before get the
 /// same sums of their strings' UTF-8 bytes here.
+/// What a process on Redis accepted while the server was away (`redisUrl`
+/// together with `storagePath`): each row one script run to make, its key
+/// head and arguments (a JSON array of strings), written out oldest first.
+const V3: &str = "
+CREATE TABLE redis_outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind INTEGER NOT NULL,
+  head TEXT NOT NULL,
+  args TEXT NOT NULL
+);
+";
+
 const V2: &str = "
 ALTER TABLE jobs ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
 UPDATE jobs SET bytes = length(CAST(id AS BLOB)) + length(CAST(type AS BLOB))
