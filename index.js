@@ -17,21 +17,18 @@ const native = require('./lib/native')
 // FALLBACK_MECHANISMS_DB=/path/file.db keeps the singletons' state in that
 // file, as `configure({ storagePath })` would; a module evaluated again (hot
 // reload, a worker thread) asks for the same file, which changes nothing.
-if (process.env.FALLBACK_MECHANISMS_DB) {
-  native.configure({
-    storagePath: process.env.FALLBACK_MECHANISMS_DB,
-    durability: process.env.FALLBACK_MECHANISMS_DURABILITY || undefined,
-  })
-}
-
 // FALLBACK_MECHANISMS_REDIS_URL=redis://host:6379/0 (and
-// FALLBACK_MECHANISMS_REDIS_PREFIX) puts them on a Redis or Valkey server,
-// shared by every instance of the app, as `configure({ redisUrl })` would.
+// FALLBACK_MECHANISMS_REDIS_PREFIX) puts them on a Redis or Valkey server
+// instead, shared by every instance of the app, as `configure({ redisUrl })`
+// would; with both, the file keeps what waits while the server is away.
 // Nothing connects yet: an app starts while the server is down.
-if (process.env.FALLBACK_MECHANISMS_REDIS_URL) {
+const env = process.env
+if (env.FALLBACK_MECHANISMS_DB || env.FALLBACK_MECHANISMS_REDIS_URL) {
   native.configure({
-    redisUrl: process.env.FALLBACK_MECHANISMS_REDIS_URL,
-    keyPrefix: process.env.FALLBACK_MECHANISMS_REDIS_PREFIX || undefined,
+    storagePath: env.FALLBACK_MECHANISMS_DB || undefined,
+    durability: (env.FALLBACK_MECHANISMS_DB && env.FALLBACK_MECHANISMS_DURABILITY) || undefined,
+    redisUrl: env.FALLBACK_MECHANISMS_REDIS_URL || undefined,
+    keyPrefix: (env.FALLBACK_MECHANISMS_REDIS_URL && env.FALLBACK_MECHANISMS_REDIS_PREFIX) || undefined,
   })
 }
 
