@@ -635,4 +635,33 @@ mod tests {
     let mut q = q;
     assert_eq!(q.stats(2).unwrap().total, 1);
   }
+
+  #[test]
+  fn a_job_written_twice_into_a_queue_it_filled_is_held_once() {
+    let server = TestServer::start();
+    let config = QueueConfig {
+      max_size: 1,
+      ..QueueConfig::default()
+    };
+    let q = queue(&server, "twice-full", config);
+    let args = [
+      "job_1_000000002",
+      "ai",
+      "op",
+      "",
+      "0",
+      "u",
+      "1",
+      "0",
+      "3",
+      "",
+      "20",
+    ];
+    // The first write reached the server and filled the queue; the kept
+    // copy (the reply was lost) must be taken as written, not refused as
+    // full, or the outbox retries it for ever.
+    let first: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
+    let again: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
+    assert_eq!((first[0].as_str(), again[0].as_str()), ("OK", "DUPLICATE"));
+  }
 }
