@@ -90,7 +90,9 @@ pub fn redact_url(url: &str) -> String {
   // A password may hold a '/', '?' or '#' of its own (unencoded, so the
   // URL does not parse): then the userinfo runs to the last '@' of all.
   let authority_end = match (rest[..authority_end].contains('@'), rest.rfind('@')) {
-    (false, Some(at)) => rest[at..].find(['/', '?', '#']).map_or(rest.len(), |end| at + end),
+    (false, Some(at)) => rest[at..]
+      .find(['/', '?', '#'])
+      .map_or(rest.len(), |end| at + end),
     _ => authority_end,
   };
   let (authority, path) = rest.split_at(authority_end);
