@@ -25,12 +25,14 @@ static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("que
 /// Ready jobs the eligibility check looks at per round trip.
 const PEEK_BATCH: usize = 32;
 
+#[derive(Clone)]
 pub struct RedisQueue {
   link: RedisLink,
   head: String,
   config: QueueConfig,
   ids: JobIds,
-  next_id: AtomicU64,
+  /// Shared with the detached copies, so they take the next numbers too.
+  next_id: Arc<AtomicU64>,
 }
 
 impl RedisQueue {
@@ -41,10 +43,10 @@ impl RedisQueue {
       head,
       config,
       ids: JobIds::new(),
-      next_id: AtomicU64::new(std::hash::BuildHasher::hash_one(
+      next_id: Arc::new(AtomicU64::new(std::hash::BuildHasher::hash_one(
         &std::collections::hash_map::RandomState::new(),
         1u8,
-      )),
+      ))),
     };
     // The bounds another instance set, if the server is there to say.
     let now = crate::core::clock::now_ms();
@@ -349,6 +351,10 @@ impl QueueStore for RedisQueue {
         return Ok(removed);
       }
     }
+  }
+
+  fn detached(&self) -> Option<Box<dyn QueueStore>> {
+    Some(Box::new(self.clone()))
   }
 
   fn location(&self) -> Location<'_> {
