@@ -149,6 +149,45 @@ test('SIGSTOP of the server: synchronous calls fail within redisTimeoutMs, execu
   assert.ok(queue.getAll().some((held) => held.id === kept))
 })
 
+test('a flood of executeWithFallback calls on a paused server: each resolves within redisTimeoutMs of its outcome, a synchronous call never waits behind them', { skip }, async (t) => {
+  const server = await startRedis()
+  t.after(() => server.stop())
+  const app = child(`
+    const { configure, aiResponseCache, executeWithFallback } = require('.')
+    configure({ redisUrl: ${JSON.stringify(server.url)}, keyPrefix: ${JSON.stringify(prefix('flood'))}, redisTimeoutMs: 200 })
+    aiResponseCache.get('warm', 'up')
+    process.kill(${server.pid}, 'SIGSTOP')
+    const started = Date.now()
+    const calls = []
+    for (let i = 0; i < 40; i++) {
+      const cacheKey = { prompt: 'p' + i, modelId: 'm' }
+      calls.push(executeWithFallback(() => (i % 2 ? Promise.resolve({ i }) : Promise.reject(new Error('down'))), {
+        operationName: 'flood', userId: 'u', cacheKey, queueOnFailure: { type: 'ai', payload: { i } }, allowSkip: true,
+      }).then(() => Date.now() - started))
+    }
+    let sync = -1
+    setTimeout(() => {
+      const at = Date.now()
+      try { aiResponseCache.get('a', 'b') } catch {}
+      sync = Date.now() - at
+    }, 20)
+    process.on('warning', () => {})
+    Promise.all(calls).then((times) => {
+      process.kill(${server.pid}, 'SIGCONT')
+      console.log(JSON.stringify({ slowest: Math.max(...times), sync }))
+      process.exit(0)
+    })`)
+  t.after(() => {
+    server.kill('SIGCONT')
+    app.proc.kill('SIGKILL')
+  })
+  const out = JSON.parse(await app.done)
+  // Each call makes at most three round trips of 200 ms (cache, queue,
+  // failure history); 40 of them one after the other would take 8 s and more.
+  assert.ok(out.slowest < 2_000, `the slowest call resolved after ${out.slowest} ms`)
+  assert.ok(out.sync >= 0 && out.sync < 600, `a synchronous get waited ${out.sync} ms`)
+})
+
 test('kill -9 of redis-server under load (appendonly, fsync always) and a restart: nothing acknowledged lost, no call rejects, kept jobs arrive once', { skip }, async (t) => {
   const durable = ['--appendonly', 'yes', '--appendfsync', 'always']
   let server = await startRedis({ args: durable })

@@ -115,7 +115,7 @@ pub fn on_success(
   model_id: &str,
   now: u64,
 ) -> Result<(), String> {
-  let stored = stores.cache.lock().set_text(entry, model_id, None, now);
+  let stored = stores.with_cache(|cache| cache.set_text(entry, model_id, None, now));
   stored.map_err(|error| error.to_string())
 }
 
@@ -150,9 +150,7 @@ fn choose(
     let found = match &plan.cache_problem {
       Some(problem) => Err(problem.clone()),
       None => stores
-        .cache
-        .lock()
-        .get_for_fallback(&key.prompt, &key.model_id, now)
+        .with_cache(|cache| cache.get_for_fallback(&key.prompt, &key.model_id, now))
         .map_err(|error| error.to_string()),
     };
     match found {
@@ -178,7 +176,7 @@ fn choose(
           max_retries: DEFAULT_MAX_RETRIES,
           next_retry_at: None,
         };
-        match stores.queue.lock().enqueue(job, now) {
+        match stores.with_queue(|queue| queue.enqueue(job, now)) {
           Ok(job_id) => return Fallback::Queued(job_id),
           Err(error) => pass_over("queue", error.to_string()),
         }
@@ -200,9 +198,7 @@ fn choose(
 pub fn skip_up_front(plan: &FallbackPlan, threshold: f64, stores: &Stores, now: u64) -> bool {
   plan.allow_skip
     && stores
-      .failures
-      .lock()
-      .should_skip(plan.skip_service(), threshold, now)
+      .with_failures(|failures| failures.should_skip(plan.skip_service(), threshold, now))
       // A history that cannot be read says nothing against calling.
       .unwrap_or(false)
 }
@@ -211,9 +207,7 @@ pub fn skip_up_front(plan: &FallbackPlan, threshold: f64, stores: &Stores, now: 
 /// else nothing.
 pub fn cached_ai(stores: &Stores, key: &CacheKey, has_default: bool, now: u64) -> Fallback {
   let hit = stores
-    .cache
-    .lock()
-    .get_for_fallback(&key.prompt, &key.model_id, now)
+    .with_cache(|cache| cache.get_for_fallback(&key.prompt, &key.model_id, now))
     .unwrap_or(None);
   match hit {
     Some(hit) => Fallback::Cache(hit),
@@ -237,15 +231,13 @@ pub fn skip_failed_integration(
     return reason;
   }
   let _ = stores
-    .failures
-    .lock()
-    .record(service, operation, error_message, &reason, now);
+    .with_failures(|failures| failures.record(service, operation, error_message, &reason, now));
   reason
 }
 
 /// `queueForLater`: enqueues on the shared queue.
 pub fn queue_for_later(stores: &Stores, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
-  stores.queue.lock().enqueue(job, now)
+  stores.with_queue(|queue| queue.enqueue(job, now))
 }
 
 #[cfg(test)]

@@ -139,6 +139,36 @@ impl Stores {
     Ok(())
   }
 
+  /// Runs `call` on the cache. On Redis it runs on a detached copy, so
+  /// that the round trip does not hold the cache's lock: calls waiting for
+  /// a slow or paused server run side by side, each bounded by
+  /// `redisTimeoutMs`, instead of one after the other behind the lock.
+  pub fn with_cache<T>(&self, call: impl FnOnce(&mut dyn CacheStore) -> T) -> T {
+    let detached = self.cache.lock().detached();
+    match detached {
+      Some(mut store) => call(&mut *store),
+      None => call(&mut **self.cache.lock()),
+    }
+  }
+
+  /// `with_cache`, for the queue.
+  pub fn with_queue<T>(&self, call: impl FnOnce(&mut dyn QueueStore) -> T) -> T {
+    let detached = self.queue.lock().detached();
+    match detached {
+      Some(mut store) => call(&mut *store),
+      None => call(&mut **self.queue.lock()),
+    }
+  }
+
+  /// `with_cache`, for the failure history.
+  pub fn with_failures<T>(&self, call: impl FnOnce(&mut dyn FailureStore) -> T) -> T {
+    let detached = self.failures.lock().detached();
+    match detached {
+      Some(mut store) => call(&mut *store),
+      None => call(&mut **self.failures.lock()),
+    }
+  }
+
   /// Whether the singletons are on a Redis server.
   pub fn on_redis(&self) -> bool {
     self.redis.lock().is_some()

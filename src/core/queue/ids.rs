@@ -7,6 +7,7 @@ use std::hash::{BuildHasher, RandomState};
 /// 46-bit numbers (a four-round Feistel network; 36^9 > 2^46): unique by
 /// construction, unguessable in order, and decodable back to the sequence
 /// number, so looking a job up by id needs no hash index.
+#[derive(Clone)]
 pub(crate) struct JobIds {
   keys: [u64; 4],
 }

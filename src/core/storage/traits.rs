@@ -122,6 +122,13 @@ pub trait CacheStore: Send {
   fn busy_timeout_ms(&self) -> u64 {
     0
   }
+  /// A copy that reaches the same state without this one's lock, for
+  /// a store on the network (Redis): a round trip made through it does
+  /// not hold the lock that every other call of the process waits on.
+  /// `None` for a store in this process or its file.
+  fn detached(&self) -> Option<Box<dyn CacheStore>> {
+    None
+  }
   fn location(&self) -> Location<'_>;
 }
 
@@ -176,6 +183,13 @@ pub trait QueueStore: Send {
   fn busy_timeout_ms(&self) -> u64 {
     0
   }
+  /// A copy that reaches the same state without this one's lock, for
+  /// a store on the network (Redis): a round trip made through it does
+  /// not hold the lock that every other call of the process waits on.
+  /// `None` for a store in this process or its file.
+  fn detached(&self) -> Option<Box<dyn QueueStore>> {
+    None
+  }
   fn location(&self) -> Location<'_>;
 }
 
@@ -210,6 +224,13 @@ pub trait FailureStore: Send {
   }
   fn busy_timeout_ms(&self) -> u64 {
     0
+  }
+  /// A copy that reaches the same state without this one's lock, for
+  /// a store on the network (Redis): a round trip made through it does
+  /// not hold the lock that every other call of the process waits on.
+  /// `None` for a store in this process or its file.
+  fn detached(&self) -> Option<Box<dyn FailureStore>> {
+    None
   }
   fn location(&self) -> Location<'_>;
 }

@@ -52,6 +52,7 @@ use crate::core::storage::traits::{CacheStore, Location};
 
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("cache.lua")));
 
+#[derive(Clone)]
 pub struct RedisCache {
   link: RedisLink,
   head: String,
@@ -274,6 +275,10 @@ impl CacheStore for RedisCache {
     };
     self.take_bounds(reply.get(7), reply.get(8));
     Ok(stats)
+  }
+
+  fn detached(&self) -> Option<Box<dyn CacheStore>> {
+    Some(Box::new(self.clone()))
   }
 
   fn location(&self) -> Location<'_> {

@@ -18,6 +18,7 @@ use crate::core::storage::traits::{FailureStore, Location, Page};
 
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("failures.lua")));
 
+#[derive(Clone)]
 pub struct RedisFailures {
   link: RedisLink,
   head: String,
@@ -265,6 +266,10 @@ impl FailureStore for RedisFailures {
     }
     stats.sort_by_key(|(first, _)| *first);
     Ok(stats.into_iter().map(|(_, s)| s).collect())
+  }
+
+  fn detached(&self) -> Option<Box<dyn FailureStore>> {
+    Some(Box::new(self.clone()))
   }
 
   fn location(&self) -> Location<'_> {

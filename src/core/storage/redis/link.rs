@@ -93,6 +93,14 @@ pub fn redact_url(url: &str) -> String {
     return url.to_string();
   };
   let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+  // A password may hold a '/', '?' or '#' of its own (unencoded, so the
+  // URL does not parse): then the userinfo runs to the last '@' of all.
+  let authority_end = match (rest[..authority_end].contains('@'), rest.rfind('@')) {
+    (false, Some(at)) => rest[at..]
+      .find(['/', '?', '#'])
+      .map_or(rest.len(), |end| at + end),
+    _ => authority_end,
+  };
   let (authority, path) = rest.split_at(authority_end);
   match authority.rfind('@') {
     Some(at) => {
@@ -368,6 +376,18 @@ mod tests {
     assert_eq!(redact_url("redis://host:1/0"), "redis://host:1/0");
     let error = check_url("http://:hunter2@host").unwrap_err();
     assert!(!error.contains("hunter2"), "{error}");
+    // A password with an unencoded '/', '?' or '#' breaks the URL; the
+    // message saying so must not show it either.
+    for url in [
+      "redis://:pa/ss@host",
+      "redis://u:pa?ss@host:1/0",
+      "redis://:pa#ss@host",
+      "redis://u:a/b?c#d@host/2",
+    ] {
+      let error = check_url(url).unwrap_err();
+      assert!(!error.contains("pa") && !error.contains("a/b"), "{error}");
+      assert!(error.contains("***@host"), "{error}");
+    }
   }
 
   #[test]

@@ -201,6 +201,12 @@ if op == 'enqueue' then
   -- user, prio, retries, max, next ('' for none)
   -- ARGV[17]: the job's bytes (Job::stored_bytes)
   advance()
+  -- A job already held (its first write reached the server, the reply was
+  -- lost) is held: a full queue must not refuse it again, or the kept copy
+  -- would wait in the outbox for ever.
+  if redis.call('HEXISTS', head .. 'ids', ARGV[7]) == 1 then
+    return {'DUPLICATE'}
+  end
   local over = total() + 1 - max_size
   if over > redis.call('ZCARD', head .. 'done') then
     return {'FULL', tostring(max_size)}
@@ -212,9 +218,6 @@ if op == 'enqueue' then
   local over_bytes = held_bytes('all') + job_bytes - max_bytes
   if over_bytes > held_bytes('done') then
     return {'FULL_BYTES', tostring(max_bytes), tostring(held_bytes('all') - held_bytes('done'))}
-  end
-  if redis.call('HEXISTS', head .. 'ids', ARGV[7]) == 1 then
-    return {'DUPLICATE'}
   end
   evict_finished(over, over_bytes)
   local seq = redis.call('INCR', head .. 'seq')

@@ -25,12 +25,14 @@ static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("que
 /// Ready jobs the eligibility check looks at per round trip.
 const PEEK_BATCH: usize = 32;
 
+#[derive(Clone)]
 pub struct RedisQueue {
   link: RedisLink,
   head: String,
   config: QueueConfig,
   ids: JobIds,
-  next_id: AtomicU64,
+  /// Shared with the detached copies, so they take the next numbers too.
+  next_id: Arc<AtomicU64>,
 }
 
 impl RedisQueue {
@@ -41,10 +43,10 @@ impl RedisQueue {
       head,
       config,
       ids: JobIds::new(),
-      next_id: AtomicU64::new(std::hash::BuildHasher::hash_one(
+      next_id: Arc::new(AtomicU64::new(std::hash::BuildHasher::hash_one(
         &std::collections::hash_map::RandomState::new(),
         1u8,
-      )),
+      ))),
     };
     // Jobs a previous process kept in the file can be written now.
     queue
@@ -349,6 +351,10 @@ impl QueueStore for RedisQueue {
         return Ok(removed);
       }
     }
+  }
+
+  fn detached(&self) -> Option<Box<dyn QueueStore>> {
+    Some(Box::new(self.clone()))
   }
 
   fn location(&self) -> Location<'_> {
@@ -677,5 +683,34 @@ mod tests {
     assert_eq!((first[0].as_str(), again[0].as_str()), ("OK", "DUPLICATE"));
     let mut q = q;
     assert_eq!(q.stats(2).unwrap().total, 1);
+  }
+
+  #[test]
+  fn a_job_written_twice_into_a_queue_it_filled_is_held_once() {
+    let server = TestServer::start();
+    let config = QueueConfig {
+      max_size: 1,
+      ..QueueConfig::default()
+    };
+    let q = queue(&server, "twice-full", config);
+    let args = [
+      "job_1_000000002",
+      "ai",
+      "op",
+      "",
+      "0",
+      "u",
+      "1",
+      "0",
+      "3",
+      "",
+      "20",
+    ];
+    // The first write reached the server and filled the queue; the kept
+    // copy (the reply was lost) must be taken as written, not refused as
+    // full, or the outbox retries it for ever.
+    let first: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
+    let again: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
+    assert_eq!((first[0].as_str(), again[0].as_str()), ("OK", "DUPLICATE"));
   }
 }
