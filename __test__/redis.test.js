@@ -277,3 +277,28 @@ test('a key prefix shared with foreign data of the wrong type: a clear error, no
   assert.match(out, /theirs/)
   assert.match(out, /untouched/)
 })
+
+test('bounds given while the server is down: the constructor does not throw, the bounds reach the server when it is back', { skip }, async (t) => {
+  let server = await startRedis()
+  const { port } = server
+  t.after(() => server.stop())
+  await server.stop()
+  const keyPrefix = prefix('bounds-down')
+  const queue = new BackgroundJobQueue({ redisUrl: `redis://127.0.0.1:${port}`, keyPrefix, maxSize: 2, redisTimeoutMs: 300 })
+  server = await startRedis({ port })
+  await until(() => {
+    try {
+      queue.getStats()
+      return true
+    } catch {
+      return false
+    }
+  }, 'the server to answer')
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  queue.enqueue(job(1))
+  queue.enqueue(job(2))
+  assert.throws(() => queue.enqueue(job(3)), { code: 'QUEUE_FULL' })
+  // Another instance on the prefix finds the bound on the server.
+  const other = new BackgroundJobQueue({ redisUrl: server.url, keyPrefix })
+  assert.throws(() => other.enqueue(job(4)), { code: 'QUEUE_FULL' })
+})

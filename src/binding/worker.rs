@@ -202,8 +202,11 @@ impl Shared {
     loop {
       let (owned, end) = (id.to_string(), end.clone());
       match off_runtime(self, move |shared| shared.try_record(&owned, &end)).await {
+        // A file held by another process, a server away for a moment:
+        // asked again, so a job that ran is not run again for want of its
+        // outcome (a retry finds it recorded if the first try landed).
         Err(StorageError {
-          kind: StorageErrorKind::Busy,
+          kind: StorageErrorKind::Busy | StorageErrorKind::Unavailable,
           ..
         }) if started.elapsed() < RECORD_PATIENCE => {
           tokio::time::sleep(pause).await;

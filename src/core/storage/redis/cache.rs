@@ -41,6 +41,7 @@ use std::sync::LazyLock;
 use redis::{Script, Value};
 
 use super::link::RedisLink;
+use super::outbox::{Write, WriteKind};
 use super::reply;
 use crate::core::cache::entry::{
   shared_key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText,
@@ -82,18 +83,24 @@ impl RedisCache {
     now: Option<u64>,
     args: &[&str],
   ) -> StorageResult<T> {
-    let purge_before = now.map_or(0, |now| now.saturating_sub(self.config.stale_if_error_ms));
     let mut invocation = SCRIPT.key(&self.head);
-    invocation
-      .arg(op)
-      .arg(now.map(|now| now.to_string()).unwrap_or_default())
-      .arg(purge_before)
-      .arg(self.config.max_entries)
-      .arg(self.config.max_bytes);
-    for arg in args {
-      invocation.arg(*arg);
-    }
+    invocation.arg(self.script_args(op, now, args));
     self.link.invoke(invocation)
+  }
+
+  /// The script's arguments: the op, the time, the cache's bounds, then
+  /// the op's own.
+  fn script_args(&self, op: &str, now: Option<u64>, args: &[&str]) -> Vec<String> {
+    let purge_before = now.map_or(0, |now| now.saturating_sub(self.config.stale_if_error_ms));
+    let mut all = vec![
+      op.to_string(),
+      now.map(|now| now.to_string()).unwrap_or_default(),
+      purge_before.to_string(),
+      self.config.max_entries.to_string(),
+      self.config.max_bytes.to_string(),
+    ];
+    all.extend(args.iter().map(|arg| arg.to_string()));
+    all
   }
 
   /// The bounds the server holds, as a reply gave them.
@@ -174,11 +181,20 @@ impl CacheStore for RedisCache {
   fn set_config(&mut self, config: CacheConfig, now: u64) -> StorageResult<()> {
     let previous = std::mem::replace(&mut self.config, config);
     let (entries, bytes) = (config.max_entries.to_string(), config.max_bytes.to_string());
-    if let Err(error) = self.call::<i64>("set_bound", Some(now), &[&entries, &bytes]) {
-      self.config = previous;
-      return Err(error);
+    match self.call::<i64>("set_bound", Some(now), &[&entries, &bytes]) {
+      Ok(_) => Ok(()),
+      // Asked for while the server is away: used here at once, and stored
+      // for every instance when it answers.
+      Err(away) if away.kind == StorageErrorKind::Unavailable => {
+        let args = self.script_args("set_bound", Some(now), &[&entries, &bytes]);
+        let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound);
+        self.link.outbox().keep(&self.link, write)
+      }
+      Err(error) => {
+        self.config = previous;
+        Err(error)
+      }
     }
-    Ok(())
   }
 
   fn set_text(

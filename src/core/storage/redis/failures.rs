@@ -161,9 +161,22 @@ impl FailureStore for RedisFailures {
     let per_service = config.max_per_service.to_string();
     let services = config.max_services.to_string();
     let bytes = config.max_bytes.to_string();
-    self.call::<i64>("set_bound", &[&per_service, &services, &bytes])?;
-    self.config = config;
-    Ok(())
+    let bounds = [per_service.as_str(), &services, &bytes];
+    match self.call::<i64>("set_bound", &bounds) {
+      Ok(_) => {
+        self.config = config;
+        Ok(())
+      }
+      // Asked for while the server is away: used here at once, and stored
+      // for every instance when it answers.
+      Err(away) if away.kind == StorageErrorKind::Unavailable => {
+        self.config = config;
+        let args = self.script_args("set_bound", &bounds);
+        let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound);
+        self.link.outbox().keep(&self.link, write)
+      }
+      Err(error) => Err(error),
+    }
   }
 
   fn record(

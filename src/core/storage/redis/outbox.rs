@@ -57,6 +57,9 @@ impl Write {
 pub enum WriteKind {
   Job = 0,
   Failure = 1,
+  /// New bounds asked for while the server was away; kept in memory only
+  /// (a later process asks for its own).
+  Bound = 2,
 }
 
 #[derive(Default)]
@@ -109,7 +112,8 @@ impl Outbox {
   /// Keeps `write` (in the file first, when there is one: accepted only
   /// once it is there) and makes sure a task is writing the outbox out.
   pub fn keep(self: &Arc<Self>, link: &RedisLink, mut write: Write) -> StorageResult<()> {
-    if let Some(file) = self.file.lock().as_mut() {
+    let file = &mut *self.file.lock();
+    if let (Some(file), false) = (file.as_mut(), write.kind == WriteKind::Bound) {
       write.row = Some(file.add(write.kind as u8, &write.head, &write.args)?);
     }
     self.writes.lock().push_back(write);
@@ -186,7 +190,7 @@ async fn send(link: &RedisLink, write: &Write) -> bool {
     .await;
   match (write.kind, reply) {
     (_, Err(_)) => false,
-    (WriteKind::Failure, Ok(_)) => true,
+    (WriteKind::Failure | WriteKind::Bound, Ok(_)) => true,
     (WriteKind::Job, Ok(reply)) => {
       // "OK", or "DUPLICATE": a first write that reached the server.
       let first = match &reply {

@@ -177,11 +177,20 @@ impl QueueStore for RedisQueue {
   fn set_config(&mut self, config: QueueConfig, now: u64) -> StorageResult<()> {
     let (size, bytes) = (config.max_size.to_string(), config.max_bytes.to_string());
     let previous = std::mem::replace(&mut self.config, config);
-    if let Err(error) = self.call_at::<i64>("set_bound", now, &[&size, &bytes]) {
-      self.config = previous;
-      return Err(error);
+    match self.call_at::<i64>("set_bound", now, &[&size, &bytes]) {
+      Ok(_) => Ok(()),
+      // Asked for while the server is away: used here at once, and stored
+      // for every instance when it answers.
+      Err(away) if away.kind == StorageErrorKind::Unavailable => {
+        let args = self.script_args("set_bound", now, &[&size, &bytes]);
+        let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound);
+        self.link.outbox().keep(&self.link, write)
+      }
+      Err(error) => {
+        self.config = previous;
+        Err(error)
+      }
     }
-    Ok(())
   }
 
   fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
