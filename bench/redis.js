@@ -282,7 +282,14 @@ async function main() {
   process.stdout.write(JSON.stringify(rows))
 }
 
-main().catch((error) => {
-  console.error(error)
-  process.exitCode = 1
-})
+// Interrupted: exit, so that scripts/redis-server.js's exit handler stops
+// the server. Done or failed: exit even if a client left a handle open (the
+// server is stopped by then; run.js waits for this process).
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(1))
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  },
+)
