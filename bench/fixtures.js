@@ -33,4 +33,11 @@ const RESPONSE = {
 
 const MODEL_ID = 'anthropic.claude-3-5-sonnet-20241022-v2:0'
 
-module.exports = { prompt, prompts, RESPONSE, MODEL_ID, RESPONSE_BYTES: JSON.stringify(RESPONSE).length }
+const PRIORITIES = ['low', 'medium', 'high']
+
+/** A small queued job, distinct for each i (100 users, the three priorities in turn). */
+function job(i) {
+  return { type: 'analytics', operation: 'sync', payload: { contentId: i }, userId: `user${i % 100}`, priority: PRIORITIES[i % 3], retryCount: 0, maxRetries: 3 }
+}
+
+module.exports = { prompt, prompts, job, RESPONSE, MODEL_ID, RESPONSE_BYTES: JSON.stringify(RESPONSE).length }

@@ -6,52 +6,19 @@
 //
 //   node --expose-gc bench/latency.js <count>
 
-const { performance, PerformanceObserver } = require('node:perf_hooks')
 const { AIResponseCache, BackgroundJobQueue } = require('..')
-const { prompts, RESPONSE, MODEL_ID } = require('./fixtures')
+const { slowestCalls } = require('./harness')
+const { prompts, job, RESPONSE, MODEL_ID } = require('./fixtures')
 
 const count = Number(process.argv[2] || 100_000)
 const samples = 20_000
-
-// Garbage-collector pauses, to tell a slow call from a call the collector
-// interrupted (JavaScript's collector, not native work).
-const pauses = []
-new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) pauses.push([entry.startTime, entry.startTime + entry.duration])
-}).observe({ entryTypes: ['gc'] })
-
-const nextTick = () => new Promise((resolve) => setTimeout(resolve, 50))
-
-async function profile(fn) {
-  global.gc()
-  await nextTick()
-  pauses.length = 0
-  const starts = new Float64Array(samples)
-  const times = new Float64Array(samples)
-  for (let i = 0; i < samples; i++) {
-    const start = performance.now()
-    fn(i)
-    starts[i] = start
-    times[i] = performance.now() - start
-  }
-  await nextTick()
-  let maxOutsideGc = 0
-  for (let i = 0; i < samples; i++) {
-    const end = starts[i] + times[i]
-    const interrupted = pauses.some(([from, to]) => from < end && to > starts[i])
-    if (!interrupted) maxOutsideGc = Math.max(maxOutsideGc, times[i])
-  }
-  const sorted = Float64Array.from(times).sort()
-  return { p999Ms: sorted[Math.floor(samples * 0.999)], maxMs: sorted[samples - 1], maxOutsideGcMs: maxOutsideGc }
-}
+const profile = (fn) => slowestCalls(fn, samples)
 
 const keys = prompts(count)
 const cache = new AIResponseCache({ maxEntries: count, maxBytes: 2 ** 40 })
 for (const key of keys) cache.set(key, RESPONSE, MODEL_ID)
 const pick = (i) => keys[(i * 7919) % count]
 
-const priorities = ['low', 'medium', 'high']
-const job = (i) => ({ type: 'analytics', operation: 'sync', payload: { contentId: i }, userId: `user${i % 100}`, priority: priorities[i % 3], retryCount: 0, maxRetries: 3 })
 const queue = new BackgroundJobQueue({ maxSize: 10_000_000 })
 for (let i = 0; i < count; i++) queue.enqueue(job(i))
 

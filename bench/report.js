@@ -18,12 +18,23 @@ function formatNs(ns) {
   return `${ns.toFixed(0)} ns`
 }
 
-const value = (result) => (result.nsPerOp !== undefined ? formatNs(result.nsPerOp) : `${result.bytesPerEntry.toFixed(0)} B`)
+/**
+ * A cell: a time, a throughput (with what each job asked of the Redis
+ * server), a time with the server's share, or bytes.
+ */
+function value(result) {
+  if (result.jobsPerSec !== undefined) {
+    const jobs = Math.round(result.jobsPerSec).toLocaleString('en')
+    return `${jobs} jobs/s (${result.requestsPerJob.toFixed(1)} requests, ${result.redisCpuUsPerJob.toFixed(0)} µs Redis CPU a job)`
+  }
+  if (result.serverUs !== undefined) return `${formatNs(result.nsPerOp)} (server ${result.serverUs.toFixed(1)} µs)`
+  return result.nsPerOp !== undefined ? formatNs(result.nsPerOp) : `${result.bytesPerEntry.toFixed(0)} B`
+}
 const amount = (result) => result.nsPerOp ?? result.bytesPerEntry
 
-function latencyTableOf(rows) {
+function latencyTableOf(rows, heading) {
   const lines = [
-    '| one native call at 100k entries / jobs | p99.9 | max | max outside GC pauses |',
+    `| ${heading} | p99.9 | max | max outside GC pauses |`,
     '| --- | ---: | ---: | ---: |',
   ]
   for (const row of rows) {
@@ -33,8 +44,10 @@ function latencyTableOf(rows) {
   return lines.join('\n')
 }
 
+const LATENCY_GROUPS = ['latency', 'redis-latency']
+
 function tableOf(allRows) {
-  const rows = allRows.filter((r) => r.group !== 'latency')
+  const rows = allRows.filter((r) => !LATENCY_GROUPS.includes(r.group))
   const lines = [
     '| scenario | native | compared with | ratio (them ÷ native) | event-loop delay p99, one call a turn |',
     '| --- | ---: | --- | ---: | ---: |',
@@ -50,7 +63,13 @@ function tableOf(allRows) {
     const delay = row.eventLoopP99Ms === undefined ? '' : `${row.eventLoopP99Ms.toFixed(2)} ms`
     lines.push(`| ${row.scenario} | ${value(ours)} | ${against || '—'} | ${ratios || '—'} | ${delay} |`)
   }
-  return `${lines.join('\n')}\n\n${latencyTableOf(allRows.filter((r) => r.group === 'latency'))}`
+  const tables = [lines.join('\n'), latencyTableOf(allRows.filter((r) => r.group === 'latency'), 'one native call at 100k entries / jobs')]
+  const redis = allRows.filter((r) => r.group === 'redis-latency')
+  if (redis.length > 0) {
+    const count = redis[0].count.toLocaleString('en')
+    tables.push(latencyTableOf(redis, `one synchronous call in Redis mode, localhost, ${count} entries / jobs`))
+  }
+  return tables.join('\n\n')
 }
 
 function find(rows, scenario) {
@@ -97,6 +116,17 @@ function goalsOf(rows) {
     goal('durable queue cycle: at least as fast as better-sqlite3', `${vsBetter.toFixed(2)}× better-sqlite3`, vsBetter <= 1)
     const vsMemory = file / durable.results['memory mode'].nsPerOp
     goal('durable queue cycle: within 5× of memory mode', `${vsMemory.toFixed(2)}× memory`, vsMemory <= 5)
+  }
+  for (const concurrency of [1, 16]) {
+    const queued = rows.find((r) => r.scenario === `Redis queue: enqueue → process → complete, concurrency ${concurrency}`)
+    if (!queued) continue
+    const ratio = queued.results.native.jobsPerSec / queued.results.BullMQ.jobsPerSec
+    goal(`Redis queue at concurrency ${concurrency}: at least BullMQ's throughput`, `${ratio.toFixed(2)}× BullMQ's jobs/s`, ratio >= 1)
+  }
+  const redisHit = rows.find((r) => r.group === 'redis' && r.scenario.includes('cache get hit'))
+  if (redisHit) {
+    const ratio = redisHit.results.native.nsPerOp / redisHit.results['ioredis GET'].nsPerOp
+    goal('Redis cache get hit: within 1.5× of one ioredis GET', `${ratio.toFixed(2)}× GET`, ratio <= 1.5)
   }
   return goals
 }
@@ -161,4 +191,4 @@ function writeReports(rows, { quick, notes, updateReadme }) {
   return { table, goals: goalsText, files }
 }
 
-module.exports = { writeReports }
+module.exports = { writeReports, formatNs }

@@ -20,7 +20,7 @@ const binding = require('../binding.js')
 const reference = require('./reference')
 const { measureSync, measureAsync, compareAsync, compareSync, eventLoopDelayP99 } = require('./harness')
 const { prompts, RESPONSE, MODEL_ID } = require('./fixtures')
-const { writeReports } = require('./report')
+const { writeReports, formatNs } = require('./report')
 
 const QUICK = process.argv.includes('--quick')
 const SCALE = QUICK ? 0.2 : 1
@@ -45,12 +45,6 @@ async function record(group, scenario, results, probe) {
   const delay = row.eventLoopP99Ms === undefined ? '' : `  (event-loop p99 ${row.eventLoopP99Ms.toFixed(2)} ms)`
   console.log(`  ${scenario.padEnd(46)} ${cells}${delay}`)
   return row
-}
-
-function formatNs(ns) {
-  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`
-  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`
-  return `${ns.toFixed(0)} ns`
 }
 
 const boom = new Error('model down')
@@ -257,6 +251,17 @@ async function durableQueueScenario() {
   }
 }
 
+/**
+ * Redis mode (bench/redis.js, a process of its own with its own
+ * redis-server): the queue against BullMQ, a cache hit against one ioredis
+ * GET, the slowest synchronous calls.
+ */
+function redisScenario() {
+  const args = ['--expose-gc', path.join(__dirname, 'redis.js'), ...(QUICK ? ['--quick'] : [])]
+  const out = execFileSync(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 })
+  rows.push(...JSON.parse(out))
+}
+
 async function failureScenario() {
   console.log('\nshouldSkipService with 1,000 services')
   const ours = new native.IntegrationFailureManager()
@@ -294,6 +299,7 @@ async function main() {
   await queueScenarios()
   await durableQueueScenario()
   latencyScenario()
+  redisScenario()
   await failureScenario()
   const report = writeReports(rows, { quick: QUICK, notes, updateReadme: !QUICK })
   console.log(`\n${report.table}\n\n${report.goals}\n`)

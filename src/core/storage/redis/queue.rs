@@ -22,7 +22,9 @@ use crate::core::storage::traits::{JobFilter, Location, Page, QueueStore};
 
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue.lua")));
 
-/// Ready jobs the eligibility check looks at per round trip.
+/// Ready jobs the eligibility check looks at per round trip after the
+/// first, which reads the best one alone (usually eligible, always without
+/// a per-user limit).
 const PEEK_BATCH: usize = 32;
 
 #[derive(Clone)]
@@ -274,14 +276,15 @@ impl QueueStore for RedisQueue {
     eligible: &dyn Fn(&Job) -> bool,
   ) -> StorageResult<Option<Job>> {
     let mut offset = 0usize;
+    let mut count = 1usize;
     loop {
-      let count = PEEK_BATCH.to_string();
-      let batch = self.jobs_at("peek", now, &[&offset.to_string(), &count])?;
+      let batch = self.jobs_at("peek", now, &[&offset.to_string(), &count.to_string()])?;
       if batch.is_empty() {
         return Ok(None);
       }
       let Some(chosen) = batch.iter().find(|job| eligible(job)) else {
         offset += batch.len();
+        count = PEEK_BATCH;
         continue;
       };
       let member = format!("{:016}", chosen.seq);

@@ -1,0 +1,295 @@
+'use strict'
+
+// The Redis rows of `npm run bench`, in a process of their own that
+// bench/run.js starts: one redis-server (scripts/redis-server.js: 127.0.0.1,
+// a free port, a temporary directory; stopped by its process id, also when
+// a scenario fails) that every implementation of a row uses in the same
+// run. Prints the rows as JSON on stdout, progress on stderr.
+//
+//   node --expose-gc bench/redis.js [--quick]
+//
+// - Queue: enqueue → process → complete throughput, this package's worker
+//   against BullMQ's, at concurrency 1 and 16; also what each asks of the
+//   server per job (requests, from MONITOR in a batch of its own; Redis's
+//   CPU time, from INFO in the timed batches).
+// - Cache: `aiResponseCache.get` hit against one `GET` from ioredis (the
+//   floor); also the server's time for each (INFO commandstats).
+// - The slowest synchronous calls in Redis mode.
+
+const { performance } = require('node:perf_hooks')
+
+const Redis = require('ioredis')
+const native = require('..')
+const { startRedis } = require('../scripts/redis-server')
+const { compareSequential, eventLoopDelayP99, median, slowestCalls, yieldToLoop } = require('./harness')
+const { prompts, job, RESPONSE, MODEL_ID } = require('./fixtures')
+const { formatNs } = require('./report')
+
+const QUICK = process.argv.includes('--quick')
+const batches = QUICK ? 5 : 15
+const rows = []
+
+const log = (line) => process.stderr.write(`${line}\n`)
+
+/** Redis's CPU time so far (user + system), µs. */
+async function serverCpuUs(admin) {
+  const text = await admin.info('cpu')
+  const seconds = (name) => Number(text.match(new RegExp(`${name}:([\\d.]+)`))[1])
+  return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6
+}
+
+/** INFO commandstats of one command: calls and µs so far. */
+async function commandStats(admin, command) {
+  const text = await admin.info('commandstats')
+  const found = text.match(new RegExp(`cmdstat_${command}:calls=(\\d+),usec=(\\d+)`))
+  return found ? { calls: Number(found[1]), usec: Number(found[2]) } : { calls: 0, usec: 0 }
+}
+
+/** The server's µs per call of `command` between two `commandStats`. */
+const serverUsPerCall = (before, after) => (after.usec - before.usec) / Math.max(1, after.calls - before.calls)
+
+/** `promise`, or an error after `ms` (a batch that never finishes must not hang the run). */
+function within(promise, ms, what) {
+  let timer
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
+}
+
+/** A promise with its resolve and reject. */
+function deferred() {
+  let resolve, reject
+  const promise = new Promise((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+/**
+ * Cache: a hit of the singleton (Redis backend, 1,000 entries of a 2 KB
+ * prompt and a 1 KB JSON response) against one GET of a 1 KB value from
+ * ioredis, one call after another, batches interleaved.
+ */
+async function cacheScenario(server, admin) {
+  const size = 1_000
+  const keys = prompts(size)
+  const cache = native.aiResponseCache
+  for (const p of keys) cache.set(p, RESPONSE, MODEL_ID)
+  const client = new Redis(server.url)
+  try {
+    const text = JSON.stringify(RESPONSE)
+    for (let i = 0; i < size; i++) await client.set(`bench:get:${i}`, text)
+    const pick = (i) => (i * 7919) % size
+    const before = { script: await commandStats(admin, 'evalsha'), get: await commandStats(admin, 'get') }
+    const results = await compareSequential({
+      native: (i) => cache.get(keys[pick(i)], MODEL_ID),
+      'ioredis GET': (i) => client.get(`bench:get:${pick(i)}`),
+    }, { ops: QUICK ? 200 : 500, batches })
+    results.native.serverUs = serverUsPerCall(before.script, await commandStats(admin, 'evalsha'))
+    results['ioredis GET'].serverUs = serverUsPerCall(before.get, await commandStats(admin, 'get'))
+    const row = {
+      group: 'redis',
+      scenario: 'Redis: cache get hit @ 1k (2 KB prompt, 1 KB JSON)',
+      results,
+      eventLoopP99Ms: await eventLoopDelayP99((i) => cache.get(keys[pick(i)], MODEL_ID), QUICK ? 100 : 300),
+    }
+    rows.push(row)
+    const cells = Object.entries(results).map(([name, r]) => `${name} ${formatNs(r.nsPerOp)} (server ${r.serverUs.toFixed(1)} µs)`)
+    log(`  ${row.scenario.padEnd(46)} ${cells.join('  ')}  (event-loop p99 ${row.eventLoopP99Ms.toFixed(2)} ms)`)
+  } finally {
+    client.disconnect()
+  }
+}
+
+/**
+ * The slowest of many single synchronous calls on the singletons in Redis
+ * mode, with `count` cache entries and pending jobs on the server.
+ */
+async function latencyScenario() {
+  const count = QUICK ? 1_000 : 10_000
+  const samples = QUICK ? 5_000 : 20_000
+  native.configure({ queue: { maxSize: 1_000_000 } })
+  const cache = native.aiResponseCache
+  const queue = native.backgroundJobQueue
+  const keys = prompts(count)
+  for (const p of keys) cache.set(p, RESPONSE, MODEL_ID)
+  for (let i = 0; i < count; i++) queue.enqueue(job(i))
+  const pick = (i) => keys[(i * 7919) % count]
+  const calls = {
+    'cache get': (i) => cache.get(pick(i), MODEL_ID),
+    'cache set': (i) => cache.set(pick(i), RESPONSE, MODEL_ID),
+    'cache getStats': () => cache.getStats(),
+    'queue enqueue': (i) => queue.enqueue(job(count + i)),
+    'queue dequeue + complete': () => queue.complete(queue.dequeue().id),
+    'queue getStats': () => queue.getStats(),
+  }
+  log(`\nthe slowest synchronous call in Redis mode (localhost, ${count.toLocaleString('en')} entries / jobs, ${samples.toLocaleString('en')} calls each)`)
+  for (const [operation, call] of Object.entries(calls)) {
+    const timing = await slowestCalls(call, samples)
+    log(`  ${operation.padEnd(30)} p99.9 ${timing.p999Ms.toFixed(3)} ms, max ${timing.maxMs.toFixed(3)} ms, max outside GC pauses ${timing.maxOutsideGcMs.toFixed(3)} ms`)
+    rows.push({ group: 'redis-latency', scenario: operation, count, results: { native: timing } })
+  }
+}
+
+/** One batch on this package's queue: `count` jobs enqueued, then a worker runs them all. */
+async function ourBatch(queue, concurrency, count, offset) {
+  const done = deferred()
+  let completed = 0
+  const start = performance.now()
+  for (let i = 0; i < count; i++) queue.enqueue(job(offset + i))
+  const worker = queue.process(async () => {}, {
+    concurrency,
+    onCompleted: () => {
+      if (++completed === count) done.resolve(performance.now())
+    },
+    onFailed: (failed, error) => done.reject(error),
+  })
+  try {
+    return (await within(done.promise, 120_000, 'a batch of this package\'s worker')) - start
+  } finally {
+    await worker.stop()
+  }
+}
+
+/** The same batch on BullMQ: `count` jobs added one at a time, then a worker runs them all. */
+async function bullBatch(bull, concurrency, count, offset) {
+  const { Worker } = require('bullmq')
+  const worker = new Worker(bull.queue.name, async () => {}, { connection: bull.connection, concurrency, autorun: false })
+  try {
+    await worker.waitUntilReady()
+    const done = deferred()
+    let completed = 0
+    worker.on('completed', () => {
+      if (++completed === count) done.resolve(performance.now())
+    })
+    worker.on('failed', (failed, error) => done.reject(error))
+    const start = performance.now()
+    for (let i = 0; i < count; i++) await bull.queue.add('analytics', job(offset + i).payload)
+    worker.run().catch(done.reject)
+    return (await within(done.promise, 120_000, 'a batch of BullMQ\'s worker')) - start
+  } finally {
+    await worker.close()
+  }
+}
+
+/**
+ * The requests a batch sends to the server, per job: top-level commands
+ * seen by MONITOR (those a script runs are not counted), by command, our
+ * scripts by operation. Includes starting and stopping the worker.
+ */
+async function requestsPerJob(server, batch, count) {
+  const watcher = new Redis(server.url)
+  const monitor = await watcher.monitor()
+  const counts = new Map()
+  monitor.on('monitor', (time, args, source) => {
+    if (source.startsWith('lua')) return
+    const command = String(args[0]).toLowerCase()
+    const name = command === 'evalsha' && String(args[3]).startsWith('{bench') ? `script ${args[4]}` : command
+    counts.set(name, (counts.get(name) || 0) + 1)
+  })
+  try {
+    await batch(count)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  } finally {
+    monitor.disconnect()
+    watcher.disconnect()
+  }
+  let total = 0
+  const byRequest = {}
+  for (const [name, n] of [...counts].sort((a, b) => b[1] - a[1])) {
+    if (name === 'monitor') continue
+    total += n
+    byRequest[name] = n / count
+  }
+  return { requestsPerJob: total / count, byRequest }
+}
+
+/**
+ * Queue: `size` jobs a batch, enqueued one at a time (BullMQ: each `add`
+ * awaited), then a worker started with a no-op handler runs them all; the
+ * time from the first enqueue to the last completion. Ours: the worker of
+ * `BackgroundJobQueue({ redisUrl, keyPrefix }).process(handler, {
+ * concurrency })`; BullMQ: `Queue.add` and a `Worker` with its defaults.
+ * Each batch starts a fresh worker (not timed: BullMQ's connects first),
+ * batches interleaved.
+ */
+async function queueScenarios(server, admin) {
+  const { Queue } = require('bullmq')
+  const connection = { host: '127.0.0.1', port: server.port, maxRetriesPerRequest: null }
+  const size = QUICK ? 150 : 500
+  const rounds = QUICK ? 3 : 7
+  log(`\nRedis queue: enqueue → process → complete, ${size} jobs a batch, a no-op handler`)
+  for (const concurrency of [1, 16]) {
+    const ours = new native.BackgroundJobQueue({ redisUrl: server.url, keyPrefix: `bench-queue-${concurrency}`, maxSize: 1_000_000 })
+    const bull = { queue: new Queue(`bench-queue-${concurrency}`, { connection }), connection }
+    try {
+      await bull.queue.waitUntilReady()
+      let offset = 0
+      const impls = {
+        native: (count) => ourBatch(ours, concurrency, count, (offset += count)),
+        BullMQ: (count) => bullBatch(bull, concurrency, count, (offset += count)),
+      }
+      for (const batch of Object.values(impls)) await batch(QUICK ? 50 : 200)
+      const perJob = { native: [], BullMQ: [] }
+      const cpu = { native: 0, BullMQ: 0 }
+      for (let round = 0; round < rounds; round++) {
+        for (const [name, batch] of Object.entries(impls)) {
+          const before = await serverCpuUs(admin)
+          const ms = await batch(size)
+          cpu[name] += (await serverCpuUs(admin)) - before
+          perJob[name].push((ms * 1e6) / size)
+          await yieldToLoop()
+        }
+      }
+      const results = {}
+      for (const [name, batch] of Object.entries(impls)) {
+        const nsPerOp = median(perJob[name])
+        results[name] = {
+          nsPerOp,
+          jobsPerSec: 1e9 / nsPerOp,
+          redisCpuUsPerJob: cpu[name] / (rounds * size),
+          ...(await requestsPerJob(server, batch, QUICK ? 50 : 200)),
+        }
+      }
+      const row = { group: 'redis', scenario: `Redis queue: enqueue → process → complete, concurrency ${concurrency}`, results }
+      rows.push(row)
+      const cells = Object.entries(results).map(([name, r]) =>
+        `${name} ${Math.round(r.jobsPerSec)} jobs/s (${r.requestsPerJob.toFixed(1)} requests, ${r.redisCpuUsPerJob.toFixed(0)} µs Redis CPU a job)`)
+      log(`  concurrency ${String(concurrency).padEnd(34)} ${cells.join('  ')}`)
+      const ourRequests = Object.entries(results.native.byRequest).map(([name, n]) => `${name} ${n.toFixed(2)}`)
+      log(`    our requests a job: ${ourRequests.join(', ')}`)
+    } finally {
+      await bull.queue.close()
+    }
+  }
+}
+
+async function main() {
+  const server = await startRedis()
+  const admin = new Redis(server.url)
+  try {
+    log(`\nRedis mode (redis-server ${(await admin.info('server')).match(/redis_version:(\S+)/)[1]} on ${server.url})`)
+    native.configure({ redisUrl: server.url, keyPrefix: 'bench' })
+    await cacheScenario(server, admin)
+    await latencyScenario()
+    await queueScenarios(server, admin)
+  } finally {
+    admin.disconnect()
+    await server.stop()
+  }
+  process.stdout.write(JSON.stringify(rows))
+}
+
+// Interrupted: exit, so that scripts/redis-server.js's exit handler stops
+// the server. Done or failed: exit even if a client left a handle open (the
+// server is stopped by then; run.js waits for this process).
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(1))
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  },
+)
