@@ -60,10 +60,15 @@ impl Worker {
     let mut taken = Vec::new();
     while !self.stopping && self.running.len() < config.concurrency {
       let per_user = &self.per_user;
-      let job = queue.dequeue_eligible(now, &|job| match config.per_user_concurrency {
-        Some(limit) => per_user.get(&job.user_id).copied().unwrap_or(0) < limit,
-        None => true,
-      });
+      // Without a per-user limit every ready job will do: the store leases
+      // the best one in one step (on Redis, one script run instead of a
+      // look and a lease).
+      let job = match config.per_user_concurrency {
+        Some(limit) => queue.dequeue_eligible(now, &|job| {
+          per_user.get(&job.user_id).copied().unwrap_or(0) < limit
+        }),
+        None => queue.dequeue(now),
+      };
       // A storage that cannot be reached now is asked again at the next poll.
       let Ok(Some(job)) = job else {
         break;
