@@ -84,11 +84,13 @@ impl Worker {
   /// run out under it just because the JavaScript thread was busy. Called
   /// before anything else this worker does with the queue.
   pub fn keep_leased(&self, queue: &mut dyn QueueStore, now: u64) {
-    for id in self.running.keys() {
-      // A renewal that fails is tried again at the next renewal; the lease
-      // outlives several of them.
-      let _ = queue.keep_leased(id, now);
+    if self.running.is_empty() {
+      return;
     }
+    let ids: Vec<&str> = self.running.keys().map(|id| &**id).collect();
+    // A renewal that fails is tried again at the next renewal; the lease
+    // outlives several of them.
+    let _ = queue.keep_all_leased(&ids, now);
   }
 
   /// A running job is done (whatever its outcome); false when it was not

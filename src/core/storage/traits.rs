@@ -155,6 +155,14 @@ pub trait QueueStore: Send {
   /// lease is extended even when it ran out meanwhile and nothing has
   /// noticed yet.
   fn keep_leased(&mut self, id: &str, now: u64) -> StorageResult<bool>;
+  /// `keep_leased` for each of `ids` (a worker's running jobs); a store on
+  /// a server does them in one round trip.
+  fn keep_all_leased(&mut self, ids: &[&str], now: u64) -> StorageResult<()> {
+    for id in ids {
+      self.keep_leased(id, now)?;
+    }
+    Ok(())
+  }
   /// Hands a processing job back, untried and ready now.
   fn release(&mut self, id: &str, now: u64) -> StorageResult<bool>;
   /// Marks a pending or processing job completed; false for an unknown or

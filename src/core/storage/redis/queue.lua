@@ -271,6 +271,18 @@ if op == 'keep' or op == 'renew' then
   return 1
 end
 
+if op == 'keep_all' then
+  -- ARGV[7..]: the ids of a worker's running jobs; `keep` for each.
+  for i = 7, #ARGV do
+    local m = member_of(ARGV[i])
+    if m and number(m, 'status') == PROCESSING then
+      redis.call('HSET', job_key(m), 'updated', now, 'lease', add_ms(now, lease_ms))
+      place(m)
+    end
+  end
+  return 1
+end
+
 if op == 'release' or op == 'complete' or op == 'fail' then
   advance()
   local m = member_of(ARGV[7])

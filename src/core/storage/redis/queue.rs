@@ -304,6 +304,11 @@ impl QueueStore for RedisQueue {
     self.flag_at("keep", now, &[id])
   }
 
+  /// One script run for all of them.
+  fn keep_all_leased(&mut self, ids: &[&str], now: u64) -> StorageResult<()> {
+    self.call_at::<i64>("keep_all", now, ids).map(drop)
+  }
+
   fn release(&mut self, id: &str, now: u64) -> StorageResult<bool> {
     self.flag_at("release", now, &[id])
   }
@@ -671,6 +676,34 @@ mod tests {
     // Written and gone from the file: a third process finds nothing to write.
     let third = RedisQueue::open(link(), QueueConfig::default()).unwrap();
     assert_eq!(third.link().outbox().jobs(), 0);
+  }
+
+  #[test]
+  fn a_worker_keeps_all_its_leases_in_one_step() {
+    let server = TestServer::start();
+    let config = QueueConfig {
+      lease_ms: 100,
+      ..QueueConfig::default()
+    };
+    let mut q = queue(&server, "keep-all", config);
+    let a = q.enqueue(job(JobPriority::Medium, "u"), 0).unwrap();
+    let b = q.enqueue(job(JobPriority::Medium, "u"), 0).unwrap();
+    let waiting = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
+    q.dequeue(0).unwrap();
+    q.dequeue(0).unwrap();
+    q.keep_all_leased(&[&a, &b, &waiting, "job_1_zzzzzzzzz"], 150)
+      .unwrap();
+    for id in [&a, &b] {
+      let job = q.get(id, 200).unwrap().unwrap();
+      assert_eq!(
+        (job.status, job.lease_until),
+        (JobStatus::Processing, Some(250))
+      );
+    }
+    assert_eq!(
+      q.get(&waiting, 200).unwrap().unwrap().status,
+      JobStatus::Pending
+    );
   }
 
   #[test]
