@@ -29,8 +29,8 @@ const MAX_BUSY_TIMEOUT_MS: u64 = i32::MAX as u64;
 const MAX_REDIS_TIMEOUT_MS: u64 = 60_000;
 
 /// Where a store keeps its state: `storagePath` (memory when absent),
-/// `durability` and `busyTimeoutMs`, or `redisUrl`, `keyPrefix` and
-/// `redisTimeoutMs`; and whether the options gave bounds (bounds given with
+/// `durability` and `busyTimeoutMs`, or `redisUrl`, `keyPrefix`,
+/// `redisTimeoutMs` and `redisTlsCa`; and whether the options gave bounds (bounds given with
 /// a file or a server become its own).
 #[derive(Default)]
 pub struct StorageChoice {
@@ -41,6 +41,7 @@ pub struct StorageChoice {
   redis_url: Option<String>,
   key_prefix: Option<String>,
   redis_timeout_ms: Option<u64>,
+  redis_tls_ca: Option<PathBuf>,
   /// Made by `check` when the options gave a `redisUrl`: no connection yet.
   pub link: Option<RedisLink>,
 }
@@ -68,30 +69,23 @@ impl StorageChoice {
     }
   }
 
-  const KEYS: [&'static str; 6] = [
+  const KEYS: [&'static str; 7] = [
     "storagePath",
     "durability",
     "busyTimeoutMs",
     "redisUrl",
     "keyPrefix",
     "redisTimeoutMs",
+    "redisTlsCa",
   ];
 
   fn read(&mut self, js: Js, key: &str, value: Raw, path: &str) -> JsResult<()> {
     match key {
       "storagePath" => {
-        let file = args::string(js, value, path)?;
         // SQLite reads ":memory:" and "file:..." as special names, not files.
-        let special = file.starts_with(":memory:") || file.starts_with("file:");
-        if file.is_empty() || special || file.contains('\0') {
-          return Err(args::range_error(
-            js,
-            path,
-            "a file path (leave it out to keep state in memory)",
-            value,
-          ));
-        }
-        self.path = Some(PathBuf::from(file));
+        let special = |file: &str| file.starts_with(":memory:") || file.starts_with("file:");
+        let expected = "a file path (leave it out to keep state in memory)";
+        self.path = Some(file_path(js, value, path, expected, special)?);
       }
       "busyTimeoutMs" => {
         self.busy_timeout_ms = args::optional_integer(js, value, path, 0, MAX_BUSY_TIMEOUT_MS)?;
@@ -115,6 +109,10 @@ impl StorageChoice {
       }
       "redisTimeoutMs" => {
         self.redis_timeout_ms = args::optional_integer(js, value, path, 1, MAX_REDIS_TIMEOUT_MS)?;
+      }
+      "redisTlsCa" => {
+        let expected = "the path of a PEM file of CA certificates";
+        self.redis_tls_ca = Some(file_path(js, value, path, expected, |_| false)?);
       }
       _ => {
         let modes = [Durability::Normal, Durability::Fsync];
@@ -147,8 +145,19 @@ impl StorageChoice {
       if self.redis_timeout_ms.is_some() {
         return Err(alone("redisTimeoutMs", "redisUrl"));
       }
+      if self.redis_tls_ca.is_some() {
+        return Err(alone("redisTlsCa", "redisUrl"));
+      }
       return Ok(());
     };
+    if self.redis_tls_ca.is_some() && !redis::is_tls_url(url) {
+      return Err(Fault::type_error(
+        ERR_INVALID_ARG_VALUE,
+        format!(
+          "The \"{name}.redisTlsCa\" option applies only to a rediss:// (TLS) \"{name}.redisUrl\""
+        ),
+      ));
+    }
     let options = RedisOptions {
       url: url.clone(),
       prefix: self
@@ -162,12 +171,28 @@ impl StorageChoice {
         .path
         .clone()
         .map(|path| (path, self.file_options(DEFAULT_BUSY_TIMEOUT_MS))),
+      tls_ca: self.redis_tls_ca.clone(),
     };
     let runtime =
       napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::current);
     self.link = Some(RedisLink::connect(&options, runtime)?);
     Ok(())
   }
+}
+
+/// A file path option: a string, not empty, without NUL, not `special`.
+fn file_path(
+  js: Js,
+  value: Raw,
+  path: &str,
+  expected: &str,
+  special: impl Fn(&str) -> bool,
+) -> JsResult<PathBuf> {
+  let file = args::string(js, value, path)?;
+  if file.is_empty() || file.contains('\0') || special(&file) {
+    return Err(args::range_error(js, path, expected, value));
+  }
+  Ok(PathBuf::from(file))
 }
 
 /// Reads an options bag of `bounds` keys, plus the storage keys when

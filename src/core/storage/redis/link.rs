@@ -5,6 +5,10 @@
 //! and what the last request said about the server (for
 //! `getStorageStatus()`).
 //!
+//! `rediss://` URLs speak TLS through rustls with the `ring` provider: the
+//! server's certificate must chain to the system's roots, or to the CA of
+//! `tls_ca` (a PEM file, `redisTlsCa`), which then replaces them.
+//!
 //! The contract's synchronous methods need a blocking round trip: the
 //! request runs as a task on the runtime and the caller waits for it on a
 //! channel, never longer than the timeout. A caller that is itself a task
@@ -13,13 +17,19 @@
 //! among them, keep running.
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{FromRedisValue, IntoConnectionInfo, RedisError, RedisResult, ScriptInvocation};
+use redis::{
+  ConnectionInfo, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult, ScriptInvocation,
+  TlsCertificates,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::CertificateError;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::outbox::Outbox;
@@ -41,6 +51,9 @@ pub struct RedisOptions {
   /// Where what is accepted while the server is away is kept besides
   /// memory (`storagePath` with `redisUrl`), so it survives the process.
   pub outbox_file: Option<(PathBuf, FileOptions)>,
+  /// With a `rediss://` URL: a PEM file of the CA certificates to trust
+  /// instead of the system's (a server with a self-signed certificate).
+  pub tls_ca: Option<PathBuf>,
 }
 
 impl RedisOptions {
@@ -50,8 +63,14 @@ impl RedisOptions {
       prefix: DEFAULT_PREFIX.into(),
       timeout_ms: DEFAULT_TIMEOUT_MS,
       outbox_file: None,
+      tls_ca: None,
     }
   }
+}
+
+/// Whether `url` asks for TLS.
+pub fn is_tls_url(url: &str) -> bool {
+  url.starts_with("rediss://")
 }
 
 /// Why a `redisUrl` cannot be used; the message never holds the password.
@@ -63,9 +82,12 @@ pub fn check_url(url: &str) -> Result<(), String> {
       redact_url(url)
     ));
   }
-  if url.starts_with("rediss://") {
+  // redis-rs reads `#insecure` as "verify no certificate"; this build
+  // leaves that out: a self-signed server's CA is trusted by name instead.
+  let fragment = url.split_once('#').map(|(_, fragment)| fragment);
+  if fragment == Some("insecure") {
     return Err(format!(
-      "rediss:// (TLS) is not supported by this build, got {}",
+      "#insecure (no certificate check) is not supported; trust a self-signed server's CA with redisTlsCa instead, got {}",
       redact_url(url)
     ));
   }
@@ -140,6 +162,8 @@ struct Inner {
   url: String,
   place: String,
   password: Option<String>,
+  /// The CA file trusted instead of the system's roots (`redisTlsCa`).
+  tls_ca: Option<PathBuf>,
   status: Mutex<LinkStatus>,
   /// What was accepted while the server was away, to be written to it.
   outbox: Arc<Outbox>,
@@ -159,7 +183,7 @@ impl RedisLink {
       ))
     })?;
     let password = info.redis_settings().password().map(str::to_string);
-    let client = redis::Client::open(info).map_err(|e| bad(e.to_string()))?;
+    let client = client(info, options).map_err(bad)?;
     let timeout = Duration::from_millis(options.timeout_ms.max(1));
     let config = ConnectionManagerConfig::new()
       .set_connection_timeout(Some(timeout))
@@ -188,6 +212,7 @@ impl RedisLink {
           options.prefix
         ),
         password,
+        tls_ca: options.tls_ca.clone(),
         status: Mutex::new(LinkStatus::default()),
         outbox: Arc::new(outbox),
       }),
@@ -335,13 +360,102 @@ impl RedisLink {
           self.inner.key_head
         ),
       ),
-      Failure::Redis(error) => (StorageErrorKind::Unavailable, error.to_string()),
+      Failure::Redis(error) => match certificate_error(&error) {
+        Some(problem) => (StorageErrorKind::Unavailable, self.untrusted(problem)),
+        None => (StorageErrorKind::Unavailable, error.to_string()),
+      },
     };
     let mut message = format!("Redis at {}: {detail}", self.inner.url);
     if let Some(password) = self.inner.password.as_deref().filter(|p| !p.is_empty()) {
       message = message.replace(password, "***");
     }
     StorageError::new(kind, message)
+  }
+}
+
+/// The client of `info`: over TLS for a `rediss://` URL, trusting the CA
+/// of `options.tls_ca` when given.
+fn client(info: ConnectionInfo, options: &RedisOptions) -> Result<redis::Client, String> {
+  if !is_tls_url(&options.url) {
+    if options.tls_ca.is_some() {
+      return Err("a TLS CA (redisTlsCa) applies only to a rediss:// URL".into());
+    }
+    return redis::Client::open(info).map_err(|e| e.to_string());
+  }
+  install_crypto_provider();
+  let Some(path) = &options.tls_ca else {
+    return redis::Client::open(info).map_err(|e| e.to_string());
+  };
+  let root_cert = read_ca(path)?;
+  let certificates = TlsCertificates {
+    client_tls: None,
+    root_cert: Some(root_cert),
+  };
+  redis::Client::build_with_tls(info, certificates)
+    .map_err(|e| format!("the TLS CA file {}: {e}", path.display()))
+}
+
+/// The PEM file of `redisTlsCa`, checked to hold at least one certificate
+/// (one that holds none would fail every handshake, later and less clearly).
+fn read_ca(path: &Path) -> Result<Vec<u8>, String> {
+  let bytes = std::fs::read(path)
+    .map_err(|e| format!("cannot read the TLS CA file {}: {e}", path.display()))?;
+  let mut certificates = 0;
+  for certificate in CertificateDer::pem_slice_iter(&bytes) {
+    certificate.map_err(|e| format!("the TLS CA file {}: {e}", path.display()))?;
+    certificates += 1;
+  }
+  if certificates == 0 {
+    return Err(format!(
+      "the TLS CA file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+      path.display()
+    ));
+  }
+  Ok(bytes)
+}
+
+/// Makes `ring` rustls's process-wide crypto provider, once. The addon
+/// builds rustls with `ring` alone, so rustls would pick it by itself; the
+/// explicit choice keeps it so should another crate ever enable a second
+/// provider (rustls then refuses to guess). A provider already installed
+/// (`install_default` says so) is kept.
+fn install_crypto_provider() {
+  static INSTALLED: Once = Once::new();
+  INSTALLED.call_once(|| {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+  });
+}
+
+impl RedisLink {
+  /// Why the server's certificate was refused, and what to do about it.
+  fn untrusted(&self, problem: &CertificateError) -> String {
+    let why = match (problem, &self.inner.tls_ca) {
+      (CertificateError::UnknownIssuer, Some(path)) => {
+        format!("no CA certificate of {} signed it", path.display())
+      }
+      (CertificateError::UnknownIssuer, None) => "it does not chain to the system's root certificates; for a server with a self-signed certificate, give its CA's PEM file as redisTlsCa (or FALLBACK_MECHANISMS_REDIS_TLS_CA)".into(),
+      (CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }, _) => {
+        "it was not issued for the URL's host".into()
+      }
+      _ => "see the reason in parentheses".into(),
+    };
+    format!("the server's TLS certificate is not trusted ({problem:?}): {why}")
+  }
+}
+
+/// The certificate error of a refused TLS handshake: rustls's error, inside
+/// the I/O error of tokio-rustls, inside redis-rs's (which holds it in an
+/// `Arc`, so its `source` is the `Arc`).
+fn certificate_error(error: &RedisError) -> Option<&CertificateError> {
+  type Shared = Arc<dyn std::error::Error + Send + Sync>;
+  let source = std::error::Error::source(error)?;
+  let io = match source.downcast_ref::<Shared>() {
+    Some(shared) => shared.downcast_ref::<std::io::Error>(),
+    None => source.downcast_ref::<std::io::Error>(),
+  }?;
+  match io.get_ref()?.downcast_ref::<rustls::Error>()? {
+    rustls::Error::InvalidCertificate(problem) => Some(problem),
+    _ => None,
   }
 }
 
@@ -365,6 +479,7 @@ fn wait_blocking<T>(wait: impl FnOnce() -> T) -> T {
 #[cfg(test)]
 mod tests {
   use super::*;
+  use crate::core::storage::redis::test_server::{self, TestServer};
 
   #[test]
   fn passwords_are_hidden() {
@@ -394,9 +509,121 @@ mod tests {
   fn urls_and_prefixes_are_checked() {
     assert!(check_url("redis://127.0.0.1:6379/3").is_ok());
     assert!(check_url("redis://u:p@localhost").is_ok());
+    assert!(check_url("rediss://u:p@localhost:6380/1").is_ok());
+    let insecure = check_url("rediss://:hunter2@localhost#insecure").unwrap_err();
+    assert!(
+      insecure.contains("redisTlsCa") && !insecure.contains("hunter2"),
+      "{insecure}"
+    );
     assert!(check_url("localhost:6379").is_err());
     assert!(check_prefix("app").is_ok());
     assert!(check_prefix("").is_err());
     assert!(check_prefix("a{b}").is_err());
+  }
+
+  #[test]
+  fn a_tls_ca_must_be_a_pem_file_of_certificates_for_a_rediss_url() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+      .build()
+      .unwrap();
+    let dir = crate::core::storage::sqlite::test_dir("redis-tls-ca");
+    let connect = |url: &str, tls_ca: PathBuf| {
+      let options = RedisOptions {
+        tls_ca: Some(tls_ca),
+        ..RedisOptions::new(url)
+      };
+      let error = RedisLink::connect(&options, runtime.handle().clone())
+        .err()
+        .unwrap();
+      assert_eq!(error.kind, StorageErrorKind::Unavailable);
+      error.message
+    };
+    let missing = connect("rediss://127.0.0.1:1", dir.join("missing.pem"));
+    assert!(missing.contains("cannot read the TLS CA file"), "{missing}");
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let empty = connect("rediss://127.0.0.1:1", not_pem.clone());
+    assert!(empty.contains("holds no PEM certificate"), "{empty}");
+    let plain = connect("redis://127.0.0.1:1", not_pem);
+    assert!(plain.contains("only to a rediss:// URL"), "{plain}");
+    let _ = std::fs::remove_dir_all(&dir);
+  }
+
+  /// One job through the queue and one answer through the cache, on `link`.
+  fn round_trip(link: RedisLink) -> StorageResult<()> {
+    use crate::core::cache::conformance::{response, set};
+    use crate::core::cache::CacheConfig;
+    use crate::core::queue::job::{JobPriority, JobType, NewJob, QueueConfig, QueueError};
+    use crate::core::storage::redis::{RedisCache, RedisQueue};
+    use crate::core::storage::traits::QueueStore;
+
+    let mut queue = RedisQueue::open(link.clone(), QueueConfig::default())?;
+    let enqueued = queue.enqueue(
+      NewJob {
+        job_type: JobType::Ai,
+        operation: "op".into(),
+        payload: Some("{\"over\":\"tls\"}".into()),
+        user_id: "u".into(),
+        priority: JobPriority::High,
+        retry_count: 0,
+        max_retries: 3,
+        next_retry_at: None,
+      },
+      0,
+    );
+    let id = enqueued.map_err(|error| match error {
+      QueueError::Storage(error) => error,
+      other => panic!("{other:?}"),
+    })?;
+    let leased = queue.dequeue(1)?.expect("the job just queued");
+    assert_eq!(
+      (&*leased.id, leased.payload.as_deref()),
+      (&*id, Some("{\"over\":\"tls\"}"))
+    );
+    assert!(queue.complete(&id, 2)?);
+    let mut cache = RedisCache::open(link, CacheConfig::default())?;
+    set(&mut cache, "prompt", "model", "\"answer\"", None, 3);
+    assert_eq!(
+      response(&mut cache, "prompt", "model", 4).as_deref(),
+      Some("\"answer\"")
+    );
+    Ok(())
+  }
+
+  #[test]
+  fn rediss_with_the_servers_ca_round_trips_the_queue_and_the_cache() {
+    let server = TestServer::start_tls();
+    assert!(server.url().starts_with("rediss://"));
+    let link = server.link("tls");
+    round_trip(link.clone()).unwrap();
+    assert_eq!(link.status().reachable, Some(true));
+  }
+
+  #[test]
+  fn an_untrusted_certificate_is_unavailable_with_a_clear_message() {
+    let server = TestServer::start_tls();
+    let other = test_server::certificate_authority(server.dir(), "other-ca");
+    // The system's roots, then a CA that did not sign the server's certificate.
+    let hints = [
+      (None, "give its CA's PEM file as redisTlsCa"),
+      (Some(other.cert), "no CA certificate of"),
+    ];
+    for (tls_ca, hint) in hints {
+      let link = server.link_trusting("untrusted", tls_ca).unwrap();
+      let error = round_trip(link.clone()).unwrap_err();
+      assert_eq!(
+        error.kind,
+        StorageErrorKind::Unavailable,
+        "{}",
+        error.message
+      );
+      let message = &error.message;
+      assert!(
+        message.contains("TLS certificate is not trusted (UnknownIssuer)"),
+        "{message}"
+      );
+      assert!(message.contains(hint), "{message}");
+      assert_eq!(link.status().reachable, Some(false));
+    }
   }
 }

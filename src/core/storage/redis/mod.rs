@@ -16,7 +16,7 @@ pub(crate) mod test_server;
 pub use cache::RedisCache;
 pub use failures::RedisFailures;
 pub use link::{
-  check_prefix, check_url, redact_url, LinkStatus, RedisLink, RedisOptions, DEFAULT_PREFIX,
-  DEFAULT_TIMEOUT_MS, MAX_PREFIX_BYTES,
+  check_prefix, check_url, is_tls_url, redact_url, LinkStatus, RedisLink, RedisOptions,
+  DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, MAX_PREFIX_BYTES,
 };
 pub use queue::RedisQueue;
