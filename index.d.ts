@@ -144,10 +144,12 @@ export interface StorageOptions {
   busyTimeoutMs?: number;
   /**
    * Keeps the state on a Redis (7+) or Valkey (7/8) server instead, shared by
-   * every instance of the app on every machine: `redis://[user:password@]host[:port][/db]`.
-   * A malformed URL is a `TypeError` with code `'ERR_INVALID_URL'`. Nothing
-   * connects until the first call; an unreachable server shows as
-   * `'STORAGE_UNAVAILABLE'` (messages never hold the password). With
+   * every instance of the app on every machine: `redis://[user:password@]host[:port][/db]`,
+   * or `rediss://...` for TLS: the server's certificate is checked against the system's root
+   * certificates, or only against the CA certificates of `redisTlsCa` when given; redis-rs's
+   * `#insecure` (no check) is refused. A malformed URL is a `TypeError` with code
+   * `'ERR_INVALID_URL'`. Nothing connects until the first call; an unreachable server or an
+   * untrusted certificate shows as `'STORAGE_UNAVAILABLE'` (messages never hold the password). With
    * `storagePath` too, jobs and failures accepted while the server is away
    * wait in that file (not only in memory) until they are written.
    */
@@ -156,6 +158,11 @@ export interface StorageOptions {
   keyPrefix?: string;
   /** With `redisUrl`: the longest a synchronous call waits for the server (default 500 ms). */
   redisTimeoutMs?: number;
+  /**
+   * With a `rediss://` `redisUrl`: the path of a PEM file of CA certificates to trust instead
+   * of the system's roots (a server with a self-signed certificate).
+   */
+  redisTlsCa?: string;
 }
 
 /** Bounds and defaults of a response cache. */
@@ -261,10 +268,12 @@ export function configure(options: {
    * Keeps the singletons' state on a Redis (7+) or Valkey (7/8) server instead, shared by
    * every instance of the app on every machine (also set by the
    * environment variables `FALLBACK_MECHANISMS_REDIS_URL` and
-   * `FALLBACK_MECHANISMS_REDIS_PREFIX`): `redis://[user:password@]host[:port][/db]`.
-   * A malformed URL is a `TypeError` with code `'ERR_INVALID_URL'`. Nothing
-   * connects until the first call; an unreachable server shows as
-   * `'STORAGE_UNAVAILABLE'` (messages never hold the password). With
+   * `FALLBACK_MECHANISMS_REDIS_PREFIX`): `redis://[user:password@]host[:port][/db]`,
+   * or `rediss://...` for TLS: the server's certificate is checked against the system's root
+   * certificates, or only against the CA certificates of `redisTlsCa` when given; redis-rs's
+   * `#insecure` (no check) is refused. A malformed URL is a `TypeError` with code
+   * `'ERR_INVALID_URL'`. Nothing connects until the first call; an unreachable server or an
+   * untrusted certificate shows as `'STORAGE_UNAVAILABLE'` (messages never hold the password). With
    * `storagePath` too, jobs and failures accepted while the server is away
    * wait in that file (not only in memory) until they are written.
    */
@@ -273,6 +282,12 @@ export function configure(options: {
   keyPrefix?: string;
   /** With `redisUrl`: the longest a synchronous call waits for the server (default 500 ms). */
   redisTimeoutMs?: number;
+  /**
+   * With a `rediss://` `redisUrl`: the path of a PEM file of CA certificates to trust instead
+   * of the system's roots (a server with a self-signed certificate); also set by the
+   * environment variable `FALLBACK_MECHANISMS_REDIS_TLS_CA`.
+   */
+  redisTlsCa?: string;
   cache?: AIResponseCacheOptions;
   queue?: BackgroundJobQueueOptions;
   failures?: IntegrationFailureManagerOptions;

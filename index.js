@@ -18,9 +18,11 @@ const native = require('./lib/native')
 // file, as `configure({ storagePath })` would; a module evaluated again (hot
 // reload, a worker thread) asks for the same file, which changes nothing.
 // FALLBACK_MECHANISMS_REDIS_URL=redis://host:6379/0 (and
-// FALLBACK_MECHANISMS_REDIS_PREFIX) puts them on a Redis or Valkey server
-// instead, shared by every instance of the app, as `configure({ redisUrl })`
-// would; with both, the file keeps what waits while the server is away.
+// FALLBACK_MECHANISMS_REDIS_PREFIX, and for a rediss:// server whose
+// certificate the system does not trust, FALLBACK_MECHANISMS_REDIS_TLS_CA)
+// puts them on a Redis or Valkey server instead, shared by every instance
+// of the app, as `configure({ redisUrl })` would; with both, the file keeps
+// what waits while the server is away.
 // Nothing connects yet: an app starts while the server is down.
 const env = process.env
 if (env.FALLBACK_MECHANISMS_DB || env.FALLBACK_MECHANISMS_REDIS_URL) {
@@ -29,6 +31,7 @@ if (env.FALLBACK_MECHANISMS_DB || env.FALLBACK_MECHANISMS_REDIS_URL) {
     durability: (env.FALLBACK_MECHANISMS_DB && env.FALLBACK_MECHANISMS_DURABILITY) || undefined,
     redisUrl: env.FALLBACK_MECHANISMS_REDIS_URL || undefined,
     keyPrefix: (env.FALLBACK_MECHANISMS_REDIS_URL && env.FALLBACK_MECHANISMS_REDIS_PREFIX) || undefined,
+    redisTlsCa: (env.FALLBACK_MECHANISMS_REDIS_URL && env.FALLBACK_MECHANISMS_REDIS_TLS_CA) || undefined,
   })
 }
 

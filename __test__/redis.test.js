@@ -246,9 +246,13 @@ test('a wrong password, an unknown host: STORAGE_UNAVAILABLE, the password never
 })
 
 test('malformed URLs and prefixes are refused at once with a code', { skip: false }, () => {
-  for (const redisUrl of ['localhost:6379', 'http://host', 'redis://:p@host:notaport']) {
+  for (const redisUrl of ['localhost:6379', 'http://host', 'redis://:p@host:notaport', 'rediss://:p@host#insecure']) {
     assert.throws(() => new BackgroundJobQueue({ redisUrl }), (error) => error instanceof TypeError && error.code === 'ERR_INVALID_URL' && !error.message.includes(':p@'))
   }
+  assert.throws(() => new BackgroundJobQueue({ redisUrl: 'redis://h', redisTlsCa: '/ca.pem' }), { code: 'ERR_INVALID_ARG_VALUE', message: /rediss:\/\// })
+  assert.throws(() => new BackgroundJobQueue({ redisTlsCa: '/ca.pem' }), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => new BackgroundJobQueue({ redisUrl: 'rediss://h', redisTlsCa: '' }), { code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => new BackgroundJobQueue({ redisUrl: 'rediss://h', redisTlsCa: '/no/such/ca.pem' }), (error) => error.code === 'STORAGE_UNAVAILABLE' && /cannot read the TLS CA file/.test(error.message))
   assert.throws(() => new BackgroundJobQueue({ redisUrl: 'redis://h', keyPrefix: 'a{b}' }), { code: 'ERR_OUT_OF_RANGE' })
   assert.throws(() => new BackgroundJobQueue({ keyPrefix: 'x' }), { code: 'ERR_INVALID_ARG_VALUE' })
   assert.throws(() => configure({ redisUrl: 42 }), { code: 'ERR_INVALID_ARG_TYPE' })
@@ -301,4 +305,39 @@ test('bounds given while the server is down: the constructor does not throw, the
   // Another instance on the prefix finds the bound on the server.
   const other = new BackgroundJobQueue({ redisUrl: server.url, keyPrefix })
   assert.throws(() => other.enqueue(job(4)), { code: 'QUEUE_FULL' })
+})
+
+test('rediss:// against a server with a self-signed certificate: its CA trusted through redisTlsCa, refused without it', { skip }, async (t) => {
+  const server = await startRedis({ tls: true })
+  t.after(() => server.stop())
+  assert.match(server.url, /^rediss:\/\//)
+  const keyPrefix = prefix('tls')
+  const options = { redisUrl: server.url, redisTlsCa: server.ca, keyPrefix }
+  const queue = new BackgroundJobQueue(options)
+  const id = queue.enqueue(job(1))
+  const leased = queue.dequeue()
+  assert.equal(leased.id, id)
+  assert.deepEqual(leased.payload, { n: 1 })
+  queue.complete(id)
+  assert.equal(queue.getStats().completed, 1)
+  const cache = new AIResponseCache(options)
+  cache.set('prompt', { answer: 42 }, 'model')
+  assert.deepEqual(cache.get('prompt', 'model').response, { answer: 42 })
+  // The environment variables of the singletons, in another process.
+  const app = child(`
+    const { backgroundJobQueue } = require('.')
+    console.log(JSON.stringify(backgroundJobQueue.getStats()))`, {
+    FALLBACK_MECHANISMS_REDIS_URL: server.url,
+    FALLBACK_MECHANISMS_REDIS_PREFIX: keyPrefix,
+    FALLBACK_MECHANISMS_REDIS_TLS_CA: server.ca,
+  })
+  assert.equal(JSON.parse(await app.done).completed, 1)
+  // Without the CA only the system's roots are trusted, and they did not
+  // sign the server's certificate.
+  const untrusted = new BackgroundJobQueue({ redisUrl: server.url, keyPrefix, redisTimeoutMs: 2000 })
+  assert.throws(() => untrusted.getStats(), (error) => {
+    assert.equal(error.code, 'STORAGE_UNAVAILABLE')
+    assert.match(error.message, /not trusted/)
+    return true
+  })
 })

@@ -35,7 +35,7 @@ async function main() {
       process.exit(2)
     }
     const env = { ...process.env }
-    for (const name of ['FALLBACK_MECHANISMS_DB', 'FALLBACK_MECHANISMS_REDIS_URL', 'FALLBACK_MECHANISMS_REDIS_PREFIX']) delete env[name]
+    for (const name of ['FALLBACK_MECHANISMS_DB', 'FALLBACK_MECHANISMS_REDIS_URL', 'FALLBACK_MECHANISMS_REDIS_PREFIX', 'FALLBACK_MECHANISMS_REDIS_TLS_CA']) delete env[name]
     let server
     if (backend === 'sqlite') preload(env, 'sqlite')
     if (backend === 'redis') {

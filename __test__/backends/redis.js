@@ -29,5 +29,5 @@ if (!process.env.FALLBACK_MECHANISMS_DB && !process.env.FALLBACK_MECHANISMS_REDI
   lib.configure({ redisUrl: url, keyPrefix: `${run}-singletons` })
 }
 
-const storeKeys = ['storagePath', 'durability', 'busyTimeoutMs', 'redisUrl', 'keyPrefix', 'redisTimeoutMs']
+const storeKeys = ['storagePath', 'durability', 'busyTimeoutMs', 'redisUrl', 'keyPrefix', 'redisTimeoutMs', 'redisTlsCa']
 giveEachInstanceItsOwnStore(lib, storeKeys, () => ({ redisUrl: url, keyPrefix: `${run}-${thread}-instance-${++instances}` }))
