@@ -183,6 +183,11 @@ impl QueueStore for JobQueue {
     })
   }
 
+  fn ready_count(&mut self, now: u64) -> StorageResult<usize> {
+    self.advance(now);
+    Ok(self.ready.len())
+  }
+
   fn get(&mut self, id: &str, now: u64) -> StorageResult<Option<Job>> {
     self.advance(now);
     let seq = self.seq_of(id);

@@ -172,6 +172,9 @@ pub trait QueueStore: Send {
   /// for good once `max_retries` attempts have failed.
   fn fail(&mut self, id: &str, error: &str, now: u64) -> StorageResult<bool>;
   fn stats(&mut self, now: u64) -> StorageResult<QueueStats>;
+  /// Pending jobs ready now (their retry time reached): what `dequeue`
+  /// would hand out one by one if nothing else changed.
+  fn ready_count(&mut self, now: u64) -> StorageResult<usize>;
   fn get(&mut self, id: &str, now: u64) -> StorageResult<Option<Job>>;
   /// One page of the jobs that match, in enqueue order. In memory, `All`
   /// and `Status` walk only `offset + limit` jobs; `User` walks jobs in

@@ -324,6 +324,13 @@ if op == 'stats' then
   }
 end
 
+if op == 'ready' then
+  -- advance() moves at most 1000 delayed jobs at a time; the rest that are
+  -- due count too.
+  advance()
+  return redis.call('ZCARD', head .. 'ready') + redis.call('ZCOUNT', head .. 'delayed', '-inf', now)
+end
+
 if op == 'list' then
   -- ARGV[7]: 'all', 'status' or 'user'; ARGV[8]: the status or user;
   -- ARGV[9], ARGV[10]: offset and limit (-1: all)

@@ -334,6 +334,10 @@ impl QueueStore for RedisQueue {
     })
   }
 
+  fn ready_count(&mut self, now: u64) -> StorageResult<usize> {
+    self.call_at("ready", now, &[])
+  }
+
   fn get(&mut self, id: &str, now: u64) -> StorageResult<Option<Job>> {
     self.job_at("get", now, &[id])
   }
@@ -451,10 +455,12 @@ mod tests {
     assert_eq!(job.status, JobStatus::Pending);
     assert_eq!(job.next_retry_at, Some(10 + 60_000));
     assert_eq!(job.last_error.as_deref(), Some("boom"));
+    assert_eq!(q.ready_count(20).unwrap(), 0);
     assert!(
       q.dequeue(20).unwrap().is_none(),
       "not before its retry time"
     );
+    assert_eq!(q.ready_count(60_010).unwrap(), 1, "ready at its retry time");
     assert!(q.dequeue(60_010).unwrap().is_some());
     assert!(q.fail(&id, "again", 60_020).unwrap());
     assert_eq!(

@@ -528,6 +528,19 @@ impl QueueStore for SqliteQueue {
       .read_current(|tx| due(tx, now), |tx| advance(tx, now, backoff), read)
   }
 
+  /// Counts the ready lane through the `(lane, due)` index: O(ready jobs).
+  fn ready_count(&mut self, now: u64) -> StorageResult<usize> {
+    let backoff = &self.config.backoff;
+    let read = |tx: &Transaction| {
+      tx.prepare_cached("SELECT count(*) FROM jobs WHERE lane = ?1")?
+        .query_row([READY], |row| row.get::<_, i64>(0))
+        .map(|n| n.max(0) as usize)
+    };
+    self
+      .db
+      .read_current(|tx| due(tx, now), |tx| advance(tx, now, backoff), read)
+  }
+
   fn get(&mut self, id: &str, now: u64) -> StorageResult<Option<Job>> {
     let backoff = &self.config.backoff;
     let ids = &self.ids;
