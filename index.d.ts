@@ -400,23 +400,55 @@ export declare class AIResponseCache {
 /** Runs one job; a throw (or rejection) fails the job with its message. */
 export type JobHandler = (job: QueuedJob, signal: AbortSignal) => unknown | Promise<unknown>;
 
-/** How a worker runs jobs. */
-interface WorkerOptions {
+/** How jobs are run, by a worker (`process`) or a drain. */
+interface JobRunOptions {
   /** Jobs running at once (default 1). */
   concurrency?: number;
   /** Jobs of one user running at once (default: no limit beyond `concurrency`). */
   perUserConcurrency?: number;
-  /** How often to look for ready jobs, in ms (default 1000); a finished job frees its slot at once. */
-  pollIntervalMs?: number;
   /** A handler running longer is aborted through its signal and its job failed (code `'TIMEOUT'`). */
   jobTimeoutMs?: number;
-  /** Keep Node.js alive while the worker runs, even with nothing to do (default false: an idle worker lets the process exit). */
-  keepAlive?: boolean;
   onCompleted?: (job: QueuedJob) => void;
   /** After every failed attempt (the job is `pending` again, or `failed` for good). */
   onFailed?: (job: QueuedJob, error: any) => void;
   /** When a job has failed for good. */
   onDeadLetter?: (job: QueuedJob) => void;
+}
+
+/** How a worker runs jobs. */
+interface WorkerOptions extends JobRunOptions {
+  /** How often to look for ready jobs, in ms (default 1000); a finished job frees its slot at once. */
+  pollIntervalMs?: number;
+  /** Keep Node.js alive while the worker runs, even with nothing to do (default false: an idle worker lets the process exit). */
+  keepAlive?: boolean;
+}
+
+/** A drain's budget (whole numbers >= 0; default: none, it runs until nothing is due). */
+export interface DrainOptions extends JobRunOptions {
+  /** Start at most this many jobs. */
+  maxJobs?: number;
+  /** Start no job once this many ms have passed since the call; jobs already running finish (bound them with `jobTimeoutMs`). */
+  maxMs?: number;
+}
+
+/** What a drain did. */
+export interface DrainResult {
+  /** Jobs handed to a handler. */
+  processed: number;
+  /** Jobs recorded completed. */
+  completed: number;
+  /** Failed attempts recorded (back to pending after the backoff, or failed for good). */
+  failed: number;
+  /** Of `failed`, the jobs that failed for good. */
+  deadLettered: number;
+  /** Pending jobs due now when the drain ended (not those waiting for a retry time); `null` when the store could not say. */
+  remaining: number | null;
+  /** Why it stopped taking jobs. */
+  stoppedBy: 'nothingDue' | 'maxJobs' | 'maxMs' | 'storageError';
+  /** From the call until the last job it started was done. */
+  elapsedMs: number;
+  /** The store's error that ended the drain (or kept it from counting `remaining`); `null` otherwise. */
+  error: { code: string; message: string } | null;
 }
 
 /** A running worker. */
@@ -462,6 +494,12 @@ export declare class BackgroundJobQueue {
    * are Rust-side timers.
    */
   process(handlers: JobHandler | Partial<Record<JobType, JobHandler>>, options?: WorkerOptions): WorkerHandle;
+  /**
+   * Runs the jobs due now through `handlers` as `process` does, within a budget, and
+   * resolves once the jobs it started are done: for a cron-triggered route where no
+   * worker lives on. Never waits for jobs not due yet. Rejects only for bad arguments.
+   */
+  drain(handlers: JobHandler | Partial<Record<JobType, JobHandler>>, options?: DrainOptions): Promise<DrainResult>;
   /** Dead letters back to work: the failed job `jobId`, or every failed job, goes back to pending with a fresh retry count. Returns how many. */
   retryFailed(jobId?: string): number;
   getStats(): { total: number; pending: number; processing: number; completed: number; failed: number };

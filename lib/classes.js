@@ -7,7 +7,7 @@
 
 const native = require('./native')
 const { job, cachedResponse, cacheStats, queueStats, failure, serviceStats } = require('./shapes')
-const { startWorker } = require('./worker')
+const { startWorker, drainQueue } = require('./worker')
 
 function codedTypeError(message, code) {
   const error = new TypeError(message)
@@ -116,6 +116,11 @@ class BackgroundJobQueue {
 
   process(handlers, options) {
     return startWorker(BackgroundJobQueue.#of(this), handlers, options)
+  }
+
+  /** Resolves with what it did; bad arguments (or `this`) reject, as for every promise-returning call. */
+  async drain(handlers, options) {
+    return drainQueue(BackgroundJobQueue.#of(this), handlers, options)
   }
 }
 

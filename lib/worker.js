@@ -1,10 +1,10 @@
 'use strict'
 
-// backgroundJobQueue.process: the worker is a Rust task
-// (src/binding/worker.rs) that leases jobs, renews leases, times jobs out
-// and records outcomes. It calls the three functions made here through
-// threadsafe functions: `run` starts a job's handler, `abort` aborts its
-// signal, `notify` reports what was recorded to the event callbacks.
+// backgroundJobQueue.process and backgroundJobQueue.drain: the worker is a
+// Rust task (src/binding/worker.rs) that leases jobs, renews leases, times
+// jobs out and records outcomes. It calls the three functions made here
+// through threadsafe functions: `run` starts a job's handler, `abort` aborts
+// its signal, `notify` reports what was recorded to the event callbacks.
 
 const { invoke, codedError } = require('./invoke')
 const { job: toJob } = require('./shapes')
@@ -33,10 +33,15 @@ function report(name, callback, ...args) {
   }
 }
 
-function startWorker(nativeQueue, handlers, options) {
+/**
+ * The three functions the native worker calls: `run` starts a job's
+ * handler, `abort` aborts its signal, `notify` reports what was recorded to
+ * the event callbacks of `options` (read by `listen`, once the native side
+ * has checked them).
+ */
+function workerCalls(handlers) {
   const controllers = new Map()
   const errors = new Map()
-  // Read once the native side has checked the options.
   let onCompleted, onFailed, onDeadLetter
 
   function run(jobJson) {
@@ -84,8 +89,17 @@ function startWorker(nativeQueue, handlers, options) {
     if (event === 'dead') report('onDeadLetter', onDeadLetter, job)
   }
 
-  const worker = nativeQueue.process(handlers, options, run, abort, notify)
-  if (options !== undefined) ({ onCompleted, onFailed, onDeadLetter } = options)
+  function listen(options) {
+    if (options !== undefined) ({ onCompleted, onFailed, onDeadLetter } = options)
+  }
+
+  return { run, abort, notify, listen }
+}
+
+function startWorker(nativeQueue, handlers, options) {
+  const calls = workerCalls(handlers)
+  const worker = nativeQueue.process(handlers, options, calls.run, calls.abort, calls.notify)
+  calls.listen(options)
   let stopping = null
   return {
     get running() {
@@ -103,4 +117,27 @@ function startWorker(nativeQueue, handlers, options) {
   }
 }
 
-module.exports = { startWorker }
+/**
+ * backgroundJobQueue.drain: the native worker with a budget, which ends by
+ * itself (src/binding/worker.rs, `drain`). Bad arguments throw from the
+ * native call, before anything starts; the caller's `async` turns that into
+ * a rejection.
+ */
+async function drainQueue(nativeQueue, handlers, options) {
+  const calls = workerCalls(handlers)
+  const draining = nativeQueue.drain(handlers, options, calls.run, calls.abort, calls.notify)
+  calls.listen(options)
+  const report = await draining
+  return {
+    processed: report.processed,
+    completed: report.completed,
+    failed: report.failed,
+    deadLettered: report.deadLettered,
+    remaining: report.remaining ?? null,
+    stoppedBy: report.stoppedBy,
+    elapsedMs: report.elapsedMs,
+    error: report.errorCode == null ? null : { code: report.errorCode, message: report.errorMessage },
+  }
+}
+
+module.exports = { startWorker, drainQueue }

@@ -29,6 +29,8 @@ import type {
   JobStatus,
   WorkerHandle,
   PageOptions,
+  DrainOptions,
+  DrainResult,
 } from "@/lib/fallback-mechanisms";
 
 declare function fetchLike(signal: AbortSignal | undefined): Promise<number>;
@@ -165,6 +167,16 @@ async function usage(): Promise<void> {
   backgroundJobQueue.process(async (job) => job.id);
   // @ts-expect-error handlers are keyed by job type
   backgroundJobQueue.process({ email: async () => undefined });
+  const drainOptions: DrainOptions = { maxJobs: 10, maxMs: 5000, concurrency: 2, jobTimeoutMs: 1000, onFailed: (job, error) => void [job.id, error] };
+  const drained: DrainResult = await backgroundJobQueue.drain({ analytics: async (job) => void job.payload }, drainOptions);
+  const left: number | null = drained.remaining;
+  const why: "nothingDue" | "maxJobs" | "maxMs" | "storageError" = drained.stoppedBy;
+  void [left, why, drained.processed, drained.completed, drained.failed, drained.deadLettered, drained.elapsedMs, drained.error?.code];
+  await new BackgroundJobQueue().drain(async () => undefined);
+  // @ts-expect-error a drain polls for nothing
+  backgroundJobQueue.drain(async () => undefined, { pollIntervalMs: 100 });
+  // @ts-expect-error the budget is a number
+  backgroundJobQueue.drain(async () => undefined, { maxJobs: "5" });
   const retried: number = backgroundJobQueue.retryFailed();
   backgroundJobQueue.retryFailed("job_1_abc");
   void retried;

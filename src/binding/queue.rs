@@ -1,6 +1,6 @@
 //! `BackgroundJobQueue`: the JavaScript class over the core job queue.
 
-use napi::bindgen_prelude::{FnArgs, Function, Unknown};
+use napi::bindgen_prelude::{FnArgs, Function, PromiseRaw, Unknown};
 use napi::Env;
 use napi_derive::napi;
 
@@ -20,7 +20,7 @@ use super::names::Prop;
 use super::numbers;
 use super::raw::{Js, Kind, Raw};
 use super::records;
-use super::worker::JobWorker;
+use super::worker::{DrainReport, JobWorker};
 
 /// A priority queue of background jobs with retries (by default 1, 5, 15,
 /// then 30 minutes apart: `backoffMs`), leases for jobs in processing, and a size bound that
@@ -246,6 +246,22 @@ impl JsBackgroundJobQueue {
     notify: Function<FnArgs<(String, String)>, Unknown<'static>>,
   ) -> napi::Result<JobWorker> {
     super::worker::start(env, &self.inner, handlers, options, run, abort, notify)
+  }
+
+  /// Processes the jobs due now, within `options.maxJobs` and
+  /// `options.maxMs`, through `handlers` as `process` does, and resolves
+  /// with what it did once the jobs it started are done.
+  #[napi(ts_return_type = "Promise<DrainReport>")]
+  pub fn drain<'env>(
+    &self,
+    env: &'env Env,
+    handlers: Raw,
+    options: Raw,
+    run: Function<String, Unknown<'static>>,
+    abort: Function<FnArgs<(String, String, String)>, Unknown<'static>>,
+    notify: Function<FnArgs<(String, String)>, Unknown<'static>>,
+  ) -> napi::Result<PromiseRaw<'env, DrainReport>> {
+    super::worker::drain(env, &self.inner, handlers, options, run, abort, notify)
   }
 
   /// Job counts by status, into `numbers` (`numbers::queue_stats`).

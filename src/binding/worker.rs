@@ -10,10 +10,16 @@
 //! alive (`keepAlive: true` makes them strong). When its environment goes
 //! away (a worker thread terminated) the calls come back `Gone`: the jobs it
 //! was running go back to pending at once and the task ends.
+//!
+//! `backgroundJobQueue.drain(handlers, options)` is the same worker with a
+//! budget (`maxJobs`, `maxMs`): it takes what is due now, never polls for
+//! more, stops taking when nothing is due or the budget is spent, waits for
+//! the jobs it started and resolves with what it did. Its calls are strong:
+//! the promise it returns keeps Node.js alive until it settles.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::{FnArgs, Function, PromiseRaw, Unknown};
 use napi::Env;
@@ -34,12 +40,22 @@ use super::js_fn::{ended, AsyncJsFn, Ended, Gone};
 use super::raw::{Js, Kind, Raw, Settled};
 use super::records;
 
+/// `process()`, which polls until it is stopped, or `drain()`, which takes
+/// what is due now within a budget and ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+  Worker,
+  Drain,
+}
+
 /// What a worker was asked to do, checked.
 struct Settings {
   config: WorkerConfig,
   poll_ms: u64,
   job_timeout_ms: Option<u64>,
   keep_alive: bool,
+  /// A drain's `maxMs`: no job is started once it has passed.
+  max_ms: Option<u64>,
 }
 
 /// `handlers`: one function for every job, or an object of functions by
@@ -55,26 +71,31 @@ fn check_handlers(js: Js, handlers: Raw) -> JsResult<()> {
   })
 }
 
-fn settings(js: Js, options: Raw) -> JsResult<Settings> {
+fn settings(js: Js, options: Raw, mode: Mode) -> JsResult<Settings> {
   let mut settings = Settings {
     config: WorkerConfig {
       concurrency: 1,
       per_user_concurrency: None,
+      max_jobs: None,
     },
     poll_ms: 1_000,
     job_timeout_ms: None,
     keep_alive: false,
+    max_ms: None,
   };
-  let known = [
+  let common = [
     "concurrency",
     "perUserConcurrency",
-    "pollIntervalMs",
     "jobTimeoutMs",
-    "keepAlive",
     "onCompleted",
     "onFailed",
     "onDeadLetter",
   ];
+  let own: &[&str] = match mode {
+    Mode::Worker => &["pollIntervalMs", "keepAlive"],
+    Mode::Drain => &["maxJobs", "maxMs"],
+  };
+  let known: Vec<&str> = common.iter().chain(own).copied().collect();
   let max = args::MAX_SAFE_INTEGER;
   args::options(js, options, "options", &known, |key, value, path| {
     let whole =
@@ -85,6 +106,9 @@ fn settings(js: Js, options: Raw) -> JsResult<Settings> {
       "pollIntervalMs" => settings.poll_ms = whole(1)?,
       "jobTimeoutMs" => settings.job_timeout_ms = Some(whole(1)?),
       "keepAlive" => settings.keep_alive = args::optional_bool(js, value, path)?.unwrap_or(false),
+      // A budget of 0 starts nothing: the drain only says what is due.
+      "maxJobs" => settings.config.max_jobs = Some(whole(0)?),
+      "maxMs" => settings.max_ms = Some(whole(0)?),
       _ => {
         args::function(js, value, path)?;
       }
@@ -160,9 +184,36 @@ struct Shared {
   abandon: watch::Sender<bool>,
   /// The environment went away.
   gone: AtomicBool,
+  /// Jobs started and not yet done with (their outcome recorded and
+  /// reported): a drain resolves once it is 0.
+  tasks: AtomicUsize,
+  /// What the recorded outcomes were.
+  tally: Mutex<Tally>,
+}
+
+/// Outcomes recorded by a worker, as its events report them.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+  completed: u32,
+  /// Failed attempts, the dead letters among them.
+  failed: u32,
+  dead: u32,
 }
 
 impl Shared {
+  fn new(queue: &SharedQueue, config: WorkerConfig) -> Arc<Self> {
+    Arc::new(Self {
+      queue: queue.clone(),
+      worker: Mutex::new(Worker::new(config)),
+      wake: Notify::new(),
+      finished: Notify::new(),
+      abandon: watch::channel(false).0,
+      gone: AtomicBool::new(false),
+      tasks: AtomicUsize::new(0),
+      tally: Mutex::new(Tally::default()),
+    })
+  }
+
   fn running(&self) -> usize {
     self.worker.lock().running()
   }
@@ -197,27 +248,17 @@ impl Shared {
   /// (short) busy timeout and with the queue's lock let go in between, for
   /// up to `RECORD_PATIENCE`.
   async fn record(self: &Arc<Self>, id: &str, end: &JobEnd) -> Option<Job> {
-    let started = std::time::Instant::now();
-    let mut pause = Duration::from_millis(5);
-    loop {
-      let (owned, end) = (id.to_string(), end.clone());
-      match off_runtime(self, move |shared| shared.try_record(&owned, &end)).await {
-        // A file held by another process, a server away for a moment:
-        // asked again, so a job that ran is not run again for want of its
-        // outcome (a retry finds it recorded if the first try landed).
-        Err(StorageError {
-          kind: StorageErrorKind::Busy | StorageErrorKind::Unavailable,
-          ..
-        }) if started.elapsed() < RECORD_PATIENCE => {
-          tokio::time::sleep(pause).await;
-          pause = (pause * 2).min(Duration::from_millis(100));
-        }
-        Err(_) => {
-          let id = id.to_string();
-          off_runtime(self, move |shared| shared.worker.lock().finish(&id)).await;
-          return None;
-        }
-        Ok(job) => return job,
+    let (owned, end) = (id.to_string(), end.clone());
+    // A file held by another process, a server away for a moment: asked
+    // again, so a job that ran is not run again for want of its outcome (a
+    // retry finds it recorded if the first try landed).
+    let again = [StorageErrorKind::Busy, StorageErrorKind::Unavailable];
+    match patiently(self, &again, move |shared| shared.try_record(&owned, &end)).await {
+      Ok(job) => job,
+      Err(_) => {
+        let id = id.to_string();
+        off_runtime(self, move |shared| shared.worker.lock().finish(&id)).await;
+        None
       }
     }
   }
@@ -289,6 +330,30 @@ fn briefly<T>(queue: &mut dyn QueueStore, call: impl FnOnce(&mut dyn QueueStore)
 /// process holds the file (off the JavaScript thread).
 const RECORD_PATIENCE: Duration = Duration::from_secs(10);
 
+/// Runs a store call off the runtime, asking again while it fails with one
+/// of the errors `again` names (each try within the store's short busy
+/// timeout, the queue's lock let go in between), for up to
+/// `RECORD_PATIENCE`.
+async fn patiently<T: Send + 'static>(
+  shared: &Arc<Shared>,
+  again: &[StorageErrorKind],
+  call: impl Fn(&Shared) -> Result<T, StorageError> + Send + Sync + 'static,
+) -> Result<T, StorageError> {
+  let call = Arc::new(call);
+  let started = Instant::now();
+  let mut pause = Duration::from_millis(5);
+  loop {
+    let once = call.clone();
+    match off_runtime(shared, move |shared| once(shared)).await {
+      Err(error) if again.contains(&error.kind) && started.elapsed() < RECORD_PATIENCE => {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+      }
+      done => return done,
+    }
+  }
+}
+
 /// Resolves when a stop's grace has run out.
 async fn abandoned(abandon: &mut watch::Receiver<bool>) {
   // The sender lives as long as the worker's shared state, which this
@@ -296,13 +361,32 @@ async fn abandoned(abandon: &mut watch::Receiver<bool>) {
   let _ = abandon.wait_for(|abandoned| *abandoned).await;
 }
 
+/// Counts a started job's task until it is done with (dropped at its end,
+/// whichever way it ends).
+struct Task(Arc<Shared>);
+
+impl Task {
+  fn start(shared: &Arc<Shared>) -> Self {
+    shared.tasks.fetch_add(1, Ordering::AcqRel);
+    Self(shared.clone())
+  }
+}
+
+impl Drop for Task {
+  fn drop(&mut self) {
+    self.0.tasks.fetch_sub(1, Ordering::AcqRel);
+    self.0.finished.notify_one();
+  }
+}
+
 async fn run_job<const WEAK: bool>(
-  shared: Arc<Shared>,
+  task: Task,
   calls: Arc<Calls<WEAK>>,
   job: Job,
   started: Result<oneshot::Receiver<JobEnd>, Gone>,
   timeout_ms: Option<u64>,
 ) {
+  let shared = task.0.clone();
   let id = job.id.to_string();
   let mut abandon = shared.abandon.subscribe();
   let limit = async {
@@ -337,12 +421,26 @@ async fn run_job<const WEAK: bool>(
   shared.finished.notify_one();
   shared.wake.notify_one();
   if let Some(job) = recorded {
-    // The events follow what was recorded, whoever recorded it.
-    let event = match job.status {
-      JobStatus::Completed => "completed",
-      JobStatus::Failed => "dead",
-      JobStatus::Pending => "failed",
-      JobStatus::Processing => return,
+    // The events (and a drain's counts) follow what was recorded, whoever
+    // recorded it.
+    let event = {
+      let mut tally = shared.tally.lock();
+      match job.status {
+        JobStatus::Completed => {
+          tally.completed += 1;
+          "completed"
+        }
+        JobStatus::Failed => {
+          tally.failed += 1;
+          tally.dead += 1;
+          "dead"
+        }
+        JobStatus::Pending => {
+          tally.failed += 1;
+          "failed"
+        }
+        JobStatus::Processing => return,
+      }
     };
     let _ = calls
       .notify
@@ -354,59 +452,227 @@ async fn run_job<const WEAK: bool>(
   }
 }
 
-async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, settings: Settings) {
-  let lease_ms = off_runtime(&shared, |shared| shared.queue.lock().config().lease_ms).await;
-  let renew_every = Duration::from_millis((lease_ms / 2).max(1));
-  let mut renew = tokio::time::interval(renew_every);
-  // The first look waits for a turn of the JavaScript thread: process()
-  // has returned its handle before any job is taken.
-  if calls
+/// The first look waits for a turn of the JavaScript thread: `process()`
+/// (or `drain()`) has returned before any job is taken. False when the
+/// environment has gone.
+async fn first_turn<const WEAK: bool>(calls: &Calls<WEAK>) -> bool {
+  let turn = calls
     .notify
     .call(
       FnArgs::from(("started".to_string(), String::new())),
       |_, _| (),
     )
-    .await
-    == Err(Gone)
-  {
+    .await;
+  turn != Err(Gone)
+}
+
+/// The environment went away: the worker's jobs go back to pending. True
+/// when it has (the worker ends).
+async fn gone<const WEAK: bool>(shared: &Arc<Shared>, calls: &Calls<WEAK>) -> bool {
+  if calls.run.is_gone() {
+    off_runtime(shared, Shared::release_all).await;
+  }
+  shared.gone.load(Ordering::Acquire)
+}
+
+/// Takes what the worker's limits allow. `idle`: nothing was running when
+/// it looked, so an empty list means no job is due.
+async fn take(shared: &Arc<Shared>) -> (bool, Result<Vec<Job>, StorageError>) {
+  off_runtime(shared, |shared| {
+    let mut worker = shared.worker.lock();
+    let mut queue = shared.queue.lock();
+    let idle = worker.running() == 0;
+    (
+      idle,
+      briefly(&mut **queue, |queue| worker.take(queue, clock::now_ms())),
+    )
+  })
+  .await
+}
+
+/// Starts the handlers of the jobs taken, in the order they were taken.
+fn start_jobs<const WEAK: bool>(
+  shared: &Arc<Shared>,
+  calls: &Arc<Calls<WEAK>>,
+  jobs: Vec<Job>,
+  timeout_ms: Option<u64>,
+) {
+  for job in jobs {
+    let task = Task::start(shared);
+    let started = calls.run.send(records::job(&job), read_job_end, None);
+    let run = run_job(task, calls.clone(), job, started, timeout_ms);
+    napi::bindgen_prelude::spawn(run);
+  }
+}
+
+/// Renews the leases of every job running here.
+async fn renew(shared: &Arc<Shared>) {
+  off_runtime(shared, |shared| {
+    let worker = shared.worker.lock();
+    briefly(&mut **shared.queue.lock(), |queue| {
+      worker.keep_leased(queue, clock::now_ms())
+    });
+  })
+  .await;
+}
+
+async fn renewals(shared: &Arc<Shared>) -> tokio::time::Interval {
+  let lease_ms = off_runtime(shared, |shared| shared.queue.lock().config().lease_ms).await;
+  tokio::time::interval(Duration::from_millis((lease_ms / 2).max(1)))
+}
+
+async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, settings: Settings) {
+  let mut renew_timer = renewals(&shared).await;
+  if !first_turn(&calls).await {
     return;
   }
   loop {
-    if calls.run.is_gone() {
-      off_runtime(&shared, Shared::release_all).await;
-    }
-    if shared.gone.load(Ordering::Acquire) || shared.worker.lock().is_stopping() {
+    if gone(&shared, &calls).await || shared.worker.lock().is_stopping() {
       return;
     }
-    let jobs = off_runtime(&shared, |shared| {
-      let mut worker = shared.worker.lock();
-      let mut queue = shared.queue.lock();
-      briefly(&mut **queue, |queue| worker.take(queue, clock::now_ms()))
-    })
-    .await;
-    for job in jobs {
-      // Started here, in the order the jobs were taken.
-      let started = calls.run.send(records::job(&job), read_job_end, None);
-      let task = run_job(
-        shared.clone(),
-        calls.clone(),
-        job,
-        started,
-        settings.job_timeout_ms,
-      );
-      napi::bindgen_prelude::spawn(task);
-    }
+    // A store that cannot be reached now is asked again at the next poll.
+    let jobs = take(&shared).await.1.unwrap_or_default();
+    start_jobs(&shared, &calls, jobs, settings.job_timeout_ms);
     tokio::select! {
       _ = tokio::time::sleep(Duration::from_millis(settings.poll_ms)) => {}
       _ = shared.wake.notified() => {}
-      _ = renew.tick() => {
-        off_runtime(&shared, |shared| {
-          let worker = shared.worker.lock();
-          briefly(&mut **shared.queue.lock(), |queue| worker.keep_leased(queue, clock::now_ms()));
-        })
-        .await;
-      }
+      _ = renew_timer.tick() => renew(&shared).await,
     }
+  }
+}
+
+/// Why a drain stopped taking jobs.
+enum StoppedBy {
+  NothingDue,
+  MaxJobs,
+  MaxMs,
+  Storage(StorageError),
+  /// The environment went away (nobody is left to hear of it).
+  Gone,
+}
+
+impl StoppedBy {
+  fn as_str(&self) -> &'static str {
+    match self {
+      StoppedBy::NothingDue | StoppedBy::Gone => "nothingDue",
+      StoppedBy::MaxJobs => "maxJobs",
+      StoppedBy::MaxMs => "maxMs",
+      StoppedBy::Storage(_) => "storageError",
+    }
+  }
+}
+
+/// A drain's loop: takes what is due (as many at once as its concurrency
+/// allows), never waits for jobs that are not due yet, and stops taking when
+/// nothing is due, `maxJobs` jobs were taken, `maxMs` has passed, or the
+/// store fails (another process holding the file is waited out, within the
+/// budget). Then it waits for the jobs it started, renewing their leases.
+async fn drain_loop<const WEAK: bool>(
+  shared: &Arc<Shared>,
+  calls: Arc<Calls<WEAK>>,
+  settings: &Settings,
+  began: Instant,
+) -> StoppedBy {
+  let deadline = settings.max_ms.map(|ms| began + Duration::from_millis(ms));
+  let mut renew_timer = renewals(shared).await;
+  if !first_turn(&calls).await {
+    return StoppedBy::Gone;
+  }
+  let mut busy_since: Option<Instant> = None;
+  let stopped_by = loop {
+    if gone(shared, &calls).await {
+      return StoppedBy::Gone;
+    }
+    if shared.worker.lock().spent() {
+      break StoppedBy::MaxJobs;
+    }
+    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+      break StoppedBy::MaxMs;
+    }
+    match take(shared).await {
+      (idle, Ok(jobs)) => {
+        busy_since = None;
+        let none = jobs.is_empty();
+        start_jobs(shared, &calls, jobs, settings.job_timeout_ms);
+        if idle && none {
+          break StoppedBy::NothingDue;
+        }
+      }
+      (_, Err(error)) if error.kind == StorageErrorKind::Busy => {
+        if busy_since.get_or_insert_with(Instant::now).elapsed() >= RECORD_PATIENCE {
+          break StoppedBy::Storage(error);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        continue;
+      }
+      (_, Err(error)) => break StoppedBy::Storage(error),
+    }
+    tokio::select! {
+      _ = shared.wake.notified() => {}
+      _ = renew_timer.tick() => renew(shared).await,
+    }
+  };
+  shared.worker.lock().stop();
+  drop(calls);
+  while shared.tasks.load(Ordering::Acquire) > 0 && !shared.gone.load(Ordering::Acquire) {
+    tokio::select! {
+      _ = shared.finished.notified() => {}
+      _ = renew_timer.tick() => renew(shared).await,
+    }
+  }
+  stopped_by
+}
+
+/// What a drain did (`lib/worker.js` shapes it).
+#[napi(object)]
+pub struct DrainReport {
+  /// Jobs handed to a handler.
+  pub processed: f64,
+  pub completed: f64,
+  /// Failed attempts, dead letters included.
+  pub failed: f64,
+  pub dead_lettered: f64,
+  /// Pending jobs due now when the drain ended; `None` when the store could
+  /// not say.
+  pub remaining: Option<f64>,
+  pub stopped_by: String,
+  pub elapsed_ms: f64,
+  /// The store's error that ended the drain, or kept it from counting what
+  /// remains: its code and message.
+  pub error_code: Option<String>,
+  pub error_message: Option<String>,
+}
+
+/// Runs a drain to its end and reports.
+async fn drain_to_end<const WEAK: bool>(
+  shared: Arc<Shared>,
+  calls: Arc<Calls<WEAK>>,
+  settings: Settings,
+  began: Instant,
+) -> DrainReport {
+  let stopped_by = drain_loop(&shared, calls, &settings, began).await;
+  // Only a busy file is waited out: a server that is away says so at once.
+  let remaining = patiently(&shared, &[StorageErrorKind::Busy], |shared| {
+    briefly(&mut **shared.queue.lock(), |queue| {
+      queue.ready_count(clock::now_ms())
+    })
+  })
+  .await;
+  let error = match (&stopped_by, &remaining) {
+    (StoppedBy::Storage(error), _) | (_, Err(error)) => Some(error.clone()),
+    _ => None,
+  };
+  let tally = *shared.tally.lock();
+  DrainReport {
+    processed: shared.worker.lock().taken() as f64,
+    completed: tally.completed.into(),
+    failed: tally.failed.into(),
+    dead_lettered: tally.dead.into(),
+    remaining: remaining.ok().map(|n| n as f64),
+    stopped_by: stopped_by.as_str().to_string(),
+    elapsed_ms: began.elapsed().as_millis() as f64,
+    error_code: error.as_ref().map(|e| e.kind.code().to_string()),
+    error_message: error.map(|e| e.message),
   }
 }
 
@@ -463,15 +729,8 @@ pub fn start(
 ) -> napi::Result<JobWorker> {
   boundary(env, |js| {
     check_handlers(js, handlers)?;
-    let settings = settings(js, options)?;
-    let shared = Arc::new(Shared {
-      queue: queue.clone(),
-      worker: Mutex::new(Worker::new(settings.config)),
-      wake: Notify::new(),
-      finished: Notify::new(),
-      abandon: watch::channel(false).0,
-      gone: AtomicBool::new(false),
-    });
+    let settings = settings(js, options, Mode::Worker)?;
+    let shared = Shared::new(queue, settings.config);
     if settings.keep_alive {
       let calls = Calls::<false>::new(&run, &abort, &notify)?;
       napi::bindgen_prelude::spawn(poll(shared.clone(), calls, settings));
@@ -481,4 +740,27 @@ pub fn start(
     }
     Ok(JobWorker { shared })
   })
+}
+
+/// Starts a drain of `queue`: what is due now goes to `handlers` within the
+/// budget in `options`; the promise resolves with a `DrainReport` once the
+/// jobs it started are done. Bad arguments throw before anything starts.
+pub fn drain<'env>(
+  env: &'env Env,
+  queue: &SharedQueue,
+  handlers: Raw,
+  options: Raw,
+  run: RunFn,
+  abort: AbortFn,
+  notify: NotifyFn,
+) -> napi::Result<PromiseRaw<'env, DrainReport>> {
+  let began = Instant::now();
+  let (shared, settings) = boundary(*env, |js| {
+    check_handlers(js, handlers)?;
+    let settings = settings(js, options, Mode::Drain)?;
+    Ok((Shared::new(queue, settings.config), settings))
+  })?;
+  // Strong: the drain's promise keeps Node.js alive until it settles.
+  let calls = Calls::<false>::new(&run, &abort, &notify)?;
+  env.spawn_future(async move { Ok(drain_to_end(shared, calls, settings, began).await) })
 }

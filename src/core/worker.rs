@@ -1,12 +1,12 @@
 //! A background worker's bookkeeping: which jobs it may take now (its
-//! concurrency, and each user's), which are running, and whether it is
-//! stopping. The binding runs the handlers and the timers.
+//! concurrency, each user's, and a drain's job budget), which are running,
+//! and whether it is stopping. The binding runs the handlers and the timers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::queue::Job;
-use super::storage::QueueStore;
+use super::storage::{QueueStore, StorageResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerConfig {
@@ -14,6 +14,8 @@ pub struct WorkerConfig {
   pub concurrency: usize,
   /// Jobs of one user running at once, at most.
   pub per_user_concurrency: Option<usize>,
+  /// Jobs taken in all, at most (a drain's `maxJobs`); `None`: no limit.
+  pub max_jobs: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -22,6 +24,8 @@ pub struct Worker {
   /// Running jobs: id → user.
   running: HashMap<Arc<str>, Arc<str>>,
   per_user: HashMap<Arc<str>, usize>,
+  /// Jobs taken since the worker started.
+  taken: u64,
   stopping: bool,
 }
 
@@ -50,15 +54,31 @@ impl Worker {
     self.stopping = true;
   }
 
+  /// Jobs taken since the worker started.
+  pub fn taken(&self) -> u64 {
+    self.taken
+  }
+
+  /// Whether the job budget (`max_jobs`) is used up.
+  pub fn spent(&self) -> bool {
+    self
+      .config
+      .and_then(|config| config.max_jobs)
+      .is_some_and(|max| self.taken >= max)
+  }
+
   /// Takes as many ready jobs as the limits allow, best first; each is now
-  /// `processing` under a lease and counted as running.
-  pub fn take(&mut self, queue: &mut dyn QueueStore, now: u64) -> Vec<Job> {
+  /// `processing` under a lease and counted as running. An empty list with
+  /// nothing running, not stopping and the budget not spent means no job is
+  /// due. A store that cannot be reached is an error only when nothing was
+  /// taken before it failed (the jobs taken are running and must be run).
+  pub fn take(&mut self, queue: &mut dyn QueueStore, now: u64) -> StorageResult<Vec<Job>> {
     let Some(config) = self.config else {
-      return Vec::new();
+      return Ok(Vec::new());
     };
     self.keep_leased(queue, now);
     let mut taken = Vec::new();
-    while !self.stopping && self.running.len() < config.concurrency {
+    while !self.stopping && !self.spent() && self.running.len() < config.concurrency {
       let per_user = &self.per_user;
       // Without a per-user limit every ready job will do: the store leases
       // the best one in one step (on Redis, one script run instead of a
@@ -69,15 +89,18 @@ impl Worker {
         }),
         None => queue.dequeue(now),
       };
-      // A storage that cannot be reached now is asked again at the next poll.
-      let Ok(Some(job)) = job else {
-        break;
+      let job = match job {
+        Ok(Some(job)) => job,
+        Ok(None) => break,
+        Err(error) if taken.is_empty() => return Err(error),
+        Err(_) => break,
       };
       *self.per_user.entry(job.user_id.clone()).or_insert(0) += 1;
       self.running.insert(job.id.clone(), job.user_id.clone());
+      self.taken += 1;
       taken.push(job);
     }
-    taken
+    Ok(taken)
   }
 
   /// This worker is alive and on its running jobs: their leases must not
@@ -93,13 +116,13 @@ impl Worker {
     let _ = queue.keep_all_leased(&ids, now);
   }
 
-  /// A running job is done (whatever its outcome); false when it was not
-  /// running here.
   /// Whether the job `id` is running here.
   pub fn is_running(&self, id: &str) -> bool {
     self.running.contains_key(id)
   }
 
+  /// A running job is done (whatever its outcome); false when it was not
+  /// running here.
   pub fn finish(&mut self, id: &str) -> bool {
     let Some(user) = self.running.remove(id) else {
       return false;
@@ -152,13 +175,14 @@ mod tests {
       let mut worker = Worker::new(WorkerConfig {
         concurrency: 2,
         per_user_concurrency: None,
+        max_jobs: None,
       });
-      let first = worker.take(&mut *queue, 1);
+      let first = worker.take(&mut *queue, 1).unwrap();
       assert_eq!(first.len(), 2);
-      assert!(worker.take(&mut *queue, 1).is_empty());
+      assert!(worker.take(&mut *queue, 1).unwrap().is_empty());
       assert!(worker.finish(&first[0].id));
       assert!(!worker.finish(&first[0].id));
-      assert_eq!(worker.take(&mut *queue, 1).len(), 1);
+      assert_eq!(worker.take(&mut *queue, 1).unwrap().len(), 1);
       assert_eq!(worker.running(), 2);
     }
   }
@@ -172,12 +196,13 @@ mod tests {
       let mut worker = Worker::new(WorkerConfig {
         concurrency: 10,
         per_user_concurrency: Some(1),
+        max_jobs: None,
       });
-      let taken = worker.take(&mut *queue, 1);
+      let taken = worker.take(&mut *queue, 1).unwrap();
       let users: Vec<&str> = taken.iter().map(|j| &*j.user_id).collect();
       assert_eq!(users, vec!["a", "b"]);
       worker.finish(&taken[0].id);
-      assert_eq!(&*worker.take(&mut *queue, 1)[0].user_id, "a");
+      assert_eq!(&*worker.take(&mut *queue, 1).unwrap()[0].user_id, "a");
     }
   }
 
@@ -188,10 +213,39 @@ mod tests {
       let mut worker = Worker::new(WorkerConfig {
         concurrency: 1,
         per_user_concurrency: None,
+        max_jobs: None,
       });
       worker.stop();
-      assert!(worker.take(&mut *queue, 1).is_empty());
+      assert!(worker.take(&mut *queue, 1).unwrap().is_empty());
       assert!(worker.is_stopping());
+    }
+  }
+
+  #[test]
+  fn a_job_budget_ends_the_taking() {
+    for mut queue in queues() {
+      for _ in 0..5 {
+        queue.enqueue(job("u"), 0).unwrap();
+      }
+      let mut worker = Worker::new(WorkerConfig {
+        concurrency: 2,
+        per_user_concurrency: None,
+        max_jobs: Some(3),
+      });
+      let first = worker.take(&mut *queue, 1).unwrap();
+      assert_eq!(first.len(), 2);
+      assert!(!worker.spent());
+      worker.finish(&first[0].id);
+      worker.finish(&first[1].id);
+      assert_eq!(
+        worker.take(&mut *queue, 1).unwrap().len(),
+        1,
+        "one left in the budget"
+      );
+      assert!(worker.spent());
+      assert_eq!(worker.taken(), 3);
+      assert!(worker.take(&mut *queue, 1).unwrap().is_empty());
+      assert_eq!(queue.ready_count(1).unwrap(), 2, "the rest stay ready");
     }
   }
 }
