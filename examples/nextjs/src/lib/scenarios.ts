@@ -5,6 +5,9 @@ import {
   executeWithFallback,
   backgroundJobQueue,
   integrationFailureManager,
+  type JobHandler,
+  type JobType,
+  type QueuedJob,
 } from "@/lib/fallback-mechanisms";
 import {
   getBedrockClient,
@@ -107,6 +110,18 @@ export async function processQueuedJobs(): Promise<{ id: string; outcome: "compl
     return { id: job.id, outcome: "failed" };
   }
 }
+
+// Example 3's switch as handlers by job type, for backgroundJobQueue.drain
+// (the cron route): each resolves to complete its job, or throws to fail it.
+export const jobHandlers = {
+  analytics: async (job: QueuedJob) => {
+    await syncAnalyticsData(job.payload.contentId);
+  },
+  ai: (job: QueuedJob) => processAIJob(job.payload),
+  integration: (job: QueuedJob) => processIntegrationJob(job.payload),
+  // As in the switch: nothing to do, the job completes.
+  notification: async () => {},
+} satisfies Partial<Record<JobType, JobHandler>>;
 
 // Example 4: generate, then publish to several channels (skip or queue).
 export async function generateAndPublishContent(prompt: string, userId: string, publishChannels: string[]) {

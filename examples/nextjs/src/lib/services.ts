@@ -10,6 +10,8 @@ export interface ServiceSwitches {
   analytics: boolean;
   /** Publishing channels that are down, by name. */
   downChannels: string[];
+  /** Whether this instance's background worker takes jobs (false: they wait for another instance, or /api/cron/drain). */
+  worker: boolean;
 }
 
 interface SimulatedWorld {
@@ -23,7 +25,7 @@ const KEY = Symbol.for("fallback-mechanisms-example.world");
 function world(): SimulatedWorld {
   const holder = globalThis as unknown as Record<symbol, SimulatedWorld | undefined>;
   holder[KEY] ??= {
-    switches: { model: true, facebook: true, analytics: true, downChannels: [] },
+    switches: { model: true, facebook: true, analytics: true, downChannels: [], worker: true },
     calls: { model: 0, facebook: 0, analytics: 0 },
     synced: [],
   };

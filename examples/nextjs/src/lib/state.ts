@@ -1,12 +1,13 @@
 // A snapshot of the fallbacks' state, for /api/state and the /fallbacks page.
 
-import { aiResponseCache, backgroundJobQueue, integrationFailureManager } from "@/lib/fallback-mechanisms";
+import { aiResponseCache, backgroundJobQueue, getStorageStatus, integrationFailureManager } from "@/lib/fallback-mechanisms";
 
 export interface FallbackState {
   cache: { size: number; hits: number; misses: number; hitRate: number | null; oldestEntry: string | null; newestEntry: string | null };
   queue: { total: number; pending: number; processing: number; completed: number; failed: number };
   nextJobs: { id: string; type: string; operation: string; priority: string; dueAt: string; retryCount: number; lastError: string | null }[];
   services: { service: string; failures: number; lastFailure: string; skippedUpFront: boolean }[];
+  storage: { backend: "memory" | "sqlite" | "redis"; location: string | null; reachable: boolean; lastError: string | null; lastErrorAt: string | null; localJobs: number };
   at: string;
 }
 
@@ -43,6 +44,8 @@ export function fallbackState(): FallbackState {
       skippedUpFront: integrationFailureManager.shouldSkipService(service, 3),
     }))
     .sort((a, b) => b.lastFailure.localeCompare(a.lastFailure));
+  // Where the state is kept (on Redis: one round trip, within redisTimeoutMs).
+  const storage = getStorageStatus();
   return {
     cache: {
       size: cache.size,
@@ -55,6 +58,7 @@ export function fallbackState(): FallbackState {
     queue,
     nextJobs,
     services,
+    storage: { ...storage, lastErrorAt: storage.lastErrorAt?.toISOString() ?? null },
     at: new Date().toISOString(),
   };
 }

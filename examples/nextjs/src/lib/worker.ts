@@ -1,7 +1,9 @@
 // The background worker: drains ready jobs every half second. Started once
-// per server process from instrumentation.ts (Node.js runtime only).
+// per server process from instrumentation.ts (Node.js runtime only), unless
+// FALLBACKS_WORKER=off; /api/simulate's `worker: false` pauses it.
 
 import { processQueuedJobs } from "./scenarios";
+import { switches } from "./services";
 
 const KEY = Symbol.for("fallback-mechanisms-example.worker");
 
@@ -10,7 +12,7 @@ export function startWorker(intervalMs = Number(process.env.FALLBACKS_WORKER_INT
   if (holder[KEY]) return;
   let running = false;
   holder[KEY] = setInterval(async () => {
-    if (running) return;
+    if (running || !switches().worker) return;
     running = true;
     try {
       while (await processQueuedJobs()) {

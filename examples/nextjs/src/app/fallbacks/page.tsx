@@ -31,6 +31,13 @@ function inTime(iso: string, now: Date): string {
   return `in ${Math.round(seconds / 60)} min`;
 }
 
+const STORES = { memory: "Memory", sqlite: "SQLite", redis: "Redis" } as const;
+const SHARED = {
+  memory: "kept by this server process alone",
+  sqlite: "a file shared by the processes on this machine",
+  redis: "shared by every instance of the app",
+} as const;
+
 export default function FallbacksPage() {
   const state = fallbackState();
   const now = new Date(state.at);
@@ -109,6 +116,33 @@ export default function FallbacksPage() {
             )}
           </tbody>
         </table>
+      </section>
+
+      <section aria-labelledby="storage">
+        <h2 id="storage">Where this is kept</h2>
+        <div className="numbers">
+          <Stat id="storage-backend" value={STORES[state.storage.backend]} label={SHARED[state.storage.backend]} />
+          <Stat
+            id="storage-reachable"
+            value={state.storage.reachable ? "yes" : "no"}
+            label="answering right now"
+            tone={state.storage.reachable ? "ok" : "bad"}
+          />
+          <Stat
+            id="storage-local-jobs"
+            value={state.storage.localJobs}
+            label="jobs kept here until the store is back"
+            tone={state.storage.localJobs ? "warn" : undefined}
+          />
+        </div>
+        <p className="detail">
+          {state.storage.location ? <code data-testid="storage-location">{state.storage.location}</code> : null} Last problem:{" "}
+          <span data-testid="storage-last-error">
+            {state.storage.lastError
+              ? `${state.storage.lastError} (${state.storage.lastErrorAt ? ago(state.storage.lastErrorAt, now) : "just now"})`
+              : "none"}
+          </span>
+        </p>
       </section>
 
       <footer>As of <span data-testid="as-of">{state.at}</span>.</footer>
