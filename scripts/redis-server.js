@@ -141,7 +141,7 @@ async function startRedis(options = {}) {
   return server
 }
 
-module.exports = { ensureRedis, startRedis, certificateAuthority }
+module.exports = { ensureRedis, startRedis, certificateAuthority, freePort }
 
 if (require.main === module && process.argv.includes('--ensure')) {
   ensureRedis()

@@ -5,62 +5,17 @@
 // `next start` on 127.0.0.1, exercises every scenario over HTTP, then opens
 // /fallbacks in headless Chromium and checks that the numbers it shows are
 // the state the scenarios created. Installs what it needs itself (the
-// example's npm packages, Debian's chromium when it is missing).
+// example's npm packages, Debian's chromium when it is missing). The steps it
+// shares with scripts/test-nextjs-redis.js are in scripts/nextjs-app.js; a
+// build made from the same package and sources is used again.
 
 const assert = require('node:assert/strict')
-const { execFileSync, spawn } = require('node:child_process')
 const fs = require('node:fs')
-const net = require('node:net')
 const path = require('node:path')
+const { app, run, checks, waitFor, prepareApp, startApp, stopApps } = require('./nextjs-app')
 
-const root = path.join(__dirname, '..')
-const app = path.join(root, 'examples', 'nextjs')
 const results = path.join(app, 'test-results')
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
-
-let passed = 0
-let failed = 0
-
-function run(command, args, options = {}) {
-  console.log(`$ ${command} ${args.join(' ')}`)
-  return execFileSync(command, args, { stdio: 'inherit', ...options })
-}
-
-async function check(name, fn) {
-  try {
-    await fn()
-    passed++
-    console.log(`ok - ${name}`)
-  } catch (error) {
-    failed++
-    console.log(`not ok - ${name}\n${error.stack}`)
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-async function waitFor(fn, { timeoutMs, what }) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      const value = await fn()
-      if (value) return value
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
 
 function ensureChromium() {
   if (fs.existsSync(CHROMIUM)) return
@@ -71,52 +26,15 @@ function ensureChromium() {
   })
 }
 
-function install() {
-  const packed = execFileSync('npm', ['pack', '--silent'], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop()
-  const tarball = path.join(root, packed)
-  run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: app })
-  run('npm', ['install', '--no-save', '--no-audit', '--no-fund', tarball], { cwd: app })
-  fs.rmSync(tarball)
-  // The app must use the packed binary, not the repository's.
-  const installed = path.join(app, 'node_modules', 'fallback-mechanisms')
-  assert.ok(!fs.lstatSync(installed).isSymbolicLink(), 'installed from the tarball, not linked')
-  assert.ok(fs.readdirSync(installed).some((f) => f.endsWith('.linux-x64-gnu.node')), 'the tarball carries the prebuilt binary')
-}
-
 async function main() {
-  install()
-  run('npx', ['next', 'build'], { cwd: app })
+  prepareApp()
   ensureChromium()
 
-  const port = await freePort()
-  const base = `http://127.0.0.1:${port}`
-  const server = spawn('npx', ['next', 'start', '-H', '127.0.0.1', '-p', String(port)], {
-    cwd: app,
-    env: { ...process.env, FALLBACKS_WORKER_INTERVAL_MS: '1000' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-    detached: true,
-  })
-  const stop = () => {
-    try {
-      process.kill(-server.pid, 'SIGTERM')
-    } catch {
-      // already gone
-    }
-  }
-  process.on('exit', stop)
-
-  const call = async (route, body) => {
-    const response = await fetch(`${base}${route}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-    return response.json()
-  }
-  const simulate = (switches) => call('/api/simulate', switches)
-
+  const { check, report } = checks()
   try {
-    await waitFor(() => call('/api/state'), { timeoutMs: 60_000, what: 'next start' })
+    const server = await startApp('next', { FALLBACKS_WORKER_INTERVAL_MS: '1000' })
+    const { base, call } = server
+    const simulate = (switches) => call('/api/simulate', switches)
 
     await check('blog post: fresh from the model, then cached, then the default', async () => {
       await simulate({ model: true })
@@ -198,6 +116,8 @@ async function main() {
         assert.equal(await text('queue-pending'), String(state.queue.pending))
         assert.equal(await text('failures-facebook'), '3')
         assert.match(await page.locator('[data-service="facebook"]').textContent(), /skipped for now/)
+        assert.deepEqual(state.storage, { backend: 'memory', location: null, reachable: true, lastError: null, lastErrorAt: null, localJobs: 0 })
+        assert.deepEqual([await text('storage-backend'), await text('storage-reachable'), await text('storage-local-jobs'), await text('storage-last-error')], ['Memory', 'yes', '0', 'none'])
         assert.ok(state.cache.size >= 2 && state.cache.hits >= 2, 'the scenarios left cached answers and hits')
         assert.ok(state.queue.completed >= 1, 'the worker completed the analytics job')
         fs.mkdirSync(results, { recursive: true })
@@ -207,10 +127,9 @@ async function main() {
       }
     })
   } finally {
-    stop()
+    await stopApps()
   }
-  console.log(`\nnext.js: ${passed} passed, ${failed} failed`)
-  process.exitCode = failed ? 1 : 0
+  report('next.js')
 }
 
 main().catch((error) => {
