@@ -8,11 +8,9 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('node:path')
-const { execFile } = require('node:child_process')
 
 const { BackgroundJobQueue, backgroundJobQueue } = require('..')
-const { sleep } = require('./helpers')
+const { sleep, nodeScript } = require('./helpers')
 
 function job(overrides = {}) {
   return { type: 'ai', operation: 'op', payload: { n: 1 }, userId: 'u', priority: 'medium', retryCount: 0, maxRetries: 3, ...overrides }
@@ -217,21 +215,13 @@ test('bad handlers, options or this reject with a TypeError/RangeError naming th
 })
 
 test('a pending drain keeps Node.js alive until it resolves', async () => {
-  const stdout = await new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [
-        '-e',
-        `const { BackgroundJobQueue } = require('.')
-         const q = new BackgroundJobQueue()
-         for (let i = 0; i < 3; i++) q.enqueue({ type: 'ai', operation: 'o', payload: i, userId: 'u', priority: 'low', retryCount: 0, maxRetries: 3 })
-         // The handler's timer does not hold the process: only the drain does.
-         q.drain(() => new Promise((resolve) => setTimeout(resolve, 100).unref())).then((r) => console.log(JSON.stringify(r)))`,
-      ],
-      { cwd: path.join(__dirname, '..'), timeout: 20_000 },
-      (error, out) => (error ? reject(error) : resolve(out)),
-    )
-  })
+  const stdout = await nodeScript(
+    `const { BackgroundJobQueue } = require('.')
+     const q = new BackgroundJobQueue()
+     for (let i = 0; i < 3; i++) q.enqueue({ type: 'ai', operation: 'o', payload: i, userId: 'u', priority: 'low', retryCount: 0, maxRetries: 3 })
+     // The handler's timer does not hold the process: only the drain does.
+     q.drain(() => new Promise((resolve) => setTimeout(resolve, 100).unref())).then((r) => console.log(JSON.stringify(r)))`,
+  )
   const result = JSON.parse(stdout)
   assert.deepEqual([result.processed, result.completed], [3, 3])
 })

@@ -55,4 +55,19 @@ function flaky(failures, makeError = (n) => new Error(`attempt ${n} failed`)) {
   return { operation, starts, gaps: () => starts.slice(1).map((t, i) => t - starts[i]) }
 }
 
-module.exports = { MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky }
+/**
+ * Runs `source` in a new Node.js process in the package's folder (so
+ * `require('.')` is this package), killed after 20 s; resolves with what it
+ * printed, rejects when it failed.
+ */
+function nodeScript(source) {
+  const { execFile } = require('node:child_process')
+  const path = require('node:path')
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', source], { cwd: path.join(__dirname, '..'), timeout: 20_000 }, (error, out) =>
+      error ? reject(error) : resolve(out),
+    )
+  })
+}
+
+module.exports = { MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript }

@@ -8,7 +8,7 @@ const assert = require('node:assert/strict')
 
 const { performance } = require('node:perf_hooks')
 const { executeWithFallback, integrationFailureManager, aiResponseCache } = require('..')
-const { MESSAGES, resetSingletons , flaky } = require('./helpers')
+const { MESSAGES, resetSingletons, flaky, nodeScript } = require('./helpers')
 
 test.beforeEach(resetSingletons)
 
@@ -285,17 +285,10 @@ test('dedupe: overlapping calls with the same cache key share one operation call
 })
 
 test('a call with a long timeout that finished leaves nothing keeping the process alive', async () => {
-  const { execFile } = require('node:child_process')
-  const path = require('node:path')
   const started = performance.now()
-  const stdout = await new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['-e', "require('.').executeWithFallback(async () => 'quick', { operationName: 'op', timeoutMs: 60000, retry: { maxRetries: 2 } }).then((r) => console.log(r.data))"],
-      { cwd: path.join(__dirname, '..'), timeout: 20_000 },
-      (error, out) => (error ? reject(error) : resolve(out)),
-    )
-  })
+  const stdout = await nodeScript(
+    "require('.').executeWithFallback(async () => 'quick', { operationName: 'op', timeoutMs: 60000, retry: { maxRetries: 2 } }).then((r) => console.log(r.data))",
+  )
   assert.equal(stdout.trim(), 'quick')
   assert.ok(performance.now() - started < 10_000)
 })

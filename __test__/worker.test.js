@@ -7,11 +7,9 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('node:path')
-const { execFile } = require('node:child_process')
 
 const { BackgroundJobQueue } = require('..')
-const { sleep, assertThrowsCoded } = require('./helpers')
+const { sleep, assertThrowsCoded, nodeScript } = require('./helpers')
 
 function job(overrides = {}) {
   return { type: 'ai', operation: 'op', payload: { n: 1 }, userId: 'u', priority: 'medium', retryCount: 0, maxRetries: 3, ...overrides }
@@ -170,21 +168,13 @@ test('stop({ graceMs }) takes no new jobs, waits for running ones, then returns 
 
 test('a stopped worker leaves nothing keeping the process alive', async () => {
   const started = Date.now()
-  const stdout = await new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [
-        '-e',
-        `const { BackgroundJobQueue } = require('.')
-         const q = new BackgroundJobQueue()
-         q.enqueue({ type: 'ai', operation: 'o', payload: 1, userId: 'u', priority: 'low', retryCount: 0, maxRetries: 3 })
-         const worker = q.process(async () => {}, { pollIntervalMs: 60000, jobTimeoutMs: 60000 })
-         setTimeout(() => worker.stop({ graceMs: 60000 }).then(() => console.log(JSON.stringify(q.getStats()))), 50)`,
-      ],
-      { cwd: path.join(__dirname, '..'), timeout: 20_000 },
-      (error, out) => (error ? reject(error) : resolve(out)),
-    )
-  })
+  const stdout = await nodeScript(
+    `const { BackgroundJobQueue } = require('.')
+     const q = new BackgroundJobQueue()
+     q.enqueue({ type: 'ai', operation: 'o', payload: 1, userId: 'u', priority: 'low', retryCount: 0, maxRetries: 3 })
+     const worker = q.process(async () => {}, { pollIntervalMs: 60000, jobTimeoutMs: 60000 })
+     setTimeout(() => worker.stop({ graceMs: 60000 }).then(() => console.log(JSON.stringify(q.getStats()))), 50)`,
+  )
   assert.equal(JSON.parse(stdout).completed, 1)
   assert.ok(Date.now() - started < 10_000)
 })

@@ -20,7 +20,7 @@ use super::names::Prop;
 use super::numbers;
 use super::raw::{Js, Kind, Raw};
 use super::records;
-use super::worker::{DrainReport, JobWorker};
+use super::worker::{DrainReport, JobWorker, WorkerFns};
 
 /// A priority queue of background jobs with retries (by default 1, 5, 15,
 /// then 30 minutes apart: `backoffMs`), leases for jobs in processing, and a size bound that
@@ -245,7 +245,8 @@ impl JsBackgroundJobQueue {
     abort: Function<FnArgs<(String, String, String)>, Unknown<'static>>,
     notify: Function<FnArgs<(String, String)>, Unknown<'static>>,
   ) -> napi::Result<JobWorker> {
-    super::worker::start(env, &self.inner, handlers, options, run, abort, notify)
+    let fns = WorkerFns { run, abort, notify };
+    super::worker::start(env, &self.inner, handlers, options, fns)
   }
 
   /// Processes the jobs due now, within `options.maxJobs` and
@@ -261,7 +262,8 @@ impl JsBackgroundJobQueue {
     abort: Function<FnArgs<(String, String, String)>, Unknown<'static>>,
     notify: Function<FnArgs<(String, String)>, Unknown<'static>>,
   ) -> napi::Result<PromiseRaw<'env, DrainReport>> {
-    super::worker::drain(env, &self.inner, handlers, options, run, abort, notify)
+    let fns = WorkerFns { run, abort, notify };
+    super::worker::drain(env, &self.inner, handlers, options, fns)
   }
 
   /// Job counts by status, into `numbers` (`numbers::queue_stats`).

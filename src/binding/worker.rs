@@ -131,12 +131,19 @@ type RunFn<'env> = Function<'env, String, Unknown<'static>>;
 type AbortFn<'env> = Function<'env, FnArgs<(String, String, String)>, Unknown<'static>>;
 type NotifyFn<'env> = Function<'env, FnArgs<(String, String)>, Unknown<'static>>;
 
+/// The three functions `lib/worker.js` makes for a worker or a drain.
+pub struct WorkerFns<'env> {
+  pub run: RunFn<'env>,
+  pub abort: AbortFn<'env>,
+  pub notify: NotifyFn<'env>,
+}
+
 impl<const WEAK: bool> Calls<WEAK> {
-  fn new(run: &RunFn, abort: &AbortFn, notify: &NotifyFn) -> napi::Result<Arc<Self>> {
+  fn new(fns: &WorkerFns) -> napi::Result<Arc<Self>> {
     Ok(Arc::new(Self {
-      run: AsyncJsFn::new(run)?,
-      abort: AsyncJsFn::new(abort)?,
-      notify: AsyncJsFn::new(notify)?,
+      run: AsyncJsFn::new(&fns.run)?,
+      abort: AsyncJsFn::new(&fns.abort)?,
+      notify: AsyncJsFn::new(&fns.notify)?,
     }))
   }
 }
@@ -716,6 +723,19 @@ impl JobWorker {
   }
 }
 
+/// Checks `handlers` and `options` and makes the worker's shared state.
+fn prepare(
+  js: Js,
+  queue: &SharedQueue,
+  handlers: Raw,
+  options: Raw,
+  mode: Mode,
+) -> JsResult<(Arc<Shared>, Settings)> {
+  check_handlers(js, handlers)?;
+  let settings = settings(js, options, mode)?;
+  Ok((Shared::new(queue, settings.config), settings))
+}
+
 /// Starts a worker over `queue`; `handlers` and `options` are checked here,
 /// the three functions come from `lib/worker.js`.
 pub fn start(
@@ -723,19 +743,15 @@ pub fn start(
   queue: &SharedQueue,
   handlers: Raw,
   options: Raw,
-  run: RunFn,
-  abort: AbortFn,
-  notify: NotifyFn,
+  fns: WorkerFns,
 ) -> napi::Result<JobWorker> {
   boundary(env, |js| {
-    check_handlers(js, handlers)?;
-    let settings = settings(js, options, Mode::Worker)?;
-    let shared = Shared::new(queue, settings.config);
+    let (shared, settings) = prepare(js, queue, handlers, options, Mode::Worker)?;
     if settings.keep_alive {
-      let calls = Calls::<false>::new(&run, &abort, &notify)?;
+      let calls = Calls::<false>::new(&fns)?;
       napi::bindgen_prelude::spawn(poll(shared.clone(), calls, settings));
     } else {
-      let calls = Calls::<true>::new(&run, &abort, &notify)?;
+      let calls = Calls::<true>::new(&fns)?;
       napi::bindgen_prelude::spawn(poll(shared.clone(), calls, settings));
     }
     Ok(JobWorker { shared })
@@ -750,17 +766,13 @@ pub fn drain<'env>(
   queue: &SharedQueue,
   handlers: Raw,
   options: Raw,
-  run: RunFn,
-  abort: AbortFn,
-  notify: NotifyFn,
+  fns: WorkerFns,
 ) -> napi::Result<PromiseRaw<'env, DrainReport>> {
   let began = Instant::now();
   let (shared, settings) = boundary(*env, |js| {
-    check_handlers(js, handlers)?;
-    let settings = settings(js, options, Mode::Drain)?;
-    Ok((Shared::new(queue, settings.config), settings))
+    prepare(js, queue, handlers, options, Mode::Drain)
   })?;
   // Strong: the drain's promise keeps Node.js alive until it settles.
-  let calls = Calls::<false>::new(&run, &abort, &notify)?;
+  let calls = Calls::<false>::new(&fns)?;
   env.spawn_future(async move { Ok(drain_to_end(shared, calls, settings, began).await) })
 }

@@ -166,17 +166,33 @@ mod tests {
     }
   }
 
+  /// A queue for each store, holding one job of each of `users` (in order).
+  fn queues_with(users: &[&str]) -> Vec<Box<dyn QueueStore>> {
+    let mut queues = queues();
+    for queue in &mut queues {
+      for user in users {
+        queue.enqueue(job(user), 0).unwrap();
+      }
+    }
+    queues
+  }
+
+  fn worker(
+    concurrency: usize,
+    per_user_concurrency: Option<usize>,
+    max_jobs: Option<u64>,
+  ) -> Worker {
+    Worker::new(WorkerConfig {
+      concurrency,
+      per_user_concurrency,
+      max_jobs,
+    })
+  }
+
   #[test]
   fn takes_up_to_its_concurrency() {
-    for mut queue in queues() {
-      for _ in 0..5 {
-        queue.enqueue(job("u"), 0).unwrap();
-      }
-      let mut worker = Worker::new(WorkerConfig {
-        concurrency: 2,
-        per_user_concurrency: None,
-        max_jobs: None,
-      });
+    for mut queue in queues_with(&["u"; 5]) {
+      let mut worker = worker(2, None, None);
       let first = worker.take(&mut *queue, 1).unwrap();
       assert_eq!(first.len(), 2);
       assert!(worker.take(&mut *queue, 1).unwrap().is_empty());
@@ -189,15 +205,8 @@ mod tests {
 
   #[test]
   fn per_user_limits_let_other_users_through() {
-    for mut queue in queues() {
-      for user in ["a", "a", "a", "b"] {
-        queue.enqueue(job(user), 0).unwrap();
-      }
-      let mut worker = Worker::new(WorkerConfig {
-        concurrency: 10,
-        per_user_concurrency: Some(1),
-        max_jobs: None,
-      });
+    for mut queue in queues_with(&["a", "a", "a", "b"]) {
+      let mut worker = worker(10, Some(1), None);
       let taken = worker.take(&mut *queue, 1).unwrap();
       let users: Vec<&str> = taken.iter().map(|j| &*j.user_id).collect();
       assert_eq!(users, vec!["a", "b"]);
@@ -208,13 +217,8 @@ mod tests {
 
   #[test]
   fn a_stopping_worker_takes_nothing() {
-    for mut queue in queues() {
-      queue.enqueue(job("u"), 0).unwrap();
-      let mut worker = Worker::new(WorkerConfig {
-        concurrency: 1,
-        per_user_concurrency: None,
-        max_jobs: None,
-      });
+    for mut queue in queues_with(&["u"]) {
+      let mut worker = worker(1, None, None);
       worker.stop();
       assert!(worker.take(&mut *queue, 1).unwrap().is_empty());
       assert!(worker.is_stopping());
@@ -223,15 +227,8 @@ mod tests {
 
   #[test]
   fn a_job_budget_ends_the_taking() {
-    for mut queue in queues() {
-      for _ in 0..5 {
-        queue.enqueue(job("u"), 0).unwrap();
-      }
-      let mut worker = Worker::new(WorkerConfig {
-        concurrency: 2,
-        per_user_concurrency: None,
-        max_jobs: Some(3),
-      });
+    for mut queue in queues_with(&["u"; 5]) {
+      let mut worker = worker(2, None, Some(3));
       let first = worker.take(&mut *queue, 1).unwrap();
       assert_eq!(first.len(), 2);
       assert!(!worker.spent());
