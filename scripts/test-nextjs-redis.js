@@ -1,0 +1,170 @@
+'use strict'
+
+// npm run test:nextjs:redis: two instances of the example share one Redis.
+// Starts a redis-server (scripts/redis-server.js) and two `next start`
+// instances of examples/nextjs on free ports, both with
+// FALLBACK_MECHANISMS_REDIS_URL and one fresh FALLBACK_MECHANISMS_REDIS_PREFIX:
+// A runs no background worker (as a serverless instance), B does. Proves
+// over HTTP that an answer cached through A serves B while B's model is
+// down; that a job queued through A is run once by B's worker, and once by
+// B's cron drain route; that three failures recorded through A make B skip
+// Facebook up front; and that /fallbacks shows the same numbers on both.
+// Uses the build scripts/test-nextjs.js made when nothing changed since
+// (scripts/nextjs-app.js), and builds it otherwise. Every process it starts
+// is stopped by its process id, also when a check fails.
+
+const assert = require('node:assert/strict')
+const { checks, waitFor, prepareApp, startApp, stopApps, testIds } = require('./nextjs-app')
+const { startRedis } = require('./redis-server')
+
+const timings = []
+async function timed(what, fn) {
+  const started = Date.now()
+  try {
+    return await fn()
+  } finally {
+    timings.push(`${what} ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  }
+}
+
+/** How often `value` occurs in `list`. */
+const count = (list, value) => list.filter((item) => item === value).length
+
+async function main() {
+  const began = Date.now()
+  const { reused } = await timed('build', () => prepareApp())
+  const { check, report } = checks()
+  let redis = null
+  try {
+    redis = await startRedis()
+    const prefix = `nextjs-proof-${process.pid}-${Date.now().toString(36)}`
+    const env = {
+      FALLBACK_MECHANISMS_REDIS_URL: redis.url,
+      FALLBACK_MECHANISMS_REDIS_PREFIX: prefix,
+      FALLBACK_MECHANISMS_DB: '',
+      FALLBACKS_WORKER_INTERVAL_MS: '200',
+      CRON_SECRET: '',
+    }
+    const [a, b] = await timed('two next start', () =>
+      Promise.all([startApp('A', { ...env, FALLBACKS_WORKER: 'off' }), startApp('B', { ...env, FALLBACKS_WORKER: 'on' })]),
+    )
+    const world = (server) => server.call('/api/simulate')
+    const simulate = (server, switches) => server.call('/api/simulate', switches)
+
+    await timed('checks', async () => {
+      await check('both instances keep their state on the one Redis server, under the one prefix', async () => {
+        const [onA, onB] = await Promise.all([a, b].map(async (server) => (await server.call('/api/state')).storage))
+        assert.deepEqual(onA, onB)
+        assert.deepEqual([onA.backend, onA.reachable, onA.lastError, onA.localJobs], ['redis', true, null, 0])
+        assert.ok(onA.location.includes(`:${redis.port}`) && onA.location.endsWith(`(keyPrefix ${prefix})`), onA.location)
+      })
+
+      await check('an answer cached through A serves B while B\'s model is down', async () => {
+        await simulate(b, { model: false })
+        const fresh = await a.call('/api/blog', { prompt: 'shared answers', userId: 'r1' })
+        assert.equal(fresh.message, 'Operation completed successfully')
+        const served = await b.call('/api/blog', { prompt: 'shared answers', userId: 'r1' })
+        assert.equal(served.metadata.fallbackType, 'cache')
+        assert.deepEqual(served.data, fresh.data)
+        assert.equal((await world(b)).calls.model, 1, 'B asked its model, which failed')
+        const uncached = await b.call('/api/blog', { prompt: 'never asked', userId: 'r1' })
+        assert.equal(uncached.metadata.fallbackType, 'default')
+        await simulate(b, { model: true })
+      })
+
+      await check('a job queued through A is run by B\'s worker, exactly once', async () => {
+        await simulate(a, { analytics: false })
+        const queued = await a.call('/api/analytics', { contentId: 'shared-job', userId: 'r2' })
+        assert.equal(queued.metadata.fallbackType, 'queue')
+        await waitFor(async () => (await world(b)).synced.includes('shared-job'), { timeoutMs: 15_000, what: 'B\'s worker' })
+        // Several more of B's polls (every 200 ms): still once.
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+        const [onA, onB] = [await world(a), await world(b)]
+        assert.deepEqual([count(onB.synced, 'shared-job'), onB.calls.analytics], [1, 1], 'B ran it once')
+        assert.deepEqual([onA.synced, onA.calls.analytics], [[], 1], 'A only failed the first call')
+        const { userJobs } = await a.call('/api/manage', { action: 'queue.stats', userId: 'r2' })
+        assert.deepEqual(userJobs.map((job) => [job.id, job.status, job.retryCount]), [[queued.metadata.jobId, 'completed', 0]])
+      })
+
+      await check('a job queued through A is run by B\'s cron drain route, exactly once', async () => {
+        await simulate(b, { worker: false })
+        const queued = await a.call('/api/analytics', { contentId: 'drained-job', userId: 'r3' })
+        assert.equal(queued.metadata.fallbackType, 'queue')
+        const drained = await b.call('/api/cron/drain')
+        assert.deepEqual(
+          { ...drained, elapsedMs: 0 },
+          { processed: 1, completed: 1, failed: 0, deadLettered: 0, remaining: 0, stoppedBy: 'nothingDue', elapsedMs: 0, error: null },
+        )
+        const again = await a.call('/api/cron/drain')
+        assert.deepEqual([again.processed, again.remaining], [0, 0], 'nothing left for A')
+        assert.equal(count((await world(b)).synced, 'drained-job'), 1)
+        assert.equal((await world(a)).synced.length, 0)
+        const { userJobs } = await b.call('/api/manage', { action: 'queue.stats', userId: 'r3' })
+        assert.deepEqual(userJobs.map((job) => [job.id, job.status, job.retryCount]), [[queued.metadata.jobId, 'completed', 0]])
+        await simulate(b, { worker: true })
+        await simulate(a, { analytics: true })
+      })
+
+      await check('three Facebook failures recorded through A make B skip it up front', async () => {
+        await simulate(a, { facebook: false })
+        for (let i = 0; i < 3; i++) {
+          const skipped = await a.call('/api/social', { contentId: `c${i}`, userId: 'r4' })
+          assert.equal(skipped.metadata.fallbackType, 'skip')
+        }
+        const upFront = await b.call('/api/social', { contentId: 'c9', userId: 'r4' })
+        assert.deepEqual(upFront, { success: true, message: 'Facebook integration temporarily disabled due to repeated failures', skipped: true })
+        assert.equal((await world(b)).calls.facebook, 0, 'B never called Facebook')
+      })
+
+      await check('/fallbacks shows the same, shared numbers on A and B', async () => {
+        const pages = await Promise.all([a, b].map(async (server) => testIds(await (await fetch(`${server.base}/fallbacks`)).text())))
+        const shown = (values) => ({
+          cacheSize: values['cache-size'],
+          cacheHits: values['cache-hits'],
+          cacheMisses: values['cache-misses'],
+          pending: values['queue-pending'],
+          completed: values['queue-completed'],
+          failed: values['queue-failed'],
+          facebook: values['failures-facebook'],
+          backend: values['storage-backend'],
+          reachable: values['storage-reachable'],
+          localJobs: values['storage-local-jobs'],
+          lastError: values['storage-last-error'],
+          location: values['storage-location'],
+        })
+        const [onA, onB] = pages.map(shown)
+        assert.deepEqual(onA, onB)
+        // One answer cached through A; B's hit on it and its miss on another
+        // prompt count for both; two jobs done; Facebook's three failures.
+        assert.deepEqual(onA, {
+          cacheSize: '1',
+          cacheHits: '1',
+          cacheMisses: onA.cacheMisses,
+          pending: '0',
+          completed: '2',
+          failed: '0',
+          facebook: '3',
+          backend: 'Redis',
+          reachable: 'yes',
+          localJobs: '0',
+          lastError: 'none',
+          location: onA.location,
+        })
+        assert.ok(Number(onA.cacheMisses) >= 1)
+        assert.ok(onA.location.endsWith(`(keyPrefix ${prefix})`), onA.location)
+      })
+    })
+  } finally {
+    await timed('stop', async () => {
+      await stopApps()
+      if (redis) await redis.stop()
+    })
+  }
+  report('next.js on Redis, two instances')
+  console.log(`timings: ${timings.join(', ')}; total ${((Date.now() - began) / 1000).toFixed(1)} s (build ${reused ? 'reused' : 'made here'})`)
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exitCode = 1
+})
