@@ -13,7 +13,7 @@ const { spawn } = require('node:child_process')
 const path = require('node:path')
 
 const { BackgroundJobQueue, AIResponseCache, IntegrationFailureManager, configure } = require('..')
-const { startRedis } = require('../scripts/redis-server')
+const { startRedis, freePort } = require('../scripts/redis-server')
 
 const skip = process.env.FALLBACK_MECHANISMS_TEST_REDIS_URL ? false : 'runs in the Redis pass of the suite'
 const root = path.join(__dirname, '..')
@@ -243,6 +243,21 @@ test('a wrong password, an unknown host: STORAGE_UNAVAILABLE, the password never
   assert.equal(right.getStats().total, 0)
   const nowhere = new AIResponseCache({ redisUrl: 'redis://:pw-123@no-such-host.invalid:6379', redisTimeoutMs: 300 })
   assert.throws(() => nowhere.get('p', 'm'), (error) => error.code === 'STORAGE_UNAVAILABLE' && !error.message.includes('pw-123'))
+})
+
+test('a drain on a server that cannot be reached ends with its error (password hidden), never a rejection', { skip }, async () => {
+  const port = await freePort() // nothing listens there
+  const queue = new BackgroundJobQueue({ redisUrl: `redis://:secret-pw@127.0.0.1:${port}`, keyPrefix: prefix('drain'), redisTimeoutMs: 200 })
+  let ran = false
+  const result = await queue.drain(() => {
+    ran = true
+  })
+  assert.equal(ran, false)
+  assert.deepEqual(
+    [result.processed, result.completed, result.failed, result.remaining, result.stoppedBy, result.error.code],
+    [0, 0, 0, null, 'storageError', 'STORAGE_UNAVAILABLE'],
+  )
+  assert.doesNotMatch(result.error.message, /secret-pw/)
 })
 
 test('malformed URLs and prefixes are refused at once with a code', { skip: false }, () => {
