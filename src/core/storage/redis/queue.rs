@@ -712,27 +712,21 @@ mod tests {
     );
   }
 
+  /// Sends the enqueue of one job, under one id, twice (a kept copy whose
+  /// first write reached the server); the two replies.
+  fn written_twice(q: &RedisQueue, id: &str) -> (String, String) {
+    let args = [id, "ai", "op", "", "0", "u", "1", "0", "3", "", "20"];
+    let first: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
+    let again: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
+    (first[0].clone(), again[0].clone())
+  }
+
   #[test]
   fn a_job_written_twice_is_held_once() {
     let server = TestServer::start();
-    let q = queue(&server, "twice", QueueConfig::default());
-    let args = [
-      "job_1_000000001",
-      "ai",
-      "op",
-      "",
-      "0",
-      "u",
-      "1",
-      "0",
-      "3",
-      "",
-      "20",
-    ];
-    let first: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
-    let again: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
-    assert_eq!((first[0].as_str(), again[0].as_str()), ("OK", "DUPLICATE"));
-    let mut q = q;
+    let mut q = queue(&server, "twice", QueueConfig::default());
+    let replies = written_twice(&q, "job_1_000000001");
+    assert_eq!(replies, ("OK".into(), "DUPLICATE".into()));
     assert_eq!(q.stats(2).unwrap().total, 1);
   }
 
@@ -744,24 +738,10 @@ mod tests {
       ..QueueConfig::default()
     };
     let q = queue(&server, "twice-full", config);
-    let args = [
-      "job_1_000000002",
-      "ai",
-      "op",
-      "",
-      "0",
-      "u",
-      "1",
-      "0",
-      "3",
-      "",
-      "20",
-    ];
     // The first write reached the server and filled the queue; the kept
     // copy (the reply was lost) must be taken as written, not refused as
     // full, or the outbox retries it for ever.
-    let first: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
-    let again: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
-    assert_eq!((first[0].as_str(), again[0].as_str()), ("OK", "DUPLICATE"));
+    let replies = written_twice(&q, "job_1_000000002");
+    assert_eq!(replies, ("OK".into(), "DUPLICATE".into()));
   }
 }
