@@ -188,7 +188,7 @@ impl CacheStore for RedisCache {
       Err(away) if away.kind == StorageErrorKind::Unavailable => {
         let args = self.script_args("set_bound", Some(now), &[&entries, &bytes]);
         let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound);
-        self.link.outbox().keep(&self.link, write)
+        self.link.keep(write)
       }
       Err(error) => {
         self.config = previous;

@@ -32,10 +32,7 @@ impl RedisFailures {
     let head = link.key("f:");
     let mut failures = Self { link, head, config };
     // Failures a previous process kept in the file can be merged now.
-    failures
-      .link
-      .outbox()
-      .resume(&failures.link, WriteKind::Failure, &SCRIPT);
+    failures.link.resume(WriteKind::Failure, &SCRIPT);
     if let Ok(stored) = failures.call::<Vec<Option<u64>>>("bound", &[]) {
       failures.apply_bounds(&stored);
     }
@@ -173,7 +170,7 @@ impl FailureStore for RedisFailures {
         self.config = config;
         let args = self.script_args("set_bound", &bounds);
         let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound);
-        self.link.outbox().keep(&self.link, write)
+        self.link.keep(write)
       }
       Err(error) => Err(error),
     }
@@ -210,7 +207,7 @@ impl FailureStore for RedisFailures {
         }
         let args = self.script_args("record", &args);
         let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Failure);
-        return outbox.keep(&self.link, write);
+        return self.link.keep(write);
       }
       Err(error) => return Err(error),
     };

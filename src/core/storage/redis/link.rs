@@ -24,15 +24,15 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{
-  ConnectionInfo, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult, ScriptInvocation,
-  TlsCertificates,
+  ConnectionInfo, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult, Script,
+  ScriptInvocation, TlsCertificates,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::CertificateError;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-use super::outbox::Outbox;
+use super::outbox::{accepted, Outbox, Write, WriteKind};
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 use crate::core::storage::sqlite::FileOptions;
 
@@ -248,6 +248,57 @@ impl RedisLink {
 
   pub fn outbox(&self) -> &Arc<Outbox> {
     &self.inner.outbox
+  }
+
+  /// Keeps a write the server could not take now (it is away), to be made
+  /// when it answers.
+  pub fn keep(&self, write: Write) -> StorageResult<()> {
+    if self.inner.outbox.keep(write)? {
+      self.start_writer();
+    }
+    Ok(())
+  }
+
+  /// A store of `kind` opened: what a previous process kept of its kind
+  /// can be written now.
+  pub fn resume(&self, kind: WriteKind, script: &'static Script) {
+    if self.inner.outbox.resume(kind, script) {
+      self.start_writer();
+    }
+  }
+
+  fn start_writer(&self) {
+    let link = self.clone();
+    self.spawn(async move { link.write_out().await });
+  }
+
+  /// Writes the outbox out, oldest first, waiting between tries while the
+  /// server is away; ends when nothing is left.
+  async fn write_out(&self) {
+    const RETRY_EVERY: Duration = Duration::from_millis(250);
+    let outbox = &self.inner.outbox;
+    while let Some((index, write)) = outbox.next() {
+      if self.send(&write).await {
+        outbox.written(index, &write);
+      } else {
+        tokio::time::sleep(RETRY_EVERY).await;
+      }
+    }
+  }
+
+  /// Whether the server took the write (or already held it).
+  async fn send(&self, write: &Write) -> bool {
+    let Some(script) = write.script else {
+      return false;
+    };
+    let mut invocation = script.key(&write.head);
+    invocation.arg(&write.args);
+    let reply: StorageResult<redis::Value> = self
+      .run_async(
+        move |mut connection| async move { invocation.invoke_async(&mut connection).await },
+      )
+      .await;
+    reply.is_ok_and(|reply| accepted(write.kind, &reply))
   }
 
   /// Runs `task` on the link's runtime.
@@ -479,7 +530,6 @@ fn wait_blocking<T>(wait: impl FnOnce() -> T) -> T {
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::core::storage::redis::test_server::{self, TestServer};
 
   #[test]
   fn passwords_are_hidden() {
@@ -547,83 +597,5 @@ mod tests {
     let plain = connect("redis://127.0.0.1:1", not_pem);
     assert!(plain.contains("only to a rediss:// URL"), "{plain}");
     let _ = std::fs::remove_dir_all(&dir);
-  }
-
-  /// One job through the queue and one answer through the cache, on `link`.
-  fn round_trip(link: RedisLink) -> StorageResult<()> {
-    use crate::core::cache::conformance::{response, set};
-    use crate::core::cache::CacheConfig;
-    use crate::core::queue::job::{JobPriority, JobType, NewJob, QueueConfig, QueueError};
-    use crate::core::storage::redis::{RedisCache, RedisQueue};
-    use crate::core::storage::traits::QueueStore;
-
-    let mut queue = RedisQueue::open(link.clone(), QueueConfig::default())?;
-    let enqueued = queue.enqueue(
-      NewJob {
-        job_type: JobType::Ai,
-        operation: "op".into(),
-        payload: Some("{\"over\":\"tls\"}".into()),
-        user_id: "u".into(),
-        priority: JobPriority::High,
-        retry_count: 0,
-        max_retries: 3,
-        next_retry_at: None,
-      },
-      0,
-    );
-    let id = enqueued.map_err(|error| match error {
-      QueueError::Storage(error) => error,
-      other => panic!("{other:?}"),
-    })?;
-    let leased = queue.dequeue(1)?.expect("the job just queued");
-    assert_eq!(
-      (&*leased.id, leased.payload.as_deref()),
-      (&*id, Some("{\"over\":\"tls\"}"))
-    );
-    assert!(queue.complete(&id, 2)?);
-    let mut cache = RedisCache::open(link, CacheConfig::default())?;
-    set(&mut cache, "prompt", "model", "\"answer\"", None, 3);
-    assert_eq!(
-      response(&mut cache, "prompt", "model", 4).as_deref(),
-      Some("\"answer\"")
-    );
-    Ok(())
-  }
-
-  #[test]
-  fn rediss_with_the_servers_ca_round_trips_the_queue_and_the_cache() {
-    let server = TestServer::start_tls();
-    assert!(server.url().starts_with("rediss://"));
-    let link = server.link("tls");
-    round_trip(link.clone()).unwrap();
-    assert_eq!(link.status().reachable, Some(true));
-  }
-
-  #[test]
-  fn an_untrusted_certificate_is_unavailable_with_a_clear_message() {
-    let server = TestServer::start_tls();
-    let other = test_server::certificate_authority(server.dir(), "other-ca");
-    // The system's roots, then a CA that did not sign the server's certificate.
-    let hints = [
-      (None, "give its CA's PEM file as redisTlsCa"),
-      (Some(other.cert), "no CA certificate of"),
-    ];
-    for (tls_ca, hint) in hints {
-      let link = server.link_trusting("untrusted", tls_ca).unwrap();
-      let error = round_trip(link.clone()).unwrap_err();
-      assert_eq!(
-        error.kind,
-        StorageErrorKind::Unavailable,
-        "{}",
-        error.message
-      );
-      let message = &error.message;
-      assert!(
-        message.contains("TLS certificate is not trusted (UnknownIssuer)"),
-        "{message}"
-      );
-      assert!(message.contains(hint), "{message}");
-      assert_eq!(link.status().reachable, Some(false));
-    }
   }
 }

@@ -12,6 +12,8 @@ mod queue;
 mod reply;
 #[cfg(test)]
 pub(crate) mod test_server;
+#[cfg(test)]
+mod tls_tests;
 
 pub use cache::RedisCache;
 pub use failures::RedisFailures;

@@ -7,26 +7,20 @@
 //! job whose first write did reach the server (the reply was lost) is not
 //! written twice: every kept job arrives exactly once.
 //!
-//! One task at a time writes the outbox out, on the link's runtime, oldest
-//! first; it waits between tries while the server is away and ends when
-//! nothing is left. Nothing is dropped: a write the server refuses (a full
-//! queue) stays for the next try.
+//! One task at a time (the link's `write_out`) writes the outbox out,
+//! oldest first; it waits between tries while the server is away and ends
+//! when nothing is left. Nothing is dropped: a write the server refuses (a
+//! full queue) stays for the next try.
 
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::Script;
 
-use super::link::RedisLink;
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::sqlite::{FileOptions, SqliteOutbox};
-
-/// How long the writer waits between tries while the server is away.
-const RETRY_EVERY: Duration = Duration::from_millis(250);
 
 /// One script run, kept whole: the script, its key head and its arguments.
 #[derive(Clone)]
@@ -110,20 +104,21 @@ impl Outbox {
   }
 
   /// Keeps `write` (in the file first, when there is one: accepted only
-  /// once it is there) and makes sure a task is writing the outbox out.
-  pub fn keep(self: &Arc<Self>, link: &RedisLink, mut write: Write) -> StorageResult<()> {
+  /// once it is there). True when the caller must start a writer (none is
+  /// running).
+  pub fn keep(&self, mut write: Write) -> StorageResult<bool> {
     let file = &mut *self.file.lock();
     if let (Some(file), false) = (file.as_mut(), write.kind == WriteKind::Bound) {
       write.row = Some(file.add(write.kind as u8, &write.head, &write.args)?);
     }
     self.writes.lock().push_back(write);
-    self.start_writer(link);
-    Ok(())
+    Ok(self.claim_writer())
   }
 
   /// A store of `kind` opened: the writes of its kind read back from the
-  /// file can be written now, with its script.
-  pub fn resume(self: &Arc<Self>, link: &RedisLink, kind: WriteKind, script: &'static Script) {
+  /// file can be written now, with its script. True when the caller must
+  /// start a writer.
+  pub fn resume(&self, kind: WriteKind, script: &'static Script) -> bool {
     let mut any = false;
     for write in self.writes.lock().iter_mut() {
       if write.kind == kind && write.script.is_none() {
@@ -131,69 +126,56 @@ impl Outbox {
         any = true;
       }
     }
-    if any {
-      self.start_writer(link);
+    any && self.claim_writer()
+  }
+
+  /// Whether this caller becomes the one writer.
+  fn claim_writer(&self) -> bool {
+    !self.writing.swap(true, Ordering::AcqRel)
+  }
+
+  /// The oldest write that can be made now, and where it is; `None` when
+  /// the writer should end (it has given up its claim then).
+  pub fn next(&self) -> Option<(usize, Write)> {
+    loop {
+      if let Some(next) = self.peek() {
+        return Some(next);
+      }
+      self.writing.store(false, Ordering::Release);
+      // Kept after the look above, before the claim went: that keeper
+      // found a writer running, so this one goes on.
+      if self.peek().is_none() || !self.claim_writer() {
+        return None;
+      }
     }
   }
 
-  fn start_writer(self: &Arc<Self>, link: &RedisLink) {
-    if self.writing.swap(true, Ordering::AcqRel) {
-      return;
-    }
-    let outbox = self.clone();
-    let writer = link.clone();
-    link.spawn(async move { outbox.write_out(&writer).await });
-  }
-
-  /// The oldest write that can be made now, and where it is.
-  fn next(&self) -> Option<(usize, Write)> {
+  fn peek(&self) -> Option<(usize, Write)> {
     let writes = self.writes.lock();
     let index = writes.iter().position(|w| w.script.is_some())?;
     Some((index, writes[index].clone()))
   }
 
-  async fn write_out(self: Arc<Self>, link: &RedisLink) {
-    loop {
-      let Some((index, write)) = self.next() else {
-        self.writing.store(false, Ordering::Release);
-        // Kept after the look above, before the flag went down: that
-        // keeper found a writer running, so this one goes on.
-        if self.next().is_none() || self.writing.swap(true, Ordering::AcqRel) {
-          return;
-        }
-        continue;
-      };
-      if !send(link, &write).await {
-        tokio::time::sleep(RETRY_EVERY).await;
-        continue;
-      }
-      // Only this task removes, and keepers only append: still at `index`.
-      self.writes.lock().remove(index);
-      if let (Some(row), Some(file)) = (write.row, self.file.lock().as_mut()) {
-        // A row left behind is written again after a restart, and taken
-        // as written then (a job's id is already held).
-        let _ = file.remove(row);
-      }
+  /// `write`, at `index`, reached the server: it goes.
+  pub fn written(&self, index: usize, write: &Write) {
+    // Only the writer removes, and keepers only append: still at `index`.
+    self.writes.lock().remove(index);
+    if let (Some(row), Some(file)) = (write.row, self.file.lock().as_mut()) {
+      // A row left behind is written again after a restart, and taken as
+      // written then (a job's id is already held).
+      let _ = file.remove(row);
     }
   }
 }
 
-/// Whether the server took the write (or already held it).
-async fn send(link: &RedisLink, write: &Write) -> bool {
-  let Some(script) = write.script else {
-    return false;
-  };
-  let mut invocation = script.key(&write.head);
-  invocation.arg(&write.args);
-  let reply: Result<redis::Value, _> = link
-    .run_async(move |mut connection| async move { invocation.invoke_async(&mut connection).await })
-    .await;
-  match (write.kind, reply) {
-    (_, Err(_)) => false,
-    (WriteKind::Failure | WriteKind::Bound, Ok(_)) => true,
-    (WriteKind::Job, Ok(reply)) => {
-      // "OK", or "DUPLICATE": a first write that reached the server.
-      let first = match &reply {
+/// Whether the server took a write of `kind` (or already held it), from
+/// its reply.
+pub fn accepted(kind: WriteKind, reply: &redis::Value) -> bool {
+  match kind {
+    WriteKind::Failure | WriteKind::Bound => true,
+    // "OK", or "DUPLICATE": a first write that reached the server.
+    WriteKind::Job => {
+      let first = match reply {
         redis::Value::Array(items) => items.first().and_then(super::reply::text),
         _ => None,
       };

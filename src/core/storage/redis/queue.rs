@@ -51,10 +51,7 @@ impl RedisQueue {
       ))),
     };
     // Jobs a previous process kept in the file can be written now.
-    queue
-      .link
-      .outbox()
-      .resume(&queue.link, WriteKind::Job, &SCRIPT);
+    queue.link.resume(WriteKind::Job, &SCRIPT);
     // The bounds another instance set, if the server is there to say.
     let now = crate::core::clock::now_ms();
     if let Ok((size, bytes)) = queue.call_at::<(Option<u64>, Option<u64>)>("bound", now, &[]) {
@@ -111,7 +108,7 @@ impl RedisQueue {
     }
     let args = self.script_args("enqueue", now, args);
     let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Job);
-    outbox.keep(&self.link, write).map_err(QueueError::Storage)
+    self.link.keep(write).map_err(QueueError::Storage)
   }
 
   fn job_at(&self, op: &str, now: u64, args: &[&str]) -> StorageResult<Option<Job>> {
@@ -186,7 +183,7 @@ impl QueueStore for RedisQueue {
       Err(away) if away.kind == StorageErrorKind::Unavailable => {
         let args = self.script_args("set_bound", now, &[&size, &bytes]);
         let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound);
-        self.link.outbox().keep(&self.link, write)
+        self.link.keep(write)
       }
       Err(error) => {
         self.config = previous;
@@ -608,7 +605,7 @@ mod tests {
   #[test]
   fn jobs_and_failures_accepted_while_the_server_is_away_arrive_exactly_once() {
     use crate::core::failures::FailureConfig;
-    use crate::core::storage::redis::RedisFailures;
+    use crate::core::storage::redis::failures::RedisFailures;
     use crate::core::storage::traits::FailureStore;
     let mut server = TestServer::start();
     let link = server.link("away");
@@ -643,7 +640,7 @@ mod tests {
 
   #[test]
   fn jobs_kept_in_the_file_survive_the_process_and_arrive_once() {
-    use crate::core::storage::redis::RedisOptions;
+    use crate::core::storage::redis::link::RedisOptions;
     let mut server = TestServer::start();
     let file = crate::core::storage::sqlite::test_dir("outbox").join("state.db");
     let (url, runtime) = (server.url(), server.runtime.handle().clone());

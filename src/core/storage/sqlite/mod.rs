@@ -19,20 +19,12 @@ pub use failures::SqliteFailures;
 pub use outbox::{KeptRow, SqliteOutbox};
 pub use queue::SqliteQueue;
 
-/// A fresh, empty directory for one test's files.
 #[cfg(test)]
-pub fn test_dir(name: &str) -> std::path::PathBuf {
-  use std::sync::atomic::{AtomicU64, Ordering};
-  static NEXT: AtomicU64 = AtomicU64::new(0);
-  let dir = std::env::temp_dir().join(format!(
-    "fallback-mechanisms-test-{}-{name}-{}",
-    std::process::id(),
-    NEXT.fetch_add(1, Ordering::Relaxed)
-  ));
-  let _ = std::fs::remove_dir_all(&dir);
-  std::fs::create_dir_all(&dir).unwrap();
-  dir
-}
+mod schema_tests;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+pub use testing::test_dir;
 
 #[cfg(test)]
 mod tests {

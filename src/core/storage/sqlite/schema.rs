@@ -12,7 +12,7 @@ use super::errors::at;
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 
 /// "FbMe", so `file(1)`-style tools and this library can tell the file apart.
-const APPLICATION_ID: i64 = 0x4662_4d65;
+pub(super) const APPLICATION_ID: i64 = 0x4662_4d65;
 
 /// Migration `n` takes a file from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[V1, V2, V3];
@@ -32,7 +32,7 @@ const TABLES: [&str; 9] = [
   "redis_outbox",
 ];
 
-const V1: &str = "
+pub(super) const V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 
 -- Jobs. One index, (lane, due), orders every state: lane 0 ready, `due`
@@ -295,7 +295,7 @@ pub fn migrate(tx: &Transaction, path: &Path) -> StorageResult<()> {
 }
 
 /// The random keys of job ids and cache digests, made once per file.
-fn seed_keys(tx: &Transaction) -> rusqlite::Result<()> {
+pub(super) fn seed_keys(tx: &Transaction) -> rusqlite::Result<()> {
   let random = RandomState::new();
   let mut insert = tx.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
   for (i, key) in [
@@ -311,90 +311,4 @@ fn seed_keys(tx: &Transaction) -> rusqlite::Result<()> {
     insert.execute(rusqlite::params![key, random.hash_one(i) as i64])?;
   }
   Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-  use rusqlite::Connection;
-
-  use super::*;
-  use crate::core::failures::{FailureConfig, FailureRecord};
-  use crate::core::queue::{Job, QueueConfig};
-  use crate::core::storage::sqlite::{test_dir, Durability, SqliteFailures, SqliteQueue};
-  use crate::core::storage::traits::{FailureStore, JobFilter, Page, QueueStore};
-
-  /// A file as the first release wrote it, with jobs in it.
-  fn version_1_file(path: &Path, rows: &str) {
-    let mut connection = Connection::open(path).unwrap();
-    let tx = connection.transaction().unwrap();
-    tx.execute_batch(V1).unwrap();
-    seed_keys(&tx).unwrap();
-    tx.execute_batch(rows).unwrap();
-    tx.execute_batch(&format!(
-      "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;"
-    ))
-    .unwrap();
-    tx.commit().unwrap();
-  }
-
-  #[test]
-  fn jobs_written_before_the_byte_bound_are_counted_as_the_queue_counts_them() {
-    let path = test_dir("migrate-bytes").join("s.db");
-    version_1_file(
-      &path,
-      "INSERT INTO jobs VALUES (1, 'job_1_000000001', 'ai', 'opé', '{\"p\":\"☃\"}', 'ü', 1, 1, 0, 3, NULL, 0, NULL, 1, 0, 1);
-       INSERT INTO jobs VALUES (2, 'job_1_000000002', 'analytics', 'op', NULL, 'u', 0, 1, 1, 1, NULL, 3, 'boom ✗', 2, 3, 1);",
-    );
-    let mut queue = SqliteQueue::open(&path, Durability::Normal, QueueConfig::default()).unwrap();
-    let jobs = queue.list(5, JobFilter::All, Page::ALL).unwrap();
-    assert_eq!(jobs.len(), 2);
-    let counted: usize = jobs.iter().map(Job::stored_bytes).sum();
-    let stats = queue.stats(5).unwrap();
-    assert_eq!((stats.total, stats.pending, stats.failed), (2, 1, 1));
-    assert_eq!(stats.bytes, counted);
-    // The triggers carry on from there: a dead letter revived, leased, and
-    // lost (its lease runs out: a failed attempt with a new error text).
-    assert_eq!(queue.retry_failed(None, 6).unwrap(), 1);
-    queue.dequeue(6).unwrap().unwrap();
-    queue.dequeue(6).unwrap().unwrap();
-    let later = 7 + QueueConfig::default().lease_ms;
-    let jobs = queue.list(later, JobFilter::All, Page::ALL).unwrap();
-    assert!(jobs.iter().all(|job| job.last_error.is_some()));
-    let counted: usize = jobs.iter().map(Job::stored_bytes).sum();
-    assert_eq!(queue.stats(later).unwrap().bytes, counted);
-  }
-
-  #[test]
-  fn failures_written_before_the_byte_bound_are_counted_as_the_history_counts_them() {
-    let path = test_dir("migrate-failure-bytes").join("s.db");
-    version_1_file(
-      &path,
-      "INSERT INTO failures (service, operation, error, skip_reason, at) VALUES
-         ('fb', 'post', 'timeout ⏱', 'Service temporarily unavailable: timeout ⏱', 1),
-         ('x', 'op', 'e', 'r', 2);
-       INSERT INTO failure_services VALUES ('fb', 1), ('x', 2);",
-    );
-    let config = FailureConfig::default();
-    let mut history = SqliteFailures::open(&path, Durability::Normal, config).unwrap();
-    let counted = |history: &mut SqliteFailures| -> usize {
-      history
-        .failures(None, Page::ALL)
-        .unwrap()
-        .iter()
-        .map(FailureRecord::stored_bytes)
-        .sum()
-    };
-    // "⏱" is 3 bytes of UTF-8.
-    assert_eq!(counted(&mut history), (2 + 4 + 11 + 44) + (1 + 2 + 1 + 1));
-    assert_eq!(history.bytes().unwrap(), counted(&mut history));
-    // The bound applies to them like any other.
-    history
-      .set_config(FailureConfig {
-        max_bytes: 10,
-        ..config
-      })
-      .unwrap();
-    assert_eq!(history.bytes().unwrap(), 5);
-    assert_eq!(history.stats().unwrap().len(), 1);
-  }
 }
