@@ -181,20 +181,18 @@ impl CacheStore for RedisCache {
   fn set_config(&mut self, config: CacheConfig, now: u64) -> StorageResult<()> {
     let previous = std::mem::replace(&mut self.config, config);
     let (entries, bytes) = (config.max_entries.to_string(), config.max_bytes.to_string());
-    match self.call::<i64>("set_bound", Some(now), &[&entries, &bytes]) {
-      Ok(_) => Ok(()),
-      // Asked for while the server is away: used here at once, and stored
-      // for every instance when it answers.
-      Err(away) if away.kind == StorageErrorKind::Unavailable => {
-        let args = self.script_args("set_bound", Some(now), &[&entries, &bytes]);
-        let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound);
-        self.link.keep(write)
-      }
-      Err(error) => {
-        self.config = previous;
-        Err(error)
-      }
+    let bounds = [entries.as_str(), &bytes];
+    let sent = self.call::<i64>("set_bound", Some(now), &bounds).map(drop);
+    // Asked for while the server is away: used here at once, and stored
+    // for every instance when it answers.
+    let outcome = self.link.sent_or_kept(sent, || {
+      let args = self.script_args("set_bound", Some(now), &bounds);
+      Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound)
+    });
+    if outcome.is_err() {
+      self.config = previous;
     }
+    outcome
   }
 
   fn set_text(

@@ -159,21 +159,18 @@ impl FailureStore for RedisFailures {
     let services = config.max_services.to_string();
     let bytes = config.max_bytes.to_string();
     let bounds = [per_service.as_str(), &services, &bytes];
-    match self.call::<i64>("set_bound", &bounds) {
-      Ok(_) => {
-        self.config = config;
-        Ok(())
-      }
-      // Asked for while the server is away: used here at once, and stored
-      // for every instance when it answers.
-      Err(away) if away.kind == StorageErrorKind::Unavailable => {
-        self.config = config;
-        let args = self.script_args("set_bound", &bounds);
-        let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound);
-        self.link.keep(write)
-      }
-      Err(error) => Err(error),
+    let previous = std::mem::replace(&mut self.config, config);
+    let sent = self.call::<i64>("set_bound", &bounds).map(drop);
+    // Asked for while the server is away: used here at once, and stored
+    // for every instance when it answers.
+    let outcome = self.link.sent_or_kept(sent, || {
+      let args = self.script_args("set_bound", &bounds);
+      Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound)
+    });
+    if outcome.is_err() {
+      self.config = previous;
     }
+    outcome
   }
 
   fn record(

@@ -259,6 +259,20 @@ impl RedisLink {
     Ok(())
   }
 
+  /// What a change the other instances must see (new bounds) comes to:
+  /// `sent` as it went, or, when the server was away, `kept()` kept to be
+  /// made when it answers, and the change counts as made.
+  pub fn sent_or_kept(
+    &self,
+    sent: StorageResult<()>,
+    kept: impl FnOnce() -> Write,
+  ) -> StorageResult<()> {
+    match sent {
+      Err(away) if away.kind == StorageErrorKind::Unavailable => self.keep(kept()),
+      other => other,
+    }
+  }
+
   /// A store of `kind` opened: what a previous process kept of its kind
   /// can be written now.
   pub fn resume(&self, kind: WriteKind, script: &'static Script) {
@@ -332,7 +346,7 @@ impl RedisLink {
     // that cannot run it at all (shutting down).
     let patience = self.inner.timeout + Duration::from_millis(100);
     let received = wait_blocking(|| receiver.recv_timeout(patience));
-    let outcome = received.unwrap_or_else(|_| Err(self.timed_out()));
+    let outcome = received.unwrap_or_else(|_| Err(Failure::TimedOut));
     self.settle(outcome)
   }
 
@@ -354,7 +368,7 @@ impl RedisLink {
   {
     let request = self.bounded(work(self.inner.manager.clone()));
     let joined = self.inner.handle.spawn(request).await;
-    let outcome = joined.unwrap_or_else(|_| Err(self.timed_out()));
+    let outcome = joined.unwrap_or_else(|_| Err(Failure::TimedOut));
     self.settle(outcome)
   }
 
@@ -373,10 +387,6 @@ impl RedisLink {
         Err(_) => Err(Failure::TimedOut),
       }
     }
-  }
-
-  fn timed_out(&self) -> Failure {
-    Failure::TimedOut
   }
 
   /// Notes what the request said about the server and maps its error.

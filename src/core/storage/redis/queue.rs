@@ -176,20 +176,18 @@ impl QueueStore for RedisQueue {
   fn set_config(&mut self, config: QueueConfig, now: u64) -> StorageResult<()> {
     let (size, bytes) = (config.max_size.to_string(), config.max_bytes.to_string());
     let previous = std::mem::replace(&mut self.config, config);
-    match self.call_at::<i64>("set_bound", now, &[&size, &bytes]) {
-      Ok(_) => Ok(()),
-      // Asked for while the server is away: used here at once, and stored
-      // for every instance when it answers.
-      Err(away) if away.kind == StorageErrorKind::Unavailable => {
-        let args = self.script_args("set_bound", now, &[&size, &bytes]);
-        let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound);
-        self.link.keep(write)
-      }
-      Err(error) => {
-        self.config = previous;
-        Err(error)
-      }
+    let bounds = [size.as_str(), &bytes];
+    let sent = self.call_at::<i64>("set_bound", now, &bounds).map(drop);
+    // Asked for while the server is away: used here at once, and stored
+    // for every instance when it answers.
+    let outcome = self.link.sent_or_kept(sent, || {
+      let args = self.script_args("set_bound", now, &bounds);
+      Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound)
+    });
+    if outcome.is_err() {
+      self.config = previous;
     }
+    outcome
   }
 
   fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
