@@ -1,0 +1,48 @@
+'use strict'
+
+// What the package publishes on Node's diagnostics_channel (README,
+// "Observability"). Each publisher checks `hasSubscribers` before it builds
+// its message, so a process with no subscriber pays one property read per
+// event and allocates nothing (the way undici and fastify publish).
+
+const diagnostics = require('node:diagnostics_channel')
+
+const channels = {
+  /** A fallback answered a call: cache, default, queue, skip, alternative. */
+  fallback: diagnostics.channel('fallback-mechanisms:fallback'),
+  /** An alternative was tried (or passed over while cooling down). */
+  alternative: diagnostics.channel('fallback-mechanisms:alternative'),
+  /** An attempt failed and another one is about to start. */
+  retry: diagnostics.channel('fallback-mechanisms:retry'),
+  /** A circuit breaker changed state, or a model was benched (a cooldown). */
+  breaker: diagnostics.channel('fallback-mechanisms:breaker'),
+  /** The worker recorded a job's outcome: completed, failed, dead-lettered. */
+  job: diagnostics.channel('fallback-mechanisms:job'),
+}
+
+/** The thrown value's message as the contract reads it (§8), or `undefined`. */
+function messageOf(error) {
+  if (error === undefined) return undefined
+  if (error instanceof Error) return error.message
+  if (typeof error === 'string') return error
+  if (error !== null && typeof error === 'object') {
+    try {
+      if (typeof error.message === 'string') return error.message
+    } catch {
+      // A message getter that throws: described like any other object.
+    }
+    return 'non-error value thrown (object)'
+  }
+  return String(error)
+}
+
+/**
+ * Publishes `make()` on `channel` when someone listens. A subscriber that
+ * throws is the subscriber's problem: diagnostics_channel reports it on
+ * the next tick and the call goes on.
+ */
+function publish(channel, make) {
+  if (channel.hasSubscribers) channel.publish(make())
+}
+
+module.exports = { channels, publish, messageOf }
