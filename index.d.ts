@@ -2,8 +2,8 @@
 // public contract (API.md §1): `any` payloads, real `Date` fields, string
 // unions and generics, which the generated `binding.d.ts` cannot express.
 
-/** Which fallback a result came from. */
-export type FallbackType = 'cache' | 'skip' | 'queue' | 'default';
+/** Which fallback a result came from (`'alternative'`: one of `alternatives` answered). */
+export type FallbackType = 'cache' | 'skip' | 'queue' | 'default' | 'alternative';
 /** What kind of work a queued job is. */
 export type JobType = 'ai' | 'integration' | 'analytics' | 'notification';
 /** Jobs of higher priority are handed out first. */
@@ -86,8 +86,11 @@ export interface FallbackOptions<T> {
   allowSkip?: boolean;
   /** Queue the work on `backgroundJobQueue` on failure (needs `userId`). */
   queueOnFailure?: { type: JobType; payload: any; priority?: JobPriority };
-  /** Used on failure when nothing better applies. */
-  defaultValue?: T;
+  /**
+   * Used on failure when nothing better applies. For a streaming call (`T` a stream)
+   * it may be a chunk, such as a string: it is replayed as a stream of `T`'s kind.
+   */
+  defaultValue?: T | StreamChunk<T>;
   /** The name a skipped failure is recorded under (default: `operationName`). */
   service?: string;
   /**
@@ -121,7 +124,40 @@ export interface FallbackOptions<T> {
   signal?: AbortSignal;
   /** With `cacheKey`: overlapping calls with the same (prompt, modelId) share one operation call and its result. */
   dedupe?: boolean;
+  /**
+   * Other models or providers, tried in order once the primary (and its retries) failed,
+   * before the cache. Each gets the same `retry`, `timeoutMs` and `signal` treatment. The
+   * first that succeeds answers: `metadata.fallbackType` is `'alternative'` and
+   * `metadata.alternative` its `name`; its answer is cached under `cacheKey`. A model
+   * (the primary as `service ?? operationName`, an alternative by `name`) throttled with
+   * status 429/503/529 or a Retry-After is benched for that long (see `cooldownMs`),
+   * shared through the store, and passed over up front until then (`metadata.benched`).
+   */
+  alternatives?: Array<FallbackAlternative<T>>;
+  /** Which errors move on to the next alternative (default: every error; the caller's own abort ends the call anyway). */
+  alternativesOn?: (error: any) => boolean;
+  /** How long a throttled model is benched when its error gives no Retry-After, in ms (default 30000; 0: never). */
+  cooldownMs?: number;
+  /** The longest a model is benched, whatever its Retry-After asks, in ms (default 300000). */
+  maxCooldownMs?: number;
+  /**
+   * This call streams: a cached or default answer comes back as a ReadableStream even
+   * when the operation failed before returning a stream. `false`: never replay as a stream.
+   * Without it, the shape of the stream the operation returned (now or before) is used.
+   */
+  stream?: boolean;
 }
+
+/** Another model or provider for `executeWithFallback`'s `alternatives`. */
+export interface FallbackAlternative<T> {
+  /** The model's name: what it is benched under, and `metadata.alternative` when it answers. */
+  name: string;
+  /** Gets an AbortSignal when `timeoutMs` or `signal` is given. */
+  operation: (signal?: AbortSignal) => Promise<T>;
+}
+
+/** The chunk type of a streamed answer `T` (a ReadableStream or an async iterable); `never` for other answers. */
+export type StreamChunk<T> = T extends ReadableStream<infer C> ? C : T extends AsyncIterable<infer C> ? C : never;
 
 /**
  * Where an instance keeps its state (constructor options). Without

@@ -130,12 +130,11 @@ test('a payload over the size bound passes the request on to the next step', asy
   assert.equal(result.metadata.unavailable[0].step, 'queue')
 })
 
-test('only data is cached: streams, Maps, Responses and class instances are returned, not cached', async () => {
+test('only data is cached: Maps, Responses and class instances are returned, not cached (streams: streams.test.js)', async () => {
   class Answer {
     constructor() { this.text = 'hi' }
   }
-  async function* generate() { yield 'a' }
-  const values = [new Map([['a', 1]]), new Response('body'), new ReadableStream(), generate(), new Answer()]
+  const values = [new Map([['a', 1]]), new Response('body'), new Answer()]
   for (const value of values) {
     const operationName = unique('op')
     const cacheKey = { prompt: unique('prompt'), modelId: 'm' }

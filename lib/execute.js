@@ -8,6 +8,9 @@
 const native = require('./native')
 const { attemptsOf, invoke, codedIfUnreadable } = require('./invoke')
 const { succeeded, fellBack, failed, skippedUpFront, asError } = require('./shapes')
+const { runChain, benchIfThrottled, whenStored } = require('./chain')
+const { primeIfStream, PrimedStream, passThrough, replayed, learn, learntShape } = require('./streams')
+const { channels, publish, messageOf } = require('./events')
 
 /** dedupe: the result promise of each shared (prompt, modelId) call in flight. */
 const inflight = new Map()
@@ -17,23 +20,101 @@ function dedupeKey(call) {
 }
 
 /**
- * `then(value)` now, or once `pending` resolves: native code answers a
- * store call at once, or with a promise when the stores are on a Redis
- * server (the network wait happens on tokio, not on this thread).
+ * A success: cached under the cache key, and shaped. `answered` is set when
+ * an alternative answered (the chain's outcome: its index and the
+ * primary's error).
  */
-function whenStored(pending, then) {
-  return pending instanceof Promise ? pending.then(then) : then(pending)
+function onSuccess(call, value, attempts, answered) {
+  if (value instanceof PrimedStream) return streamed(call, value, attempts, answered)
+  const result = () => (answered === undefined ? succeeded(value, attempts) : byAlternative(call, value, attempts, answered))
+  if (call.prompt === undefined) return result()
+  return whenStored(cacheAnswer(call, value), result)
 }
 
-function onSuccess(call, value, attempts) {
-  if (call.prompt === undefined) return succeeded(value, attempts)
+/** Stores an answer under the call's cache key; says why when it cannot. */
+function cacheAnswer(call, value) {
   return whenStored(native.cacheResult(call.prompt, call.modelId, value, Date.now()), (notCached) => {
-    if (notCached !== null) {
-      const message = `the result of "${call.operationName}" was returned but not cached: ${notCached}`
-      warnOnce(call.operationName, 'not cached', message, 'FALLBACK_NOT_CACHED')
-    }
-    return succeeded(value, attempts)
+    if (notCached !== null) notCachedWarning(call, notCached)
   })
+}
+
+function notCachedWarning(call, reason) {
+  const message = `the result of "${call.operationName}" was returned but not cached: ${reason}`
+  warnOnce(call.operationName, 'not cached', message, 'FALLBACK_NOT_CACHED')
+}
+
+/** An alternative's answer: a success, marked as the fallback it is. */
+function byAlternative(call, data, attempts, answered) {
+  const name = call.models[answered.index].name
+  const message = native.getUserFriendlyMessage(answered.error, 'alternative')
+  const result = fellBack(data, message, 'alternative', undefined, false, attempts, false, undefined)
+  result.metadata.alternative = name
+  if (answered.benched.length > 0) result.metadata.benched = answered.benched
+  publish(channels.fallback, () => ({
+    type: 'alternative',
+    operationName: call.operationName,
+    error: messageOf(answered.error),
+    alternative: name,
+  }))
+  return result
+}
+
+/**
+ * A streamed answer whose first chunk came: the caller reads it through;
+ * it is cached once it completes, and a failure mid-stream is recorded
+ * against the model that gave it (and benches it when it was throttled).
+ */
+function streamed(call, primed, attempts, answered) {
+  const shape = { kind: primed.kind, bytes: !primed.first.done && primed.first.value instanceof Uint8Array }
+  call.shape = shape
+  learn(call.operationName, shape)
+  const model = answered === undefined ? call.service ?? call.operationName : call.models[answered.index].name
+  const data = passThrough(primed, {
+    completed(text, problem) {
+      if (call.prompt === undefined) return undefined
+      if (text === undefined) return notCachedWarning(call, problem)
+      return cacheAnswer(call, text)
+    },
+    failed(error) {
+      try {
+        native.recordSkip(model, 'stream', error)
+      } catch (thrown) {
+        warnOnce(call.operationName, 'stream failure', `a failure of "${model}" mid-stream was not recorded: ${messageOf(thrown)}`, 'FALLBACK_STEP_UNAVAILABLE')
+      }
+      if (call.chain !== undefined) benchIfThrottled(call, model, error, call.chain)
+    },
+  })
+  return answered === undefined ? succeeded(data, attempts) : byAlternative(call, data, attempts, answered)
+}
+
+/**
+ * The shape a fallback answer of this call is replayed in: the stream its
+ * operation returned, else what its operation returned before, else a
+ * ReadableStream when the caller said `stream: true`.
+ */
+function streamShape(call) {
+  if (call.stream === false) return undefined
+  return call.shape ?? learntShape(call.operationName) ?? (call.stream ? { kind: 'web', bytes: false } : undefined)
+}
+
+/** `operation`, primed when it returns a stream: its first chunk is part of the attempt. */
+function streamAware(operation, call) {
+  return (...args) =>
+    invoke(operation, ...args).then((value) => {
+      const primed = primeIfStream(value, (kind) => knownStream(call, kind))
+      if (primed === value || args[0] === undefined) return primed
+      // Timed out or cancelled while the first chunk was awaited: stop the stream.
+      return primed.then((stream) => {
+        if (args[0].aborted) stream.cancel(args[0].reason)
+        return stream
+      })
+    })
+}
+
+/** The call's operation returned a stream of `kind` (its chunks' type is learnt at the first). */
+function knownStream(call, kind) {
+  const before = learntShape(call.operationName)
+  call.shape = { kind, bytes: before !== undefined && before.bytes }
 }
 
 /** operationName → the kinds of problem already warned about. */
@@ -64,7 +145,7 @@ function warnUnavailable(operationName, unavailable) {
   }
 }
 
-function onFailure(call, error, attempts) {
+function onFailure(call, error, attempts, benched) {
   const { queue } = call
   return whenStored(
     native.fallbackAfterFailure(
@@ -82,37 +163,102 @@ function onFailure(call, error, attempts) {
       call.service,
       Date.now(),
     ),
-    (json) => fallbackResult(call, error, attempts, JSON.parse(json)),
+    (json) => fallbackResult(call, error, attempts, JSON.parse(json), benched),
   )
 }
 
 /** The result of a failed call, from the core's outcome. */
-function fallbackResult(call, error, attempts, outcome) {
+function fallbackResult(call, error, attempts, outcome, benched) {
   const { unavailable } = outcome
   if (unavailable !== undefined) warnUnavailable(call.operationName, unavailable)
   if (outcome.fallbackType === undefined) {
     return failed(asError(error, outcome.isError, outcome.message), outcome.message, attempts, unavailable)
   }
-  const data = outcome.fallbackType === 'default' ? call.defaultValue : outcome.data
-  return fellBack(data, outcome.message, outcome.fallbackType, outcome.jobId, outcome.stale, attempts, false, unavailable)
+  const type = outcome.fallbackType
+  let data = type === 'default' ? call.defaultValue : outcome.data
+  if (type === 'cache' || type === 'default') {
+    const shape = streamShape(call)
+    if (shape !== undefined) data = replayed(shape, data)
+  }
+  publish(channels.fallback, () => ({
+    type,
+    operationName: call.operationName,
+    error: messageOf(error),
+    jobId: outcome.jobId,
+    stale: outcome.stale === true ? true : undefined,
+  }))
+  const result = fellBack(data, outcome.message, type, outcome.jobId, outcome.stale, attempts, false, unavailable)
+  if (benched !== undefined && benched.length > 0) result.metadata.benched = benched
+  return result
 }
 
-/** Attempts driven by the Rust loop: retry, timeoutMs, signal. */
-function withAttempts(call, start, attempts, signal) {
-  if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason)
-  const outcome = start.runAttempts(attempts.attempt(1), attempts.attempt, attempts.abort).then(({ ok, attempts: count, cancelled }) => {
+/**
+ * One model's attempts in the Rust loop (retry, timeoutMs, signal):
+ * resolves `{ ok, value, error, attempts, cancelled }`. `alternative` names
+ * the alternative, `undefined` for the primary.
+ */
+function attemptModel(call, start, operation, alternative, retryIf) {
+  const attempts = attemptsOf(streamAware(operation, call), {
+    retryIf,
+    withSignal: call.withSignal,
+    operationName: call.operationName,
+    alternative,
+  })
+  call.abortAttempts = attempts.abortAll
+  return start.runAttempts(attempts.attempt(1), attempts.attempt, attempts.abort).then(({ ok, attempts: count, cancelled }) => {
+    if (cancelled) return { cancelled: true }
+    const last = attempts.outcome(count)
+    return ok || 'value' in last ? { ok: true, value: last.value, attempts: count } : { ok: false, error: last.error, attempts: count }
+  })
+}
+
+/** One model called once on this thread: no retry, no timeout, no signal. */
+function callModel(call, operation) {
+  return invoke(streamAware(operation, call)).then(
+    (value) => ({ ok: true, value }),
+    (error) => ({ ok: false, error }),
+  )
+}
+
+/** The primary's attempts, then the fallbacks. */
+function withAttempts(call, start, operation, retryIf, signal) {
+  const outcome = attemptModel(call, start, operation, undefined, retryIf).then((ended) => {
     // Cancelled by the caller's signal: the call has rejected already, and
     // no fallback runs.
-    if (cancelled) return undefined
-    const last = attempts.outcome(count)
-    return ok || 'value' in last ? onSuccess(call, last.value, count) : onFailure(call, last.error, count)
+    if (ended.cancelled) return undefined
+    return ended.ok ? onSuccess(call, ended.value, ended.attempts) : onFailure(call, ended.error, ended.attempts)
   })
+  return cancellable(call, start, signal, outcome)
+}
+
+/** The chain of models (README, "Alternatives"), then the fallbacks. */
+function chained(call, start, retryIf, signal) {
+  const attempting = start !== null && start.attempting
+  const runModel = (model, index) => {
+    if (!attempting) return callModel(call, model.operation)
+    if (index > 0) start.rearm()
+    return attemptModel(call, start, model.operation, index === 0 ? undefined : model.name, retryIf)
+  }
+  const outcome = runChain(call, call.models, call.chain, runModel).then((ended) => {
+    if (ended.cancelled) return undefined
+    const attempts = attempting ? ended.attempts : undefined
+    if (ended.ok) return onSuccess(call, ended.value, attempts, ended.index === 0 ? undefined : ended)
+    return onFailure(call, ended.error, attempts, ended.benched)
+  })
+  return cancellable(call, start, signal, outcome)
+}
+
+/**
+ * `outcome`, or the signal's reason as soon as the caller aborts: the
+ * attempt in progress is aborted and nothing further runs.
+ */
+function cancellable(call, start, signal, outcome) {
   if (signal === undefined) return outcome
   let onAbort
   const cancelled = new Promise((_, reject) => {
     onAbort = () => {
       start.cancel()
-      attempts.abortAll(signal.reason)
+      if (call.abortAttempts !== undefined) call.abortAttempts(signal.reason)
       reject(signal.reason)
     }
   })
@@ -135,6 +281,16 @@ function checkedCall(read, payload, problem) {
     defaultValue: read.defaultValue,
     hasDefault: read.defaultValue !== undefined,
     service: read.service,
+    // Streams (lib/streams.js): `stream` as given; `shape` once the operation returned one.
+    stream: read.stream,
+    shape: undefined,
+    // The chain (lib/chain.js), when `alternatives` are given.
+    chain: undefined,
+    models: undefined,
+    alternativesOn: read.alternativesOn,
+    signal: read.signal,
+    withSignal: read.timeoutMs !== undefined || read.signal !== undefined,
+    abortAttempts: undefined,
   }
 }
 
@@ -165,6 +321,11 @@ function executeWithFallback(operation, options) {
       timeoutMs: options.timeoutMs,
       signal: options.signal,
       dedupe: options.dedupe,
+      alternatives: options.alternatives,
+      alternativesOn: options.alternativesOn,
+      cooldownMs: options.cooldownMs,
+      maxCooldownMs: options.maxCooldownMs,
+      stream: options.stream,
     }
   } catch (thrown) {
     // A getter that throws: bad arguments, so the promise rejects.
@@ -180,24 +341,44 @@ function executeWithFallback(operation, options) {
   } catch (thrown) {
     return Promise.reject(codedIfUnreadable(thrown))
   }
-  // A plain call gets null, or its queue payload's JSON text.
-  const payloadOnly = typeof start === 'string'
-  if (payloadOnly || start === null) {
-    call = checkedCall(read, payloadOnly ? start : undefined, undefined)
-    return plain(operation, call)
-  }
-  call = checkedCall(read, start.payload === null ? undefined : start.payload, start.payloadProblem === null ? undefined : start.payloadProblem)
-  if (start.skipNow) return Promise.resolve(skippedUpFront())
-  let attempts
-  if (start.attempting) {
+  let chain
+  let alternatives
+  if (read.alternatives !== undefined || read.alternativesOn !== undefined || read.cooldownMs !== undefined || read.maxCooldownMs !== undefined || read.stream !== undefined) {
     try {
-      const retryIf = read.retry == null ? undefined : read.retry.retryIf
-      attempts = attemptsOf(operation, { retryIf, withSignal: read.timeoutMs !== undefined || read.signal !== undefined })
+      chain = native.checkChain(read.alternatives, read.alternativesOn, read.cooldownMs, read.maxCooldownMs, read.stream)
+      if (read.alternatives !== undefined) alternatives = modelsOf(read.alternatives)
     } catch (thrown) {
       return Promise.reject(codedIfUnreadable(thrown))
     }
   }
-  const run = () => (attempts === undefined ? plain(operation, call) : withAttempts(call, start, attempts, read.signal))
+  // A plain call gets null, or its queue payload's JSON text.
+  const payloadOnly = typeof start === 'string'
+  if (payloadOnly || start === null) {
+    call = checkedCall(read, payloadOnly ? start : undefined, undefined)
+    if (alternatives !== undefined) return chainedCall(call, alternatives, chain, null, operation, undefined, read.signal)
+    return plain(operation, call)
+  }
+  call = checkedCall(read, start.payload === null ? undefined : start.payload, start.payloadProblem === null ? undefined : start.payloadProblem)
+  if (start.skipNow) {
+    publish(channels.fallback, () => ({
+      type: 'skip',
+      operationName: call.operationName,
+      error: undefined,
+      skippedWithoutCalling: true,
+    }))
+    return Promise.resolve(skippedUpFront())
+  }
+  if (read.signal !== undefined && read.signal.aborted) return Promise.reject(read.signal.reason)
+  let retryIf
+  try {
+    retryIf = read.retry == null ? undefined : read.retry.retryIf
+  } catch (thrown) {
+    return Promise.reject(codedIfUnreadable(thrown))
+  }
+  let run
+  if (alternatives !== undefined) run = () => chainedCall(call, alternatives, chain, start, operation, retryIf, read.signal)
+  else if (start.attempting) run = () => withAttempts(call, start, operation, retryIf, read.signal)
+  else run = () => plain(operation, call)
   if (!start.shared) return run()
   const key = dedupeKey(call)
   const running = inflight.get(key)
@@ -211,6 +392,23 @@ function executeWithFallback(operation, options) {
   return promise
 }
 
+/** `alternatives` (checked natively) as `{ name, operation }`, read once. */
+function modelsOf(alternatives) {
+  const models = []
+  for (let i = 0; i < alternatives.length; i++) {
+    const { name, operation } = alternatives[i]
+    models.push({ name, operation })
+  }
+  return models
+}
+
+/** A call with `alternatives`: its models, the primary first, then the chain. */
+function chainedCall(call, alternatives, chain, start, operation, retryIf, signal) {
+  call.chain = chain
+  call.models = [{ name: call.service ?? call.operationName, operation }, ...alternatives]
+  return chained(call, start, retryIf, signal)
+}
+
 /** One attempt on this thread: no retry, no timeout, no signal. */
 function plain(operation, call) {
   let value
@@ -220,7 +418,17 @@ function plain(operation, call) {
     return invoke(onFailure, call, thrown)
   }
   return Promise.resolve(value).then(
-    (result) => onSuccess(call, result),
+    (result) => afterResult(call, result),
+    (error) => onFailure(call, error),
+  )
+}
+
+/** A plain call's result: a success, or a stream to prime first. */
+function afterResult(call, result) {
+  const primed = primeIfStream(result, (kind) => knownStream(call, kind))
+  if (primed === result) return onSuccess(call, result)
+  return primed.then(
+    (stream) => onSuccess(call, stream),
     (error) => onFailure(call, error),
   )
 }

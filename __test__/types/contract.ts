@@ -38,7 +38,7 @@ declare function fetchLike(signal: AbortSignal | undefined): Promise<number>;
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function expectType<T extends true>(): void {}
 
-expectType<Equal<FallbackType, "cache" | "skip" | "queue" | "default">>();
+expectType<Equal<FallbackType, "cache" | "skip" | "queue" | "default" | "alternative">>();
 expectType<Equal<JobType, "ai" | "integration" | "analytics" | "notification">>();
 expectType<Equal<JobPriority, "low" | "medium" | "high">>();
 expectType<Equal<JobStatus, "pending" | "processing" | "completed" | "failed">>();

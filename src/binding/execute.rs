@@ -148,6 +148,8 @@ pub struct FallbackStart {
   #[napi(readonly)]
   pub attempting: bool,
   attempts: PendingAttempts,
+  /// The schedule each model of a chain (`alternatives`) runs with afresh.
+  each_model: Option<(RetryPolicy, Option<u64>)>,
 }
 
 #[napi]
@@ -171,6 +173,15 @@ impl FallbackStart {
   #[napi]
   pub fn cancel(&self) {
     self.attempts.cancel();
+  }
+
+  /// Arms the attempts afresh for the next model of the chain
+  /// (`alternatives`): the same `retry` policy and `timeoutMs`.
+  #[napi]
+  pub fn rearm(&mut self) {
+    if let Some((policy, timeout_ms)) = self.each_model {
+      self.attempts = PendingAttempts::new(Some(Schedule::Fallback { policy, timeout_ms }));
+    }
   }
 }
 
@@ -276,13 +287,14 @@ pub fn start_fallback_call(
     if let (Some(payload), false, false, false) = (&payload, shared, uses_attempts, skip_now) {
       return Ok(Some(Either::A(payload.clone())));
     }
-    let schedule = (uses_attempts && !skip_now).then(|| Schedule::Fallback {
-      policy: policy.unwrap_or(RetryPolicy {
+    let each_model = (uses_attempts && !skip_now).then(|| {
+      let policy = policy.unwrap_or(RetryPolicy {
         max_retries: 0,
         ..RetryPolicy::default()
-      }),
-      timeout_ms,
+      });
+      (policy, timeout_ms)
     });
+    let schedule = each_model.map(|(policy, timeout_ms)| Schedule::Fallback { policy, timeout_ms });
     Ok(Some(Either::B(FallbackStart {
       payload,
       payload_problem,
@@ -290,6 +302,7 @@ pub fn start_fallback_call(
       shared,
       attempting: schedule.is_some(),
       attempts: PendingAttempts::new(schedule),
+      each_model,
     })))
   })
 }

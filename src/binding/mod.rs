@@ -7,6 +7,7 @@ mod attempts;
 mod blocks;
 mod boundary;
 mod cache;
+mod chain;
 mod config;
 mod empty_call;
 mod errors;

@@ -11,6 +11,8 @@ pub const MSG_QUEUE: &str =
   "We encountered an issue, but don't worry! We've saved your request and will process it shortly.";
 pub const MSG_DEFAULT: &str =
   "We encountered an issue, but don't worry! We're using a safe default while we resolve this.";
+pub const MSG_ALTERNATIVE: &str =
+  "We encountered an issue, but don't worry! We've switched to an alternative so you can keep going.";
 pub const MSG_GENERIC: &str =
   "We encountered an issue, but don't worry! Please try again in a moment.";
 
@@ -27,6 +29,7 @@ pub fn user_friendly_message(fallback_type: Option<&str>) -> &'static str {
     Some("skip") => MSG_SKIP,
     Some("queue") => MSG_QUEUE,
     Some("default") => MSG_DEFAULT,
+    Some("alternative") => MSG_ALTERNATIVE,
     _ => MSG_GENERIC,
   }
 }
@@ -57,6 +60,7 @@ mod tests {
       (Some("skip"), MSG_SKIP),
       (Some("queue"), MSG_QUEUE),
       (Some("default"), MSG_DEFAULT),
+      (Some("alternative"), MSG_ALTERNATIVE),
       (Some("other"), MSG_GENERIC),
       (Some(""), MSG_GENERIC),
       (Some("Cache"), MSG_GENERIC),

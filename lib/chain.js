@@ -1,0 +1,168 @@
+'use strict'
+
+// The chain of models of one call (README, "Alternatives"): the primary,
+// then each of `alternatives` in order, each with the call's retry,
+// timeoutMs and signal. A model benched by a cooldown (a rate limit or an
+// overload, here or in another instance sharing the store) is passed over
+// without a call; a model that is throttled now is benched for the wait it
+// asked for. The first success answers; when none does, the fallbacks
+// (cache, default, queue, skip) get the primary's error.
+
+const native = require('./native')
+const { codedError } = require('./invoke')
+const { channels, publish, messageOf } = require('./events')
+
+/** `then(value)` now, or once `pending` (a store call on Redis) resolves. */
+function whenStored(pending, then) {
+  return pending instanceof Promise ? pending.then(then) : then(pending)
+}
+
+/** operationName → whether a store problem was already warned about. */
+const warnedStoreProblem = new Set()
+
+function warnCooldownsUnavailable(operationName, problem) {
+  if (warnedStoreProblem.has(operationName)) return
+  if (warnedStoreProblem.size >= 10_000) warnedStoreProblem.clear()
+  warnedStoreProblem.add(operationName)
+  process.emitWarning(`fallback-mechanisms: the cooldowns of "${operationName}" were unavailable: ${problem}`, {
+    code: 'FALLBACK_STEP_UNAVAILABLE',
+  })
+}
+
+/**
+ * `alternativesOn(error)`, the caller's rule for moving on; a rule that
+ * throws moves on (the chain is there for failures).
+ */
+function movesOn(alternativesOn, error) {
+  if (typeof alternativesOn !== 'function') return true
+  try {
+    return Boolean(alternativesOn(error))
+  } catch {
+    return true
+  }
+}
+
+/**
+ * Benches `name` when `error` is a rate limit or an overload. Resolves (or
+ * returns) once the cooldown is stored, so the next call sees it; a store
+ * that cannot take it is warned about, never the call's problem.
+ */
+function benchIfThrottled(call, name, error, settings) {
+  const ms = native.throttleMs(error, settings.cooldownMs, settings.maxCooldownMs)
+  if (ms === null) return undefined
+  const now = Date.now()
+  const message = messageOf(error)
+  publish(channels.breaker, () => ({
+    type: 'cooldown',
+    operationName: call.operationName,
+    name,
+    state: 'open',
+    until: new Date(now + ms),
+    cooldownMs: ms,
+    error: message,
+  }))
+  let stored
+  try {
+    stored = native.benchModel(name, ms, message, now)
+  } catch (thrown) {
+    stored = messageOf(thrown)
+  }
+  const warn = (problem) => {
+    if (problem !== null && problem !== undefined) warnCooldownsUnavailable(call.operationName, problem)
+  }
+  return stored instanceof Promise ? stored.then(warn, (thrown) => warn(messageOf(thrown))) : warn(stored)
+}
+
+/**
+ * Each model's remaining cooldown (`null`: not benched), in one store call.
+ * A store that cannot answer benches nothing: every model is tried.
+ */
+function cooldownsOf(call, names) {
+  let pending
+  try {
+    pending = native.cooldownsOf(names, Date.now())
+  } catch (thrown) {
+    pending = messageOf(thrown)
+  }
+  const read = (answer) => {
+    if (Array.isArray(answer)) return answer
+    warnCooldownsUnavailable(call.operationName, answer)
+    return names.map(() => null)
+  }
+  return pending instanceof Promise ? pending.then(read, (thrown) => read(messageOf(thrown))) : read(pending)
+}
+
+/**
+ * Runs the chain. `runModel(model, index)` runs one model's attempts and
+ * resolves `{ ok, value, error, attempts, cancelled }`. Resolves how the
+ * chain ended: `{ ok: true, value, index, attempts, error? (the primary's),
+ * benched }`, `{ ok: false, error, attempts, benched }`, or `{ cancelled:
+ * true }`.
+ */
+async function runChain(call, models, settings, runModel) {
+  const names = models.map((model) => model.name)
+  const remaining = await cooldownsOf(call, names)
+  const benched = []
+  const waits = []
+  let attempts = 0
+  let primaryError
+  let firstError
+  for (let index = 0; index < models.length; index++) {
+    const { name } = models[index]
+    if (remaining[index] !== null) {
+      benched.push(name)
+      waits.push(`${name} (${Math.ceil(remaining[index] / 1000)} s)`)
+      if (index > 0) {
+        publish(channels.alternative, () => ({
+          type: 'alternative',
+          operationName: call.operationName,
+          alternative: name,
+          index,
+          outcome: 'cooldown',
+          error: undefined,
+          cooldownMs: remaining[index],
+        }))
+      }
+      continue
+    }
+    if (call.signal !== undefined && call.signal.aborted) return { cancelled: true }
+    const outcome = await runModel(models[index], index)
+    if (outcome.cancelled) return outcome
+    attempts += outcome.attempts || 0
+    if (outcome.ok) {
+      if (index > 0) {
+        publish(channels.alternative, () => ({
+          type: 'alternative',
+          operationName: call.operationName,
+          alternative: name,
+          index,
+          outcome: 'success',
+          error: undefined,
+        }))
+      }
+      return { ok: true, value: outcome.value, index, attempts, error: primaryError ?? firstError, benched }
+    }
+    const { error } = outcome
+    if (index === 0) primaryError = error
+    if (firstError === undefined) firstError = error
+    await benchIfThrottled(call, name, error, settings)
+    if (index > 0) {
+      publish(channels.alternative, () => ({
+        type: 'alternative',
+        operationName: call.operationName,
+        alternative: name,
+        index,
+        outcome: 'failure',
+        error: messageOf(error),
+      }))
+    }
+    if (!movesOn(call.alternativesOn, error)) break
+  }
+  let error = primaryError ?? firstError
+  if (error === undefined) {
+    error = codedError(`Every model of "${call.operationName}" is cooling down: ${waits.join(', ')}`, 'COOLING_DOWN')
+  }
+  return { ok: false, error, attempts, benched }
+}
+
+module.exports = { runChain, benchIfThrottled, whenStored }

@@ -1,0 +1,234 @@
+'use strict'
+
+// Streamed answers (README, "Streaming"). An operation that resolves to a
+// ReadableStream, a Node.js Readable or another async iterable is not a
+// success until its first chunk arrives: an error before it is a failure
+// like any other (retries, alternatives, the cache, ...). After it, the
+// caller gets a stream of the same kind that passes chunks through as they
+// come, and the whole answer is collected so it can be cached when the
+// stream completes. A cached or default answer for a streaming call is
+// replayed as a stream of that kind.
+
+const { Readable } = require('node:stream')
+
+/** The longest answer collected for the cache; a longer one is passed through, not cached. */
+const MAX_COLLECTED_BYTES = 16 * 1024 * 1024
+
+/** operationName → the shape of the stream its operation last returned. */
+const learnt = new Map()
+const MAX_LEARNT = 10_000
+
+/**
+ * `'web'` (a ReadableStream), `'node'` (a Readable), `'iterable'` (any other
+ * async iterable), or `undefined` for a value that is not a stream. Strings
+ * and arrays are not async iterable, so plain answers never match.
+ */
+function streamKind(value) {
+  if (value === null || typeof value !== 'object') return undefined
+  if (value instanceof ReadableStream) return 'web'
+  let iterate
+  try {
+    iterate = value[Symbol.asyncIterator]
+  } catch {
+    return undefined
+  }
+  if (typeof iterate !== 'function') return undefined
+  return value instanceof Readable ? 'node' : 'iterable'
+}
+
+/** A stream whose first chunk has arrived (or that ended without one). */
+class PrimedStream {
+  constructor(kind, first, next, cancel, objectMode) {
+    this.kind = kind
+    this.first = first
+    this.next = next
+    this.cancel = cancel
+    this.objectMode = objectMode
+  }
+}
+
+/** How to read `stream` chunk by chunk: `next()` and `cancel(reason)`. */
+function readerOf(stream, kind) {
+  if (kind === 'web') {
+    const reader = stream.getReader()
+    return { next: () => reader.read(), cancel: (reason) => reader.cancel(reason) }
+  }
+  const iterator = stream[Symbol.asyncIterator]()
+  return {
+    next: () => iterator.next(),
+    cancel: () => (typeof iterator.return === 'function' ? iterator.return() : undefined),
+  }
+}
+
+/**
+ * `value` itself when it is not a stream; else a promise of the stream
+ * primed with its first chunk, which rejects when the stream fails before
+ * it. `shape(kind)` is told the stream's kind as soon as it is known, so a
+ * fallback answer can take the same shape even when no chunk came.
+ */
+function primeIfStream(value, shape) {
+  const kind = streamKind(value)
+  if (kind === undefined) return value
+  shape(kind)
+  const { next, cancel } = readerOf(value, kind)
+  const objectMode = kind === 'node' ? value.readableObjectMode : undefined
+  return next().then((first) => new PrimedStream(kind, first, next, cancel, objectMode))
+}
+
+/** The text of a chunk, or `undefined` for a chunk that is neither text nor bytes. */
+function isBytes(chunk) {
+  return chunk instanceof Uint8Array
+}
+
+/**
+ * Collects an answer's chunks up to the bound: `add` says whether it still
+ * collects; `text()` is the whole answer, or `undefined` with `problem()`
+ * set when it cannot be cached (objects, bytes that are not UTF-8, too long).
+ */
+function collector() {
+  const parts = []
+  let bytes = 0
+  let sawBytes = false
+  let problem
+  return {
+    add(chunk) {
+      if (problem !== undefined) return
+      if (typeof chunk === 'string') bytes += chunk.length * 3
+      else if (isBytes(chunk)) {
+        sawBytes = true
+        bytes += chunk.byteLength
+      } else {
+        problem = 'the stream gave chunks that are neither strings nor bytes'
+        parts.length = 0
+        return
+      }
+      if (bytes > MAX_COLLECTED_BYTES) {
+        problem = `the streamed answer is longer than ${MAX_COLLECTED_BYTES} bytes`
+        parts.length = 0
+        return
+      }
+      parts.push(chunk)
+    },
+    get sawBytes() {
+      return sawBytes
+    },
+    problem: () => problem,
+    text() {
+      if (problem !== undefined) return undefined
+      if (parts.length === 0) {
+        problem = 'the stream ended without a chunk'
+        return undefined
+      }
+      const decoder = new TextDecoder('utf-8', { fatal: true })
+      let text = ''
+      try {
+        for (const part of parts) text += typeof part === 'string' ? part : decoder.decode(part, { stream: true })
+        text += decoder.decode()
+      } catch {
+        problem = 'the streamed bytes are not UTF-8 text'
+        return undefined
+      }
+      return text
+    },
+  }
+}
+
+/**
+ * The caller's stream: the same kind as `primed`'s source, passing its
+ * chunks through. `ended.completed(text, problem)` runs when the source
+ * ends, `ended.failed(error)` when it fails mid-stream; a consumer that
+ * cancels early cancels the source, and neither runs.
+ */
+function passThrough(primed, ended) {
+  const collected = collector()
+  const { kind, first, next, cancel } = primed
+  const finish = () => {
+    const text = collected.text()
+    ended.completed(text, collected.problem(), collected.sawBytes)
+  }
+  if (kind === 'web') {
+    return new ReadableStream({
+      start(controller) {
+        if (first.done) {
+          finish()
+          controller.close()
+          return
+        }
+        collected.add(first.value)
+        controller.enqueue(first.value)
+      },
+      pull(controller) {
+        return next().then(
+          (read) => {
+            if (read.done) {
+              finish()
+              controller.close()
+            } else {
+              collected.add(read.value)
+              controller.enqueue(read.value)
+            }
+          },
+          (error) => {
+            ended.failed(error)
+            controller.error(error)
+          },
+        )
+      },
+      cancel: (reason) => cancel(reason),
+    })
+  }
+  const chunks = (async function* () {
+    let settled = false
+    try {
+      let read = first
+      while (!read.done) {
+        collected.add(read.value)
+        yield read.value
+        try {
+          read = await next()
+        } catch (error) {
+          settled = true
+          ended.failed(error)
+          throw error
+        }
+      }
+      settled = true
+      finish()
+    } finally {
+      // The consumer stopped early (break, return): stop the source too.
+      if (!settled) await cancel()
+    }
+  })()
+  if (kind === 'iterable') return chunks
+  return Readable.from(chunks, { objectMode: primed.objectMode })
+}
+
+/** How a streaming call's fallback answer is replayed: its kind, and whether its chunks were bytes. */
+function replayed(shape, data) {
+  const kind = shape.kind
+  const chunk = shape.bytes && typeof data === 'string' ? new TextEncoder().encode(data) : data
+  if (kind === 'node') return Readable.from([chunk], { objectMode: !shape.bytes })
+  if (kind === 'iterable') {
+    return (async function* () {
+      yield chunk
+    })()
+  }
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(chunk)
+      controller.close()
+    },
+  })
+}
+
+/** Remembers the shape of `operationName`'s streams, for calls that fail before they return one. */
+function learn(operationName, shape) {
+  if (!learnt.has(operationName) && learnt.size >= MAX_LEARNT) learnt.clear()
+  learnt.set(operationName, shape)
+}
+
+function learntShape(operationName) {
+  return learnt.get(operationName)
+}
+
+module.exports = { primeIfStream, PrimedStream, passThrough, replayed, learn, learntShape }

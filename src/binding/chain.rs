@@ -1,0 +1,95 @@
+//! The options of a call that may move along a chain of models
+//! (`alternatives`) and stream its answer, checked once before the
+//! operation runs (`lib/chain.js` drives the chain). Only static misuse is
+//! refused here, as the contract asks of `executeWithFallback` (§8).
+
+use napi::Env;
+use napi_derive::napi;
+
+use super::args;
+use super::boundary::boundary;
+use super::errors::JsResult;
+use super::raw::{Js, Kind, Raw};
+
+/// How long a model is benched when it is throttled without saying for
+/// how long (README, "Cooldowns").
+const DEFAULT_COOLDOWN_MS: u64 = 30_000;
+/// The longest a model is benched, whatever its Retry-After asks.
+const DEFAULT_MAX_COOLDOWN_MS: u64 = 300_000;
+/// More alternatives than any real chain of models has: a bound on the
+/// work one call can ask for, not a limit anyone should meet.
+const MAX_ALTERNATIVES: u32 = 64;
+
+/// The chain's settings, defaults applied.
+#[napi(object)]
+pub struct ChainSettings {
+  pub cooldown_ms: f64,
+  pub max_cooldown_ms: f64,
+}
+
+/// Checks `alternatives` (an array of `{ name, operation }`, names
+/// non-empty), `alternativesOn` (a function), `cooldownMs`,
+/// `maxCooldownMs` (whole milliseconds) and `stream` (a boolean).
+#[napi]
+pub fn check_chain(
+  env: Env,
+  alternatives: Raw,
+  alternatives_on: Raw,
+  cooldown_ms: Raw,
+  max_cooldown_ms: Raw,
+  stream: Raw,
+) -> napi::Result<ChainSettings> {
+  boundary(env, |js| {
+    if js.kind(alternatives) != Kind::Undefined {
+      check_alternatives(js, alternatives)?;
+    }
+    if js.kind(alternatives_on) != Kind::Undefined {
+      args::function(js, alternatives_on, "options.alternativesOn")?;
+    }
+    let ms = |value, name| {
+      args::optional_integer(js, value, name, 0, args::MAX_SAFE_INTEGER)
+    };
+    let cooldown = ms(cooldown_ms, "options.cooldownMs")?.unwrap_or(DEFAULT_COOLDOWN_MS);
+    let max_cooldown =
+      ms(max_cooldown_ms, "options.maxCooldownMs")?.unwrap_or(DEFAULT_MAX_COOLDOWN_MS);
+    args::optional_bool(js, stream, "options.stream")?;
+    Ok(ChainSettings {
+      cooldown_ms: cooldown as f64,
+      max_cooldown_ms: max_cooldown as f64,
+    })
+  })
+}
+
+fn check_alternatives(js: Js, alternatives: Raw) -> JsResult<()> {
+  if !js.is_array(alternatives) {
+    return Err(args::type_error(
+      js,
+      "options.alternatives",
+      "an instance of Array",
+      alternatives,
+    ));
+  }
+  let length = js.read_number(js.get(alternatives, c"length")?) as u32;
+  if length > MAX_ALTERNATIVES {
+    let expected = format!("an array of at most {MAX_ALTERNATIVES} alternatives");
+    return Err(args::range_error(
+      js,
+      "options.alternatives.length",
+      &expected,
+      js.get(alternatives, c"length")?,
+    ));
+  }
+  for index in 0..length {
+    let path = format!("options.alternatives[{index}]");
+    let alternative = args::object(js, js.element(alternatives, index)?, &path)?;
+    let name_path = format!("{path}.name");
+    let name = js.get(alternative, c"name")?;
+    args::identifier(js, name, &name_path)?;
+    if js.string_length(name) == 0 {
+      return Err(args::value_error(js, &name_path, "a non-empty string", name));
+    }
+    let operation = js.get(alternative, c"operation")?;
+    args::function(js, operation, &format!("{path}.operation"))?;
+  }
+  Ok(())
+}
