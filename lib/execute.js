@@ -99,16 +99,7 @@ function streamShape(call) {
 
 /** `operation`, primed when it returns a stream: its first chunk is part of the attempt. */
 function streamAware(operation, call) {
-  return (...args) =>
-    invoke(operation, ...args).then((value) => {
-      const primed = primeIfStream(value, (kind) => knownStream(call, kind))
-      if (primed === value || args[0] === undefined) return primed
-      // Timed out or cancelled while the first chunk was awaited: stop the stream.
-      return primed.then((stream) => {
-        if (args[0].aborted) stream.cancel(args[0].reason)
-        return stream
-      })
-    })
+  return (...args) => invoke(operation, ...args).then((value) => primeIfStream(value, (kind) => knownStream(call, kind), args[0]))
 }
 
 /** The call's operation returned a stream of `kind` (its chunks' type is learnt at the first). */

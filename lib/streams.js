@@ -10,6 +10,7 @@
 // replayed as a stream of that kind.
 
 const { Readable } = require('node:stream')
+const { codedError } = require('./invoke')
 
 /** The longest answer collected for the cache; a longer one is passed through, not cached. */
 const MAX_COLLECTED_BYTES = 16 * 1024 * 1024
@@ -20,14 +21,17 @@ const MAX_LEARNT = 10_000
 
 /**
  * `'web'` (a ReadableStream), `'node'` (a Readable), `'iterable'` (any other
- * async iterable), or `undefined` for a value that is not a stream. Strings
- * and arrays are not async iterable, so plain answers never match.
+ * async iterable), `'ai-sdk'` (the AI SDK's `streamText()` result), or
+ * `undefined` for a value that is not a stream. Strings and arrays are not
+ * async iterable, so plain answers never match.
  */
 function streamKind(value) {
   if (value === null || typeof value !== 'object') return undefined
   if (value instanceof ReadableStream) return 'web'
   let iterate
   try {
+    // `in` reads no getter: the AI SDK's `textStream` getter would tee the stream.
+    if ('fullStream' in value && 'textStream' in value) return 'ai-sdk'
     iterate = value[Symbol.asyncIterator]
   } catch {
     return undefined
@@ -47,8 +51,36 @@ class PrimedStream {
   }
 }
 
+/**
+ * The text of the AI SDK's `streamText()` result, read from its
+ * `fullStream`: its `textStream` ends quietly when the model fails, while
+ * `fullStream` carries the error (with its status and Retry-After), which
+ * is thrown here, before the first chunk or mid-stream.
+ */
+function textOfParts(result) {
+  const fullStream = result.fullStream
+  const parts = readerOf(fullStream, fullStream instanceof ReadableStream ? 'web' : 'iterable')
+  return {
+    async next() {
+      for (;;) {
+        const read = await parts.next()
+        if (read.done) return read
+        const part = read.value
+        if (part === null || typeof part !== 'object') continue
+        if (part.type === 'error') throw part.error
+        if (part.type !== 'text-delta') continue
+        // `text` since AI SDK 5; `textDelta` before.
+        const text = part.text ?? part.textDelta
+        if (typeof text === 'string' && text.length > 0) return { done: false, value: text }
+      }
+    },
+    cancel: parts.cancel,
+  }
+}
+
 /** How to read `stream` chunk by chunk: `next()` and `cancel(reason)`. */
 function readerOf(stream, kind) {
+  if (kind === 'ai-sdk') return textOfParts(stream)
   if (kind === 'web') {
     const reader = stream.getReader()
     return { next: () => reader.read(), cancel: (reason) => reader.cancel(reason) }
@@ -66,16 +98,41 @@ function readerOf(stream, kind) {
  * it. `shape(kind)` is told the stream's kind as soon as it is known, so a
  * fallback answer can take the same shape even when no chunk came.
  */
-function primeIfStream(value, shape) {
-  const kind = streamKind(value)
-  if (kind === undefined) return value
+function primeIfStream(value, shape, signal) {
+  const source = streamKind(value)
+  if (source === undefined) return value
+  // The AI SDK's result is answered with a ReadableStream of its text.
+  const kind = source === 'ai-sdk' ? 'web' : source
   shape(kind)
-  const { next, cancel } = readerOf(value, kind)
+  const { next, cancel } = readerOf(value, source)
   const objectMode = kind === 'node' ? value.readableObjectMode : undefined
-  return next().then((first) => new PrimedStream(kind, first, next, cancel, objectMode))
+  // The attempt timed out or the caller aborted while the first chunk was
+  // awaited: the stream is cancelled, not left open.
+  const stop = () => cancelQuietly(cancel, signal.reason)
+  if (signal !== undefined) {
+    if (signal.aborted) stop()
+    else signal.addEventListener('abort', stop, { once: true })
+  }
+  const primed = next().then((first) => {
+    // A model that said nothing failed (the AI SDK's textStream ends so when the model fails).
+    if (first.done) throw codedError('The stream ended before its first chunk', 'STREAM_EMPTY')
+    return new PrimedStream(kind, first, next, cancel, objectMode)
+  })
+  if (signal === undefined) return primed
+  const done = () => signal.removeEventListener('abort', stop)
+  primed.then(done, done)
+  return primed
 }
 
-/** The text of a chunk, or `undefined` for a chunk that is neither text nor bytes. */
+/** Cancels a source; a source that fails to cancel has nothing more to say. */
+function cancelQuietly(cancel, reason) {
+  try {
+    Promise.resolve(cancel(reason)).catch(() => {})
+  } catch {
+    // Cancelled already, or a source without a way to cancel.
+  }
+}
+
 function isBytes(chunk) {
   return chunk instanceof Uint8Array
 }
@@ -88,14 +145,12 @@ function isBytes(chunk) {
 function collector() {
   const parts = []
   let bytes = 0
-  let sawBytes = false
   let problem
   return {
     add(chunk) {
       if (problem !== undefined) return
       if (typeof chunk === 'string') bytes += chunk.length * 3
       else if (isBytes(chunk)) {
-        sawBytes = true
         bytes += chunk.byteLength
       } else {
         problem = 'the stream gave chunks that are neither strings nor bytes'
@@ -109,10 +164,7 @@ function collector() {
       }
       parts.push(chunk)
     },
-    get sawBytes() {
-      return sawBytes
-    },
-    problem: () => problem,
+      problem: () => problem,
     text() {
       if (problem !== undefined) return undefined
       if (parts.length === 0) {
@@ -142,18 +194,21 @@ function collector() {
 function passThrough(primed, ended) {
   const collected = collector()
   const { kind, first, next, cancel } = primed
+  // The answer is cached before the caller sees the end (on Redis, once the
+  // write is done), so whoever reads to the end can count on it.
   const finish = () => {
     const text = collected.text()
-    ended.completed(text, collected.problem(), collected.sawBytes)
+    let caching
+    try {
+      caching = ended.completed(text, collected.problem())
+    } catch {
+      return undefined
+    }
+    return caching instanceof Promise ? caching.catch(() => {}) : undefined
   }
   if (kind === 'web') {
     return new ReadableStream({
       start(controller) {
-        if (first.done) {
-          finish()
-          controller.close()
-          return
-        }
         collected.add(first.value)
         controller.enqueue(first.value)
       },
@@ -161,8 +216,9 @@ function passThrough(primed, ended) {
         return next().then(
           (read) => {
             if (read.done) {
-              finish()
-              controller.close()
+              const caching = finish()
+              if (caching === undefined) controller.close()
+              else return caching.then(() => controller.close())
             } else {
               collected.add(read.value)
               controller.enqueue(read.value)
@@ -193,10 +249,10 @@ function passThrough(primed, ended) {
         }
       }
       settled = true
-      finish()
+      await finish()
     } finally {
       // The consumer stopped early (break, return): stop the source too.
-      if (!settled) await cancel()
+      if (!settled) cancelQuietly(cancel)
     }
   })()
   if (kind === 'iterable') return chunks
