@@ -14,10 +14,16 @@ const CUT_MARK: &str = "… (cut)";
 /// `text`, cut at a character boundary to at most `MAX_TEXT_BYTES` bytes
 /// (the mark included) when it is longer.
 pub fn clip(text: &str) -> String {
-  if text.len() <= MAX_TEXT_BYTES {
+  clip_to(text, MAX_TEXT_BYTES)
+}
+
+/// `text`, cut at a character boundary to at most `max` bytes (the mark
+/// included; `max` is at least the mark's length) when it is longer.
+pub fn clip_to(text: &str, max: usize) -> String {
+  if text.len() <= max {
     return text.to_owned();
   }
-  let mut end = MAX_TEXT_BYTES - CUT_MARK.len();
+  let mut end = max.saturating_sub(CUT_MARK.len());
   while !text.is_char_boundary(end) {
     end -= 1;
   }
@@ -45,6 +51,9 @@ mod tests {
     let cut = clip(&long);
     assert!(cut.len() <= MAX_TEXT_BYTES);
     assert!(cut.ends_with(CUT_MARK));
+    let short = clip_to(&"é".repeat(600), 1024);
+    assert!(short.len() <= 1024 && short.ends_with(CUT_MARK));
+    assert_eq!(clip_to("short", 1024), "short");
   }
 
   #[test]

@@ -5,6 +5,7 @@
 pub mod breaker;
 pub mod cache;
 pub mod clock;
+pub mod cooldown;
 pub mod failures;
 pub mod fallback;
 pub mod limits;
