@@ -8,6 +8,7 @@ use std::sync::Arc;
 use lru::LruCache;
 
 use super::record::{FailureConfig, FailureRecord, ServiceStats};
+use crate::core::cooldown::{Bench, Cooldown};
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::free::free;
 use crate::core::storage::traits::{FailureStore, Location, Page};
@@ -17,6 +18,8 @@ pub struct FailureWindow {
   next_seq: u64,
   services: LruCache<Arc<str>, VecDeque<FailureRecord>>,
   held: Held,
+  /// Benched names (not counted in `held`, nor by `max_bytes`).
+  bench: Bench,
 }
 
 /// What the byte bound needs, kept as records come and go: every service
@@ -80,6 +83,7 @@ impl FailureWindow {
       next_seq: 0,
       services: LruCache::unbounded(),
       held: Held::default(),
+      bench: Bench::default(),
     }
   }
 
@@ -205,7 +209,8 @@ impl FailureStore for FailureWindow {
 
   /// Forgets one service's failures, or all; true when anything was held.
   fn clear(&mut self, service: Option<&str>) -> StorageResult<bool> {
-    Ok(match service {
+    let benched = self.bench.clear(service);
+    let held = match service {
       Some(name) => match self.services.pop(name) {
         Some(history) => {
           self.held.forget(&history);
@@ -221,7 +226,8 @@ impl FailureStore for FailureWindow {
         free(old, items);
         had_any
       }
-    })
+    };
+    Ok(held || benched)
   }
 
   /// Per service, in the order they first failed within what is held.
@@ -250,10 +256,29 @@ impl FailureStore for FailureWindow {
     Ok(self.held.bytes)
   }
 
+  fn bench(&mut self, name: &str, until: u64, reason: &str, now: u64) -> StorageResult<()> {
+    let max = self.config.max_services;
+    self.bench.bench(name, until, reason, now, max);
+    Ok(())
+  }
+
+  fn cooldowns_of(&mut self, names: &[&str], now: u64) -> StorageResult<Vec<Option<u64>>> {
+    Ok(
+      names
+        .iter()
+        .map(|name| self.bench.remaining(name, now))
+        .collect(),
+    )
+  }
+
+  fn cooldowns(&mut self, now: u64) -> StorageResult<Vec<Cooldown>> {
+    Ok(self.bench.active(now))
+  }
+
   fn location(&self) -> Location<'_> {
     Location::Memory {
-      // Never recorded a failure.
-      untouched: self.next_seq == 0,
+      // Never recorded a failure nor benched a name.
+      untouched: self.next_seq == 0 && !self.bench.used(),
     }
   }
 }
@@ -295,5 +320,10 @@ mod tests {
   #[test]
   fn clear_one_or_all() {
     behaviour::clear_one_or_all(&make);
+  }
+
+  #[test]
+  fn cooldowns() {
+    behaviour::cooldowns(&make);
   }
 }

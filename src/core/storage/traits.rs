@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::error::StorageResult;
 use crate::core::cache::entry::{CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
+use crate::core::cooldown::Cooldown;
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
 use crate::core::queue::job::{Job, JobStatus, NewJob, QueueConfig, QueueError, QueueStats};
 
@@ -221,13 +222,29 @@ pub trait FailureStore: Send {
   /// One page of one service's failures, or of every service's, oldest
   /// first.
   fn failures(&mut self, service: Option<&str>, page: Page) -> StorageResult<Vec<FailureRecord>>;
-  /// Forgets one service's failures, or all; true when anything was held.
+  /// Forgets one service's failures and its cooldown, or all failures and
+  /// all cooldowns; true when anything (a failure or a cooldown) was held.
   fn clear(&mut self, service: Option<&str>) -> StorageResult<bool>;
   /// Per service, in the order they first failed within what is held.
   fn stats(&mut self) -> StorageResult<Vec<ServiceStats>>;
   /// What the records held hold (`FailureRecord::stored_bytes`), as the
-  /// byte bound counts it: O(1).
+  /// byte bound counts it: O(1). Cooldowns are not counted (`max_bytes`
+  /// bounds the history only; cooldowns have bounds of their own).
   fn bytes(&mut self) -> StorageResult<usize>;
+  /// Benches `name` (a model: a service or an alternative's name) until
+  /// `until` (ms since the epoch), giving `reason` (cut to
+  /// `cooldown::MAX_REASON_BYTES`). A cooldown is never shortened: it ends
+  /// at the later of its old and new ends, and keeps its `since`. Nothing
+  /// happens when `until <= now`. At most `max_services` cooldowns are
+  /// held; a new name that finds them full drops the ended ones, then the
+  /// one ending soonest (stores on a server or a file drop ended ones on
+  /// every bench). `clear` forgets cooldowns with the failures.
+  fn bench(&mut self, name: &str, until: u64, reason: &str, now: u64) -> StorageResult<()>;
+  /// For each of `names`, the ms left of its cooldown at `now`, or `None`
+  /// when it has none running; one round trip for the whole list.
+  fn cooldowns_of(&mut self, names: &[&str], now: u64) -> StorageResult<Vec<Option<u64>>>;
+  /// The cooldowns running at `now`, ending soonest first (`cooldown::sort`).
+  fn cooldowns(&mut self, now: u64) -> StorageResult<Vec<Cooldown>>;
   /// How long calls wait for another process's lock on the file (nothing
   /// to wait for in memory).
   fn set_busy_timeout(&mut self, _ms: u64) -> StorageResult<()> {

@@ -22,6 +22,10 @@
 --   svc        zset service by the seq of its last failure
 --   s:<name>   zset m by seq: one service's failures, recording order
 --   t:<name>   zset m by timestamp: the same, for counting a window
+--   cdu        zset name by the end of its cooldown (ms): the benched names
+--   cd         hash name -> "<since>:<reason>" of its cooldown
+-- Cooldowns are bounded by maxServices on their own, and are not counted
+-- in bytes (maxBytes bounds the failures only).
 -- A service's keys are the head, "s:" or "t:", then its name, whatever it
 -- holds: no fixed key starts with "s:" or "t:", so no name can meet one.
 --
@@ -37,7 +41,7 @@ local max_services = tonumber(stored[2] or ARGV[3])
 local max_bytes = tonumber(stored[3] or ARGV[4])
 
 local FIXED = {seq = 'string', bound = 'hash', rec = 'hash', all = 'zset', svc = 'zset',
-  bytes = 'string', rb = 'hash', rs = 'hash'}
+  bytes = 'string', rb = 'hash', rs = 'hash', cd = 'hash', cdu = 'zset'}
 
 local function log_key(name) return head .. 's:' .. name end
 local function times_key(name) return head .. 't:' .. name end
@@ -143,6 +147,22 @@ local function beyond(keep)
   return redis.call('ZRANGE', head .. 'svc', 0, over - 1)
 end
 
+-- Forgets the cooldowns of `names`.
+local function unbench(names)
+  in_chunks(names, function(...)
+    redis.call('ZREM', head .. 'cdu', ...)
+    redis.call('HDEL', head .. 'cd', ...)
+  end)
+end
+
+-- Drops the cooldowns that ended by `now` (text, ms), then, while `room`
+-- more would not fit under maxServices, the ones ending soonest.
+local function fit_cooldowns(now, room)
+  unbench(redis.call('ZRANGEBYSCORE', head .. 'cdu', '-inf', now))
+  local over = redis.call('ZCARD', head .. 'cdu') + room - max_services
+  if over > 0 then unbench(redis.call('ZRANGE', head .. 'cdu', 0, over - 1)) end
+end
+
 if op == 'record' then
   -- ARGV[5]: service, ARGV[6]: now, ARGV[7]: the encoded failure,
   -- ARGV[8]: its bytes. Replies with the bounds it applied.
@@ -204,17 +224,23 @@ end
 if op == 'clear' then
   -- ARGV[5]: 'all', or 'one' and ARGV[6] the service. Replies 1 when
   -- anything was held.
+  -- The cooldowns go too.
   if ARGV[5] == 'one' then
     guard_all({ARGV[6]})
-    return forget(ARGV[6])
+    local benched = redis.call('ZREM', head .. 'cdu', ARGV[6])
+    redis.call('HDEL', head .. 'cd', ARGV[6])
+    if forget(ARGV[6]) + benched > 0 then return 1 end
+    return 0
   end
   local names = redis.call('ZRANGE', head .. 'svc', 0, -1)
   guard_all(names)
+  local benched = redis.call('ZCARD', head .. 'cdu')
   for _, name in ipairs(names) do
     redis.call('DEL', log_key(name), times_key(name))
   end
-  redis.call('DEL', head .. 'all', head .. 'rec', head .. 'svc', head .. 'bytes', head .. 'rb', head .. 'rs')
-  if #names > 0 then return 1 end
+  redis.call('DEL', head .. 'all', head .. 'rec', head .. 'svc', head .. 'bytes', head .. 'rb', head .. 'rs',
+    head .. 'cd', head .. 'cdu')
+  if #names > 0 or benched > 0 then return 1 end
   return 0
 end
 
@@ -251,6 +277,53 @@ if op == 'set_bound' then
   local newest = redis.call('ZRANGE', head .. 'all', -1, -1)[1]
   drop_oldest(over_bytes(0, newest))
   return 1
+end
+
+if op == 'bench' then
+  -- ARGV[5]: the name, ARGV[6]: the cooldown's end, ARGV[7]: now (both
+  -- ms, as text, never through a Lua number), ARGV[8]: the reason. A
+  -- running cooldown is only ever lengthened; ended ones are dropped.
+  guard(head .. 'cd', 'hash')
+  guard(head .. 'cdu', 'zset')
+  local name = ARGV[5]
+  local held = tonumber(redis.call('ZSCORE', head .. 'cdu', name))
+  if held and held > tonumber(ARGV[7]) then
+    if tonumber(ARGV[6]) > held then
+      local since = string.match(redis.call('HGET', head .. 'cd', name) or '', '^(%d+):') or ARGV[7]
+      redis.call('ZADD', head .. 'cdu', ARGV[6], name)
+      redis.call('HSET', head .. 'cd', name, since .. ':' .. ARGV[8])
+    end
+    fit_cooldowns(ARGV[7], 0)
+    return 1
+  end
+  unbench({name})
+  fit_cooldowns(ARGV[7], 1)
+  if max_services > 0 then
+    redis.call('ZADD', head .. 'cdu', ARGV[6], name)
+    redis.call('HSET', head .. 'cd', name, ARGV[7] .. ':' .. ARGV[8])
+  end
+  return 1
+end
+
+if op == 'cooling' then
+  -- ARGV[5..]: names. Replies with the end of each one's cooldown (nil
+  -- for none; the caller drops the ended ones).
+  local out = {}
+  for i = 5, #ARGV do out[#out + 1] = redis.call('ZSCORE', head .. 'cdu', ARGV[i]) end
+  return out
+end
+
+if op == 'cooldowns' then
+  -- ARGV[5]: now. Replies with name, end, "<since>:<reason>", ... for the
+  -- cooldowns running, ending soonest first (ties by name).
+  local ends = redis.call('ZRANGEBYSCORE', head .. 'cdu', '(' .. ARGV[5], '+inf', 'WITHSCORES')
+  local out = {}
+  for i = 1, #ends, 2 do
+    out[#out + 1] = ends[i]
+    out[#out + 1] = ends[i + 1]
+    out[#out + 1] = redis.call('HGET', head .. 'cd', ends[i])
+  end
+  return out
 end
 
 if op == 'bytes' then

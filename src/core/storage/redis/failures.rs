@@ -3,7 +3,9 @@
 //! counts the failures all of them recorded. The window (`windowMs`) stays
 //! each instance's own, as with a SQLite file: it only says what
 //! `should_skip` counts. The bounds are the server's: the last instance
-//! that set them set them for all.
+//! that set them set them for all. Cooldowns live in the same script and
+//! keys; a bench made while the server is away is not kept to send later
+//! (it reports the problem: the caller's call is benched nowhere).
 
 use std::sync::{Arc, LazyLock};
 
@@ -12,6 +14,7 @@ use redis::{Script, Value};
 use super::link::RedisLink;
 use super::outbox::{Write, WriteKind};
 use super::reply;
+use crate::core::cooldown::{self, Cooldown};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
 use crate::core::storage::error::{StorageErrorKind, StorageResult};
 use crate::core::storage::traits::{FailureStore, Location, Page};
@@ -136,6 +139,25 @@ fn read_stats(value: &Value) -> Option<(u64, ServiceStats)> {
       last_failure,
     },
   ))
+}
+
+/// A millisecond instant from a reply (a zset score as text).
+fn instant(value: &Value) -> Option<u64> {
+  let ms: f64 = reply::text(value)?.parse().ok()?;
+  (ms.is_finite() && ms >= 0.0).then_some(ms as u64)
+}
+
+/// `[name, end, "<since>:<reason>"]`, as the script's `cooldowns` gives one.
+fn read_cooldown(fields: &[Value]) -> Option<Cooldown> {
+  let (since, reason) = reply::text(&fields[2])?
+    .split_once(':')
+    .map(|(since, reason)| (since.parse().ok(), reason.to_owned()))?;
+  Some(Cooldown {
+    name: Arc::from(reply::text(&fields[0])?),
+    since: since?,
+    until: instant(&fields[1])?,
+    reason,
+  })
 }
 
 /// `'one'` and the service, or `'all'`, as the script's `list` and `clear`
@@ -275,6 +297,45 @@ impl FailureStore for RedisFailures {
     Ok(stats.into_iter().map(|(_, s)| s).collect())
   }
 
+  /// One script run: checks, lengthens or adds, and drops the ended
+  /// cooldowns.
+  fn bench(&mut self, name: &str, until: u64, reason: &str, now: u64) -> StorageResult<()> {
+    if until <= now {
+      return Ok(());
+    }
+    let reason = cooldown::reason(reason);
+    let (until, now) = (until.to_string(), now.to_string());
+    self
+      .call::<i64>("bench", &[name, &until, &now, &reason])
+      .map(drop)
+  }
+
+  /// One script run for the whole list.
+  fn cooldowns_of(&mut self, names: &[&str], now: u64) -> StorageResult<Vec<Option<u64>>> {
+    if names.is_empty() {
+      return Ok(Vec::new());
+    }
+    let reply: Value = self.call("cooling", names)?;
+    let Value::Array(ends) = reply else {
+      return Ok(vec![None; names.len()]);
+    };
+    let left = |end: Option<&Value>| {
+      let end = instant(end?)?;
+      (end > now).then(|| end - now)
+    };
+    Ok((0..names.len()).map(|i| left(ends.get(i))).collect())
+  }
+
+  fn cooldowns(&mut self, now: u64) -> StorageResult<Vec<Cooldown>> {
+    let reply: Value = self.call("cooldowns", &[&now.to_string()])?;
+    let Value::Array(items) = reply else {
+      return Ok(Vec::new());
+    };
+    let mut all: Vec<Cooldown> = items.chunks_exact(3).filter_map(read_cooldown).collect();
+    cooldown::sort(&mut all);
+    Ok(all)
+  }
+
   fn detached(&self) -> Option<Box<dyn FailureStore>> {
     Some(Box::new(self.clone()))
   }
@@ -317,6 +378,33 @@ mod tests {
       let prefix = format!("same-{}", opened.fetch_add(1, Ordering::Relaxed));
       Box::new(history(&server, &prefix, config))
     });
+  }
+
+  #[test]
+  fn two_instances_on_one_prefix_share_the_cooldowns() {
+    let server = TestServer::start();
+    let config = FailureConfig::default();
+    let (mut a, mut b) = (
+      history(&server, "benched", config),
+      history(&server, "benched", config),
+    );
+    behaviour::cooldowns_are_shared(&mut a, &mut b);
+    // Another prefix is another store.
+    a.bench("gpt", 1_000, "r", 0).unwrap();
+    let mut other = history(&server, "elsewhere", config);
+    assert_eq!(other.cooldowns_of(&["gpt"], 0).unwrap(), [None]);
+  }
+
+  #[test]
+  fn ends_past_what_a_lua_number_prints_exactly_are_kept_exactly() {
+    let server = TestServer::start();
+    let mut w = history(&server, "exact", FailureConfig::default());
+    let now = (1u64 << 52) + 1;
+    w.bench("gpt", now + 3, "r", now).unwrap();
+    w.bench("gpt", now + 5, "longer", now + 1).unwrap();
+    assert_eq!(w.cooldowns_of(&["gpt"], now + 1).unwrap(), [Some(4)]);
+    let held = w.cooldowns(now).unwrap().remove(0);
+    assert_eq!((held.since, held.until), (now, now + 5));
   }
 
   #[test]

@@ -1,7 +1,8 @@
 //! The integration failure history in the file: at most `max_per_service`
 //! records per service, `max_services` services (the least recently failed
 //! go first) and `max_bytes` bytes (the oldest records go first), trimmed as
-//! records arrive. Triggers keep the byte total in `failure_totals`.
+//! records arrive. Triggers keep the byte total in `failure_totals`. The
+//! cooldowns are rows of `cooldowns`, outside that total.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use super::database::{
   delete_all, int, read_bounds, store_bounds, Database, FileOptions, SharedBounds,
 };
+use crate::core::cooldown::{self, Cooldown};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{FailureStore, Location, Page};
@@ -118,6 +120,32 @@ fn fit_bytes(tx: &Transaction, max_bytes: usize) -> rusqlite::Result<()> {
   Ok(())
 }
 
+/// Drops the cooldowns that ended by `now`, then, while `room` more would
+/// not fit under `max`, the one ending soonest.
+fn fit_cooldowns(tx: &Transaction, now: u64, room: usize, max: usize) -> rusqlite::Result<()> {
+  tx.prepare_cached("DELETE FROM cooldowns WHERE until <= ?1")?
+    .execute([int(now)])?;
+  let held: i64 = tx
+    .prepare_cached("SELECT count(*) FROM cooldowns")?
+    .query_row([], |row| row.get(0))?;
+  let over = (held as u64 + room as u64).saturating_sub(max as u64);
+  tx.prepare_cached(
+    "DELETE FROM cooldowns WHERE name IN \
+     (SELECT name FROM cooldowns ORDER BY until, name LIMIT ?1)",
+  )?
+  .execute([int(over)])?;
+  Ok(())
+}
+
+fn read_cooldown(row: &Row) -> rusqlite::Result<Cooldown> {
+  Ok(Cooldown {
+    name: Arc::from(row.get::<_, String>(0)?),
+    since: row.get::<_, i64>(1)?.max(0) as u64,
+    until: row.get::<_, i64>(2)?.max(0) as u64,
+    reason: row.get(3)?,
+  })
+}
+
 impl FailureStore for SqliteFailures {
   fn config(&self) -> FailureConfig {
     self.config
@@ -216,7 +244,12 @@ impl FailureStore for SqliteFailures {
 
   fn clear(&mut self, service: Option<&str>) -> StorageResult<bool> {
     self.db.write(|tx| match service {
-      Some(service) => forget_service(tx, service).map(|gone| gone > 0),
+      Some(service) => {
+        let benched = tx
+          .prepare_cached("DELETE FROM cooldowns WHERE name = ?1")?
+          .execute([service])?;
+        Ok(forget_service(tx, service)? + benched > 0)
+      }
       None => {
         delete_all(
           tx,
@@ -224,8 +257,8 @@ impl FailureStore for SqliteFailures {
           "failures_count_out",
           "UPDATE failure_totals SET bytes = 0",
         )?;
-        tx.execute("DELETE FROM failure_services", [])
-          .map(|gone| gone > 0)
+        let benched = tx.execute("DELETE FROM cooldowns", [])?;
+        Ok(tx.execute("DELETE FROM failure_services", [])? + benched > 0)
       }
     })
   }
@@ -254,6 +287,64 @@ impl FailureStore for SqliteFailures {
     Ok(self.db.read(held_bytes)? as usize)
   }
 
+  fn bench(&mut self, name: &str, until: u64, reason: &str, now: u64) -> StorageResult<()> {
+    if until <= now {
+      return Ok(());
+    }
+    let reason = cooldown::reason(reason);
+    let max = self.config.max_services;
+    self.db.write(|tx| {
+      let extended = tx
+        .prepare_cached(
+          "UPDATE cooldowns SET reason = CASE WHEN ?2 > until THEN ?3 ELSE reason END, \
+           until = max(until, ?2) WHERE name = ?1 AND until > ?4",
+        )?
+        .execute(params![name, int(until), reason, int(now)])?;
+      if extended > 0 {
+        return fit_cooldowns(tx, now, 0, max);
+      }
+      tx.prepare_cached("DELETE FROM cooldowns WHERE name = ?1")?
+        .execute([name])?;
+      fit_cooldowns(tx, now, 1, max)?;
+      if max > 0 {
+        tx.prepare_cached(
+          "INSERT INTO cooldowns (name, since, until, reason) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![name, int(now), int(until), reason])?;
+      }
+      Ok(())
+    })
+  }
+
+  /// One read transaction, one indexed look-up per name.
+  fn cooldowns_of(&mut self, names: &[&str], now: u64) -> StorageResult<Vec<Option<u64>>> {
+    self.db.read(|tx| {
+      let mut until = tx.prepare_cached("SELECT until FROM cooldowns WHERE name = ?1")?;
+      names
+        .iter()
+        .map(|name| {
+          let end: Option<i64> = until.query_row([name], |row| row.get(0)).optional()?;
+          Ok(
+            end
+              .map(|end| end.max(0) as u64)
+              .filter(|&end| end > now)
+              .map(|end| end - now),
+          )
+        })
+        .collect()
+    })
+  }
+
+  fn cooldowns(&mut self, now: u64) -> StorageResult<Vec<Cooldown>> {
+    self.db.read(|tx| {
+      tx.prepare_cached(
+        "SELECT name, since, until, reason FROM cooldowns WHERE until > ?1 ORDER BY until, name",
+      )?
+      .query_map([int(now)], read_cooldown)?
+      .collect()
+    })
+  }
+
   fn set_busy_timeout(&mut self, ms: u64) -> StorageResult<()> {
     self.db.set_busy_timeout(ms)
   }
@@ -264,5 +355,32 @@ impl FailureStore for SqliteFailures {
 
   fn location(&self) -> Location<'_> {
     Location::File(self.db.path())
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::core::failures::behaviour;
+  use crate::core::storage::sqlite::database::Durability;
+  use crate::core::storage::sqlite::testing::test_dir;
+
+  #[test]
+  fn behaves_like_the_memory_window() {
+    let dir = test_dir("failure-cases");
+    let opened = std::sync::atomic::AtomicUsize::new(0);
+    behaviour::all(&|config| {
+      let n = opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+      let path = dir.join(format!("{n}.db"));
+      Box::new(SqliteFailures::open(&path, Durability::Normal, config).unwrap())
+    });
+  }
+
+  #[test]
+  fn two_handles_on_one_file_share_the_cooldowns() {
+    let path = test_dir("shared-cooldowns").join("s.db");
+    let open =
+      || SqliteFailures::open(&path, Durability::Normal, FailureConfig::default()).unwrap();
+    behaviour::cooldowns_are_shared(&mut open(), &mut open());
   }
 }

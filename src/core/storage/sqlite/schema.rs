@@ -15,12 +15,12 @@ use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult}
 pub(super) const APPLICATION_ID: i64 = 0x4662_4d65;
 
 /// Migration `n` takes a file from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables the current schema has.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
   "meta",
   "jobs",
   "job_counts",
@@ -30,6 +30,7 @@ const TABLES: [&str; 9] = [
   "failure_services",
   "failure_totals",
   "redis_outbox",
+  "cooldowns",
 ];
 
 pub(super) const V1: &str = "
@@ -147,6 +148,18 @@ CREATE TABLE redis_outbox (
   head TEXT NOT NULL,
   args TEXT NOT NULL
 );
+";
+
+/// Benched names (README, "Cooldowns"): since when, until when (ms), why;
+/// by end, to drop the ended ones and the one ending soonest.
+const V4: &str = "
+CREATE TABLE cooldowns (
+  name TEXT PRIMARY KEY,
+  since INTEGER NOT NULL,
+  until INTEGER NOT NULL,
+  reason TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX cooldowns_by_end ON cooldowns (until);
 ";
 
 const V2: &str = "

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::schema::{seed_keys, APPLICATION_ID, V1};
+use super::schema::{seed_keys, APPLICATION_ID, V1, VERSION};
 use crate::core::failures::{FailureConfig, FailureRecord};
 use crate::core::queue::{Job, QueueConfig};
 use crate::core::storage::sqlite::database::Durability;
@@ -88,4 +88,33 @@ fn failures_written_before_the_byte_bound_are_counted_as_the_history_counts_them
     .unwrap();
   assert_eq!(history.bytes().unwrap(), 5);
   assert_eq!(history.stats().unwrap().len(), 1);
+}
+
+#[test]
+fn a_file_of_the_previous_version_gains_the_cooldowns_and_keeps_its_history() {
+  let path = test_dir("migrate-cooldowns").join("s.db");
+  let config = FailureConfig::default();
+  let mut history = SqliteFailures::open(&path, Durability::Normal, config).unwrap();
+  history.record("fb", "post", "e", "r", 1).unwrap();
+  drop(history);
+  // As version 3 left it: no cooldowns table.
+  Connection::open(&path)
+    .unwrap()
+    .execute_batch("DROP TABLE cooldowns; PRAGMA user_version = 3;")
+    .unwrap();
+  let mut history = SqliteFailures::open(&path, Durability::Normal, config).unwrap();
+  assert_eq!(history.failures(None, Page::ALL).unwrap().len(), 1);
+  history.bench("gpt", 1_000, "HTTP 429", 0).unwrap();
+  assert_eq!(history.cooldowns_of(&["gpt"], 400).unwrap(), [Some(600)]);
+  let version: i64 = Connection::open(&path)
+    .unwrap()
+    .query_row("PRAGMA user_version", [], |row| row.get(0))
+    .unwrap();
+  assert_eq!((version, VERSION), (4, 4));
+  // And from the first release on, through every migration.
+  let first = test_dir("migrate-cooldowns-v1").join("s.db");
+  version_1_file(&first, "");
+  let mut history = SqliteFailures::open(&first, Durability::Normal, config).unwrap();
+  history.bench("gpt", 1_000, "HTTP 429", 0).unwrap();
+  assert_eq!(history.cooldowns(0).unwrap().len(), 1);
 }
