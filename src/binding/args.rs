@@ -147,6 +147,11 @@ pub fn optional_ms(js: Js, value: Raw, name: &str) -> JsResult<Option<u64>> {
   Ok(optional_non_negative(js, value, name)?.map(|n| n.min(u64::MAX as f64) as u64))
 }
 
+/// Milliseconds, required: a finite number >= 0 (fractions round down).
+pub fn ms(js: Js, value: Raw, name: &str) -> JsResult<u64> {
+  optional_ms(js, value, name)?.ok_or_else(|| type_error(js, name, "of type number", value))
+}
+
 /// An integer in `min..=max`, or `None` when undefined.
 pub fn optional_integer(
   js: Js,

@@ -32,6 +32,7 @@ use super::json;
 use super::names::Prop;
 use super::queue::{job_type, priority};
 use super::raw::{Js, Kind, Raw};
+use super::store_call::on_store;
 
 fn optional_string_value(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
   match js.kind(value) {
@@ -369,29 +370,6 @@ fn entry_of(js: Js, prompt: Raw, model_id: Raw, json: Raw) -> JsResult<EntryOrNo
   js.read_string_into(json, &mut text)?;
   let entry = EntryText::joined(text, prompt_len).ok_or_else(|| Fault::internal("prompt split"))?;
   Ok(Ok((entry, model)))
-}
-
-/// Runs `work` (the singletons' store calls) here when the stores are in
-/// this process or its file, where a call takes microseconds; on Redis, on
-/// tokio's blocking threads, and the caller gets a promise of its result:
-/// the JavaScript thread never waits on the network in an asynchronous
-/// call. A panic there rejects the promise with an internal error.
-fn on_store<'env, T>(
-  env: &'env Env,
-  work: impl FnOnce() -> T + Send + 'static,
-) -> napi::Result<Either<T, PromiseRaw<'env, T>>>
-where
-  T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
-{
-  if !global().on_redis() {
-    return Ok(Either::A(work()));
-  }
-  let promise = env.spawn_future(async move {
-    napi::bindgen_prelude::spawn_blocking(work)
-      .await
-      .map_err(|_| napi::Error::from_reason("fallback-mechanisms: internal error in a store call"))
-  })?;
-  Ok(Either::B(promise))
 }
 
 fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {

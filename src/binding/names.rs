@@ -56,6 +56,10 @@ named!(
     Again = "again",
     Aborted = "aborted",
     AddEventListener = "addEventListener",
+    Status = "status",
+    StatusCode = "statusCode",
+    LastError = "lastError",
+    Cause = "cause",
   }
 );
 

@@ -23,7 +23,8 @@ pub fn retryable(js: Js, error: Raw) -> bool {
   }
 }
 
-fn is_object(js: Js, value: Raw) -> bool {
+/// Whether properties can be read off `value` (an object or a function).
+pub fn is_object(js: Js, value: Raw) -> bool {
   matches!(js.kind(value), Kind::Object | Kind::Function)
 }
 

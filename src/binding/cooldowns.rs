@@ -1,0 +1,196 @@
+//! Cooldowns' native half (README, "Cooldowns"): `throttleMs` reads what a
+//! failed call's error says and the core decides (`core::cooldown`);
+//! `benchModel`, `cooldownsOf` and `cooldownStatus` work on the singletons'
+//! failure store, where the cooldowns live next to the history.
+
+use napi::bindgen_prelude::{Either, PromiseRaw};
+use napi::Env;
+use napi_derive::napi;
+
+use crate::core::cooldown::{self, Cooldown};
+use crate::core::limits;
+use crate::core::singletons::global;
+
+use super::args;
+use super::boundary::boundary;
+use super::errors::JsResult;
+use super::names::Prop;
+use super::raw::{Js, Kind, Raw};
+use super::retry::{asked_wait_ms, is_object};
+use super::store_call::on_store;
+
+/// `value[name]` when `value` is an object and the property can be read.
+fn property(js: Js, value: Raw, name: Prop) -> Option<Raw> {
+  if !is_object(js, value) {
+    return None;
+  }
+  match js.get_name(value, name) {
+    Ok(found) => Some(found),
+    Err(_) => {
+      js.take_exception();
+      None
+    }
+  }
+}
+
+/// The HTTP status an error carries: the first readable of `status`,
+/// `statusCode`, `response.status`, `response.statusCode` (a number or a
+/// numeric string). A getter that throws ends the search with none.
+fn status_of(js: Js, error: Raw) -> Option<u16> {
+  let read = || -> JsResult<Option<u16>> {
+    if !is_object(js, error) {
+      return Ok(None);
+    }
+    let response = js.get_name(error, Prop::Response)?;
+    for holder in [error, response] {
+      if !is_object(js, holder) {
+        continue;
+      }
+      for name in [Prop::Status, Prop::StatusCode] {
+        let value = js.get_name(holder, name)?;
+        let status = match js.kind(value) {
+          Kind::Number => cooldown::status_from_number(js.read_number(value)),
+          Kind::String => cooldown::status_from_text(&js.read_string(value)?),
+          _ => None,
+        };
+        if status.is_some() {
+          return Ok(status);
+        }
+      }
+    }
+    Ok(None)
+  };
+  read().unwrap_or_else(|_| {
+    js.take_exception();
+    None
+  })
+}
+
+/// How long to bench the model whose call failed with `error`, in ms, or
+/// `null`: the wait it asks for (`retryAfterMs`, `retry-after-ms`,
+/// `Retry-After`, read as retries read them) when over 0, else `defaultMs`
+/// for HTTP 429, 503 or 529; capped at `maxMs`. An error with neither is
+/// looked into one level: `error.lastError` (the AI SDK's `RetryError`),
+/// then `error.cause`. Never throws for any `error`: what cannot be read
+/// is not a throttle. `defaultMs` or `maxMs` of 0: never bench by default.
+#[napi(ts_args_type = "error: unknown, defaultMs: number, maxMs: number")]
+pub fn throttle_ms(
+  env: Env,
+  error: Raw,
+  default_ms: Raw,
+  max_ms: Raw,
+) -> napi::Result<Option<f64>> {
+  boundary(env, |js| {
+    let default_ms = args::ms(js, default_ms, "defaultMs")?;
+    let max_ms = args::ms(js, max_ms, "maxMs")?;
+    let now = js.now_ms();
+    let read = |error: Raw| (status_of(js, error), asked_wait_ms(js, error, now));
+    let (mut status, mut asked) = read(error);
+    if status.is_none() && asked == 0 {
+      for inner in [Prop::LastError, Prop::Cause] {
+        if let Some(inner) = property(js, error, inner) {
+          (status, asked) = read(inner);
+          if status.is_some() || asked > 0 {
+            break;
+          }
+        }
+      }
+    }
+    Ok(cooldown::bench_ms(status, asked, default_ms, max_ms).map(|ms| ms as f64))
+  })
+}
+
+/// Benches `name` on the singletons' failure store until `now + ms` (a
+/// running cooldown is never shortened). `null` when stored (or nothing
+/// to store: `ms` 0); otherwise why not (the store is down, the name is
+/// too long), never thrown. A promise of that on Redis.
+#[napi(
+  ts_args_type = "name: string, ms: number, reason: string, now: number",
+  ts_return_type = "string | null | Promise<string | null>"
+)]
+pub fn bench_model<'env>(
+  env: &'env Env,
+  name: Raw,
+  ms: Raw,
+  reason: Raw,
+  now: Raw,
+) -> napi::Result<Either<Option<String>, PromiseRaw<'env, Option<String>>>> {
+  let (name, ms, reason, now) = boundary(*env, |js| {
+    let name = args::string(js, name, "name")?;
+    let ms = args::ms(js, ms, "ms")?;
+    let reason = args::string(js, reason, "reason")?;
+    Ok((name, ms, reason, args::ms(js, now, "now")?))
+  })?;
+  if let Some(problem) = limits::id_too_long("The model's name", &name) {
+    return Ok(Either::A(Some(problem)));
+  }
+  if ms == 0 {
+    return Ok(Either::A(None));
+  }
+  let until = now.saturating_add(ms);
+  on_store(env, move || {
+    let benched = global().with_failures(|store| store.bench(&name, until, &reason, now));
+    benched.err().map(|error| error.to_string())
+  })
+}
+
+/// What `cooldownsOf` gives: the ms left per name, or why the store could
+/// not say.
+type LeftOrProblem = Either<Vec<Option<f64>>, String>;
+
+/// For each of `names`, the ms left of its cooldown at `now`, or `null`;
+/// one store round trip for the list. A string when the store failed. A
+/// promise of that on Redis.
+#[napi(
+  ts_args_type = "names: string[], now: number",
+  ts_return_type = "Array<number | null> | string | Promise<Array<number | null> | string>"
+)]
+pub fn cooldowns_of<'env>(
+  env: &'env Env,
+  names: Raw,
+  now: Raw,
+) -> napi::Result<Either<LeftOrProblem, PromiseRaw<'env, LeftOrProblem>>> {
+  let (names, now) = boundary(*env, |js| {
+    if !js.is_array(names) {
+      return Err(args::type_error(js, "names", "an instance of Array", names));
+    }
+    let length = js.read_number(js.get(names, c"length")?) as u32;
+    let mut read = Vec::with_capacity(length as usize);
+    for i in 0..length {
+      read.push(args::string(
+        js,
+        js.element(names, i)?,
+        &format!("names[{i}]"),
+      )?);
+    }
+    Ok((read, args::ms(js, now, "now")?))
+  })?;
+  on_store(env, move || {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    match global().with_failures(|store| store.cooldowns_of(&names, now)) {
+      Ok(left) => Either::A(left.into_iter().map(|ms| ms.map(|ms| ms as f64)).collect()),
+      Err(error) => Either::B(error.to_string()),
+    }
+  })
+}
+
+/// The cooldowns running at `now`, ending soonest first, as JSON:
+/// `[{ name, since, until, reason }]` (ms since the epoch). A store that
+/// fails throws its coded error, as the other status calls do.
+#[napi(ts_args_type = "now: number")]
+pub fn cooldown_status(env: Env, now: Raw) -> napi::Result<String> {
+  boundary(env, |js| {
+    let now = args::ms(js, now, "now")?;
+    let cooldowns = global().with_failures(|store| store.cooldowns(now))?;
+    Ok(serde_json::Value::Array(cooldowns.iter().map(json).collect()).to_string())
+  })
+}
+
+fn json(cooldown: &Cooldown) -> serde_json::Value {
+  serde_json::json!({
+    "name": &*cooldown.name,
+    "since": cooldown.since,
+    "until": cooldown.until,
+    "reason": cooldown.reason,
+  })
+}
