@@ -391,8 +391,37 @@ export function executeService<T>(
   options?: ServiceOptions<T>,
 ): Promise<ServiceResult<T>>;
 
-/** Every breaker `executeService` has used, by operation name. */
-export function getCircuitBreakerStatus(): Record<string, { state: CircuitState; failureCount: number; openedAt?: Date }>;
+/**
+ * Every breaker `executeService` has used, by operation name, and every
+ * benched model (see `getCooldowns`) by its name: as
+ * `{ state: 'open', failureCount: 0, openedAt: since, cooldownUntil }`, or
+ * with `cooldownUntil` added to the breaker of the same name. When the
+ * store cannot be read (Redis away), the breakers alone.
+ */
+export function getCircuitBreakerStatus(): Record<
+  string,
+  { state: CircuitState; failureCount: number; openedAt?: Date; cooldownUntil?: Date }
+>;
+
+/** A benched model: since when, until when, what is left and why. */
+export interface Cooldown {
+  since: Date;
+  until: Date;
+  remainingMs: number;
+  reason: string;
+}
+
+/**
+ * The models benched now, by name (a primary's `service ?? operationName`,
+ * an alternative's `name`): after a failure with HTTP 429, 503 or 529 or a
+ * `Retry-After`, for the wait it asked (else `cooldownMs`, default 30 s),
+ * at most `maxCooldownMs` (default 5 min). Kept with the singletons'
+ * failure history (memory, SQLite file or Redis), so every call and every
+ * instance sharing it skips them; `integrationFailureManager.clearFailures`
+ * clears them. Throws the store's coded error (`STORAGE_UNAVAILABLE`, ...)
+ * when it cannot be read.
+ */
+export function getCooldowns(): Record<string, Cooldown>;
 
 /** Where the singletons keep their state, and whether it answers. */
 export interface StorageStatus {
@@ -549,7 +578,10 @@ export declare class IntegrationFailureManager {
   getFailures(service?: string, options?: PageOptions): IntegrationFailure[];
   /** True when at least `threshold` (default 3) failures fall inside the window. */
   shouldSkipService(service: string, threshold?: number): boolean;
-  /** Forgets one service's failures, or all; returns whether any were held. */
+  /**
+   * Forgets one service's failures and its cooldown (see `getCooldowns`), or
+   * all failures and all cooldowns; returns whether any were held.
+   */
   clearFailures(service?: string): boolean;
   getStats(): Record<string, { count: number; lastFailure: Date }>;
 }

@@ -40,6 +40,7 @@ const blocks = require('./lib/blocks')
 const { executeWithFallback } = require('./lib/execute')
 const { executeService, getCircuitBreakerStatus } = require('./lib/service')
 const { getStorageStatus } = require('./lib/status')
+const { getCooldowns } = require('./lib/cooldowns')
 
 
 module.exports = {
@@ -50,6 +51,7 @@ module.exports = {
   executeService,
   getCircuitBreakerStatus,
   getStorageStatus,
+  getCooldowns,
   ...singletons,
   ...classes,
 }

@@ -15,6 +15,7 @@ export const {
   executeService,
   getCircuitBreakerStatus,
   getStorageStatus,
+  getCooldowns,
   aiResponseCache,
   backgroundJobQueue,
   integrationFailureManager,

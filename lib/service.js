@@ -8,6 +8,7 @@
 const native = require('./native')
 const { attemptsOf, codedError, invoke } = require('./invoke')
 const { MESSAGES, asError } = require('./shapes')
+const { runningCooldowns } = require('./cooldowns')
 
 /** After the call failed: `fallback`, then `gracefulDegradation`, then the failure itself. */
 function degrade(options, ended) {
@@ -66,13 +67,34 @@ function executeService(operation, context, options) {
   })
 }
 
-/** The breaker of every operation `executeService` has seen. */
+const define = (status, name, value) =>
+  Object.defineProperty(status, name, { value, writable: true, enumerable: true, configurable: true })
+
+/** Every benched model, or none when the store cannot say (the breakers are this process's and still answer). */
+function cooldownsForStatus() {
+  try {
+    return runningCooldowns()
+  } catch (error) {
+    if (typeof error?.code === 'string' && error.code.startsWith('STORAGE_')) return []
+    throw error
+  }
+}
+
+/**
+ * The breaker of every operation `executeService` has seen, and every
+ * benched model as an open breaker (`cooldownUntil`; added to a breaker of
+ * the same name).
+ */
 function getCircuitBreakerStatus() {
   const status = {}
   for (const { operation, state, failureCount, openedAt } of JSON.parse(native.circuitBreakerStatus())) {
     const breaker = { state, failureCount }
     if (openedAt !== undefined) breaker.openedAt = new Date(openedAt)
-    Object.defineProperty(status, operation, { value: breaker, writable: true, enumerable: true, configurable: true })
+    define(status, operation, breaker)
+  }
+  for (const [name, { since, until }] of cooldownsForStatus()) {
+    if (Object.hasOwn(status, name)) status[name].cooldownUntil = until
+    else define(status, name, { state: 'open', failureCount: 0, openedAt: since, cooldownUntil: until })
   }
   return status
 }
