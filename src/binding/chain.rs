@@ -46,9 +46,7 @@ pub fn check_chain(
     if js.kind(alternatives_on) != Kind::Undefined {
       args::function(js, alternatives_on, "options.alternativesOn")?;
     }
-    let ms = |value, name| {
-      args::optional_integer(js, value, name, 0, args::MAX_SAFE_INTEGER)
-    };
+    let ms = |value, name| args::optional_integer(js, value, name, 0, args::MAX_SAFE_INTEGER);
     let cooldown = ms(cooldown_ms, "options.cooldownMs")?.unwrap_or(DEFAULT_COOLDOWN_MS);
     let max_cooldown =
       ms(max_cooldown_ms, "options.maxCooldownMs")?.unwrap_or(DEFAULT_MAX_COOLDOWN_MS);
@@ -86,7 +84,12 @@ fn check_alternatives(js: Js, alternatives: Raw) -> JsResult<()> {
     let name = js.get(alternative, c"name")?;
     args::identifier(js, name, &name_path)?;
     if js.string_length(name) == 0 {
-      return Err(args::value_error(js, &name_path, "a non-empty string", name));
+      return Err(args::value_error(
+        js,
+        &name_path,
+        "a non-empty string",
+        name,
+      ));
     }
     let operation = js.get(alternative, c"operation")?;
     args::function(js, operation, &format!("{path}.operation"))?;
