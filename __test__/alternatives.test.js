@@ -355,7 +355,7 @@ const { executeWithFallback, getCooldowns } = require('.')
 let calls = 0
 executeWithFallback(async () => { calls++; return 'claude' },
   { operationName: 'chat', service: 'claude', alternatives: [{ name: 'haiku', operation: async () => 'haiku' }] })
-  .then((r) => console.log(JSON.stringify({ calls, data: r.data, benched: r.metadata.benched, listed: 'claude' in getCooldowns() })))`
+  .then((r) => console.log(JSON.stringify({ calls, data: r.data, benched: r.metadata && r.metadata.benched, listed: 'claude' in getCooldowns() })))`
 
 test('a cooldown is shared by every process on the same store (SQLite file; Redis when the suite has one)', async () => {
   const stores = [{ FALLBACK_MECHANISMS_DB: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cooldowns-')), 'shared.db') }]

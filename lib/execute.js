@@ -163,7 +163,9 @@ function fallbackResult(call, error, attempts, outcome, benched) {
   const { unavailable } = outcome
   if (unavailable !== undefined) warnUnavailable(call.operationName, unavailable)
   if (outcome.fallbackType === undefined) {
-    return failed(asError(error, outcome.isError, outcome.message), outcome.message, attempts, unavailable)
+    const result = failed(asError(error, outcome.isError, outcome.message), outcome.message, attempts, unavailable)
+    if (benched !== undefined && benched.length > 0) result.metadata.benched = benched
+    return result
   }
   const type = outcome.fallbackType
   let data = type === 'default' ? call.defaultValue : outcome.data
