@@ -41,6 +41,9 @@ const { executeWithFallback } = require('./lib/execute')
 const { executeService, getCircuitBreakerStatus } = require('./lib/service')
 const { getStorageStatus } = require('./lib/status')
 
+// Events and metrics through OpenTelemetry when @opentelemetry/api is
+// installed, unless FALLBACK_MECHANISMS_OTEL=0 (lib/telemetry.js).
+require('./lib/telemetry').start()
 
 module.exports = {
   executeWithFallback,
