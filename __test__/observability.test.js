@@ -111,6 +111,19 @@ test('retry: one message per attempt after the first, with the previous attempt\
   )
 })
 
+test('a message that cannot read its error says so, and the call goes on', async () => {
+  const hostile = () => {
+    const error = new Error('x')
+    Object.defineProperty(error, 'message', { get() { throw new Error('no message for you') } })
+    return error
+  }
+  const seen = await published(['retry'], async () => {
+    const result = await executeService(async () => { throw hostile() }, { operation: fresh('hostile'), timestamp: new Date() }, { maxRetries: 1, baseDelay: 1 })
+    assert.equal(result.success, false)
+  })
+  assert.deepEqual(seen.map(([, message]) => message.error), ['an error whose message could not be read'])
+})
+
 test('the caller\'s AsyncLocalStorage store is seen by every attempt, the retried ones too', async () => {
   const storage = new AsyncLocalStorage()
   const stores = []
