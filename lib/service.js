@@ -28,8 +28,23 @@ function failureCountOf(operation) {
   return entry === undefined ? 0 : entry.failureCount
 }
 
+/**
+ * `context.operation`, which the native call has read and checked (a
+ * non-empty string); read again here, so a getter that now throws or
+ * answers otherwise leaves the bookkeeping out (`undefined`), not the call.
+ */
+function breakerName(context) {
+  try {
+    const name = context.operation
+    return typeof name === 'string' && name !== '' ? name : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Notes `state` as `operation`'s breaker's, and publishes it when it changed. */
 function sawBreaker(operation, state, error) {
+  if (operation === undefined) return
   const previousState = lastSeen.get(operation) ?? 'closed'
   if (state === previousState) return
   if (state === 'closed') lastSeen.delete(operation)
@@ -89,11 +104,10 @@ function executeService(operation, context, options) {
   } catch (thrown) {
     return Promise.reject(thrown)
   }
-  // Checked by the native call: a non-empty string.
-  const name = context.operation
+  const name = breakerName(context)
   if (run.openMessage !== null) {
     const error = codedError(run.openMessage, 'CIRCUIT_OPEN')
-    const circuitState = native.circuitState(name)
+    const circuitState = name === undefined ? 'open' : native.circuitState(name)
     sawBreaker(name, circuitState, error)
     return degrade(options, failedCall(error, 0, circuitState))
   }
