@@ -221,7 +221,7 @@ test('without @opentelemetry/api (FALLBACK_MECHANISMS_OTEL=0) nothing subscribes
   assert.deepEqual(await run(env), { subscribed: CHANNELS, data: [1, 2] }, 'with the API installed, the bridge subscribes to all five')
 })
 
-test('OpenTelemetry: span events on the active span, and the metrics', async () => {
+test('OpenTelemetry: span events on the active span, and the metrics', async (t) => {
   const api = require('@opentelemetry/api')
   const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-base')
   const { MeterProvider, InMemoryMetricExporter, PeriodicExportingMetricReader, AggregationTemporality } = require('@opentelemetry/sdk-metrics')
@@ -236,7 +236,7 @@ test('OpenTelemetry: span events on the active span, and the metrics', async () 
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 })
   const meterProvider = new MeterProvider({ readers: [reader] })
   api.metrics.setGlobalMeterProvider(meterProvider)
-  test.after(async () => {
+  t.after(async () => {
     await meterProvider.shutdown()
     await tracerProvider.shutdown()
     api.metrics.disable()
