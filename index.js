@@ -42,6 +42,9 @@ const { executeService, getCircuitBreakerStatus } = require('./lib/service')
 const { getStorageStatus } = require('./lib/status')
 const { getCooldowns } = require('./lib/cooldowns')
 
+// Events and metrics through OpenTelemetry when @opentelemetry/api is
+// installed, unless FALLBACK_MECHANISMS_OTEL=0 (lib/telemetry.js).
+require('./lib/telemetry').start()
 
 module.exports = {
   executeWithFallback,

@@ -23,13 +23,18 @@ const channels = {
 /** The thrown value's message as the contract reads it (§8), or `undefined`. */
 function messageOf(error) {
   if (error === undefined) return undefined
-  if (error instanceof Error) return error.message
   if (typeof error === 'string') return error
   if (error !== null && typeof error === 'object') {
+    let isError = false
     try {
-      if (typeof error.message === 'string') return error.message
+      // In the try: `instanceof` throws for a revoked Proxy.
+      isError = error instanceof Error
+      const message = error.message
+      if (typeof message === 'string') return message
+      if (isError) return message === undefined ? '' : String(message)
     } catch {
-      // A message getter that throws: described like any other object.
+      // A message getter that throws: said as the native side says it.
+      if (isError) return 'an error whose message could not be read'
     }
     return 'non-error value thrown (object)'
   }
@@ -39,10 +44,18 @@ function messageOf(error) {
 /**
  * Publishes `make()` on `channel` when someone listens. A subscriber that
  * throws is the subscriber's problem: diagnostics_channel reports it on
- * the next tick and the call goes on.
+ * the next tick and the call goes on. A message that cannot be made (a
+ * hostile value in it) is not published: the call goes on too.
  */
 function publish(channel, make) {
-  if (channel.hasSubscribers) channel.publish(make())
+  if (!channel.hasSubscribers) return
+  let message
+  try {
+    message = make()
+  } catch {
+    return
+  }
+  channel.publish(message)
 }
 
 module.exports = { channels, publish, messageOf }

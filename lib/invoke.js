@@ -1,5 +1,8 @@
 'use strict'
 
+const { AsyncResource } = require('node:async_hooks')
+const { channels, publish, messageOf } = require('./events')
+
 /** An `Error` with a `code`, as this package's own errors have. */
 function codedError(message, code) {
   const error = new Error(message)
@@ -24,9 +27,20 @@ function invoke(fn, ...args) {
  * `attempt(n)` runs the operation once and always resolves, `undefined` on
  * success and `{ error, again }` on failure; `abort(n, timeoutMs)` fails
  * attempt `n` with a TIMEOUT error and aborts its signal. The values stay
- * here: `outcome(n)` is what attempt `n` ended with.
+ * here: `outcome(n)` is what attempt `n` ended with. An attempt after the
+ * first is published on the retry channel, with `operationName` and
+ * `alternative` (`undefined` for the primary).
+ *
+ * Both run in the caller's async context, made explicit here: an operation
+ * retried from the Rust loop must see the caller's AsyncLocalStorage store
+ * (Next.js headers() and cookies() read it) and OpenTelemetry's active span.
+ * Node runs a threadsafe function in the context it was made in, and the
+ * loop makes its own in `runAttempts`, called in the caller's context, so
+ * this holds without the binding today; bound, it no longer depends on when
+ * or where the Rust side makes them.
  */
-function attemptsOf(operation, { retryIf, withSignal } = {}) {
+function attemptsOf(operation, { retryIf, withSignal, operationName, alternative } = {}) {
+  const caller = new AsyncResource('fallback-mechanisms:attempts')
   const outcomes = new Map()
   const controllers = new Map()
   function again(error) {
@@ -42,8 +56,21 @@ function attemptsOf(operation, { retryIf, withSignal } = {}) {
     if (!outcomes.has(n)) outcomes.set(n, outcome)
     return outcomes.get(n)
   }
+  function retried(n) {
+    publish(channels.retry, () => {
+      const previous = outcomes.get(n - 1)
+      return {
+        type: 'retry',
+        operationName,
+        attempt: n,
+        error: previous === undefined ? undefined : messageOf(previous.error),
+        alternative,
+      }
+    })
+  }
   return {
-    attempt(n) {
+    attempt: caller.bind((n) => {
+      if (n >= 2) retried(n)
       const controller = withSignal ? new AbortController() : undefined
       if (controller) controllers.set(n, controller)
       const running = controller ? invoke(operation, controller.signal) : invoke(operation)
@@ -57,8 +84,8 @@ function attemptsOf(operation, { retryIf, withSignal } = {}) {
           return { error: outcome.error, again: again(outcome.error) }
         },
       )
-    },
-    abort(n, timeoutMs) {
+    }),
+    abort: caller.bind((n, timeoutMs) => {
       // An attempt that settled before this ran (the thread was busy) wins.
       const settled = outcomes.get(n)
       if (settled !== undefined) return 'error' in settled ? { error: settled.error, again: again(settled.error) } : undefined
@@ -67,7 +94,7 @@ function attemptsOf(operation, { retryIf, withSignal } = {}) {
       settle(n, { error })
       if (controller) controller.abort(error)
       return { error, again: again(error) }
-    },
+    }),
     /** Aborts the attempt in progress (the caller's signal). */
     abortAll(reason) {
       for (const controller of controllers.values()) controller.abort(reason)

@@ -9,6 +9,59 @@ const native = require('./native')
 const { attemptsOf, codedError, invoke } = require('./invoke')
 const { MESSAGES, asError } = require('./shapes')
 const { runningCooldowns } = require('./cooldowns')
+const { channels, publish, messageOf } = require('./events')
+
+/**
+ * operation → the state of its breaker when last seen here, for breakers
+ * not closed (closed is the default: it is not kept). The breaker lives in
+ * Rust; its transitions are read off what each call sees (let through or
+ * kept out, and `circuitState` at the end), which costs a Map look-up per
+ * call. It is kept whether or not anyone subscribes: a subscriber that
+ * comes later then gets a true `previousState`, not a guess. Bounded like
+ * the Rust side's table: past 10,000 the oldest goes (its next change may
+ * then read as from 'closed').
+ */
+const lastSeen = new Map()
+
+/** The breaker's consecutive failures, read only to publish a change. */
+function failureCountOf(operation) {
+  const entry = JSON.parse(native.circuitBreakerStatus()).find((breaker) => breaker.operation === operation)
+  return entry === undefined ? 0 : entry.failureCount
+}
+
+/**
+ * `context.operation`, which the native call has read and checked (a
+ * non-empty string); read again here, so a getter that now throws or
+ * answers otherwise leaves the bookkeeping out (`undefined`), not the call.
+ */
+function breakerName(context) {
+  try {
+    const name = context.operation
+    return typeof name === 'string' && name !== '' ? name : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Notes `state` as `operation`'s breaker's, and publishes it when it changed. */
+function sawBreaker(operation, state, error) {
+  if (operation === undefined) return
+  const previousState = lastSeen.get(operation) ?? 'closed'
+  if (state === previousState) return
+  if (state === 'closed') lastSeen.delete(operation)
+  else {
+    if (lastSeen.size >= 10_000) lastSeen.delete(lastSeen.keys().next().value)
+    lastSeen.set(operation, state)
+  }
+  publish(channels.breaker, () => ({
+    type: 'breaker',
+    operationName: operation,
+    state,
+    previousState,
+    failureCount: failureCountOf(operation),
+    error: state === 'open' ? messageOf(error) : undefined,
+  }))
+}
 
 /** After the call failed: `fallback`, then `gracefulDegradation`, then the failure itself. */
 function degrade(options, ended) {
@@ -46,20 +99,25 @@ function failedCall(error, attempts, circuitState) {
 }
 
 function executeService(operation, context, options) {
-  const attempts = attemptsOf(operation)
   let run
   try {
     run = native.startServiceCall(operation, context, options)
   } catch (thrown) {
     return Promise.reject(thrown)
   }
+  const name = breakerName(context)
   if (run.openMessage !== null) {
     const error = codedError(run.openMessage, 'CIRCUIT_OPEN')
-    const circuitState = native.circuitState(context.operation)
+    const circuitState = name === undefined ? 'open' : native.circuitState(name)
+    sawBreaker(name, circuitState, error)
     return degrade(options, failedCall(error, 0, circuitState))
   }
+  // Let through while last seen open: this is the half-open breaker's trial.
+  if (lastSeen.get(name) === 'open') sawBreaker(name, 'half-open', undefined)
+  const attempts = attemptsOf(operation, { operationName: name })
   return run.runAttempts(attempts.attempt(1), attempts.attempt, attempts.abort).then(({ ok, attempts: count, circuitState }) => {
     const last = attempts.outcome(count)
+    sawBreaker(name, circuitState, ok ? undefined : last.error)
     if (ok) {
       return { success: true, data: last.value, message: MESSAGES.success, timestamp: new Date(), metadata: { attempts: count, circuitState } }
     }

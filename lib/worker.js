@@ -8,6 +8,19 @@
 
 const { invoke, codedError } = require('./invoke')
 const { job: toJob } = require('./shapes')
+const { channels, publish, messageOf } = require('./events')
+
+/** Publishes a recorded outcome of `job` on the job channel. */
+function published(type, job, error) {
+  publish(channels.job, () => ({
+    type,
+    operationName: job.operation,
+    jobId: job.id,
+    jobType: job.type,
+    retryCount: job.retryCount,
+    error: messageOf(error),
+  }))
+}
 
 /**
  * Calls an event callback. Its throw (or an async callback's rejection)
@@ -80,13 +93,18 @@ function workerCalls(handlers) {
     let error = errors.get(job.id)
     errors.delete(job.id)
     if (event === 'completed') {
+      published('completed', job, undefined)
       report('onCompleted', onCompleted, job)
       return
     }
     // A handler that failed its job itself and then returned: the error is what it recorded.
     if (error === undefined) error = new Error(job.lastError)
+    published('failed', job, error)
     report('onFailed', onFailed, job, error)
-    if (event === 'dead') report('onDeadLetter', onDeadLetter, job)
+    if (event === 'dead') {
+      published('dead-lettered', job, error)
+      report('onDeadLetter', onDeadLetter, job)
+    }
   }
 
   function listen(options) {

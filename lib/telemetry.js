@@ -1,0 +1,123 @@
+'use strict'
+
+// The OpenTelemetry bridge (README, "Observability"). Where
+// `@opentelemetry/api` resolves (an optional peer dependency, never
+// required) and FALLBACK_MECHANISMS_OTEL is not '0', it subscribes to the
+// five channels of lib/events.js and records each message as an event on
+// the active span and in a few metrics. Nothing here may break a call: every
+// handler catches what it throws.
+
+const diagnostics = require('node:diagnostics_channel')
+const { singletons } = require('./classes')
+
+const NAME = 'fallback-mechanisms'
+
+/** `@opentelemetry/api`, or `undefined` when it is absent or turned off. */
+function loadApi() {
+  if (process.env.FALLBACK_MECHANISMS_OTEL === '0') return undefined
+  try {
+    return require('@opentelemetry/api')
+  } catch {
+    return undefined
+  }
+}
+
+/** A message's fields as span attributes: strings, numbers and booleans; Dates as ISO text. */
+function attributesOf(message) {
+  const attributes = {}
+  for (const key of Object.keys(message)) {
+    const value = message[key]
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') attributes[key] = value
+    else if (value instanceof Date && !Number.isNaN(value.getTime())) attributes[key] = value.toISOString()
+  }
+  return attributes
+}
+
+/**
+ * The instruments, on the meter of the global MeterProvider as it is now.
+ * An app may register its provider after this module loaded (the API has
+ * no proxy for meters, unlike tracers): each event checks the provider and
+ * makes the instruments again on a new one.
+ */
+function instrumentsOn(api) {
+  let provider
+  let instruments
+  return () => {
+    const current = api.metrics.getMeterProvider()
+    if (current === provider) return instruments
+    provider = current
+    const meter = current.getMeter(NAME)
+    instruments = {
+      fallbacks: meter.createCounter('fallback_mechanisms.fallbacks', { description: 'Calls answered by a fallback, by fallback.type' }),
+      retries: meter.createCounter('fallback_mechanisms.retries', { description: 'Attempts started after a failed one' }),
+      alternatives: meter.createCounter('fallback_mechanisms.alternatives', { description: 'Alternatives tried or passed over, by outcome' }),
+      jobs: meter.createCounter('fallback_mechanisms.jobs', { description: 'Job outcomes recorded by the worker, by outcome' }),
+    }
+    // Read at collection time only.
+    const { aiResponseCache, backgroundJobQueue } = singletons
+    const hits = meter.createObservableCounter('fallback_mechanisms.cache.hits', { description: 'aiResponseCache hits in this process' })
+    const misses = meter.createObservableCounter('fallback_mechanisms.cache.misses', { description: 'aiResponseCache misses in this process' })
+    const depth = meter.createObservableGauge('fallback_mechanisms.queue.depth', { description: 'Pending jobs in backgroundJobQueue' })
+    meter.addBatchObservableCallback(
+      (result) => {
+        // A store that cannot answer (Redis away) is left out of this collection.
+        try {
+          const stats = aiResponseCache.getStats()
+          result.observe(hits, stats.hits)
+          result.observe(misses, stats.misses)
+        } catch {
+          // Not observed this time.
+        }
+        try {
+          result.observe(depth, backgroundJobQueue.getStats().pending)
+        } catch {
+          // Not observed this time.
+        }
+      },
+      [hits, misses, depth],
+    )
+    return instruments
+  }
+}
+
+/** What each channel adds to the metrics. */
+function counted(instruments, channel, message) {
+  const operation = { 'operation.name': message.operationName }
+  if (channel === 'fallback') instruments.fallbacks.add(1, { 'fallback.type': message.type, ...operation })
+  else if (channel === 'retry') instruments.retries.add(1, operation)
+  else if (channel === 'alternative') instruments.alternatives.add(1, { outcome: message.outcome, 'alternative.name': message.alternative, ...operation })
+  else if (channel === 'job') instruments.jobs.add(1, { outcome: message.type, 'job.type': message.jobType, ...operation })
+}
+
+/** Set on the thread's global once the bridge is on: a module evaluated again (hot reload) subscribes once. */
+const STARTED = Symbol.for('fallback-mechanisms.telemetry')
+
+/** Turns the bridge on when the API is there; says whether it is on. */
+function start() {
+  if (globalThis[STARTED] === true) return true
+  const api = loadApi()
+  if (api === undefined) return false
+  globalThis[STARTED] = true
+  const instruments = instrumentsOn(api)
+  try {
+    // The observable instruments attach now when a provider is registered already.
+    instruments()
+  } catch {
+    // Retried at the first event.
+  }
+  for (const channel of ['fallback', 'alternative', 'retry', 'breaker', 'job']) {
+    const eventName = `${NAME}.${channel}`
+    diagnostics.subscribe(`${NAME}:${channel}`, (message) => {
+      try {
+        const span = api.trace.getActiveSpan()
+        if (span !== undefined) span.addEvent(eventName, attributesOf(message))
+        counted(instruments(), channel, message)
+      } catch {
+        // An SDK that throws is not the call's problem.
+      }
+    })
+  }
+  return true
+}
+
+module.exports = { start }
