@@ -193,7 +193,7 @@ async function main() {
         // Claude is still cooling down (60 s) unless this ran late: Haiku or Claude answered.
         assert.match(await turn.getByTestId('chat-source').getAttribute('data-fallback-type'), /^(none|alternative)$/)
         fs.mkdirSync(results, { recursive: true })
-        await page.screenshot({ path: path.join(results, 'chat.png') })
+        await page.locator('main').screenshot({ path: path.join(results, 'chat.png') })
 
         await page.goto(`${base}/fallbacks`)
         const state = await call('/api/state')
