@@ -199,6 +199,31 @@ function stopApps() {
   return Promise.all([...servers].map((server) => server.stop()))
 }
 
+/**
+ * POSTs `body` to the example's streaming /api/chat at `base` and reads the
+ * answer chunk by chunk as it arrives: resolves `{ text, chunks, spreadMs
+ * (first chunk to last), header(name) }`.
+ */
+async function chatOn(base, body) {
+  const response = await fetch(`${base}/api/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  assert.equal(response.status, 200)
+  assert.equal(response.headers.get('content-type'), 'text/plain; charset=utf-8')
+  const decoder = new TextDecoder()
+  let text = ''
+  const arrivals = []
+  for await (const chunk of response.body) {
+    arrivals.push(Date.now())
+    text += decoder.decode(chunk, { stream: true })
+  }
+  text += decoder.decode()
+  const spreadMs = arrivals.length ? arrivals.at(-1) - arrivals[0] : 0
+  return { text, chunks: arrivals.length, spreadMs, header: (name) => response.headers.get(name) }
+}
+
 /** The text of each element with a `data-testid` in server-rendered HTML, by id. */
 function testIds(html) {
   const values = {}
@@ -206,4 +231,4 @@ function testIds(html) {
   return values
 }
 
-module.exports = { root, app, run, checks, waitFor, prepareApp, startApp, stopApps, testIds }
+module.exports = { root, app, run, checks, waitFor, prepareApp, startApp, stopApps, testIds, chatOn }

@@ -8,13 +8,15 @@
 // over HTTP that an answer cached through A serves B while B's model is
 // down; that a job queued through A is run once by B's worker, and once by
 // B's cron drain route; that three failures recorded through A make B skip
-// Facebook up front; and that /fallbacks shows the same numbers on both.
+// Facebook up front; that a chat model rate-limited through A is benched on
+// B too; and that /fallbacks shows the same numbers on both (not the chart:
+// each instance counts its own fallbacks).
 // Uses the build scripts/test-nextjs.js made when nothing changed since
 // (scripts/nextjs-app.js), and builds it otherwise. Every process it starts
 // is stopped by its process id, also when a check fails.
 
 const assert = require('node:assert/strict')
-const { checks, waitFor, prepareApp, startApp, stopApps, testIds } = require('./nextjs-app')
+const { checks, waitFor, prepareApp, startApp, stopApps, testIds, chatOn } = require('./nextjs-app')
 const { startRedis } = require('./redis-server')
 
 const timings = []
@@ -116,6 +118,20 @@ async function main() {
         assert.equal((await world(b)).calls.facebook, 0, 'B never called Facebook')
       })
 
+      await check('Claude rate-limited through A is benched on B too: B\'s chat goes to Haiku without calling Claude', async () => {
+        await simulate(a, { claude: 'rate-limited' })
+        const onA = await chatOn(a.base, { prompt: 'shared cooldown', userId: 'r5' })
+        assert.deepEqual([onA.header('x-fallback-type'), onA.header('x-alternative')], ['alternative', 'haiku'])
+        const onB = await chatOn(b.base, { prompt: 'shared cooldown', userId: 'r5' })
+        assert.deepEqual([onB.header('x-fallback-type'), onB.header('x-alternative'), onB.header('x-benched')], ['alternative', 'haiku', 'claude'])
+        assert.ok(onB.chunks > 1, `B's answer came in ${onB.chunks} chunk(s)`)
+        assert.deepEqual([(await world(a)).calls.claude, (await world(b)).calls.claude], [1, 0], 'only A called Claude')
+        const [coolingOnA, coolingOnB] = await Promise.all([a, b].map(async (server) => (await server.call('/api/state')).cooldowns))
+        assert.deepEqual(coolingOnA.map((c) => [c.name, c.until, c.reason]), coolingOnB.map((c) => [c.name, c.until, c.reason]))
+        assert.deepEqual(coolingOnA.map((c) => c.name), ['claude'])
+        await simulate(a, { claude: 'ok' })
+      })
+
       await check('/fallbacks shows the same, shared numbers on A and B', async () => {
         const pages = await Promise.all([a, b].map(async (server) => testIds(await (await fetch(`${server.base}/fallbacks`)).text())))
         const shown = (values) => ({
@@ -131,13 +147,17 @@ async function main() {
           localJobs: values['storage-local-jobs'],
           lastError: values['storage-last-error'],
           location: values['storage-location'],
+          // Cooldowns are shared; the chart and the breakers are per instance.
+          cooldown: values['cooldown-claude'],
         })
         const [onA, onB] = pages.map(shown)
         assert.deepEqual(onA, onB)
-        // One answer cached through A; B's hit on it and its miss on another
-        // prompt count for both; two jobs done; Facebook's three failures.
+        // One blog answer cached through A and Haiku's chat answer (one
+        // prompt, cached by A then B); B's hit on the blog answer and its
+        // miss on another prompt count for both; two jobs done; Facebook's
+        // three failures; Claude's cooldown.
         assert.deepEqual(onA, {
-          cacheSize: '1',
+          cacheSize: '2',
           cacheHits: '1',
           cacheMisses: onA.cacheMisses,
           pending: '0',
@@ -149,6 +169,7 @@ async function main() {
           localJobs: '0',
           lastError: 'none',
           location: onA.location,
+          cooldown: 'claude',
         })
         assert.ok(Number(onA.cacheMisses) >= 1)
         assert.ok(onA.location.endsWith(`(keyPrefix ${prefix})`), onA.location)

@@ -2,9 +2,12 @@
 
 // npm run test:nextjs: the package the way an app gets it. Packs the library,
 // installs the tarball into examples/nextjs, runs `next build` and
-// `next start` on 127.0.0.1, exercises every scenario over HTTP, then opens
-// /fallbacks in headless Chromium and checks that the numbers it shows are
-// the state the scenarios created. Installs what it needs itself (the
+// `next start` on 127.0.0.1, exercises every scenario over HTTP (with the
+// streaming chat: Claude, Haiku while Claude cools down, the cache), then in
+// headless Chromium sends a message on /chat and watches the answer stream
+// in, and opens /fallbacks: the numbers it shows are the state the
+// scenarios created, the chart draws what this instance counted, Claude's
+// cooldown is listed. Installs what it needs itself (the
 // example's npm packages, Debian's chromium when it is missing). The steps it
 // shares with scripts/test-nextjs-redis.js are in scripts/nextjs-app.js; a
 // build made from the same package and sources is used again.
@@ -12,7 +15,7 @@
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { app, run, checks, waitFor, prepareApp, startApp, stopApps } = require('./nextjs-app')
+const { app, run, checks, waitFor, prepareApp, startApp, stopApps, testIds, chatOn } = require('./nextjs-app')
 
 const results = path.join(app, 'test-results')
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
@@ -98,6 +101,72 @@ async function main() {
       assert.equal(failures.skip, true)
     })
 
+    // The streaming chat (/api/chat): Claude, Haiku standing in, the cache.
+    const world = () => call('/api/simulate')
+    const chat = (prompt) => chatOn(base, { prompt, userId: 'u5' })
+    const chatCalls = async () => {
+      const { calls } = await world()
+      return { claude: calls.claude, haiku: calls.haiku }
+    }
+    let claudeAnswer = null
+
+    await check('chat: Claude streams its answer in chunks, and the whole answer is cached', async () => {
+      await simulate({ claude: 'ok', haiku: 'ok' })
+      const before = await chatCalls()
+      const answer = await chat('a first home')
+      assert.equal(answer.header('x-fallback-type'), 'none')
+      assert.equal(answer.header('x-alternative'), null)
+      assert.match(answer.text, /^Happy to help with a first home\. /)
+      assert.ok(answer.chunks > 1, `the body came in ${answer.chunks} chunk(s)`)
+      assert.ok(answer.spreadMs >= 200, `the chunks came over ${answer.spreadMs} ms`)
+      assert.deepEqual(await chatCalls(), { claude: before.claude + 1, haiku: before.haiku })
+      const cached = await call('/api/manage', { action: 'cache.get', prompt: 'a first home', modelId: 'chat:claude>haiku' })
+      assert.equal(cached.entry.response, answer.text)
+      claudeAnswer = answer.text
+    })
+
+    await check('chat: Claude rate-limited, Haiku answers; within the cooldown Claude is not called at all', async () => {
+      await simulate({ claude: 'rate-limited' })
+      const before = await chatCalls()
+      const first = await chat('moving house')
+      assert.equal(first.header('x-fallback-type'), 'alternative')
+      assert.equal(first.header('x-alternative'), 'haiku')
+      assert.match(first.text, /^Quick take on moving house: /)
+      assert.ok(first.chunks > 1, `the body came in ${first.chunks} chunk(s)`)
+      assert.deepEqual(await chatCalls(), { claude: before.claude + 1, haiku: before.haiku + 1 })
+      // Claude would answer now: only its cooldown keeps it out.
+      await simulate({ claude: 'ok' })
+      const second = await chat('a garden flat')
+      assert.deepEqual([second.header('x-fallback-type'), second.header('x-alternative'), second.header('x-benched')], ['alternative', 'haiku', 'claude'])
+      assert.match(second.text, /^Quick take on a garden flat: /)
+      assert.deepEqual(await chatCalls(), { claude: before.claude + 1, haiku: before.haiku + 2 }, 'Claude was not called')
+      const { cooldowns, breakers } = await call('/api/state')
+      const claude = cooldowns.find((c) => c.name === 'claude')
+      assert.ok(claude, JSON.stringify(cooldowns))
+      assert.ok(claude.remainingMs > 0 && claude.remainingMs <= 60_000, `${claude.remainingMs} ms left of the 60 s Retry-After`)
+      assert.match(claude.reason, /429/)
+      const breaker = breakers.find((b) => b.name === 'claude')
+      assert.deepEqual([breaker?.state, breaker?.cooldownUntil], ['open', claude.until])
+      const shown = testIds(await (await fetch(`${base}/fallbacks`)).text())
+      assert.equal(shown['cooldown-claude'], 'claude')
+      assert.match(shown['cooldown-claude-left'], /^in \d+ s$/)
+      assert.equal(shown['breaker-claude'], 'open')
+    })
+
+    await check('chat: both models failing, the cached answer is replayed as a stream, else the default', async () => {
+      await simulate({ claude: 'down', haiku: 'down' })
+      const before = await chatCalls()
+      const replayed = await chat('a first home')
+      assert.equal(replayed.header('x-fallback-type'), 'cache')
+      assert.equal(replayed.text, claudeAnswer)
+      const fallback = await chat('never asked before')
+      assert.equal(fallback.header('x-fallback-type'), 'default')
+      assert.match(fallback.text, /busy/)
+      // Claude is still cooling down: only Haiku was tried, twice.
+      assert.deepEqual(await chatCalls(), { claude: before.claude, haiku: before.haiku + 2 })
+      await simulate({ claude: 'ok', haiku: 'ok' })
+    })
+
     await check('/fallbacks shows the state the scenarios created', async () => {
       const { chromium } = require(path.join(app, 'node_modules', 'playwright-core'))
       const browser = await chromium.launch({
@@ -106,6 +175,26 @@ async function main() {
       })
       try {
         const page = await browser.newPage({ viewport: { width: 1100, height: 1100 } })
+
+        // The chat page reads the streamed answer into the page as it comes.
+        await page.goto(`${base}/chat`)
+        await page.getByTestId('chat-input').fill('selling a flat')
+        await page.getByTestId('chat-send').click()
+        const turn = page.getByTestId('chat-turn').last()
+        // Part of the answer is on the page while the rest is still coming.
+        await page.waitForFunction(() => {
+          const streaming = document.querySelector('[data-testid="chat-turn"][data-state="streaming"] [data-testid="chat-answer"]')
+          return streaming !== null && streaming.textContent.trim().split(/\s+/).length >= 2
+        })
+        await turn.and(page.locator('[data-state="done"]')).waitFor({ timeout: 15_000 })
+        const answer = (await turn.getByTestId('chat-answer').textContent()).trim()
+        assert.match(answer, /selling a flat/)
+        assert.ok(Number(await turn.getByTestId('chat-chunks').textContent()) > 1)
+        // Claude is still cooling down (60 s) unless this ran late: Haiku or Claude answered.
+        assert.match(await turn.getByTestId('chat-source').getAttribute('data-fallback-type'), /^(none|alternative)$/)
+        fs.mkdirSync(results, { recursive: true })
+        await page.locator('main').screenshot({ path: path.join(results, 'chat.png') })
+
         await page.goto(`${base}/fallbacks`)
         const state = await call('/api/state')
         const text = async (id) => (await page.getByTestId(id).textContent()).trim()
@@ -120,6 +209,24 @@ async function main() {
         assert.deepEqual([await text('storage-backend'), await text('storage-reachable'), await text('storage-local-jobs'), await text('storage-last-error')], ['Memory', 'yes', '0', 'none'])
         assert.ok(state.cache.size >= 2 && state.cache.hits >= 2, 'the scenarios left cached answers and hits')
         assert.ok(state.queue.completed >= 1, 'the worker completed the analytics job')
+        // The chart: a bar for every minute and type with fallbacks, adding
+        // up to what this instance counted; every type the scenarios caused.
+        const chart = page.getByTestId('fallback-chart')
+        assert.equal(await chart.getAttribute('role'), 'img')
+        assert.equal(await chart.locator('title').first().textContent(), 'Fallbacks per minute over the last hour, by type')
+        const bars = await chart.locator('rect[data-count]').evaluateAll((rects) => rects.map((r) => [r.dataset.type, Number(r.dataset.count)]))
+        const drawn = {}
+        for (const [type, n] of bars) drawn[type] = (drawn[type] ?? 0) + n
+        const counted = Object.fromEntries(Object.entries(state.timeline.totals).filter(([, n]) => n > 0))
+        assert.deepEqual(drawn, counted)
+        for (const type of ['alternative', 'cache', 'default', 'queue', 'skip']) {
+          assert.ok(counted[type] >= 1, `the chart shows ${type} fallbacks`)
+          assert.equal(await text(`timeline-total-${type}`), String(counted[type]))
+        }
+        assert.ok(counted.alternative >= 2 && counted.skip >= 3, JSON.stringify(counted))
+        // Claude's cooldown, and its breaker shown open until then.
+        assert.equal(await text('cooldown-claude'), 'claude')
+        assert.equal(await text('breaker-claude'), 'open')
         fs.mkdirSync(results, { recursive: true })
         await page.screenshot({ path: path.join(results, 'fallbacks.png'), fullPage: true })
       } finally {

@@ -11,6 +11,9 @@ export default function Home() {
       <p>
         <Link href="/fallbacks">See what is falling back right now</Link>
       </p>
+      <p>
+        <Link href="/chat">Chat with a streaming model</Link> (Claude, with Haiku and the cache to fall back on)
+      </p>
     </main>
   );
 }

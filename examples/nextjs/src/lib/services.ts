@@ -12,11 +12,20 @@ export interface ServiceSwitches {
   downChannels: string[];
   /** Whether this instance's background worker takes jobs (false: they wait for another instance, or /api/cron/drain). */
   worker: boolean;
+  /** The chat's primary model: streams an answer, is rate-limited (HTTP 429 with a Retry-After), or is down (HTTP 500). */
+  claude: ChatModelMode;
+  /** The chat's alternative model, the same three ways. */
+  haiku: ChatModelMode;
+  /** The Retry-After a rate-limited chat model sends, in seconds. */
+  retryAfterSeconds: number;
 }
+
+export type ChatModelMode = "ok" | "rate-limited" | "down";
+export type ChatModelName = "claude" | "haiku";
 
 interface SimulatedWorld {
   switches: ServiceSwitches;
-  calls: { model: number; facebook: number; analytics: number };
+  calls: { model: number; facebook: number; analytics: number; claude: number; haiku: number };
   synced: string[];
 }
 
@@ -25,8 +34,8 @@ const KEY = Symbol.for("fallback-mechanisms-example.world");
 function world(): SimulatedWorld {
   const holder = globalThis as unknown as Record<symbol, SimulatedWorld | undefined>;
   holder[KEY] ??= {
-    switches: { model: true, facebook: true, analytics: true, downChannels: [], worker: true },
-    calls: { model: 0, facebook: 0, analytics: 0 },
+    switches: { model: true, facebook: true, analytics: true, downChannels: [], worker: true, claude: "ok", haiku: "ok", retryAfterSeconds: 60 },
+    calls: { model: 0, facebook: 0, analytics: 0, claude: 0, haiku: 0 },
     synced: [],
   };
   return holder[KEY];
@@ -53,6 +62,55 @@ export function getBedrockClient() {
       await pause(5);
       if (!world().switches.model) throw new Error("Bedrock: ThrottlingException (model unavailable)");
       return { title: `A guide to ${prompt}`, content: `Everything a buyer should know about ${prompt}.` };
+    },
+  };
+}
+
+/** An error as an HTTP API client throws it: the status, and the response's headers. */
+export class ModelHttpError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly headers: Headers = new Headers(),
+  ) {
+    super(message);
+    this.name = "ModelHttpError";
+  }
+}
+
+const CHAT_ANSWERS: Record<ChatModelName, (prompt: string) => string> = {
+  claude: (prompt) =>
+    `Happy to help with ${prompt}. Start with the neighbourhood, then the price you can carry, then the paperwork; ask me about any of the three and I will go deeper.`,
+  haiku: (prompt) => `Quick take on ${prompt}: neighbourhood first, then budget, then paperwork. Ask for more on any of them.`,
+};
+
+/**
+ * A chat model that streams its answer a word at a time, as an AI SDK's
+ * text stream does: a ReadableStream of strings, one chunk every 40 ms.
+ * It fails before the first chunk the way its switch says: rate-limited
+ * (429 with a Retry-After header) or down (500).
+ */
+export function chatModel(name: ChatModelName) {
+  return {
+    async stream(prompt: string, signal?: AbortSignal): Promise<ReadableStream<string>> {
+      world().calls[name]++;
+      await pause(30);
+      const mode = world().switches[name];
+      if (mode === "rate-limited") {
+        const retryAfter = String(world().switches.retryAfterSeconds);
+        throw new ModelHttpError(`${name}: 429 Too Many Requests (rate limited)`, 429, new Headers({ "retry-after": retryAfter }));
+      }
+      if (mode === "down") throw new ModelHttpError(`${name}: 500 Internal Server Error`, 500);
+      const words = CHAT_ANSWERS[name](prompt).split(/(?<= )/);
+      let next = 0;
+      return new ReadableStream<string>({
+        async pull(controller) {
+          if (next > 0) await pause(40);
+          if (signal?.aborted) controller.error(signal.reason);
+          else if (next < words.length) controller.enqueue(words[next++]);
+          else controller.close();
+        },
+      });
     },
   };
 }

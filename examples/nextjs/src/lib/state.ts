@@ -1,6 +1,14 @@
 // A snapshot of the fallbacks' state, for /api/state and the /fallbacks page.
 
-import { aiResponseCache, backgroundJobQueue, getStorageStatus, integrationFailureManager } from "@/lib/fallback-mechanisms";
+import {
+  aiResponseCache,
+  backgroundJobQueue,
+  getCircuitBreakerStatus,
+  getCooldowns,
+  getStorageStatus,
+  integrationFailureManager,
+} from "@/lib/fallback-mechanisms";
+import { fallbackTimeline, type Timeline } from "./timeline";
 
 export interface FallbackState {
   cache: { size: number; hits: number; misses: number; hitRate: number | null; oldestEntry: string | null; newestEntry: string | null };
@@ -8,6 +16,12 @@ export interface FallbackState {
   nextJobs: { id: string; type: string; operation: string; priority: string; dueAt: string; retryCount: number; lastError: string | null }[];
   services: { service: string; failures: number; lastFailure: string; skippedUpFront: boolean }[];
   storage: { backend: "memory" | "sqlite" | "redis"; location: string | null; reachable: boolean; lastError: string | null; lastErrorAt: string | null; localJobs: number };
+  /** Models benched after a rate limit or an overload, ending soonest first (shared through the store). */
+  cooldowns: { name: string; since: string; until: string; remainingMs: number; reason: string }[];
+  /** This process's circuit breakers, and the benched models as open ones. */
+  breakers: { name: string; state: string; failureCount: number; openedAt: string | null; cooldownUntil: string | null }[];
+  /** Fallbacks per minute over the last hour, counted by this process. */
+  timeline: Timeline;
   at: string;
 }
 
@@ -46,6 +60,19 @@ export function fallbackState(): FallbackState {
     .sort((a, b) => b.lastFailure.localeCompare(a.lastFailure));
   // Where the state is kept (on Redis: one round trip, within redisTimeoutMs).
   const storage = getStorageStatus();
+  const cooldowns = Object.entries(getCooldowns())
+    .map(([name, c]) => ({ name, since: c.since.toISOString(), until: c.until.toISOString(), remainingMs: c.remainingMs, reason: c.reason }))
+    .sort((a, b) => a.until.localeCompare(b.until));
+  const breakers = Object.entries(getCircuitBreakerStatus())
+    .map(([name, b]) => ({
+      name,
+      state: b.state,
+      failureCount: b.failureCount,
+      openedAt: b.openedAt?.toISOString() ?? null,
+      cooldownUntil: b.cooldownUntil?.toISOString() ?? null,
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const now = Date.now();
   return {
     cache: {
       size: cache.size,
@@ -59,6 +86,9 @@ export function fallbackState(): FallbackState {
     nextJobs,
     services,
     storage: { ...storage, lastErrorAt: storage.lastErrorAt?.toISOString() ?? null },
-    at: new Date().toISOString(),
+    cooldowns,
+    breakers,
+    timeline: fallbackTimeline(now),
+    at: new Date(now).toISOString(),
   };
 }

@@ -2,6 +2,8 @@
 // a glance. Rendered on the server from the live state; refreshed every 3 s.
 
 import { fallbackState } from "@/lib/state";
+import { FALLBACK_TYPES } from "@/lib/timeline";
+import { FallbackChart, TYPE_STYLE } from "./chart";
 import { AutoRefresh } from "./refresh";
 
 export const runtime = "nodejs";
@@ -22,6 +24,11 @@ function ago(iso: string, now: Date): string {
   const seconds = Math.max(0, Math.round((now.getTime() - new Date(iso).getTime()) / 1000));
   if (seconds < 60) return `${seconds} s ago`;
   return `${Math.round(seconds / 60)} min ago`;
+}
+
+function seconds(ms: number): string {
+  const s = Math.ceil(ms / 1000);
+  return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
 }
 
 function inTime(iso: string, now: Date): string {
@@ -47,6 +54,27 @@ export default function FallbacksPage() {
       <AutoRefresh everyMs={3000} />
       <h1>Fallbacks</h1>
       <p className="lead">How the app is coping with the services it depends on. Updates every few seconds.</p>
+
+      <section aria-labelledby="timeline">
+        <h2 id="timeline">Fallbacks in the last hour</h2>
+        <div className="chart-row">
+          <FallbackChart timeline={state.timeline} />
+          <ul className="totals" aria-label="Fallbacks in the last hour, by type">
+            {FALLBACK_TYPES.map((type) => (
+              <li key={type}>
+                <span className="swatch" style={{ background: TYPE_STYLE[type].color }} />
+                <span className="count" data-testid={`timeline-total-${type}`}>
+                  {state.timeline.totals[type]}
+                </span>
+                <span className="what">
+                  <strong>{type}</strong>: {TYPE_STYLE[type].label}
+                </span>
+              </li>
+            ))}
+          </ul>
+        </div>
+        <p className="detail">Counted by this server instance since {ago(state.timeline.since, now)}; another instance counts its own.</p>
+      </section>
 
       <section aria-labelledby="cache">
         <h2 id="cache">Saved AI answers</h2>
@@ -116,6 +144,59 @@ export default function FallbacksPage() {
             )}
           </tbody>
         </table>
+      </section>
+
+      <section aria-labelledby="cooldowns">
+        <h2 id="cooldowns">Cooldowns</h2>
+        <p className="detail top">Models that answered with a rate limit or an overload are left out of every call until their wait is over.</p>
+        <table>
+          <thead>
+            <tr><th>Model</th><th>Benched since</th><th>Tried again</th><th>Why</th></tr>
+          </thead>
+          <tbody data-testid="cooldowns">
+            {state.cooldowns.length === 0 ? (
+              <tr><td className="empty" colSpan={4}>No model is cooling down.</td></tr>
+            ) : (
+              state.cooldowns.map((c) => (
+                <tr key={c.name} data-cooldown={c.name}>
+                  <td data-testid={`cooldown-${c.name}`}>{c.name}</td>
+                  <td>{ago(c.since, now)}</td>
+                  <td data-testid={`cooldown-${c.name}-left`}>{`in ${seconds(c.remainingMs)}`}</td>
+                  <td>{c.reason}</td>
+                </tr>
+              ))
+            )}
+          </tbody>
+        </table>
+      </section>
+
+      <section aria-labelledby="breakers">
+        <h2 id="breakers">Circuit breakers</h2>
+        <table>
+          <thead>
+            <tr><th>Service or model</th><th>State</th><th>Failures</th><th>Opened</th><th>Cooling down until</th></tr>
+          </thead>
+          <tbody data-testid="breakers">
+            {state.breakers.length === 0 ? (
+              <tr><td className="empty" colSpan={5}>Every circuit is closed.</td></tr>
+            ) : (
+              state.breakers.map((b) => (
+                <tr key={b.name} data-breaker={b.name}>
+                  <td>{b.name}</td>
+                  <td>
+                    <span className={`pill ${b.state === "closed" ? "calm" : ""}`} data-testid={`breaker-${b.name}`}>
+                      {b.state}
+                    </span>
+                  </td>
+                  <td>{b.failureCount}</td>
+                  <td>{b.openedAt ? ago(b.openedAt, now) : "—"}</td>
+                  <td data-testid={`breaker-${b.name}-cooldown`}>{b.cooldownUntil ? `${new Date(b.cooldownUntil).toISOString().slice(11, 19)} UTC (${inTime(b.cooldownUntil, now)})` : "—"}</td>
+                </tr>
+              ))
+            )}
+          </tbody>
+        </table>
+        <p className="detail">Breakers are kept by each server process; cooldowns are shared through the store.</p>
       </section>
 
       <section aria-labelledby="storage">
