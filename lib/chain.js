@@ -92,6 +92,15 @@ function cooldownsOf(call, names) {
   return pending instanceof Promise ? pending.then(read, (thrown) => read(messageOf(thrown))) : read(pending)
 }
 
+/** Says on the alternative channel how the alternative at `index` (1 for the first) fared. */
+function alternativeTried(call, name, index, outcome, error, cooldownMs) {
+  publish(channels.alternative, () => {
+    const message = { type: 'alternative', operationName: call.operationName, alternative: name, index, outcome, error: messageOf(error) }
+    if (cooldownMs !== undefined) message.cooldownMs = cooldownMs
+    return message
+  })
+}
+
 /**
  * Runs the chain. `runModel(model, index)` runs one model's attempts and
  * resolves `{ ok, value, error, attempts, cancelled }`. Resolves how the
@@ -112,17 +121,7 @@ async function runChain(call, models, settings, runModel) {
     if (remaining[index] !== null) {
       benched.push(name)
       waits.push(`${name} (${Math.ceil(remaining[index] / 1000)} s)`)
-      if (index > 0) {
-        publish(channels.alternative, () => ({
-          type: 'alternative',
-          operationName: call.operationName,
-          alternative: name,
-          index,
-          outcome: 'cooldown',
-          error: undefined,
-          cooldownMs: remaining[index],
-        }))
-      }
+      if (index > 0) alternativeTried(call, name, index, 'cooldown', undefined, remaining[index])
       continue
     }
     if (call.signal !== undefined && call.signal.aborted) return { cancelled: true }
@@ -130,32 +129,14 @@ async function runChain(call, models, settings, runModel) {
     if (outcome.cancelled) return outcome
     attempts += outcome.attempts || 0
     if (outcome.ok) {
-      if (index > 0) {
-        publish(channels.alternative, () => ({
-          type: 'alternative',
-          operationName: call.operationName,
-          alternative: name,
-          index,
-          outcome: 'success',
-          error: undefined,
-        }))
-      }
+      if (index > 0) alternativeTried(call, name, index, 'success')
       return { ok: true, value: outcome.value, index, attempts, error: primaryError ?? firstError, benched }
     }
     const { error } = outcome
     if (index === 0) primaryError = error
     if (firstError === undefined) firstError = error
     await benchIfThrottled(call, name, error, settings)
-    if (index > 0) {
-      publish(channels.alternative, () => ({
-        type: 'alternative',
-        operationName: call.operationName,
-        alternative: name,
-        index,
-        outcome: 'failure',
-        error: messageOf(error),
-      }))
-    }
+    if (index > 0) alternativeTried(call, name, index, 'failure', error)
     if (!movesOn(call.alternativesOn, error)) break
   }
   let error = primaryError ?? firstError
