@@ -178,4 +178,4 @@ async function slowestCalls(fn, samples) {
 }
 
 module.exports = {
-  eventLoopDelayP99, measureSync, measureAsync, compareAsync, compareSync, compareSequential, slowestCalls, median, yieldToLoop }
+  eventLoopDelayP99, measureSync, measureAsync, compareAsync, compareSync, compareSequential, interleaved, slowestCalls, median, yieldToLoop }

@@ -63,6 +63,11 @@ function tableOf(allRows) {
     const delay = row.eventLoopP99Ms === undefined ? '' : `${row.eventLoopP99Ms.toFixed(2)} ms`
     lines.push(`| ${row.scenario} | ${value(ours)} | ${against || '—'} | ${ratios || '—'} | ${delay} |`)
   }
+  const noted = rows.filter((r) => r.note !== undefined)
+  if (noted.length > 0) {
+    lines.push('')
+    for (const row of noted) lines.push(`- ${row.scenario}: ${row.note}.`)
+  }
   const tables = [lines.join('\n'), latencyTableOf(allRows.filter((r) => r.group === 'latency'), 'one native call at 100k entries / jobs')]
   const redis = allRows.filter((r) => r.group === 'redis-latency')
   if (redis.length > 0) {
@@ -116,6 +121,11 @@ function goalsOf(rows) {
     goal('durable queue cycle: at least as fast as better-sqlite3', `${vsBetter.toFixed(2)}× better-sqlite3`, vsBetter <= 1)
     const vsMemory = file / durable.results['memory mode'].nsPerOp
     goal('durable queue cycle: within 5× of memory mode', `${vsMemory.toFixed(2)}× memory`, vsMemory <= 5)
+  }
+  // Issue #13: the chain and streamed answers within 1.2× of the same done by hand.
+  for (const row of rows.filter((r) => r.group === 'ai' && r.results['plain JS'] !== undefined)) {
+    const ratio = row.results.native.nsPerOp / row.results['plain JS'].nsPerOp
+    goal(`${row.scenario}: within 1.2× of plain JS by hand`, `${ratio.toFixed(2)}× plain JS`, ratio <= 1.2)
   }
   for (const concurrency of [1, 16]) {
     const queued = rows.find((r) => r.scenario === `Redis queue: enqueue → process → complete, concurrency ${concurrency}`)

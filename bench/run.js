@@ -8,6 +8,13 @@
 // the goals, and writes bench/results/latest.{json,svg,md}; a full run also
 // updates the table in README.md.
 
+// Measured without diagnostics_channel subscribers: the OpenTelemetry
+// bridge (lib/telemetry.js) subscribes whenever @opentelemetry/api resolves,
+// which it does in this repository (a devDependency). An explicit value
+// given by the user is kept. The processes this one starts inherit it.
+if (process.env.FALLBACK_MECHANISMS_OTEL === undefined) process.env.FALLBACK_MECHANISMS_OTEL = '0'
+
+const diagnostics = require('node:diagnostics_channel')
 const fs = require('node:fs')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
@@ -18,7 +25,7 @@ const cockatiel = require('cockatiel')
 const native = require('..')
 const binding = require('../binding.js')
 const reference = require('./reference')
-const { measureSync, measureAsync, compareAsync, compareSync, eventLoopDelayP99 } = require('./harness')
+const { measureSync, measureAsync, compareAsync, compareSync, compareSequential, interleaved, eventLoopDelayP99 } = require('./harness')
 const { prompts, RESPONSE, MODEL_ID } = require('./fixtures')
 const { writeReports, formatNs } = require('./report')
 
@@ -33,10 +40,12 @@ const notes = []
 /**
  * Records one scenario: `results` maps an implementation to its measurement;
  * `probe`, a single native call of the scenario, is also run once per turn
- * of the event loop to read the event-loop delay it causes.
+ * of the event loop to read the event-loop delay it causes; `note` says
+ * what the comparison leaves out (printed under the table).
  */
-async function record(group, scenario, results, probe) {
+async function record(group, scenario, results, probe, note) {
   const row = { group, scenario, results }
+  if (note !== undefined) row.note = note
   if (probe) row.eventLoopP99Ms = await eventLoopDelayP99(probe, QUICK ? 100 : 300)
   rows.push(row)
   const cells = Object.entries(results)
@@ -143,6 +152,194 @@ async function cacheScenarios() {
       reference: await measureSync(() => ref.getStats(), { ops: size > 1000 ? 2 : 100, batches: size > 1000 ? 3 : batches }),
     }, () => ours.getStats())
   }
+}
+
+/**
+ * Issue #13: the chain of models and streamed answers (README,
+ * "Alternatives" and "Streamed answers"), each against the same done by
+ * hand in plain JavaScript (lru-cache for the cache, keyed as the cache
+ * rows key it), in the same run, batches interleaved.
+ */
+async function aiScenarios() {
+  console.log('\nalternatives and streamed answers (issue #13)')
+  const ALTERNATIVE = "We encountered an issue, but don't worry! We've switched to an alternative so you can keep going."
+  const FROM_CACHE = "We encountered an issue, but don't worry! We're showing you a previous result while we work on this."
+  const SUCCESS = 'Operation completed successfully'
+  const [, altPrompt, replayPrompt, passPrompt] = prompts(4)
+  const response = RESPONSE
+  const succeeds = async () => response
+  const fails = async () => {
+    throw boom
+  }
+  const lru = new LRUCache({ max: 1000 })
+  const lruKey = (p) => `${MODEL_ID}\u0000${p}`
+  const entry = (p, value) => {
+    const now = new Date()
+    return { prompt: p, response: value, timestamp: now, modelId: MODEL_ID, expiresAt: new Date(now.getTime() + 86_400_000) }
+  }
+  const calls = { inFlight: 100, batches: n(200) }
+
+  // The chain by hand: the primary, then each alternative in turn; the
+  // first success answers, shaped as ours, and is cached when a key is given.
+  const byHand = async (primary, alternatives, key) => {
+    let primaryError
+    try {
+      const data = await primary()
+      if (key !== undefined) lru.set(lruKey(key), entry(key, data))
+      return { success: true, data, message: SUCCESS, timestamp: new Date() }
+    } catch (error) {
+      primaryError = error
+    }
+    for (const alternative of alternatives) {
+      try {
+        const data = await alternative.operation()
+        if (key !== undefined) lru.set(lruKey(key), entry(key, data))
+        return {
+          success: true,
+          data,
+          message: ALTERNATIVE,
+          timestamp: new Date(),
+          metadata: { usedFallback: true, fallbackType: 'alternative', alternative: alternative.name },
+        }
+      } catch {
+        // The next one.
+      }
+    }
+    return { success: false, error: primaryError, message: primaryError.message, timestamp: new Date(), metadata: { usedFallback: false } }
+  }
+  const alternatives = [{ name: 'a1', operation: fails }, { name: 'a2', operation: succeeds }]
+  const chainNote =
+    'ours also reads the cooldowns of the three models from the shared store (one store call a chain) and asks whether each error is a rate limit or an overload (to bench the model); the hand-written chain has no shared cooldowns'
+  const chainOptions = { operationName: 'chat', alternatives }
+  await record('ai', 'second alternative answers', await compareAsync({
+    native: () => native.executeWithFallback(fails, chainOptions),
+    'plain JS': () => byHand(fails, alternatives),
+  }, calls), () => native.executeWithFallback(fails, chainOptions), chainNote)
+
+  const cachedChain = { operationName: 'chat-cached', cacheKey: { prompt: altPrompt, modelId: MODEL_ID }, alternatives }
+  await record('ai', 'second alternative answers, cached (2 KB prompt, 1 KB JSON)', await compareAsync({
+    native: () => native.executeWithFallback(fails, cachedChain),
+    'plain JS': () => byHand(fails, alternatives, altPrompt),
+  }, calls), () => native.executeWithFallback(fails, cachedChain),
+  `${chainNote}; ours stores a copy of the answer (JSON text), lru-cache holds the object by reference`)
+
+  // A cached streamed answer replayed: the primary fails, the cached text
+  // comes back as a one-chunk ReadableStream. Calls one after another (the
+  // latency one request sees), read to the first chunk, or to the end.
+  const text = JSON.stringify(response)
+  native.aiResponseCache.set(replayPrompt, text, MODEL_ID)
+  lru.set(lruKey(replayPrompt), entry(replayPrompt, text))
+  const replayOptions = { operationName: 'chat-replay', cacheKey: { prompt: replayPrompt, modelId: MODEL_ID }, stream: true }
+  const replayByHand = async () => {
+    try {
+      const data = await fails()
+      return { success: true, data, message: SUCCESS, timestamp: new Date() }
+    } catch {
+      const cached = lru.get(lruKey(replayPrompt))
+      if (cached === undefined) throw new Error('not cached')
+      const answer = cached.response
+      const data = new ReadableStream({
+        start(controller) {
+          controller.enqueue(answer)
+          controller.close()
+        },
+      })
+      return { success: true, data, message: FROM_CACHE, timestamp: new Date(), metadata: { usedFallback: true, fallbackType: 'cache' } }
+    }
+  }
+  const firstChunk = async (pending) => {
+    const reader = (await pending).data.getReader()
+    const read = await reader.read()
+    if (read.done) throw new Error('no chunk')
+    // Left as it is (releaseLock would reject \`closed\` with a new TypeError).
+  }
+  const toEnd = async (pending) => {
+    const reader = (await pending).data.getReader()
+    let length = 0
+    for (let read = await reader.read(); !read.done; read = await reader.read()) length += read.value.length
+    return length
+  }
+  const sequential = { ops: n(1000), batches }
+  const replayNote = 'ours also records the failure in the failure history and checks the entry\'s expiry; calls one after another'
+  await record('ai', 'cached streamed answer replayed: first chunk', await compareSequential({
+    native: () => firstChunk(native.executeWithFallback(fails, replayOptions)),
+    'plain JS': () => firstChunk(replayByHand()),
+  }, sequential), () => firstChunk(native.executeWithFallback(fails, replayOptions)), replayNote)
+  await record('ai', 'cached streamed answer replayed: to the end', await compareSequential({
+    native: () => toEnd(native.executeWithFallback(fails, replayOptions)),
+    'plain JS': () => toEnd(replayByHand()),
+  }, sequential), () => toEnd(native.executeWithFallback(fails, replayOptions)), replayNote)
+
+  // A streamed answer passed through and cached: 20 string chunks (1 KB),
+  // read to the end; the whole text cached when the stream completes.
+  const CHUNKS = Array.from({ length: 20 }, (_, i) => `chunk ${i} of the answer, `.padEnd(50, '.'))
+  const source = async () => {
+    let i = 0
+    return new ReadableStream({
+      pull(controller) {
+        if (i < CHUNKS.length) controller.enqueue(CHUNKS[i++])
+        else controller.close()
+      },
+    })
+  }
+  const passOptions = { operationName: 'chat-stream', cacheKey: { prompt: passPrompt, modelId: MODEL_ID }, stream: true }
+  // By hand: wait for the first chunk (a stream that fails before it is a
+  // failure to fall back from), then pass the chunks through, collect them
+  // and cache the text at the end.
+  const passByHand = async () => {
+    const reader = (await source()).getReader()
+    const first = await reader.read()
+    if (first.done) throw new Error('empty stream')
+    const parts = [first.value]
+    const data = new ReadableStream({
+      start(controller) {
+        controller.enqueue(first.value)
+      },
+      async pull(controller) {
+        const read = await reader.read()
+        if (read.done) {
+          lru.set(lruKey(passPrompt), entry(passPrompt, parts.join('')))
+          controller.close()
+        } else {
+          parts.push(read.value)
+          controller.enqueue(read.value)
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    })
+    return { success: true, data, message: SUCCESS, timestamp: new Date() }
+  }
+  await record('ai', 'streamed answer passed through and cached (20 chunks)', await compareSequential({
+    native: () => toEnd(native.executeWithFallback(source, passOptions)),
+    'plain JS': () => toEnd(passByHand()),
+  }, { ops: n(500), batches }), () => toEnd(native.executeWithFallback(source, passOptions)),
+  'ours also checks the chunks are text and bounds the collected answer; calls one after another')
+
+  // What observability costs: the fallback path with one no-op subscriber
+  // on the fallback channel (which then builds and publishes a message a
+  // call), against none, batches interleaved.
+  const cached = { operationName: 'gen', cacheKey: { prompt: replayPrompt, modelId: MODEL_ID } }
+  const batchOf = async () => {
+    const pending = []
+    for (let k = 0; k < calls.inFlight; k++) pending.push(native.executeWithFallback(fails, cached))
+    await Promise.all(pending)
+  }
+  const noop = () => {}
+  const subscribed = async () => {
+    diagnostics.subscribe('fallback-mechanisms:fallback', noop)
+    try {
+      await batchOf()
+    } finally {
+      diagnostics.unsubscribe('fallback-mechanisms:fallback', noop)
+    }
+  }
+  for (let w = 0; w < 2; w++) {
+    await batchOf()
+    await subscribed()
+  }
+  const observed = await interleaved({ native: batchOf, 'one no-op subscriber': subscribed }, (fn) => fn(), { calls: calls.inFlight, batches: calls.batches })
+  await record('ai', 'failure served from cache, no subscriber vs one', observed, undefined,
+    'the same call with a no-op diagnostics_channel subscriber on fallback-mechanisms:fallback (subscribed for its batches only); ratio above 1: what the subscriber costs')
 }
 
 function latencyScenario() {
@@ -294,6 +491,7 @@ async function main() {
   console.log(`fallback-mechanisms benchmark${QUICK ? ' (quick)' : ''}: Node ${process.version}, ${require('node:os').cpus().length} cores`)
   await floorScenario()
   await executeScenarios()
+  await aiScenarios()
   await cacheScenarios()
   memoryScenario()
   await queueScenarios()

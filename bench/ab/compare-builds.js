@@ -4,6 +4,10 @@
 // medians of ns per operation): the guard for a refactor of the binding.
 //   node bench/ab/compare-builds.js <path of the other build's package>
 // (e.g. a `git worktree` of the previous commit, built with npm run build).
+// Both builds without diagnostics_channel subscribers, unless asked: the
+// OpenTelemetry bridge of builds that have one subscribes whenever
+// @opentelemetry/api resolves (a devDependency here).
+if (process.env.FALLBACK_MECHANISMS_OTEL === undefined) process.env.FALLBACK_MECHANISMS_OTEL = '0'
 const path = require('node:path')
 const other = process.argv[2]
 if (!other) {
