@@ -23,6 +23,15 @@ const throttle = (error, defaultMs = DEFAULT, maxMs = MAX) => native.throttleMs(
 let unique = 0
 const model = () => `model-${++unique}`
 
+/**
+ * native.cooldownsOf, with its `null` (no cooldown runs at all, answered
+ * without a look-up) spelt out as one `null` per name.
+ */
+async function cooldownsOf(names, now) {
+  const left = await native.cooldownsOf(names, now)
+  return left === null ? names.map(() => null) : left
+}
+
 test('throttleMs: 429, 503 and 529 bench for the default, other statuses do not', () => {
   for (const status of [429, 503, 529]) {
     assert.equal(throttle({ status }), DEFAULT, `status ${status}`)
@@ -95,8 +104,8 @@ test('benchModel, cooldownsOf, getCooldowns and getCircuitBreakerStatus', async 
   const now = Date.now()
   assert.equal(await native.benchModel(gpt, 60_000, 'HTTP 429', now), null)
   assert.equal(await native.benchModel(claude, 20_000, 'HTTP 529 overloaded', now), null)
-  assert.deepEqual(await native.cooldownsOf([gpt, free, claude], now + 1_000), [59_000, null, 19_000])
-  assert.deepEqual(await native.cooldownsOf([], now), [])
+  assert.deepEqual(await cooldownsOf([gpt, free, claude], now + 1_000), [59_000, null, 19_000])
+  assert.deepEqual(await cooldownsOf([], now), [])
 
   const cooldowns = getCooldowns()
   const mine = Object.keys(cooldowns).filter((name) => name === gpt || name === claude)
@@ -159,20 +168,20 @@ test('clearFailures clears one name or all cooldowns, and says it held them', as
   await native.benchModel(b, 10_000, 'r', now)
   assert.equal(integrationFailureManager.clearFailures(a), true, 'a cooldown alone is something held')
   assert.equal(integrationFailureManager.clearFailures(a), false)
-  assert.deepEqual(await native.cooldownsOf([a, b], now), [null, 10_000])
+  assert.deepEqual(await cooldownsOf([a, b], now), [null, 10_000])
   integrationFailureManager.recordFailure(b, 'op', 'e', 'r')
   assert.equal(integrationFailureManager.clearFailures(), true)
-  assert.deepEqual(await native.cooldownsOf([a, b], now), [null, null])
+  assert.deepEqual(await cooldownsOf([a, b], now), [null, null])
   assert.deepEqual(getCooldowns(), {})
 })
 
 test('a cooldown ends on its own, and is never reported after', async () => {
   const name = model()
   assert.equal(await native.benchModel(name, 30, 'HTTP 429', Date.now()), null)
-  assert.ok((await native.cooldownsOf([name], Date.now()))[0] > 0)
+  assert.ok((await cooldownsOf([name], Date.now()))[0] > 0)
   assert.ok(isRecentDate(getCooldowns()[name].until))
   await sleep(60)
-  assert.deepEqual(await native.cooldownsOf([name], Date.now()), [null])
+  assert.deepEqual(await cooldownsOf([name], Date.now()), [null])
   assert.equal(getCooldowns()[name], undefined)
   assert.equal(getCircuitBreakerStatus()[name], undefined)
 })
@@ -183,18 +192,22 @@ test('benchModel and cooldownsOf: bad arguments throw coded errors, a name too l
   assertThrowsCoded(assert, () => native.benchModel('m', '10', 'r', now), TypeError, 'ERR_INVALID_ARG_TYPE', /"ms"/)
   assertThrowsCoded(assert, () => native.benchModel('m', 10, undefined, now), TypeError, 'ERR_INVALID_ARG_TYPE', /"reason"/)
   assertThrowsCoded(assert, () => native.benchModel('m', 10, 'r'), TypeError, 'ERR_INVALID_ARG_TYPE', /"now"/)
+  // A running cooldown, so cooldownsOf reads its names (with none running anywhere it answers null at once).
+  const running = model()
+  await native.benchModel(running, 10_000, 'r', now)
   assertThrowsCoded(assert, () => native.cooldownsOf('m', now), TypeError, 'ERR_INVALID_ARG_TYPE', /"names"/)
   assertThrowsCoded(assert, () => native.cooldownsOf(['m', 2], now), TypeError, 'ERR_INVALID_ARG_TYPE', /names\[1\]/)
   assertThrowsCoded(assert, () => native.cooldownStatus('now'), TypeError, 'ERR_INVALID_ARG_TYPE', /"now"/)
   const long = 'm'.repeat(5_000)
   assert.match(await native.benchModel(long, 10_000, 'r', now), /5000 bytes/)
-  assert.deepEqual(await native.cooldownsOf([long], now), [null])
+  assert.deepEqual(await cooldownsOf([long], now), [null])
   // A long reason is cut.
   const name = model()
   await native.benchModel(name, 10_000, 'é'.repeat(2_000), now)
   const reason = getCooldowns()[name].reason
   assert.ok(Buffer.byteLength(reason) <= 1024 && reason.startsWith('éé'))
   integrationFailureManager.clearFailures(name)
+  integrationFailureManager.clearFailures(running)
 })
 
 /** Runs `source` in a new Node.js process with `env` (no preload, no store but the one given); resolves with its JSON output. */
@@ -223,7 +236,7 @@ test('a model benched by another process sharing the store is benched here', { s
       .then((problem) => console.log(JSON.stringify(problem)))
   `, sameStore())
   assert.equal(problem, null)
-  const [left] = await native.cooldownsOf([name], Date.now())
+  const [left] = await cooldownsOf([name], Date.now())
   assert.ok(left > 50_000 && left <= 60_000, `left: ${left}`)
   assert.equal(getCooldowns()[name].reason, 'HTTP 429 elsewhere')
   integrationFailureManager.clearFailures(name)

@@ -43,11 +43,36 @@ function movesOn(alternativesOn, error) {
 }
 
 /**
+ * Whether `error` carries anything `throttleMs` reads (a status, headers, a
+ * wait, an inner error): most failures carry none, and are told apart here
+ * without a call into native code. A getter that throws leaves it to
+ * native code, which reads it carefully.
+ */
+function mayBeThrottled(error) {
+  if (error === null || (typeof error !== 'object' && typeof error !== 'function')) return false
+  try {
+    return (
+      error.status !== undefined ||
+      error.statusCode !== undefined ||
+      error.response !== undefined ||
+      error.headers !== undefined ||
+      error.responseHeaders !== undefined ||
+      error.retryAfterMs !== undefined ||
+      error.lastError !== undefined ||
+      error.cause !== undefined
+    )
+  } catch {
+    return true
+  }
+}
+
+/**
  * Benches `name` when `error` is a rate limit or an overload. Resolves (or
  * returns) once the cooldown is stored, so the next call sees it; a store
  * that cannot take it is warned about, never the call's problem.
  */
 function benchIfThrottled(call, name, error, settings) {
+  if (!mayBeThrottled(error)) return undefined
   const ms = native.throttleMs(error, settings.cooldownMs, settings.maxCooldownMs)
   if (ms === null) return undefined
   const now = Date.now()
@@ -74,8 +99,9 @@ function benchIfThrottled(call, name, error, settings) {
 }
 
 /**
- * Each model's remaining cooldown (`null`: not benched), in one store call.
- * A store that cannot answer benches nothing: every model is tried.
+ * Each model's remaining cooldown (`null`: not benched), in one store call;
+ * `null` for the whole list when none is benched. A store that cannot
+ * answer benches nothing: every model is tried.
  */
 function cooldownsOf(call, names) {
   let pending
@@ -84,10 +110,11 @@ function cooldownsOf(call, names) {
   } catch (thrown) {
     pending = messageOf(thrown)
   }
+  // `null`: no cooldown runs at all (answered without a look-up).
   const read = (answer) => {
-    if (Array.isArray(answer)) return answer
+    if (answer === null || Array.isArray(answer)) return answer
     warnCooldownsUnavailable(call.operationName, answer)
-    return names.map(() => null)
+    return null
   }
   return pending instanceof Promise ? pending.then(read, (thrown) => read(messageOf(thrown))) : read(pending)
 }
@@ -103,14 +130,16 @@ function alternativeTried(call, name, index, outcome, error, cooldownMs) {
 
 /**
  * Runs the chain. `runModel(model, index)` runs one model's attempts and
- * resolves `{ ok, value, error, attempts, cancelled }`. Resolves how the
+ * gives (or resolves) `{ ok, value, error, attempts, cancelled }`. Resolves how the
  * chain ended: `{ ok: true, value, index, attempts, error? (the primary's),
  * benched }`, `{ ok: false, error, attempts, benched }`, or `{ cancelled:
  * true }`.
  */
 async function runChain(call, models, settings, runModel) {
   const names = models.map((model) => model.name)
-  const remaining = await cooldownsOf(call, names)
+  // Awaited only when it is a promise (on Redis): each await is a turn of the microtask queue.
+  let remaining = cooldownsOf(call, names)
+  if (remaining instanceof Promise) remaining = await remaining
   const benched = []
   const waits = []
   let attempts = 0
@@ -118,14 +147,15 @@ async function runChain(call, models, settings, runModel) {
   let firstError
   for (let index = 0; index < models.length; index++) {
     const { name } = models[index]
-    if (remaining[index] !== null) {
+    if (remaining !== null && remaining[index] !== null) {
       benched.push(name)
       waits.push(`${name} (${Math.ceil(remaining[index] / 1000)} s)`)
       if (index > 0) alternativeTried(call, name, index, 'cooldown', undefined, remaining[index])
       continue
     }
     if (call.signal !== undefined && call.signal.aborted) return { cancelled: true }
-    const outcome = await runModel(models[index], index)
+    let outcome = runModel(models[index], index)
+    if (outcome instanceof Promise) outcome = await outcome
     if (outcome.cancelled) return outcome
     attempts += outcome.attempts || 0
     if (outcome.ok) {
@@ -135,7 +165,8 @@ async function runChain(call, models, settings, runModel) {
     const { error } = outcome
     if (index === 0) primaryError = error
     if (firstError === undefined) firstError = error
-    await benchIfThrottled(call, name, error, settings)
+    const benching = benchIfThrottled(call, name, error, settings)
+    if (benching instanceof Promise) await benching
     if (index > 0) alternativeTried(call, name, index, 'failure', error)
     if (!movesOn(call.alternativesOn, error)) break
   }

@@ -7,7 +7,7 @@
 
 const native = require('./native')
 const { attemptsOf, invoke, codedIfUnreadable } = require('./invoke')
-const { succeeded, fellBack, failed, skippedUpFront, asError } = require('./shapes')
+const { succeeded, fellBack, failed, skippedUpFront, asError, MESSAGES } = require('./shapes')
 const { runChain, benchIfThrottled, whenStored } = require('./chain')
 const { primeIfStream, PrimedStream, passThrough, replayed, learn, learntShape } = require('./streams')
 const { channels, publish, messageOf } = require('./events')
@@ -46,8 +46,7 @@ function notCachedWarning(call, reason) {
 /** An alternative's answer: a success, marked as the fallback it is. */
 function byAlternative(call, data, attempts, answered) {
   const name = call.models[answered.index].name
-  const message = native.getUserFriendlyMessage(answered.error, 'alternative')
-  const result = fellBack(data, message, 'alternative', undefined, false, attempts, false, undefined)
+  const result = fellBack(data, MESSAGES.alternative, 'alternative', undefined, false, attempts, false, undefined)
   result.metadata.alternative = name
   if (answered.benched.length > 0) result.metadata.benched = answered.benched
   publish(channels.fallback, () => ({
@@ -205,10 +204,26 @@ function attemptModel(call, start, operation, alternative, retryIf) {
   })
 }
 
-/** One model called once on this thread: no retry, no timeout, no signal. */
+/**
+ * One model called once on this thread: no retry, no timeout, no signal.
+ * A synchronous throw is answered at once, without a promise.
+ */
 function callModel(call, operation) {
-  return invoke(streamAware(operation, call)).then(
-    (value) => ({ ok: true, value }),
+  let value
+  try {
+    value = operation()
+  } catch (error) {
+    return { ok: false, error }
+  }
+  return Promise.resolve(value).then(
+    (result) => {
+      const primed = primeIfStream(result, (kind) => knownStream(call, kind))
+      if (primed === result) return { ok: true, value: result }
+      return primed.then(
+        (stream) => ({ ok: true, value: stream }),
+        (error) => ({ ok: false, error }),
+      )
+    },
     (error) => ({ ok: false, error }),
   )
 }
@@ -338,8 +353,13 @@ function executeWithFallback(operation, options) {
   let alternatives
   if (read.alternatives !== undefined || read.alternativesOn !== undefined || read.cooldownMs !== undefined || read.maxCooldownMs !== undefined || read.stream !== undefined) {
     try {
-      chain = native.checkChain(read.alternatives, read.alternativesOn, read.cooldownMs, read.maxCooldownMs, read.stream)
-      if (read.alternatives !== undefined) alternatives = modelsOf(read.alternatives)
+      alternatives = read.alternatives === undefined ? undefined : modelsOf(read.alternatives)
+      chain = chainSettings(read)
+      // Anything off: native code says what, in the words of every other check.
+      if (chain === undefined || alternatives === null) {
+        chain = native.checkChain(read.alternatives, read.alternativesOn, read.cooldownMs, read.maxCooldownMs, read.stream)
+        alternatives = read.alternatives === undefined ? undefined : modelsOf(read.alternatives, true)
+      }
     } catch (thrown) {
       return Promise.reject(codedIfUnreadable(thrown))
     }
@@ -385,11 +405,45 @@ function executeWithFallback(operation, options) {
   return promise
 }
 
-/** `alternatives` (checked natively) as `{ name, operation }`, read once. */
-function modelsOf(alternatives) {
+/** The chain's defaults, from native code (the one place they are written). */
+const CHAIN_DEFAULTS = native.checkChain(undefined, undefined, undefined, undefined, undefined)
+/** As `checkChain` allows (src/binding/chain.rs). */
+const MAX_ALTERNATIVES = 64
+const MAX_NAME_UNITS = 4096 / 3
+
+const wholeMs = (value) => value === undefined || (Number.isSafeInteger(value) && value >= 0)
+
+/**
+ * The chain's settings when its options are plainly right, checked here
+ * because a call into native code costs more than the check; `undefined`
+ * when anything is off, for `checkChain` to say what.
+ */
+function chainSettings(read) {
+  const { alternativesOn, cooldownMs, maxCooldownMs, stream } = read
+  if (alternativesOn !== undefined && typeof alternativesOn !== 'function') return undefined
+  if (stream !== undefined && typeof stream !== 'boolean') return undefined
+  if (!wholeMs(cooldownMs) || !wholeMs(maxCooldownMs)) return undefined
+  return {
+    cooldownMs: cooldownMs ?? CHAIN_DEFAULTS.cooldownMs,
+    maxCooldownMs: maxCooldownMs ?? CHAIN_DEFAULTS.maxCooldownMs,
+  }
+}
+
+/**
+ * `alternatives` as `{ name, operation }`, each read once; `null` when
+ * one is not plainly right (an identifier short enough to need no count of
+ * its bytes, a function), for `checkChain` to say what. `checked`: native
+ * code has checked them.
+ */
+function modelsOf(alternatives, checked = false) {
+  if (checked) return Array.from({ length: alternatives.length }, (_, i) => ({ name: alternatives[i].name, operation: alternatives[i].operation }))
+  if (!Array.isArray(alternatives) || alternatives.length > MAX_ALTERNATIVES) return null
   const models = []
   for (let i = 0; i < alternatives.length; i++) {
-    const { name, operation } = alternatives[i]
+    const alternative = alternatives[i]
+    if (alternative === null || typeof alternative !== 'object') return null
+    const { name, operation } = alternative
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_UNITS || typeof operation !== 'function') return null
     models.push({ name, operation })
   }
   return models

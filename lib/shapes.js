@@ -10,6 +10,7 @@ const MESSAGES = {
   success: native.successMessage(),
   fallback: native.getUserFriendlyMessage(undefined, 'default'),
   skip: native.getUserFriendlyMessage(undefined, 'skip'),
+  alternative: native.getUserFriendlyMessage(undefined, 'alternative'),
 }
 
 function succeeded(data, attempts) {

@@ -75,6 +75,9 @@ pub struct Bench {
   by_name: HashMap<Arc<str>, Cooldown>,
   /// Whether anything was ever benched here.
   used: bool,
+  /// The latest end of any cooldown benched since the last full clear: none
+  /// runs once `now` has passed it.
+  latest_until: u64,
 }
 
 impl Bench {
@@ -84,6 +87,7 @@ impl Bench {
       return;
     }
     self.used = true;
+    self.latest_until = self.latest_until.max(until);
     if let Some(held) = self.by_name.get_mut(name).filter(|c| c.until > now) {
       if until > held.until {
         held.until = until;
@@ -142,6 +146,7 @@ impl Bench {
       None => {
         let had_any = !self.by_name.is_empty();
         self.by_name.clear();
+        self.latest_until = 0;
         had_any
       }
     }
@@ -149,6 +154,12 @@ impl Bench {
 
   pub fn used(&self) -> bool {
     self.used
+  }
+
+  /// Whether no cooldown runs at `now`, in O(1): a call's chain need not
+  /// look its models up one by one.
+  pub fn idle(&self, now: u64) -> bool {
+    self.latest_until <= now
   }
 }
 
@@ -179,6 +190,24 @@ mod tests {
     assert_eq!(bench_ms(Some(500), 5_000, 30_000, 300_000), Some(5_000));
     assert_eq!(bench_ms(Some(429), 5_000, 30_000, 300_000), Some(5_000));
     assert_eq!(bench_ms(None, u64::MAX, 30_000, 300_000), Some(300_000));
+  }
+
+  #[test]
+  fn idle_until_benched_and_again_once_every_cooldown_ended() {
+    let mut bench = Bench::default();
+    assert!(bench.idle(0));
+    bench.bench("claude", 1_000, "429", 0, 10);
+    bench.bench("haiku", 500, "503", 0, 10);
+    assert!(!bench.idle(999), "claude still runs");
+    assert!(bench.idle(1_000));
+    bench.bench("claude", 3_000, "429", 2_000, 10);
+    bench.clear(Some("claude"));
+    assert!(
+      !bench.idle(2_500),
+      "one name cleared: still asked, never wrongly idle"
+    );
+    bench.clear(None);
+    assert!(bench.idle(2_500));
   }
 
   #[test]

@@ -169,6 +169,17 @@ impl Stores {
     }
   }
 
+  /// `call` on the failure store when it is in this process (memory or
+  /// its file), under its lock; `None` for a store on a server, which is
+  /// not touched.
+  pub fn with_failures_here<T>(&self, call: impl FnOnce(&dyn FailureStore) -> T) -> Option<T> {
+    let store = self.failures.lock();
+    match store.location() {
+      Location::Redis(_) => None,
+      _ => Some(call(&**store)),
+    }
+  }
+
   /// Whether the singletons are on a Redis server.
   pub fn on_redis(&self) -> bool {
     self.redis.lock().is_some()

@@ -275,6 +275,10 @@ impl FailureStore for FailureWindow {
     Ok(self.bench.active(now))
   }
 
+  fn surely_no_cooldown(&self, now: u64) -> bool {
+    self.bench.idle(now)
+  }
+
   fn location(&self) -> Location<'_> {
     Location::Memory {
       // Never recorded a failure nor benched a name.

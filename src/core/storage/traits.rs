@@ -245,6 +245,12 @@ pub trait FailureStore: Send {
   fn cooldowns_of(&mut self, names: &[&str], now: u64) -> StorageResult<Vec<Option<u64>>>;
   /// The cooldowns running at `now`, ending soonest first (`cooldown::sort`).
   fn cooldowns(&mut self, now: u64) -> StorageResult<Vec<Cooldown>>;
+  /// True only when certain, without a look-up, that no cooldown runs at
+  /// `now` (a store in this process that holds none); a shared store says
+  /// false and is asked.
+  fn surely_no_cooldown(&self, _now: u64) -> bool {
+    false
+  }
   /// How long calls wait for another process's lock on the file (nothing
   /// to wait for in memory).
   fn set_busy_timeout(&mut self, _ms: u64) -> StorageResult<()> {
