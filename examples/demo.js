@@ -11,6 +11,7 @@ const {
   backgroundJobQueue,
   integrationFailureManager,
   getUserFriendlyMessage,
+  getCooldowns,
 } = require('..')
 
 const services = { model: true, facebook: true, analytics: true }
@@ -120,18 +121,79 @@ async function main() {
     console.log(`  ${service}: ${data.count} recent failures, last at ${data.lastFailure.toISOString()}`)
   }
 
-  heading('5. A friendly message for any error')
-  for (const type of ['cache', 'skip', 'queue', 'default', undefined]) {
-    console.log(`  ${String(type).padEnd(10)} ${getUserFriendlyMessage(new Error('ECONNRESET'), type)}`)
+  await aiDemo()
+
+  heading('8. A friendly message for any error')
+  for (const type of ['cache', 'skip', 'queue', 'default', 'alternative', undefined]) {
+    console.log(`  ${String(type).padEnd(11)} ${getUserFriendlyMessage(new Error('ECONNRESET'), type)}`)
   }
 }
 
+/** A model that streams its answer word by word, or fails with a rate limit. */
+function streamingModel(name, { limited }) {
+  return async () => {
+    if (limited()) throw Object.assign(new Error(`${name}: 429 Too Many Requests`), { status: 429, headers: { 'retry-after': '30' } })
+    const words = `${name} says: fallbacks keep the answer coming.`.split(' ')
+    return new ReadableStream({
+      async pull(controller) {
+        await pause(3)
+        const word = words.shift()
+        if (word === undefined) controller.close()
+        else controller.enqueue(`${word} `)
+      },
+    })
+  }
+}
+
+/** 5–7. A chain of models with a shared cooldown, and streamed answers cached and replayed. */
+async function aiDemo() {
+  let claudeLimited = true
+  let haikuDown = false
+  const claude = streamingModel('claude', { limited: () => claudeLimited })
+  const haiku = streamingModel('haiku', { limited: () => haikuDown })
+  const ask = (prompt) =>
+    executeWithFallback(claude, {
+      operationName: 'chat',
+      service: 'claude',
+      cacheKey: { prompt, modelId: 'claude' },
+      alternatives: [{ name: 'haiku', operation: haiku }],
+      defaultValue: 'The assistant is busy; try again in a minute.',
+      stream: true,
+    })
+  const read = async (stream) => {
+    let text = ''
+    let chunks = 0
+    for await (const chunk of stream) {
+      text += chunk
+      chunks++
+    }
+    return `${text.trim()} (${chunks} chunk${chunks === 1 ? '' : 's'})`
+  }
+
+  heading('5. Claude is rate-limited: Haiku answers, streamed')
+  const first = await ask('What keeps an app up?')
+  console.log(`  ${first.metadata.fallbackType} "${first.metadata.alternative}": ${await read(first.data)}`)
+  const [name, cooldown] = Object.entries(getCooldowns())[0]
+  console.log(`  ${name} is benched for ${Math.round(cooldown.remainingMs / 1000)} s (${cooldown.reason})`)
+
+  heading('6. Within the cooldown Claude is not even called')
+  claudeLimited = false
+  const second = await ask('And what else?')
+  console.log(`  passed over: ${second.metadata.benched.join(', ')}; ${second.metadata.alternative} answered: ${await read(second.data)}`)
+
+  heading('7. Both down: the cached streamed answer is replayed as a stream')
+  haikuDown = true
+  const third = await ask('What keeps an app up?')
+  console.log(`  ${third.metadata.fallbackType}: ${await read(third.data)}`)
+  integrationFailureManager.clearFailures('claude')
+}
+
 /**
- * 6. Durable mode: the same queue kept in a SQLite file. A child process
+ * 9. Durable mode: the same queue kept in a SQLite file. A child process
  * queues work and is killed with SIGKILL; a new process finds the job.
  */
 function durableDemo() {
-  heading('6. Durable mode: queued work survives kill -9')
+  heading('9. Durable mode: queued work survives kill -9')
   const { spawnSync } = require('node:child_process')
   const fs = require('node:fs')
   const os = require('node:os')
