@@ -143,7 +143,10 @@ async function runChain(call, models, settings, runModel) {
   const benched = []
   const waits = []
   let attempts = 0
+  // Which models failed, apart from what they threw: `throw undefined` is a failure too.
+  let primaryFailed = false
   let primaryError
+  let anyFailed = false
   let firstError
   for (let index = 0; index < models.length; index++) {
     const { name } = models[index]
@@ -160,18 +163,24 @@ async function runChain(call, models, settings, runModel) {
     attempts += outcome.attempts || 0
     if (outcome.ok) {
       if (index > 0) alternativeTried(call, name, index, 'success')
-      return { ok: true, value: outcome.value, index, attempts, error: primaryError ?? firstError, benched }
+      return { ok: true, value: outcome.value, index, attempts, error: primaryFailed ? primaryError : firstError, benched }
     }
     const { error } = outcome
-    if (index === 0) primaryError = error
-    if (firstError === undefined) firstError = error
+    if (index === 0) {
+      primaryFailed = true
+      primaryError = error
+    }
+    if (!anyFailed) {
+      anyFailed = true
+      firstError = error
+    }
     const benching = benchIfThrottled(call, name, error, settings)
     if (benching instanceof Promise) await benching
     if (index > 0) alternativeTried(call, name, index, 'failure', error)
     if (!movesOn(call.alternativesOn, error)) break
   }
-  let error = primaryError ?? firstError
-  if (error === undefined) {
+  let error = primaryFailed ? primaryError : firstError
+  if (!anyFailed) {
     error = codedError(`Every model of "${call.operationName}" is cooling down: ${waits.join(', ')}`, 'COOLING_DOWN')
   }
   return { ok: false, error, attempts, benched }
