@@ -104,8 +104,18 @@ function primeIfStream(value, shape, signal) {
   // The AI SDK's result is answered with a ReadableStream of its text.
   const kind = source === 'ai-sdk' ? 'web' : source
   shape(kind)
-  const { next, cancel } = readerOf(value, source)
-  const objectMode = kind === 'node' ? value.readableObjectMode : undefined
+  let next
+  let cancel
+  let objectMode
+  try {
+    // A locked ReadableStream, a getter or `next` that throws: a stream
+    // that fails before its first chunk, never a throw out of here.
+    ;({ next, cancel } = readerOf(value, source))
+    objectMode = kind === 'node' ? value.readableObjectMode : undefined
+    next = rejectsRatherThanThrows(next)
+  } catch (thrown) {
+    return Promise.reject(thrown)
+  }
   // The attempt timed out or the caller aborted while the first chunk was
   // awaited: the stream is cancelled, not left open.
   const stop = () => cancelQuietly(cancel, signal.reason)
@@ -122,6 +132,17 @@ function primeIfStream(value, shape, signal) {
   const done = () => signal.removeEventListener('abort', stop)
   primed.then(done, done)
   return primed
+}
+
+/** `next` as a function that rejects rather than throws. */
+function rejectsRatherThanThrows(next) {
+  return () => {
+    try {
+      return Promise.resolve(next())
+    } catch (thrown) {
+      return Promise.reject(thrown)
+    }
+  }
 }
 
 /** Cancels a source; a source that fails to cancel has nothing more to say. */
