@@ -71,3 +71,44 @@ test('a stream that cannot be read (locked, throwing getReader, next or iterator
     }
   }
 })
+
+/** Runs `source` in a new Node.js process with no preloaded store; resolves with its JSON output. */
+function inProcess(source) {
+  const path = require('node:path')
+  const { execFile } = require('node:child_process')
+  const env = { ...process.env, NODE_OPTIONS: '', FALLBACK_MECHANISMS_DB: '', FALLBACK_MECHANISMS_REDIS_URL: '', FALLBACK_MECHANISMS_REDIS_PREFIX: '' }
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--unhandled-rejections=strict', '-e', source], { cwd: path.join(__dirname, '..'), timeout: 30_000, env },
+      (error, out) => (error ? reject(error) : resolve(JSON.parse(out))))
+  })
+}
+
+test('a Redis server that hangs costs a chain of throttled models about two redisTimeoutMs, not one per model', async () => {
+  // A server that accepts connections and never answers, as a paused (SIGSTOP) redis-server does.
+  const seen = await inProcess(`
+    const net = require('node:net')
+    const sockets = []
+    const server = net.createServer((socket) => sockets.push(socket)).listen(0, '127.0.0.1', async () => {
+      const { configure, executeWithFallback } = require('.')
+      const warnings = []
+      process.on('warning', (warning) => warnings.push(warning.code))
+      configure({ redisUrl: 'redis://127.0.0.1:' + server.address().port, redisTimeoutMs: 300 })
+      const throttled = async () => { throw Object.assign(new Error('HTTP 429'), { status: 429 }) }
+      const alternatives = Array.from({ length: 6 }, (_, i) => ({ name: 'hanging-' + i, operation: throttled }))
+      const started = Date.now()
+      const result = await executeWithFallback(throttled, { operationName: 'hanging', alternatives, defaultValue: 'busy' })
+      const elapsed = Date.now() - started
+      await new Promise((resolve) => setImmediate(resolve))
+      console.log(JSON.stringify({ elapsed, data: result.data, type: result.metadata.fallbackType, warnings }))
+      for (const socket of sockets) socket.destroy()
+      server.close()
+      process.exit(0)
+    })
+  `)
+  assert.equal(seen.data, 'busy')
+  assert.equal(seen.type, 'default')
+  assert.ok(seen.warnings.includes('FALLBACK_STEP_UNAVAILABLE'))
+  // The look-up of the cooldowns before the chain, then the fallback's with the benches beside it: 600 ms.
+  // One round trip per benched model too made it 300 ms × 9.
+  assert.ok(seen.elapsed < 1500, `elapsed: ${seen.elapsed} ms`)
+})

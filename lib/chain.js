@@ -132,8 +132,13 @@ function alternativeTried(call, name, index, outcome, error, cooldownMs) {
  * Runs the chain. `runModel(model, index)` runs one model's attempts and
  * gives (or resolves) `{ ok, value, error, attempts, cancelled }`. Resolves how the
  * chain ended: `{ ok: true, value, index, attempts, error? (the primary's),
- * benched }`, `{ ok: false, error, attempts, benched }`, or `{ cancelled:
- * true }`.
+ * benched, stored }`, `{ ok: false, error, attempts, benched, stored }`, or
+ * `{ cancelled: true }`. `stored`, when there is one, is a promise that
+ * resolves once the models throttled in this call are benched in a store
+ * that answers later (Redis): the chain moves on without waiting for it (a
+ * server that hangs would cost each throttled model `redisTimeoutMs`), and
+ * the call waits for it, alongside its own last store step, before it
+ * resolves.
  */
 async function runChain(call, models, settings, runModel) {
   const names = models.map((model) => model.name)
@@ -143,6 +148,7 @@ async function runChain(call, models, settings, runModel) {
   const benched = []
   const waits = []
   let attempts = 0
+  let storing
   // Which models failed, apart from what they threw: `throw undefined` is a failure too.
   let primaryFailed = false
   let primaryError
@@ -163,7 +169,8 @@ async function runChain(call, models, settings, runModel) {
     attempts += outcome.attempts || 0
     if (outcome.ok) {
       if (index > 0) alternativeTried(call, name, index, 'success')
-      return { ok: true, value: outcome.value, index, attempts, error: primaryFailed ? primaryError : firstError, benched }
+      const error = primaryFailed ? primaryError : firstError
+      return { ok: true, value: outcome.value, index, attempts, error, benched, stored: storing && Promise.all(storing) }
     }
     const { error } = outcome
     if (index === 0) {
@@ -175,7 +182,7 @@ async function runChain(call, models, settings, runModel) {
       firstError = error
     }
     const benching = benchIfThrottled(call, name, error, settings)
-    if (benching instanceof Promise) await benching
+    if (benching instanceof Promise) (storing ??= []).push(benching)
     if (index > 0) alternativeTried(call, name, index, 'failure', error)
     if (!movesOn(call.alternativesOn, error)) break
   }
@@ -183,7 +190,7 @@ async function runChain(call, models, settings, runModel) {
   if (!anyFailed) {
     error = codedError(`Every model of "${call.operationName}" is cooling down: ${waits.join(', ')}`, 'COOLING_DOWN')
   }
-  return { ok: false, error, attempts, benched }
+  return { ok: false, error, attempts, benched, stored: storing && Promise.all(storing) }
 }
 
 module.exports = { runChain, benchIfThrottled, whenStored }

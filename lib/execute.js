@@ -250,8 +250,11 @@ function chained(call, start, retryIf, signal) {
   const outcome = runChain(call, call.models, call.chain, runModel).then((ended) => {
     if (ended.cancelled) return undefined
     const attempts = attempting ? ended.attempts : undefined
-    if (ended.ok) return onSuccess(call, ended.value, attempts, ended.index === 0 ? undefined : ended)
-    return onFailure(call, ended.error, attempts, ended.benched)
+    const result = ended.ok
+      ? onSuccess(call, ended.value, attempts, ended.index === 0 ? undefined : ended)
+      : onFailure(call, ended.error, attempts, ended.benched)
+    // The models benched by this call are stored before it resolves, so the next call sees them.
+    return ended.stored === undefined ? result : Promise.all([result, ended.stored]).then(([value]) => value)
   })
   return cancellable(call, start, signal, outcome)
 }
