@@ -112,3 +112,64 @@ test('a Redis server that hangs costs a chain of throttled models about two redi
   // One round trip per benched model too made it 300 ms × 9.
   assert.ok(seen.elapsed < 1500, `elapsed: ${seen.elapsed} ms`)
 })
+
+test('alternatives are read once: what was checked is what runs, whatever the getters answer the second time', async () => {
+  let nameReads = 0
+  let operationReads = 0
+  const entry = {
+    get name() {
+      return ++nameReads === 1 ? 'checked-name' : 42
+    },
+    get operation() {
+      return ++operationReads === 1 ? async () => 'from the alternative' : null
+    },
+  }
+  const warnings = []
+  const onWarning = (warning) => warnings.push(warning.message)
+  process.on('warning', onWarning)
+  try {
+    const result = await executeWithFallback(async () => {
+      throw new Error('primary down')
+    }, { operationName: unique('read-once'), alternatives: [entry] })
+    assert.equal(result.success, true)
+    assert.equal(result.data, 'from the alternative')
+    assert.equal(result.metadata.alternative, 'checked-name')
+    assert.equal(nameReads, 1)
+    assert.equal(operationReads, 1)
+  } finally {
+    await new Promise((resolve) => setImmediate(resolve))
+    process.off('warning', onWarning)
+  }
+  assert.deepEqual(warnings, [])
+})
+
+test('hostile alternatives arrays are refused with coded errors naming the option', async () => {
+  const revocable = Proxy.revocable([], {})
+  revocable.revoke()
+  const lengths = [1, 1e6]
+  const growing = new Proxy([{ name: 'a', operation: async () => 1 }], {
+    get: (target, key) => (key === 'length' ? lengths.shift() ?? 1e6 : Reflect.get(target, key)),
+  })
+  const cases = [
+    [revocable.proxy, TypeError, 'ERR_INVALID_ARG_TYPE', /options\.alternatives/],
+    [[, { name: 'a', operation: async () => 1 }], TypeError, 'ERR_INVALID_ARG_TYPE', /options\.alternatives\[0\]/],
+    [[{ name: 'x'.repeat(4097), operation: async () => 1 }], RangeError, 'ERR_OUT_OF_RANGE', /options\.alternatives\[0\]\.name/],
+    [Array.from({ length: 65 }, (_, i) => ({ name: `m${i}`, operation: async () => 1 })), RangeError, 'ERR_OUT_OF_RANGE', /options\.alternatives\.length/],
+    [[() => {}], TypeError, 'ERR_INVALID_ARG_TYPE', /options\.alternatives\[0\]/],
+  ]
+  for (const [alternatives, type, code, message] of cases) {
+    let called = false
+    await assert.rejects(
+      executeWithFallback(() => {
+        called = true
+      }, { operationName: unique('hostile'), alternatives }),
+      (error) => error instanceof type && error.code === code && (message === undefined || message.test(error.message)),
+    )
+    assert.equal(called, false)
+  }
+  // A Proxy of an array is an array (Array.isArray), read once: its length as first read.
+  const result = await executeWithFallback(async () => {
+    throw new Error('primary down')
+  }, { operationName: unique('proxy'), alternatives: growing })
+  assert.equal(result.data, 1)
+})

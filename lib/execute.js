@@ -356,12 +356,14 @@ function executeWithFallback(operation, options) {
   let alternatives
   if (read.alternatives !== undefined || read.alternativesOn !== undefined || read.cooldownMs !== undefined || read.maxCooldownMs !== undefined || read.stream !== undefined) {
     try {
-      alternatives = read.alternatives === undefined ? undefined : modelsOf(read.alternatives)
+      const models = read.alternatives === undefined ? undefined : readOnce(read.alternatives)
+      // Left as given by readOnce (not an array of at most 64): not plainly right.
+      alternatives = models === undefined || (models !== read.alternatives && plainlyRight(models)) ? models : null
       chain = chainSettings(read)
       // Anything off: native code says what, in the words of every other check.
       if (chain === undefined || alternatives === null) {
-        chain = native.checkChain(read.alternatives, read.alternativesOn, read.cooldownMs, read.maxCooldownMs, read.stream)
-        alternatives = read.alternatives === undefined ? undefined : modelsOf(read.alternatives, true)
+        chain = native.checkChain(models, read.alternativesOn, read.cooldownMs, read.maxCooldownMs, read.stream)
+        alternatives = models
       }
     } catch (thrown) {
       return Promise.reject(codedIfUnreadable(thrown))
@@ -433,23 +435,42 @@ function chainSettings(read) {
 }
 
 /**
- * `alternatives` as `{ name, operation }`, each read once; `null` when
- * one is not plainly right (an identifier short enough to need no count of
- * its bytes, a function), for `checkChain` to say what. `checked`: native
- * code has checked them.
+ * `alternatives` read once, so that what is checked is what runs (a getter
+ * may answer otherwise the second time): an array of at most 64 becomes a
+ * plain array of `{ name, operation }` copies (an entry that is not an
+ * object stays as it is, for the check to name it); anything else is left
+ * as given, for `checkChain` to refuse.
  */
-function modelsOf(alternatives, checked = false) {
-  if (checked) return Array.from({ length: alternatives.length }, (_, i) => ({ name: alternatives[i].name, operation: alternatives[i].operation }))
-  if (!Array.isArray(alternatives) || alternatives.length > MAX_ALTERNATIVES) return null
+function readOnce(alternatives) {
+  let length
+  try {
+    if (!Array.isArray(alternatives)) return alternatives
+    length = alternatives.length
+  } catch {
+    // A revoked Proxy: `checkChain` names the option.
+    return alternatives
+  }
+  if (!(length <= MAX_ALTERNATIVES)) return alternatives
   const models = []
-  for (let i = 0; i < alternatives.length; i++) {
-    const alternative = alternatives[i]
-    if (alternative === null || typeof alternative !== 'object') return null
-    const { name, operation } = alternative
-    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_UNITS || typeof operation !== 'function') return null
-    models.push({ name, operation })
+  for (let i = 0; i < length; i++) {
+    const entry = alternatives[i]
+    models.push(entry !== null && typeof entry === 'object' ? { name: entry.name, operation: entry.operation } : entry)
   }
   return models
+}
+
+/**
+ * Whether the copies `readOnce` made are plainly right (an identifier
+ * short enough to need no count of its bytes, a function): else
+ * `checkChain` says what is wrong.
+ */
+function plainlyRight(models) {
+  for (const model of models) {
+    if (model === null || typeof model !== 'object') return false
+    const { name, operation } = model
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_UNITS || typeof operation !== 'function') return false
+  }
+  return true
 }
 
 /** A call with `alternatives`: its models, the primary first, then the chain. */
