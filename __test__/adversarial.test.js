@@ -173,3 +173,26 @@ test('hostile alternatives arrays are refused with coded errors naming the optio
   }, { operationName: unique('proxy'), alternatives: growing })
   assert.equal(result.data, 1)
 })
+
+test('names that differ only in a lone surrogate do not share a cooldown: such a name is neither benched nor looked up', async () => {
+  const { getCooldowns } = require('..')
+  const tag = unique('surrogate')
+  const throttled = async () => {
+    throw Object.assign(new Error('HTTP 429'), { status: 429 })
+  }
+  const first = await executeWithFallback(throttled, {
+    operationName: `${tag}-op`,
+    service: `${tag}-\uD800`,
+    alternatives: [{ name: `${tag}-alt-\uDC00`, operation: async () => 'alt' }],
+  })
+  assert.equal(first.data, 'alt')
+  // Held as UTF-8, `-\uD800` and `-\uDBFF` would both be `-\uFFFD`.
+  const second = await executeWithFallback(async () => 'primary', {
+    operationName: `${tag}-op`,
+    service: `${tag}-\uDBFF`,
+    alternatives: [],
+  })
+  assert.equal(second.data, 'primary')
+  assert.equal(second.metadata, undefined)
+  assert.ok(!Object.keys(getCooldowns()).some((name) => name.startsWith(tag)))
+})

@@ -17,6 +17,13 @@ function whenStored(pending, then) {
   return pending instanceof Promise ? pending.then(then) : then(pending)
 }
 
+/**
+ * Why a name holding a lone surrogate is neither benched nor looked up:
+ * the stores hold names as UTF-8, where it becomes U+FFFD, so two such
+ * names would share one cooldown (as cache keys, README "Decisions").
+ */
+const LONE_SURROGATE = 'a model name holds a lone surrogate (it is neither benched nor looked up)'
+
 /** operationName → whether a store problem was already warned about. */
 const warnedStoreProblem = new Set()
 
@@ -75,6 +82,7 @@ function benchIfThrottled(call, name, error, settings) {
   if (!mayBeThrottled(error)) return undefined
   const ms = native.throttleMs(error, settings.cooldownMs, settings.maxCooldownMs)
   if (ms === null) return undefined
+  if (!name.isWellFormed()) return warnCooldownsUnavailable(call.operationName, LONE_SURROGATE)
   const now = Date.now()
   const message = messageOf(error)
   publish(channels.breaker, () => ({
@@ -104,17 +112,28 @@ function benchIfThrottled(call, name, error, settings) {
  * answer benches nothing: every model is tried.
  */
 function cooldownsOf(call, names) {
+  // A name with a lone surrogate is not looked up: held as UTF-8 it would be another's.
+  let kept = names
+  if (!names.every((name) => name.isWellFormed())) {
+    warnCooldownsUnavailable(call.operationName, LONE_SURROGATE)
+    kept = names.filter((name) => name.isWellFormed())
+  }
   let pending
   try {
-    pending = native.cooldownsOf(names, Date.now())
+    pending = native.cooldownsOf(kept, Date.now())
   } catch (thrown) {
     pending = messageOf(thrown)
   }
   // `null`: no cooldown runs at all (answered without a look-up).
   const read = (answer) => {
-    if (answer === null || Array.isArray(answer)) return answer
-    warnCooldownsUnavailable(call.operationName, answer)
-    return null
+    if (answer === null) return answer
+    if (!Array.isArray(answer)) {
+      warnCooldownsUnavailable(call.operationName, answer)
+      return null
+    }
+    if (kept === names) return answer
+    let next = 0
+    return names.map((name) => (name.isWellFormed() ? answer[next++] : null))
   }
   return pending instanceof Promise ? pending.then(read, (thrown) => read(messageOf(thrown))) : read(pending)
 }
