@@ -196,3 +196,23 @@ test('names that differ only in a lone surrogate do not share a cooldown: such a
   assert.equal(second.metadata, undefined)
   assert.ok(!Object.keys(getCooldowns()).some((name) => name.startsWith(tag)))
 })
+
+test('a default replayed as a Node.js Readable never fails the read: null ends it at once, an object in bytes mode is an object chunk', async () => {
+  const { Readable } = require('node:stream')
+  for (const [chunk, defaults] of [['text', [null, 0, { a: 1 }]], [Buffer.from('bytes'), [null, 5, { a: 1 }, 'text']]]) {
+    const operationName = unique('readable')
+    const first = await executeWithFallback(async () => Readable.from([chunk]), { operationName })
+    for await (const _ of first.data);
+    for (const defaultValue of defaults) {
+      const result = await executeWithFallback(async () => {
+        throw new Error('down')
+      }, { operationName, defaultValue })
+      assert.equal(result.metadata.fallbackType, 'default')
+      assert.ok(result.data instanceof Readable)
+      const chunks = []
+      for await (const read of result.data) chunks.push(read)
+      const expected = defaultValue === null ? [] : typeof defaultValue === 'string' ? [Buffer.from(defaultValue)] : [defaultValue]
+      assert.deepEqual(chunks.map((read) => (read instanceof Uint8Array ? Buffer.from(read) : read)), expected)
+    }
+  }
+})

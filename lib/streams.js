@@ -284,7 +284,13 @@ function passThrough(primed, ended) {
 function replayed(shape, data) {
   const kind = shape.kind
   const chunk = shape.bytes && typeof data === 'string' ? new TextEncoder().encode(data) : data
-  if (kind === 'node') return Readable.from([chunk], { objectMode: !shape.bytes })
+  if (kind === 'node') {
+    // A Readable cannot carry null (it ends the stream): a null default ends
+    // it at once. A chunk that is neither text nor bytes needs object mode.
+    if (chunk === null) return Readable.from([])
+    const binary = typeof chunk === 'string' || chunk instanceof Uint8Array
+    return Readable.from([chunk], { objectMode: !shape.bytes || !binary })
+  }
   if (kind === 'iterable') {
     return (async function* () {
       yield chunk
