@@ -216,3 +216,29 @@ test('a default replayed as a Node.js Readable never fails the read: null ends i
     }
   }
 })
+
+test('a cooldown as long as maxCooldownMs allows ends at a valid Date: getCooldowns, the breaker status and the event stay readable', async () => {
+  const diagnostics = require('node:diagnostics_channel')
+  const { getCooldowns, getCircuitBreakerStatus, integrationFailureManager } = require('..')
+  const name = unique('forever')
+  const events = []
+  const onBreaker = (message) => {
+    if (message.name === name) events.push(message)
+  }
+  diagnostics.subscribe('fallback-mechanisms:breaker', onBreaker)
+  try {
+    await executeWithFallback(async () => {
+      throw Object.assign(new Error('HTTP 429'), { status: 429, retryAfterMs: 1e308 })
+    }, { operationName: name, alternatives: [], maxCooldownMs: Number.MAX_SAFE_INTEGER })
+    const { until, remainingMs } = getCooldowns()[name]
+    assert.ok(!Number.isNaN(until.getTime()), 'until is a valid Date')
+    assert.ok(remainingMs > 0 && Number.isSafeInteger(remainingMs))
+    assert.ok(!Number.isNaN(getCircuitBreakerStatus()[name].cooldownUntil.getTime()))
+    assert.doesNotThrow(() => JSON.stringify(getCooldowns()))
+    assert.equal(events.length, 1)
+    assert.ok(!Number.isNaN(events[0].until.getTime()))
+  } finally {
+    diagnostics.unsubscribe('fallback-mechanisms:breaker', onBreaker)
+    integrationFailureManager.clearFailures(name)
+  }
+})

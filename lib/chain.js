@@ -24,6 +24,9 @@ function whenStored(pending, then) {
  */
 const LONE_SURROGATE = 'a model name holds a lone surrogate (it is neither benched nor looked up)'
 
+/** The latest time a `Date` holds, in ms since the epoch. */
+const LATEST_DATE_MS = 8.64e15
+
 /** operationName → whether a store problem was already warned about. */
 const warnedStoreProblem = new Set()
 
@@ -80,10 +83,12 @@ function mayBeThrottled(error) {
  */
 function benchIfThrottled(call, name, error, settings) {
   if (!mayBeThrottled(error)) return undefined
-  const ms = native.throttleMs(error, settings.cooldownMs, settings.maxCooldownMs)
+  let ms = native.throttleMs(error, settings.cooldownMs, settings.maxCooldownMs)
   if (ms === null) return undefined
   if (!name.isWellFormed()) return warnCooldownsUnavailable(call.operationName, LONE_SURROGATE)
   const now = Date.now()
+  // No later than a Date can say (maxCooldownMs may be up to 2^53 - 1 ms).
+  ms = Math.min(ms, LATEST_DATE_MS - now)
   const message = messageOf(error)
   publish(channels.breaker, () => ({
     type: 'cooldown',
