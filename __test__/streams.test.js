@@ -277,3 +277,57 @@ test('bytes that are not UTF-8 are passed through but not cached, with a coded w
   assert.equal(aiResponseCache.get(cacheKey.prompt, cacheKey.modelId), null)
   assert.ok(warnings.some((w) => w.code === 'FALLBACK_NOT_CACHED' && /not UTF-8/.test(w.message)))
 })
+
+test('dedupe: overlapping streaming calls share one source, and each caller reads the whole answer', async () => {
+  const cacheKey = { prompt: unique('prompt'), modelId: 'm' }
+  let calls = 0
+  const operation = async () => {
+    calls++
+    const words = ['one ', 'two ', 'three']
+    return new ReadableStream({
+      async pull(c) {
+        await sleep(2)
+        const word = words.shift()
+        if (word === undefined) c.close()
+        else c.enqueue(word)
+      },
+    })
+  }
+  const options = { operationName: unique('shared'), cacheKey, dedupe: true }
+  const [a, b, c] = await Promise.all([1, 2, 3].map(() => executeWithFallback(operation, options)))
+  assert.equal(calls, 1)
+  assert.notEqual(a.data, b.data, 'a stream of its own for each caller')
+  const texts = await Promise.all([a, b, c].map(async (r) => (await readAll(r.data)).join('')))
+  assert.deepEqual(texts, ['one two three', 'one two three', 'one two three'])
+  assert.equal(aiResponseCache.get(cacheKey.prompt, cacheKey.modelId).response, 'one two three')
+})
+
+test("the caller's signal aborting mid-stream cancels the source; nothing is cached or recorded", async () => {
+  const cacheKey = { prompt: unique('prompt'), modelId: 'm' }
+  const service = unique('model')
+  let cancelled = false
+  const stream = new ReadableStream({
+    start(c) {
+      c.enqueue('first ')
+    },
+    cancel() {
+      cancelled = true
+    },
+  })
+  const controller = new AbortController()
+  const result = await executeWithFallback(async () => stream, { operationName: unique('abort'), service, cacheKey, signal: controller.signal })
+  const reader = result.data.getReader()
+  assert.deepEqual(await reader.read(), { done: false, value: 'first ' })
+  const reading = reader.read()
+  controller.abort(new Error('user left'))
+  await assert.rejects(reading, /user left/)
+  assert.equal(cancelled, true)
+  assert.equal(aiResponseCache.get(cacheKey.prompt, cacheKey.modelId), null)
+  assert.equal(integrationFailureManager.getFailures(service).length, 0, "the caller's own abort is not the model's failure")
+})
+
+test('stream: true gives a stream for a model that answered with plain text too', async () => {
+  const result = await executeWithFallback(async () => 'plain text', { operationName: unique('text'), stream: true })
+  assert.ok(result.data instanceof ReadableStream)
+  assert.deepEqual(await readAll(result.data), ['plain text'])
+})

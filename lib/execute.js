@@ -9,11 +9,23 @@ const native = require('./native')
 const { attemptsOf, invoke, codedIfUnreadable } = require('./invoke')
 const { succeeded, fellBack, failed, skippedUpFront, asError, MESSAGES } = require('./shapes')
 const { runChain, benchIfThrottled, whenStored } = require('./chain')
-const { primeIfStream, PrimedStream, passThrough, replayed, learn, learntShape } = require('./streams')
+const { primeIfStream, PrimedStream, passThrough, broadcast, replayed, learn, learntShape } = require('./streams')
 const { channels, publish, messageOf } = require('./events')
 
 /** dedupe: the result promise of each shared (prompt, modelId) call in flight. */
 const inflight = new Map()
+/** dedupe: a shared call's streamed answer → the broadcast its joiners read. */
+const broadcasts = new WeakMap()
+
+/**
+ * A joiner's result: the shared result itself, or for a streamed answer a
+ * copy with a stream of its own (a stream can be read once).
+ */
+function joined(result) {
+  const cast = result === undefined ? undefined : broadcasts.get(result.data)
+  if (cast === undefined) return result
+  return { ...result, data: passThrough(cast.reader()), metadata: result.metadata === undefined ? undefined : { ...result.metadata } }
+}
 
 function dedupeKey(call) {
   return `${call.modelId.length}:${call.modelId}${call.prompt}`
@@ -26,7 +38,9 @@ function dedupeKey(call) {
  */
 function onSuccess(call, value, attempts, answered) {
   if (value instanceof PrimedStream) return streamed(call, value, attempts, answered)
-  const result = () => (answered === undefined ? succeeded(value, attempts) : byAlternative(call, value, attempts, answered))
+  // `stream: true`: a model that answered with text still gives a stream.
+  const data = call.stream === true && (typeof value === 'string' || value instanceof Uint8Array) ? replayed(streamShape(call), value) : value
+  const result = () => (answered === undefined ? succeeded(data, attempts) : byAlternative(call, data, attempts, answered))
   if (call.prompt === undefined) return result()
   return whenStored(cacheAnswer(call, value), result)
 }
@@ -68,7 +82,7 @@ function streamed(call, primed, attempts, answered) {
   call.shape = shape
   learn(call.operationName, shape)
   const model = answered === undefined ? call.service ?? call.operationName : call.models[answered.index].name
-  const data = passThrough(primed, {
+  const ended = {
     completed(text, problem) {
       if (call.prompt === undefined) return undefined
       if (text === undefined) return notCachedWarning(call, problem)
@@ -82,7 +96,16 @@ function streamed(call, primed, attempts, answered) {
       }
       if (call.chain !== undefined) benchIfThrottled(call, model, error, call.chain)
     },
-  })
+  }
+  let data
+  if (call.shared) {
+    // Callers that join this call (`dedupe`) each read the answer from its first chunk.
+    const cast = broadcast(primed, ended)
+    data = passThrough(cast.reader())
+    broadcasts.set(data, cast)
+  } else {
+    data = passThrough(primed, ended, call.signal)
+  }
   return answered === undefined ? succeeded(data, attempts) : byAlternative(call, data, attempts, answered)
 }
 
@@ -302,6 +325,8 @@ function checkedCall(read, payload, problem) {
     signal: read.signal,
     withSignal: read.timeoutMs !== undefined || read.signal !== undefined,
     abortAttempts: undefined,
+    // Hosts a `dedupe` call that others join.
+    shared: false,
   }
 }
 
@@ -400,7 +425,8 @@ function executeWithFallback(operation, options) {
   if (!start.shared) return run()
   const key = dedupeKey(call)
   const running = inflight.get(key)
-  if (running !== undefined) return running
+  if (running !== undefined) return running.then(joined)
+  call.shared = true
   const promise = run()
   inflight.set(key, promise)
   const done = () => {

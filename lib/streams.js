@@ -209,15 +209,19 @@ function collector() {
 /**
  * The caller's stream: the same kind as `primed`'s source, passing its
  * chunks through. `ended.completed(text, problem)` runs when the source
- * ends, `ended.failed(error)` when it fails mid-stream; a consumer that
- * cancels early cancels the source, and neither runs.
+ * ends, `ended.failed(error)` when it fails mid-stream (no `ended`: nothing
+ * is collected, nothing runs); a consumer that cancels early cancels the
+ * source, and neither runs. The caller's `signal` aborting mid-stream
+ * cancels the source too, and the stream ends with its reason.
  */
-function passThrough(primed, ended) {
-  const collected = collector()
-  const { kind, first, next, cancel } = primed
+function passThrough(primed, ended, signal) {
+  const collected = ended === undefined ? undefined : collector()
+  const { kind, first, cancel } = primed
+  let next = primed.next
   // The answer is cached before the caller sees the end (on Redis, once the
   // write is done), so whoever reads to the end can count on it.
   const finish = () => {
+    if (collected === undefined) return undefined
     const text = collected.text()
     let caching
     try {
@@ -227,31 +231,59 @@ function passThrough(primed, ended) {
     }
     return caching instanceof Promise ? caching.catch(() => {}) : undefined
   }
+  const failed = (error) => {
+    if (ended !== undefined && !(signal !== undefined && signal.aborted && error === signal.reason)) ended.failed(error)
+  }
+  const add = (chunk) => {
+    if (collected !== undefined) collected.add(chunk)
+  }
+  let stopAborting = () => {}
+  let onAbort
+  if (signal !== undefined) {
+    // Every read races the caller's abort: an abort fails the read in wait.
+    const aborted = new Promise((_, reject) => {
+      onAbort = () => {
+        // Rejected first: cancelling ends the read in wait, which must not win the race.
+        reject(signal.reason)
+        cancelQuietly(cancel, signal.reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+    aborted.catch(() => {})
+    const read = next
+    next = () => (signal.aborted ? Promise.reject(signal.reason) : Promise.race([read(), aborted]))
+    stopAborting = () => signal.removeEventListener('abort', onAbort)
+  }
   if (kind === 'web') {
     return new ReadableStream({
       start(controller) {
-        collected.add(first.value)
+        add(first.value)
         controller.enqueue(first.value)
       },
       pull(controller) {
         return next().then(
           (read) => {
             if (read.done) {
+              stopAborting()
               const caching = finish()
               if (caching === undefined) controller.close()
               else return caching.then(() => controller.close())
             } else {
-              collected.add(read.value)
+              add(read.value)
               controller.enqueue(read.value)
             }
           },
           (error) => {
-            ended.failed(error)
+            stopAborting()
+            failed(error)
             controller.error(error)
           },
         )
       },
-      cancel: (reason) => cancel(reason),
+      cancel: (reason) => {
+        stopAborting()
+        return cancel(reason)
+      },
     })
   }
   const chunks = (async function* () {
@@ -259,25 +291,78 @@ function passThrough(primed, ended) {
     try {
       let read = first
       while (!read.done) {
-        collected.add(read.value)
+        add(read.value)
         yield read.value
         try {
           read = await next()
         } catch (error) {
           settled = true
-          ended.failed(error)
+          failed(error)
           throw error
         }
       }
       settled = true
       await finish()
     } finally {
+      stopAborting()
       // The consumer stopped early (break, return): stop the source too.
       if (!settled) cancelQuietly(cancel)
     }
   })()
   if (kind === 'iterable') return chunks
   return Readable.from(chunks, { objectMode: primed.objectMode })
+}
+
+/**
+ * One source read for several callers (`dedupe`): the source is read to
+ * its end as fast as it gives, into a log that every `reader()` replays
+ * from the first chunk and then follows. `ended` (as for `passThrough`)
+ * runs once, for the source.
+ */
+function broadcast(primed, ended) {
+  const log = [primed.first.value]
+  let done = false
+  let failure
+  let waiting = []
+  const wake = () => {
+    const woken = waiting
+    waiting = []
+    for (const resolve of woken) resolve()
+  }
+  const pump = passThrough(
+    { kind: 'iterable', first: primed.first, next: primed.next, cancel: primed.cancel },
+    ended,
+  )
+  ;(async () => {
+    try {
+      let first = true
+      for await (const chunk of pump) {
+        if (!first) log.push(chunk)
+        first = false
+        wake()
+      }
+    } catch (error) {
+      failure = { error }
+    }
+    done = true
+    wake()
+  })()
+  return {
+    reader() {
+      let index = 1
+      const next = async () => {
+        for (;;) {
+          if (index < log.length) return { done: false, value: log[index++] }
+          if (done) {
+            if (failure !== undefined) throw failure.error
+            return { done: true, value: undefined }
+          }
+          await new Promise((resolve) => waiting.push(resolve))
+        }
+      }
+      return new PrimedStream(primed.kind, primed.first, next, () => {}, primed.objectMode)
+    },
+  }
 }
 
 /** How a streaming call's fallback answer is replayed: its kind, and whether its chunks were bytes. */
@@ -314,4 +399,4 @@ function learntShape(operationName) {
   return learnt.get(operationName)
 }
 
-module.exports = { primeIfStream, PrimedStream, passThrough, replayed, learn, learntShape }
+module.exports = { primeIfStream, PrimedStream, passThrough, broadcast, replayed, learn, learntShape }
