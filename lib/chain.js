@@ -11,6 +11,7 @@
 const native = require('./native')
 const { codedError } = require('./invoke')
 const { channels, publish, messageOf } = require('./events')
+const { warnOnce } = require('./warnings')
 
 /** `then(value)` now, or once `pending` (a store call on Redis) resolves. */
 function whenStored(pending, then) {
@@ -27,16 +28,8 @@ const LONE_SURROGATE = 'a model name holds a lone surrogate (it is neither bench
 /** The latest time a `Date` holds, in ms since the epoch. */
 const LATEST_DATE_MS = 8.64e15
 
-/** operationName → whether a store problem was already warned about. */
-const warnedStoreProblem = new Set()
-
 function warnCooldownsUnavailable(operationName, problem) {
-  if (warnedStoreProblem.has(operationName)) return
-  if (warnedStoreProblem.size >= 10_000) warnedStoreProblem.clear()
-  warnedStoreProblem.add(operationName)
-  process.emitWarning(`fallback-mechanisms: the cooldowns of "${operationName}" were unavailable: ${problem}`, {
-    code: 'FALLBACK_STEP_UNAVAILABLE',
-  })
+  warnOnce(operationName, 'cooldowns', `the cooldowns of "${operationName}" were unavailable: ${problem}`, 'FALLBACK_STEP_UNAVAILABLE')
 }
 
 /**

@@ -11,6 +11,8 @@ const { succeeded, fellBack, failed, skippedUpFront, asError, MESSAGES } = requi
 const { runChain, benchIfThrottled, whenStored } = require('./chain')
 const { primeIfStream, PrimedStream, passThrough, broadcast, replayed, learn, learntShape } = require('./streams')
 const { channels, publish, messageOf } = require('./events')
+const { warnOnce, warnUnavailable } = require('./warnings')
+const { chainSettings, readOnce, plainlyRight } = require('./chain-options')
 
 /** dedupe: the result promise of each shared (prompt, modelId) call in flight. */
 const inflight = new Map()
@@ -128,34 +130,6 @@ function streamAware(operation, call) {
 function knownStream(call, kind) {
   const before = learntShape(call.operationName)
   call.shape = { kind, bytes: before !== undefined && before.bytes }
-}
-
-/** operationName → the kinds of problem already warned about. */
-const warned = new Map()
-
-/** A coded warning, once per operation and kind of problem. */
-function warnOnce(operationName, kind, message, code) {
-  let kinds = warned.get(operationName)
-  if (kinds === undefined) {
-    // Bounded: a process with endless operation names warns afresh rather than growing.
-    if (warned.size >= 10_000) warned.clear()
-    kinds = new Set()
-    warned.set(operationName, kinds)
-  }
-  if (kinds.has(kind)) return
-  kinds.add(kind)
-  process.emitWarning(`fallback-mechanisms: ${message}`, { code })
-}
-
-/**
- * A step passed over because of this call's data or a store's state: said
- * once per operation and step with a coded warning, and in the result's
- * `metadata.unavailable`.
- */
-function warnUnavailable(operationName, unavailable) {
-  for (const { step, reason } of unavailable) {
-    warnOnce(operationName, step, `the ${step} step of "${operationName}" was unavailable: ${reason}`, 'FALLBACK_STEP_UNAVAILABLE')
-  }
 }
 
 function onFailure(call, error, attempts, benched) {
@@ -434,69 +408,6 @@ function executeWithFallback(operation, options) {
   }
   promise.then(done, done)
   return promise
-}
-
-/** The chain's defaults, from native code (the one place they are written). */
-const CHAIN_DEFAULTS = native.checkChain(undefined, undefined, undefined, undefined, undefined)
-/** As `checkChain` allows (src/binding/chain.rs). */
-const MAX_ALTERNATIVES = 64
-const MAX_NAME_UNITS = 4096 / 3
-
-const wholeMs = (value) => value === undefined || (Number.isSafeInteger(value) && value >= 0)
-
-/**
- * The chain's settings when its options are plainly right, checked here
- * because a call into native code costs more than the check; `undefined`
- * when anything is off, for `checkChain` to say what.
- */
-function chainSettings(read) {
-  const { alternativesOn, cooldownMs, maxCooldownMs, stream } = read
-  if (alternativesOn !== undefined && typeof alternativesOn !== 'function') return undefined
-  if (stream !== undefined && typeof stream !== 'boolean') return undefined
-  if (!wholeMs(cooldownMs) || !wholeMs(maxCooldownMs)) return undefined
-  return {
-    cooldownMs: cooldownMs ?? CHAIN_DEFAULTS.cooldownMs,
-    maxCooldownMs: maxCooldownMs ?? CHAIN_DEFAULTS.maxCooldownMs,
-  }
-}
-
-/**
- * `alternatives` read once, so that what is checked is what runs (a getter
- * may answer otherwise the second time): an array of at most 64 becomes a
- * plain array of `{ name, operation }` copies (an entry that is not an
- * object stays as it is, for the check to name it); anything else is left
- * as given, for `checkChain` to refuse.
- */
-function readOnce(alternatives) {
-  let length
-  try {
-    if (!Array.isArray(alternatives)) return alternatives
-    length = alternatives.length
-  } catch {
-    // A revoked Proxy: `checkChain` names the option.
-    return alternatives
-  }
-  if (!(length <= MAX_ALTERNATIVES)) return alternatives
-  const models = []
-  for (let i = 0; i < length; i++) {
-    const entry = alternatives[i]
-    models.push(entry !== null && typeof entry === 'object' ? { name: entry.name, operation: entry.operation } : entry)
-  }
-  return models
-}
-
-/**
- * Whether the copies `readOnce` made are plainly right (an identifier
- * short enough to need no count of its bytes, a function): else
- * `checkChain` says what is wrong.
- */
-function plainlyRight(models) {
-  for (const model of models) {
-    if (model === null || typeof model !== 'object') return false
-    const { name, operation } = model
-    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_UNITS || typeof operation !== 'function') return false
-  }
-  return true
 }
 
 /** A call with `alternatives`: its models, the primary first, then the chain. */
