@@ -21,10 +21,12 @@ function installed(command, versionFlag) {
 }
 
 function aptInstall(name) {
-  console.log(`${name} is missing: installing Debian's package`)
+  // All of it on stderr: the benchmark's Redis process answers on stdout (JSON).
+  console.error(`${name} is missing: installing Debian's package`)
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env })
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', name], { stdio: 'inherit', env })
+  const stdio = ['ignore', 2, 2]
+  execFileSync('apt-get', ['update', '-qq'], { stdio, env })
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', name], { stdio, env })
 }
 
 function ensureRedis() {
