@@ -404,6 +404,15 @@ test('bad arguments reject with a TypeError naming the argument, without calling
     [[op, { operationName: 'x', cacheKey: 'key' }], /"options.cacheKey" property must be of type object/, 'ERR_INVALID_ARG_TYPE'],
     [[op, { operationName: 'x', allowSkip: 'yes' }], /"options.allowSkip" property must be of type boolean/, 'ERR_INVALID_ARG_TYPE'],
     [[op, { operationName: 'x', userId: 7 }], /"options.userId" property must be of type string/, 'ERR_INVALID_ARG_TYPE'],
+    // Plain calls are checked in JavaScript first (lib/plain-call.js): none of these may pass there.
+    [[op, Object.assign([], { operationName: 'x' })], /"options" argument must be of type object/, 'ERR_INVALID_ARG_TYPE'],
+    [[op, { operationName: 'x', cacheKey: [] }], /"options.cacheKey" property must be of type object/, 'ERR_INVALID_ARG_TYPE'],
+    [[op, { operationName: 'x', cacheKey: null }], /"options.cacheKey" property must be of type object/, 'ERR_INVALID_ARG_TYPE'],
+    [[op, { operationName: 'x', allowSkip: null }], /"options.allowSkip" property must be of type boolean/, 'ERR_INVALID_ARG_TYPE'],
+    [[op, { operationName: 'x', service: 1 }], /"options.service" property must be of type string/, 'ERR_INVALID_ARG_TYPE'],
+    [[op, { operationName: 'x', dedupe: 1 }], /"options.dedupe" property must be of type boolean/, 'ERR_INVALID_ARG_TYPE'],
+    [[op, { operationName: 'x', userId: null }], /"options.userId" property must be of type string/, 'ERR_INVALID_ARG_TYPE'],
+    [[op, { operationName: new String('x') }], /"options.operationName" property must be of type string/, 'ERR_INVALID_ARG_TYPE'],
   ]
   for (const [args, message, code] of cases) {
     const promise = executeWithFallback(...args)

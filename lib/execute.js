@@ -13,6 +13,7 @@ const { primeIfStream, PrimedStream, passThrough, broadcast, replayed, learn, le
 const { channels, publish, messageOf } = require('./events')
 const { warnOnce, warnUnavailable } = require('./warnings')
 const { chainSettings, readOnce, plainlyRight } = require('./chain-options')
+const { plainlyPlain } = require('./plain-call')
 
 /** dedupe: the result promise of each shared (prompt, modelId) call in flight. */
 const inflight = new Map()
@@ -341,9 +342,9 @@ function executeWithFallback(operation, options) {
     // A getter that throws: bad arguments, so the promise rejects.
     return Promise.reject(codedIfUnreadable(thrown))
   }
-  let start
+  let start = null
   try {
-    start = native.startFallbackCall(
+    if (!plainlyPlain(operation, options, read)) start = native.startFallbackCall(
       operation, options, read.operationName, read.userId, read.cacheKey, read.prompt, read.modelId,
       read.allowSkip, read.queueOnFailure, read.queueType, read.payload, read.priority, read.service,
       read.skipThreshold, read.retry, read.timeoutMs, read.signal, read.dedupe,
