@@ -109,31 +109,36 @@ function benchIfThrottled(call, name, error, settings) {
  * `null` for the whole list when none is benched. A store that cannot
  * answer benches nothing: every model is tried.
  */
-function cooldownsOf(call, names) {
+function cooldownsOf(call, models) {
+  const now = Date.now()
+  const names = models.map((model) => model.name)
   // A name with a lone surrogate is not looked up: held as UTF-8 it would be another's.
   let kept = names
   if (!names.every((name) => name.isWellFormed())) {
     warnCooldownsUnavailable(call.operationName, LONE_SURROGATE)
     kept = names.filter((name) => name.isWellFormed())
   }
-  let pending
+  let answer
   try {
-    pending = native.cooldownsOf(kept, Date.now())
+    answer = native.cooldownsOf(kept, now)
   } catch (thrown) {
-    pending = messageOf(thrown)
+    answer = messageOf(thrown)
   }
   // `null`: no cooldown runs at all (answered without a look-up).
-  const read = (answer) => {
-    if (answer === null) return answer
-    if (!Array.isArray(answer)) {
-      warnCooldownsUnavailable(call.operationName, answer)
-      return null
-    }
-    if (kept === names) return answer
-    let next = 0
-    return names.map((name) => (name.isWellFormed() ? answer[next++] : null))
+  if (answer === null) return null
+  return answer instanceof Promise ? answer.then((left) => remainingOf(call, names, kept, left), (thrown) => remainingOf(call, names, kept, messageOf(thrown))) : remainingOf(call, names, kept, answer)
+}
+
+/** The store's answer for `kept` (or why it could not say) spread over `names`. */
+function remainingOf(call, names, kept, answer) {
+  if (answer === null) return null
+  if (!Array.isArray(answer)) {
+    warnCooldownsUnavailable(call.operationName, answer)
+    return null
   }
-  return pending instanceof Promise ? pending.then(read, (thrown) => read(messageOf(thrown))) : read(pending)
+  if (kept === names) return answer
+  let next = 0
+  return names.map((name) => (name.isWellFormed() ? answer[next++] : null))
 }
 
 /** Says on the alternative channel how the alternative at `index` (1 for the first) fared. */
@@ -146,24 +151,29 @@ function alternativeTried(call, name, index, outcome, error, cooldownMs) {
 }
 
 /**
- * Runs the chain. `runModel(model, index)` runs one model's attempts and
- * gives (or resolves) `{ ok, value, error, attempts, cancelled }`. Resolves how the
- * chain ended: `{ ok: true, value, index, attempts, error? (the primary's),
- * benched, stored }`, `{ ok: false, error, attempts, benched, stored }`, or
- * `{ cancelled: true }`. `stored`, when there is one, is a promise that
+ * Runs the chain and gives `finish(ended)`, where `ended` says how it
+ * ended: `{ ok: true, value, index, attempts, error? (the primary's),
+ * benched, stored }`, `{ ok: false, error, attempts, benched, stored }`,
+ * or `{ cancelled: true }`. `stored`, when there is one, is a promise that
  * resolves once the models throttled in this call are benched in a store
  * that answers later (Redis): the chain moves on without waiting for it (a
  * server that hangs would cost each throttled model `redisTimeoutMs`), and
  * the call waits for it, alongside its own last store step, before it
  * resolves.
+ *
+ * `runModel(model, index)` runs one model's attempts (retry, timeoutMs,
+ * signal) and gives (or resolves) `{ ok, value, error, attempts,
+ * cancelled }`. Without it, each model is called once here and its answer
+ * awaited directly, `prime(value)` giving the stream it returned primed (or
+ * the value itself): one turn of the microtask queue a model, as in a
+ * chain written by hand.
  */
-async function runChain(call, models, settings, runModel) {
-  const names = models.map((model) => model.name)
+async function runChain(call, models, settings, runModel, prime, finish) {
   // Awaited only when it is a promise (on Redis): each await is a turn of the microtask queue.
-  let remaining = cooldownsOf(call, names)
+  let remaining = cooldownsOf(call, models)
   if (remaining instanceof Promise) remaining = await remaining
-  const benched = []
-  const waits = []
+  let benched
+  let waits
   let attempts = 0
   let storing
   // Which models failed, apart from what they threw: `throw undefined` is a failure too.
@@ -174,22 +184,37 @@ async function runChain(call, models, settings, runModel) {
   for (let index = 0; index < models.length; index++) {
     const { name } = models[index]
     if (remaining !== null && remaining[index] !== null) {
-      benched.push(name)
-      waits.push(`${name} (${Math.ceil(remaining[index] / 1000)} s)`)
+      ;(benched ??= []).push(name)
+      ;(waits ??= []).push(`${name} (${Math.ceil(remaining[index] / 1000)} s)`)
       if (index > 0) alternativeTried(call, name, index, 'cooldown', undefined, remaining[index])
       continue
     }
-    if (call.signal !== undefined && call.signal.aborted) return { cancelled: true }
-    let outcome = runModel(models[index], index)
-    if (outcome instanceof Promise) outcome = await outcome
-    if (outcome.cancelled) return outcome
-    attempts += outcome.attempts || 0
-    if (outcome.ok) {
-      if (index > 0) alternativeTried(call, name, index, 'success')
-      const error = primaryFailed ? primaryError : firstError
-      return { ok: true, value: outcome.value, index, attempts, error, benched, stored: storing && Promise.all(storing) }
+    if (call.signal !== undefined && call.signal.aborted) return finish({ cancelled: true })
+    let ok
+    let value
+    let error
+    if (runModel === undefined) {
+      try {
+        value = await models[index].operation()
+        const primed = prime(value)
+        if (primed !== value) value = await primed
+        ok = true
+      } catch (thrown) {
+        ok = false
+        error = thrown
+      }
+    } else {
+      let outcome = runModel(models[index], index)
+      if (outcome instanceof Promise) outcome = await outcome
+      if (outcome.cancelled) return finish(outcome)
+      attempts += outcome.attempts || 0
+      ;({ ok, value, error } = outcome)
     }
-    const { error } = outcome
+    if (ok) {
+      if (index > 0) alternativeTried(call, name, index, 'success')
+      const answeredError = primaryFailed ? primaryError : firstError
+      return finish({ ok: true, value, index, attempts, error: answeredError, benched: benched ?? [], stored: storing && Promise.all(storing) })
+    }
     if (index === 0) {
       primaryFailed = true
       primaryError = error
@@ -207,7 +232,7 @@ async function runChain(call, models, settings, runModel) {
   if (!anyFailed) {
     error = codedError(`Every model of "${call.operationName}" is cooling down: ${waits.join(', ')}`, 'COOLING_DOWN')
   }
-  return { ok: false, error, attempts, benched, stored: storing && Promise.all(storing) }
+  return finish({ ok: false, error, attempts, benched: benched ?? [], stored: storing && Promise.all(storing) })
 }
 
 module.exports = { runChain, benchIfThrottled, whenStored }

@@ -202,30 +202,6 @@ function attemptModel(call, start, operation, alternative, retryIf) {
   })
 }
 
-/**
- * One model called once on this thread: no retry, no timeout, no signal.
- * A synchronous throw is answered at once, without a promise.
- */
-function callModel(call, operation) {
-  let value
-  try {
-    value = operation()
-  } catch (error) {
-    return { ok: false, error }
-  }
-  return Promise.resolve(value).then(
-    (result) => {
-      const primed = primeIfStream(result, (kind) => knownStream(call, kind))
-      if (primed === result) return { ok: true, value: result }
-      return primed.then(
-        (stream) => ({ ok: true, value: stream }),
-        (error) => ({ ok: false, error }),
-      )
-    },
-    (error) => ({ ok: false, error }),
-  )
-}
-
 /** The primary's attempts, then the fallbacks. */
 function withAttempts(call, start, operation, retryIf, signal) {
   const outcome = attemptModel(call, start, operation, undefined, retryIf).then((ended) => {
@@ -240,12 +216,14 @@ function withAttempts(call, start, operation, retryIf, signal) {
 /** The chain of models (README, "Alternatives"), then the fallbacks. */
 function chained(call, start, retryIf, signal) {
   const attempting = start !== null && start.attempting
-  const runModel = (model, index) => {
-    if (!attempting) return callModel(call, model.operation)
-    if (index > 0) start.rearm()
-    return attemptModel(call, start, model.operation, index === 0 ? undefined : model.name, retryIf)
-  }
-  const outcome = runChain(call, call.models, call.chain, runModel).then((ended) => {
+  const runModel = attempting
+    ? (model, index) => {
+        if (index > 0) start.rearm()
+        return attemptModel(call, start, model.operation, index === 0 ? undefined : model.name, retryIf)
+      }
+    : undefined
+  const prime = (value) => primeIfStream(value, (kind) => knownStream(call, kind))
+  const outcome = runChain(call, call.models, call.chain, runModel, prime, (ended) => {
     if (ended.cancelled) return undefined
     const attempts = attempting ? ended.attempts : undefined
     const result = ended.ok
