@@ -1,6 +1,6 @@
 'use strict'
 
-// npm run bench [-- --quick]
+// npm run bench [-- --quick] [-- --only <group>]
 //
 // Every scenario side by side in one process run: this package (native), the
 // plain JavaScript reference (bench/reference), lru-cache, cockatiel, and the
@@ -30,6 +30,10 @@ const { prompts, RESPONSE, MODEL_ID } = require('./fixtures')
 const { writeReports, formatNs } = require('./report')
 
 const QUICK = process.argv.includes('--quick')
+// `--only ai`: one group's scenarios (floor, execute, ai, cache, memory,
+// queue, durable, latency, redis, failures), printed and not written to the
+// reports, for a quick look while working on it.
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
 const SCALE = QUICK ? 0.2 : 1
 const batches = QUICK ? 7 : 15
 const n = (count) => Math.max(1, Math.round(count * SCALE))
@@ -489,16 +493,23 @@ async function floorScenario() {
 
 async function main() {
   console.log(`fallback-mechanisms benchmark${QUICK ? ' (quick)' : ''}: Node ${process.version}, ${require('node:os').cpus().length} cores`)
-  await floorScenario()
-  await executeScenarios()
-  await aiScenarios()
-  await cacheScenarios()
-  memoryScenario()
-  await queueScenarios()
-  await durableQueueScenario()
-  latencyScenario()
-  redisScenario()
-  await failureScenario()
+  const scenarios = {
+    floor: floorScenario,
+    execute: executeScenarios,
+    ai: aiScenarios,
+    cache: cacheScenarios,
+    memory: memoryScenario,
+    queue: queueScenarios,
+    durable: durableQueueScenario,
+    latency: latencyScenario,
+    redis: redisScenario,
+    failures: failureScenario,
+  }
+  if (ONLY !== undefined && !(ONLY in scenarios)) throw new Error(`--only: one of ${Object.keys(scenarios).join(', ')}`)
+  for (const [group, scenario] of Object.entries(scenarios)) {
+    if (ONLY === undefined || ONLY === group) await scenario()
+  }
+  if (ONLY !== undefined) return
   const report = writeReports(rows, { quick: QUICK, notes, updateReadme: !QUICK })
   console.log(`\n${report.table}\n\n${report.goals}\n`)
   console.log(`results: ${path.relative(process.cwd(), report.files.json)}, ${path.relative(process.cwd(), report.files.svg)}`)
