@@ -10,9 +10,10 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
 const { execFile } = require('node:child_process')
+const { Worker } = require('node:worker_threads')
 
 const native = require('../lib/native')
-const { executeService, getCircuitBreakerStatus, getCooldowns, integrationFailureManager } = require('..')
+const { executeService, executeWithFallback, getCircuitBreakerStatus, getCooldowns, integrationFailureManager } = require('..')
 const { assertThrowsCoded, isRecentDate, sleep } = require('./helpers')
 const { freePort } = require('../scripts/redis-server')
 
@@ -239,6 +240,11 @@ test('a model benched by another process sharing the store is benched here', { s
   const [left] = await cooldownsOf([name], Date.now())
   assert.ok(left > 50_000 && left <= 60_000, `left: ${left}`)
   assert.equal(getCooldowns()[name].reason, 'HTTP 429 elsewhere')
+  // A chain here skips it up front too (a store another process shares is always asked).
+  let called = 0
+  const result = await executeWithFallback(async () => { called++ }, { operationName: name, alternatives: [{ name: model(), operation: async () => 'other' }] })
+  assert.equal(called, 0)
+  assert.deepEqual([result.data, result.metadata.benched], ['other', [name]])
   integrationFailureManager.clearFailures(name)
 })
 
@@ -261,4 +267,78 @@ test('with the Redis server away: benchModel and cooldownsOf report it, getCoold
   assert.equal(typeof seen.left, 'string')
   assert.equal(seen.thrown, 'STORAGE_UNAVAILABLE')
   assert.deepEqual(seen.status, ['op'])
+})
+
+const inMemory = () => sameStore() === null
+
+/** Counts the chain's look-ups in the store (lib/chain.js calls `native.cooldownsOf`). */
+async function countingLookUps(body) {
+  const original = native.cooldownsOf
+  let lookUps = 0
+  native.cooldownsOf = (...args) => {
+    lookUps++
+    return original(...args)
+  }
+  try {
+    await body(() => lookUps)
+  } finally {
+    native.cooldownsOf = original
+  }
+}
+
+const throttled = () => Object.assign(new Error('slow down'), { status: 429 })
+
+test('a chain looks its models up only while a cooldown may run (memory), always in a shared store', async () => {
+  const [primary, other] = [model(), model()]
+  const chain = { operationName: primary, alternatives: [{ name: other, operation: async () => 'other' }] }
+  integrationFailureManager.clearFailures()
+  await countingLookUps(async (lookUps) => {
+    assert.equal((await executeWithFallback(async () => 'primary', chain)).data, 'primary')
+    assert.equal(lookUps(), inMemory() ? 0 : 1, 'no cooldown runs: no look-up in memory')
+    // The primary is throttled: benched; the very next chain sees it.
+    assert.equal((await executeWithFallback(async () => { throw throttled() }, chain)).data, 'other')
+    const before = lookUps()
+    let called = 0
+    const result = await executeWithFallback(async () => { called++ }, chain)
+    assert.equal(lookUps(), before + 1)
+    assert.equal(called, 0)
+    assert.deepEqual(result.metadata.benched, [primary])
+  })
+  integrationFailureManager.clearFailures(primary)
+})
+
+test('a model benched in a worker thread is skipped by the next chain on this thread; the worker gone, benching here still works', async () => {
+  const primary = model()
+  const chain = { operationName: primary, alternatives: [{ name: model(), operation: async () => 'other' }] }
+  // This thread has run a chain while no cooldown ran.
+  assert.equal((await executeWithFallback(async () => 'primary', chain)).data, 'primary')
+  const worker = new Worker(`
+    const { parentPort, workerData } = require('node:worker_threads')
+    const { executeWithFallback } = require(workerData.root)
+    executeWithFallback(async () => { throw Object.assign(new Error('slow down'), { status: 429 }) }, { operationName: workerData.primary, alternatives: [] })
+      .then((result) => parentPort.postMessage(result.metadata.fallbackType ?? 'none'))
+  `, { eval: true, workerData: { root: path.join(__dirname, '..'), primary } })
+  const [answer] = await Promise.all([new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject) }), new Promise((resolve) => worker.once('exit', resolve))])
+  assert.equal(answer, 'none')
+  let called = 0
+  const result = await executeWithFallback(async () => { called++ }, chain)
+  assert.equal(called, 0, 'benched in the worker, skipped here')
+  assert.equal(result.data, 'other')
+  // The worker's environment is gone: a bench published now must not touch it.
+  const again = model()
+  assert.equal(await native.benchModel(again, 60_000, 'HTTP 429', Date.now()), null)
+  assert.equal((await executeWithFallback(async () => 'x', { operationName: again, alternatives: [{ name: model(), operation: async () => 'y' }] })).data, 'y')
+  integrationFailureManager.clearFailures(primary)
+  integrationFailureManager.clearFailures(again)
+})
+
+test('watchCooldowns takes only a Uint32Array over a SharedArrayBuffer', () => {
+  for (const slot of [undefined, new Uint32Array(1), new Float64Array(new SharedArrayBuffer(8)), new Uint32Array(new SharedArrayBuffer(4), 4, 0), [0]]) {
+    assertThrowsCoded(assert, () => native.watchCooldowns(slot), TypeError, 'ERR_INVALID_ARG_TYPE', /"slot" argument must be a Uint32Array over a SharedArrayBuffer/)
+  }
+  const slot = new Uint32Array(new SharedArrayBuffer(4))
+  native.watchCooldowns(slot)
+  // Told the current time at once: always ask for a store other processes share.
+  if (inMemory()) assert.notEqual(slot[0], 0xffffffff)
+  else assert.equal(slot[0], 0xffffffff)
 })

@@ -105,12 +105,27 @@ function benchIfThrottled(call, name, error, settings) {
 }
 
 /**
+ * The second (since the epoch) from which no cooldown runs, as far as the
+ * failure store knows without a look-up, kept current by native code from
+ * any thread (src/core/quiet.rs): a chain asks the store only while a
+ * cooldown may run. `0xFFFFFFFF`: always ask (a store on a server or in a
+ * file, which other processes share).
+ */
+const quietFrom = new Uint32Array(new SharedArrayBuffer(4))
+try {
+  native.watchCooldowns(quietFrom)
+} catch {
+  quietFrom[0] = 0xffffffff
+}
+
+/**
  * Each model's remaining cooldown (`null`: not benched), in one store call;
  * `null` for the whole list when none is benched. A store that cannot
  * answer benches nothing: every model is tried.
  */
 function cooldownsOf(call, models) {
   const now = Date.now()
+  if (now >= quietFrom[0] * 1000) return null
   const names = models.map((model) => model.name)
   // A name with a lone surrogate is not looked up: held as UTF-8 it would be another's.
   let kept = names

@@ -14,7 +14,7 @@ use crate::core::singletons::global;
 
 use super::args;
 use super::boundary::boundary;
-use super::errors::JsResult;
+use super::errors::{Fault, JsResult};
 use super::names::Prop;
 use super::raw::{Js, Kind, Raw};
 use super::retry::{asked_wait_ms, is_object};
@@ -154,7 +154,7 @@ pub fn cooldowns_of<'env>(
   now: f64,
 ) -> napi::Result<Option<Either<LeftOrProblem, PromiseRaw<'env, LeftOrProblem>>>> {
   let at = clock::from_js(now);
-  if global().with_failures_here(|store| store.surely_no_cooldown(at)) == Some(true) {
+  if global().with_failures_here(|store| store.quiet_from() <= at) == Some(true) {
     return Ok(None);
   }
   let (names, now) = boundary(*env, |js| {
@@ -180,6 +180,31 @@ pub fn cooldowns_of<'env>(
     }
   })
   .map(Some)
+}
+
+/// Keeps `slot[0]` (a `Uint32Array` over a `SharedArrayBuffer`) at the
+/// second from which no cooldown runs, as far as the failure store knows
+/// without a look-up (`core::quiet`), until this environment goes: a chain
+/// reads it and calls `cooldownsOf` only while a cooldown may run.
+/// `0xFFFFFFFF` (always ask) for a store that is not in this process.
+#[napi(ts_args_type = "slot: Uint32Array")]
+pub fn watch_cooldowns(env: Env, slot: Raw) -> napi::Result<()> {
+  boundary(env, |js| {
+    let slot = js.shared_u32(slot, "slot")?;
+    let id = global()
+      .quiet
+      .watch(Box::new(move |from| slot.store(quiet_second(from))));
+    env
+      .add_env_cleanup_hook(id, |id| global().quiet.unwatch(id))
+      .map_err(Fault::internal)?;
+    Ok(())
+  })
+}
+
+/// `quiet_from` (ms) as the whole second at or after it; `u32::MAX` for
+/// never (and for a time past what a u32 of seconds holds, in 2106).
+fn quiet_second(quiet_from: u64) -> u32 {
+  u32::try_from(quiet_from.div_ceil(1000)).unwrap_or(u32::MAX)
 }
 
 /// The cooldowns running at `now`, ending soonest first, as JSON:

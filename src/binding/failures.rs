@@ -1,10 +1,13 @@
 //! `IntegrationFailureManager`: the JavaScript class over the core failure
 //! window.
 
+use std::sync::Arc;
+
 use napi::Env;
 use napi_derive::napi;
 
 use crate::core::failures::{FailureConfig, DEFAULT_SKIP_THRESHOLD};
+use crate::core::quiet::QuietWatch;
 use crate::core::singletons::{global, shared, SharedFailures};
 use crate::core::storage::open_failures;
 
@@ -20,6 +23,9 @@ use super::records;
 #[napi(js_name = "NativeFailureHistory")]
 pub struct JsIntegrationFailureManager {
   inner: SharedFailures,
+  /// The singletons' watch, for the shared history: clearing cooldowns
+  /// there is published to the chains (`core::quiet`).
+  quiet: Option<Arc<QuietWatch>>,
 }
 
 #[napi]
@@ -45,6 +51,7 @@ impl JsIntegrationFailureManager {
       }
       Ok(Self {
         inner: shared(store),
+        quiet: None,
       })
     })
   }
@@ -105,7 +112,12 @@ impl JsIntegrationFailureManager {
   pub fn clear_failures(&self, env: Env, service: Raw) -> napi::Result<bool> {
     boundary(env, |js| {
       let service = args::optional_string(js, service, "service")?;
-      Ok(self.inner.lock().clear(service.as_deref())?)
+      let mut store = self.inner.lock();
+      let held = store.clear(service.as_deref())?;
+      if let Some(quiet) = &self.quiet {
+        quiet.publish(store.quiet_from());
+      }
+      Ok(held)
     })
   }
 
@@ -124,5 +136,6 @@ impl JsIntegrationFailureManager {
 pub fn shared_integration_failure_manager() -> JsIntegrationFailureManager {
   JsIntegrationFailureManager {
     inner: global().failures.clone(),
+    quiet: Some(global().quiet.clone()),
   }
 }

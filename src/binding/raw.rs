@@ -547,3 +547,89 @@ impl Js {
     Ok(())
   }
 }
+
+/// The first element of a `Uint32Array` over a `SharedArrayBuffer`, which
+/// native code on any thread writes and JavaScript reads without a call,
+/// until the array's environment goes (then writes do nothing).
+pub struct SharedU32 {
+  /// `None` once the environment is gone; taken for each write, so that a
+  /// write never runs while the environment tears the buffer down.
+  cell: std::sync::Arc<parking_lot::Mutex<Option<SharedCell>>>,
+}
+
+struct SharedCell(ptr::NonNull<std::sync::atomic::AtomicU32>);
+
+// SAFETY: the cell points into a SharedArrayBuffer, memory made to be
+// accessed from several threads; it is only ever accessed atomically from
+// here (JavaScript's aligned 32-bit reads of it are tear-free), and only
+// under the mutex that the environment's cleanup takes to end it.
+unsafe impl Send for SharedCell {}
+
+impl SharedU32 {
+  pub fn store(&self, value: u32) {
+    if let Some(cell) = &*self.cell.lock() {
+      // SAFETY: `Js::shared_u32` checked the pointer is aligned and in a
+      // SharedArrayBuffer, which cannot be detached and which its strong
+      // reference keeps alive until the environment goes; the cleanup hook
+      // empties the cell (under this lock) before that.
+      unsafe { cell.0.as_ref() }.store(value, std::sync::atomic::Ordering::Release);
+    }
+  }
+}
+
+impl Js {
+  /// `array` as a `SharedU32`, when it is a `Uint32Array` of at least one
+  /// element over a `SharedArrayBuffer`; kept alive by a strong reference
+  /// that is never released, and written no more once its environment goes.
+  pub fn shared_u32(self, array: Raw, name: &str) -> JsResult<SharedU32> {
+    let refused = || {
+      Fault::type_error(
+        super::errors::ERR_INVALID_ARG_TYPE,
+        format!("The \"{name}\" argument must be a Uint32Array over a SharedArrayBuffer"),
+      )
+    };
+    let mut is_typed = false;
+    // SAFETY: module invariant; writes only to the local out-pointer.
+    self.check(unsafe { sys::napi_is_typedarray(self.env, array.0, &mut is_typed) })?;
+    if !is_typed {
+      return Err(refused());
+    }
+    let mut kind = 0;
+    let mut length = 0;
+    let mut data = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    let mut offset = 0;
+    // SAFETY: module invariant; `napi_get_typedarray_info` writes only to the
+    // local out-pointers.
+    self.check(unsafe {
+      sys::napi_get_typedarray_info(
+        self.env,
+        array.0,
+        &mut kind,
+        &mut length,
+        &mut data,
+        &mut buffer,
+        &mut offset,
+      )
+    })?;
+    // A typed array's buffer that is not an ArrayBuffer is a SharedArrayBuffer.
+    let mut is_plain_buffer = true;
+    // SAFETY: module invariant; writes only to the local out-pointer.
+    self.check(unsafe { sys::napi_is_arraybuffer(self.env, buffer, &mut is_plain_buffer) })?;
+    let at = ptr::NonNull::new(data.cast::<std::sync::atomic::AtomicU32>())
+      .filter(|at| at.as_ptr().is_aligned());
+    let at = match at {
+      Some(at) if kind == sys::TypedarrayType::uint32_array && length >= 1 && !is_plain_buffer => {
+        at
+      }
+      _ => return Err(refused()),
+    };
+    self.keep(array)?;
+    let cell = std::sync::Arc::new(parking_lot::Mutex::new(Some(SharedCell(at))));
+    let ended = cell.clone();
+    napi::Env::from_raw(self.env)
+      .add_env_cleanup_hook((), move |()| *ended.lock() = None)
+      .map_err(Fault::internal)?;
+    Ok(SharedU32 { cell })
+  }
+}

@@ -159,7 +159,12 @@ impl Bench {
   /// Whether no cooldown runs at `now`, in O(1): a call's chain need not
   /// look its models up one by one.
   pub fn idle(&self, now: u64) -> bool {
-    self.latest_until <= now
+    self.quiet_from() <= now
+  }
+
+  /// The time from which no cooldown runs (until another is benched).
+  pub fn quiet_from(&self) -> u64 {
+    self.latest_until
   }
 }
 

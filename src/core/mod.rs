@@ -11,6 +11,7 @@ pub mod fallback;
 pub mod limits;
 pub mod messages;
 pub mod queue;
+pub mod quiet;
 pub mod retry;
 pub mod service;
 pub mod singletons;

@@ -11,6 +11,7 @@ use super::breaker::Breakers;
 use super::cache::{CacheConfig, ResponseCache};
 use super::failures::{FailureConfig, FailureWindow};
 use super::queue::{JobQueue, QueueConfig};
+use super::quiet::QuietWatch;
 use super::retry::JitterRandom;
 use super::storage::redis::RedisLink;
 use super::storage::{
@@ -44,6 +45,8 @@ pub struct Stores {
   asked: Shared<Asked>,
   /// The server the singletons are on, once they moved to Redis.
   redis: Shared<Option<RedisLink>>,
+  /// When no cooldown runs, as the failure store last said (`quiet`).
+  pub quiet: Arc<QuietWatch>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +71,8 @@ impl Stores {
       cache: shared(Box::new(ResponseCache::new(CacheConfig::default()))),
       queue: shared(Box::new(JobQueue::new(QueueConfig::default()))),
       failures: shared(Box::new(FailureWindow::new(FailureConfig::default()))),
+      // A new window holds no cooldown.
+      quiet: Arc::new(QuietWatch::new(0)),
       breakers: shared(Breakers::default()),
       random: shared(JitterRandom::new(std::hash::BuildHasher::hash_one(
         &std::collections::hash_map::RandomState::new(),
@@ -133,6 +138,7 @@ impl Stores {
     *cache = new_cache;
     *queue = new_queue;
     *failures = new_failures;
+    self.quiet.publish(failures.quiet_from());
     if let Backend::Redis(link) = target {
       *self.redis.lock() = Some(link.clone());
     }
@@ -165,7 +171,12 @@ impl Stores {
     let detached = self.failures.lock().detached();
     match detached {
       Some(mut store) => call(&mut *store),
-      None => call(&mut **self.failures.lock()),
+      None => {
+        let mut store = self.failures.lock();
+        let answer = call(&mut **store);
+        self.quiet.publish(store.quiet_from());
+        answer
+      }
     }
   }
 
@@ -284,4 +295,45 @@ impl Default for Stores {
 pub fn global() -> &'static Stores {
   static GLOBAL: LazyLock<Stores> = LazyLock::new(Stores::new);
   &GLOBAL
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::core::storage::FileOptions;
+
+  #[test]
+  fn a_bench_through_the_stores_is_published_before_the_call_returns() {
+    let stores = Stores::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let into = seen.clone();
+    let id = stores
+      .quiet
+      .watch(Box::new(move |time| into.lock().push(time)));
+    stores
+      .with_failures(|store| store.bench("claude", 5_000, "429", 1_000))
+      .unwrap();
+    assert_eq!(*seen.lock(), vec![0, 5_000]);
+    stores.with_failures(|store| store.clear(None)).unwrap();
+    assert_eq!(*seen.lock(), vec![0, 5_000, 0]);
+    stores.quiet.unwatch(id);
+  }
+
+  #[test]
+  fn a_store_in_a_file_says_to_always_ask() {
+    let dir = std::env::temp_dir().join(format!("quiet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.db");
+    let stores = Stores::new();
+    stores
+      .move_to(
+        Backend::File(&file, FileOptions::default()),
+        Bounds::default(),
+        0,
+      )
+      .unwrap();
+    assert_eq!(stores.quiet.quiet_from(), u64::MAX);
+    drop(stores);
+    std::fs::remove_dir_all(&dir).unwrap();
+  }
 }

@@ -275,8 +275,8 @@ impl FailureStore for FailureWindow {
     Ok(self.bench.active(now))
   }
 
-  fn surely_no_cooldown(&self, now: u64) -> bool {
-    self.bench.idle(now)
+  fn quiet_from(&self) -> u64 {
+    self.bench.quiet_from()
   }
 
   fn location(&self) -> Location<'_> {

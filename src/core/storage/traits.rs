@@ -245,11 +245,11 @@ pub trait FailureStore: Send {
   fn cooldowns_of(&mut self, names: &[&str], now: u64) -> StorageResult<Vec<Option<u64>>>;
   /// The cooldowns running at `now`, ending soonest first (`cooldown::sort`).
   fn cooldowns(&mut self, now: u64) -> StorageResult<Vec<Cooldown>>;
-  /// True only when certain, without a look-up, that no cooldown runs at
-  /// `now` (a store in this process that holds none); a shared store says
-  /// false and is asked.
-  fn surely_no_cooldown(&self, _now: u64) -> bool {
-    false
+  /// The time (ms since the epoch) from which no cooldown runs, as far as
+  /// this store knows without a look-up (one in this process); a shared
+  /// store says `u64::MAX`, and is asked.
+  fn quiet_from(&self) -> u64 {
+    u64::MAX
   }
   /// How long calls wait for another process's lock on the file (nothing
   /// to wait for in memory).
