@@ -430,6 +430,22 @@ impl Js {
   /// Copies `values` into the start of a `Float64Array` (as much as fits);
   /// anything else is an error.
   pub fn write_f64s(self, array: Raw, values: &[f64]) -> JsResult<()> {
+    let TypedArray {
+      kind, length, data, ..
+    } = self.typed_array(array)?;
+    if kind != sys::TypedarrayType::float64_array || data.is_null() {
+      return Err(Fault::internal("numbers must go into a Float64Array"));
+    }
+    let count = values.len().min(length);
+    // SAFETY: N-API says `data` points at `length` f64s of this array, alive
+    // for this callback; `count <= length`, and `values` is a Rust slice that
+    // cannot overlap JavaScript's buffer.
+    unsafe { ptr::copy_nonoverlapping(values.as_ptr(), data.cast::<f64>(), count) };
+    Ok(())
+  }
+
+  /// What N-API says of a typed array (an error for any other value).
+  fn typed_array(self, array: Raw) -> JsResult<TypedArray> {
     let mut kind = 0;
     let mut length = 0;
     let mut data = ptr::null_mut();
@@ -448,15 +464,12 @@ impl Js {
         &mut offset,
       )
     })?;
-    if kind != sys::TypedarrayType::float64_array || data.is_null() {
-      return Err(Fault::internal("numbers must go into a Float64Array"));
-    }
-    let count = values.len().min(length);
-    // SAFETY: N-API says `data` points at `length` f64s of this array, alive
-    // for this callback; `count <= length`, and `values` is a Rust slice that
-    // cannot overlap JavaScript's buffer.
-    unsafe { ptr::copy_nonoverlapping(values.as_ptr(), data.cast::<f64>(), count) };
-    Ok(())
+    Ok(TypedArray {
+      kind,
+      length,
+      data,
+      buffer,
+    })
   }
 
   // --- properties by handle, references ---
@@ -491,6 +504,14 @@ impl Js {
     self.check(unsafe { sys::napi_get_reference_value(self.env, reference.0, &mut value) })?;
     Ok(Raw(value))
   }
+}
+
+/// A typed array's element type, length, first element and buffer.
+struct TypedArray {
+  kind: sys::napi_typedarray_type,
+  length: usize,
+  data: *mut std::ffi::c_void,
+  buffer: sys::napi_value,
 }
 
 /// How a value handed back by JavaScript ended: a promise's outcome, or a
@@ -594,24 +615,12 @@ impl Js {
     if !is_typed {
       return Err(refused());
     }
-    let mut kind = 0;
-    let mut length = 0;
-    let mut data = ptr::null_mut();
-    let mut buffer = ptr::null_mut();
-    let mut offset = 0;
-    // SAFETY: module invariant; `napi_get_typedarray_info` writes only to the
-    // local out-pointers.
-    self.check(unsafe {
-      sys::napi_get_typedarray_info(
-        self.env,
-        array.0,
-        &mut kind,
-        &mut length,
-        &mut data,
-        &mut buffer,
-        &mut offset,
-      )
-    })?;
+    let TypedArray {
+      kind,
+      length,
+      data,
+      buffer,
+    } = self.typed_array(array)?;
     // A typed array's buffer that is not an ArrayBuffer is a SharedArrayBuffer.
     let mut is_plain_buffer = true;
     // SAFETY: module invariant; writes only to the local out-pointer.
