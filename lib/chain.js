@@ -124,8 +124,11 @@ try {
  * answer benches nothing: every model is tried.
  */
 function cooldownsOf(call, models) {
+  // 0: nothing was ever benched (or all was cleared); no clock needed.
+  const quiet = quietFrom[0]
+  if (quiet === 0) return null
   const now = Date.now()
-  if (now >= quietFrom[0] * 1000) return null
+  if (now >= quiet * 1000) return null
   const names = models.map((model) => model.name)
   // A name with a lone surrogate is not looked up: held as UTF-8 it would be another's.
   let kept = names

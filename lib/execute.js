@@ -124,7 +124,7 @@ function streamShape(call) {
 
 /** `operation`, primed when it returns a stream: its first chunk is part of the attempt. */
 function streamAware(operation, call) {
-  return (...args) => invoke(operation, ...args).then((value) => primeIfStream(value, (kind) => knownStream(call, kind), args[0]))
+  return (...args) => invoke(operation, ...args).then((value) => primeIfStream(value, call.streamSeen, args[0]))
 }
 
 /** The call's operation returned a stream of `kind` (its chunks' type is learnt at the first). */
@@ -222,8 +222,7 @@ function chained(call, start, retryIf, signal) {
         return attemptModel(call, start, model.operation, index === 0 ? undefined : model.name, retryIf)
       }
     : undefined
-  const prime = (value) => primeIfStream(value, (kind) => knownStream(call, kind))
-  const outcome = runChain(call, call.models, call.chain, runModel, prime, (ended) => {
+  const outcome = runChain(call, call.models, call.chain, runModel, (value) => primeIfStream(value, call.streamSeen), (ended) => {
     if (ended.cancelled) return undefined
     const attempts = attempting ? ended.attempts : undefined
     const result = ended.ok
@@ -258,7 +257,7 @@ function cancellable(call, start, signal, outcome) {
 
 /** The call's checked values, made once; they travel with the promise. */
 function checkedCall(read, payload, problem) {
-  return {
+  const call = {
     operationName: read.operationName,
     userId: read.userId,
     prompt: read.prompt,
@@ -280,7 +279,11 @@ function checkedCall(read, payload, problem) {
     abortAttempts: undefined,
     // Hosts a `dedupe` call that others join.
     shared: false,
+    // Told the kind of a stream the operation returned.
+    streamSeen: undefined,
   }
+  call.streamSeen = (kind) => knownStream(call, kind)
+  return call
 }
 
 function executeWithFallback(operation, options) {
@@ -412,7 +415,7 @@ function plain(operation, call) {
 
 /** A plain call's result: a success, or a stream to prime first. */
 function afterResult(call, result) {
-  const primed = primeIfStream(result, (kind) => knownStream(call, kind))
+  const primed = primeIfStream(result, call.streamSeen)
   if (primed === result) return onSuccess(call, result)
   return primed.then(
     (stream) => onSuccess(call, stream),
