@@ -111,11 +111,18 @@ function benchIfThrottled(call, name, error, settings) {
  * cooldown may run. `0xFFFFFFFF`: always ask (a store on a server or in a
  * file, which other processes share).
  */
-const quietFrom = new Uint32Array(new SharedArrayBuffer(4))
-try {
-  native.watchCooldowns(quietFrom)
-} catch {
-  quietFrom[0] = 0xffffffff
+const quietFrom = watchedQuietTime()
+
+function watchedQuietTime() {
+  // Without SharedArrayBuffer (an embedder may leave it out): always ask.
+  if (typeof SharedArrayBuffer !== 'function') return new Uint32Array([0xffffffff])
+  const slot = new Uint32Array(new SharedArrayBuffer(4))
+  try {
+    native.watchCooldowns(slot)
+  } catch {
+    slot[0] = 0xffffffff
+  }
+  return slot
 }
 
 /**
