@@ -207,7 +207,7 @@ async function runChain(call, models, settings, runModel, prime, finish) {
   let anyFailed = false
   let firstError
   for (let index = 0; index < models.length; index++) {
-    const { name } = models[index]
+    const { name, operation } = models[index]
     if (remaining !== null && remaining[index] !== null) {
       ;(benched ??= []).push(name)
       ;(waits ??= []).push(`${name} (${Math.ceil(remaining[index] / 1000)} s)`)
@@ -220,7 +220,9 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     let error
     if (runModel === undefined) {
       try {
-        value = await models[index].operation()
+        // Called as a plain function, as every other path calls it: not
+        // as a method of the chain's own model entry.
+        value = await operation()
         const primed = prime(value)
         if (primed !== value) value = await primed
         ok = true
