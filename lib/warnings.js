@@ -4,6 +4,14 @@
 // per operation and kind of problem: a process that makes the same call a
 // million times is told once, not a million times.
 
+const native = require('./native')
+
+// The native core's own coded warnings (a Redis write set aside, jobs found
+// gone, a server's eviction policy), raised on its threads: shown here.
+// Native code takes one listener per environment, and never lets it keep
+// Node.js alive.
+native.onNotice((code, message) => process.emitWarning(`fallback-mechanisms: ${message}`, { code }))
+
 /** operationName → the kinds of problem already warned about. */
 const warned = new Map()
 

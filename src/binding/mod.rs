@@ -17,6 +17,7 @@ mod failures;
 mod js_fn;
 mod json;
 mod names;
+mod notices;
 mod numbers;
 mod queue;
 mod raw;

@@ -10,6 +10,7 @@ pub mod failures;
 pub mod fallback;
 pub mod limits;
 pub mod messages;
+pub mod notices;
 pub mod queue;
 pub mod quiet;
 pub mod retry;
