@@ -185,9 +185,12 @@ export interface StorageOptions {
    * certificates, or only against the CA certificates of `redisTlsCa` when given; redis-rs's
    * `#insecure` (no check) is refused. A malformed URL is a `TypeError` with code
    * `'ERR_INVALID_URL'`. Nothing connects until the first call; an unreachable server or an
-   * untrusted certificate shows as `'STORAGE_UNAVAILABLE'` (messages never hold the password). With
-   * `storagePath` too, jobs and failures accepted while the server is away
-   * wait in that file (not only in memory) until they are written.
+   * untrusted certificate shows as `'STORAGE_UNAVAILABLE'` (messages never hold the password),
+   * and only then is a job or a failure kept here to be written later (with `storagePath` too,
+   * in that file, not only in memory). A server that answers with a refusal is never taken
+   * for one that is away: out of memory is `'STORAGE_FULL'`, a user the server refuses
+   * (an ACL without `EVALSHA`) `'STORAGE_DENIED'`, foreign data at a key `'STORAGE_CORRUPT'`
+   * naming the key; nothing is written or kept then.
    */
   redisUrl?: string;
   /** With `redisUrl`: what every key starts with (default `'fallback-mechanisms'`; one hash tag). */
@@ -225,6 +228,14 @@ interface BackgroundJobQueueOptions {
   maxBytes?: number;
   /** How long a job may stay `processing` before it counts as failed (default 5 min). */
   leaseMs?: number;
+  /**
+   * Stalls a job may have (default 3): times its lease ended without an outcome from its
+   * worker, because the lease ran out or the worker's thread or process ended while running
+   * it. Each stall past this is a failed attempt whose `lastError` says so, following the
+   * retry and dead-letter rules, so a job that ends its worker every time cannot come back
+   * for ever. A whole number >= 0; this instance's setting, like `backoffMs`.
+   */
+  maxStalls?: number;
   /** Largest payload, in bytes of JSON (default 1 MiB). */
   maxPayloadBytes?: number;
   /**
@@ -309,9 +320,12 @@ export function configure(options: {
    * certificates, or only against the CA certificates of `redisTlsCa` when given; redis-rs's
    * `#insecure` (no check) is refused. A malformed URL is a `TypeError` with code
    * `'ERR_INVALID_URL'`. Nothing connects until the first call; an unreachable server or an
-   * untrusted certificate shows as `'STORAGE_UNAVAILABLE'` (messages never hold the password). With
-   * `storagePath` too, jobs and failures accepted while the server is away
-   * wait in that file (not only in memory) until they are written.
+   * untrusted certificate shows as `'STORAGE_UNAVAILABLE'` (messages never hold the password),
+   * and only then is a job or a failure kept here to be written later (with `storagePath` too,
+   * in that file, not only in memory). A server that answers with a refusal is never taken
+   * for one that is away: out of memory is `'STORAGE_FULL'`, a user the server refuses
+   * (an ACL without `EVALSHA`) `'STORAGE_DENIED'`, foreign data at a key `'STORAGE_CORRUPT'`
+   * naming the key; nothing is written or kept then.
    */
   redisUrl?: string;
   /** With `redisUrl`: what every key starts with (default `'fallback-mechanisms'`; one hash tag). */
@@ -435,6 +449,20 @@ export interface StorageStatus {
   lastErrorAt: Date | null;
   /** Jobs accepted while the server was unreachable, waiting here to be written to it. */
   localJobs: number;
+  /**
+   * On Redis: jobs found gone (their hash deleted, or evicted by the server) and dropped from
+   * the queue's indexes, by every instance on the prefix; `null` while the server does not
+   * answer; 0 elsewhere.
+   */
+  missingJobs: number | null;
+  /**
+   * On Redis: writes accepted while the server did not answer that it later refused for good
+   * (a job over another instance's byte bound, foreign data at its keys, a user not allowed):
+   * set aside with a coded warning (`REDIS_WRITE_SET_ASIDE`), never sent again; 0 elsewhere.
+   */
+  setAsideWrites: number;
+  /** On Redis: the server's `maxmemory-policy` once read (anything but `noeviction` is warned about); `null` elsewhere. */
+  evictionPolicy: string | null;
 }
 
 /** Where the singletons keep their state, and whether it answers. */
@@ -484,7 +512,11 @@ interface JobRunOptions {
 interface WorkerOptions extends JobRunOptions {
   /** How often to look for ready jobs, in ms (default 1000); a finished job frees its slot at once. */
   pollIntervalMs?: number;
-  /** Keep Node.js alive while the worker runs, even with nothing to do (default false: an idle worker lets the process exit). */
+  /**
+   * Keep Node.js alive until `stop()`, even with nothing to do (default true, as BullMQ's
+   * worker does: `node worker.js` whose only line is `process(handlers)` keeps running).
+   * `false`: an idle worker lets the process exit.
+   */
   keepAlive?: boolean;
 }
 

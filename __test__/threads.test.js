@@ -101,11 +101,11 @@ for (const [kind, work] of Object.entries(PENDING_KINDS)) {
   }
 }
 
-test('an idle worker lets the process exit; keepAlive: true keeps it running until stopped', async () => {
+test('a worker keeps the process running until stopped; keepAlive: false lets an idle one exit', async () => {
   const idle = await runChild(`
     const lib = require('.')
     const q = new lib.BackgroundJobQueue()
-    q.process(async () => {}, { pollIntervalMs: 10 })
+    q.process(async () => {}, { pollIntervalMs: 10, keepAlive: false })
     process.on('exit', () => console.log('exited'))
   `)
   assert.equal(idle.code, 0, idle.stderr)
@@ -114,7 +114,7 @@ test('an idle worker lets the process exit; keepAlive: true keeps it running unt
     const lib = require('.')
     const q = new lib.BackgroundJobQueue()
     const started = Date.now()
-    const worker = q.process(async () => {}, { pollIntervalMs: 10, keepAlive: true })
+    const worker = q.process(async () => {}, { pollIntervalMs: 10 })
     // Nothing else keeps the process alive: only the worker can.
     const check = setInterval(() => {
       if (Date.now() - started < 400) return

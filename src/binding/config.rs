@@ -290,6 +290,7 @@ pub fn queue_config(
     "leaseMs",
     "maxPayloadBytes",
     "backoffMs",
+    "maxStalls",
   ];
   read_options(js, value, name, &known, storage, |key, field, path| {
     match key {
@@ -297,6 +298,12 @@ pub fn queue_config(
       "maxBytes" => config.max_bytes = count(js, field, path, 1)? as usize,
       "leaseMs" => config.lease_ms = count(js, field, path, 1)?,
       "backoffMs" => config.backoff = backoff(js, field, path)?,
+      "maxStalls" => {
+        let most = u64::from(u32::MAX);
+        if let Some(stalls) = args::optional_integer(js, field, path, 0, most)? {
+          config.max_stalls = stalls as u32;
+        }
+      }
       _ => config.max_payload_bytes = count(js, field, path, 1)? as usize,
     }
     Ok(())

@@ -92,7 +92,7 @@ impl From<QueueError> for Fault {
   fn from(error: QueueError) -> Self {
     match error {
       QueueError::Storage(error) => error.into(),
-      QueueError::Full { .. } | QueueError::FullBytes { .. } => {
+      QueueError::Full { .. } | QueueError::FullBytes { .. } | QueueError::WaitingFull { .. } => {
         Fault::error(QUEUE_FULL, error.to_string())
       }
       QueueError::PayloadTooLarge { .. } | QueueError::JobTooLarge { .. } => {

@@ -6,10 +6,12 @@ use napi_derive::napi;
 
 use super::boundary::boundary;
 use crate::core::singletons::global;
+use crate::core::storage::redis::missing_jobs;
 use crate::core::storage::Location;
 
-/// `{ backend, location, reachable, lastError, lastErrorAt, localJobs }`.
-/// On Redis, asks the server (one round trip, within `redisTimeoutMs`).
+/// `{ backend, location, reachable, lastError, lastErrorAt, localJobs,
+/// missingJobs, setAsideWrites, evictionPolicy }`. On Redis, asks the
+/// server (a round trip or two, each within `redisTimeoutMs`).
 #[napi]
 pub fn storage_status(env: Env) -> napi::Result<String> {
   boundary(env, |_js| {
@@ -22,23 +24,33 @@ pub fn storage_status(env: Env) -> napi::Result<String> {
     };
     status.insert("backend".into(), backend.into());
     status.insert("location".into(), location.into());
-    let (reachable, error, at, local_jobs) = match stores.redis() {
-      Some(link) => {
-        let reachable = link.ping().is_ok();
-        let seen = link.status();
-        (
-          reachable,
-          seen.last_error,
-          seen.last_error_at,
-          link.outbox().jobs(),
-        )
-      }
-      None => (true, None, None, 0),
-    };
-    status.insert("reachable".into(), reachable.into());
-    status.insert("lastError".into(), error.into());
-    status.insert("lastErrorAt".into(), at.into());
-    status.insert("localJobs".into(), local_jobs.into());
+    let mut fields = serde_json::json!({
+      "reachable": true,
+      "lastError": null,
+      "lastErrorAt": null,
+      "localJobs": 0,
+      "missingJobs": 0,
+      "setAsideWrites": 0,
+      "evictionPolicy": null,
+    });
+    if let Some(link) = stores.redis() {
+      let reachable = link.ping().is_ok();
+      // Counted by every instance on the server; unknown while it is away.
+      let missing = reachable.then(|| missing_jobs(&link).ok()).flatten();
+      let seen = link.status();
+      fields = serde_json::json!({
+        "reachable": reachable,
+        "lastError": seen.last_error,
+        "lastErrorAt": seen.last_error_at,
+        "localJobs": link.outbox().jobs(),
+        "missingJobs": missing,
+        "setAsideWrites": link.outbox().refused(),
+        "evictionPolicy": seen.eviction_policy,
+      });
+    }
+    if let serde_json::Value::Object(fields) = fields {
+      status.extend(fields);
+    }
     Ok(serde_json::Value::Object(status).to_string())
   })
 }

@@ -6,8 +6,9 @@
 //! (`lib/worker.js` wraps them: a job's promise always resolves, `undefined`
 //! on success, `{ error }` on failure), awaiting what they return.
 //!
-//! Its threadsafe functions are weak: an idle worker does not keep Node.js
-//! alive (`keepAlive: true` makes them strong). When its environment goes
+//! Its threadsafe functions are strong: a worker keeps Node.js alive until
+//! it is stopped, as BullMQ's does (`keepAlive: false` makes them weak, so
+//! an idle worker lets the process exit). When its environment goes
 //! away (a worker thread terminated) the calls come back `Gone`: the jobs it
 //! was running go back to pending at once and the task ends.
 //!
@@ -80,7 +81,9 @@ fn settings(js: Js, options: Raw, mode: Mode) -> JsResult<Settings> {
     },
     poll_ms: 1_000,
     job_timeout_ms: None,
-    keep_alive: false,
+    // A worker keeps its process alive until stop(), as BullMQ's does:
+    // `node worker.js` whose only line is process() must not exit.
+    keep_alive: true,
     max_ms: None,
   };
   let common = [
@@ -105,7 +108,7 @@ fn settings(js: Js, options: Raw, mode: Mode) -> JsResult<Settings> {
       "perUserConcurrency" => settings.config.per_user_concurrency = Some(whole(1)? as usize),
       "pollIntervalMs" => settings.poll_ms = whole(1)?,
       "jobTimeoutMs" => settings.job_timeout_ms = Some(whole(1)?),
-      "keepAlive" => settings.keep_alive = args::optional_bool(js, value, path)?.unwrap_or(false),
+      "keepAlive" => settings.keep_alive = args::optional_bool(js, value, path)?.unwrap_or(true),
       // A budget of 0 starts nothing: the drain only says what is due.
       "maxJobs" => settings.config.max_jobs = Some(whole(0)?),
       "maxMs" => settings.max_ms = Some(whole(0)?),
@@ -225,23 +228,32 @@ impl Shared {
     self.worker.lock().running()
   }
 
-  /// Hands a running job back to pending (a stop, or the environment gone).
-  fn release(&self, id: &str) {
+  /// Hands a running job back to pending: untried when the worker stopped
+  /// (`stop()` past its grace), as a stall when its environment ended
+  /// under it (`stalled`: counted, so a job that ends its worker every
+  /// time fails after `maxStalls`).
+  fn release(&self, id: &str, stalled: bool) {
     let mut worker = self.worker.lock();
     if worker.finish(id) {
-      let _ = self.queue.lock().release(id, clock::now_ms());
+      let mut queue = self.queue.lock();
+      let now = clock::now_ms();
+      let _ = if stalled {
+        queue.stalled(id, now)
+      } else {
+        queue.release(id, now)
+      };
     }
     drop(worker);
     self.finished.notify_one();
   }
 
   /// The environment went away: every job running here goes back to
-  /// pending now, not when its lease runs out.
+  /// pending now, not when its lease runs out, each with a stall counted.
   fn release_all(&self) {
     self.gone.store(true, Ordering::Release);
     let running = self.worker.lock().running_ids();
     for id in running {
-      self.release(&id);
+      self.release(&id, true);
     }
   }
 
@@ -413,7 +425,7 @@ async fn run_job<const WEAK: bool>(
     _ = abandoned(&mut abandon) => {
       let message = "The worker stopped".to_string();
       let _ = calls.abort.call(FnArgs::from((id.clone(), "WORKER_STOPPED".to_string(), message)), |_, _| ()).await;
-      off_runtime(&shared, move |shared| shared.release(&id)).await;
+      off_runtime(&shared, move |shared| shared.release(&id, false)).await;
       return;
     }
   };

@@ -16,6 +16,16 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
 pub const LEASE_EXPIRED: &str = "lease expired";
+/// Stalls a job may have before the next one is a failed attempt.
+pub const DEFAULT_MAX_STALLS: u32 = 3;
+
+/// The `lastError` of a job whose stall `stalls` passed `max_stalls` (the
+/// queue commands on Redis write the same text: `commands/queue.lua`).
+pub fn stalled_error(stalls: u32, max_stalls: u32) -> String {
+  format!(
+    "stalled {stalls} times (maxStalls {max_stalls}): its worker ended or lost its lease while running it"
+  )
+}
 
 /// The default delays before retry n (1-based): 1, 5, 15, then 30 minutes.
 pub const DEFAULT_BACKOFF_MS: [u64; 4] = [60_000, 300_000, 900_000, 1_800_000];
@@ -68,6 +78,10 @@ pub struct QueueConfig {
   /// recorded (the job's `next_retry_at` is stored); per instance and
   /// process, not stored in a file.
   pub backoff: Backoff,
+  /// Stalls a job may have (its lease ended without an outcome from its
+  /// worker: the lease ran out, or the worker's thread or process ended);
+  /// each one past this is a failed attempt. Per instance, like `backoff`.
+  pub max_stalls: u32,
 }
 
 impl Default for QueueConfig {
@@ -78,6 +92,7 @@ impl Default for QueueConfig {
       max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
       max_bytes: DEFAULT_MAX_BYTES,
       backoff: Backoff::default(),
+      max_stalls: DEFAULT_MAX_STALLS,
     }
   }
 }
@@ -182,6 +197,7 @@ impl NewJob {
       seq,
       lease_until: None,
       finish_rank: 0,
+      stalls: 0,
     }
   }
 }
@@ -207,6 +223,8 @@ pub struct Job {
   pub(crate) lease_until: Option<u64>,
   /// Order in which the job finished (completed or failed).
   pub(crate) finish_rank: u64,
+  /// Times its lease ended without an outcome from its worker.
+  pub(crate) stalls: u32,
 }
 
 impl Job {
@@ -263,6 +281,23 @@ impl Job {
     }
   }
 
+  /// Its lease ended without an outcome from its worker: the lease ran out
+  /// (`expired`: a failed attempt, as the contract has it) or the worker's
+  /// thread or process ended (handed back untried). Counted; past
+  /// `config.max_stalls` either is a failed attempt whose `lastError` says
+  /// so, and follows the retry and dead-letter rules.
+  pub(crate) fn stall(&mut self, at: u64, expired: bool, config: &QueueConfig) {
+    self.stalls = self.stalls.saturating_add(1);
+    if self.stalls > config.max_stalls {
+      let error = stalled_error(self.stalls, config.max_stalls);
+      self.fail_attempt(&error, at, &config.backoff);
+    } else if expired {
+      self.fail_attempt(LEASE_EXPIRED, at, &config.backoff);
+    } else {
+      self.release(at);
+    }
+  }
+
   /// Back to pending, ready now, its retry count unchanged.
   pub(crate) fn release(&mut self, now: u64) {
     self.status = JobStatus::Pending;
@@ -282,6 +317,7 @@ impl Job {
   pub(crate) fn revive(&mut self, now: u64) {
     self.status = JobStatus::Pending;
     self.retry_count = 0;
+    self.stalls = 0;
     self.next_retry_at = None;
     self.updated_at = now;
   }
@@ -313,6 +349,15 @@ pub enum QueueError {
   },
   /// An identifier over `limits::MAX_ID_BYTES` (the message says which).
   TooLong(String),
+  /// The server did not answer, and what waits here to be written to it
+  /// already fills the queue's bounds: the job is refused, not kept.
+  WaitingFull {
+    jobs: usize,
+    bytes: usize,
+    job_bytes: usize,
+    max_size: usize,
+    max_bytes: usize,
+  },
 }
 
 impl std::fmt::Display for QueueError {
@@ -340,6 +385,16 @@ impl std::fmt::Display for QueueError {
         "The job payload is {bytes} bytes of JSON, more than the limit of {max_bytes} bytes"
       ),
       QueueError::TooLong(message) => f.write_str(message),
+      QueueError::WaitingFull {
+        jobs,
+        bytes,
+        job_bytes,
+        max_size,
+        max_bytes,
+      } => write!(
+        f,
+        "The job queue is full: the Redis server did not answer, and the {jobs} jobs ({bytes} bytes) waiting here to be written to it leave no room for this one's {job_bytes} bytes within maxSize {max_size} and maxBytes {max_bytes}; it was not kept"
+      ),
     }
   }
 }

@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::ids::JobIds;
-use super::job::{
-  Job, JobPriority, JobStatus, NewJob, QueueConfig, QueueError, QueueStats, LEASE_EXPIRED,
-};
+use super::job::{Job, JobPriority, JobStatus, NewJob, QueueConfig, QueueError, QueueStats};
 use crate::core::clock::add_ms;
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::free::free;
@@ -146,6 +144,12 @@ impl QueueStore for JobQueue {
   fn release(&mut self, id: &str, now: u64) -> StorageResult<bool> {
     self.advance(now);
     Ok(self.change_processing(id, now, |job| job.release(now)))
+  }
+
+  fn stalled(&mut self, id: &str, now: u64) -> StorageResult<bool> {
+    self.advance(now);
+    let config = self.config.clone();
+    Ok(self.change_processing(id, now, |job| job.stall(now, false, &config)))
   }
 
   /// Marks a pending or processing job completed; false for an unknown or
@@ -296,18 +300,16 @@ impl JobQueue {
   }
 
   /// Applies what time alone changes: leases that have expired (each a
-  /// failed attempt, dated at its deadline, so a lost job's retry is counted
-  /// from when it was lost, not from when the queue next looked), then retry
-  /// delays that have run out.
+  /// stall and a failed attempt, dated at its deadline, so a lost job's
+  /// retry is counted from when it was lost, not from when the queue next
+  /// looked), then retry delays that have run out.
   fn advance(&mut self, now: u64) {
     while let Some(&(until, seq)) = self.leases.first() {
       if until >= now {
         break;
       }
-      let backoff = self.config.backoff.clone();
-      self.change(seq, until, |job| {
-        job.fail_attempt(LEASE_EXPIRED, until, &backoff)
-      });
+      let config = self.config.clone();
+      self.change(seq, until, |job| job.stall(until, true, &config));
     }
     while let Some(&(due, seq)) = self.delayed.first() {
       if due > now {
@@ -616,7 +618,10 @@ mod tests {
     let stored = q.get(&id, 101).unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Pending);
     assert_eq!(stored.retry_count, 1);
-    assert_eq!(stored.last_error.as_deref(), Some(LEASE_EXPIRED));
+    assert_eq!(
+      stored.last_error.as_deref(),
+      Some(crate::core::queue::LEASE_EXPIRED)
+    );
     assert_eq!(
       stored.next_retry_at,
       Some(100 + MIN),

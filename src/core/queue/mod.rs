@@ -13,8 +13,9 @@ pub mod job;
 mod memory;
 
 pub use job::{
-  backoff_ms, Backoff, Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError,
-  QueueStats, DEFAULT_BACKOFF_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
-  DEFAULT_MAX_RETRIES, DEFAULT_MAX_SIZE, LEASE_EXPIRED,
+  backoff_ms, stalled_error, Backoff, Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig,
+  QueueError, QueueStats, DEFAULT_BACKOFF_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_MAX_SIZE, DEFAULT_MAX_STALLS,
+  LEASE_EXPIRED,
 };
 pub use memory::JobQueue;

@@ -14,7 +14,7 @@ use crate::core::queue::{
 
 /// Runs `test` on a memory store, on a store in a new file and on a store
 /// on a Redis server of its own.
-fn for_each_backend(name: &str, test: impl Fn(Backend)) {
+pub(super) fn for_each_backend(name: &str, test: impl Fn(Backend)) {
   test(Backend::Memory);
   let path = test_dir(name).join("s.db");
   test(Backend::File(&path, Default::default()));

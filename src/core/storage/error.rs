@@ -14,6 +14,12 @@ pub enum StorageErrorKind {
   Corrupt,
   /// The file was written by a newer release whose schema this one cannot read.
   TooNew,
+  /// The server is out of memory and takes no more writes (`maxmemory`
+  /// with the `noeviction` policy): nothing was written.
+  Full,
+  /// The server refused the command to this user (an ACL without
+  /// `EVALSHA`, or without access to the prefix's keys).
+  Denied,
 }
 
 impl StorageErrorKind {
@@ -23,6 +29,8 @@ impl StorageErrorKind {
       StorageErrorKind::Busy => "STORAGE_BUSY",
       StorageErrorKind::Corrupt => "STORAGE_CORRUPT",
       StorageErrorKind::TooNew => "STORAGE_TOO_NEW",
+      StorageErrorKind::Full => "STORAGE_FULL",
+      StorageErrorKind::Denied => "STORAGE_DENIED",
     }
   }
 }
@@ -39,6 +47,16 @@ impl StorageError {
       kind,
       message: message.into(),
     }
+  }
+}
+
+impl StorageError {
+  /// Whether the store gave no answer (unreachable, or no reply within
+  /// its timeout): the one failure after which a write may still have
+  /// landed, and may be kept to be made again when the store answers.
+  /// Every other failure is an answer: the write was not made.
+  pub fn is_no_answer(&self) -> bool {
+    self.kind == StorageErrorKind::Unavailable
   }
 }
 

@@ -16,6 +16,8 @@ pub mod free;
 pub mod open;
 pub mod redis;
 pub mod sqlite;
+#[cfg(test)]
+mod stalls;
 pub mod traits;
 
 pub use error::{StorageError, StorageErrorKind, StorageResult};

@@ -164,8 +164,14 @@ pub trait QueueStore: Send {
     }
     Ok(())
   }
-  /// Hands a processing job back, untried and ready now.
+  /// Hands a processing job back, untried and ready now (its worker
+  /// stopped on purpose).
   fn release(&mut self, id: &str, now: u64) -> StorageResult<bool>;
+  /// Hands back a processing job whose worker ended while running it (its
+  /// thread or process): a stall (`Job::stall`), back to pending untried
+  /// or, past `max_stalls`, a failed attempt. False when the job is not
+  /// processing.
+  fn stalled(&mut self, id: &str, now: u64) -> StorageResult<bool>;
   /// Marks a pending or processing job completed; false for an unknown or
   /// finished one.
   fn complete(&mut self, id: &str, now: u64) -> StorageResult<bool>;

@@ -36,12 +36,13 @@
 //! takes 0.1 µs), most of it the script's ~20 commands, seven of them
 //! the `TYPE` checks that keep foreign data under the prefix untouched.
 
-use std::sync::LazyLock;
+use std::sync::Arc;
 
-use redis::{Script, Value};
+use redis::Value;
 
+use super::commands::{self, CacheCommand, CACHE_KEYS};
 use super::link::RedisLink;
-use super::outbox::{Write, WriteKind};
+use super::outbox::{label_of, Write, WriteKind};
 use super::reply;
 use crate::core::cache::entry::{
   shared_key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText,
@@ -51,21 +52,27 @@ use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult}
 use crate::core::storage::sqlite::is_json;
 use crate::core::storage::traits::{CacheStore, Location};
 
-static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("cache.lua")));
-
 #[derive(Clone)]
 pub struct RedisCache {
   link: RedisLink,
   head: String,
+  /// `KEYS` of every command: the head, then `CACHE_KEYS`.
+  keys: Arc<[String]>,
   config: CacheConfig,
 }
 
 impl RedisCache {
   pub fn open(link: RedisLink, config: CacheConfig) -> StorageResult<Self> {
     let head = link.key("c:");
-    let mut cache = Self { link, head, config };
+    let keys = commands::keys(&head, &CACHE_KEYS).into();
+    let mut cache = Self {
+      link,
+      head,
+      keys,
+      config,
+    };
     // The bounds another instance set, if the server is there to say.
-    if let Ok(bounds) = cache.call::<Vec<Option<String>>>("bound", None, &[]) {
+    if let Ok(bounds) = cache.call::<Vec<Option<String>>>(CacheCommand::Bound, None, &[]) {
       cache.take_bounds(bounds.first(), bounds.get(1));
     }
     Ok(cache)
@@ -75,25 +82,23 @@ impl RedisCache {
     &self.link
   }
 
-  /// One run of the script: `op` at `now` (the caller's clock, as in every
-  /// core method; `None` for the ops that do not advance time).
+  /// One run of `command` at `now` (the caller's clock, as in every core
+  /// method; `None` for the commands that do not advance time).
   fn call<T: redis::FromRedisValue + Send + 'static>(
     &self,
-    op: &str,
+    command: CacheCommand,
     now: Option<u64>,
     args: &[&str],
   ) -> StorageResult<T> {
-    let mut invocation = SCRIPT.key(&self.head);
-    invocation.arg(self.script_args(op, now, args));
-    self.link.invoke(invocation)
+    let args = self.script_args(now, args);
+    self.link.command(command.script(), &self.keys, &args)
   }
 
-  /// The script's arguments: the op, the time, the cache's bounds, then
-  /// the op's own.
-  fn script_args(&self, op: &str, now: Option<u64>, args: &[&str]) -> Vec<String> {
+  /// The commands' arguments: the time, the cache's bounds, then the
+  /// command's own.
+  fn script_args(&self, now: Option<u64>, args: &[&str]) -> Vec<String> {
     let purge_before = now.map_or(0, |now| now.saturating_sub(self.config.stale_if_error_ms));
     let mut all = vec![
-      op.to_string(),
       now.map(|now| now.to_string()).unwrap_or_default(),
       purge_before.to_string(),
       self.config.max_entries.to_string(),
@@ -127,7 +132,7 @@ impl RedisCache {
   /// JSON): removed if the server lets it be, and reported.
   fn damaged(&self, digest: &str, prompt: &str, model_id: &str) -> StorageError {
     let removed = self
-      .call::<i64>("damaged", None, &[digest, prompt, model_id])
+      .call::<i64>(CacheCommand::Damaged, None, &[digest, prompt, model_id])
       .is_ok();
     StorageError::new(
       StorageErrorKind::Corrupt,
@@ -144,6 +149,60 @@ impl RedisCache {
         }
       ),
     )
+  }
+}
+
+impl RedisCache {
+  /// A lookup by plain reads (`HMGET`), for a server that refuses the
+  /// `get` command: the same answer, decided here by the entry's own
+  /// expiry; nothing is counted or touched. `refused` is returned when
+  /// the server refuses the reads too.
+  fn read_only_lookup(
+    &self,
+    digest: &str,
+    prompt: &str,
+    model_id: &str,
+    now: u64,
+    allow_stale: bool,
+    refused: StorageError,
+  ) -> StorageResult<Option<CacheHit>> {
+    let key = format!("{}e:{digest}", self.head);
+    let read = self.link.run(move |mut connection| async move {
+      redis::cmd("HMGET")
+        .arg(&key)
+        .arg(&["p", "m", "r", "t", "x"])
+        .query_async::<Vec<Option<Vec<u8>>>>(&mut connection)
+        .await
+    });
+    let Ok(mut fields) = read else {
+      return Err(refused);
+    };
+    let text = |field: Option<Vec<u8>>| field.and_then(|bytes| String::from_utf8(bytes).ok());
+    let mut take = |i: usize| text(fields.get_mut(i).and_then(Option::take));
+    let (held_prompt, held_model, response) = (take(0), take(1), take(2));
+    let number = |field: Option<String>| field.and_then(|t| t.parse::<u64>().ok());
+    let (timestamp, expires_at) = (number(take(3)), number(take(4)));
+    let (Some(response), Some(timestamp), Some(expires_at)) = (response, timestamp, expires_at)
+    else {
+      return Ok(None);
+    };
+    if held_prompt.as_deref() != Some(prompt) || held_model.as_deref() != Some(model_id) {
+      return Ok(None);
+    }
+    let stale = expires_at < now;
+    let purge_before = now.saturating_sub(self.config.stale_if_error_ms);
+    if stale && !(allow_stale && expires_at >= purge_before) {
+      return Ok(None);
+    }
+    if !is_json(&response) {
+      return Err(self.damaged(digest, prompt, model_id));
+    }
+    Ok(Some(CacheHit {
+      response,
+      timestamp,
+      expires_at,
+      stale,
+    }))
   }
 }
 
@@ -182,12 +241,24 @@ impl CacheStore for RedisCache {
     let previous = std::mem::replace(&mut self.config, config);
     let (entries, bytes) = (config.max_entries.to_string(), config.max_bytes.to_string());
     let bounds = [entries.as_str(), &bytes];
-    let sent = self.call::<i64>("set_bound", Some(now), &bounds).map(drop);
+    let sent = self
+      .call::<(u64, u64)>(CacheCommand::SetBound, Some(now), &bounds)
+      .and_then(|(_, mut more)| {
+        // What no longer fits goes a batch per run.
+        while more == 1 {
+          more = self
+            .call::<(u64, u64)>(CacheCommand::Enforce, Some(now), &[])?
+            .1;
+        }
+        Ok(())
+      });
     // Asked for while the server is away: used here at once, and stored
     // for every instance when it answers.
     let outcome = self.link.sent_or_kept(sent, || {
-      let args = self.script_args("set_bound", Some(now), &bounds);
-      Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound)
+      let args = self.script_args(Some(now), &bounds);
+      let script = CacheCommand::SetBound.script();
+      let label = label_of(WriteKind::Bound, &args);
+      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0, label)
     });
     if outcome.is_err() {
       self.config = previous;
@@ -210,7 +281,7 @@ impl CacheStore for RedisCache {
     // The server checks the size against its bound (which another instance
     // may have changed), so an oversized entry costs a round trip too.
     let reply: Vec<Option<String>> = self
-      .call("set", Some(now), &args)
+      .call(CacheCommand::Set, Some(now), &args)
       .map_err(CacheError::Storage)?;
     let word = reply.first().cloned().flatten();
     match word.as_deref() {
@@ -244,7 +315,22 @@ impl CacheStore for RedisCache {
   ) -> StorageResult<Option<CacheHit>> {
     let digest = digest_name(prompt, model_id);
     let stale_ok = if allow_stale { "1" } else { "0" };
-    let value: Value = self.call("get", Some(now), &[&digest, prompt, model_id, stale_ok])?;
+    let args = [digest.as_str(), prompt, model_id, stale_ok];
+    let value: Value = match self.call(CacheCommand::Get, Some(now), &args) {
+      Ok(value) => value,
+      // A server that refuses the command (a user without EVALSHA, a
+      // server out of memory) may still let the entry be read: the answer
+      // is served, its bookkeeping lost.
+      Err(refused)
+        if matches!(
+          refused.kind,
+          StorageErrorKind::Denied | StorageErrorKind::Full
+        ) =>
+      {
+        return self.read_only_lookup(&digest, prompt, model_id, now, allow_stale, refused)
+      }
+      Err(error) => return Err(error),
+    };
     if value == Value::Nil {
       return Ok(None);
     }
@@ -257,7 +343,7 @@ impl CacheStore for RedisCache {
   fn delete(&mut self, prompt: &str, model_id: &str) -> StorageResult<bool> {
     let digest = digest_name(prompt, model_id);
     self
-      .call::<i64>("delete", None, &[&digest, prompt, model_id])
+      .call::<i64>(CacheCommand::Delete, None, &[&digest, prompt, model_id])
       .map(|n| n == 1)
   }
 
@@ -265,12 +351,12 @@ impl CacheStore for RedisCache {
   /// cache never holds the server for long; other instances may see it
   /// half empty meanwhile.
   fn clear(&mut self) -> StorageResult<()> {
-    while self.call::<i64>("clear", None, &[])? == 0 {}
+    while self.call::<i64>(CacheCommand::Clear, None, &[])? == 0 {}
     Ok(())
   }
 
   fn stats(&mut self, now: u64) -> StorageResult<CacheStats> {
-    let reply: Vec<Option<String>> = self.call("stats", Some(now), &[])?;
+    let reply: Vec<Option<String>> = self.call(CacheCommand::Stats, Some(now), &[])?;
     let number = |i: usize| {
       reply
         .get(i)

@@ -7,36 +7,56 @@
 //! keys; a bench made while the server is away is not kept to send later
 //! (it reports the problem: the caller's call is benched nowhere).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use redis::{Script, Value};
+use redis::Value;
 
+use super::commands::{self, FailureCommand, FAILURE_KEYS};
 use super::link::RedisLink;
-use super::outbox::{Write, WriteKind};
+use super::outbox::{label_of, Write, WriteKind};
 use super::reply;
 use crate::core::cooldown::{self, Cooldown};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
-use crate::core::storage::error::{StorageErrorKind, StorageResult};
+use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{FailureStore, Location, Page};
 
-static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("failures.lua")));
+/// Failures a listing reads per round trip (the commands' `BATCH`).
+const LIST_BATCH: usize = 100;
+/// The highest rank a listing asks for (Lua prints larger numbers with an
+/// exponent, which Redis takes for no rank at all).
+const MAX_RANK: usize = 1 << 40;
 
 #[derive(Clone)]
 pub struct RedisFailures {
   link: RedisLink,
-  head: String,
+  /// `KEYS` of every command: the head, then `FAILURE_KEYS`.
+  keys: Arc<[String]>,
   config: FailureConfig,
+  /// Record ids: this instance's, never reused (shared with the detached
+  /// copies).
+  next_record: Arc<AtomicU64>,
 }
 
 impl RedisFailures {
   /// Takes the bounds another instance set, if the server is there to say;
   /// opening never changes what is held.
   pub fn open(link: RedisLink, config: FailureConfig) -> StorageResult<Self> {
-    let head = link.key("f:");
-    let mut failures = Self { link, head, config };
+    let keys = commands::keys(&link.key("f:"), &FAILURE_KEYS).into();
+    let seed =
+      std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 2u8);
+    let mut failures = Self {
+      link,
+      keys,
+      config,
+      next_record: Arc::new(AtomicU64::new(seed)),
+    };
     // Failures a previous process kept in the file can be merged now.
-    failures.link.resume(WriteKind::Failure, &SCRIPT);
-    if let Ok(stored) = failures.call::<Vec<Option<u64>>>("bound", &[]) {
+    let record = FailureCommand::Record.script();
+    failures
+      .link
+      .resume(WriteKind::Failure, record, &FAILURE_KEYS);
+    if let Ok(stored) = failures.call::<Vec<Option<u64>>>(FailureCommand::Bound, &[]) {
       failures.apply_bounds(&stored);
     }
     Ok(failures)
@@ -46,10 +66,10 @@ impl RedisFailures {
     &self.link
   }
 
-  /// The script's arguments: the history's bounds, then the op's own.
-  fn script_args(&self, op: &str, args: &[&str]) -> Vec<String> {
+  /// The commands' arguments: the history's bounds, then the command's
+  /// own.
+  fn script_args(&self, args: &[&str]) -> Vec<String> {
     let mut all = vec![
-      op.to_string(),
       self.config.max_per_service.to_string(),
       self.config.max_services.to_string(),
       self.config.max_bytes.to_string(),
@@ -60,12 +80,53 @@ impl RedisFailures {
 
   fn call<T: redis::FromRedisValue + Send + 'static>(
     &self,
-    op: &str,
+    command: FailureCommand,
     args: &[&str],
   ) -> StorageResult<T> {
-    let mut invocation = SCRIPT.key(&self.head);
-    invocation.arg(self.script_args(op, args));
-    self.link.invoke(invocation)
+    self
+      .link
+      .command(command.script(), &self.keys, &self.script_args(args))
+  }
+
+  /// Keeps a failure the server did not answer for, to be merged when it
+  /// answers. What waits here is bounded like the history: past its
+  /// `maxBytes` (or `maxPerService` x `maxServices` records) the oldest
+  /// kept failure goes first, as it would on the server.
+  fn keep_locally(&self, args: &[&str], bytes: usize) -> StorageResult<()> {
+    let outbox = self.link.outbox();
+    let room = self
+      .config
+      .max_per_service
+      .saturating_mul(self.config.max_services);
+    loop {
+      let (count, held) = outbox.held(WriteKind::Failure);
+      let fits = count < room && held.saturating_add(bytes) <= self.config.max_bytes;
+      if fits || !outbox.drop_oldest(WriteKind::Failure) {
+        break;
+      }
+    }
+    let args = self.script_args(args);
+    let script = FailureCommand::Record.script();
+    let label = label_of(WriteKind::Failure, &args);
+    let write = Write::new(
+      script,
+      self.keys.to_vec(),
+      args,
+      WriteKind::Failure,
+      bytes,
+      label,
+    );
+    self.link.keep(write)
+  }
+
+  /// Goes on applying the stored bounds to what is held, a bounded step
+  /// per run, from where `step` (`{more, from}`) left off.
+  fn fit(&self, step: (i64, u64)) -> StorageResult<()> {
+    let (mut more, mut from) = step;
+    while more == 1 {
+      (more, from) = self.call(FailureCommand::Fit, &[&from.to_string()])?;
+    }
+    Ok(())
   }
 
   fn apply_bounds(&mut self, bounds: &[Option<u64>]) {
@@ -182,12 +243,16 @@ impl FailureStore for RedisFailures {
     let bytes = config.max_bytes.to_string();
     let bounds = [per_service.as_str(), &services, &bytes];
     let previous = std::mem::replace(&mut self.config, config);
-    let sent = self.call::<i64>("set_bound", &bounds).map(drop);
+    let sent = self
+      .call::<(i64, u64)>(FailureCommand::SetBound, &bounds)
+      .and_then(|step| self.fit(step));
     // Asked for while the server is away: used here at once, and stored
     // for every instance when it answers.
     let outcome = self.link.sent_or_kept(sent, || {
-      let args = self.script_args("set_bound", &bounds);
-      Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound)
+      let args = self.script_args(&bounds);
+      let script = FailureCommand::SetBound.script();
+      let label = label_of(WriteKind::Bound, &args);
+      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0, label)
     });
     if outcome.is_err() {
       self.config = previous;
@@ -208,26 +273,16 @@ impl FailureStore for RedisFailures {
       now,
       [service, operation, &record.error, &record.skip_reason],
     );
-    let bytes = record.stored_bytes().to_string();
+    let stored_bytes = record.stored_bytes();
+    let bytes = stored_bytes.to_string();
     let now = now.to_string();
-    let args = [service, now.as_str(), &encoded, &bytes];
-    let applied: Vec<u64> = match self.call("record", &args) {
+    let id = format!("{:016x}", self.next_record.fetch_add(1, Ordering::Relaxed));
+    let args = [id.as_str(), service, now.as_str(), &encoded, &bytes];
+    let applied: Vec<u64> = match self.call(FailureCommand::Record, &args) {
       Ok(applied) => applied,
-      // Kept here and merged when the server is back (bounded like the
-      // history: at most maxPerService x maxServices waiting).
-      Err(away) if away.kind == StorageErrorKind::Unavailable => {
-        let outbox = self.link.outbox();
-        let room = self
-          .config
-          .max_per_service
-          .saturating_mul(self.config.max_services);
-        if outbox.failures() >= room {
-          return Err(away);
-        }
-        let args = self.script_args("record", &args);
-        let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Failure);
-        return self.link.keep(write);
-      }
+      // No answer: kept here and merged when the server answers (sent
+      // again, it still counts once: the server knows its id).
+      Err(away) if away.is_no_answer() => return self.keep_locally(&args, stored_bytes),
       Err(error) => return Err(error),
     };
     // The server's bounds, as another instance may have set them since.
@@ -238,7 +293,7 @@ impl FailureStore for RedisFailures {
   /// Counts through the service's timestamps: O(log n) on the server.
   fn should_skip(&mut self, service: &str, threshold: f64, now: u64) -> StorageResult<bool> {
     let since = now.saturating_sub(self.config.window_ms).to_string();
-    let recent: u64 = self.call("skip", &[service, &since])?;
+    let recent: u64 = self.call(FailureCommand::Skip, &[service, &since])?;
     Ok(recent as f64 >= threshold)
   }
 
@@ -248,32 +303,52 @@ impl FailureStore for RedisFailures {
     if page.limit == Some(0) {
       return Ok(Vec::new());
     }
-    let rank = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-    let first = rank(page.offset);
-    let last = page
-      .limit
-      .map_or(-1, |limit| first.saturating_add(rank(limit)) - 1);
     let [which, name] = scope(service);
-    let (first, last) = (first.to_string(), last.to_string());
-    let reply: Value = self.call("list", &[which, name, &first, &last])?;
-    let Value::Array(items) = reply else {
-      return Ok(Vec::new());
-    };
-    Ok(
-      items
-        .chunks_exact(2)
-        .filter_map(|pair| decode(&pair[0], &pair[1]))
-        .collect(),
-    )
+    let mut records = Vec::new();
+    // Beyond any set's size, and an integer Lua writes out whole.
+    let mut first = page.offset.min(MAX_RANK);
+    let mut wanted = page.limit.unwrap_or(usize::MAX);
+    // A page per run (one round trip each), so a long history never holds
+    // the server for long; other instances' records may land in between.
+    while wanted > 0 {
+      let asked = wanted.min(LIST_BATCH);
+      let reply: Value = self.call(
+        FailureCommand::List,
+        &[which, name, &first.to_string(), &asked.to_string()],
+      )?;
+      let Value::Array(items) = reply else {
+        break;
+      };
+      let read = items.len() / 2;
+      records.extend(
+        items
+          .chunks_exact(2)
+          .filter_map(|pair| decode(&pair[0], &pair[1])),
+      );
+      if read < asked {
+        break;
+      }
+      first += read;
+      wanted -= read;
+    }
+    Ok(records)
   }
 
   fn bytes(&mut self) -> StorageResult<usize> {
-    self.call("bytes", &[])
+    self.call(FailureCommand::Bytes, &[])
   }
 
   fn clear(&mut self, service: Option<&str>) -> StorageResult<bool> {
     let [which, name] = scope(service);
-    self.call::<i64>("clear", &[which, name]).map(|n| n == 1)
+    let mut held = false;
+    // All of them a batch of services per run.
+    loop {
+      let (any, more): (i64, i64) = self.call(FailureCommand::Clear, &[which, name])?;
+      held |= any == 1;
+      if more == 0 {
+        return Ok(held);
+      }
+    }
   }
 
   /// One pass over the services held (O(services log n) on the server),
@@ -281,10 +356,13 @@ impl FailureStore for RedisFailures {
   /// Read a page of services per run (each one round trip), so many
   /// services never hold the server for long; not one snapshot then.
   fn stats(&mut self) -> StorageResult<Vec<ServiceStats>> {
-    const PAGE: usize = 1000;
+    const PAGE: usize = 100;
     let mut stats: Vec<(u64, ServiceStats)> = Vec::new();
     for first in (0..).step_by(PAGE) {
-      let reply: Value = self.call("stats", &[&first.to_string(), &PAGE.to_string()])?;
+      let reply: Value = self.call(
+        FailureCommand::Stats,
+        &[&first.to_string(), &PAGE.to_string()],
+      )?;
       let Value::Array(items) = reply else {
         break;
       };
@@ -306,7 +384,7 @@ impl FailureStore for RedisFailures {
     let reason = cooldown::reason(reason);
     let (until, now) = (until.to_string(), now.to_string());
     self
-      .call::<i64>("bench", &[name, &until, &now, &reason])
+      .call::<i64>(FailureCommand::Bench, &[name, &until, &now, &reason])
       .map(drop)
   }
 
@@ -315,7 +393,7 @@ impl FailureStore for RedisFailures {
     if names.is_empty() {
       return Ok(Vec::new());
     }
-    let reply: Value = self.call("cooling", names)?;
+    let reply: Value = self.call(FailureCommand::Cooling, names)?;
     let Value::Array(ends) = reply else {
       return Ok(vec![None; names.len()]);
     };
@@ -327,7 +405,7 @@ impl FailureStore for RedisFailures {
   }
 
   fn cooldowns(&mut self, now: u64) -> StorageResult<Vec<Cooldown>> {
-    let reply: Value = self.call("cooldowns", &[&now.to_string()])?;
+    let reply: Value = self.call(FailureCommand::Cooldowns, &[&now.to_string()])?;
     let Value::Array(items) = reply else {
       return Ok(Vec::new());
     };
@@ -503,7 +581,10 @@ mod tests {
     raw(&link, &["DEL", &link.key("f:all")]);
     raw(&link, &["SET", &link.key("f:all"), "x"]);
     corrupt(w.record("good", "op", "e", "r", 4).map(|_| true));
-    assert_eq!(w.failures(Some("good"), Page::ALL).unwrap().len(), 2);
+    // Every command checks every fixed key first, reads too.
+    corrupt(w.failures(Some("good"), Page::ALL).map(|_| true));
+    let held = raw(&link, &["ZCARD", &link.key("f:s:good")]);
+    assert_eq!(held, Value::Int(2), "nothing was written");
   }
 
   #[test]

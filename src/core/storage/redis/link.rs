@@ -18,13 +18,14 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{
-  ConnectionInfo, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult, Script,
+  ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult, Script,
   ScriptInvocation, TlsCertificates,
 };
 use rustls::pki_types::pem::PemObject;
@@ -32,7 +33,8 @@ use rustls::pki_types::CertificateDer;
 use rustls::CertificateError;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-use super::outbox::{accepted, Outbox, Write, WriteKind};
+use super::outbox::{judge, Next, Outbox, Sent, Write, WriteKind};
+use crate::core::notices;
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 use crate::core::storage::sqlite::FileOptions;
 
@@ -42,6 +44,11 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 500;
 pub const DEFAULT_PREFIX: &str = "fallback-mechanisms";
 /// Longest `keyPrefix`, in bytes.
 pub const MAX_PREFIX_BYTES: usize = 256;
+
+/// The coded warning of a kept write the server refused for good.
+pub const SET_ASIDE: &str = "REDIS_WRITE_SET_ASIDE";
+/// The coded warning of a server whose eviction policy may drop our keys.
+pub const EVICTION_POLICY: &str = "REDIS_EVICTION_POLICY";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RedisOptions {
@@ -146,6 +153,8 @@ pub struct LinkStatus {
   pub reachable: Option<bool>,
   pub last_error: Option<String>,
   pub last_error_at: Option<u64>,
+  /// The server's `maxmemory-policy`, once read (at the first answer).
+  pub eviction_policy: Option<String>,
 }
 
 #[derive(Clone)]
@@ -165,6 +174,8 @@ struct Inner {
   /// The CA file trusted instead of the system's roots (`redisTlsCa`).
   tls_ca: Option<PathBuf>,
   status: Mutex<LinkStatus>,
+  /// Whether the server's eviction policy was asked for.
+  policy_asked: AtomicBool,
   /// What was accepted while the server was away, to be written to it.
   outbox: Arc<Outbox>,
 }
@@ -214,6 +225,7 @@ impl RedisLink {
         password,
         tls_ca: options.tls_ca.clone(),
         status: Mutex::new(LinkStatus::default()),
+        policy_asked: AtomicBool::new(false),
         outbox: Arc::new(outbox),
       }),
     })
@@ -250,8 +262,8 @@ impl RedisLink {
     &self.inner.outbox
   }
 
-  /// Keeps a write the server could not take now (it is away), to be made
-  /// when it answers.
+  /// Keeps a write the server did not answer (it is away, or slow), to be
+  /// made when it answers.
   pub fn keep(&self, write: Write) -> StorageResult<()> {
     if self.inner.outbox.keep(write)? {
       self.start_writer();
@@ -260,23 +272,23 @@ impl RedisLink {
   }
 
   /// What a change the other instances must see (new bounds) comes to:
-  /// `sent` as it went, or, when the server was away, `kept()` kept to be
-  /// made when it answers, and the change counts as made.
+  /// `sent` as it went, or, when the server did not answer, `kept()` kept
+  /// to be made when it answers, and the change counts as made.
   pub fn sent_or_kept(
     &self,
     sent: StorageResult<()>,
     kept: impl FnOnce() -> Write,
   ) -> StorageResult<()> {
     match sent {
-      Err(away) if away.kind == StorageErrorKind::Unavailable => self.keep(kept()),
+      Err(away) if away.is_no_answer() => self.keep(kept()),
       other => other,
     }
   }
 
   /// A store of `kind` opened: what a previous process kept of its kind
-  /// can be written now.
-  pub fn resume(&self, kind: WriteKind, script: &'static Script) {
-    if self.inner.outbox.resume(kind, script) {
+  /// can be written now, with `script` and the store's key `names`.
+  pub fn resume(&self, kind: WriteKind, script: &'static Script, names: &[&str]) {
+    if self.inner.outbox.resume(kind, script, names) {
       self.start_writer();
     }
   }
@@ -287,32 +299,110 @@ impl RedisLink {
   }
 
   /// Writes the outbox out, oldest first, waiting between tries while the
-  /// server is away; ends when nothing is left.
+  /// server does not answer; ends when nothing is left.
   async fn write_out(&self) {
     const RETRY_EVERY: Duration = Duration::from_millis(250);
+    const LATER: Duration = Duration::from_secs(2);
     let outbox = &self.inner.outbox;
-    while let Some((index, write)) = outbox.next() {
-      if self.send(&write).await {
-        outbox.written(index, &write);
-      } else {
-        tokio::time::sleep(RETRY_EVERY).await;
+    loop {
+      let write = match outbox.next() {
+        Next::Send(write) => write,
+        Next::Wait(pause) => {
+          tokio::time::sleep(pause).await;
+          continue;
+        }
+        Next::Done => return,
+      };
+      match self.send(&write).await {
+        Sent::Taken => outbox.written(&write),
+        Sent::NoAnswer => tokio::time::sleep(RETRY_EVERY).await,
+        Sent::Later => outbox.postpone(&write, LATER),
+        Sent::Refused(reason) => {
+          outbox.set_aside(&write, &reason);
+          notices::warn(
+            SET_ASIDE,
+            format!(
+              "{} was accepted while Redis at {} did not answer, and the server has now refused it for good ({reason}); it is set aside, not written{}",
+              write.label,
+              self.inner.place,
+              if write.in_file() { " (its row stays in the storagePath file's redis_outbox table)" } else { "" }
+            ),
+          );
+        }
       }
     }
   }
 
-  /// Whether the server took the write (or already held it).
-  async fn send(&self, write: &Write) -> bool {
+  /// What the server made of one send of `write`.
+  async fn send(&self, write: &Write) -> Sent {
     let Some(script) = write.script else {
-      return false;
+      return Sent::NoAnswer;
     };
-    let mut invocation = script.key(&write.head);
-    invocation.arg(&write.args);
+    let invocation = invocation(script, &write.keys, &write.args);
     let reply: StorageResult<redis::Value> = self
       .run_async(
         move |mut connection| async move { invocation.invoke_async(&mut connection).await },
       )
       .await;
-    reply.is_ok_and(|reply| accepted(write.kind, &reply))
+    match reply {
+      Ok(reply) => judge(write.kind, &reply),
+      Err(error) if error.is_no_answer() => Sent::NoAnswer,
+      // Out of memory may pass; the rest is an answer that will not change.
+      Err(error) if error.kind == StorageErrorKind::Full => Sent::Later,
+      Err(error) => Sent::Refused(error.message),
+    }
+  }
+
+  /// Reads the server's `maxmemory-policy` (from `INFO memory`, which
+  /// managed servers allow where `CONFIG GET` is not): any policy but
+  /// `noeviction` lets the server delete this library's keys when it is
+  /// full (a job's hash, an index), so it is warned about, once per server
+  /// and prefix.
+  async fn check_eviction_policy(&self) {
+    let info: StorageResult<String> = self
+      .run_async(|mut connection| async move {
+        redis::cmd("INFO")
+          .arg("memory")
+          .query_async(&mut connection)
+          .await
+      })
+      .await;
+    let Ok(info) = info else {
+      // Asked again at the next answer.
+      self.inner.policy_asked.store(false, Ordering::Release);
+      return;
+    };
+    let Some(policy) = info
+      .lines()
+      .find_map(|line| line.strip_prefix("maxmemory_policy:"))
+      .map(|policy| policy.trim().to_string())
+    else {
+      return;
+    };
+    self.inner.status.lock().eviction_policy = Some(policy.clone());
+    if policy != "noeviction" {
+      notices::warn_once(
+        EVICTION_POLICY,
+        &self.inner.place,
+        format!(
+          "Redis at {} has maxmemory-policy {policy}: when it is full it may delete this library's keys (a queued job, the queue's indexes, a failure record), and jobs are lost. Set maxmemory-policy noeviction (a full server then refuses new writes with STORAGE_FULL instead), or use a server of its own for this library",
+          self.inner.place
+        ),
+      );
+    }
+  }
+
+  /// Runs one command (one round trip) and reads its reply.
+  pub fn command<T>(
+    &self,
+    script: &'static Script,
+    keys: &[String],
+    args: &[String],
+  ) -> StorageResult<T>
+  where
+    T: FromRedisValue + Send + 'static,
+  {
+    self.invoke(invocation(script, keys, args))
   }
 
   /// Runs `task` on the link's runtime.
@@ -395,12 +485,18 @@ impl RedisLink {
     match outcome {
       Ok(value) => {
         status.reachable = Some(true);
+        drop(status);
+        if !self.inner.policy_asked.swap(true, Ordering::AcqRel) {
+          let link = self.clone();
+          self.spawn(async move { link.check_eviction_policy().await });
+        }
         Ok(value)
       }
       Err(failure) => {
         let error = self.describe(failure);
-        // A reply the server gave (a key of the wrong type) says it is up.
-        status.reachable = Some(error.kind == StorageErrorKind::Corrupt);
+        // A reply the server gave (a key of the wrong type, out of
+        // memory) says it is up.
+        status.reachable = Some(!error.is_no_answer());
         status.last_error = Some(error.message.clone());
         status.last_error_at = Some(crate::core::clock::now_ms());
         Err(error)
@@ -414,16 +510,9 @@ impl RedisLink {
         StorageErrorKind::Unavailable,
         format!("no reply within {} ms", self.timeout_ms()),
       ),
-      Failure::Redis(error) if error.code() == Some("WRONGTYPE") => (
-        StorageErrorKind::Corrupt,
-        format!(
-          "a key under the prefix {} holds data of another kind (not this library's): {error}",
-          self.inner.key_head
-        ),
-      ),
       Failure::Redis(error) => match certificate_error(&error) {
         Some(problem) => (StorageErrorKind::Unavailable, self.untrusted(problem)),
-        None => (StorageErrorKind::Unavailable, error.to_string()),
+        None => classify(&error),
       },
     };
     let mut message = format!("Redis at {}: {detail}", self.inner.url);
@@ -432,6 +521,60 @@ impl RedisLink {
     }
     StorageError::new(kind, message)
   }
+}
+
+/// What an error from redis-rs says, and what to call it. Only "no answer"
+/// (the connection, a timeout, a server busy loading or failing over) is
+/// `Unavailable`, the one kind after which a write is kept to be made
+/// again: every other error is the server's answer, and it will not change
+/// by sending the same write again.
+fn classify(error: &RedisError) -> (StorageErrorKind, String) {
+  let code = error.code().unwrap_or("");
+  let kind = match code {
+    "OOM" => StorageErrorKind::Full,
+    "NOPERM" => StorageErrorKind::Denied,
+    // A cluster or a server in the middle of something, a replica that is
+    // not promoted yet: asking again later is the cure.
+    "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" | "READONLY" | "MOVED"
+    | "ASK" => StorageErrorKind::Unavailable,
+    // A server without scripting (a proxy that leaves EVALSHA out).
+    "ERR" if error.to_string().contains("unknown command") => StorageErrorKind::Denied,
+    // Foreign data at a key (WRONGTYPE), a script the server could not
+    // keep (NOSCRIPT after loading it), a script that failed on data it
+    // cannot read: an answer about the data.
+    _ if matches!(error.kind(), ErrorKind::Server(_) | ErrorKind::Extension) => {
+      StorageErrorKind::Corrupt
+    }
+    _ => StorageErrorKind::Unavailable,
+  };
+  let detail = match kind {
+    StorageErrorKind::Full => format!(
+      "the server is out of memory and refuses writes (maxmemory, with the noeviction policy); nothing was written: {error}"
+    ),
+    StorageErrorKind::Denied => format!(
+      "the server refused the command to this user (an ACL must allow EVALSHA, EVAL, SCRIPT LOAD and the prefix's keys); nothing was written: {error}"
+    ),
+    StorageErrorKind::Corrupt if code == "WRONGTYPE" => format!(
+      "a key holds data of another kind (not this library's); nothing was written: {error}"
+    ),
+    StorageErrorKind::Corrupt => format!("the server refused the command; nothing was written: {error}"),
+    _ => error.to_string(),
+  };
+  (kind, detail)
+}
+
+/// A command's invocation: its script with `keys` and `args`.
+fn invocation(
+  script: &'static Script,
+  keys: &[String],
+  args: &[String],
+) -> ScriptInvocation<'static> {
+  let mut invocation = script.prepare_invoke();
+  for key in keys {
+    invocation.key(key);
+  }
+  invocation.arg(args);
+  invocation
 }
 
 /// The client of `info`: over TLS for a `rediss://` URL, trusting the CA

@@ -5,7 +5,10 @@
 //! share, with its timeout and what the server last said.
 
 mod cache;
+mod commands;
 mod failures;
+#[cfg(test)]
+mod fault_tests;
 mod link;
 mod outbox;
 mod queue;
@@ -19,6 +22,6 @@ pub use cache::RedisCache;
 pub use failures::RedisFailures;
 pub use link::{
   check_prefix, check_url, is_tls_url, redact_url, LinkStatus, RedisLink, RedisOptions,
-  DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, MAX_PREFIX_BYTES,
+  DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, EVICTION_POLICY, MAX_PREFIX_BYTES, SET_ASIDE,
 };
-pub use queue::RedisQueue;
+pub use queue::{missing_jobs, RedisQueue, JOB_MISSING};

@@ -1,18 +1,28 @@
-//! The job queue in Redis: every state change is one run of `queue.lua`,
-//! atomic on the server, so two instances never lease the same job. Ids
-//! keep the usual shape; each instance makes its own (random keys, its own
-//! counter) and the script refuses one already taken, so the instance tries
-//! the next.
+//! The job queue in Redis: every state change is one run of one command
+//! (`commands/queue/*.lua`), atomic on the server, so two instances never
+//! lease the same job. Ids keep the usual shape; each instance makes its
+//! own (random keys, its own counter) and the enqueue command refuses one
+//! already taken, so the instance tries the next.
+//!
+//! What a lost reply leaves behind is put right, never left to a lease's
+//! end: a lease carries a token this instance chose, and a lease whose
+//! reply did not come within `redisTimeoutMs` is revoked by that token
+//! when the server answers (the job goes back untried, or, if the lease
+//! request arrives after the revoke, it is refused); an enqueue whose
+//! reply was lost is kept and sent again, and the server takes a job id it
+//! holds, or held for a job since removed, as written.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-use redis::{Script, Value};
+use redis::{FromRedisValue, Value};
 
+use super::commands::{self, QueueCommand, QUEUE_KEYS};
 use super::link::RedisLink;
-use super::outbox::{Write, WriteKind};
+use super::outbox::{label_of, Write, WriteKind};
 use super::reply;
 use crate::core::limits;
+use crate::core::notices;
 use crate::core::queue::ids::JobIds;
 use crate::core::queue::job::{
   Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats,
@@ -20,29 +30,37 @@ use crate::core::queue::job::{
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 use crate::core::storage::traits::{JobFilter, Location, Page, QueueStore};
 
-static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue.lua")));
-
 /// Ready jobs the eligibility check looks at per round trip after the
 /// first, which reads the best one alone (usually eligible, always without
 /// a per-user limit).
 const PEEK_BATCH: usize = 32;
+/// Jobs a listing reads per round trip (the commands' `BATCH`): a listing
+/// of any size holds the server for a bounded time per run.
+const LIST_BATCH: usize = 100;
+/// The highest rank a listing asks for (Lua prints larger numbers with an
+/// exponent, which Redis takes for no rank at all).
+const MAX_RANK: usize = 1 << 40;
+/// The coded warning of jobs found gone (their hash deleted or evicted).
+pub const JOB_MISSING: &str = "REDIS_JOB_MISSING";
 
 #[derive(Clone)]
 pub struct RedisQueue {
   link: RedisLink,
-  head: String,
+  /// `KEYS` of every command: the head, then `QUEUE_KEYS`.
+  keys: Arc<[String]>,
   config: QueueConfig,
   ids: JobIds,
-  /// Shared with the detached copies, so they take the next numbers too.
+  /// Shared with the detached copies, so they take the next numbers too
+  /// (job ids and lease tokens).
   next_id: Arc<AtomicU64>,
 }
 
 impl RedisQueue {
   pub fn open(link: RedisLink, config: QueueConfig) -> StorageResult<Self> {
-    let head = link.key("q:");
+    let keys = commands::keys(&link.key("q:"), &QUEUE_KEYS).into();
     let mut queue = Self {
       link,
-      head,
+      keys,
       config,
       ids: JobIds::new(),
       next_id: Arc::new(AtomicU64::new(std::hash::BuildHasher::hash_one(
@@ -51,10 +69,13 @@ impl RedisQueue {
       ))),
     };
     // Jobs a previous process kept in the file can be written now.
-    queue.link.resume(WriteKind::Job, &SCRIPT);
+    let enqueue = QueueCommand::Enqueue.script();
+    queue.link.resume(WriteKind::Job, enqueue, &QUEUE_KEYS);
     // The bounds another instance set, if the server is there to say.
     let now = crate::core::clock::now_ms();
-    if let Ok((size, bytes)) = queue.call_at::<(Option<u64>, Option<u64>)>("bound", now, &[]) {
+    if let Ok((size, bytes)) =
+      queue.call::<(Option<u64>, Option<u64>)>(QueueCommand::Bound, now, &[])
+    {
       queue.config.max_size = size.map_or(queue.config.max_size, |n| n as usize);
       queue.config.max_bytes = bytes.map_or(queue.config.max_bytes, |n| n as usize);
     }
@@ -65,8 +86,8 @@ impl RedisQueue {
     &self.link
   }
 
-  /// The script's arguments: the queue's settings, then the op's own.
-  fn script_args(&self, op: &str, now: u64, args: &[&str]) -> Vec<String> {
+  /// The commands' arguments: the queue's settings, then the command's own.
+  fn script_args(&self, now: u64, args: &[&str]) -> Vec<String> {
     let backoff: Vec<String> = self
       .config
       .backoff
@@ -75,65 +96,172 @@ impl RedisQueue {
       .map(u64::to_string)
       .collect();
     let mut all = vec![
-      op.to_string(),
       now.to_string(),
       self.config.lease_ms.to_string(),
       backoff.join(","),
       self.config.max_size.to_string(),
       self.config.max_bytes.to_string(),
+      self.config.max_stalls.to_string(),
     ];
     all.extend(args.iter().map(|arg| arg.to_string()));
     all
   }
 
-  /// One run of the script at the caller's `now` (the scripts take time as
-  /// an argument, like every core method, so tests can drive it).
-  fn call_at<T: redis::FromRedisValue + Send + 'static>(
+  /// One run of `command` at the caller's `now` (the commands take time as
+  /// an argument, like every core method, so tests can drive it). The
+  /// reply is `{result, dropped}`: jobs found gone are warned about.
+  pub(super) fn call<T: FromRedisValue>(
     &self,
-    op: &str,
+    command: QueueCommand,
     now: u64,
     args: &[&str],
   ) -> StorageResult<T> {
-    let mut invocation = SCRIPT.key(&self.head);
-    invocation.arg(self.script_args(op, now, args));
-    self.link.invoke(invocation)
+    let reply: Value =
+      self
+        .link
+        .command(command.script(), &self.keys, &self.script_args(now, args))?;
+    let (result, dropped) = match reply {
+      Value::Array(mut pair) if pair.len() == 2 => {
+        let dropped = reply::text(&pair[1]).and_then(|n| n.parse::<u64>().ok());
+        (pair.swap_remove(0), dropped.unwrap_or(0))
+      }
+      other => (other, 0),
+    };
+    if dropped > 0 {
+      self.warn_missing(dropped);
+    }
+    T::from_redis_value(result).map_err(|error| {
+      StorageError::new(
+        StorageErrorKind::Corrupt,
+        format!(
+          "Redis at {}: an unexpected reply to the queue's {} command: {error}",
+          self.link.url(),
+          command.name()
+        ),
+      )
+    })
   }
 
-  /// Keeps a job the server could not take (it is away) in the link's
-  /// outbox, under its id, unless the outbox already holds `max_size` jobs.
-  fn keep_locally(&self, now: u64, args: &[&str], away: StorageError) -> Result<(), QueueError> {
-    let outbox = self.link.outbox();
-    if outbox.jobs() >= self.config.max_size {
-      return Err(QueueError::Storage(away));
+  fn warn_missing(&self, dropped: u64) {
+    notices::warn_once(
+      JOB_MISSING,
+      self.link.place(),
+      format!(
+        "{dropped} job(s) of the queue on Redis at {} were gone (their hash deleted, or evicted by the server's maxmemory-policy) and were dropped from the queue's indexes; the jobs behind them are served. getStorageStatus().missingJobs counts them (told once per server and prefix)",
+        self.link.place()
+      ),
+    );
+  }
+
+  /// A lease token: this instance's, never reused.
+  fn token(&self) -> String {
+    let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+    self.ids.job_id(crate::core::clock::now_ms(), n)
+  }
+
+  /// Leases `member` (or the best ready job) under a new token. A lease
+  /// whose reply did not come is revoked when the server answers, so the
+  /// job is never left leased to nobody.
+  fn lease(&self, now: u64, member: &str) -> StorageResult<Option<Job>> {
+    let token = self.token();
+    match self.call::<Value>(QueueCommand::Lease, now, &[&token, member]) {
+      Ok(value) => Ok(read_job(&value)),
+      Err(away) if away.is_no_answer() => {
+        let args = self.script_args(now, &[&token]);
+        let script = QueueCommand::Revoke.script();
+        let label = label_of(WriteKind::Revoke, &args);
+        let revoke = Write::new(
+          script,
+          self.keys.to_vec(),
+          args,
+          WriteKind::Revoke,
+          0,
+          label,
+        );
+        // Kept in memory: if even that fails, the lease runs out instead.
+        let _ = self.link.keep(revoke);
+        Err(away)
+      }
+      Err(error) => Err(error),
     }
-    let args = self.script_args("enqueue", now, args);
-    let write = Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Job);
+  }
+
+  /// Keeps a job the server did not answer for in the link's outbox, under
+  /// its id, within the queue's bounds (what waits here is bounded like
+  /// the queue itself).
+  fn keep_locally(&self, now: u64, args: &[&str], job_bytes: usize) -> Result<(), QueueError> {
+    let (jobs, bytes) = self.link.outbox().held(WriteKind::Job);
+    if jobs >= self.config.max_size || bytes.saturating_add(job_bytes) > self.config.max_bytes {
+      return Err(QueueError::WaitingFull {
+        jobs,
+        bytes,
+        job_bytes,
+        max_size: self.config.max_size,
+        max_bytes: self.config.max_bytes,
+      });
+    }
+    let args = self.script_args(now, args);
+    let label = label_of(WriteKind::Job, &args);
+    let script = QueueCommand::Enqueue.script();
+    let write = Write::new(
+      script,
+      self.keys.to_vec(),
+      args,
+      WriteKind::Job,
+      job_bytes,
+      label,
+    );
     self.link.keep(write).map_err(QueueError::Storage)
   }
 
-  fn job_at(&self, op: &str, now: u64, args: &[&str]) -> StorageResult<Option<Job>> {
-    let value: Value = self.call_at(op, now, args)?;
-    match value {
-      Value::Nil => Ok(None),
-      other => Ok(read_job(&other)),
-    }
+  fn job_at(&self, command: QueueCommand, now: u64, args: &[&str]) -> StorageResult<Option<Job>> {
+    let value: Value = self.call(command, now, args)?;
+    Ok(read_job(&value))
   }
 
-  fn jobs_at(&self, op: &str, now: u64, args: &[&str]) -> StorageResult<Vec<Job>> {
-    let value: Value = self.call_at(op, now, args)?;
+  fn jobs_at(&self, command: QueueCommand, now: u64, args: &[&str]) -> StorageResult<Vec<Job>> {
+    let value: Value = self.call(command, now, args)?;
     Ok(match value {
       Value::Array(items) => items.iter().filter_map(read_job).collect(),
       _ => Vec::new(),
     })
   }
 
-  fn flag_at(&self, op: &str, now: u64, args: &[&str]) -> StorageResult<bool> {
-    self.call_at::<i64>(op, now, args).map(|n| n == 1)
+  fn flag_at(&self, command: QueueCommand, now: u64, args: &[&str]) -> StorageResult<bool> {
+    self.call::<i64>(command, now, args).map(|n| n == 1)
+  }
+
+  /// Runs `command` (one that works a batch per run and replies
+  /// `{done, looked at, left}`) until nothing is left; the total done.
+  fn in_batches(&self, command: QueueCommand, now: u64, args: &[&str]) -> StorageResult<usize> {
+    let mut done = 0;
+    loop {
+      let (count, looked, left): (usize, usize, usize) = self.call(command, now, args)?;
+      done += count;
+      if left == 0 || looked == 0 {
+        return Ok(done);
+      }
+    }
   }
 }
 
-/// A job from the script's reply (the fields in `queue.lua`'s `FIELDS`
-/// order); `None` for one that is not a job of this library.
+/// Jobs of the queue on `link`'s prefix found gone (their hash deleted or
+/// evicted) and dropped from its indexes, by every instance: one plain
+/// read.
+pub fn missing_jobs(link: &RedisLink) -> StorageResult<u64> {
+  let key = link.key("q:stat");
+  link.run(move |mut connection| async move {
+    redis::cmd("HGET")
+      .arg(&key)
+      .arg("missing")
+      .query_async::<Option<u64>>(&mut connection)
+      .await
+      .map(Option::unwrap_or_default)
+  })
+}
+
+/// A job from a command's reply (the fields in `queue.lua`'s `FIELDS`
+/// order); `None` for anything else.
 fn read_job(value: &Value) -> Option<Job> {
   let Value::Array(fields) = value else {
     return None;
@@ -165,6 +293,7 @@ fn read_job(value: &Value) -> Option<Job> {
       .then_some(lease_until)
       .flatten(),
     finish_rank: number(15).unwrap_or(0),
+    stalls: number(16).unwrap_or(0).min(u32::MAX as u64) as u32,
   })
 }
 
@@ -177,12 +306,22 @@ impl QueueStore for RedisQueue {
     let (size, bytes) = (config.max_size.to_string(), config.max_bytes.to_string());
     let previous = std::mem::replace(&mut self.config, config);
     let bounds = [size.as_str(), &bytes];
-    let sent = self.call_at::<i64>("set_bound", now, &bounds).map(drop);
+    let sent = self
+      .call::<i64>(QueueCommand::SetBound, now, &bounds)
+      .and_then(|mut more| {
+        // Finished jobs beyond the new bounds go a batch per run.
+        while more == 1 {
+          more = self.call(QueueCommand::Evict, now, &[])?;
+        }
+        Ok(())
+      });
     // Asked for while the server is away: used here at once, and stored
     // for every instance when it answers.
     let outcome = self.link.sent_or_kept(sent, || {
-      let args = self.script_args("set_bound", now, &bounds);
-      Write::new(&SCRIPT, self.head.clone(), args, WriteKind::Bound)
+      let args = self.script_args(now, &bounds);
+      let script = QueueCommand::SetBound.script();
+      let label = label_of(WriteKind::Bound, &args);
+      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0, label)
     });
     if outcome.is_err() {
       self.config = previous;
@@ -201,11 +340,11 @@ impl QueueStore for RedisQueue {
       let id = self
         .ids
         .job_id(now, self.next_id.fetch_add(1, Ordering::Relaxed));
-      let bytes = job
+      let job_bytes = job
         .clone()
         .into_job(id.as_str().into(), 0, now)
-        .check_size(&self.config)?
-        .to_string();
+        .check_size(&self.config)?;
+      let bytes = job_bytes.to_string();
       let args = [
         id.as_str(),
         job.job_type.as_str(),
@@ -219,11 +358,13 @@ impl QueueStore for RedisQueue {
         &next,
         &bytes,
       ];
-      let reply: Vec<String> = match self.call_at("enqueue", now, &args) {
+      let reply: Vec<String> = match self.call(QueueCommand::Enqueue, now, &args) {
         Ok(reply) => reply,
-        // Kept here and written when the server is back: accepted.
-        Err(away) if away.kind == StorageErrorKind::Unavailable => {
-          self.keep_locally(now, &args, away)?;
+        // No answer: kept here and written when the server answers
+        // (accepted). Any other error is the server's answer: nothing was
+        // written, and the caller hears why.
+        Err(away) if away.is_no_answer() => {
+          self.keep_locally(now, &args, job_bytes)?;
           return Ok(id.into());
         }
         Err(error) => return Err(QueueError::Storage(error)),
@@ -238,7 +379,6 @@ impl QueueStore for RedisQueue {
         }
         Some(full @ ("FULL_BYTES" | "TOO_LARGE")) => {
           let number = |i: usize| reply.get(i).and_then(|n| n.parse().ok()).unwrap_or(0);
-          let job_bytes = bytes.parse().unwrap_or(0);
           return Err(match full {
             "TOO_LARGE" => QueueError::JobTooLarge {
               bytes: job_bytes,
@@ -256,13 +396,13 @@ impl QueueStore for RedisQueue {
       }
     }
     Err(QueueError::Storage(StorageError::new(
-      StorageErrorKind::Unavailable,
-      "Redis: could not find a free job id",
+      StorageErrorKind::Corrupt,
+      format!("Redis at {}: could not find a free job id", self.link.url()),
     )))
   }
 
   fn dequeue(&mut self, now: u64) -> StorageResult<Option<Job>> {
-    self.job_at("lease", now, &[""])
+    self.lease(now, "")
   }
 
   fn dequeue_eligible(
@@ -273,7 +413,11 @@ impl QueueStore for RedisQueue {
     let mut offset = 0usize;
     let mut count = 1usize;
     loop {
-      let batch = self.jobs_at("peek", now, &[&offset.to_string(), &count.to_string()])?;
+      let batch = self.jobs_at(
+        QueueCommand::Peek,
+        now,
+        &[&offset.to_string(), &count.to_string()],
+      )?;
       if batch.is_empty() {
         return Ok(None);
       }
@@ -283,7 +427,7 @@ impl QueueStore for RedisQueue {
         continue;
       };
       let member = format!("{:016}", chosen.seq);
-      match self.job_at("lease", now, &[&member])? {
+      match self.lease(now, &member)? {
         Some(job) => return Ok(Some(job)),
         // Leased by another instance meanwhile: look again.
         None => continue,
@@ -292,32 +436,38 @@ impl QueueStore for RedisQueue {
   }
 
   fn renew_lease(&mut self, id: &str, now: u64) -> StorageResult<bool> {
-    self.flag_at("renew", now, &[id])
+    self.flag_at(QueueCommand::Renew, now, &[id])
   }
 
   fn keep_leased(&mut self, id: &str, now: u64) -> StorageResult<bool> {
-    self.flag_at("keep", now, &[id])
+    self
+      .call::<i64>(QueueCommand::Keep, now, &[id])
+      .map(|kept| kept == 1)
   }
 
-  /// One script run for all of them.
+  /// One command run for all of them.
   fn keep_all_leased(&mut self, ids: &[&str], now: u64) -> StorageResult<()> {
-    self.call_at::<i64>("keep_all", now, ids).map(drop)
+    self.call::<i64>(QueueCommand::Keep, now, ids).map(drop)
   }
 
   fn release(&mut self, id: &str, now: u64) -> StorageResult<bool> {
-    self.flag_at("release", now, &[id])
+    self.flag_at(QueueCommand::Release, now, &[id])
+  }
+
+  fn stalled(&mut self, id: &str, now: u64) -> StorageResult<bool> {
+    self.flag_at(QueueCommand::Stalled, now, &[id])
   }
 
   fn complete(&mut self, id: &str, now: u64) -> StorageResult<bool> {
-    self.flag_at("complete", now, &[id])
+    self.flag_at(QueueCommand::Complete, now, &[id])
   }
 
   fn fail(&mut self, id: &str, error: &str, now: u64) -> StorageResult<bool> {
-    self.flag_at("fail", now, &[id, &limits::clip(error)])
+    self.flag_at(QueueCommand::Fail, now, &[id, &limits::clip(error)])
   }
 
   fn stats(&mut self, now: u64) -> StorageResult<QueueStats> {
-    let counts: Vec<usize> = self.call_at("stats", now, &[])?;
+    let counts: Vec<usize> = self.call(QueueCommand::Stats, now, &[])?;
     let count = |i: usize| counts.get(i).copied().unwrap_or(0);
     Ok(QueueStats {
       total: (0..4).map(count).sum(),
@@ -330,13 +480,16 @@ impl QueueStore for RedisQueue {
   }
 
   fn ready_count(&mut self, now: u64) -> StorageResult<usize> {
-    self.call_at("ready", now, &[])
+    self.call(QueueCommand::Ready, now, &[])
   }
 
   fn get(&mut self, id: &str, now: u64) -> StorageResult<Option<Job>> {
-    self.job_at("get", now, &[id])
+    self.job_at(QueueCommand::Get, now, &[id])
   }
 
+  /// In runs of at most `LIST_BATCH` jobs (each one round trip), so a
+  /// listing of any size never holds the server for long; other instances'
+  /// changes may land between two runs.
   fn list(&mut self, now: u64, filter: JobFilter<'_>, page: Page) -> StorageResult<Vec<Job>> {
     let status;
     let (kind, value) = match filter {
@@ -347,26 +500,59 @@ impl QueueStore for RedisQueue {
       }
       JobFilter::User(user) => ("user", user),
     };
-    let (limit, offset) = page.sql();
-    let (limit, offset) = (limit.to_string(), offset.to_string());
-    self.jobs_at("list", now, &[kind, value, &offset, &limit])
+    let mut jobs = Vec::new();
+    // Beyond any set's size, and an integer Lua writes out whole.
+    let mut offset = page.offset.min(MAX_RANK);
+    let mut wanted = page.limit.unwrap_or(usize::MAX);
+    while wanted > 0 {
+      let asked = wanted.min(LIST_BATCH);
+      let args = [kind, value, &offset.to_string(), &asked.to_string()];
+      let reply: Value = self.link.command(
+        QueueCommand::List.script(),
+        &self.keys,
+        &self.script_args(now, &args),
+      )?;
+      let Value::Array(mut pair) = reply else {
+        break;
+      };
+      let dropped = pair
+        .get(1)
+        .and_then(reply::text)
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+      if dropped > 0 {
+        self.warn_missing(dropped as u64);
+      }
+      let batch: Vec<Job> = match pair.swap_remove(0) {
+        Value::Array(items) => items.iter().filter_map(read_job).collect(),
+        _ => Vec::new(),
+      };
+      // A job found gone left the index it was listed from, so the next
+      // run starts after the jobs returned.
+      let short = batch.len() + dropped < asked;
+      offset += batch.len();
+      wanted -= batch.len();
+      jobs.extend(batch);
+      if short {
+        break;
+      }
+    }
+    Ok(jobs)
   }
 
   fn retry_failed(&mut self, id: Option<&str>, now: u64) -> StorageResult<usize> {
-    self.call_at("retry_failed", now, &[id.unwrap_or("")])
+    match id {
+      Some(id) => self
+        .call::<(usize, usize, usize)>(QueueCommand::RetryFailed, now, &[id])
+        .map(|r| r.0),
+      None => self.in_batches(QueueCommand::RetryFailed, now, &[""]),
+    }
   }
 
-  /// In runs of a few thousand jobs (each one round trip), so a large
+  /// In runs of at most a hundred jobs (each one round trip), so a large
   /// queue never holds the server for long.
   fn clear_completed(&mut self, now: u64) -> StorageResult<usize> {
-    let mut removed = 0;
-    loop {
-      let (count, left): (usize, usize) = self.call_at("clear_completed", now, &[])?;
-      removed += count;
-      if left == 0 || count == 0 {
-        return Ok(removed);
-      }
-    }
+    self.in_batches(QueueCommand::ClearCompleted, now, &[])
   }
 
   fn detached(&self) -> Option<Box<dyn QueueStore>> {
@@ -711,8 +897,8 @@ mod tests {
   /// first write reached the server); the two replies.
   fn written_twice(q: &RedisQueue, id: &str) -> (String, String) {
     let args = [id, "ai", "op", "", "0", "u", "1", "0", "3", "", "20"];
-    let first: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
-    let again: Vec<String> = q.call_at("enqueue", 1, &args).unwrap();
+    let first: Vec<String> = q.call(QueueCommand::Enqueue, 1, &args).unwrap();
+    let again: Vec<String> = q.call(QueueCommand::Enqueue, 1, &args).unwrap();
     (first[0].clone(), again[0].clone())
   }
 

@@ -117,6 +117,44 @@ impl TestServer {
     self.link_trusting(prefix, self.tls_ca.clone()).unwrap()
   }
 
+  /// A link under its own prefix with its own timeout (and, with `user`,
+  /// `user:password` in its URL).
+  pub fn link_with(&self, prefix: &str, timeout_ms: u64, user: Option<(&str, &str)>) -> RedisLink {
+    let url = match user {
+      Some((user, password)) => format!("redis://{user}:{password}@127.0.0.1:{}", self.port),
+      None => self.url(),
+    };
+    let options = RedisOptions {
+      prefix: prefix.into(),
+      timeout_ms,
+      ..RedisOptions::new(url)
+    };
+    RedisLink::connect(&options, self.runtime.handle().clone()).unwrap()
+  }
+
+  /// Pauses the server (SIGSTOP): it takes connections and requests but
+  /// answers none until `resume`, as a paused VM or a long script would.
+  pub fn pause(&self) {
+    signal(self.child.id(), "-STOP");
+  }
+
+  /// Lets a paused server go on (SIGCONT): it runs what it was sent.
+  pub fn resume(&self) {
+    signal(self.child.id(), "-CONT");
+  }
+
+  /// One command on a connection of its own, past every store (to plant
+  /// foreign data, configure the server, read what it holds).
+  pub fn command(&self, args: &[&str]) -> redis::Value {
+    let client = redis::Client::open(self.url()).unwrap();
+    let mut connection = client.get_connection().unwrap();
+    let mut command = redis::cmd(args[0]);
+    for arg in &args[1..] {
+      command.arg(*arg);
+    }
+    command.query(&mut connection).unwrap()
+  }
+
   /// A link that trusts the CA of `tls_ca` (the system's roots when `None`).
   pub fn link_trusting(&self, prefix: &str, tls_ca: Option<PathBuf>) -> StorageResult<RedisLink> {
     let options = RedisOptions {
@@ -211,6 +249,15 @@ fn openssl(fixed: &str, named: &[(&str, &dyn AsRef<OsStr>)]) {
     "openssl {fixed}: {}",
     String::from_utf8_lossy(&output.stderr)
   );
+}
+
+fn signal(pid: u32, which: &str) {
+  let status = Command::new("kill")
+    .arg(which)
+    .arg(pid.to_string())
+    .status()
+    .expect("the kill command");
+  assert!(status.success(), "kill {which} {pid}");
 }
 
 fn free_port() -> u16 {

@@ -42,12 +42,32 @@ impl SqliteOutbox {
     })
   }
 
-  /// Every kept write, oldest first (a row whose arguments cannot be read
-  /// is left where it is).
+  /// Marks a kept write the server refused for good: it stays, with the
+  /// reason, for an operator to read, and is never sent again.
+  pub fn refuse(&mut self, row: i64, reason: &str) -> StorageResult<()> {
+    self.db.write(|tx| {
+      tx.prepare_cached("UPDATE redis_outbox SET refused = ?2 WHERE seq = ?1")?
+        .execute(params![row, reason])
+        .map(drop)
+    })
+  }
+
+  /// How many kept writes were refused for good.
+  pub fn refused_count(&mut self) -> StorageResult<usize> {
+    self.db.read(|tx| {
+      tx.prepare_cached("SELECT count(*) FROM redis_outbox WHERE refused IS NOT NULL")?
+        .query_row([], |row| row.get::<_, i64>(0))
+        .map(|n| n.max(0) as usize)
+    })
+  }
+
+  /// Every kept write still to send, oldest first (a row whose arguments
+  /// cannot be read is left where it is).
   pub fn all(&mut self) -> StorageResult<Vec<KeptRow>> {
     self.db.read(|tx| {
-      let mut statement =
-        tx.prepare_cached("SELECT seq, kind, head, args FROM redis_outbox ORDER BY seq")?;
+      let mut statement = tx.prepare_cached(
+        "SELECT seq, kind, head, args FROM redis_outbox WHERE refused IS NULL ORDER BY seq",
+      )?;
       let rows = statement.query_map([], |row| {
         Ok((
           row.get::<_, i64>(0)?,

@@ -14,14 +14,13 @@ use super::database::{
 use crate::core::clock::add_ms;
 use crate::core::queue::ids::JobIds;
 use crate::core::queue::job::{
-  Backoff, Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats,
-  LEASE_EXPIRED,
+  Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats,
 };
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{JobFilter, Location, Page, QueueStore};
 
 const COLUMNS: &str = "seq, id, type, operation, payload, user_id, priority, created_at, \
-  retry_count, max_retries, next_retry_at, status, last_error, updated_at, lane, due";
+  retry_count, max_retries, next_retry_at, status, last_error, updated_at, lane, due, stalls";
 
 const READY: i64 = 0;
 const DELAYED: i64 = 1;
@@ -127,6 +126,7 @@ fn read_job(row: &Row) -> rusqlite::Result<Job> {
     updated_at: number(13)?,
     lease_until: (lane == LEASED).then(|| number(15)).transpose()?,
     finish_rank: if lane == FINISHED { number(15)? } else { 0 },
+    stalls: number(16)?.min(u32::MAX as u64) as u32,
   })
 }
 
@@ -172,7 +172,7 @@ fn save(tx: &Transaction, job: &Job, now: u64) -> rusqlite::Result<()> {
     "UPDATE jobs SET status = ?2, retry_count = ?3, next_retry_at = ?4, last_error = ?5, \
      updated_at = ?6, lane = ?7, due = CASE WHEN ?7 = 3 AND ?8 = 0 \
      THEN coalesce((SELECT due FROM jobs WHERE lane = 3 ORDER BY due DESC LIMIT 1), 0) + 1 ELSE ?8 END, \
-     bytes = ?9 WHERE seq = ?1",
+     bytes = ?9, stalls = ?10 WHERE seq = ?1",
   )?
   .execute(params![
     int(job.seq),
@@ -183,7 +183,8 @@ fn save(tx: &Transaction, job: &Job, now: u64) -> rusqlite::Result<()> {
     int(job.updated_at),
     lane,
     due,
-    int(job.stored_bytes() as u64)
+    int(job.stored_bytes() as u64),
+    job.stalls
   ])?;
   Ok(())
 }
@@ -237,14 +238,14 @@ fn due(tx: &Transaction, now: u64) -> rusqlite::Result<bool> {
 
 /// Expired leases become failed attempts dated at their deadline; retry
 /// delays that have run out make their jobs ready.
-fn advance(tx: &Transaction, now: u64, backoff: &Backoff) -> rusqlite::Result<()> {
+fn advance(tx: &Transaction, now: u64, config: &QueueConfig) -> rusqlite::Result<()> {
   if !due(tx, now)? {
     return Ok(());
   }
   let expired = select(tx, "WHERE lane = 2 AND due < ?1 ORDER BY due", [int(now)])?;
   for mut job in expired {
     let until = job.lease_until.unwrap_or(now);
-    job.fail_attempt(LEASE_EXPIRED, until, backoff);
+    job.stall(until, true, config);
     save(tx, &job, now)?;
   }
   // Saved unchanged, a job whose retry time has come moves to the ready
@@ -309,10 +310,10 @@ impl SqliteQueue {
     now: u64,
     change: impl FnOnce(&mut Job) -> bool,
   ) -> StorageResult<bool> {
-    let backoff = &self.config.backoff;
+    let queue_config = &self.config;
     let ids = &self.ids;
     self.db.write(|tx| {
-      advance(tx, now, backoff)?;
+      advance(tx, now, queue_config)?;
       let Some(mut job) = load(tx, ids, id)? else {
         return Ok(false);
       };
@@ -331,11 +332,11 @@ impl QueueStore for SqliteQueue {
   }
 
   fn set_config(&mut self, config: QueueConfig, now: u64) -> StorageResult<()> {
-    let backoff = &config.backoff;
+    let queue_config = &config;
     // Asked for: these bounds become the file's, for every process.
     self.db.write(|tx| {
       store_bounds(tx, config.clone(), bounds)?;
-      advance(tx, now, backoff)?;
+      advance(tx, now, queue_config)?;
       let held = totals(tx)?;
       let over = held.jobs.saturating_sub(config.max_size as u64);
       let over_bytes = held.bytes.saturating_sub(config.max_bytes as u64);
@@ -346,14 +347,14 @@ impl QueueStore for SqliteQueue {
   }
 
   fn enqueue(&mut self, job: NewJob, now: u64) -> Result<Arc<str>, QueueError> {
-    let backoff = &self.config.backoff;
+    let queue_config = &self.config;
     job.check(self.config.max_payload_bytes)?;
     let ids = &self.ids;
     let config = self.config.clone();
     let stored = self.db.write(|tx| {
       // The file's bounds, as another process may have set them since.
       let config = read_bounds(tx, config, bounds)?;
-      advance(tx, now, backoff)?;
+      advance(tx, now, queue_config)?;
       let last: i64 = tx
         .prepare_cached("SELECT n FROM job_counts WHERE status = -1")?
         .query_row([], |row| row.get(0))?;
@@ -414,10 +415,10 @@ impl QueueStore for SqliteQueue {
     now: u64,
     eligible: &dyn Fn(&Job) -> bool,
   ) -> StorageResult<Option<Job>> {
-    let backoff = &self.config.backoff;
+    let queue_config = &self.config;
     let lease_until = add_ms(now, self.config.lease_ms);
     self.db.write(|tx| {
-      advance(tx, now, backoff)?;
+      advance(tx, now, queue_config)?;
       let mut damaged = Vec::new();
       let chosen = {
         let mut statement = tx.prepare_cached(&format!(
@@ -481,6 +482,17 @@ impl QueueStore for SqliteQueue {
     })
   }
 
+  fn stalled(&mut self, id: &str, now: u64) -> StorageResult<bool> {
+    let config = self.config.clone();
+    self.change(id, now, |job| {
+      let leased = job.status == JobStatus::Processing;
+      if leased {
+        job.stall(now, false, &config);
+      }
+      leased
+    })
+  }
+
   fn complete(&mut self, id: &str, now: u64) -> StorageResult<bool> {
     self.change(id, now, |job| {
       let live = job.is_live();
@@ -503,7 +515,7 @@ impl QueueStore for SqliteQueue {
   }
 
   fn stats(&mut self, now: u64) -> StorageResult<QueueStats> {
-    let backoff = &self.config.backoff;
+    let queue_config = &self.config;
     let read = |tx: &Transaction| {
       let (mut counts, mut bytes) = ([0usize; 4], 0);
       let mut statement = tx.prepare_cached("SELECT status, n, bytes FROM job_counts")?;
@@ -525,12 +537,12 @@ impl QueueStore for SqliteQueue {
     };
     self
       .db
-      .read_current(|tx| due(tx, now), |tx| advance(tx, now, backoff), read)
+      .read_current(|tx| due(tx, now), |tx| advance(tx, now, queue_config), read)
   }
 
   /// Counts the ready lane through the `(lane, due)` index: O(ready jobs).
   fn ready_count(&mut self, now: u64) -> StorageResult<usize> {
-    let backoff = &self.config.backoff;
+    let queue_config = &self.config;
     let read = |tx: &Transaction| {
       tx.prepare_cached("SELECT count(*) FROM jobs WHERE lane = ?1")?
         .query_row([READY], |row| row.get::<_, i64>(0))
@@ -538,15 +550,15 @@ impl QueueStore for SqliteQueue {
     };
     self
       .db
-      .read_current(|tx| due(tx, now), |tx| advance(tx, now, backoff), read)
+      .read_current(|tx| due(tx, now), |tx| advance(tx, now, queue_config), read)
   }
 
   fn get(&mut self, id: &str, now: u64) -> StorageResult<Option<Job>> {
-    let backoff = &self.config.backoff;
+    let queue_config = &self.config;
     let ids = &self.ids;
     self.db.read_current(
       |tx| due(tx, now),
-      |tx| advance(tx, now, backoff),
+      |tx| advance(tx, now, queue_config),
       |tx| load(tx, ids, id),
     )
   }
@@ -557,7 +569,7 @@ impl QueueStore for SqliteQueue {
   /// change a page write, about 16% of an enqueue→dequeue→complete cycle, to
   /// save at most a full read of the table, ~6 ms at 100k jobs).
   fn list(&mut self, now: u64, filter: JobFilter<'_>, page: Page) -> StorageResult<Vec<Job>> {
-    let backoff = &self.config.backoff;
+    let queue_config = &self.config;
     let (limit, offset) = page.sql();
     let read = |tx: &Transaction| match filter {
       JobFilter::All => select(
@@ -578,14 +590,14 @@ impl QueueStore for SqliteQueue {
     };
     self
       .db
-      .read_current(|tx| due(tx, now), |tx| advance(tx, now, backoff), read)
+      .read_current(|tx| due(tx, now), |tx| advance(tx, now, queue_config), read)
   }
 
   fn retry_failed(&mut self, id: Option<&str>, now: u64) -> StorageResult<usize> {
-    let backoff = &self.config.backoff;
+    let queue_config = &self.config;
     let ids = &self.ids;
     self.db.write(|tx| {
-      advance(tx, now, backoff)?;
+      advance(tx, now, queue_config)?;
       let failed = match id {
         Some(id) => load(tx, ids, id)?.into_iter().collect(),
         None => select(tx, "WHERE status = 3 ORDER BY due, seq", [])?,
@@ -603,9 +615,9 @@ impl QueueStore for SqliteQueue {
   }
 
   fn clear_completed(&mut self, now: u64) -> StorageResult<usize> {
-    let backoff = &self.config.backoff;
+    let queue_config = &self.config;
     self.db.write(|tx| {
-      advance(tx, now, backoff)?;
+      advance(tx, now, queue_config)?;
       tx.prepare_cached("DELETE FROM jobs WHERE status = 2")?
         .execute([])
     })

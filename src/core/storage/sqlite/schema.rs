@@ -15,7 +15,7 @@ use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult}
 pub(super) const APPLICATION_ID: i64 = 0x4662_4d65;
 
 /// Migration `n` takes a file from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -160,6 +160,13 @@ CREATE TABLE cooldowns (
   reason TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX cooldowns_by_end ON cooldowns (until);
+";
+
+/// Stall counts (`maxStalls`), and kept Redis writes the server refused
+/// for good: set aside with the reason, never sent again.
+const V5: &str = "
+ALTER TABLE jobs ADD COLUMN stalls INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE redis_outbox ADD COLUMN refused TEXT;
 ";
 
 const V2: &str = "

@@ -97,10 +97,13 @@ fn a_file_of_the_previous_version_gains_the_cooldowns_and_keeps_its_history() {
   let mut history = SqliteFailures::open(&path, Durability::Normal, config).unwrap();
   history.record("fb", "post", "e", "r", 1).unwrap();
   drop(history);
-  // As version 3 left it: no cooldowns table.
+  // As version 3 left it: no cooldowns table, nor what version 5 added.
   Connection::open(&path)
     .unwrap()
-    .execute_batch("DROP TABLE cooldowns; PRAGMA user_version = 3;")
+    .execute_batch(
+      "DROP TABLE cooldowns; ALTER TABLE jobs DROP COLUMN stalls; \
+       ALTER TABLE redis_outbox DROP COLUMN refused; PRAGMA user_version = 3;",
+    )
     .unwrap();
   let mut history = SqliteFailures::open(&path, Durability::Normal, config).unwrap();
   assert_eq!(history.failures(None, Page::ALL).unwrap().len(), 1);
@@ -110,7 +113,7 @@ fn a_file_of_the_previous_version_gains_the_cooldowns_and_keeps_its_history() {
     .unwrap()
     .query_row("PRAGMA user_version", [], |row| row.get(0))
     .unwrap();
-  assert_eq!((version, VERSION), (4, 4));
+  assert_eq!((version, VERSION), (5, 5));
   // And from the first release on, through every migration.
   let first = test_dir("migrate-cooldowns-v1").join("s.db");
   version_1_file(&first, "");

@@ -1,0 +1,2 @@
+-- bound: replies the stored {maxPerService, maxServices, maxBytes}.
+return stored

@@ -1,0 +1,2 @@
+-- bytes: replies what the failures held hold.
+return held_bytes()

@@ -1,0 +1,331 @@
+-- The job queue's shared part (prepended to each queue command after
+-- guards.lua): its keys, its settings and the transitions every command
+-- applies the same way (the same rules as the memory and SQLite queues:
+-- src/core/queue/job.rs).
+--
+-- KEYS[1]: the key head, "{prefix}:q:" (every key shares the hash tag, so
+--   a command runs on one Redis Cluster node; per-job and per-user keys
+--   are made from it). KEYS[2..]: the fixed keys, head .. NAMES[i - 1]:
+--   seq        string: last sequence number (INCR), enqueue order
+--   fin        string: last finish rank, the order finished jobs go in
+--   ids        hash id -> member
+--   bound      hash maxSize, maxBytes: the bounds set by the last configure
+--   bytes      hash all, done: what every job, and the finished ones, hold
+--   all        zset m by seq: every job, enqueue order
+--   ready      zset m by rank (priority, then age; ties by m)
+--   delayed    zset m by next retry time
+--   leased     zset m by lease end
+--   done       zset m by finish rank
+--   gone       zset id by the time its job was removed: the last GONE_MAX,
+--              so that a late re-sent enqueue of a finished job is a no-op
+--   tok        hash lease token -> m, for the jobs processing now
+--   revoked    zset token by time: leases given up on (their reply was
+--              lost); the last REVOKED_MAX, refused if they arrive late
+--   stat       hash writes (the probe), missing (jobs found gone)
+--   sz         hash m -> the job's bytes, kept apart from its hash so a
+--              job whose hash is gone can still be taken out of the totals
+--   st:0..3    zset m by seq: jobs by status (pending, processing,
+--              completed, failed)
+-- and, made from the head: job:<m> (hash, one job; m = its sequence
+-- number as 16 digits, so members sort like numbers) and user:<u> (zset m
+-- by seq: one user's jobs).
+--
+-- ARGV[1..6]: now, leaseMs, backoff delays ("60000,300000,..."), maxSize
+-- and maxBytes (the caller's; those stored in "bound" win), maxStalls;
+-- the command's own arguments follow from ARGV[7].
+--
+-- Every command returns {result, dropped}: dropped counts the jobs it
+-- found gone (their hash deleted or evicted, or not a job of this
+-- library) and took out of the indexes, so the next job is served.
+
+local head = KEYS[1]
+local NAMES = {'seq', 'fin', 'ids', 'bound', 'bytes', 'all', 'ready', 'delayed', 'leased', 'done',
+  'gone', 'tok', 'revoked', 'stat', 'sz', 'st:0', 'st:1', 'st:2', 'st:3'}
+local KINDS = {'string', 'string', 'hash', 'hash', 'hash', 'zset', 'zset', 'zset', 'zset', 'zset',
+  'zset', 'hash', 'zset', 'hash', 'hash', 'zset', 'zset', 'zset', 'zset'}
+local SEQ, FIN, IDS, BOUND, BYTES, ALL, READY, DELAYED, LEASED, DONE = KEYS[2], KEYS[3], KEYS[4],
+  KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local GONE, TOKENS, REVOKED, STAT, SIZES = KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
+local BY_STATUS = {[0] = KEYS[17], KEYS[18], KEYS[19], KEYS[20]}
+
+guard_keys(head, NAMES, KINDS)
+
+local now = tonumber(ARGV[1])
+local lease_ms = tonumber(ARGV[2])
+local backoff_text = ARGV[3]
+local max_size = tonumber(redis.call('HGET', BOUND, 'maxSize') or ARGV[4])
+local max_bytes = tonumber(redis.call('HGET', BOUND, 'maxBytes') or ARGV[5])
+local max_stalls = tonumber(ARGV[6])
+
+local FIELDS = {'seq', 'id', 'type', 'op', 'payload', 'user', 'prio', 'created',
+  'retries', 'max', 'next', 'status', 'err', 'updated', 'lease', 'fin', 'stalls'}
+local PENDING, PROCESSING, COMPLETED, FAILED = 0, 1, 2, 3
+local MAX_DATE = 8640000000000000
+local LEASE_EXPIRED = 'lease expired'
+-- Per command run, so that no run holds the server long at any size.
+local BATCH = 100
+local GONE_MAX = 100000
+local REVOKED_MAX = 10000
+
+local dropped = 0
+
+local function job_key(m) return head .. 'job:' .. m end
+local function user_key(u) return head .. 'user:' .. u end
+
+local function field(m, name)
+  return redis.call('HGET', job_key(m), name)
+end
+
+local function number(m, name)
+  return tonumber(field(m, name))
+end
+
+local function add_ms(at, ms)
+  return math.min(at + ms, MAX_DATE)
+end
+
+local function count_bytes(which, delta)
+  if delta ~= 0 then redis.call('HINCRBY', BYTES, which, delta) end
+end
+
+local function held_bytes(which)
+  return tonumber(redis.call('HGET', BYTES, which) or '0')
+end
+
+-- Takes a job that is gone (its hash deleted or evicted, or foreign data
+-- in its place, left alone) out of every index it can be found in; its
+-- bytes leave the totals. Its id and user index are cleaned up when next
+-- met (member_of, the user listing).
+local function drop_missing(m)
+  -- Counted once: the first command to meet it takes it out of "all".
+  local counted = redis.call('ZREM', ALL, m) == 1
+  local bytes = tonumber(redis.call('HGET', SIZES, m)) or 0
+  count_bytes('all', -bytes)
+  if redis.call('ZREM', DONE, m) == 1 then count_bytes('done', -bytes) end
+  redis.call('HDEL', SIZES, m)
+  for _, key in ipairs({READY, DELAYED, LEASED}) do redis.call('ZREM', key, m) end
+  for s = 0, 3 do redis.call('ZREM', BY_STATUS[s], m) end
+  if counted then
+    redis.call('HINCRBY', STAT, 'missing', 1)
+    dropped = dropped + 1
+  end
+end
+
+-- Whether m is a job of this library; one that is not is dropped.
+local function valid(m)
+  if key_type(job_key(m)) == 'hash' then
+    local held = redis.call('HMGET', job_key(m), 'seq', 'status', 'prio', 'created', 'retries', 'max')
+    local whole = true
+    for i = 1, 6 do whole = whole and tonumber(held[i]) ~= nil end
+    if whole then return true end
+  end
+  drop_missing(m)
+  return false
+end
+
+-- The job's fields (FIELDS order), or nil (dropped) when it is gone.
+local function read(m)
+  if not valid(m) then return nil end
+  return redis.call('HMGET', job_key(m), unpack(FIELDS))
+end
+
+-- The member of job `id`, or nil; an id whose job is gone is forgotten.
+local function member_of(id)
+  local m = redis.call('HGET', IDS, id)
+  if not m then return nil end
+  if valid(m) then return m end
+  redis.call('HDEL', IDS, id)
+  return nil
+end
+
+-- The member of job `id` when it is pending or processing, or nil.
+local function live_member(id)
+  local m = member_of(id)
+  if not m then return nil end
+  local status = number(m, 'status')
+  if status ~= PENDING and status ~= PROCESSING then return nil end
+  return m
+end
+
+local function delay(retry)
+  local delays = {}
+  for d in string.gmatch(backoff_text, '[^,]+') do delays[#delays + 1] = tonumber(d) end
+  local index = math.min(math.max(retry, 1), #delays)
+  return delays[index]
+end
+
+-- Higher priority first (prio 2 is high), then older.
+local function rank(m)
+  local age = math.min(number(m, 'created'), 35184372088831) -- 2^45 - 1
+  return (2 - number(m, 'prio')) * 35184372088832 + age
+end
+
+-- Puts a job into the lane of its status (out of every other).
+local function place(m)
+  redis.call('ZREM', READY, m)
+  redis.call('ZREM', DELAYED, m)
+  redis.call('ZREM', LEASED, m)
+  redis.call('ZREM', DONE, m)
+  local status = number(m, 'status')
+  if status == PENDING then
+    local due = number(m, 'next')
+    if due and due > now then
+      redis.call('ZADD', DELAYED, due, m)
+    else
+      redis.call('ZADD', READY, rank(m), m)
+    end
+  elseif status == PROCESSING then
+    redis.call('ZADD', LEASED, number(m, 'lease'), m)
+  else
+    redis.call('ZADD', DONE, number(m, 'fin'), m)
+  end
+end
+
+local function finished(status)
+  return status == COMPLETED or status == FAILED
+end
+
+-- The job leaves its lease: its token no longer finds it.
+local function untoken(m)
+  local token = field(m, 'tok')
+  if token then
+    redis.call('HDEL', TOKENS, token)
+    redis.call('HDEL', job_key(m), 'tok')
+  end
+  redis.call('HDEL', job_key(m), 'lease')
+end
+
+local function set_status(m, status)
+  local before = number(m, 'status')
+  if finished(status) ~= finished(before) then
+    local bytes = number(m, 'bytes') or 0
+    if finished(status) then count_bytes('done', bytes) else count_bytes('done', -bytes) end
+  end
+  if before == PROCESSING and status ~= PROCESSING then untoken(m) end
+  redis.call('ZREM', BY_STATUS[before], m)
+  redis.call('ZADD', BY_STATUS[status], number(m, 'seq'), m)
+  redis.call('HSET', job_key(m), 'status', status)
+  if finished(status) then
+    redis.call('HSET', job_key(m), 'fin', redis.call('INCR', FIN))
+  end
+end
+
+-- A failed attempt at `at`: pending after the backoff, or failed for good.
+local function fail_attempt(m, error_text, at)
+  local retries = number(m, 'retries') + 1
+  local grown = #error_text - #(field(m, 'err') or '')
+  redis.call('HINCRBY', job_key(m), 'bytes', grown)
+  redis.call('HINCRBY', SIZES, m, grown)
+  count_bytes('all', grown)
+  redis.call('HSET', job_key(m), 'retries', retries, 'err', error_text, 'updated', at)
+  if retries >= number(m, 'max') then
+    set_status(m, FAILED)
+  else
+    set_status(m, PENDING)
+    redis.call('HSET', job_key(m), 'next', add_ms(at, delay(retries)))
+  end
+  place(m)
+end
+
+-- Back to pending, ready now, its retry count unchanged.
+local function release(m)
+  set_status(m, PENDING)
+  redis.call('HDEL', job_key(m), 'next')
+  redis.call('HSET', job_key(m), 'updated', now)
+  place(m)
+end
+
+-- A processing job's lease ended without an outcome from its worker: the
+-- lease ran out (`expired`: a failed attempt dated at its deadline) or
+-- its worker's thread or process ended (handed back untried). Counted;
+-- past maxStalls either is a failed attempt that says so (the same text
+-- as Job::stall in src/core/queue/job.rs).
+local function stall(m, expired, at)
+  local stalls = redis.call('HINCRBY', job_key(m), 'stalls', 1)
+  if stalls > max_stalls then
+    fail_attempt(m, 'stalled ' .. stalls .. ' times (maxStalls ' .. max_stalls ..
+      '): its worker ended or lost its lease while running it', at)
+  elseif expired then
+    fail_attempt(m, LEASE_EXPIRED, at)
+  else
+    release(m)
+  end
+end
+
+-- What time alone changes, at most BATCH jobs of each kind per run:
+-- expired leases are stalls dated at their deadline; retry delays that
+-- ran out make their jobs ready.
+local function advance()
+  local expired = redis.call('ZRANGEBYSCORE', LEASED, '-inf', '(' .. now, 'LIMIT', 0, BATCH)
+  for _, m in ipairs(expired) do
+    if valid(m) then stall(m, true, number(m, 'lease')) end
+  end
+  local due = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', now, 'LIMIT', 0, BATCH)
+  for _, m in ipairs(due) do
+    if valid(m) then
+      redis.call('ZREM', DELAYED, m)
+      redis.call('ZADD', READY, rank(m), m)
+    end
+  end
+end
+
+-- Removes a job for good; its id is remembered in "gone".
+local function forget(m)
+  local id = field(m, 'id')
+  local user = field(m, 'user')
+  local bytes = number(m, 'bytes') or 0
+  count_bytes('all', -bytes)
+  if finished(number(m, 'status')) then count_bytes('done', -bytes) end
+  if number(m, 'status') == PROCESSING then untoken(m) end
+  redis.call('DEL', job_key(m))
+  redis.call('HDEL', SIZES, m)
+  redis.call('HDEL', IDS, id)
+  redis.call('ZREM', ALL, m)
+  for s = 0, 3 do redis.call('ZREM', BY_STATUS[s], m) end
+  redis.call('ZREM', READY, m)
+  redis.call('ZREM', DELAYED, m)
+  redis.call('ZREM', LEASED, m)
+  redis.call('ZREM', DONE, m)
+  if user and key_type(user_key(user)) == 'zset' then
+    redis.call('ZREM', user_key(user), m)
+  end
+  redis.call('ZADD', GONE, now, id)
+  local over = redis.call('ZCARD', GONE) - GONE_MAX
+  if over > 0 then redis.call('ZREMRANGEBYRANK', GONE, 0, over - 1) end
+end
+
+-- Drops finished jobs, first finished first, until `count` jobs and
+-- `bytes` bytes have gone, none is left, or `limit` went in this run.
+-- Returns whether it stopped at the limit with more to do.
+local function evict_finished(count, bytes, limit)
+  local evicted = 0
+  while count > 0 or bytes > 0 do
+    local m = redis.call('ZRANGE', DONE, 0, 0)[1]
+    if not m then return false end
+    if evicted >= limit then return true end
+    if valid(m) then
+      bytes = bytes - (number(m, 'bytes') or 0)
+      count = count - 1
+      forget(m)
+    end
+    evicted = evicted + 1
+  end
+  return false
+end
+
+local function total()
+  return redis.call('ZCARD', ALL)
+end
+
+-- Hands job m to the worker that asked with `token`.
+local function lease(m, token)
+  set_status(m, PROCESSING)
+  redis.call('HSET', job_key(m), 'updated', now, 'lease', add_ms(now, lease_ms), 'tok', token)
+  redis.call('HSET', TOKENS, token, m)
+  place(m)
+  return redis.call('HMGET', job_key(m), unpack(FIELDS))
+end
+
+local function respond(result)
+  return {result, dropped}
+end
