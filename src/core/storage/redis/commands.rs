@@ -144,6 +144,26 @@ mod tests {
   use super::*;
   use crate::core::storage::redis::test_server::TestServer;
 
+  /// The fixed keys in the order of each include's `NAMES`, the order the
+  /// scripts read `KEYS` in.
+  #[test]
+  fn the_scripts_and_the_binding_agree_on_the_keys() {
+    let includes = [
+      (include_str!("commands/queue.lua"), &QUEUE_KEYS[..]),
+      (include_str!("commands/cache.lua"), &CACHE_KEYS[..]),
+      (include_str!("commands/failures.lua"), &FAILURE_KEYS[..]),
+    ];
+    for (include, keys) in includes {
+      let start = include.find("local NAMES = {").unwrap() + "local NAMES = {".len();
+      let end = start + include[start..].find('}').unwrap();
+      let names: Vec<&str> = include[start..end]
+        .split(',')
+        .map(|name| name.trim().trim_matches('\''))
+        .collect();
+      assert_eq!(names, keys);
+    }
+  }
+
   /// Every command compiles on a real server (a Lua syntax error in an
   /// include shows in every command of its store).
   #[test]

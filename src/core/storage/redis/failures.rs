@@ -21,8 +21,9 @@ use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{FailureStore, Location, Page};
 
-/// Failures a listing reads per round trip (the commands' `BATCH`).
-const LIST_BATCH: usize = 100;
+/// Failures a listing reads, and services `stats` reads, per round trip
+/// (at most the commands' `BATCH`, which caps what one run reads).
+const LIST_BATCH: usize = 50;
 /// The highest rank a listing asks for (Lua prints larger numbers with an
 /// exponent, which Redis takes for no rank at all).
 const MAX_RANK: usize = 1 << 40;
@@ -356,7 +357,7 @@ impl FailureStore for RedisFailures {
   /// Read a page of services per run (each one round trip), so many
   /// services never hold the server for long; not one snapshot then.
   fn stats(&mut self) -> StorageResult<Vec<ServiceStats>> {
-    const PAGE: usize = 100;
+    const PAGE: usize = LIST_BATCH;
     let mut stats: Vec<(u64, ServiceStats)> = Vec::new();
     for first in (0..).step_by(PAGE) {
       let reply: Value = self.call(

@@ -393,3 +393,63 @@ fn what_waits_for_the_server_is_bounded_like_the_queue() {
   assert_eq!(link.outbox().jobs(), kept);
   assert!(link.outbox().held(super::outbox::WriteKind::Job).1 <= 200);
 }
+
+/// How many scripts the server has run (`INFO commandstats`).
+fn scripts_run(server: &TestServer) -> u64 {
+  let Value::BulkString(info) = server.command(&["INFO", "commandstats"]) else {
+    panic!("INFO");
+  };
+  String::from_utf8(info)
+    .unwrap()
+    .lines()
+    .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+    .filter_map(|line| {
+      line
+        .split("calls=")
+        .nth(1)?
+        .split(',')
+        .next()?
+        .parse::<u64>()
+        .ok()
+    })
+    .sum()
+}
+
+#[test]
+fn long_listings_and_clears_run_in_bounded_steps() {
+  let server = TestServer::start();
+  let mut q = RedisQueue::open(server.link("bounded-steps"), QueueConfig::default()).unwrap();
+  let ids: Vec<_> = (0..1_000)
+    .map(|_| q.enqueue(new_job("u", 0), 0).unwrap())
+    .collect();
+  let before = scripts_run(&server);
+  assert_eq!(q.list(1, JobFilter::All, Page::ALL).unwrap().len(), 1_000);
+  // A hundred jobs at most per run: no run holds the server long at any size.
+  assert!(scripts_run(&server) - before >= 10);
+  for id in &ids {
+    assert!(q.fail(id, "boom", 2).unwrap());
+  }
+  let before = scripts_run(&server);
+  assert_eq!(q.retry_failed(None, 3).unwrap(), 1_000);
+  assert!(scripts_run(&server) - before >= 10);
+  for id in &ids {
+    assert!(q.complete(id, 4).unwrap());
+  }
+  let before = scripts_run(&server);
+  assert_eq!(q.clear_completed(5).unwrap(), 1_000);
+  assert!(scripts_run(&server) - before >= 10);
+  assert_eq!(q.stats(6).unwrap().total, 0);
+  // A lower bound evicts the finished jobs in steps too.
+  for _ in 0..1_000 {
+    let id = q.enqueue(new_job("u", 0), 7).unwrap();
+    q.complete(&id, 7).unwrap();
+  }
+  let before = scripts_run(&server);
+  let lower = QueueConfig {
+    max_size: 10,
+    ..QueueConfig::default()
+  };
+  q.set_config(lower, 8).unwrap();
+  assert!(scripts_run(&server) - before >= 10);
+  assert_eq!(q.stats(9).unwrap().total, 10);
+}

@@ -29,12 +29,14 @@ local NAMES = {'used', 'live', 'born', 'stale', 'tot', 'bound'}
 local KINDS = {'zset', 'zset', 'zset', 'zset', 'hash', 'hash'}
 local USED, LIVE, BORN, STALE, TOT, BOUND = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 
-guard_keys(head, NAMES, KINDS)
+guard_keys(KINDS)
 
 local now = ARGV[1]
 local purge_before = tonumber(ARGV[2])
--- Entries moved or dropped by time, and evicted by a bound, per run.
+-- Entries moved or dropped by time, and evicted by a bound, per run;
+-- removed by clear.
 local BATCH = 500
+local CLEAR_BATCH = 250
 
 local function entry(d) return head .. 'e:' .. d end
 

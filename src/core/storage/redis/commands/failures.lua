@@ -38,14 +38,16 @@ local KINDS = {'string', 'hash', 'hash', 'zset', 'zset', 'string', 'hash', 'hash
 local SEQ, BOUND, REC, ALL, SVC, BYTES, RB, RS, CD, CDU, RID, STAT = KEYS[2], KEYS[3], KEYS[4],
   KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 
-guard_keys(head, NAMES, KINDS)
+guard_keys(KINDS)
 
 local stored = redis.call('HMGET', BOUND, 'maxPerService', 'maxServices', 'maxBytes')
 local max_per_service = tonumber(stored[1] or ARGV[1])
 local max_services = tonumber(stored[2] or ARGV[2])
 local max_bytes = tonumber(stored[3] or ARGV[3])
--- Services (or failures, for the byte bound) worked per run.
-local BATCH = 100
+-- Services (or failures, for the byte bound) worked per run; failures
+-- removed per run by a clear.
+local BATCH = 50
+local CLEAR_FAILURES = 500
 local RID_MAX = 10000
 
 local function log_key(name) return head .. 's:' .. name end

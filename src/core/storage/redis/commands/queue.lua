@@ -48,7 +48,7 @@ local SEQ, FIN, IDS, BOUND, BYTES, ALL, READY, DELAYED, LEASED, DONE = KEYS[2], 
 local GONE, TOKENS, REVOKED, STAT, SIZES = KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
 local BY_STATUS = {[0] = KEYS[17], KEYS[18], KEYS[19], KEYS[20]}
 
-guard_keys(head, NAMES, KINDS)
+guard_keys(KINDS)
 
 local now = tonumber(ARGV[1])
 local lease_ms = tonumber(ARGV[2])
@@ -57,13 +57,17 @@ local max_size = tonumber(redis.call('HGET', BOUND, 'maxSize') or ARGV[4])
 local max_bytes = tonumber(redis.call('HGET', BOUND, 'maxBytes') or ARGV[5])
 local max_stalls = tonumber(ARGV[6])
 
+-- What a job's hash holds, in the order read() replies it (the Rust side
+-- reads the first 17); then its bytes and its lease token.
 local FIELDS = {'seq', 'id', 'type', 'op', 'payload', 'user', 'prio', 'created',
-  'retries', 'max', 'next', 'status', 'err', 'updated', 'lease', 'fin', 'stalls'}
+  'retries', 'max', 'next', 'status', 'err', 'updated', 'lease', 'fin', 'stalls', 'bytes', 'tok'}
 local PENDING, PROCESSING, COMPLETED, FAILED = 0, 1, 2, 3
 local MAX_DATE = 8640000000000000
 local LEASE_EXPIRED = 'lease expired'
--- Per command run, so that no run holds the server long at any size.
+-- Jobs per command run, so that no run holds the server long at any
+-- size: read (listings, time's changes), and removed or revived.
 local BATCH = 100
+local CHANGE_BATCH = 50
 local GONE_MAX = 100000
 local REVOKED_MAX = 10000
 
@@ -111,22 +115,24 @@ local function drop_missing(m)
   end
 end
 
--- Whether m is a job of this library; one that is not is dropped.
-local function valid(m)
-  if key_type(job_key(m)) == 'hash' then
-    local held = redis.call('HMGET', job_key(m), 'seq', 'status', 'prio', 'created', 'retries', 'max')
+-- The job's fields (FIELDS order), or nil when m is not a job of this
+-- library (its hash gone, or foreign data in its place, left alone): then
+-- it is dropped.
+local function read(m)
+  local held = redis.pcall('HMGET', job_key(m), unpack(FIELDS))
+  if held['err'] == nil then
+    -- seq, prio, created, retries, max, status: what every transition reads.
     local whole = true
-    for i = 1, 6 do whole = whole and tonumber(held[i]) ~= nil end
-    if whole then return true end
+    for _, i in ipairs({1, 7, 8, 9, 10, 12}) do whole = whole and tonumber(held[i]) ~= nil end
+    if whole then return held end
   end
   drop_missing(m)
-  return false
+  return nil
 end
 
--- The job's fields (FIELDS order), or nil (dropped) when it is gone.
-local function read(m)
-  if not valid(m) then return nil end
-  return redis.call('HMGET', job_key(m), unpack(FIELDS))
+-- Whether m is a job of this library; one that is not is dropped.
+local function valid(m)
+  return read(m) ~= nil
 end
 
 -- The member of job `id`, or nil; an id whose job is gone is forgotten.
@@ -269,26 +275,28 @@ local function advance()
   end
 end
 
--- Removes a job for good; its id is remembered in "gone".
-local function forget(m)
-  local id = field(m, 'id')
-  local user = field(m, 'user')
-  local bytes = number(m, 'bytes') or 0
+-- Removes job m for good (`job`: its fields, as read() gave them); its
+-- id is remembered in "gone".
+local function forget(m, job)
+  local id, user, status = job[2], job[6], tonumber(job[12])
+  local bytes = tonumber(job[18]) or 0
   count_bytes('all', -bytes)
-  if finished(number(m, 'status')) then count_bytes('done', -bytes) end
-  if number(m, 'status') == PROCESSING then untoken(m) end
+  if finished(status) then count_bytes('done', -bytes) end
+  if job[19] then redis.call('HDEL', TOKENS, job[19]) end
   redis.call('DEL', job_key(m))
   redis.call('HDEL', SIZES, m)
   redis.call('HDEL', IDS, id)
   redis.call('ZREM', ALL, m)
-  for s = 0, 3 do redis.call('ZREM', BY_STATUS[s], m) end
-  redis.call('ZREM', READY, m)
-  redis.call('ZREM', DELAYED, m)
-  redis.call('ZREM', LEASED, m)
-  redis.call('ZREM', DONE, m)
-  if user and key_type(user_key(user)) == 'zset' then
-    redis.call('ZREM', user_key(user), m)
+  redis.call('ZREM', BY_STATUS[status], m)
+  if status == PENDING then
+    redis.call('ZREM', READY, m)
+    redis.call('ZREM', DELAYED, m)
+  elseif status == PROCESSING then
+    redis.call('ZREM', LEASED, m)
+  else
+    redis.call('ZREM', DONE, m)
   end
+  if key_type(user_key(user)) == 'zset' then redis.call('ZREM', user_key(user), m) end
   redis.call('ZADD', GONE, now, id)
   local over = redis.call('ZCARD', GONE) - GONE_MAX
   if over > 0 then redis.call('ZREMRANGEBYRANK', GONE, 0, over - 1) end
@@ -303,10 +311,11 @@ local function evict_finished(count, bytes, limit)
     local m = redis.call('ZRANGE', DONE, 0, 0)[1]
     if not m then return false end
     if evicted >= limit then return true end
-    if valid(m) then
-      bytes = bytes - (number(m, 'bytes') or 0)
+    local job = read(m)
+    if job then
+      bytes = bytes - (tonumber(job[18]) or 0)
       count = count - 1
-      forget(m)
+      forget(m, job)
     end
     evicted = evicted + 1
   end

@@ -1,13 +1,14 @@
--- clear_completed: removes at most BATCH completed jobs per run. Replies
+-- clear_completed: removes at most CHANGE_BATCH completed jobs per run. Replies
 -- {how many went, how many were looked at, how many completed jobs are
 -- left}.
 writable(STAT)
 advance()
-local members = redis.call('ZRANGE', BY_STATUS[COMPLETED], 0, BATCH - 1)
+local members = redis.call('ZRANGE', BY_STATUS[COMPLETED], 0, CHANGE_BATCH - 1)
 local removed = 0
 for _, m in ipairs(members) do
-  if valid(m) then
-    forget(m)
+  local job = read(m)
+  if job then
+    forget(m, job)
     removed = removed + 1
   end
 end

@@ -1,8 +1,8 @@
--- evict: evicts finished jobs beyond the stored bounds, at most BATCH per
+-- evict: evicts finished jobs beyond the stored bounds, at most CHANGE_BATCH per
 -- run. Replies 1 when more remain.
 writable(STAT)
 advance()
-if evict_finished(total() - max_size, held_bytes('all') - max_bytes, BATCH) then
+if evict_finished(total() - max_size, held_bytes('all') - max_bytes, CHANGE_BATCH) then
   return respond(1)
 end
 return respond(0)

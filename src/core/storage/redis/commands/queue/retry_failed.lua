@@ -1,4 +1,4 @@
--- retry_failed: ARGV[7]: one id, or '' for the failed jobs, at most BATCH
+-- retry_failed: ARGV[7]: one id, or '' for the failed jobs, at most CHANGE_BATCH
 -- per run. Each goes back to pending with a fresh retry and stall count.
 -- Replies {how many went back, how many were looked at, how many failed
 -- jobs are left} (the caller runs it again while some are left and the
@@ -7,7 +7,7 @@ writable(STAT)
 advance()
 local members = {}
 if ARGV[7] == '' then
-  members = redis.call('ZRANGE', BY_STATUS[FAILED], 0, BATCH - 1)
+  members = redis.call('ZRANGE', BY_STATUS[FAILED], 0, CHANGE_BATCH - 1)
 else
   local m = member_of(ARGV[7])
   if m and number(m, 'status') == FAILED then members[1] = m end
