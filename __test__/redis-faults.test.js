@@ -94,6 +94,25 @@ test('a lease whose reply comes after redisTimeoutMs is given back untried, neve
   assert.equal(jobOf(queue, id).status, 'completed')
 })
 
+test('a server busy past redisTimeoutMs (DEBUG SLEEP, as a long script): a drain\'s lost lease is given back and the job runs once', { skip }, async (t) => {
+  const server = await startRedis({ args: ['--enable-debug-command', 'yes'] })
+  t.after(() => server.stop())
+  const redis = client(t, server)
+  const queue = new BackgroundJobQueue({ redisUrl: server.url, keyPrefix: prefix('busy'), redisTimeoutMs: 100 })
+  const id = queue.enqueue(job(1, 1))
+  const busy = redis.call('DEBUG', 'SLEEP', '0.6')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const ran = []
+  const first = await queue.drain((held) => ran.push(held.id))
+  assert.equal(first.stoppedBy, 'storageError')
+  await busy
+  await until(() => jobOf(queue, id).status === 'pending' && queue.getStats().processing === 0, 'the lost lease to be given back')
+  const second = await queue.drain((held) => ran.push(held.id))
+  assert.equal(second.completed, 1)
+  assert.deepEqual(ran, [id], 'run once, by the drain that got it')
+  assert.equal(jobOf(queue, id).retryCount, 0)
+})
+
 test('a job whose hash is gone is dropped with a coded warning; the next job is served and getStorageStatus counts it', { skip }, async (t) => {
   const server = await startRedis()
   t.after(() => server.stop())
