@@ -29,7 +29,9 @@ local over_bytes = held_bytes('all') + job_bytes - max_bytes
 if over_bytes > held_bytes('done') then
   return respond({'FULL_BYTES', tostring(max_bytes), tostring(held_bytes('all') - held_bytes('done'))})
 end
-evict_finished(over, over_bytes, math.huge)
+-- At most a batch: after a bound was lowered a long way (by a set_bound
+-- kept while the server was away), the rest goes a batch per enqueue.
+evict_finished(over, over_bytes, CHANGE_BATCH)
 redis.call('SET', SEQ, seq)
 local m = string.format('%016d', seq)
 local key = job_key(m)
