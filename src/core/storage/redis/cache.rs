@@ -42,7 +42,7 @@ use redis::Value;
 
 use super::commands::{self, CacheCommand, CACHE_KEYS};
 use super::link::RedisLink;
-use super::outbox::{label_of, Write, WriteKind};
+use super::outbox::{Write, WriteKind};
 use super::reply;
 use crate::core::cache::entry::{
   shared_key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText,
@@ -257,8 +257,7 @@ impl CacheStore for RedisCache {
     let outcome = self.link.sent_or_kept(sent, || {
       let args = self.script_args(Some(now), &bounds);
       let script = CacheCommand::SetBound.script();
-      let label = label_of(WriteKind::Bound, &args);
-      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0, label)
+      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0)
     });
     if outcome.is_err() {
       self.config = previous;

@@ -14,7 +14,7 @@ use redis::Value;
 
 use super::commands::{self, FailureCommand, FAILURE_KEYS};
 use super::link::RedisLink;
-use super::outbox::{label_of, Write, WriteKind};
+use super::outbox::{Write, WriteKind};
 use super::reply;
 use crate::core::cooldown::{self, Cooldown};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
@@ -108,15 +108,7 @@ impl RedisFailures {
     }
     let args = self.script_args(args);
     let script = FailureCommand::Record.script();
-    let label = label_of(WriteKind::Failure, &args);
-    let write = Write::new(
-      script,
-      self.keys.to_vec(),
-      args,
-      WriteKind::Failure,
-      bytes,
-      label,
-    );
+    let write = Write::new(script, self.keys.to_vec(), args, WriteKind::Failure, bytes);
     self.link.keep(write)
   }
 
@@ -252,8 +244,7 @@ impl FailureStore for RedisFailures {
     let outcome = self.link.sent_or_kept(sent, || {
       let args = self.script_args(&bounds);
       let script = FailureCommand::SetBound.script();
-      let label = label_of(WriteKind::Bound, &args);
-      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0, label)
+      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0)
     });
     if outcome.is_err() {
       self.config = previous;

@@ -68,8 +68,8 @@ impl Write {
     args: Vec<String>,
     kind: WriteKind,
     bytes: usize,
-    label: String,
   ) -> Self {
+    let label = label_of(kind, &args);
     Self {
       script: Some(script),
       keys,
@@ -312,7 +312,7 @@ impl Outbox {
 }
 
 /// What a kept write is, for messages: a job by its id.
-pub fn label_of(kind: WriteKind, args: &[String]) -> String {
+fn label_of(kind: WriteKind, args: &[String]) -> String {
   match kind {
     // The enqueue command's own arguments start after the six shared
     // ones (queue.lua), with the id.

@@ -19,7 +19,7 @@ use redis::{FromRedisValue, Value};
 
 use super::commands::{self, QueueCommand, QUEUE_KEYS};
 use super::link::RedisLink;
-use super::outbox::{label_of, Write, WriteKind};
+use super::outbox::{Write, WriteKind};
 use super::reply;
 use crate::core::limits;
 use crate::core::notices;
@@ -169,15 +169,7 @@ impl RedisQueue {
       Err(away) if away.is_no_answer() => {
         let args = self.script_args(now, &[&token]);
         let script = QueueCommand::Revoke.script();
-        let label = label_of(WriteKind::Revoke, &args);
-        let revoke = Write::new(
-          script,
-          self.keys.to_vec(),
-          args,
-          WriteKind::Revoke,
-          0,
-          label,
-        );
+        let revoke = Write::new(script, self.keys.to_vec(), args, WriteKind::Revoke, 0);
         // Kept in memory: if even that fails, the lease runs out instead.
         let _ = self.link.keep(revoke);
         Err(away)
@@ -201,16 +193,8 @@ impl RedisQueue {
       });
     }
     let args = self.script_args(now, args);
-    let label = label_of(WriteKind::Job, &args);
     let script = QueueCommand::Enqueue.script();
-    let write = Write::new(
-      script,
-      self.keys.to_vec(),
-      args,
-      WriteKind::Job,
-      job_bytes,
-      label,
-    );
+    let write = Write::new(script, self.keys.to_vec(), args, WriteKind::Job, job_bytes);
     self.link.keep(write).map_err(QueueError::Storage)
   }
 
@@ -320,8 +304,7 @@ impl QueueStore for RedisQueue {
     let outcome = self.link.sent_or_kept(sent, || {
       let args = self.script_args(now, &bounds);
       let script = QueueCommand::SetBound.script();
-      let label = label_of(WriteKind::Bound, &args);
-      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0, label)
+      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0)
     });
     if outcome.is_err() {
       self.config = previous;
