@@ -620,7 +620,7 @@ mod tests {
     assert_eq!(stored.retry_count, 1);
     assert_eq!(
       stored.last_error.as_deref(),
-      Some(crate::core::queue::LEASE_EXPIRED)
+      Some(super::super::job::LEASE_EXPIRED)
     );
     assert_eq!(
       stored.next_retry_at,

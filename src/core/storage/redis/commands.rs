@@ -142,7 +142,6 @@ pub const FAILURE_KEYS: [&str; 12] = [
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::core::storage::redis::test_server::TestServer;
 
   /// The fixed keys in the order of each include's `NAMES`, the order the
   /// scripts read `KEYS` in.
@@ -161,29 +160,6 @@ mod tests {
         .map(|name| name.trim().trim_matches('\''))
         .collect();
       assert_eq!(names, keys);
-    }
-  }
-
-  /// Every command compiles on a real server (a Lua syntax error in an
-  /// include shows in every command of its store).
-  #[test]
-  fn every_script_loads() {
-    let server = TestServer::start();
-    let link = server.link("load");
-    let scripts = QueueCommand::ALL
-      .iter()
-      .map(|c| (c.name(), c.script()))
-      .chain(CacheCommand::ALL.iter().map(|c| (c.name(), c.script())))
-      .chain(FailureCommand::ALL.iter().map(|c| (c.name(), c.script())));
-    for (name, script) in scripts {
-      let code = script.get_hash().to_string();
-      let loaded: String = link
-        .run(move |mut connection| {
-          let script = script.clone();
-          async move { script.prepare_invoke().load_async(&mut connection).await }
-        })
-        .unwrap_or_else(|error| panic!("{name}: {error}"));
-      assert_eq!(loaded, code, "{name}");
     }
   }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use redis::Value;
 
-use super::commands::{QueueCommand, QUEUE_KEYS};
+use super::commands::{CacheCommand, FailureCommand, QueueCommand, QUEUE_KEYS};
 use super::failures::RedisFailures;
 use super::link::RedisLink;
 use super::queue::{missing_jobs, RedisQueue, JOB_MISSING};
@@ -452,4 +452,27 @@ fn long_listings_and_clears_run_in_bounded_steps() {
   q.set_config(lower, 8).unwrap();
   assert!(scripts_run(&server) - before >= 10);
   assert_eq!(q.stats(9).unwrap().total, 10);
+}
+
+/// Every command compiles on a real server (a Lua syntax error in an
+/// include shows in every command of its store).
+#[test]
+fn every_script_loads() {
+  let server = TestServer::start();
+  let link = server.link("load");
+  let scripts = QueueCommand::ALL
+    .iter()
+    .map(|c| (c.name(), c.script()))
+    .chain(CacheCommand::ALL.iter().map(|c| (c.name(), c.script())))
+    .chain(FailureCommand::ALL.iter().map(|c| (c.name(), c.script())));
+  for (name, script) in scripts {
+    let code = script.get_hash().to_string();
+    let loaded: String = link
+      .run(move |mut connection| {
+        let script = script.clone();
+        async move { script.prepare_invoke().load_async(&mut connection).await }
+      })
+      .unwrap_or_else(|error| panic!("{name}: {error}"));
+    assert_eq!(loaded, code, "{name}");
+  }
 }
