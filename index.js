@@ -35,6 +35,8 @@ if (env.FALLBACK_MECHANISMS_DB || env.FALLBACK_MECHANISMS_REDIS_URL) {
   })
 }
 
+require('./lib/exit')
+
 const { singletons, ...classes } = require('./lib/classes')
 const blocks = require('./lib/blocks')
 const { executeWithFallback } = require('./lib/execute')

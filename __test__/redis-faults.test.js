@@ -249,3 +249,64 @@ test('a server whose eviction policy may drop our keys is warned about once, and
   assert.equal(calm.result.evictionPolicy, 'noeviction')
   assert.doesNotMatch(calm.stderr, /REDIS_EVICTION_POLICY/)
 })
+
+test('a worker paused past its lease: its late outcome changes nothing, and the job is not run beside its new holder', { skip }, async (t) => {
+  const server = await startRedis()
+  t.after(() => server.stop())
+  const options = { redisUrl: server.url, keyPrefix: prefix('late'), leaseMs: 1500, backoffMs: [0] }
+  const queue = new BackgroundJobQueue(options)
+  const id = queue.enqueue(job(1, 5))
+  // Each worker prints when a handler starts and ends; A's fails a second after it starts, B's succeeds after three.
+  const worker = (name, ms, outcome) =>
+    spawn(process.execPath, ['-e', `
+      const { BackgroundJobQueue } = require('.')
+      new BackgroundJobQueue(${JSON.stringify(options)}).process(async () => {
+        console.log('${name} start')
+        await new Promise((resolve) => setTimeout(resolve, ${ms}))
+        console.log('${name} end')
+        ${outcome}
+      }, { pollIntervalMs: 50 })`], { cwd: root, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const log = []
+  const watch = (child) => {
+    t.after(() => child.kill('SIGKILL'))
+    child.stdout.on('data', (chunk) => log.push(...chunk.toString().trim().split('\n')))
+    return child
+  }
+  const a = watch(worker('A', 1000, "throw new Error('A failed late')"))
+  await until(() => log.includes('A start'), 'A to start the job')
+  a.kill('SIGSTOP')
+  t.after(() => a.kill('SIGCONT'))
+  watch(worker('B', 3000, ''))
+  await until(() => log.includes('B start'), 'B to take the job over once A\'s lease ran out')
+  a.kill('SIGCONT')
+  await until(() => jobOf(queue, id).status === 'completed', 'B to complete the job')
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  assert.deepEqual(log.filter((line) => line.endsWith('start')), ['A start', 'B start'], 'A never ran it again beside B')
+  const done = jobOf(queue, id)
+  // One failed attempt: A's lost lease. A's own late failure is not one.
+  assert.equal(done.retryCount, 1)
+  assert.equal(done.lastError, 'lease expired')
+})
+
+test('an outage longer than 10 s but within the lease: the worker records the outcome when the server answers, and the job runs once', { skip }, async (t) => {
+  const server = await startRedis()
+  t.after(() => server.stop())
+  t.after(() => server.kill('SIGCONT'))
+  const queue = new BackgroundJobQueue({ redisUrl: server.url, keyPrefix: prefix('outage'), leaseMs: 20_000, redisTimeoutMs: 200 })
+  const id = queue.enqueue(job(1, 1))
+  let runs = 0
+  const worker = queue.process(async () => {
+    runs++
+    // The server stops answering while the handler runs, for longer than
+    // the worker used to keep trying to record an outcome (10 s).
+    server.kill('SIGSTOP')
+    setTimeout(() => server.kill('SIGCONT'), 11_000)
+  }, { pollIntervalMs: 50 })
+  t.after(() => worker.stop())
+  await until(() => runs === 1, 'the handler to run')
+  await new Promise((resolve) => setTimeout(resolve, 11_000))
+  await until(() => jobOf(queue, id).status === 'completed', 'the outcome to be recorded')
+  await worker.stop()
+  assert.equal(runs, 1)
+  assert.equal(jobOf(queue, id).retryCount, 0)
+})

@@ -74,6 +74,59 @@ test('a job whose handler ends its worker thread every time fails after maxStall
   assert.match(job.lastError, /stalled 3 times \(maxStalls 2\)/)
 })
 
+test('a worker thread that ends counts a stall only for the jobs whose handler it called', async (t) => {
+  const child = start(`
+    const { Worker } = require('node:worker_threads')
+    const lib = require('.')
+    lib.configure({ queue: { maxStalls: 1 } })
+    const job = (operation, priority) => ({ type: 'integration', userId: 'u', operation, payload: {}, priority, retryCount: 0, maxRetries: 1 })
+    const poison = lib.backgroundJobQueue.enqueue(job('poison', 'high'))
+    const innocent = ['a', 'b', 'c'].map((name) => lib.backgroundJobQueue.enqueue(job(name, 'low')))
+    const body = ${JSON.stringify(`
+      const { parentPort } = require('node:worker_threads')
+      const lib = require(${JSON.stringify(root)})
+      lib.backgroundJobQueue.process((job) => {
+        parentPort.postMessage(job.operation)
+        if (job.operation === 'poison') process.exit(0)
+      }, { concurrency: 4, pollIntervalMs: 10 })`)}
+    const held = () => lib.backgroundJobQueue.getAll()
+    const settled = async () => {
+      while (held().some((job) => job.status === 'processing')) await new Promise((resolve) => setTimeout(resolve, 10))
+      return held()
+    }
+    ;(async () => {
+      const calls = []
+      for (let round = 0; round < 6 && (await settled()).some((job) => job.status === 'pending'); round++) {
+        const worker = new Worker(body, { eval: true })
+        worker.on('message', (operation) => calls.push(operation))
+        // A thread that never exits has run the innocent jobs: stop it once they are done.
+        const done = setInterval(() => {
+          if (held().filter((job) => job.operation !== 'poison').every((job) => job.status === 'completed')) worker.terminate()
+        }, 20)
+        await new Promise((resolve) => worker.once('exit', resolve))
+        clearInterval(done)
+      }
+      const jobs = await settled()
+      console.log(JSON.stringify({ calls, poison: jobs.find((job) => job.id === poison), innocent: jobs.filter((job) => innocent.includes(job.id)) }))
+    })()`)
+  t.after(() => child.proc.kill('SIGKILL'))
+  const { code, stdout, stderr } = await child.done
+  assert.equal(code, 0, stderr)
+  const { calls, poison, innocent } = JSON.parse(stdout.trim().split('\n').pop())
+  // The poison job was called twice (its second stall is past maxStalls 1):
+  // a dead letter. The others were leased beside it but never called while
+  // it ended their thread: handed back untried, then run once each.
+  assert.deepEqual(calls.filter((operation) => operation === 'poison'), ['poison', 'poison'])
+  assert.equal(poison.status, 'failed')
+  assert.match(poison.lastError, /stalled 2 times \(maxStalls 1\)/)
+  assert.deepEqual(calls.filter((operation) => operation !== 'poison').sort(), ['a', 'b', 'c'])
+  for (const job of innocent) {
+    assert.equal(job.status, 'completed', JSON.stringify(job))
+    assert.equal(job.retryCount, 0)
+    assert.equal(job.lastError, undefined)
+  }
+})
+
 test('maxStalls is a whole number >= 0, checked like every bound', () => {
   assert.ok(new BackgroundJobQueue({ maxStalls: 0 }))
   assertThrowsCoded(assert, () => new BackgroundJobQueue({ maxStalls: -1 }), RangeError, 'ERR_OUT_OF_RANGE', /maxStalls/)

@@ -58,6 +58,7 @@ async function main() {
         const [onA, onB] = await Promise.all([a, b].map(async (server) => (await server.call('/api/state')).storage))
         assert.deepEqual(onA, onB)
         assert.deepEqual([onA.backend, onA.reachable, onA.lastError, onA.localJobs], ['redis', true, null, 0])
+        assert.deepEqual([onA.missingJobs, onA.setAsideWrites, onA.evictionPolicy], [0, 0, 'noeviction'])
         assert.ok(onA.location.includes(`:${redis.port}`) && onA.location.endsWith(`(keyPrefix ${prefix})`), onA.location)
       })
 
@@ -145,6 +146,9 @@ async function main() {
           backend: values['storage-backend'],
           reachable: values['storage-reachable'],
           localJobs: values['storage-local-jobs'],
+          missingJobs: values['storage-missing-jobs'],
+          setAside: values['storage-set-aside'],
+          evictionPolicy: values['storage-eviction-policy'],
           lastError: values['storage-last-error'],
           location: values['storage-location'],
           // Cooldowns are shared; the chart and the breakers are per instance.
@@ -167,6 +171,9 @@ async function main() {
           backend: 'Redis',
           reachable: 'yes',
           localJobs: '0',
+          missingJobs: '0',
+          setAside: '0',
+          evictionPolicy: 'noeviction',
           lastError: 'none',
           location: onA.location,
           cooldown: 'claude',

@@ -23,7 +23,7 @@ use crate::core::singletons::global;
 
 use super::boundary::boundary;
 use super::errors::JsResult;
-use super::js_fn::{ended, AsyncJsFn, Ended};
+use super::js_fn::{ended, AsyncJsFn, Ended, Heard};
 use super::names::Prop;
 use super::raw::{Js, Raw, Settled};
 use super::retry::{asked_wait_ms, retryable};
@@ -192,7 +192,7 @@ impl AttemptLoop {
           let _ = ran.send(());
           first.await.ok()
         }
-        None => match self.attempt.send(n, read_attempt, Some(ran)) {
+        None => match self.attempt.send(n, read_attempt, Some(Heard::Ran(ran))) {
           Ok(receiver) => receiver.await.ok(),
           Err(_) => None,
         },

@@ -15,6 +15,15 @@ use tokio::sync::oneshot;
 use super::names::Prop;
 use super::raw::{Js, Kind, Raw, Settled};
 
+/// What a caller of `send` wants to hear of its call.
+pub enum Heard {
+  /// The call ran (returned, threw, or was cut off as its environment
+  /// ended).
+  Ran(oneshot::Sender<()>),
+  /// The function returned.
+  Returned(oneshot::Sender<()>),
+}
+
 /// The environment the function belongs to has gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gone;
@@ -54,22 +63,30 @@ impl<Args: 'static + JsValuesTupleIntoVec, const WEAK: bool> AsyncJsFn<Args, WEA
   }
 
   /// Queues the call now (calls queued one after another reach JavaScript
-  /// in that order) and returns the receiver of its value. `started`, when
-  /// given, hears when the function actually ran (a busy JavaScript thread
-  /// runs it later than it was queued).
+  /// in that order) and returns the receiver of its value. `heard`, when
+  /// given, hears when the call came back from JavaScript (a busy
+  /// JavaScript thread runs it later than it was queued): `Heard::Ran`
+  /// whatever it did, `Heard::Returned` only when the function returned (a
+  /// call cut off by its environment ending, or one that threw, does not).
   pub fn send<T: Send + 'static>(
     &self,
     args: Args,
     read: impl FnOnce(Js, Settled) -> T + Send + 'static,
-    started: Option<oneshot::Sender<()>>,
+    heard: Option<Heard>,
   ) -> Result<oneshot::Receiver<T>, Gone> {
     let (sender, receiver) = oneshot::channel();
     let status = self.function.call_with_return_value(
       args,
       ThreadsafeFunctionCallMode::NonBlocking,
       move |returned, env| {
-        if let Some(started) = started {
-          let _ = started.send(());
+        match heard {
+          Some(Heard::Ran(ran)) => {
+            let _ = ran.send(());
+          }
+          Some(Heard::Returned(came_back)) if returned.is_ok() => {
+            let _ = came_back.send(());
+          }
+          _ => {}
         }
         let js = Js::new(env.raw());
         let deliver = move |js: Js, settled: Settled| {

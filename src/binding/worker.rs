@@ -18,7 +18,8 @@
 //! the jobs it started and resolves with what it did. Its calls are strong:
 //! the promise it returns keeps Node.js alive until it settles.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,7 +38,7 @@ use crate::core::worker::{Worker, WorkerConfig};
 use super::args;
 use super::boundary::boundary;
 use super::errors::{Fault, JsResult};
-use super::js_fn::{ended, AsyncJsFn, Ended, Gone};
+use super::js_fn::{ended, AsyncJsFn, Ended, Gone, Heard};
 use super::raw::{Js, Kind, Raw, Settled};
 use super::records;
 
@@ -199,6 +200,25 @@ struct Shared {
   tasks: AtomicUsize,
   /// What the recorded outcomes were.
   tally: Mutex<Tally>,
+  /// For each job handed to the JavaScript thread, in the order they were
+  /// handed: whether its handler's call has come back (see `release_all`).
+  calls: Mutex<HashMap<Arc<str>, HandedCall>>,
+  /// Jobs handed so far (their order).
+  handed: AtomicU64,
+}
+
+/// A job's handler call: its place in the order calls were handed to the
+/// JavaScript thread, and what hears that the call returned.
+struct HandedCall {
+  order: u64,
+  returned: oneshot::Receiver<()>,
+}
+
+/// What was heard of a job's handler call when its environment ended.
+#[derive(Clone, Copy)]
+struct CallHeard {
+  order: u64,
+  returned: bool,
 }
 
 /// Outcomes recorded by a worker, as its events report them.
@@ -221,6 +241,8 @@ impl Shared {
       gone: AtomicBool::new(false),
       tasks: AtomicUsize::new(0),
       tally: Mutex::new(Tally::default()),
+      calls: Mutex::new(HashMap::new()),
+      handed: AtomicU64::new(0),
     })
   }
 
@@ -248,31 +270,65 @@ impl Shared {
   }
 
   /// The environment went away: every job running here goes back to
-  /// pending now, not when its lease runs out, each with a stall counted.
+  /// pending now, not when its lease runs out: with a stall counted when
+  /// its handler was running, untried when it never was. Calls reach the
+  /// JavaScript thread in the order they were handed to it: the jobs whose
+  /// handler returned were running (a promise in flight), the first whose
+  /// call did not return is the one the thread ended in (its handler
+  /// exited, or was cut off), and the calls after it never ran.
   fn release_all(&self) {
     self.gone.store(true, Ordering::Release);
     let running = self.worker.lock().running_ids();
-    for id in running {
-      self.release(&id, true);
+    let heard: Vec<(Arc<str>, Option<CallHeard>)> = running
+      .into_iter()
+      .map(|id| {
+        let call = self.calls.lock().remove(&id);
+        let heard = call.map(|mut call| CallHeard {
+          order: call.order,
+          returned: call.returned.try_recv().is_ok(),
+        });
+        (id, heard)
+      })
+      .collect();
+    let cut_off = heard
+      .iter()
+      .filter_map(|(_, call)| call.filter(|call| !call.returned))
+      .map(|call| call.order)
+      .min();
+    for (id, call) in heard {
+      let ran = call.is_some_and(|call| call.returned || Some(call.order) == cut_off);
+      self.release(&id, ran);
     }
+  }
+
+  /// Forgets what was heard of job `id`'s call (it is done with).
+  fn forget_call(&self, id: &str) {
+    self.calls.lock().remove(id);
   }
 
   /// Records a job's end and reads the job back; `None` when it no longer
   /// ran here, or the store could not take the outcome (then the job stays
   /// leased and comes back when the lease runs out: run again, not lost).
-  /// A handler that recorded its job's outcome itself (`complete` or `fail`
-  /// on the queue) is taken at its word: nothing more is recorded, and the
-  /// events follow what it recorded. A store held by another process is
-  /// asked again off the JavaScript thread, each try within the store's
-  /// (short) busy timeout and with the queue's lock let go in between, for
-  /// up to `RECORD_PATIENCE`.
+  /// The outcome is recorded only while the job is under this worker's
+  /// lease still (`Worker::record`): a handler that recorded its job's
+  /// outcome itself (`complete` or `fail` on the queue) is taken at its
+  /// word, and a job whose lease ran out meanwhile is left to whoever has
+  /// it now; the events follow what was recorded. A store held by another
+  /// process, or a server that does not answer, is asked again off the
+  /// JavaScript thread, each try within the store's (short) busy timeout
+  /// and with the queue's lock let go in between, for as long as the lease
+  /// could still be this worker's (`leaseMs`, at least `RECORD_PATIENCE`):
+  /// past that, another worker may hold the job.
   async fn record(self: &Arc<Self>, id: &str, end: &JobEnd) -> Option<Job> {
     let (owned, end) = (id.to_string(), end.clone());
-    // A file held by another process, a server away for a moment: asked
+    // A file held by another process, a server away for a while: asked
     // again, so a job that ran is not run again for want of its outcome (a
     // retry finds it recorded if the first try landed).
     let again = [StorageErrorKind::Busy, StorageErrorKind::Unavailable];
-    match patiently(self, &again, move |shared| shared.try_record(&owned, &end)).await {
+    let lease_ms = off_runtime(self, |shared| shared.queue.lock().config().lease_ms).await;
+    let patience = Duration::from_millis(lease_ms).max(RECORD_PATIENCE);
+    let record = move |shared: &Shared| shared.try_record(&owned, &end);
+    match patiently(self, &again, patience, record).await {
       Ok(job) => job,
       Err(_) => {
         let id = id.to_string();
@@ -283,36 +339,17 @@ impl Shared {
   }
 
   fn try_record(&self, id: &str, end: &JobEnd) -> Result<Option<Job>, StorageError> {
-    let mut worker = self.worker.lock();
-    let mut queue = self.queue.lock();
-    let now = match end {
-      JobEnd::Completed { now } | JobEnd::Failed { now, .. } => *now,
+    let (error, now) = match end {
+      JobEnd::Completed { now } => (None, *now),
+      JobEnd::Failed { message, now } => (Some(message.as_str()), *now),
       JobEnd::Gone => return Ok(None),
     };
-    briefly(&mut **queue, |queue| {
-      // Still ours, like every job running here: a lease that ran out while
-      // a thread was busy is not a lost job.
-      worker.keep_leased(queue, now);
-      if !worker.is_running(id) {
-        return Ok(None);
-      }
-      let before = queue.get(id, now)?;
-      match before {
-        Some(job) if job.status == JobStatus::Processing => {}
-        // Recorded by the handler itself (or gone): taken as it is.
-        other => {
-          worker.finish(id);
-          return Ok(other);
-        }
-      }
-      match end {
-        JobEnd::Completed { now } => queue.complete(id, *now),
-        JobEnd::Failed { message, now } => queue.fail(id, message, *now),
-        JobEnd::Gone => return Ok(None),
-      }?;
-      worker.finish(id);
-      Ok(queue.get(id, now).ok().flatten())
-    })
+    let mut worker = self.worker.lock();
+    let mut queue = self.queue.lock();
+    // Still ours, like every job running here: a lease that ran out while
+    // a thread was busy is not a lost job (the worker keeps its leases
+    // first). One that was lost and handed on is left to its new holder.
+    briefly(&mut **queue, |queue| worker.record(queue, id, error, now))
   }
 }
 
@@ -345,17 +382,18 @@ fn briefly<T>(queue: &mut dyn QueueStore, call: impl FnOnce(&mut dyn QueueStore)
   result
 }
 
-/// How long a worker keeps trying to record a job's outcome while another
-/// process holds the file (off the JavaScript thread).
+/// How long a worker keeps trying a store call while another process holds
+/// the file (off the JavaScript thread); recording an outcome tries for the
+/// lease's length if that is longer.
 const RECORD_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Runs a store call off the runtime, asking again while it fails with one
 /// of the errors `again` names (each try within the store's short busy
-/// timeout, the queue's lock let go in between), for up to
-/// `RECORD_PATIENCE`.
+/// timeout, the queue's lock let go in between), for up to `patience`.
 async fn patiently<T: Send + 'static>(
   shared: &Arc<Shared>,
   again: &[StorageErrorKind],
+  patience: Duration,
   call: impl Fn(&Shared) -> Result<T, StorageError> + Send + Sync + 'static,
 ) -> Result<T, StorageError> {
   let call = Arc::new(call);
@@ -364,7 +402,7 @@ async fn patiently<T: Send + 'static>(
   loop {
     let once = call.clone();
     match off_runtime(shared, move |shared| once(shared)).await {
-      Err(error) if again.contains(&error.kind) && started.elapsed() < RECORD_PATIENCE => {
+      Err(error) if again.contains(&error.kind) && started.elapsed() < patience => {
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(100));
       }
@@ -425,7 +463,11 @@ async fn run_job<const WEAK: bool>(
     _ = abandoned(&mut abandon) => {
       let message = "The worker stopped".to_string();
       let _ = calls.abort.call(FnArgs::from((id.clone(), "WORKER_STOPPED".to_string(), message)), |_, _| ()).await;
-      off_runtime(&shared, move |shared| shared.release(&id, false)).await;
+      off_runtime(&shared, move |shared| {
+        shared.forget_call(&id);
+        shared.release(&id, false)
+      })
+      .await;
       return;
     }
   };
@@ -436,6 +478,7 @@ async fn run_job<const WEAK: bool>(
     }
     Ok(end) => end,
   };
+  shared.forget_call(&id);
   let recorded = shared.record(&id, &end).await;
   shared.finished.notify_one();
   shared.wake.notify_one();
@@ -518,7 +561,15 @@ fn start_jobs<const WEAK: bool>(
 ) {
   for job in jobs {
     let task = Task::start(shared);
-    let started = calls.run.send(records::job(&job), read_job_end, None);
+    let (came_back, returned) = oneshot::channel();
+    let order = shared.handed.fetch_add(1, Ordering::Relaxed);
+    let call = HandedCall { order, returned };
+    shared.calls.lock().insert(job.id.clone(), call);
+    let started = calls.run.send(
+      records::job(&job),
+      read_job_end,
+      Some(Heard::Returned(came_back)),
+    );
     let run = run_job(task, calls.clone(), job, started, timeout_ms);
     napi::bindgen_prelude::spawn(run);
   }
@@ -671,11 +722,16 @@ async fn drain_to_end<const WEAK: bool>(
 ) -> DrainReport {
   let stopped_by = drain_loop(&shared, calls, &settings, began).await;
   // Only a busy file is waited out: a server that is away says so at once.
-  let remaining = patiently(&shared, &[StorageErrorKind::Busy], |shared| {
-    briefly(&mut **shared.queue.lock(), |queue| {
-      queue.ready_count(clock::now_ms())
-    })
-  })
+  let remaining = patiently(
+    &shared,
+    &[StorageErrorKind::Busy],
+    RECORD_PATIENCE,
+    |shared| {
+      briefly(&mut **shared.queue.lock(), |queue| {
+        queue.ready_count(clock::now_ms())
+      })
+    },
+  )
   .await;
   let error = match (&stopped_by, &remaining) {
     (StoppedBy::Storage(error), _) | (_, Err(error)) => Some(error.clone()),

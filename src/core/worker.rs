@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::queue::Job;
+use super::queue::{Job, Lease};
 use super::storage::{QueueStore, StorageResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,11 +18,17 @@ pub struct WorkerConfig {
   pub max_jobs: Option<u64>,
 }
 
+#[derive(Debug)]
+struct Running {
+  user: Arc<str>,
+  lease: Lease,
+}
+
 #[derive(Debug, Default)]
 pub struct Worker {
   config: Option<WorkerConfig>,
-  /// Running jobs: id → user.
-  running: HashMap<Arc<str>, Arc<str>>,
+  /// Running jobs: id → its user and the lease taken on it.
+  running: HashMap<Arc<str>, Running>,
   per_user: HashMap<Arc<str>, usize>,
   /// Jobs taken since the worker started.
   taken: u64,
@@ -96,7 +102,11 @@ impl Worker {
         Err(_) => break,
       };
       *self.per_user.entry(job.user_id.clone()).or_insert(0) += 1;
-      self.running.insert(job.id.clone(), job.user_id.clone());
+      let running = Running {
+        user: job.user_id.clone(),
+        lease: job.lease_held(),
+      };
+      self.running.insert(job.id.clone(), running);
       self.taken += 1;
       taken.push(job);
     }
@@ -110,10 +120,39 @@ impl Worker {
     if self.running.is_empty() {
       return;
     }
-    let ids: Vec<&str> = self.running.keys().map(|id| &**id).collect();
+    let held: Vec<(&str, &Lease)> = self
+      .running
+      .iter()
+      .map(|(id, running)| (&**id, &running.lease))
+      .collect();
     // A renewal that fails is tried again at the next renewal; the lease
     // outlives several of them.
-    let _ = queue.keep_all_leased(&ids, now);
+    let _ = queue.keep_all_leased(&held, now);
+  }
+
+  /// Records the outcome of job `id`, run here (completed when `error` is
+  /// `None`, else a failed attempt) while the job is under the lease this
+  /// worker took still, and reads the job back; `None` when it was not
+  /// running here. A job whose lease ran out meanwhile (it went back, or
+  /// on to another worker), or whose handler recorded its outcome itself,
+  /// is left as it is: this run's outcome changes nothing, and what the job
+  /// reads is what was recorded. An error leaves the job running here, to
+  /// be recorded by a later try.
+  pub fn record(
+    &mut self,
+    queue: &mut dyn QueueStore,
+    id: &str,
+    error: Option<&str>,
+    now: u64,
+  ) -> StorageResult<Option<Job>> {
+    self.keep_leased(queue, now);
+    let Some(running) = self.running.get(id) else {
+      return Ok(None);
+    };
+    let lease = running.lease.clone();
+    queue.finish_leased(id, &lease, error, now)?;
+    self.finish(id);
+    Ok(queue.get(id, now).ok().flatten())
   }
 
   /// Whether the job `id` is running here.
@@ -124,7 +163,7 @@ impl Worker {
   /// A running job is done (whatever its outcome); false when it was not
   /// running here.
   pub fn finish(&mut self, id: &str) -> bool {
-    let Some(user) = self.running.remove(id) else {
+    let Some(Running { user, .. }) = self.running.remove(id) else {
       return false;
     };
     if let Some(count) = self.per_user.get_mut(&user) {

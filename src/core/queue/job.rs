@@ -198,6 +198,7 @@ impl NewJob {
       lease_until: None,
       finish_rank: 0,
       stalls: 0,
+      lease_token: None,
     }
   }
 }
@@ -225,9 +226,49 @@ pub struct Job {
   pub(crate) finish_rank: u64,
   /// Times its lease ended without an outcome from its worker.
   pub(crate) stalls: u32,
+  /// The token of its lease, on a store that hands leases out by token
+  /// (Redis); `None` elsewhere.
+  pub(crate) lease_token: Option<Arc<str>>,
+}
+
+/// What a worker holds of a job it leased: enough to tell, when it records
+/// the outcome, that the job is still under that lease, not lost (its lease
+/// ran out) and gone back or on to another worker meanwhile. A lease lost
+/// always changes the job's retry or stall count; on Redis the token says
+/// it outright.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+  pub token: Option<Arc<str>>,
+  pub retry_count: u32,
+  pub stalls: u32,
 }
 
 impl Job {
+  /// The lease a worker that just took this job holds.
+  pub fn lease_held(&self) -> Lease {
+    Lease {
+      token: self.lease_token.clone(),
+      retry_count: self.retry_count,
+      stalls: self.stalls,
+    }
+  }
+
+  /// Whether the job is processing under `lease` still.
+  pub(crate) fn is_held_by(&self, lease: &Lease) -> bool {
+    self.status == JobStatus::Processing
+      && self.retry_count == lease.retry_count
+      && self.stalls == lease.stalls
+      && (lease.token.is_none() || self.lease_token == lease.token)
+  }
+
+  /// A worker's outcome: completed (`error` None) or a failed attempt.
+  pub(crate) fn record_outcome(&mut self, error: Option<&str>, now: u64, backoff: &Backoff) {
+    match error {
+      None => self.finish(JobStatus::Completed, now),
+      Some(error) => self.fail_attempt(error, now, backoff),
+    }
+  }
+
   pub fn is_live(&self) -> bool {
     matches!(self.status, JobStatus::Pending | JobStatus::Processing)
   }

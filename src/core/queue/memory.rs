@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::ids::JobIds;
-use super::job::{Job, JobPriority, JobStatus, NewJob, QueueConfig, QueueError, QueueStats};
+use super::job::{Job, JobPriority, JobStatus, Lease, NewJob, QueueConfig, QueueError, QueueStats};
 use crate::core::clock::add_ms;
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::free::free;
@@ -144,6 +144,25 @@ impl QueueStore for JobQueue {
   fn release(&mut self, id: &str, now: u64) -> StorageResult<bool> {
     self.advance(now);
     Ok(self.change_processing(id, now, |job| job.release(now)))
+  }
+
+  fn finish_leased(
+    &mut self,
+    id: &str,
+    lease: &Lease,
+    error: Option<&str>,
+    now: u64,
+  ) -> StorageResult<bool> {
+    self.advance(now);
+    let Some(seq) = self.seq_of(id) else {
+      return Ok(false);
+    };
+    if !self.jobs[&seq].is_held_by(lease) {
+      return Ok(false);
+    }
+    let backoff = self.config.backoff.clone();
+    self.change(seq, now, |job| job.record_outcome(error, now, &backoff));
+    Ok(true)
   }
 
   fn stalled(&mut self, id: &str, now: u64) -> StorageResult<bool> {

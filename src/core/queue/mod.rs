@@ -13,8 +13,8 @@ pub mod job;
 mod memory;
 
 pub use job::{
-  backoff_ms, stalled_error, Backoff, Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig,
-  QueueError, QueueStats, DEFAULT_BACKOFF_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_BYTES,
+  backoff_ms, stalled_error, Backoff, Job, JobPriority, JobStatus, JobType, Lease, NewJob,
+  QueueConfig, QueueError, QueueStats, DEFAULT_BACKOFF_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_BYTES,
   DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_MAX_SIZE, DEFAULT_MAX_STALLS,
   LEASE_EXPIRED,
 };

@@ -1,6 +1,8 @@
-//! Stalls (`maxStalls`), tested on every store with the same scenarios: a
-//! job whose worker ends each time it runs it is handed back untried a few
-//! times, then fails like any failed attempt; an expired lease counts too.
+//! Stalls (`maxStalls`) and lost leases, tested on every store with the
+//! same scenarios: a job whose worker ends each time it runs it is handed
+//! back untried a few times, then fails like any failed attempt; an expired
+//! lease counts too; and the late outcome of a worker whose lease was lost
+//! changes nothing.
 
 use std::sync::Arc;
 
@@ -8,7 +10,7 @@ use super::byte_bounds::for_each_backend;
 use super::open::{open_queue, Backend};
 use super::traits::QueueStore;
 use crate::core::queue::{
-  stalled_error, JobPriority, JobStatus, JobType, NewJob, QueueConfig, LEASE_EXPIRED,
+  stalled_error, Backoff, JobPriority, JobStatus, JobType, NewJob, QueueConfig, LEASE_EXPIRED,
 };
 
 fn queue(backend: Backend, max_stalls: u32) -> Box<dyn QueueStore> {
@@ -98,5 +100,42 @@ fn a_worker_that_stops_on_purpose_hands_back_without_a_stall() {
     }
     let job = q.get(&id, 5).unwrap().unwrap();
     assert_eq!((job.status, job.retry_count), (JobStatus::Pending, 0));
+  });
+}
+
+#[test]
+fn an_outcome_under_a_lost_lease_changes_nothing() {
+  for_each_backend("lost-lease", |backend| {
+    let config = QueueConfig {
+      lease_ms: 1_000,
+      // A lost lease's job is ready again at once.
+      backoff: Backoff::new(vec![0]).unwrap(),
+      ..Default::default()
+    };
+    let mut q = open_queue(backend, config).unwrap();
+    let id = enqueue(&mut *q, 5);
+    // Worker A takes the job; its lease runs out while it is paused; B
+    // takes it over.
+    let first = q.dequeue(0).unwrap().unwrap().lease_held();
+    let second = q.dequeue(1_001).unwrap().unwrap();
+    assert_eq!(second.id, id);
+    // A's late outcomes change nothing: B's run is the job's.
+    assert!(!q
+      .finish_leased(&id, &first, Some("late failure"), 1_002)
+      .unwrap());
+    assert!(!q.finish_leased(&id, &first, None, 1_003).unwrap());
+    let job = q.get(&id, 1_004).unwrap().unwrap();
+    assert_eq!((job.status, job.retry_count), (JobStatus::Processing, 1));
+    // B's outcome is recorded, once.
+    let lease = second.lease_held();
+    assert!(q.finish_leased(&id, &lease, None, 1_005).unwrap());
+    assert!(
+      !q.finish_leased(&id, &lease, None, 1_006).unwrap(),
+      "recorded already"
+    );
+    assert_eq!(
+      q.get(&id, 1_007).unwrap().unwrap().status,
+      JobStatus::Completed
+    );
   });
 }

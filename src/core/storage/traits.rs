@@ -11,7 +11,7 @@ use super::error::StorageResult;
 use crate::core::cache::entry::{CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
 use crate::core::cooldown::Cooldown;
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
-use crate::core::queue::job::{Job, JobStatus, NewJob, QueueConfig, QueueError, QueueStats};
+use crate::core::queue::job::{Job, JobStatus, Lease, NewJob, QueueConfig, QueueError, QueueStats};
 
 /// A slice of a listing: skip `offset` items, then take at most `limit`
 /// (all the rest when `None`). Listings stay in their usual order (enqueue
@@ -156,10 +156,11 @@ pub trait QueueStore: Send {
   /// lease is extended even when it ran out meanwhile and nothing has
   /// noticed yet.
   fn keep_leased(&mut self, id: &str, now: u64) -> StorageResult<bool>;
-  /// `keep_leased` for each of `ids` (a worker's running jobs); a store on
-  /// a server does them in one round trip.
-  fn keep_all_leased(&mut self, ids: &[&str], now: u64) -> StorageResult<()> {
-    for id in ids {
+  /// `keep_leased` for each of a worker's running jobs, under the leases
+  /// it holds (a store that leases by token extends only those leases); a
+  /// store on a server does them all in one round trip.
+  fn keep_all_leased(&mut self, held: &[(&str, &Lease)], now: u64) -> StorageResult<()> {
+    for (id, _) in held {
       self.keep_leased(id, now)?;
     }
     Ok(())
@@ -178,6 +179,19 @@ pub trait QueueStore: Send {
   /// Records a failed attempt: back to pending after a backoff, or failed
   /// for good once `max_retries` attempts have failed.
   fn fail(&mut self, id: &str, error: &str, now: u64) -> StorageResult<bool>;
+  /// Records the outcome of job `id` that a worker ran under `lease`:
+  /// completed (`error` None) or a failed attempt, as `complete` and
+  /// `fail` do, but only while the job is processing under that lease
+  /// still. False, and nothing changed, when it is not: the lease ran out
+  /// and the job went back or on to another worker, or the outcome was
+  /// recorded already (by the handler itself, or by an earlier try).
+  fn finish_leased(
+    &mut self,
+    id: &str,
+    lease: &Lease,
+    error: Option<&str>,
+    now: u64,
+  ) -> StorageResult<bool>;
   fn stats(&mut self, now: u64) -> StorageResult<QueueStats>;
   /// Pending jobs ready now (their retry time reached): what `dequeue`
   /// would hand out one by one if nothing else changed.

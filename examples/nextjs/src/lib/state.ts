@@ -15,7 +15,20 @@ export interface FallbackState {
   queue: { total: number; pending: number; processing: number; completed: number; failed: number };
   nextJobs: { id: string; type: string; operation: string; priority: string; dueAt: string; retryCount: number; lastError: string | null }[];
   services: { service: string; failures: number; lastFailure: string; skippedUpFront: boolean }[];
-  storage: { backend: "memory" | "sqlite" | "redis"; location: string | null; reachable: boolean; lastError: string | null; lastErrorAt: string | null; localJobs: number };
+  storage: {
+    backend: "memory" | "sqlite" | "redis";
+    location: string | null;
+    reachable: boolean;
+    lastError: string | null;
+    lastErrorAt: string | null;
+    localJobs: number;
+    /** On Redis: jobs found gone (deleted or evicted) and dropped, by every instance. */
+    missingJobs: number | null;
+    /** On Redis: writes kept while the server was away that it later refused for good. */
+    setAsideWrites: number;
+    /** On Redis: the server's maxmemory-policy (anything but noeviction may lose jobs). */
+    evictionPolicy: string | null;
+  };
   /** Models benched after a rate limit or an overload, ending soonest first (shared through the store). */
   cooldowns: { name: string; since: string; until: string; remainingMs: number; reason: string }[];
   /** This process's circuit breakers, and the benched models as open ones. */

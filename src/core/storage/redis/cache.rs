@@ -42,7 +42,7 @@ use redis::Value;
 
 use super::commands::{self, CacheCommand, CACHE_KEYS};
 use super::link::RedisLink;
-use super::outbox::{Write, WriteKind};
+use super::outbox::{FollowUp, Write, WriteKind};
 use super::reply;
 use crate::core::cache::entry::{
   shared_key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText,
@@ -206,6 +206,15 @@ impl RedisCache {
   }
 }
 
+/// Whether `set_bound` or `enforce` replied that more entries must go
+/// (their reply is `{evicted, more}`).
+fn more_to_evict(reply: &Value) -> Option<Option<String>> {
+  let Value::Array(pair) = reply else {
+    return None;
+  };
+  (pair.get(1) == Some(&Value::Int(1))).then_some(None)
+}
+
 /// The name of a key's entry: its shared digest in hex.
 fn digest_name(prompt: &str, model_id: &str) -> String {
   format!("{:032x}", shared_key_digest(prompt, model_id))
@@ -257,7 +266,12 @@ impl CacheStore for RedisCache {
     let outcome = self.link.sent_or_kept(sent, || {
       let args = self.script_args(Some(now), &bounds);
       let script = CacheCommand::SetBound.script();
-      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0)
+      let enforce = FollowUp {
+        script: CacheCommand::Enforce.script(),
+        args: self.script_args(Some(now), &[]),
+        more: more_to_evict,
+      };
+      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0).then(enforce)
     });
     if outcome.is_err() {
       self.config = previous;

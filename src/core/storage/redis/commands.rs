@@ -61,10 +61,16 @@ commands!(
     Revoke = "revoke",
     Peek = "peek",
     Renew = "renew",
-    /// Extends the leases of a worker's running jobs.
+    /// Extends the leases of jobs by id.
     Keep = "keep",
+    /// Extends the leases a worker holds, by their tokens.
+    KeepLeases = "keep_leases",
+    /// Records a worker's outcome under its lease token.
+    FinishLeased = "finish_leased",
     Release = "release",
     Stalled = "stalled",
+    /// Sets aside a job that cannot be read.
+    Damaged = "damaged",
     Complete = "complete",
     Fail = "fail",
     Get = "get",

@@ -14,7 +14,7 @@ use redis::Value;
 
 use super::commands::{self, FailureCommand, FAILURE_KEYS};
 use super::link::RedisLink;
-use super::outbox::{Write, WriteKind};
+use super::outbox::{FollowUp, Write, WriteKind};
 use super::reply;
 use crate::core::cooldown::{self, Cooldown};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
@@ -136,6 +136,16 @@ impl RedisFailures {
   }
 }
 
+/// Whether `set_bound` or `fit` replied that more is left to do (their
+/// reply is `{more, from}`), and the rank to go on from.
+fn more_to_fit(reply: &Value) -> Option<Option<String>> {
+  let Value::Array(pair) = reply else {
+    return None;
+  };
+  let more = pair.first() == Some(&Value::Int(1));
+  more.then(|| pair.get(1).and_then(reply::text))
+}
+
 /// A failure as the script keeps it: each field as its length in bytes, a
 /// colon, then the field, so that no text can be mistaken for a separator.
 fn encode(timestamp: u64, fields: [&str; 4]) -> String {
@@ -244,7 +254,12 @@ impl FailureStore for RedisFailures {
     let outcome = self.link.sent_or_kept(sent, || {
       let args = self.script_args(&bounds);
       let script = FailureCommand::SetBound.script();
-      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0)
+      let fit = FollowUp {
+        script: FailureCommand::Fit.script(),
+        args: self.script_args(&[]),
+        more: more_to_fit,
+      };
+      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0).then(fit)
     });
     if outcome.is_err() {
       self.config = previous;

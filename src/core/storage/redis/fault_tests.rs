@@ -476,3 +476,138 @@ fn every_script_loads() {
     assert_eq!(loaded, code, "{name}");
   }
 }
+
+#[test]
+fn a_job_whose_fields_cannot_be_read_is_set_aside_and_the_next_served() {
+  let server = TestServer::start();
+  let tamperings: [(&str, &[&str]); 7] = [
+    ("type", &["HSET", "type", "bogus"]),
+    ("prio", &["HSET", "prio", "7"]),
+    ("status", &["HSET", "status", "9"]),
+    ("fraction", &["HSET", "status", "1.5"]),
+    ("payload", &["HSET", "payload", "{oops"]),
+    ("no-id", &["HDEL", "id"]),
+    ("no-user", &["HDEL", "user"]),
+  ];
+  for (name, tamper) in tamperings {
+    let link = server.link(&format!("damaged-{name}"));
+    let mut q = RedisQueue::open(link.clone(), QueueConfig::default()).unwrap();
+    let mut bad = new_job("u", 3);
+    bad.priority = JobPriority::High;
+    let bad = q.enqueue(bad, 0).unwrap();
+    let good = q.enqueue(new_job("u", 3), 1).unwrap();
+    let member = format!("{:016}", q.get(&bad, 2).unwrap().unwrap().seq);
+    let key = link.key(&format!("q:job:{member}"));
+    let mut command = vec![tamper[0], key.as_str()];
+    command.extend(&tamper[1..]);
+    server.command(&command);
+    let leased = q.dequeue(3).unwrap().unwrap();
+    assert_eq!(leased.id, good, "{name}: the next job is served");
+    assert_eq!(missing_jobs(&link).unwrap(), 1, "{name}");
+    let aside = link.key(&format!("q:damaged:{member}"));
+    assert_eq!(
+      server.command(&["EXISTS", &aside]),
+      Value::Int(1),
+      "{name}: kept aside"
+    );
+    let stats = q.stats(4).unwrap();
+    assert_eq!((stats.total, stats.processing), (1, 1), "{name}");
+    assert!(
+      q.dequeue(5).unwrap().is_none(),
+      "{name}: nothing leased to nobody"
+    );
+    assert!(q
+      .list(6, JobFilter::All, Page::ALL)
+      .unwrap()
+      .iter()
+      .all(|job| job.id == good));
+  }
+}
+
+#[test]
+fn a_user_the_acl_refuses_writes_to_is_denied() {
+  let server = TestServer::start();
+  server.command(&[
+    "ACL", "SETUSER", "reads", "on", ">pw", "~*", "+@all", "-@write",
+  ]);
+  let link = server.link_with("read-only-user", 2000, Some(("reads", "pw")));
+  let mut q = RedisQueue::open(link.clone(), QueueConfig::default()).unwrap();
+  match q.enqueue(new_job("u", 3), 0) {
+    Err(QueueError::Storage(error)) => {
+      assert_eq!(error.kind, StorageErrorKind::Denied, "{}", error.message)
+    }
+    other => panic!("expected STORAGE_DENIED, got {other:?}"),
+  }
+  assert_eq!(link.outbox().jobs(), 0);
+}
+
+#[test]
+fn bounds_lowered_while_the_server_was_paused_apply_in_full_when_it_answers() {
+  let server = TestServer::start();
+  let link = server.link_with("kept-bounds", 200, None);
+  let mut q = RedisQueue::open(link.clone(), QueueConfig::default()).unwrap();
+  let mut history = RedisFailures::open(link.clone(), FailureConfig::default()).unwrap();
+  for n in 0..300 {
+    let id = q.enqueue(new_job("u", 3), n).unwrap();
+    assert!(q.complete(&id, n).unwrap());
+  }
+  for n in 0..1_000 {
+    history
+      .record(&format!("svc-{}", n % 200), "op", "down", "skip", n)
+      .unwrap();
+  }
+  server.pause();
+  let lower = QueueConfig {
+    max_size: 10,
+    ..QueueConfig::default()
+  };
+  q.set_config(lower, 1_000).unwrap();
+  let fewer = FailureConfig {
+    max_per_service: 1,
+    ..FailureConfig::default()
+  };
+  history.set_config(fewer).unwrap();
+  server.resume();
+  // Each bound's first step, then the rest a batch per run.
+  eventually("the queue's lower bound applied", || {
+    q.stats(2_000).unwrap().total == 10
+  });
+  eventually("the history's lower bound applied", || {
+    history.failures(None, Page::ALL).unwrap().len() == 200
+  });
+}
+
+#[test]
+fn one_large_service_is_trimmed_and_cleared_in_bounded_steps() {
+  let server = TestServer::start();
+  let roomy = FailureConfig {
+    max_per_service: 5_000,
+    ..FailureConfig::default()
+  };
+  let mut history = RedisFailures::open(server.link("large-service"), roomy).unwrap();
+  for n in 0..2_000 {
+    history.record("svc", "op", "down", "skip", n).unwrap();
+  }
+  let before = scripts_run(&server);
+  let one = FailureConfig {
+    max_per_service: 1,
+    ..roomy
+  };
+  history.set_config(one).unwrap();
+  // 500 failures at most per run.
+  assert!(scripts_run(&server) - before >= 4);
+  let left = history.failures(None, Page::ALL).unwrap();
+  assert_eq!(left.len(), 1);
+  assert_eq!(left[0].timestamp, 1_999, "the newest stays");
+  history.set_config(roomy).unwrap();
+  for n in 0..1_500 {
+    history
+      .record("svc", "op", "down", "skip", 3_000 + n)
+      .unwrap();
+  }
+  let before = scripts_run(&server);
+  assert!(history.clear(Some("svc")).unwrap());
+  assert!(scripts_run(&server) - before >= 3);
+  assert!(history.failures(None, Page::ALL).unwrap().is_empty());
+  assert!(!history.should_skip("svc", 1.0, 5_000).unwrap());
+}

@@ -19,7 +19,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, LazyLock, Once, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -33,7 +33,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::CertificateError;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-use super::outbox::{judge, Next, Outbox, Sent, Write, WriteKind};
+use super::outbox::{judge, FollowUp, Next, Outbox, Sent, Write, WriteKind};
 use crate::core::notices;
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 use crate::core::storage::sqlite::FileOptions;
@@ -157,6 +157,22 @@ pub struct LinkStatus {
   pub eviction_policy: Option<String>,
 }
 
+/// Every link alive in the process, so that a process about to end can
+/// tell whether anything it accepted still waits for a server.
+static LINKS: LazyLock<Mutex<Vec<Weak<Inner>>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+
+/// The writes waiting for a server on every link of the process (kept
+/// jobs, failures, bounds, leases to give back).
+pub fn waiting_anywhere() -> usize {
+  let mut links = LINKS.lock();
+  links.retain(|link| link.strong_count() > 0);
+  links
+    .iter()
+    .filter_map(Weak::upgrade)
+    .map(|inner| inner.outbox.waiting())
+    .sum()
+}
+
 #[derive(Clone)]
 pub struct RedisLink {
   inner: Arc<Inner>,
@@ -210,7 +226,7 @@ impl RedisLink {
       Some((path, file_options)) => Outbox::in_file(path, *file_options)?,
       None => Outbox::default(),
     };
-    Ok(Self {
+    let link = Self {
       inner: Arc::new(Inner {
         handle,
         manager,
@@ -228,7 +244,9 @@ impl RedisLink {
         policy_asked: AtomicBool::new(false),
         outbox: Arc::new(outbox),
       }),
-    })
+    };
+    LINKS.lock().push(Arc::downgrade(&link.inner));
+    Ok(link)
   }
 
   /// The full name of one of this prefix's keys.
@@ -314,7 +332,12 @@ impl RedisLink {
         Next::Done => return,
       };
       match self.send(&write).await {
-        Sent::Taken => outbox.written(&write),
+        Sent::Taken(reply) => {
+          outbox.written(&write);
+          if let Some(follow) = &write.follow {
+            self.follow_up(&write.keys, follow, reply).await;
+          }
+        }
         Sent::NoAnswer => tokio::time::sleep(RETRY_EVERY).await,
         Sent::Later => outbox.postpone(&write, LATER),
         Sent::Refused(reason) => {
@@ -345,7 +368,7 @@ impl RedisLink {
       )
       .await;
     match reply {
-      Ok(reply) => judge(write.kind, &reply),
+      Ok(reply) => judge(write.kind, reply),
       Err(error) if error.is_no_answer() => Sent::NoAnswer,
       // Out of memory may pass; the rest is an answer that will not change.
       Err(error) if error.kind == StorageErrorKind::Full => Sent::Later,
@@ -359,19 +382,29 @@ impl RedisLink {
   /// full (a job's hash, an index), so it is warned about, once per server
   /// and prefix.
   async fn check_eviction_policy(&self) {
-    let info: StorageResult<String> = self
-      .run_async(|mut connection| async move {
-        redis::cmd("INFO")
-          .arg("memory")
-          .query_async(&mut connection)
-          .await
-      })
-      .await;
-    let Ok(info) = info else {
+    let info: StorageResult<String> = self.run_async(memory_info).await;
+    match info {
+      Ok(info) => self.take_policy(&info),
       // Asked again at the next answer.
-      self.inner.policy_asked.store(false, Ordering::Release);
-      return;
-    };
+      Err(_) => self.inner.policy_asked.store(false, Ordering::Release),
+    }
+  }
+
+  /// The server's `maxmemory-policy`: as read at the first answer, or
+  /// read now (one round trip) when that has not come back yet.
+  pub fn eviction_policy(&self) -> Option<String> {
+    if let Some(policy) = self.status().eviction_policy {
+      return Some(policy);
+    }
+    if let Ok(info) = self.run(memory_info) {
+      self.take_policy(&info);
+    }
+    self.status().eviction_policy
+  }
+
+  /// Notes the policy `INFO memory` gave, and warns about any but
+  /// `noeviction`.
+  fn take_policy(&self, info: &str) {
     let Some(policy) = info
       .lines()
       .find_map(|line| line.strip_prefix("maxmemory_policy:"))
@@ -389,6 +422,26 @@ impl RedisLink {
           self.inner.place
         ),
       );
+    }
+  }
+
+  /// Runs the rest of a kept write's work (a lowered bound's evictions, a
+  /// batch per run) after its first run replied `reply`. One that fails is
+  /// left: later commands carry on with it.
+  async fn follow_up(&self, keys: &[String], follow: &FollowUp, mut reply: redis::Value) {
+    while let Some(cursor) = (follow.more)(&reply) {
+      let mut args = follow.args.clone();
+      args.extend(cursor);
+      let invocation = invocation(follow.script, keys, &args);
+      let next = self
+        .run_async(
+          move |mut connection| async move { invocation.invoke_async(&mut connection).await },
+        )
+        .await;
+      match next {
+        Ok(next) => reply = next,
+        Err(_) => return,
+      }
     }
   }
 
@@ -537,8 +590,10 @@ fn classify(error: &RedisError) -> (StorageErrorKind, String) {
     // not promoted yet: asking again later is the cure.
     "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" | "READONLY" | "MOVED"
     | "ASK" => StorageErrorKind::Unavailable,
-    // A server without scripting (a proxy that leaves EVALSHA out).
-    "ERR" if error.to_string().contains("unknown command") => StorageErrorKind::Denied,
+    // A server without scripting (a proxy that leaves EVALSHA out), or a
+    // script refused a command its ACL user may not run (reported as ERR
+    // from inside the script: "can't run this command", "No permissions").
+    "ERR" if refused_by_acl_or_server(&error.to_string()) => StorageErrorKind::Denied,
     // Foreign data at a key (WRONGTYPE), a script the server could not
     // keep (NOSCRIPT after loading it), a script that failed on data it
     // cannot read: an answer about the data.
@@ -561,6 +616,28 @@ fn classify(error: &RedisError) -> (StorageErrorKind, String) {
     _ => error.to_string(),
   };
   (kind, detail)
+}
+
+/// `INFO memory`, where the eviction policy is (managed servers allow it
+/// where `CONFIG GET` is not).
+async fn memory_info(mut connection: ConnectionManager) -> RedisResult<String> {
+  redis::cmd("INFO")
+    .arg("memory")
+    .query_async(&mut connection)
+    .await
+}
+
+/// Whether an `ERR` reply is the server refusing the command itself (no
+/// scripting, or an ACL that does not allow a command a script runs)
+/// rather than anything about the data.
+fn refused_by_acl_or_server(message: &str) -> bool {
+  [
+    "unknown command",
+    "can't run this command",
+    "No permissions",
+  ]
+  .iter()
+  .any(|refusal| message.contains(refusal))
 }
 
 /// A command's invocation: its script with `keys` and `args`.

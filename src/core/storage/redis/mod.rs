@@ -21,7 +21,7 @@ mod tls_tests;
 pub use cache::RedisCache;
 pub use failures::RedisFailures;
 pub use link::{
-  check_prefix, check_url, is_tls_url, redact_url, LinkStatus, RedisLink, RedisOptions,
-  DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, EVICTION_POLICY, MAX_PREFIX_BYTES, SET_ASIDE,
+  check_prefix, check_url, is_tls_url, redact_url, waiting_anywhere, LinkStatus, RedisLink,
+  RedisOptions, DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, EVICTION_POLICY, MAX_PREFIX_BYTES, SET_ASIDE,
 };
 pub use queue::{missing_jobs, RedisQueue, JOB_MISSING};

@@ -54,6 +54,20 @@ pub struct Write {
   row: Option<i64>,
   /// Not sent again before this (the server could not take it yet).
   not_before: Option<Instant>,
+  /// What runs after it, while its reply says there is more to do.
+  pub follow: Option<FollowUp>,
+}
+
+/// The rest of a kept write's work, a bounded step per run (a lowered
+/// bound's evictions): `script` with `args`, and a cursor when `more` gives
+/// one, run while `more` reads "more" from the last reply.
+#[derive(Clone)]
+pub struct FollowUp {
+  pub script: &'static Script,
+  pub args: Vec<String>,
+  /// `None` when the reply says the work is done; else the cursor to add
+  /// to `args` for the next run, if any.
+  pub more: fn(&redis::Value) -> Option<Option<String>>,
 }
 
 impl Write {
@@ -80,7 +94,14 @@ impl Write {
       serial: 0,
       row: None,
       not_before: None,
+      follow: None,
     }
+  }
+
+  /// With `follow` to run after it.
+  pub fn then(mut self, follow: FollowUp) -> Self {
+    self.follow = Some(follow);
+    self
   }
 }
 
@@ -91,16 +112,26 @@ pub enum WriteKind {
   /// New bounds asked for while the server was away; kept in memory only
   /// (a later process asks for its own).
   Bound = 2,
-  /// A lease whose reply was lost, to be given back; in memory only (if
-  /// the process ends first, the lease runs out as its worker's would).
+  /// A lease whose reply was lost, to be given back (in the file too, so
+  /// that a later process gives it back if this one ends first).
   Revoke = 3,
 }
 
+impl WriteKind {
+  /// The kind of a write kept in the file (never `Bound`: a later process
+  /// asks for its own bounds).
+  fn lasting(code: u8) -> Option<Self> {
+    [WriteKind::Job, WriteKind::Failure, WriteKind::Revoke]
+      .into_iter()
+      .find(|kind| *kind as u8 == code)
+  }
+}
+
 /// What the server made of one send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Sent {
-  /// Written (or already held: an earlier send landed).
-  Taken,
+  /// Written (or already held: an earlier send landed), with the reply.
+  Taken(redis::Value),
   /// No answer: tried again after a pause, in order.
   NoAnswer,
   /// Refused for now (a full queue, a server out of memory): tried again
@@ -143,10 +174,8 @@ impl Outbox {
     {
       let mut writes = outbox.writes.lock();
       for (row, kind, head, args) in kept {
-        let kind = if kind == WriteKind::Job as u8 {
-          WriteKind::Job
-        } else {
-          WriteKind::Failure
+        let Some(kind) = WriteKind::lasting(kind) else {
+          continue;
         };
         let label = label_of(kind, &args);
         writes.push_back(Write {
@@ -159,6 +188,7 @@ impl Outbox {
           serial: outbox.serials.fetch_add(1, Ordering::Relaxed),
           row: Some(row),
           not_before: None,
+          follow: None,
         });
       }
     }
@@ -197,7 +227,7 @@ impl Outbox {
   /// running).
   pub fn keep(&self, mut write: Write) -> StorageResult<bool> {
     let file = &mut *self.file.lock();
-    let lasting = matches!(write.kind, WriteKind::Job | WriteKind::Failure);
+    let lasting = write.kind != WriteKind::Bound;
     if let (Some(file), true) = (file.as_mut(), lasting) {
       write.row = Some(file.add(write.kind as u8, &write.keys[0], &write.args)?);
     }
@@ -325,9 +355,9 @@ fn label_of(kind: WriteKind, args: &[String]) -> String {
 
 /// What the server made of a kept write of `kind`, from its reply (an
 /// error reply never gets here).
-pub fn judge(kind: WriteKind, reply: &redis::Value) -> Sent {
+pub fn judge(kind: WriteKind, reply: redis::Value) -> Sent {
   if kind != WriteKind::Job {
-    return Sent::Taken;
+    return Sent::Taken(reply);
   }
   // The queue's commands reply {result, dropped}; enqueue's result is
   // {word, ...}.
@@ -335,13 +365,13 @@ pub fn judge(kind: WriteKind, reply: &redis::Value) -> Sent {
     redis::Value::Array(items) => items.first().and_then(super::reply::text),
     _ => None,
   };
-  let result = match reply {
+  let result = match &reply {
     redis::Value::Array(items) => items.first(),
     _ => None,
   };
   match result.and_then(word).as_deref() {
     // "DUPLICATE": an earlier send landed (or the job ran and was removed).
-    Some("OK" | "DUPLICATE") => Sent::Taken,
+    Some("OK" | "DUPLICATE") => Sent::Taken(reply),
     Some("FULL" | "FULL_BYTES") => Sent::Later,
     Some("TOO_LARGE") => Sent::Refused(
       "the job is larger than the queue's whole maxBytes on the server, which another instance set lower".into(),

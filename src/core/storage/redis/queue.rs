@@ -19,15 +19,16 @@ use redis::{FromRedisValue, Value};
 
 use super::commands::{self, QueueCommand, QUEUE_KEYS};
 use super::link::RedisLink;
-use super::outbox::{Write, WriteKind};
+use super::outbox::{FollowUp, Write, WriteKind};
 use super::reply;
 use crate::core::limits;
 use crate::core::notices;
 use crate::core::queue::ids::JobIds;
 use crate::core::queue::job::{
-  Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats,
+  Job, JobPriority, JobStatus, JobType, Lease, NewJob, QueueConfig, QueueError, QueueStats,
 };
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
+use crate::core::storage::sqlite::is_json;
 use crate::core::storage::traits::{JobFilter, Location, Page, QueueStore};
 
 /// Ready jobs the eligibility check looks at per round trip after the
@@ -68,9 +69,12 @@ impl RedisQueue {
         1u8,
       ))),
     };
-    // Jobs a previous process kept in the file can be written now.
+    // Jobs a previous process kept in the file can be written now, and
+    // the leases it gave up on given back.
     let enqueue = QueueCommand::Enqueue.script();
     queue.link.resume(WriteKind::Job, enqueue, &QUEUE_KEYS);
+    let revoke = QueueCommand::Revoke.script();
+    queue.link.resume(WriteKind::Revoke, revoke, &QUEUE_KEYS);
     // The bounds another instance set, if the server is there to say.
     let now = crate::core::clock::now_ms();
     if let Ok((size, bytes)) =
@@ -161,21 +165,54 @@ impl RedisQueue {
 
   /// Leases `member` (or the best ready job) under a new token. A lease
   /// whose reply did not come is revoked when the server answers, so the
-  /// job is never left leased to nobody.
+  /// job is never left leased to nobody; a job leased that cannot be read
+  /// (its payload is not JSON) is set aside and the next one leased.
   fn lease(&self, now: u64, member: &str) -> StorageResult<Option<Job>> {
-    let token = self.token();
-    match self.call::<Value>(QueueCommand::Lease, now, &[&token, member]) {
-      Ok(value) => Ok(read_job(&value)),
-      Err(away) if away.is_no_answer() => {
-        let args = self.script_args(now, &[&token]);
-        let script = QueueCommand::Revoke.script();
-        let revoke = Write::new(script, self.keys.to_vec(), args, WriteKind::Revoke, 0);
-        // Kept in memory: if even that fails, the lease runs out instead.
-        let _ = self.link.keep(revoke);
-        Err(away)
+    loop {
+      let token = self.token();
+      match self.call::<Value>(QueueCommand::Lease, now, &[&token, member]) {
+        Ok(value) => match read_job(&value) {
+          Read::Job(job) => return Ok(Some(job)),
+          Read::Nothing => return Ok(None),
+          Read::Damaged(damaged) => self.set_aside(now, &damaged)?,
+        },
+        Err(away) if away.is_no_answer() => {
+          let args = self.script_args(now, &[&token]);
+          let script = QueueCommand::Revoke.script();
+          let revoke = Write::new(script, self.keys.to_vec(), args, WriteKind::Revoke, 0);
+          // If even keeping it fails, the lease runs out instead.
+          let _ = self.link.keep(revoke);
+          return Err(away);
+        }
+        Err(error) => return Err(error),
       }
-      Err(error) => Err(error),
     }
+  }
+
+  /// Sets aside the job of member `damaged`, which the server handed out
+  /// but this library cannot read: out of every index, counted with the
+  /// jobs found gone, kept as `damaged:<member>`.
+  fn set_aside(&self, now: u64, damaged: &str) -> StorageResult<()> {
+    self.call::<i64>(QueueCommand::Damaged, now, &[damaged])?;
+    self.warn_missing(1);
+    Ok(())
+  }
+
+  /// The jobs of a reply listing them; the damaged ones are set aside.
+  /// Also how many items the reply held.
+  fn usable_jobs(&self, now: u64, value: Value) -> StorageResult<(Vec<Job>, usize)> {
+    let Value::Array(items) = value else {
+      return Ok((Vec::new(), 0));
+    };
+    let mut jobs = Vec::with_capacity(items.len());
+    for item in &items {
+      match read_job(item) {
+        Read::Job(job) => jobs.push(job),
+        Read::Damaged(damaged) => self.set_aside(now, &damaged)?,
+        Read::Nothing => {}
+      }
+    }
+    Ok((jobs, items.len()))
   }
 
   /// Keeps a job the server did not answer for in the link's outbox, under
@@ -200,15 +237,16 @@ impl RedisQueue {
 
   fn job_at(&self, command: QueueCommand, now: u64, args: &[&str]) -> StorageResult<Option<Job>> {
     let value: Value = self.call(command, now, args)?;
-    Ok(read_job(&value))
+    match read_job(&value) {
+      Read::Job(job) => Ok(Some(job)),
+      Read::Nothing => Ok(None),
+      Read::Damaged(damaged) => self.set_aside(now, &damaged).map(|()| None),
+    }
   }
 
   fn jobs_at(&self, command: QueueCommand, now: u64, args: &[&str]) -> StorageResult<Vec<Job>> {
     let value: Value = self.call(command, now, args)?;
-    Ok(match value {
-      Value::Array(items) => items.iter().filter_map(read_job).collect(),
-      _ => Vec::new(),
-    })
+    self.usable_jobs(now, value).map(|(jobs, _)| jobs)
   }
 
   fn flag_at(&self, command: QueueCommand, now: u64, args: &[&str]) -> StorageResult<bool> {
@@ -244,12 +282,44 @@ pub fn missing_jobs(link: &RedisLink) -> StorageResult<u64> {
   })
 }
 
-/// A job from a command's reply (the fields in `queue.lua`'s `FIELDS`
-/// order); `None` for anything else.
-fn read_job(value: &Value) -> Option<Job> {
-  let Value::Array(fields) = value else {
+/// Whether `set_bound` or `evict` replied that more finished jobs must go
+/// (their reply is `{more, dropped}`).
+fn more_to_evict(reply: &Value) -> Option<Option<String>> {
+  let Value::Array(pair) = reply else {
     return None;
   };
+  (pair.first() == Some(&Value::Int(1))).then_some(None)
+}
+
+/// What a reply item that should be a job is.
+enum Read {
+  Job(Job),
+  /// No job (nil).
+  Nothing,
+  /// The fields of a job this library cannot use (its payload is not
+  /// JSON, a field out of shape): its member.
+  Damaged(String),
+}
+
+/// A job from a command's reply (the fields in `queue.lua`'s `FIELDS`
+/// order, which the scripts checked for shape); its payload must be JSON.
+fn read_job(value: &Value) -> Read {
+  let Value::Array(fields) = value else {
+    return Read::Nothing;
+  };
+  match parse_job(fields) {
+    Some(job) if job.payload.as_deref().is_none_or(is_json) => Read::Job(job),
+    _ => {
+      let seq = fields
+        .first()
+        .and_then(reply::text)
+        .and_then(|n| n.parse::<u64>().ok());
+      Read::Damaged(format!("{:016}", seq.unwrap_or(0)))
+    }
+  }
+}
+
+fn parse_job(fields: &[Value]) -> Option<Job> {
   let text = |i: usize| fields.get(i).and_then(reply::text);
   let number = |i: usize| {
     text(i)
@@ -278,6 +348,7 @@ fn read_job(value: &Value) -> Option<Job> {
       .flatten(),
     finish_rank: number(15).unwrap_or(0),
     stalls: number(16).unwrap_or(0).min(u32::MAX as u64) as u32,
+    lease_token: text(18).map(Arc::from),
   })
 }
 
@@ -304,7 +375,12 @@ impl QueueStore for RedisQueue {
     let outcome = self.link.sent_or_kept(sent, || {
       let args = self.script_args(now, &bounds);
       let script = QueueCommand::SetBound.script();
-      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0)
+      let evict = FollowUp {
+        script: QueueCommand::Evict.script(),
+        args: self.script_args(now, &[]),
+        more: more_to_evict,
+      };
+      Write::new(script, self.keys.to_vec(), args, WriteKind::Bound, 0).then(evict)
     });
     if outcome.is_err() {
       self.config = previous;
@@ -428,9 +504,36 @@ impl QueueStore for RedisQueue {
       .map(|kept| kept == 1)
   }
 
-  /// One command run for all of them.
-  fn keep_all_leased(&mut self, ids: &[&str], now: u64) -> StorageResult<()> {
-    self.call::<i64>(QueueCommand::Keep, now, ids).map(drop)
+  /// One command run for all of them, by their lease tokens: a lease
+  /// this worker lost (it ran out and the job went on to another) is not
+  /// extended.
+  fn keep_all_leased(&mut self, held: &[(&str, &Lease)], now: u64) -> StorageResult<()> {
+    let tokens: Vec<&str> = held
+      .iter()
+      .filter_map(|(_, lease)| lease.token.as_deref())
+      .collect();
+    self
+      .call::<i64>(QueueCommand::KeepLeases, now, &tokens)
+      .map(drop)
+  }
+
+  fn finish_leased(
+    &mut self,
+    id: &str,
+    lease: &Lease,
+    error: Option<&str>,
+    now: u64,
+  ) -> StorageResult<bool> {
+    let Some(token) = lease.token.as_deref() else {
+      // Every lease this store hands out has a token; one without is not
+      // this store's.
+      return Ok(false);
+    };
+    let (how, error) = match error {
+      None => ("complete", String::new()),
+      Some(error) => ("fail", limits::clip(error)),
+    };
+    self.flag_at(QueueCommand::FinishLeased, now, &[token, id, how, &error])
   }
 
   fn release(&mut self, id: &str, now: u64) -> StorageResult<bool> {
@@ -506,13 +609,10 @@ impl QueueStore for RedisQueue {
       if dropped > 0 {
         self.warn_missing(dropped as u64);
       }
-      let batch: Vec<Job> = match pair.swap_remove(0) {
-        Value::Array(items) => items.iter().filter_map(read_job).collect(),
-        _ => Vec::new(),
-      };
-      // A job found gone left the index it was listed from, so the next
-      // run starts after the jobs returned.
-      let short = batch.len() + dropped < asked;
+      let (batch, items) = self.usable_jobs(now, pair.swap_remove(0))?;
+      // A job found gone or set aside left the index it was listed from,
+      // so the next run starts after the jobs returned.
+      let short = items + dropped < asked;
       offset += batch.len();
       wanted -= batch.len();
       jobs.extend(batch);
@@ -859,10 +959,16 @@ mod tests {
     let a = q.enqueue(job(JobPriority::Medium, "u"), 0).unwrap();
     let b = q.enqueue(job(JobPriority::Medium, "u"), 0).unwrap();
     let waiting = q.enqueue(job(JobPriority::Low, "u"), 0).unwrap();
-    q.dequeue(0).unwrap();
-    q.dequeue(0).unwrap();
-    q.keep_all_leased(&[&a, &b, &waiting, "job_1_zzzzzzzzz"], 150)
-      .unwrap();
+    let leases: Vec<Lease> = (0..2)
+      .map(|_| q.dequeue(0).unwrap().unwrap().lease_held())
+      .collect();
+    // A lease that is no one's (an unknown token) is left alone.
+    let unknown = Lease {
+      token: Some("job_1_zzzzzzzzz".into()),
+      ..leases[0].clone()
+    };
+    let held = [(&*a, &leases[0]), (&*b, &leases[1]), (&*waiting, &unknown)];
+    q.keep_all_leased(&held, 150).unwrap();
     for id in [&a, &b] {
       let job = q.get(id, 200).unwrap().unwrap();
       assert_eq!(

@@ -14,7 +14,7 @@ use super::database::{
 use crate::core::clock::add_ms;
 use crate::core::queue::ids::JobIds;
 use crate::core::queue::job::{
-  Job, JobPriority, JobStatus, JobType, NewJob, QueueConfig, QueueError, QueueStats,
+  Job, JobPriority, JobStatus, JobType, Lease, NewJob, QueueConfig, QueueError, QueueStats,
 };
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{JobFilter, Location, Page, QueueStore};
@@ -127,6 +127,7 @@ fn read_job(row: &Row) -> rusqlite::Result<Job> {
     lease_until: (lane == LEASED).then(|| number(15)).transpose()?,
     finish_rank: if lane == FINISHED { number(15)? } else { 0 },
     stalls: number(16)?.min(u32::MAX as u64) as u32,
+    lease_token: None,
   })
 }
 
@@ -479,6 +480,23 @@ impl QueueStore for SqliteQueue {
         job.release(now);
       }
       leased
+    })
+  }
+
+  fn finish_leased(
+    &mut self,
+    id: &str,
+    lease: &Lease,
+    error: Option<&str>,
+    now: u64,
+  ) -> StorageResult<bool> {
+    let backoff = self.config.backoff.clone();
+    self.change(id, now, |job| {
+      let held = job.is_held_by(lease);
+      if held {
+        job.record_outcome(error, now, &backoff);
+      }
+      held
     })
   }
 

@@ -215,6 +215,28 @@ export default function FallbacksPage() {
             label="jobs kept here until the store is back"
             tone={state.storage.localJobs ? "warn" : undefined}
           />
+          {state.storage.backend === "redis" ? (
+            <>
+              <Stat
+                id="storage-missing-jobs"
+                value={state.storage.missingJobs ?? "?"}
+                label="jobs the server lost (deleted or evicted)"
+                tone={state.storage.missingJobs ? "bad" : undefined}
+              />
+              <Stat
+                id="storage-set-aside"
+                value={state.storage.setAsideWrites}
+                label="kept writes the server refused for good"
+                tone={state.storage.setAsideWrites ? "bad" : undefined}
+              />
+              <Stat
+                id="storage-eviction-policy"
+                value={state.storage.evictionPolicy ?? "?"}
+                label="eviction policy (noeviction keeps jobs safe)"
+                tone={state.storage.evictionPolicy && state.storage.evictionPolicy !== "noeviction" ? "warn" : undefined}
+              />
+            </>
+          ) : null}
         </div>
         <p className="detail">
           {state.storage.location ? <code data-testid="storage-location">{state.storage.location}</code> : null} Last problem:{" "}

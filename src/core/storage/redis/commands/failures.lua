@@ -117,19 +117,40 @@ local function drop_oldest(members, names)
   end
 end
 
--- Keeps one service's newest `keep` failures.
-local function trim(name, keep)
+-- Drops one service's oldest failures beyond its newest `keep`, at most
+-- `limit` of them; returns how many went and whether it is done.
+local function trim(name, keep, limit)
   local over = redis.call('ZCARD', log_key(name)) - keep
-  if over <= 0 then return end
-  drop(name, redis.call('ZRANGE', log_key(name), 0, over - 1))
-  redis.call('ZREMRANGEBYRANK', log_key(name), 0, over - 1)
+  if over <= 0 then return 0, true end
+  local now_over = math.min(over, limit)
+  drop(name, redis.call('ZRANGE', log_key(name), 0, now_over - 1))
+  redis.call('ZREMRANGEBYRANK', log_key(name), 0, now_over - 1)
+  return now_over, now_over == over
 end
 
--- Forgets one service; 1 when it was held.
-local function forget(name)
+-- Forgets one service, at most `limit` of its failures in this run;
+-- returns whether it was held, how many failures went, and whether it is
+-- gone (else the rest goes in a later run).
+local function forget(name, limit)
+  local held = redis.call('ZCARD', log_key(name))
+  if held > limit then
+    local gone = trim(name, held - limit, limit)
+    return 1, gone, false
+  end
   drop(name, redis.call('ZRANGE', log_key(name), 0, -1))
   redis.call('DEL', log_key(name), times_key(name))
-  return redis.call('ZREM', SVC, name)
+  return redis.call('ZREM', SVC, name), held, true
+end
+
+-- Forgets the services `names` in order, within `budget` failures; returns
+-- the budget left.
+local function forget_all(names, budget)
+  for _, name in ipairs(names) do
+    if budget <= 0 then break end
+    local _, went = forget(name, budget)
+    budget = budget - went
+  end
+  return budget
 end
 
 -- The least recently failed services beyond `keep`, at most `limit`.
@@ -162,12 +183,13 @@ end
 -- stays). `before_write` runs after the step's checks, before its first
 -- write. Returns {1 when more is left to do, the rank to go on from}.
 local function fit_step(from, before_write)
+  local budget = CLEAR_FAILURES
   local gone = beyond(max_services, BATCH)
   if #gone > 0 then
     guard_services(gone)
     writable(STAT)
     before_write()
-    for _, name in ipairs(gone) do forget(name) end
+    forget_all(gone, budget)
     return {1, 0}
   end
   local names = redis.call('ZRANGE', SVC, from, from + BATCH - 1)
@@ -175,8 +197,15 @@ local function fit_step(from, before_write)
     guard_services(names)
     writable(STAT)
     before_write()
-    for _, name in ipairs(names) do trim(name, max_per_service) end
-    return {1, from + #names}
+    local next = from
+    for _, name in ipairs(names) do
+      local went, done = trim(name, max_per_service, budget)
+      budget = budget - went
+      if not done then break end
+      next = next + 1
+      if budget <= 0 then break end
+    end
+    return {1, next}
   end
   local newest = redis.call('ZRANGE', ALL, -1, -1)[1]
   local members, owners = over_bytes(0, newest, BATCH)

@@ -115,18 +115,40 @@ local function drop_missing(m)
   end
 end
 
--- The job's fields (FIELDS order), or nil when m is not a job of this
--- library (its hash gone, or foreign data in its place, left alone): then
--- it is dropped.
-local function read(m)
-  local held = redis.pcall('HMGET', job_key(m), unpack(FIELDS))
-  if held['err'] == nil then
-    -- seq, prio, created, retries, max, status: what every transition reads.
-    local whole = true
-    for _, i in ipairs({1, 7, 8, 9, 10, 12}) do whole = whole and tonumber(held[i]) ~= nil end
-    if whole then return held end
+local TYPES = {ai = true, integration = true, analytics = true, notification = true}
+
+-- Whether `value` is a whole number from `low` to `high` (no bound: nil).
+local function whole(value, low, high)
+  local n = tonumber(value)
+  return n ~= nil and n == math.floor(n) and n >= low and (high == nil or n <= high)
+end
+
+-- Whether `job` (read() fields) is a job this library can hand out.
+local function sound(job)
+  return whole(job[1], 1) and type(job[2]) == 'string' and TYPES[job[3]] ~= nil
+    and type(job[4]) == 'string' and type(job[6]) == 'string' and whole(job[7], 0, 2)
+    and whole(job[8], 0) and whole(job[9], 0) and whole(job[10], 0) and whole(job[12], 0, 3)
+end
+
+-- Takes job m out of every index and counts it with the jobs found gone; a
+-- hash of ours that cannot be read is kept aside as damaged:<m> for an
+-- operator to look at (foreign data in its place is left alone).
+local function set_aside(m)
+  if key_type(job_key(m)) == 'hash' then
+    local token = field(m, 'tok')
+    if token then redis.call('HDEL', TOKENS, token) end
+    redis.call('RENAME', job_key(m), head .. 'damaged:' .. m)
   end
   drop_missing(m)
+end
+
+-- The job's fields (FIELDS order), or nil when m is not a job of this
+-- library (its hash gone, foreign data in its place, or fields no job
+-- has): then it is set aside.
+local function read(m)
+  local held = redis.pcall('HMGET', job_key(m), unpack(FIELDS))
+  if held['err'] == nil and sound(held) then return held end
+  set_aside(m)
   return nil
 end
 
@@ -324,6 +346,12 @@ end
 
 local function total()
   return redis.call('ZCARD', ALL)
+end
+
+-- Extends processing job m's lease from now.
+local function extend(m)
+  redis.call('HSET', job_key(m), 'updated', now, 'lease', add_ms(now, lease_ms))
+  place(m)
 end
 
 -- Hands job m to the worker that asked with `token`.

@@ -7,7 +7,8 @@ if ARGV[4] == 'one' then
   writable(STAT)
   local benched = redis.call('ZREM', CDU, ARGV[5])
   redis.call('HDEL', CD, ARGV[5])
-  return {math.min(forget(ARGV[5]) + benched, 1), 0}
+  local held, _, done = forget(ARGV[5], CLEAR_FAILURES)
+  return {math.min(held + benched, 1), done and 0 or 1}
 end
 -- The least recently failed services, as many as hold CLEAR_FAILURES
 -- failures together (one at least, whatever it holds: maxPerService).
@@ -22,7 +23,7 @@ end
 guard_services(names)
 writable(STAT)
 local held = #names > 0 or redis.call('ZCARD', CDU) > 0 or redis.call('ZCARD', ALL) > 0
-for _, name in ipairs(names) do forget(name) end
+forget_all(names, CLEAR_FAILURES)
 if redis.call('ZCARD', SVC) > 0 then return {1, 1} end
 redis.call('UNLINK', ALL, REC, SVC, BYTES, RB, RS, CD, CDU)
 return {held and 1 or 0, 0}

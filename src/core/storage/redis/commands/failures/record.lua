@@ -30,9 +30,11 @@ redis.call('ZADD', SVC, seq, name)
 redis.call('ZADD', RID, seq, id)
 local over = redis.call('ZCARD', RID) - RID_MAX
 if over > 0 then redis.call('ZREMRANGEBYRANK', RID, 0, over - 1) end
+-- Bounded like every run: a bound lowered a long way is applied by
+-- `fit`, and by later records, a batch at a time.
 if known then
-  trim(name, max_per_service)
+  trim(name, max_per_service, CLEAR_FAILURES)
 else
-  for _, other in ipairs(gone) do forget(other) end
+  forget_all(gone, CLEAR_FAILURES)
 end
 return applied

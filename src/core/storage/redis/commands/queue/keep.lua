@@ -7,8 +7,7 @@ local kept = 0
 for i = 7, #ARGV do
   local m = member_of(ARGV[i])
   if m and number(m, 'status') == PROCESSING then
-    redis.call('HSET', job_key(m), 'updated', now, 'lease', add_ms(now, lease_ms))
-    place(m)
+    extend(m)
     kept = kept + 1
   end
 end

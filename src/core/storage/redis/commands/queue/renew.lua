@@ -5,6 +5,5 @@ writable(STAT)
 advance()
 local m = member_of(ARGV[7])
 if not m or number(m, 'status') ~= PROCESSING then return respond(0) end
-redis.call('HSET', job_key(m), 'updated', now, 'lease', add_ms(now, lease_ms))
-place(m)
+extend(m)
 return respond(1)
