@@ -277,7 +277,12 @@ impl Shared {
   /// call did not return is the one the thread ended in (its handler
   /// exited, or was cut off), and the calls after it never ran.
   fn release_all(&self) {
-    self.gone.store(true, Ordering::Release);
+    // Once: every job's task hears that the environment went, and what
+    // was heard of the calls must be read in one place to tell the one
+    // the thread ended in from those it never got to.
+    if self.gone.swap(true, Ordering::AcqRel) {
+      return;
+    }
     let running = self.worker.lock().running_ids();
     let heard: Vec<(Arc<str>, Option<CallHeard>)> = running
       .into_iter()
