@@ -134,8 +134,11 @@ export interface FallbackOptions<T> {
    * shared through the store, and passed over up front until then (`metadata.benched`).
    */
   alternatives?: Array<FallbackAlternative<T>>;
-  /** Which errors move on to the next alternative (default: every error; the caller's own abort ends the call anyway). */
-  alternativesOn?: (error: any) => boolean;
+  /**
+   * Which errors move on to the next alternative (default: every error; the caller's own
+   * abort ends the call anyway). An async rule is awaited; one that throws or rejects moves on.
+   */
+  alternativesOn?: (error: any) => boolean | PromiseLike<boolean>;
   /** How long a throttled model is benched when its error gives no Retry-After, in ms (default 30000; 0: never). */
   cooldownMs?: number;
   /** The longest a model is benched, whatever its Retry-After asks, in ms (default 300000). */

@@ -371,3 +371,24 @@ test('a cooldown is shared by every process on the same store (SQLite file; Redi
   const alone = JSON.parse(await run(SKIPS, {}))
   assert.equal(alone.calls, 1)
 })
+
+test('alternativesOn: an async rule is awaited (false stops the chain, a rejection moves on)', async () => {
+  let called = false
+  const alternative = {
+    name: unique('backup'),
+    operation: async () => {
+      called = true
+      return 'from the backup'
+    },
+  }
+  const down = async () => {
+    throw new Error('down')
+  }
+  const stopped = await executeWithFallback(down, { operationName: unique('rule'), alternatives: [alternative], alternativesOn: async () => false, defaultValue: 'default' })
+  assert.equal(called, false)
+  assert.equal(stopped.metadata.fallbackType, 'default')
+  const movedOn = await executeWithFallback(down, { operationName: unique('rule'), alternatives: [alternative], alternativesOn: async () => Promise.reject(new Error('rule broke')) })
+  assert.equal(movedOn.data, 'from the backup')
+  const yes = await executeWithFallback(down, { operationName: unique('rule'), alternatives: [alternative], alternativesOn: async () => true })
+  assert.equal(yes.metadata.alternative, alternative.name)
+})

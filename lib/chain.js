@@ -34,15 +34,19 @@ function warnCooldownsUnavailable(operationName, problem) {
 
 /**
  * `alternativesOn(error)`, the caller's rule for moving on; a rule that
- * throws moves on (the chain is there for failures).
+ * throws (or rejects) moves on (the chain is there for failures). An async
+ * rule is awaited: a promise is not a yes.
  */
 function movesOn(alternativesOn, error) {
   if (typeof alternativesOn !== 'function') return true
+  let answer
   try {
-    return Boolean(alternativesOn(error))
+    answer = alternativesOn(error)
+    if (answer === null || typeof answer !== 'object' || typeof answer.then !== 'function') return Boolean(answer)
   } catch {
     return true
   }
+  return Promise.resolve(answer).then(Boolean, () => true)
 }
 
 /**
@@ -253,7 +257,9 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     const benching = benchIfThrottled(call, name, error, settings)
     if (benching instanceof Promise) (storing ??= []).push(benching)
     if (index > 0) alternativeTried(call, name, index, 'failure', error)
-    if (!movesOn(call.alternativesOn, error)) break
+    let movingOn = movesOn(call.alternativesOn, error)
+    if (movingOn instanceof Promise) movingOn = await movingOn
+    if (!movingOn) break
   }
   let error = primaryFailed ? primaryError : firstError
   if (!anyFailed) {

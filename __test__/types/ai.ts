@@ -9,6 +9,7 @@ import {
 declare function callModel(model: string, prompt: string, signal?: AbortSignal): Promise<string>;
 declare function streamModel(model: string, prompt: string): Promise<ReadableStream<string>>;
 declare function iterate(model: string): AsyncIterable<Uint8Array>;
+declare function isQuotaError(error: unknown): Promise<boolean>;
 
 export async function answer(prompt: string): Promise<string | undefined> {
   const result: ServiceResult<string> = await executeWithFallback((signal) => callModel('claude', prompt, signal), {
@@ -35,6 +36,8 @@ export async function chat(prompt: string): Promise<ReadableStream<string> | und
     operationName: 'ai.chat',
     cacheKey: { prompt, modelId: 'claude' },
     alternatives: [{ name: 'haiku', operation: () => streamModel('haiku', prompt) }],
+    // An async rule is awaited.
+    alternativesOn: async (error) => (await isQuotaError(error)) === false,
     defaultValue: 'The assistant is busy; try again in a minute.',
     stream: true,
   });
