@@ -17,17 +17,25 @@ const { plainlyPlain } = require('./plain-call')
 
 /** dedupe: the result promise of each shared (prompt, modelId) call in flight. */
 const inflight = new Map()
-/** dedupe: a shared call's streamed answer → the broadcast its joiners read. */
-const broadcasts = new WeakMap()
+/** dedupe: a shared call's streamed answer → how each joiner gets a stream of its own. */
+const copies = new WeakMap()
 
 /**
- * A joiner's result: the shared result itself, or for a streamed answer a
- * copy with a stream of its own (a stream can be read once).
+ * A joiner's result: the shared result itself, or for a streamed answer
+ * (passed through, replayed from the cache or a default) a copy with a
+ * stream of its own: a stream can be read once.
  */
 function joined(result) {
-  const cast = result === undefined ? undefined : broadcasts.get(result.data)
-  if (cast === undefined) return result
-  return { ...result, data: passThrough(cast.reader()), metadata: result.metadata === undefined ? undefined : { ...result.metadata } }
+  const copy = result === undefined ? undefined : copies.get(result.data)
+  if (copy === undefined) return result
+  return { ...result, data: copy(), metadata: result.metadata === undefined ? undefined : { ...result.metadata } }
+}
+
+/** `value` replayed as a stream of `shape`; a call others join can replay it again for each. */
+function replayFor(call, shape, value) {
+  const data = replayed(shape, value)
+  if (call.shared) copies.set(data, () => replayed(shape, value))
+  return data
 }
 
 function dedupeKey(call) {
@@ -42,7 +50,7 @@ function dedupeKey(call) {
 function onSuccess(call, value, attempts, answered) {
   if (value instanceof PrimedStream) return streamed(call, value, attempts, answered)
   // `stream: true`: a model that answered with text still gives a stream.
-  const data = call.stream === true && (typeof value === 'string' || value instanceof Uint8Array) ? replayed(streamShape(call), value) : value
+  const data = call.stream === true && (typeof value === 'string' || value instanceof Uint8Array) ? replayFor(call, streamShape(call), value) : value
   const result = () => (answered === undefined ? succeeded(data, attempts) : byAlternative(call, data, attempts, answered))
   if (call.prompt === undefined) return result()
   return whenStored(cacheAnswer(call, value), result)
@@ -105,7 +113,7 @@ function streamed(call, primed, attempts, answered) {
     // Callers that join this call (`dedupe`) each read the answer from its first chunk.
     const cast = broadcast(primed, ended)
     data = passThrough(cast.reader())
-    broadcasts.set(data, cast)
+    copies.set(data, () => passThrough(cast.reader()))
   } else {
     data = passThrough(primed, ended, call.signal)
   }
@@ -168,7 +176,7 @@ function fallbackResult(call, error, attempts, outcome, benched) {
   let data = type === 'default' ? call.defaultValue : outcome.data
   if (type === 'cache' || type === 'default') {
     const shape = streamShape(call)
-    if (shape !== undefined) data = replayed(shape, data)
+    if (shape !== undefined) data = replayFor(call, shape, data)
   }
   publish(channels.fallback, () => ({
     type,

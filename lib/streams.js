@@ -86,6 +86,9 @@ function readerOf(stream, kind) {
     return { next: () => reader.read(), cancel: (reason) => reader.cancel(reason) }
   }
   const iterator = stream[Symbol.asyncIterator]()
+  // A Readable is destroyed: its iterator's `return` would wait behind a
+  // read in wait, for ever if the source hangs.
+  if (kind === 'node') return { next: () => iterator.next(), cancel: () => stream.destroy() }
   return {
     next: () => iterator.next(),
     cancel: () => (typeof iterator.return === 'function' ? iterator.return() : undefined),
@@ -158,6 +161,11 @@ function isBytes(chunk) {
   return chunk instanceof Uint8Array
 }
 
+/** A chunk's size in the answer's bytes: a string counts as its UTF-8 encoding. */
+function byteSize(chunk) {
+  return typeof chunk === 'string' ? Buffer.byteLength(chunk, 'utf8') : chunk.byteLength
+}
+
 /**
  * Collects an answer's chunks up to the bound: `add` says whether it still
  * collects; `text()` is the whole answer, or `undefined` with `problem()`
@@ -170,32 +178,32 @@ function collector() {
   return {
     add(chunk) {
       if (problem !== undefined) return
-      if (typeof chunk === 'string') bytes += chunk.length * 3
-      else if (isBytes(chunk)) {
-        bytes += chunk.byteLength
-      } else {
+      if (typeof chunk !== 'string' && !isBytes(chunk)) {
         problem = 'the stream gave chunks that are neither strings nor bytes'
         parts.length = 0
         return
       }
+      bytes += byteSize(chunk)
       if (bytes > MAX_COLLECTED_BYTES) {
-        problem = `the streamed answer is longer than ${MAX_COLLECTED_BYTES} bytes`
+        problem = `the streamed answer is longer than 16 MiB (${MAX_COLLECTED_BYTES} bytes)`
         parts.length = 0
         return
       }
       parts.push(chunk)
     },
-      problem: () => problem,
+    problem: () => problem,
     text() {
       if (problem !== undefined) return undefined
       if (parts.length === 0) {
         problem = 'the stream ended without a chunk'
         return undefined
       }
+      // The answer is the chunks' bytes in the order sent: a string after
+      // bytes that end mid-character makes text that is not UTF-8.
       const decoder = new TextDecoder('utf-8', { fatal: true })
       let text = ''
       try {
-        for (const part of parts) text += typeof part === 'string' ? part : decoder.decode(part, { stream: true })
+        for (const part of parts) text += typeof part === 'string' ? decoder.decode() + part : decoder.decode(part, { stream: true })
         text += decoder.decode()
       } catch {
         problem = 'the streamed bytes are not UTF-8 text'
@@ -206,161 +214,244 @@ function collector() {
   }
 }
 
+/** What a read gives at the source's end, and once the consumer stopped. */
+const ENDED = Object.freeze({ done: true, value: undefined })
+const STOPPED = Object.freeze({ done: true, value: undefined })
+
 /**
- * The caller's stream: the same kind as `primed`'s source, passing its
- * chunks through. `ended.completed(text, problem)` runs when the source
- * ends, `ended.failed(error)` when it fails mid-stream (no `ended`: nothing
- * is collected, nothing runs); a consumer that cancels early cancels the
- * source, and neither runs. The caller's `signal` aborting mid-stream
- * cancels the source too, and the stream ends with its reason.
+ * Reads `primed`'s source after its first chunk for one consumer, telling
+ * its end apart from a stop. `read()` gives the next chunk, `ENDED` once
+ * the source ended (after `ended.completed`, which caches the answer), or
+ * `STOPPED` once `stop(reason)` ran: the consumer cancelled, destroyed or
+ * returned early. A read in wait ends at once on a stop, whatever the
+ * source does then: a source whose pending read ends as "done" when it is
+ * cancelled (web streams do) is not taken for a complete answer. The
+ * caller's `signal` aborting mid-stream stops the source too, and every
+ * read from then on rejects with its reason. `ended` (optional):
+ * `completed(text, problem)`, `failed(error)` (not for the caller's own
+ * abort), `cancelled()`; at most one of them runs, once.
  */
-function passThrough(primed, ended, signal) {
+function relay(primed, ended, signal) {
   const collected = ended === undefined ? undefined : collector()
-  const { kind, first, cancel } = primed
-  let next = primed.next
-  // The answer is cached before the caller sees the end (on Redis, once the
-  // write is done), so whoever reads to the end can count on it.
-  const finish = () => {
-    if (collected === undefined) return undefined
-    const text = collected.text()
-    let caching
+  if (collected !== undefined) collected.add(primed.first.value)
+  let over = false
+  let aborted
+  let release
+  const stopping = new Promise((resolve) => {
+    release = resolve
+  })
+  const onAbort = () => {
+    aborted = { reason: signal.reason }
+    stop(signal.reason)
+  }
+  const detach = () => {
+    if (signal !== undefined) signal.removeEventListener('abort', onAbort)
+  }
+  const tell = (what, ...args) => {
+    if (ended === undefined || typeof ended[what] !== 'function') return undefined
     try {
-      caching = ended.completed(text, collected.problem())
+      return ended[what](...args)
     } catch {
       return undefined
     }
-    return caching instanceof Promise ? caching.catch(() => {}) : undefined
   }
-  const failed = (error) => {
-    if (ended !== undefined && !(signal !== undefined && signal.aborted && error === signal.reason)) ended.failed(error)
+  function stop(reason) {
+    if (over) return
+    over = true
+    detach()
+    release(STOPPED)
+    tell('cancelled')
+    cancelQuietly(primed.cancel, reason)
   }
-  const add = (chunk) => {
-    if (collected !== undefined) collected.add(chunk)
+  const afterStop = () => {
+    if (aborted !== undefined) throw aborted.reason
+    return STOPPED
   }
-  let stopAborting = () => {}
-  let onAbort
+  async function read() {
+    if (over) return afterStop()
+    let step
+    try {
+      step = await Promise.race([primed.next(), stopping])
+    } catch (error) {
+      if (over) return afterStop()
+      over = true
+      detach()
+      tell('failed', error)
+      throw error
+    }
+    if (over) return afterStop()
+    if (step.done) {
+      over = true
+      detach()
+      // Cached before the consumer sees the end (on Redis, once written),
+      // so whoever reads to the end can count on it.
+      const caching = collected === undefined ? undefined : tell('completed', collected.text(), collected.problem())
+      if (caching instanceof Promise) await caching.catch(() => {})
+      return ENDED
+    }
+    if (collected !== undefined) collected.add(step.value)
+    return step
+  }
   if (signal !== undefined) {
-    // Every read races the caller's abort: an abort fails the read in wait.
-    const aborted = new Promise((_, reject) => {
-      onAbort = () => {
-        // Rejected first: cancelling ends the read in wait, which must not win the race.
-        reject(signal.reason)
-        cancelQuietly(cancel, signal.reason)
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
-    aborted.catch(() => {})
-    const read = next
-    next = () => (signal.aborted ? Promise.reject(signal.reason) : Promise.race([read(), aborted]))
-    stopAborting = () => signal.removeEventListener('abort', onAbort)
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
   }
+  return { read, stop }
+}
+
+/**
+ * The consumer's stream: the same kind as `primed`'s source, passing its
+ * chunks through (see `relay` for `ended` and `signal`). A consumer that
+ * cancels a ReadableStream, destroys a Readable, or breaks out of (or
+ * returns) an async iterable stops the source at once, also while a chunk
+ * is awaited.
+ */
+function passThrough(primed, ended, signal) {
+  const { read, stop } = relay(primed, ended, signal)
+  const { kind, first } = primed
   if (kind === 'web') {
     return new ReadableStream({
       start(controller) {
-        add(first.value)
         controller.enqueue(first.value)
       },
       pull(controller) {
-        return next().then(
-          (read) => {
-            if (read.done) {
-              stopAborting()
-              const caching = finish()
-              if (caching === undefined) controller.close()
-              else return caching.then(() => controller.close())
-            } else {
-              add(read.value)
-              controller.enqueue(read.value)
-            }
+        return read().then(
+          (step) => {
+            if (step === ENDED) controller.close()
+            else if (step !== STOPPED) controller.enqueue(step.value)
           },
-          (error) => {
-            stopAborting()
-            failed(error)
-            controller.error(error)
-          },
+          (error) => controller.error(error),
         )
       },
-      cancel: (reason) => {
-        stopAborting()
-        return cancel(reason)
-      },
+      cancel: (reason) => stop(reason),
     })
   }
   const chunks = (async function* () {
-    let settled = false
     try {
-      let read = first
-      while (!read.done) {
-        add(read.value)
-        yield read.value
-        try {
-          read = await next()
-        } catch (error) {
-          settled = true
-          failed(error)
-          throw error
-        }
+      yield first.value
+      for (;;) {
+        const step = await read()
+        if (step.done) return
+        yield step.value
       }
-      settled = true
-      await finish()
     } finally {
-      stopAborting()
-      // The consumer stopped early (break, return): stop the source too.
-      if (!settled) cancelQuietly(cancel)
+      // Broke out while suspended at a yield: stop the source too (a no-op once it ended).
+      stop()
     }
   })()
+  // A generator runs `return` and `throw` only once the read it awaits
+  // settles: stop first, so that read ends now and the source is let go.
+  const { return: close, throw: fail } = chunks
+  chunks.return = (value) => {
+    stop()
+    return close.call(chunks, value)
+  }
+  chunks.throw = (error) => {
+    stop(error)
+    return fail.call(chunks, error)
+  }
   if (kind === 'iterable') return chunks
   return Readable.from(chunks, { objectMode: primed.objectMode })
 }
 
 /**
- * One source read for several callers (`dedupe`): the source is read to
- * its end as fast as it gives, into a log that every `reader()` replays
- * from the first chunk and then follows. `ended` (as for `passThrough`)
- * runs once, for the source.
+ * One source read for several callers (`dedupe`). Each `reader()` replays
+ * the answer from its first chunk and then follows the source, which is
+ * read as fast as the fastest reader asks, at most 16 MiB ahead of the
+ * slowest (then the fastest waits: memory stays bounded). A chunk every
+ * reader has passed is let go. The source is stopped once every reader
+ * cancelled; `ended` (as for `passThrough`) runs once, for the source.
+ * Readers join only in the turn the shared call resolves (every joiner's
+ * `then` runs in it), so nothing is let go or stopped before the first
+ * read or cancel has let that turn end.
  */
 function broadcast(primed, ended) {
+  const source = relay(primed, ended)
   const log = [primed.first.value]
-  let done = false
-  let failure
+  // The position in the answer of `log[0]`, and the bytes `log` holds.
+  let base = 0
+  let held = byteSize(primed.first.value)
+  const readers = new Set()
+  let joining = true
+  let finished
+  let reading
   let waiting = []
   const wake = () => {
     const woken = waiting
     waiting = []
     for (const resolve of woken) resolve()
   }
-  const pump = passThrough(
-    { kind: 'iterable', first: primed.first, next: primed.next, cancel: primed.cancel },
-    ended,
-  )
-  ;(async () => {
-    try {
-      let first = true
-      for await (const chunk of pump) {
-        if (!first) log.push(chunk)
-        first = false
-        wake()
-      }
-    } catch (error) {
-      failure = { error }
+  const changed = () => new Promise((resolve) => waiting.push(resolve))
+  const letGo = () => {
+    if (joining) return
+    let slowest = base + log.length
+    for (const reader of readers) slowest = Math.min(slowest, reader.at)
+    while (base < slowest) {
+      held -= byteSize(log.shift())
+      base++
     }
-    done = true
-    wake()
-  })()
+    if (readers.size === 0 && finished === undefined) source.stop()
+  }
+  let closing
+  const closeJoining = () => {
+    closing ??= setImmediate(() => {
+      joining = false
+      letGo()
+      wake()
+    })
+  }
+  const readSource = () => {
+    reading = source.read().then(
+      (step) => {
+        if (step.done) finished = { error: undefined }
+        else {
+          log.push(step.value)
+          held += byteSize(step.value)
+        }
+      },
+      (error) => {
+        finished = { error }
+      },
+    )
+    reading.finally(() => {
+      reading = undefined
+      wake()
+    })
+  }
   return {
     reader() {
-      let index = 1
+      // Positions in the answer; 0, the first chunk, goes with the PrimedStream.
+      const reader = { at: 1 }
+      readers.add(reader)
       const next = async () => {
+        closeJoining()
         for (;;) {
-          if (index < log.length) return { done: false, value: log[index++] }
-          if (done) {
-            if (failure !== undefined) throw failure.error
-            return { done: true, value: undefined }
+          if (!readers.has(reader)) return STOPPED
+          if (reader.at < base + log.length) {
+            const value = log[reader.at - base]
+            reader.at++
+            letGo()
+            wake()
+            return { done: false, value }
           }
-          await new Promise((resolve) => waiting.push(resolve))
+          if (finished !== undefined) {
+            readers.delete(reader)
+            if (finished.error !== undefined) throw finished.error
+            return ENDED
+          }
+          // Ahead of the others by the bound: wait for the slowest.
+          if (reading === undefined && held <= MAX_COLLECTED_BYTES) readSource()
+          await changed()
         }
       }
-      return new PrimedStream(primed.kind, primed.first, next, () => {}, primed.objectMode)
+      const cancel = () => {
+        closeJoining()
+        if (readers.delete(reader)) {
+          letGo()
+          wake()
+        }
+      }
+      return new PrimedStream(primed.kind, primed.first, next, cancel, primed.objectMode)
     },
   }
 }
