@@ -236,10 +236,14 @@ function relay(primed, ended, signal) {
   if (collected !== undefined) collected.add(primed.first.value)
   let over = false
   let aborted
-  let release
-  const stopping = new Promise((resolve) => {
-    release = resolve
-  })
+  // Ends the read in wait. A promise made for each read, not one raced by
+  // all of them: every race would leave a reaction on it for the stream's life.
+  let interrupt
+  const nextChunk = () =>
+    new Promise((resolve, reject) => {
+      interrupt = resolve
+      primed.next().then(resolve, reject)
+    })
   const onAbort = () => {
     aborted = { reason: signal.reason }
     stop(signal.reason)
@@ -259,7 +263,7 @@ function relay(primed, ended, signal) {
     if (over) return
     over = true
     detach()
-    release(STOPPED)
+    if (interrupt !== undefined) interrupt(STOPPED)
     tell('cancelled')
     cancelQuietly(primed.cancel, reason)
   }
@@ -271,8 +275,10 @@ function relay(primed, ended, signal) {
     if (over) return afterStop()
     let step
     try {
-      step = await Promise.race([primed.next(), stopping])
+      step = await nextChunk()
     } catch (error) {
+      // The source failed with the caller's own abort: not the model's failure.
+      if (!over && signal !== undefined && signal.aborted && error === signal.reason) onAbort()
       if (over) return afterStop()
       over = true
       detach()
