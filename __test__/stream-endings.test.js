@@ -178,6 +178,13 @@ test("a Node.js Readable source is destroyed when the caller's signal aborts whi
 /** A source of `kind` giving `words`, for teaching an operation its shape. */
 function finiteSource(kind, words) {
   if (kind === 'node') return Readable.from(words)
+  if (kind === 'ai-sdk') {
+    const parts = [{ type: 'stream-start', warnings: [] }, { type: 'text-start', id: '1' }]
+    for (const delta of words) parts.push({ type: 'text-delta', id: '1', delta })
+    parts.push({ type: 'text-end', id: '1' }, { type: 'finish', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 } })
+    const model = new MockLanguageModelV2({ doStream: async () => ({ stream: finiteSource('web', parts) }) })
+    return streamText({ model, prompt: 'p' })
+  }
   if (kind === 'iterable') {
     return (async function* () {
       yield* words
@@ -198,7 +205,7 @@ async function fiveJoined(operation, options) {
   return Promise.all(results.map(async (r) => ({ type: r.metadata && r.metadata.fallbackType, text: (await readAll(r.data)).join('') })))
 }
 
-for (const kind of ['web', 'node', 'iterable']) {
+for (const kind of ['web', 'node', 'iterable', 'ai-sdk']) {
   test(`dedupe: a cached answer replayed as a ${kind} stream is a stream of its own for every joiner`, async () => {
     const operationName = unique(`replay-${kind}`)
     const cacheKey = { prompt: unique('prompt'), modelId: 'm' }
