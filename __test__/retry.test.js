@@ -25,9 +25,12 @@ test('retry without jitter doubles the delay, capped', async () => {
   const op = flaky(3)
   await executeWithFallback(op.operation, { operationName: 'op', retry: { maxRetries: 3, baseDelayMs: 20, maxDelayMs: 50, jitter: false } })
   const [first, second, third] = op.gaps()
-  assert.ok(first >= 18 && first < 40, `${first}`)
-  assert.ok(second >= 38 && second < 70, `${second}`)
-  assert.ok(third >= 48 && third < 80, `${third} (capped at 50)`)
+  // Lower bounds only: a loaded machine stretches every wait. The cap
+  // itself is checked where no clock runs (core::retry's
+  // exponential_without_jitter_is_capped).
+  assert.ok(first >= 18, `${first}`)
+  assert.ok(second >= 38, `${second}`)
+  assert.ok(third >= 48, `${third} (capped at 50)`)
 })
 
 test('retries exhausted: the fallback chain runs once, with the attempts counted', async () => {
