@@ -353,3 +353,75 @@ test('byte and string chunks are cached in the order sent', async () => {
     assert.equal(entry === null ? null : entry.response, cached)
   }
 })
+
+test('dedupe: chunks that are neither text nor bytes are passed through to every caller (not cached)', async () => {
+  const cacheKey = { prompt: unique('prompt'), modelId: 'm' }
+  const options = { operationName: unique('objects'), cacheKey, dedupe: true }
+  const source = () => finiteSource('iterable', [{ a: 1 }, { a: 2 }, { a: 3 }])
+  const results = await Promise.all([1, 2].map(() => executeWithFallback(async () => source(), options)))
+  for (const result of results) assert.deepEqual(await readAll(result.data), [{ a: 1 }, { a: 2 }, { a: 3 }])
+  assert.equal(aiResponseCache.get(cacheKey.prompt, cacheKey.modelId), null)
+})
+
+test('dedupe: a caller that cancels as soon as it asked for a chunk stops the source; a failure after is not recorded', async () => {
+  const service = unique('model')
+  const cacheKey = { prompt: unique('prompt'), modelId: 'm' }
+  aiResponseCache.set(cacheKey.prompt, 'GOOD', cacheKey.modelId)
+  let controller
+  const stopped = flag()
+  const stream = new ReadableStream({
+    start(c) {
+      controller = c
+      c.enqueue('first')
+    },
+    cancel: () => stopped.fire(),
+  })
+  const result = await executeWithFallback(async () => stream, { operationName: unique('cancel-early'), service, cacheKey, dedupe: true })
+  const reader = result.data.getReader()
+  await reader.read()
+  const pending = reader.read()
+  await Promise.resolve()
+  reader.cancel()
+  await pending
+  await settlesWithin(stopped.fired, 10_000, 'the source being stopped')
+  try {
+    controller.error(new Error('model failed after the caller cancelled'))
+  } catch {
+    // Cancelled: the source cannot fail any more.
+  }
+  await sleep(20)
+  assert.equal(integrationFailureManager.getFailures(service).length, 0)
+  assert.equal(aiResponseCache.get(cacheKey.prompt, cacheKey.modelId).response, 'GOOD')
+})
+
+test('dedupe: tiny chunks count against the bound too, and a cancel lets a long log go at once', async () => {
+  const source = endless(1)
+  const options = { operationName: unique('tiny'), cacheKey: { prompt: unique('prompt'), modelId: 'm' }, dedupe: true }
+  const [fast, slow] = await Promise.all([1, 2].map(() => executeWithFallback(async () => source.stream, options)))
+  const fastReader = fast.data.getReader()
+  const slowReader = slow.data.getReader()
+  let count = 0
+  let stop = false
+  const reading = (async () => {
+    while (!stop && count < 100_000) {
+      await fastReader.read()
+      count++
+    }
+  })()
+  // Until the fast reader stops getting chunks (it waits for the slow one).
+  for (let before = -1; before !== count; ) {
+    before = count
+    await sleep(500)
+  }
+  // 16 MiB over 1 + 256 counted bytes a chunk: about 65k chunks, not the 100k asked for.
+  assert.ok(count < 70_000, `the fast caller read ${count} chunks ahead`)
+  assert.ok(source.pulled <= count + 3, `${source.pulled} pulled for ${count} read`)
+  const before = count
+  await slowReader.cancel()
+  await sleep(100)
+  stop = true
+  assert.ok(count > before, 'the fast caller goes on once the slow one left')
+  await fastReader.cancel()
+  await reading
+  await settlesWithin(source.cancelled.fired, 10_000, 'the source being cancelled')
+})

@@ -15,9 +15,13 @@ const { warnOnce, warnUnavailable } = require('./warnings')
 const { chainSettings, readOnce, plainlyRight } = require('./chain-options')
 const { plainlyPlain } = require('./plain-call')
 
-/** dedupe: the result promise of each shared (prompt, modelId) call in flight. */
+/** dedupe: each shared (prompt, modelId) call in flight: its result promise, and how many joined it. */
 const inflight = new Map()
-/** dedupe: a shared call's streamed answer → how each joiner gets a stream of its own. */
+/**
+ * dedupe: a shared call's streamed answer → `{ copy(), expect?(readers) }`:
+ * a stream of its own for a joiner, and (for one read from the source
+ * once for all) how many readers it will have.
+ */
 const copies = new WeakMap()
 
 /**
@@ -26,15 +30,15 @@ const copies = new WeakMap()
  * stream of its own: a stream can be read once.
  */
 function joined(result) {
-  const copy = result === undefined ? undefined : copies.get(result.data)
-  if (copy === undefined) return result
-  return { ...result, data: copy(), metadata: result.metadata === undefined ? undefined : { ...result.metadata } }
+  const shared = result === undefined ? undefined : copies.get(result.data)
+  if (shared === undefined) return result
+  return { ...result, data: shared.copy(), metadata: result.metadata === undefined ? undefined : { ...result.metadata } }
 }
 
 /** `value` replayed as a stream of `shape`; a call others join can replay it again for each. */
 function replayFor(call, shape, value) {
   const data = replayed(shape, value)
-  if (call.shared) copies.set(data, () => replayed(shape, value))
+  if (call.shared) copies.set(data, { copy: () => replayed(shape, value) })
   return data
 }
 
@@ -113,7 +117,7 @@ function streamed(call, primed, attempts, answered) {
     // Callers that join this call (`dedupe`) each read the answer from its first chunk.
     const cast = broadcast(primed, ended)
     data = passThrough(cast.reader())
-    copies.set(data, () => passThrough(cast.reader()))
+    copies.set(data, { copy: () => passThrough(cast.reader()), expect: cast.expect })
   } else {
     data = passThrough(primed, ended, call.signal)
   }
@@ -389,14 +393,22 @@ function executeWithFallback(operation, options) {
   if (!start.shared) return run()
   const key = dedupeKey(call)
   const running = inflight.get(key)
-  if (running !== undefined) return running.then(joined)
+  if (running !== undefined) {
+    running.joiners++
+    return running.promise.then(joined)
+  }
   call.shared = true
   const promise = run()
-  inflight.set(key, promise)
-  const done = () => {
-    if (inflight.get(key) === promise) inflight.delete(key)
+  const entry = { promise, joiners: 0 }
+  inflight.set(key, entry)
+  // The first reaction to the promise: no one joins after it, and every
+  // joiner's copy is made in the reactions that follow.
+  const done = (result) => {
+    if (inflight.get(key) === entry) inflight.delete(key)
+    const shared = result === undefined ? undefined : copies.get(result.data)
+    if (shared !== undefined && shared.expect !== undefined) shared.expect(1 + entry.joiners)
   }
-  promise.then(done, done)
+  promise.then(done, () => done(undefined))
   return promise
 }
 

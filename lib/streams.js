@@ -161,55 +161,71 @@ function isBytes(chunk) {
   return chunk instanceof Uint8Array
 }
 
-/** A chunk's size in the answer's bytes: a string counts as its UTF-8 encoding. */
+/** A text or byte chunk's size in the answer: a string counts as its UTF-8 encoding. */
 function byteSize(chunk) {
   return typeof chunk === 'string' ? Buffer.byteLength(chunk, 'utf8') : chunk.byteLength
 }
 
+/** Pieces of text joined into one every so many, so a stream of tiny chunks holds its text, not a string per chunk. */
+const PIECES_PER_BLOCK = 1024
+
 /**
- * Collects an answer's chunks up to the bound: `add` says whether it still
- * collects; `text()` is the whole answer, or `undefined` with `problem()`
- * set when it cannot be cached (objects, bytes that are not UTF-8, too long).
+ * Collects an answer's text as its chunks come, up to the bound: `text()`
+ * is the whole answer, or `undefined` with `problem()` set when it cannot
+ * be cached (objects, bytes that are not UTF-8, too long). Bytes are
+ * decoded as they come, in the order sent with the strings between them:
+ * a string after bytes that end mid-character makes text that is not UTF-8.
  */
 function collector() {
-  const parts = []
+  const decoder = new TextDecoder('utf-8', { fatal: true })
+  const blocks = []
+  let pieces = []
   let bytes = 0
+  let chunks = 0
   let problem
+  const give = (reason) => {
+    problem = reason
+    blocks.length = 0
+    pieces = []
+  }
   return {
     add(chunk) {
       if (problem !== undefined) return
       if (typeof chunk !== 'string' && !isBytes(chunk)) {
-        problem = 'the stream gave chunks that are neither strings nor bytes'
-        parts.length = 0
+        give('the stream gave chunks that are neither strings nor bytes')
         return
       }
+      chunks++
       bytes += byteSize(chunk)
       if (bytes > MAX_COLLECTED_BYTES) {
-        problem = `the streamed answer is longer than 16 MiB (${MAX_COLLECTED_BYTES} bytes)`
-        parts.length = 0
+        give(`the streamed answer is longer than 16 MiB (${MAX_COLLECTED_BYTES} bytes)`)
         return
       }
-      parts.push(chunk)
+      try {
+        pieces.push(typeof chunk === 'string' ? decoder.decode() + chunk : decoder.decode(chunk, { stream: true }))
+      } catch {
+        give('the streamed bytes are not UTF-8 text')
+        return
+      }
+      if (pieces.length >= PIECES_PER_BLOCK) {
+        blocks.push(pieces.join(''))
+        pieces = []
+      }
     },
     problem: () => problem,
     text() {
       if (problem !== undefined) return undefined
-      if (parts.length === 0) {
+      if (chunks === 0) {
         problem = 'the stream ended without a chunk'
         return undefined
       }
-      // The answer is the chunks' bytes in the order sent: a string after
-      // bytes that end mid-character makes text that is not UTF-8.
-      const decoder = new TextDecoder('utf-8', { fatal: true })
-      let text = ''
       try {
-        for (const part of parts) text += typeof part === 'string' ? decoder.decode() + part : decoder.decode(part, { stream: true })
-        text += decoder.decode()
+        pieces.push(decoder.decode())
       } catch {
-        problem = 'the streamed bytes are not UTF-8 text'
+        give('the streamed bytes are not UTF-8 text')
         return undefined
       }
-      return text
+      return blocks.join('') + pieces.join('')
     },
   }
 }
@@ -361,24 +377,38 @@ function passThrough(primed, ended, signal) {
 }
 
 /**
+ * What a chunk held for a slower reader costs against the bound: its text
+ * or bytes, and what the heap spends on holding one more (about 230 bytes
+ * measured for a 1-byte Uint8Array), so tiny chunks are bounded too.
+ */
+function heldSize(chunk) {
+  const payload = typeof chunk === 'string' || isBytes(chunk) ? byteSize(chunk) : 0
+  return payload + 256
+}
+
+/** How many passed chunks wait before the log is compacted (amortized O(1) a chunk). */
+const COMPACT_FROM = 1024
+
+/**
  * One source read for several callers (`dedupe`). Each `reader()` replays
  * the answer from its first chunk and then follows the source, which is
  * read as fast as the fastest reader asks, at most 16 MiB ahead of the
- * slowest (then the fastest waits: memory stays bounded). A chunk every
- * reader has passed is let go. The source is stopped once every reader
- * cancelled; `ended` (as for `passThrough`) runs once, for the source.
- * Readers join only in the turn the shared call resolves (every joiner's
- * `then` runs in it), so nothing is let go or stopped before the first
- * read or cancel has let that turn end.
+ * slowest (counted by `heldSize`; then the fastest waits: memory stays
+ * bounded). A chunk every reader has passed is let go. The source is
+ * stopped once every reader cancelled; `ended` (as for `passThrough`) runs
+ * once, for the source. `expect(readers)` says how many readers the call
+ * will have in all: until they all exist, nothing is let go or stopped.
  */
 function broadcast(primed, ended) {
   const source = relay(primed, ended)
   const log = [primed.first.value]
-  // The position in the answer of `log[0]`, and the bytes `log` holds.
+  // The position in the answer of `log[0]`; `log[0 .. passed)` are let go.
   let base = 0
-  let held = byteSize(primed.first.value)
+  let passed = 0
+  let held = heldSize(primed.first.value)
   const readers = new Set()
-  let joining = true
+  let made = 0
+  let expected
   let finished
   let reading
   let waiting = []
@@ -389,22 +419,20 @@ function broadcast(primed, ended) {
   }
   const changed = () => new Promise((resolve) => waiting.push(resolve))
   const letGo = () => {
-    if (joining) return
+    if (expected === undefined || made < expected) return
     let slowest = base + log.length
     for (const reader of readers) slowest = Math.min(slowest, reader.at)
-    while (base < slowest) {
-      held -= byteSize(log.shift())
-      base++
+    while (base + passed < slowest) {
+      held -= heldSize(log[passed])
+      log[passed++] = undefined
+    }
+    if (passed >= COMPACT_FROM && passed * 2 >= log.length) {
+      log.splice(0, passed)
+      base += passed
+      passed = 0
     }
     if (readers.size === 0 && finished === undefined) source.stop()
-  }
-  let closing
-  const closeJoining = () => {
-    closing ??= setImmediate(() => {
-      joining = false
-      letGo()
-      wake()
-    })
+    wake()
   }
   const readSource = () => {
     reading = source.read().then(
@@ -412,7 +440,7 @@ function broadcast(primed, ended) {
         if (step.done) finished = { error: undefined }
         else {
           log.push(step.value)
-          held += byteSize(step.value)
+          held += heldSize(step.value)
         }
       },
       (error) => {
@@ -425,19 +453,22 @@ function broadcast(primed, ended) {
     })
   }
   return {
+    expect(readerCount) {
+      expected = readerCount
+      letGo()
+    },
     reader() {
       // Positions in the answer; 0, the first chunk, goes with the PrimedStream.
       const reader = { at: 1 }
       readers.add(reader)
+      made++
       const next = async () => {
-        closeJoining()
         for (;;) {
           if (!readers.has(reader)) return STOPPED
           if (reader.at < base + log.length) {
             const value = log[reader.at - base]
             reader.at++
             letGo()
-            wake()
             return { done: false, value }
           }
           if (finished !== undefined) {
@@ -451,12 +482,9 @@ function broadcast(primed, ended) {
         }
       }
       const cancel = () => {
-        closeJoining()
-        if (readers.delete(reader)) {
-          letGo()
-          wake()
-        }
+        if (readers.delete(reader)) letGo()
       }
+      letGo()
       return new PrimedStream(primed.kind, primed.first, next, cancel, primed.objectMode)
     },
   }
