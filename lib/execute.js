@@ -10,7 +10,7 @@ const { attemptsOf, invoke, codedIfUnreadable } = require('./invoke')
 const { succeeded, fellBack, failed, skippedUpFront, asError, MESSAGES } = require('./shapes')
 const { runChain, benchIfThrottled, whenStored } = require('./chain')
 const { primeIfStream, PrimedStream, passThrough, broadcast, replayed, learn, learntShape } = require('./streams')
-const { channels, publish, messageOf } = require('./events')
+const { channels, publish, messageOf, carrying } = require('./events')
 const { warnOnce, warnUnavailable } = require('./warnings')
 const { chainSettings, readOnce, plainlyRight } = require('./chain-options')
 const { plainlyPlain } = require('./plain-call')
@@ -66,12 +66,9 @@ function byAlternative(call, data, attempts, answered) {
   const result = fellBack(data, MESSAGES.alternative, 'alternative', undefined, false, attempts, false, undefined)
   result.metadata.alternative = name
   if (answered.benched.length > 0) result.metadata.benched = answered.benched
-  publish(channels.fallback, () => ({
-    type: 'alternative',
-    operationName: call.operationName,
-    error: messageOf(answered.error),
-    alternative: name,
-  }))
+  publish(channels.fallback, () =>
+    carrying({ type: 'alternative', operationName: call.operationName, error: messageOf(answered.error), alternative: name }, answered.error),
+  )
   return result
 }
 
@@ -170,13 +167,12 @@ function fallbackResult(call, error, attempts, outcome, benched) {
     const shape = streamShape(call)
     if (shape !== undefined) data = replayed(shape, data)
   }
-  publish(channels.fallback, () => ({
-    type,
-    operationName: call.operationName,
-    error: messageOf(error),
-    jobId: outcome.jobId,
-    stale: outcome.stale === true ? true : undefined,
-  }))
+  publish(channels.fallback, () =>
+    carrying(
+      { type, operationName: call.operationName, error: messageOf(error), jobId: outcome.jobId, stale: outcome.stale === true ? true : undefined },
+      error,
+    ),
+  )
   const result = fellBack(data, outcome.message, type, outcome.jobId, outcome.stale, attempts, false, unavailable)
   if (benched !== undefined && benched.length > 0) result.metadata.benched = benched
   return result

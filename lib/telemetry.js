@@ -5,10 +5,13 @@
 // required) and FALLBACK_MECHANISMS_OTEL is not '0', it subscribes to the
 // five channels of lib/events.js and records each message as an event on
 // the active span and in a few metrics. Nothing here may break a call: every
-// handler catches what it throws.
+// handler catches what it throws. An event's `error` is what lib/redact.js
+// lets out, never the error's message by default.
 
 const diagnostics = require('node:diagnostics_channel')
 const { singletons } = require('./classes')
+const { THROWN } = require('./events')
+const { redacted } = require('./redact')
 
 const NAME = 'fallback-mechanisms'
 
@@ -22,11 +25,15 @@ function loadApi() {
   }
 }
 
-/** A message's fields as span attributes: strings, numbers and booleans; Dates as ISO text. */
+/**
+ * A message's fields as span attributes: strings, numbers and booleans;
+ * Dates as ISO text; `error` redacted (lib/redact.js).
+ */
 function attributesOf(message) {
   const attributes = {}
   for (const key of Object.keys(message)) {
-    const value = message[key]
+    let value = message[key]
+    if (key === 'error' && value !== undefined) value = redacted(message[THROWN], value)
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') attributes[key] = value
     else if (value instanceof Date && !Number.isNaN(value.getTime())) attributes[key] = value.toISOString()
   }
