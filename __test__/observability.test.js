@@ -221,7 +221,7 @@ test('without @opentelemetry/api (FALLBACK_MECHANISMS_OTEL=0) nothing subscribes
   assert.deepEqual(await run(env), { subscribed: CHANNELS, data: [1, 2] }, 'with the API installed, the bridge subscribes to all five')
 })
 
-test('OpenTelemetry: span events on the active span, redacted, and the metrics', async (t) => {
+test('OpenTelemetry: span events on the call span, redacted, and the metrics', async (t) => {
   const api = require('@opentelemetry/api')
   const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-base')
   const { MeterProvider, InMemoryMetricExporter, PeriodicExportingMetricReader, AggregationTemporality } = require('@opentelemetry/sdk-metrics')
@@ -260,12 +260,16 @@ test('OpenTelemetry: span events on the active span, redacted, and the metrics',
   await executeWithFallback(fail('down'), { operationName: 'summarise', userId: 'u1', queueOnFailure: { type: 'ai', payload: {} } })
   assert.equal(aiResponseCache.get('never cached', 'otel-model'), null)
 
-  // An event's `error` says the error's name, status and code, never its
-  // message (README, "Redaction"); the diagnostics_channel messages keep it.
-  const [span] = spans.getFinishedSpans()
-  assert.equal(span.name, 'request')
+  // The events go on the call's own span (lib/spans.js), a child of the
+  // active one, and their `error` says the error's name, not its message
+  // (README, "Redaction").
+  const finished = spans.getFinishedSpans()
+  const request = finished.find((span) => span.name === 'request')
+  const call = finished.find((span) => span.name === 'fallback write' && span.parentSpanContext && span.parentSpanContext.spanId === request.spanContext().spanId)
+  assert.ok(call, 'the call span is a child of the active span')
+  assert.deepEqual(request.events, [])
   assert.deepEqual(
-    span.events.map((event) => [event.name, event.attributes]),
+    call.events.map((event) => [event.name, event.attributes]),
     [
       ['fallback-mechanisms.retry', { type: 'retry', operationName: 'write', attempt: 2, error: 'Error' }],
       ['fallback-mechanisms.retry', { type: 'retry', operationName: 'write', attempt: 3, error: 'Error' }],
