@@ -215,6 +215,32 @@ test('the caller\'s signal: the call span and the attempt span in progress end a
   assert.equal(span.attributes['error.type'], 'AbortError')
 })
 
+test('a call skipped up front and a call joined to one in flight: a call span without attempts', async () => {
+  const service = fresh('facebook')
+  const operationName = fresh('post')
+  const options = { operationName, service, allowSkip: true, skipThreshold: 1 }
+  await executeWithFallback(async () => { throw new Error('fb 500') }, options)
+  spans.reset()
+  const skipped = await executeWithFallback(async () => 'never', options)
+  assert.equal(skipped.metadata.skippedWithoutCalling, true)
+  const call = one(`fallback ${operationName}`)
+  assert.deepEqual([call.attributes['fallback.type'], call.attributes['fallback.attempts']], ['skip', 0])
+  assert.equal(named(`chat ${service}`).length, 0)
+
+  spans.reset()
+  const shared = fresh('shared')
+  const dedupe = { operationName: shared, cacheKey: { prompt: fresh('p'), modelId: 'm' }, dedupe: true }
+  let release
+  const answer = new Promise((resolve) => { release = resolve })
+  const host = executeWithFallback(() => answer, dedupe)
+  const joiner = executeWithFallback(async () => 'never', dedupe)
+  release('once')
+  assert.deepEqual([(await host).data, (await joiner).data], ['once', 'once'])
+  const calls = named(`fallback ${shared}`)
+  assert.deepEqual(calls.map((span) => [span.attributes['fallback.attempts'], span.attributes['fallback.joined']]).sort(), [[0, true], [1, undefined]])
+  assert.equal(named(`chat ${shared}`).length, 1)
+})
+
 for (const withRetry of [false, true]) {
   test(`alternatives${withRetry ? ' with timeoutMs' : ''}: a span per model, the 429 benches the primary (cooldown on the call span), passed over later`, async () => {
     const operationName = fresh('answer')

@@ -99,8 +99,11 @@ function streamed(call, primed, attempts, answered) {
       // A cooldown it starts is an event of the attempt's span, open until this returns.
       if (attempt === undefined) streamFailed(call, model, error)
       else {
-        spans.within(attempt, streamFailed, call, model, error)
-        spans.attemptEnded(attempt, true, error)
+        try {
+          spans.within(attempt, streamFailed, call, model, error)
+        } finally {
+          spans.attemptEnded(attempt, true, error)
+        }
       }
     },
     /** The consumer cancelled the stream, or the caller's signal aborted it (lib/streams.js). */
