@@ -341,6 +341,18 @@ export function configure(options: {
    * environment variable `FALLBACK_MECHANISMS_REDIS_TLS_CA`.
    */
   redisTlsCa?: string;
+  /**
+   * What of an error's message goes to OpenTelemetry (span statuses, span event
+   * attributes): `redact(message, error)` gets the message as the contract reads it and
+   * the thrown value, and returns the text to record (cut to 1,000 characters). By
+   * default, and whenever `redact` throws or returns something other than a string, only
+   * the error's name, HTTP status and code are recorded (`'Error 401 invalid_api_key'`),
+   * never its message, which may hold a key or a user's data. `undefined` or `null` goes
+   * back to the default; anything else that is not a function is a `TypeError` with code
+   * `'ERR_INVALID_ARG_TYPE'`, and nothing is changed. The `diagnostics_channel` messages
+   * keep the message: their subscribers are the app's own code. Adjustable at any time.
+   */
+  redact?: ((message: string, error: unknown) => string) | null;
   cache?: AIResponseCacheOptions;
   queue?: BackgroundJobQueueOptions;
   failures?: IntegrationFailureManagerOptions;

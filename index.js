@@ -43,6 +43,7 @@ const { executeWithFallback } = require('./lib/execute')
 const { executeService, getCircuitBreakerStatus } = require('./lib/service')
 const { getStorageStatus } = require('./lib/status')
 const { getCooldowns } = require('./lib/cooldowns')
+const { configureWith } = require('./lib/redact')
 
 // Events and metrics through OpenTelemetry when @opentelemetry/api is
 // installed, unless FALLBACK_MECHANISMS_OTEL=0 (lib/telemetry.js).
@@ -52,7 +53,8 @@ module.exports = {
   executeWithFallback,
   getUserFriendlyMessage: native.getUserFriendlyMessage,
   ...blocks,
-  configure: native.configure,
+  // `redact` is taken out and checked in JavaScript (lib/redact.js).
+  configure: configureWith(native.configure),
   executeService,
   getCircuitBreakerStatus,
   getStorageStatus,

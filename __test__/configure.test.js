@@ -104,3 +104,18 @@ test('configure({}) is allowed and changes nothing', () => {
   aiResponseCache.set('a', 1, 'm')
   assert.equal(aiResponseCache.getStats().size, 1)
 })
+
+test('redact: a function, or undefined/null for the default; anything else a TypeError, with nothing changed', () => {
+  configure({ redact: (message) => message })
+  configure({ redact: null })
+  configure({ redact: undefined, cache: { maxEntries: 3 } })
+  for (let i = 0; i < 5; i++) aiResponseCache.set(`p${i}`, i, 'm')
+  assert.equal(aiResponseCache.getStats().size, 3, 'the other settings of the same call apply')
+  for (const redact of [42, 'mask', {}, true]) {
+    assertThrowsCoded(assert, () => configure({ redact, cache: { maxEntries: 1 } }), TypeError, 'ERR_INVALID_ARG_TYPE', /"options\.redact" property must be of type function/)
+  }
+  assert.equal(aiResponseCache.getStats().size, 3, 'maxEntries: 1 was never applied')
+  assertThrowsCoded(assert, () => configure({ redact: () => '', nope: 1 }), TypeError, 'ERR_INVALID_ARG_VALUE', /Known options: .*, redact$/)
+  assertThrowsCoded(assert, () => configure({ nope: 1 }), TypeError, 'ERR_INVALID_ARG_VALUE', /Known options: .*, redact$/)
+  configure({ redact: undefined })
+})

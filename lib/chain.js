@@ -10,7 +10,7 @@
 
 const native = require('./native')
 const { codedError } = require('./invoke')
-const { channels, publish, messageOf } = require('./events')
+const { channels, publish, messageOf, carrying } = require('./events')
 const { warnOnce } = require('./warnings')
 
 /** `then(value)` now, or once `pending` (a store call on Redis) resolves. */
@@ -87,15 +87,9 @@ function benchIfThrottled(call, name, error, settings) {
   // No later than a Date can say (maxCooldownMs may be up to 2^53 - 1 ms).
   ms = Math.min(ms, LATEST_DATE_MS - now)
   const message = messageOf(error)
-  publish(channels.breaker, () => ({
-    type: 'cooldown',
-    operationName: call.operationName,
-    name,
-    state: 'open',
-    until: new Date(now + ms),
-    cooldownMs: ms,
-    error: message,
-  }))
+  publish(channels.breaker, () =>
+    carrying({ type: 'cooldown', operationName: call.operationName, name, state: 'open', until: new Date(now + ms), cooldownMs: ms, error: message }, error),
+  )
   let stored
   try {
     stored = native.benchModel(name, ms, message, now)
@@ -173,7 +167,7 @@ function remainingOf(call, names, kept, answer) {
 /** Says on the alternative channel how the alternative at `index` (1 for the first) fared. */
 function alternativeTried(call, name, index, outcome, error, cooldownMs) {
   publish(channels.alternative, () => {
-    const message = { type: 'alternative', operationName: call.operationName, alternative: name, index, outcome, error: messageOf(error) }
+    const message = carrying({ type: 'alternative', operationName: call.operationName, alternative: name, index, outcome, error: messageOf(error) }, error)
     if (cooldownMs !== undefined) message.cooldownMs = cooldownMs
     return message
   })

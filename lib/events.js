@@ -42,6 +42,21 @@ function messageOf(error) {
 }
 
 /**
+ * The thrown value a message's `error` was read from, on the message as a
+ * symbol-keyed property that is not enumerable: subscribers see the same
+ * fields as ever, and the OpenTelemetry bridge can say what it was without
+ * its message (lib/redact.js). On the registry, so a bridge subscribed by
+ * an earlier evaluation of this module finds it.
+ */
+const THROWN = Symbol.for('fallback-mechanisms.thrown')
+
+/** `message` with `error`, the value its `error` field was read from (`THROWN`). */
+function carrying(message, error) {
+  if (error !== undefined) Object.defineProperty(message, THROWN, { value: error })
+  return message
+}
+
+/**
  * Publishes `make()` on `channel` when someone listens. A subscriber that
  * throws is the subscriber's problem: diagnostics_channel reports it on
  * the next tick and the call goes on. A message that cannot be made (a
@@ -58,4 +73,4 @@ function publish(channel, make) {
   channel.publish(message)
 }
 
-module.exports = { channels, publish, messageOf }
+module.exports = { channels, publish, messageOf, carrying, THROWN }

@@ -10,10 +10,14 @@ const { attemptsOf, invoke, codedIfUnreadable } = require('./invoke')
 const { succeeded, fellBack, failed, skippedUpFront, asError, MESSAGES } = require('./shapes')
 const { runChain, benchIfThrottled, whenStored } = require('./chain')
 const { primeIfStream, PrimedStream, passThrough, broadcast, replayed, learn, learntShape } = require('./streams')
-const { channels, publish, messageOf } = require('./events')
+const { channels, publish, messageOf, carrying } = require('./events')
 const { warnOnce, warnUnavailable } = require('./warnings')
 const { chainSettings, readOnce, plainlyRight } = require('./chain-options')
 const { plainlyPlain } = require('./plain-call')
+const spans = require('./spans')
+
+/** Spans (lib/spans.js) where `@opentelemetry/api` resolves; read once here, so a call without pays nothing. */
+const tracing = spans.tracing
 
 /** dedupe: each shared (prompt, modelId) call in flight: its result promise, and how many joined it. */
 const inflight = new Map()
@@ -78,12 +82,9 @@ function byAlternative(call, data, attempts, answered) {
   const result = fellBack(data, MESSAGES.alternative, 'alternative', undefined, false, attempts, false, undefined)
   result.metadata.alternative = name
   if (answered.benched.length > 0) result.metadata.benched = answered.benched
-  publish(channels.fallback, () => ({
-    type: 'alternative',
-    operationName: call.operationName,
-    error: messageOf(answered.error),
-    alternative: name,
-  }))
+  publish(channels.fallback, () =>
+    carrying({ type: 'alternative', operationName: call.operationName, error: messageOf(answered.error), alternative: name }, answered.error),
+  )
   return result
 }
 
@@ -96,20 +97,30 @@ function streamed(call, primed, attempts, answered) {
   const shape = { kind: primed.kind, bytes: !primed.first.done && primed.first.value instanceof Uint8Array }
   call.shape = shape
   learn(call.operationName, shape)
-  const model = answered === undefined ? call.service ?? call.operationName : call.models[answered.index].name
+  const model = answered === undefined ? modelOf(call) : call.models[answered.index].name
+  // The span of the attempt that gave the stream: it ends with the stream.
+  const attempt = spans.streamingAttempt(call.trace)
   const ended = {
     completed(text, problem) {
+      if (attempt !== undefined) spans.attemptEnded(attempt, false)
       if (call.prompt === undefined) return undefined
       if (text === undefined) return notCachedWarning(call, problem)
       return cacheAnswer(call, text)
     },
     failed(error) {
-      try {
-        native.recordSkip(model, 'stream', error)
-      } catch (thrown) {
-        warnOnce(call.operationName, 'stream failure', `a failure of "${model}" mid-stream was not recorded: ${messageOf(thrown)}`, 'FALLBACK_STEP_UNAVAILABLE')
+      // A cooldown it starts is an event of the attempt's span, open until this returns.
+      if (attempt === undefined) streamFailed(call, model, error)
+      else {
+        try {
+          spans.within(attempt, streamFailed, call, model, error)
+        } finally {
+          spans.attemptEnded(attempt, true, error)
+        }
       }
-      if (call.chain !== undefined) benchIfThrottled(call, model, error, call.chain)
+    },
+    /** The consumer cancelled the stream, or the caller's signal aborted it (lib/streams.js). */
+    cancelled() {
+      if (attempt !== undefined) spans.attemptEnded(attempt, false, undefined, { 'fallback.stream.cancelled': true })
     },
   }
   let data
@@ -122,6 +133,21 @@ function streamed(call, primed, attempts, answered) {
     data = passThrough(primed, ended, call.signal)
   }
   return answered === undefined ? succeeded(data, attempts) : byAlternative(call, data, attempts, answered)
+}
+
+/** Records a failure of `model` mid-stream, and benches it when it was throttled. */
+function streamFailed(call, model, error) {
+  try {
+    native.recordSkip(model, 'stream', error)
+  } catch (thrown) {
+    warnOnce(call.operationName, 'stream failure', `a failure of "${model}" mid-stream was not recorded: ${messageOf(thrown)}`, 'FALLBACK_STEP_UNAVAILABLE')
+  }
+  if (call.chain !== undefined) benchIfThrottled(call, model, error, call.chain)
+}
+
+/** The primary's model name: the call's `service`, else its `operationName`. */
+function modelOf(call) {
+  return call.service ?? call.operationName
 }
 
 /**
@@ -182,13 +208,12 @@ function fallbackResult(call, error, attempts, outcome, benched) {
     const shape = streamShape(call)
     if (shape !== undefined) data = replayFor(call, shape, data)
   }
-  publish(channels.fallback, () => ({
-    type,
-    operationName: call.operationName,
-    error: messageOf(error),
-    jobId: outcome.jobId,
-    stale: outcome.stale === true ? true : undefined,
-  }))
+  publish(channels.fallback, () =>
+    carrying(
+      { type, operationName: call.operationName, error: messageOf(error), jobId: outcome.jobId, stale: outcome.stale === true ? true : undefined },
+      error,
+    ),
+  )
   const result = fellBack(data, outcome.message, type, outcome.jobId, outcome.stale, attempts, false, unavailable)
   if (benched !== undefined && benched.length > 0) result.metadata.benched = benched
   return result
@@ -200,7 +225,8 @@ function fallbackResult(call, error, attempts, outcome, benched) {
  * the alternative, `undefined` for the primary.
  */
 function attemptModel(call, start, operation, alternative, retryIf) {
-  const attempts = attemptsOf(streamAware(operation, call), {
+  const primed = streamAware(operation, call)
+  const attempts = attemptsOf(call.trace === undefined ? primed : spans.attempting(call.trace, alternative ?? modelOf(call), primed), {
     retryIf,
     withSignal: call.withSignal,
     operationName: call.operationName,
@@ -228,12 +254,20 @@ function withAttempts(call, start, operation, retryIf, signal) {
 /** The chain of models (README, "Alternatives"), then the fallbacks. */
 function chained(call, start, retryIf, signal) {
   const attempting = start !== null && start.attempting
-  const runModel = attempting
-    ? (model, index) => {
-        if (index > 0) start.rearm()
-        return attemptModel(call, start, model.operation, index === 0 ? undefined : model.name, retryIf)
-      }
-    : undefined
+  let runModel
+  if (attempting) {
+    runModel = (model, index) => {
+      if (index > 0) start.rearm()
+      return attemptModel(call, start, model.operation, index === 0 ? undefined : model.name, retryIf)
+    }
+  } else if (call.trace !== undefined) {
+    // Each model called once, as runChain would, with its attempt's span.
+    runModel = (model) =>
+      spans.attempting(call.trace, model.name, streamAware(model.operation, call))().then(
+        (value) => ({ ok: true, value }),
+        (error) => ({ ok: false, error }),
+      )
+  }
   const outcome = runChain(call, call.models, call.chain, runModel, (value) => primeIfStream(value, call.streamSeen), (ended) => {
     if (ended.cancelled) return undefined
     const attempts = attempting ? ended.attempts : undefined
@@ -293,6 +327,8 @@ function checkedCall(read, payload, problem) {
     shared: false,
     // Told the kind of a stream the operation returned.
     streamSeen: undefined,
+    // Its spans (lib/spans.js), when it is traced.
+    trace: undefined,
   }
   call.streamSeen = (kind) => knownStream(call, kind)
   return call
@@ -366,10 +402,22 @@ function executeWithFallback(operation, options) {
   const payloadOnly = typeof start === 'string'
   if (payloadOnly || start === null) {
     call = checkedCall(read, payloadOnly ? start : undefined, undefined)
+    if (tracing) {
+      const run = alternatives === undefined ? () => plain(plainOperation(call, operation), call) : () => chainedCall(call, alternatives, chain, null, operation, undefined, read.signal)
+      return traced(call, run)
+    }
     if (alternatives !== undefined) return chainedCall(call, alternatives, chain, null, operation, undefined, read.signal)
     return plain(operation, call)
   }
   call = checkedCall(read, start.payload === null ? undefined : start.payload, start.payloadProblem === null ? undefined : start.payloadProblem)
+  return tracing ? traced(call, () => started(call, start, operation, read, alternatives, chain)) : started(call, start, operation, read, alternatives, chain)
+}
+
+/**
+ * A call native code checked and did not find plain: skipped up front,
+ * or run (its attempts, its chain), or joined to the same call in flight.
+ */
+function started(call, start, operation, read, alternatives, chain) {
   if (start.skipNow) {
     publish(channels.fallback, () => ({
       type: 'skip',
@@ -389,11 +437,12 @@ function executeWithFallback(operation, options) {
   let run
   if (alternatives !== undefined) run = () => chainedCall(call, alternatives, chain, start, operation, retryIf, read.signal)
   else if (start.attempting) run = () => withAttempts(call, start, operation, retryIf, read.signal)
-  else run = () => plain(operation, call)
+  else run = () => plain(plainOperation(call, operation), call)
   if (!start.shared) return run()
   const key = dedupeKey(call)
   const running = inflight.get(key)
   if (running !== undefined) {
+    if (call.trace !== undefined) call.trace.joined = true
     running.joiners++
     return running.promise.then(joined)
   }
@@ -417,6 +466,33 @@ function chainedCall(call, alternatives, chain, start, operation, retryIf, signa
   call.chain = chain
   call.models = [{ name: call.service ?? call.operationName, operation }, ...alternatives]
   return chained(call, start, retryIf, signal)
+}
+
+/**
+ * `run()` (the call, which returns its promise) under the call's span,
+ * which ends when the promise settles (lib/spans.js).
+ */
+function traced(call, run) {
+  const trace = spans.callStarted(call.operationName)
+  if (trace === undefined) return run()
+  call.trace = trace
+  let promise
+  try {
+    promise = spans.within(trace, run)
+  } catch (thrown) {
+    spans.callRejected(trace, thrown)
+    throw thrown
+  }
+  promise.then(
+    (result) => spans.callEnded(trace, result),
+    (error) => spans.callRejected(trace, error),
+  )
+  return promise
+}
+
+/** The operation `plain` calls: with its attempt's span when the call is traced. */
+function plainOperation(call, operation) {
+  return call.trace === undefined ? operation : spans.attempting(call.trace, modelOf(call), streamAware(operation, call))
 }
 
 /** One attempt on this thread: no retry, no timeout, no signal. */

@@ -1,7 +1,7 @@
 'use strict'
 
 const { AsyncResource } = require('node:async_hooks')
-const { channels, publish, messageOf } = require('./events')
+const { channels, publish, messageOf, carrying } = require('./events')
 
 /** An `Error` with a `code`, as this package's own errors have. */
 function codedError(message, code) {
@@ -59,13 +59,8 @@ function attemptsOf(operation, { retryIf, withSignal, operationName, alternative
   function retried(n) {
     publish(channels.retry, () => {
       const previous = outcomes.get(n - 1)
-      return {
-        type: 'retry',
-        operationName,
-        attempt: n,
-        error: previous === undefined ? undefined : messageOf(previous.error),
-        alternative,
-      }
+      const error = previous === undefined ? undefined : previous.error
+      return carrying({ type: 'retry', operationName, attempt: n, error: previous === undefined ? undefined : messageOf(error), alternative }, error)
     })
   }
   return {

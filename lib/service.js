@@ -9,7 +9,7 @@ const native = require('./native')
 const { attemptsOf, codedError, invoke } = require('./invoke')
 const { MESSAGES, asError } = require('./shapes')
 const { runningCooldowns } = require('./cooldowns')
-const { channels, publish, messageOf } = require('./events')
+const { channels, publish, messageOf, carrying } = require('./events')
 
 /**
  * operation → the state of its breaker when last seen here, for breakers
@@ -53,14 +53,13 @@ function sawBreaker(operation, state, error) {
     if (lastSeen.size >= 10_000) lastSeen.delete(lastSeen.keys().next().value)
     lastSeen.set(operation, state)
   }
-  publish(channels.breaker, () => ({
-    type: 'breaker',
-    operationName: operation,
-    state,
-    previousState,
-    failureCount: failureCountOf(operation),
-    error: state === 'open' ? messageOf(error) : undefined,
-  }))
+  const thrown = state === 'open' ? error : undefined
+  publish(channels.breaker, () =>
+    carrying(
+      { type: 'breaker', operationName: operation, state, previousState, failureCount: failureCountOf(operation), error: thrown === undefined ? undefined : messageOf(thrown) },
+      thrown,
+    ),
+  )
 }
 
 /** After the call failed: `fallback`, then `gracefulDegradation`, then the failure itself. */

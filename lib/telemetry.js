@@ -5,10 +5,15 @@
 // required) and FALLBACK_MECHANISMS_OTEL is not '0', it subscribes to the
 // five channels of lib/events.js and records each message as an event on
 // the active span and in a few metrics. Nothing here may break a call: every
-// handler catches what it throws.
+// handler catches what it throws. An event's `error` is what lib/redact.js
+// lets out, never the error's message by default. The spans of
+// executeWithFallback are made by lib/spans.js, which makes its call's
+// span the active one while the call runs, so these events land on it.
 
 const diagnostics = require('node:diagnostics_channel')
 const { singletons } = require('./classes')
+const { THROWN } = require('./events')
+const { redacted } = require('./redact')
 
 const NAME = 'fallback-mechanisms'
 
@@ -22,16 +27,23 @@ function loadApi() {
   }
 }
 
-/** A message's fields as span attributes: strings, numbers and booleans; Dates as ISO text. */
+/**
+ * A message's fields as span attributes: strings, numbers and booleans;
+ * Dates as ISO text; `error` redacted (lib/redact.js).
+ */
 function attributesOf(message) {
   const attributes = {}
   for (const key of Object.keys(message)) {
-    const value = message[key]
+    let value = message[key]
+    if (key === 'error' && value !== undefined) value = redacted(message[THROWN], value)
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') attributes[key] = value
     else if (value instanceof Date && !Number.isNaN(value.getTime())) attributes[key] = value.toISOString()
   }
   return attributes
 }
+
+/** The instruments of the API loaded last, made once (lib/spans.js records in the same). */
+let following
 
 /**
  * The instruments, on the meter of the global MeterProvider as it is now.
@@ -40,9 +52,10 @@ function attributesOf(message) {
  * makes the instruments again on a new one.
  */
 function instrumentsOn(api) {
+  if (following !== undefined && following.api === api) return following.instruments
   let provider
   let instruments
-  return () => {
+  const follow = () => {
     const current = api.metrics.getMeterProvider()
     if (current === provider) return instruments
     provider = current
@@ -52,6 +65,13 @@ function instrumentsOn(api) {
       retries: meter.createCounter('fallback_mechanisms.retries', { description: 'Attempts started after a failed one' }),
       alternatives: meter.createCounter('fallback_mechanisms.alternatives', { description: 'Alternatives tried or passed over, by outcome' }),
       jobs: meter.createCounter('fallback_mechanisms.jobs', { description: 'Job outcomes recorded by the worker, by outcome' }),
+      cooldowns: meter.createCounter('fallback_mechanisms.cooldowns', { description: 'Models benched (cooldowns started), by gen_ai.request.model' }),
+      // The GenAI semantic conventions' client metric, with their advised buckets.
+      duration: meter.createHistogram('gen_ai.client.operation.duration', {
+        description: 'GenAI operation duration',
+        unit: 's',
+        advice: { explicitBucketBoundaries: [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92] },
+      }),
     }
     // Read at collection time only.
     const { aiResponseCache, backgroundJobQueue } = singletons
@@ -78,6 +98,8 @@ function instrumentsOn(api) {
     )
     return instruments
   }
+  following = { api, instruments: follow }
+  return follow
 }
 
 /** What each channel adds to the metrics. */
@@ -87,6 +109,7 @@ function counted(instruments, channel, message) {
   else if (channel === 'retry') instruments.retries.add(1, operation)
   else if (channel === 'alternative') instruments.alternatives.add(1, { outcome: message.outcome, 'alternative.name': message.alternative, ...operation })
   else if (channel === 'job') instruments.jobs.add(1, { outcome: message.type, 'job.type': message.jobType, ...operation })
+  else if (channel === 'breaker' && message.type === 'cooldown') instruments.cooldowns.add(1, { 'gen_ai.request.model': message.name, ...operation })
 }
 
 /** Set on the thread's global once the bridge is on: a module evaluated again (hot reload) subscribes once. */
@@ -120,4 +143,4 @@ function start() {
   return true
 }
 
-module.exports = { start }
+module.exports = { start, loadApi, instrumentsOn, NAME }

@@ -8,18 +8,13 @@
 
 const { invoke, codedError } = require('./invoke')
 const { job: toJob } = require('./shapes')
-const { channels, publish, messageOf } = require('./events')
+const { channels, publish, messageOf, carrying } = require('./events')
 
 /** Publishes a recorded outcome of `job` on the job channel. */
 function published(type, job, error) {
-  publish(channels.job, () => ({
-    type,
-    operationName: job.operation,
-    jobId: job.id,
-    jobType: job.type,
-    retryCount: job.retryCount,
-    error: messageOf(error),
-  }))
+  publish(channels.job, () =>
+    carrying({ type, operationName: job.operation, jobId: job.id, jobType: job.type, retryCount: job.retryCount, error: messageOf(error) }, error),
+  )
 }
 
 /**

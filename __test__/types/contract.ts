@@ -114,6 +114,13 @@ async function usage(): Promise<void> {
   configure({ cache: { ttl: 1 } });
   configure({ storagePath: '.data/fallbacks.db', durability: 'fsync', queue: { maxSize: 1 } });
   configure({ busyTimeoutMs: 100 });
+  configure({ redact: (message, error) => (error instanceof Error ? error.name : message.replace(/sk-[\w-]+/g, '[key]')) });
+  configure({ redact: null });
+  configure({ redact: undefined });
+  // @ts-expect-error redact is a function
+  configure({ redact: 42 });
+  // @ts-expect-error redact returns a string
+  configure({ redact: () => 1 });
   // @ts-expect-error busyTimeoutMs is a number
   configure({ busyTimeoutMs: '100' });
   // @ts-expect-error durability is 'normal' | 'fsync'
