@@ -9,7 +9,7 @@ const native = require('./native')
 const { attemptsOf, invoke, codedIfUnreadable } = require('./invoke')
 const { succeeded, fellBack, failed, skippedUpFront, asError, MESSAGES } = require('./shapes')
 const { runChain, benchIfThrottled, whenStored } = require('./chain')
-const { primeIfStream, PrimedStream, passThrough, broadcast, replayed, learn, learntShape } = require('./streams')
+const { primeIfStream, PrimedStream, passThrough, broadcast, replayed, learn, learntShape, cancelQuietly } = require('./streams')
 const { channels, publish, messageOf, carrying } = require('./events')
 const { warnOnce, warnUnavailable } = require('./warnings')
 const { chainSettings, readOnce, plainlyRight } = require('./chain-options')
@@ -225,7 +225,19 @@ function fallbackResult(call, error, attempts, outcome, benched) {
  * the alternative, `undefined` for the primary.
  */
 function attemptModel(call, start, operation, alternative, retryIf) {
-  const primed = streamAware(operation, call)
+  // A stream whose first chunk came as the caller aborted is nobody's: it is
+  // cancelled (and its span ended), whether it came just before or after.
+  let abandoned = false
+  let answer
+  const aware = streamAware(operation, call)
+  const primed = (...args) =>
+    aware(...args).then((value) => {
+      if (value instanceof PrimedStream) {
+        if (abandoned) abandonStream(call, value)
+        else answer = value
+      }
+      return value
+    })
   const attempts = attemptsOf(call.trace === undefined ? primed : spans.attempting(call.trace, alternative ?? modelOf(call), primed), {
     retryIf,
     withSignal: call.withSignal,
@@ -234,10 +246,21 @@ function attemptModel(call, start, operation, alternative, retryIf) {
   })
   call.abortAttempts = attempts.abortAll
   return start.runAttempts(attempts.attempt(1), attempts.attempt, attempts.abort).then(({ ok, attempts: count, cancelled }) => {
-    if (cancelled) return { cancelled: true }
+    if (cancelled) {
+      abandoned = true
+      if (answer !== undefined) abandonStream(call, answer)
+      return { cancelled: true }
+    }
     const last = attempts.outcome(count)
     return ok || 'value' in last ? { ok: true, value: last.value, attempts: count } : { ok: false, error: last.error, attempts: count }
   })
+}
+
+/** A primed stream of a call the caller abandoned: cancelled, and its attempt's span ended. */
+function abandonStream(call, primed) {
+  cancelQuietly(primed.cancel, call.signal === undefined ? undefined : call.signal.reason)
+  const attempt = spans.streamingAttempt(call.trace)
+  if (attempt !== undefined) spans.attemptEnded(attempt, false, undefined, { 'fallback.stream.cancelled': true })
 }
 
 /** The primary's attempts, then the fallbacks. */

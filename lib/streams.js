@@ -524,4 +524,4 @@ function learntShape(operationName) {
   return learnt.get(operationName)
 }
 
-module.exports = { primeIfStream, PrimedStream, passThrough, broadcast, replayed, learn, learntShape }
+module.exports = { primeIfStream, PrimedStream, passThrough, broadcast, replayed, learn, learntShape, cancelQuietly }
