@@ -370,6 +370,54 @@ test('a stream the consumer cancels, or the caller aborts mid-way: its attempt s
   }
 })
 
+test('a caller who aborts just after the first chunk came: the stream is cancelled and its attempt span ends', async () => {
+  const afterMicrotasks = (k, fn) => (k === 0 ? fn() : queueMicrotask(() => afterMicrotasks(k - 1, fn)))
+  // The abort lands at different points between the first chunk and the call settling.
+  for (const k of [2, 4, 6, 8, 12]) {
+    const operationName = fresh('gap')
+    const controller = new AbortController()
+    let cancelled = false
+    const model = new ReadableStream({
+      start: (c) => c.enqueue('first'),
+      pull: () => new Promise(() => {}),
+      cancel: () => {
+        cancelled = true
+      },
+    })
+    const result = await executeWithFallback(
+      async () => {
+        afterMicrotasks(k, () => controller.abort(new Error('user left')))
+        return model
+      },
+      { operationName, signal: controller.signal, timeoutMs: 60_000 },
+    ).catch(() => undefined)
+    // Settled before the abort: the caller's stream ends with its reason.
+    if (result !== undefined) {
+      const reader = result.data.getReader()
+      await reader.read()
+      await assert.rejects(reader.read(), /user left/)
+    }
+    await sleep(5)
+    assert.equal(cancelled, true, `k = ${k}: the stream is cancelled`)
+    assert.equal(named(`chat ${operationName}`).length, 1, `k = ${k}: the attempt span ended`)
+  }
+})
+
+test('a key in an error code goes on no span or metric, whatever redact says', async () => {
+  const operationName = fresh('code')
+  const error = Object.assign(new Error('401 Incorrect API key provided: sk-proj-SECRET123'), { code: 'sk-proj-SECRET123', name: 'Bearer:SECRETtoken' })
+  configure({ redact: () => '[redacted]' })
+  try {
+    await executeWithFallback(async () => Promise.reject(error), { operationName, retry: { maxRetries: 1, baseDelayMs: 1 }, defaultValue: 'd' })
+  } finally {
+    configure({ redact: null })
+  }
+  const attempt = named(`chat ${operationName}`)[0]
+  assert.equal(attempt.attributes['error.type'], '_OTHER')
+  const text = JSON.stringify([finished().map((span) => [span.attributes, span.status, span.events]), await points('gen_ai.client.operation.duration')])
+  assert.ok(!text.includes('SECRET'), text)
+})
+
 /** Everything the exporters hold, as text. */
 async function exported() {
   await reader.forceFlush()

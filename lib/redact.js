@@ -18,8 +18,12 @@ const REDACT = Symbol.for('fallback-mechanisms.redact')
 /** The longest text `redact` may put on a span; the rest is cut. */
 const MAX_REDACTED = 1_000
 
-/** A name, code or status short and plain enough to be no secret. */
-const TOKEN = /^[\w$.:-]{1,64}$/
+/**
+ * A name or code plain enough to go on spans and metric attributes: an
+ * identifier (letters, digits, `_`, `.`) of at most 64 characters. Keys
+ * and tokens (`sk-proj-...`, `Bearer:...`) hold other characters.
+ */
+const TOKEN = /^[A-Za-z0-9_.]{1,64}$/
 
 /** `read()`, or `undefined` when it throws (a hostile getter). */
 function quietly(read) {

@@ -21,8 +21,15 @@ const { PrimedStream } = require('./streams')
 const api = loadApi()
 const tracing = api !== undefined
 const VERSION = tracing ? require('../package.json').version : undefined
-/** The ProxyTracer: a TracerProvider registered later is used from then on. */
-const tracer = tracing ? api.trace.getTracer(NAME, VERSION) : undefined
+/**
+ * The tracer of the provider registered now, asked for at each call: a
+ * provider registered later (also through another copy of the API, or
+ * after `trace.disable()`) is used from then on, and a provider whose
+ * `getTracer` throws costs that call its span, never the package's load.
+ */
+function tracer() {
+  return api.trace.getTracer(NAME, VERSION)
+}
 
 /** `gen_ai.operation.name` of every attempt: the conventions' name for a chat or text completion. */
 const OPERATION = 'chat'
@@ -59,7 +66,7 @@ function traceable() {
 function callStarted(operationName) {
   try {
     if (!traceable() && !metered()) return undefined
-    const span = tracer.startSpan(`fallback ${operationName}`, { kind: api.SpanKind.INTERNAL, attributes: { 'operation.name': operationName } })
+    const span = tracer().startSpan(`fallback ${operationName}`, { kind: api.SpanKind.INTERNAL, attributes: { 'operation.name': operationName } })
     if (!span.isRecording() && !metered()) return undefined
     return { span, context: api.trace.setSpan(api.context.active(), span), attempts: 0, streaming: undefined, joined: false }
   } catch {
@@ -67,9 +74,31 @@ function callStarted(operationName) {
   }
 }
 
-/** `fn(...args)` with `trace`'s span (a call's or an attempt's) active. */
+/**
+ * `fn(...args)` with `trace`'s span (a call's or an attempt's) active. A
+ * context manager that throws is not the call's problem: `fn` runs once
+ * all the same, and what it returned or threw is what comes out.
+ */
 function within(trace, fn, ...args) {
-  return api.context.with(trace.context, fn, undefined, ...args)
+  let ran = false
+  let outcome
+  const run = () => {
+    ran = true
+    try {
+      outcome = { value: fn(...args) }
+    } catch (thrown) {
+      outcome = { thrown }
+    }
+    return outcome.value
+  }
+  try {
+    api.context.with(trace.context, run)
+  } catch {
+    // Ran without the context, below.
+  }
+  if (!ran) run()
+  if ('thrown' in outcome) throw outcome.thrown
+  return outcome.value
 }
 
 /** Ends the call's span when its promise settles: `result` is what it resolved with. */
@@ -106,7 +135,7 @@ function callRejected(trace, error) {
 function attemptStarted(trace, model, n) {
   try {
     const attributes = { 'gen_ai.operation.name': OPERATION, 'gen_ai.request.model': model, 'fallback.attempt': n }
-    const span = tracer.startSpan(`${OPERATION} ${model}`, { kind: api.SpanKind.CLIENT, attributes }, trace.context)
+    const span = tracer().startSpan(`${OPERATION} ${model}`, { kind: api.SpanKind.CLIENT, attributes }, trace.context)
     trace.attempts += 1
     return { span, context: api.trace.setSpan(trace.context, span), model, started: performance.now(), ended: false }
   } catch {
