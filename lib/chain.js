@@ -109,20 +109,18 @@ function benchIfThrottled(call, name, error, settings) {
  * failure store knows without a look-up, kept current by native code from
  * any thread (src/core/quiet.rs): a chain asks the store only while a
  * cooldown may run. `0xFFFFFFFF`: always ask (a store on a server or in a
- * file, which other processes share).
+ * file, which other processes share). One array per environment, made by
+ * native code in its own realm, so a `vm` context that loads the package
+ * (a Jest test file) is never held by it.
  */
 const quietFrom = watchedQuietTime()
 
 function watchedQuietTime() {
-  // Without SharedArrayBuffer (an embedder may leave it out): always ask.
-  if (typeof SharedArrayBuffer !== 'function') return new Uint32Array([0xffffffff])
-  const slot = new Uint32Array(new SharedArrayBuffer(4))
   try {
-    native.watchCooldowns(slot)
+    return native.cooldownSlot()
   } catch {
-    slot[0] = 0xffffffff
+    return new Uint32Array([0xffffffff])
   }
-  return slot
 }
 
 /**

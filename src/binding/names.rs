@@ -2,9 +2,12 @@
 //! each worker thread have their own): the property names read on hot paths
 //! and a few built-in functions, held by reference in the environment's
 //! instance data (`Env::set_instance_data`), made on first use and gone with
-//! the environment.
+//! the environment; and, beside them, what other modules keep per
+//! environment (`Held`). All of it comes from the environment's own realm,
+//! never from a `vm` context that loaded the package: holding a value of
+//! such a context strongly would keep the whole context alive.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 
 use napi::Env;
 
@@ -72,10 +75,20 @@ pub enum Builtin {
 }
 
 /// The instance data: an array of the property-name strings, by `Prop`
-/// (Node.js 20 cannot reference a string directly), and the built-ins.
+/// (Node.js 20 cannot reference a string directly), the built-ins, and
+/// what other modules hold.
 struct EnvNames {
   names: Reference,
   builtins: [Reference; 4],
+  held: Held,
+}
+
+/// What other binding modules keep per environment, each made on first use.
+#[derive(Default)]
+pub struct Held {
+  /// `cooldownSlot()`'s array, made from this environment's own global
+  /// (cooldowns.rs).
+  pub cooldown_slot: OnceCell<Reference>,
 }
 
 thread_local! {
@@ -122,7 +135,13 @@ impl Js {
         self.keep(self.get(global, c"String")?)?,
         self.keep(self.get(global, c"Error")?)?,
       ],
+      held: Held::default(),
     })
+  }
+
+  /// What other binding modules keep in this environment.
+  pub fn held(self) -> JsResult<&'static Held> {
+    Ok(&self.env_names()?.held)
   }
 
   pub fn name(self, name: Prop) -> JsResult<Raw> {
