@@ -7,14 +7,14 @@
 //! never from a `vm` context that loaded the package: holding a value of
 //! such a context strongly would keep the whole context alive.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
 
 use napi::Env;
 
 use crate::core::clock;
 
 use super::errors::{Fault, JsResult};
-use super::raw::{Js, Kind, Raw, Reference};
+use super::raw::{Js, Kind, Raw, Reference, Weak};
 
 macro_rules! named {
   ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -89,6 +89,10 @@ pub struct Held {
   /// `cooldownSlot()`'s array, made from this environment's own global
   /// (cooldowns.rs).
   pub cooldown_slot: OnceCell<Reference>,
+  /// The OpenTelemetry bridge's handlers, oldest first, held weakly, and
+  /// whether the relay subscribed here yet (relay.rs).
+  pub relay: RefCell<Vec<Weak>>,
+  pub relay_subscribed: Cell<bool>,
 }
 
 thread_local! {

@@ -548,6 +548,37 @@ impl Js {
   }
 }
 
+/// A weak reference (a count of 0): it does not keep its value alive, and
+/// says `None` once the value is collected. Made and used in one
+/// environment, on its thread; deleted by `Js::forget`, which takes it.
+#[derive(Debug)]
+pub struct Weak(sys::napi_ref);
+
+impl Js {
+  pub fn weak(self, value: Raw) -> JsResult<Weak> {
+    let mut reference = ptr::null_mut();
+    // SAFETY: module invariant; `napi_create_reference` writes only to the local out-pointer.
+    self.check(unsafe { sys::napi_create_reference(self.env, value.0, 0, &mut reference) })?;
+    Ok(Weak(reference))
+  }
+
+  /// The value behind `weak`, or `None` once it was collected.
+  pub fn weak_value(self, weak: &Weak) -> JsResult<Option<Raw>> {
+    let mut value = ptr::null_mut();
+    // SAFETY: module invariant, and `weak` was made by `Js::weak` in this
+    // environment and not deleted (`forget` takes it by value).
+    self.check(unsafe { sys::napi_get_reference_value(self.env, weak.0, &mut value) })?;
+    Ok((!value.is_null()).then_some(Raw(value)))
+  }
+
+  /// Deletes `weak`.
+  pub fn forget(self, weak: Weak) {
+    // SAFETY: module invariant, and `weak` was made by `Js::weak` in this
+    // environment; taken by value, it is deleted once and never used again.
+    unsafe { sys::napi_delete_reference(self.env, weak.0) };
+  }
+}
+
 /// A typed array's element type, length, first element and buffer.
 struct TypedArray {
   kind: sys::napi_typedarray_type,
