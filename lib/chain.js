@@ -13,9 +13,15 @@ const { codedError } = require('./invoke')
 const { channels, publish, messageOf } = require('./events')
 const { warnOnce } = require('./warnings')
 
+// Native calls answer with promises of the addon's own realm, which are not
+// `instanceof Promise` in a `vm` context that loaded the package (Jest): a
+// pending answer is told by its `then` (as cheap as `instanceof`, where
+// util.types.isPromise costs a call into C++ on this hot path).
+const isPromise = (value) => typeof value?.then === 'function'
+
 /** `then(value)` now, or once `pending` (a store call on Redis) resolves. */
 function whenStored(pending, then) {
-  return pending instanceof Promise ? pending.then(then) : then(pending)
+  return isPromise(pending) ? pending.then(then) : then(pending)
 }
 
 /**
@@ -101,7 +107,7 @@ function benchIfThrottled(call, name, error, settings) {
   const warn = (problem) => {
     if (problem !== null && problem !== undefined) warnCooldownsUnavailable(call.operationName, problem)
   }
-  return stored instanceof Promise ? stored.then(warn, (thrown) => warn(messageOf(thrown))) : warn(stored)
+  return isPromise(stored) ? stored.then(warn, (thrown) => warn(messageOf(thrown))) : warn(stored)
 }
 
 /**
@@ -149,7 +155,7 @@ function cooldownsOf(call, models) {
   }
   // `null`: no cooldown runs at all (answered without a look-up).
   if (answer === null) return null
-  return answer instanceof Promise ? answer.then((left) => remainingOf(call, names, kept, left), (thrown) => remainingOf(call, names, kept, messageOf(thrown))) : remainingOf(call, names, kept, answer)
+  return isPromise(answer) ? answer.then((left) => remainingOf(call, names, kept, left), (thrown) => remainingOf(call, names, kept, messageOf(thrown))) : remainingOf(call, names, kept, answer)
 }
 
 /** The store's answer for `kept` (or why it could not say) spread over `names`. */
@@ -194,7 +200,7 @@ function alternativeTried(call, name, index, outcome, error, cooldownMs) {
 async function runChain(call, models, settings, runModel, prime, finish) {
   // Awaited only when it is a promise (on Redis): each await is a turn of the microtask queue.
   let remaining = cooldownsOf(call, models)
-  if (remaining instanceof Promise) remaining = await remaining
+  if (isPromise(remaining)) remaining = await remaining
   let benched
   let waits
   let attempts = 0
@@ -230,7 +236,7 @@ async function runChain(call, models, settings, runModel, prime, finish) {
       }
     } else {
       let outcome = runModel(models[index], index)
-      if (outcome instanceof Promise) outcome = await outcome
+      if (isPromise(outcome)) outcome = await outcome
       if (outcome.cancelled) return finish(outcome)
       attempts += outcome.attempts || 0
       ;({ ok, value, error } = outcome)
@@ -249,7 +255,7 @@ async function runChain(call, models, settings, runModel, prime, finish) {
       firstError = error
     }
     const benching = benchIfThrottled(call, name, error, settings)
-    if (benching instanceof Promise) (storing ??= []).push(benching)
+    if (isPromise(benching)) (storing ??= []).push(benching)
     if (index > 0) alternativeTried(call, name, index, 'failure', error)
     if (!movesOn(call.alternativesOn, error)) break
   }

@@ -10,6 +10,7 @@
 // replayed as a stream of that kind.
 
 const { Readable } = require('node:stream')
+const { isPromise } = require('node:util').types
 const { codedError } = require('./invoke')
 
 /** The longest answer collected for the cache; a longer one is passed through, not cached. */
@@ -229,7 +230,8 @@ function passThrough(primed, ended, signal) {
     } catch {
       return undefined
     }
-    return caching instanceof Promise ? caching.catch(() => {}) : undefined
+    // A promise of the addon's realm (Redis), which `instanceof` misses in a `vm` context.
+    return isPromise(caching) ? caching.catch(() => {}) : undefined
   }
   const failed = (error) => {
     if (ended !== undefined && !(signal !== undefined && signal.aborted && error === signal.reason)) ended.failed(error)
