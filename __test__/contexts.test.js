@@ -45,6 +45,23 @@ test('contexts that loaded the package are collected, with the bridge off', asyn
   assert.deepEqual(seen.afterFirst, seen.before, 'no subscriber with the bridge off')
 })
 
+test('contexts that loaded the package are collected when they all share the real process', async () => {
+  const seen = await runChild({ CONTEXTS_SHARED_PROCESS: '1' })
+  assertNoneKept(seen)
+})
+
+test('a process ending with writes Redis never took still waits for them and says how many were lost', async () => {
+  const { freePort } = require('../scripts/redis-server')
+  // Nothing listens on the port: the job is accepted and waits.
+  const url = `redis://127.0.0.1:${await freePort()}`
+  const code = `require(${JSON.stringify(path.join(__dirname, '..'))}).backgroundJobQueue.enqueue({ type: 'ai', payload: {}, userId: 'u', operation: 'exit-wait' })`
+  const stderr = await new Promise((resolve, reject) => {
+    const env = { ...process.env, NODE_OPTIONS: '', FALLBACK_MECHANISMS_REDIS_URL: url, FALLBACK_MECHANISMS_DB: '' }
+    execFile(process.execPath, ['-e', code], { env }, (error, _stdout, stderr) => (error ? reject(error) : resolve(stderr)))
+  })
+  assert.match(stderr, /\[REDIS_WRITES_UNSENT\] Warning: fallback-mechanisms: 1 write\(s\) accepted while Redis did not answer were not written before the process ended \(waited 5000 ms\)/)
+})
+
 test('relayEvent calls the newest handler handed to relayEventsTo, never throws, and relayEventsTo says when to subscribe', () => {
   const native = require('../lib/native')
   const seen = []

@@ -93,6 +93,8 @@ pub struct Held {
   /// whether the relay subscribed here yet (relay.rs).
   pub relay: RefCell<Vec<Weak>>,
   pub relay_subscribed: Cell<bool>,
+  /// Whether `beforeExit` waited for the unwritten writes yet (status.rs).
+  pub exit_waited: Cell<bool>,
 }
 
 thread_local! {
