@@ -332,13 +332,23 @@ test('a model benched in a worker thread is skipped by the next chain on this th
   integrationFailureManager.clearFailures(again)
 })
 
-test('watchCooldowns takes only a Uint32Array over a SharedArrayBuffer', () => {
-  for (const slot of [undefined, new Uint32Array(1), new Float64Array(new SharedArrayBuffer(8)), new Uint32Array(new SharedArrayBuffer(4), 4, 0), [0]]) {
-    assertThrowsCoded(assert, () => native.watchCooldowns(slot), TypeError, 'ERR_INVALID_ARG_TYPE', /"slot" argument must be a Uint32Array over a SharedArrayBuffer/)
-  }
-  const slot = new Uint32Array(new SharedArrayBuffer(4))
-  native.watchCooldowns(slot)
+test('cooldownSlot: one Uint32Array over a SharedArrayBuffer per environment, the same for every caller', async () => {
+  const slot = native.cooldownSlot()
+  assert.equal(native.cooldownSlot(), slot, 'made once, then the same array')
+  assert.ok(slot instanceof Uint32Array, "made in this environment's own realm")
+  assert.ok(slot.buffer instanceof SharedArrayBuffer)
+  assert.equal(slot.length, 1)
   // Told the current time at once: always ask for a store other processes share.
   if (inMemory()) assert.notEqual(slot[0], 0xffffffff)
   else assert.equal(slot[0], 0xffffffff)
+  // A worker thread is another environment: an array of its own.
+  const worker = new Worker(`
+    const { parentPort } = require('node:worker_threads')
+    const native = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'native.js'))})
+    parentPort.postMessage({ same: native.cooldownSlot() === native.cooldownSlot(), buffer: native.cooldownSlot().buffer })
+  `, { eval: true })
+  const seen = await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject) })
+  await new Promise((resolve) => worker.once('exit', resolve))
+  assert.equal(seen.same, true)
+  assert.ok(seen.buffer instanceof SharedArrayBuffer)
 })

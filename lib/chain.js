@@ -13,9 +13,15 @@ const { codedError } = require('./invoke')
 const { channels, publish, messageOf, carrying } = require('./events')
 const { warnOnce } = require('./warnings')
 
+// Native calls answer with promises of the addon's own realm, which are not
+// `instanceof Promise` in a `vm` context that loaded the package (Jest): a
+// pending answer is told by its `then` (as cheap as `instanceof`, where
+// util.types.isPromise costs a call into C++ on this hot path).
+const isPromise = (value) => typeof value?.then === 'function'
+
 /** `then(value)` now, or once `pending` (a store call on Redis) resolves. */
 function whenStored(pending, then) {
-  return pending instanceof Promise ? pending.then(then) : then(pending)
+  return isPromise(pending) ? pending.then(then) : then(pending)
 }
 
 /**
@@ -99,7 +105,7 @@ function benchIfThrottled(call, name, error, settings) {
   const warn = (problem) => {
     if (problem !== null && problem !== undefined) warnCooldownsUnavailable(call.operationName, problem)
   }
-  return stored instanceof Promise ? stored.then(warn, (thrown) => warn(messageOf(thrown))) : warn(stored)
+  return isPromise(stored) ? stored.then(warn, (thrown) => warn(messageOf(thrown))) : warn(stored)
 }
 
 /**
@@ -107,20 +113,18 @@ function benchIfThrottled(call, name, error, settings) {
  * failure store knows without a look-up, kept current by native code from
  * any thread (src/core/quiet.rs): a chain asks the store only while a
  * cooldown may run. `0xFFFFFFFF`: always ask (a store on a server or in a
- * file, which other processes share).
+ * file, which other processes share). One array per environment, made by
+ * native code in its own realm, so a `vm` context that loads the package
+ * (a Jest test file) is never held by it.
  */
 const quietFrom = watchedQuietTime()
 
 function watchedQuietTime() {
-  // Without SharedArrayBuffer (an embedder may leave it out): always ask.
-  if (typeof SharedArrayBuffer !== 'function') return new Uint32Array([0xffffffff])
-  const slot = new Uint32Array(new SharedArrayBuffer(4))
   try {
-    native.watchCooldowns(slot)
+    return native.cooldownSlot()
   } catch {
-    slot[0] = 0xffffffff
+    return new Uint32Array([0xffffffff])
   }
-  return slot
 }
 
 /**
@@ -149,7 +153,7 @@ function cooldownsOf(call, models) {
   }
   // `null`: no cooldown runs at all (answered without a look-up).
   if (answer === null) return null
-  return answer instanceof Promise ? answer.then((left) => remainingOf(call, names, kept, left), (thrown) => remainingOf(call, names, kept, messageOf(thrown))) : remainingOf(call, names, kept, answer)
+  return isPromise(answer) ? answer.then((left) => remainingOf(call, names, kept, left), (thrown) => remainingOf(call, names, kept, messageOf(thrown))) : remainingOf(call, names, kept, answer)
 }
 
 /** The store's answer for `kept` (or why it could not say) spread over `names`. */
@@ -194,7 +198,7 @@ function alternativeTried(call, name, index, outcome, error, cooldownMs) {
 async function runChain(call, models, settings, runModel, prime, finish) {
   // Awaited only when it is a promise (on Redis): each await is a turn of the microtask queue.
   let remaining = cooldownsOf(call, models)
-  if (remaining instanceof Promise) remaining = await remaining
+  if (isPromise(remaining)) remaining = await remaining
   let benched
   let waits
   let attempts = 0
@@ -230,7 +234,7 @@ async function runChain(call, models, settings, runModel, prime, finish) {
       }
     } else {
       let outcome = runModel(models[index], index)
-      if (outcome instanceof Promise) outcome = await outcome
+      if (isPromise(outcome)) outcome = await outcome
       if (outcome.cancelled) return finish(outcome)
       attempts += outcome.attempts || 0
       ;({ ok, value, error } = outcome)
@@ -249,7 +253,7 @@ async function runChain(call, models, settings, runModel, prime, finish) {
       firstError = error
     }
     const benching = benchIfThrottled(call, name, error, settings)
-    if (benching instanceof Promise) (storing ??= []).push(benching)
+    if (isPromise(benching)) (storing ??= []).push(benching)
     if (index > 0) alternativeTried(call, name, index, 'failure', error)
     let movingOn = movesOn(call.alternativesOn, error)
     if (movingOn instanceof Promise) movingOn = await movingOn

@@ -10,6 +10,7 @@
 // replayed as a stream of that kind.
 
 const { Readable } = require('node:stream')
+const { isPromise } = require('node:util').types
 const { codedError } = require('./invoke')
 
 /** The longest answer collected for the cache; a longer one is passed through, not cached. */
@@ -308,7 +309,8 @@ function relay(primed, ended, signal) {
       // Cached before the consumer sees the end (on Redis, once written),
       // so whoever reads to the end can count on it.
       const caching = collected === undefined ? undefined : tell('completed', collected.text(), collected.problem())
-      if (caching instanceof Promise) await caching.catch(() => {})
+      // A promise of the addon's realm (Redis), which `instanceof` misses in a `vm` context.
+      if (isPromise(caching)) await caching.catch(() => {})
       return ENDED
     }
     if (collected !== undefined) collected.add(step.value)

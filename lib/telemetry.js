@@ -112,15 +112,26 @@ function counted(instruments, channel, message) {
   else if (channel === 'breaker' && message.type === 'cooldown') instruments.cooldowns.add(1, { 'gen_ai.request.model': message.name, ...operation })
 }
 
-/** Set on the thread's global once the bridge is on: a module evaluated again (hot reload) subscribes once. */
+/**
+ * This context's handler, on its global once the bridge is on here: a
+ * module evaluated again (hot reload) starts nothing more, and the handler
+ * lives exactly as long as the context.
+ */
 const STARTED = Symbol.for('fallback-mechanisms.telemetry')
 
-/** Turns the bridge on when the API is there; says whether it is on. */
+/**
+ * Turns the bridge on when the API is there; says whether it is on. The
+ * channels are per thread, shared by every `vm` context (Jest and Vitest
+ * give each test file one), and a subscriber made here would keep this
+ * context alive for as long as it is subscribed. So the native
+ * `relayEvent`, which belongs to no context, is subscribed once per thread
+ * (`relayEventsTo` says when), and it calls the handler of the newest
+ * context still alive, which it holds weakly (src/binding/relay.rs).
+ */
 function start() {
-  if (globalThis[STARTED] === true) return true
+  if (typeof globalThis[STARTED] === 'function') return true
   const api = loadApi()
   if (api === undefined) return false
-  globalThis[STARTED] = true
   const instruments = instrumentsOn(api)
   try {
     // The observable instruments attach now when a provider is registered already.
@@ -128,17 +139,21 @@ function start() {
   } catch {
     // Retried at the first event.
   }
-  for (const channel of ['fallback', 'alternative', 'retry', 'breaker', 'job']) {
-    const eventName = `${NAME}.${channel}`
-    diagnostics.subscribe(`${NAME}:${channel}`, (message) => {
-      try {
-        const span = api.trace.getActiveSpan()
-        if (span !== undefined) span.addEvent(eventName, attributesOf(message))
-        counted(instruments(), channel, message)
-      } catch {
-        // An SDK that throws is not the call's problem.
-      }
-    })
+  const prefix = `${NAME}:`
+  const handler = (message, name) => {
+    try {
+      const channel = String(name).slice(prefix.length)
+      const span = api.trace.getActiveSpan()
+      if (span !== undefined) span.addEvent(`${NAME}.${channel}`, attributesOf(message))
+      counted(instruments(), channel, message)
+    } catch {
+      // An SDK that throws is not the call's problem.
+    }
+  }
+  globalThis[STARTED] = handler
+  const native = require('./native')
+  if (native.relayEventsTo(handler)) {
+    for (const channel of ['fallback', 'alternative', 'retry', 'breaker', 'job']) diagnostics.subscribe(`${prefix}${channel}`, native.relayEvent)
   }
   return true
 }

@@ -7,10 +7,11 @@
 const native = require('./native')
 
 // The native core's own coded warnings (a Redis write set aside, jobs found
-// gone, a server's eviction policy), raised on its threads: shown here.
-// Native code takes one listener per environment, and never lets it keep
-// Node.js alive.
-native.onNotice((code, message) => process.emitWarning(`fallback-mechanisms: ${message}`, { code }))
+// gone, a server's eviction policy), raised on its threads: shown with the
+// environment's own `process.emitWarning`, held once per environment by
+// native code (never a function of this context, which it would keep
+// alive), and never keeping Node.js alive.
+native.onNotice()
 
 /** operationName → the kinds of problem already warned about. */
 const warned = new Map()

@@ -16,7 +16,7 @@ use super::args;
 use super::boundary::boundary;
 use super::errors::{Fault, JsResult};
 use super::names::Prop;
-use super::raw::{Js, Kind, Raw};
+use super::raw::{Js, Kind, Raw, Reference};
 use super::retry::{asked_wait_ms, is_object};
 use super::store_call::on_store;
 
@@ -182,23 +182,71 @@ pub fn cooldowns_of<'env>(
   .map(Some)
 }
 
-/// Keeps `slot[0]` (a `Uint32Array` over a `SharedArrayBuffer`) at the
-/// second from which no cooldown runs, as far as the failure store knows
-/// without a look-up (`core::quiet`), until this environment goes: a chain
-/// reads it and calls `cooldownsOf` only while a cooldown may run.
-/// `0xFFFFFFFF` (always ask) for a store that is not in this process.
-#[napi(ts_args_type = "slot: Uint32Array")]
-pub fn watch_cooldowns(env: Env, slot: Raw) -> napi::Result<()> {
+/// The second from which no cooldown runs, as far as the failure store
+/// knows without a look-up (`core::quiet`), in `slot[0]` of one
+/// `Uint32Array` over a `SharedArrayBuffer` per environment: a chain reads
+/// it and calls `cooldownsOf` only while a cooldown may run. Made on the
+/// first call from the environment's own global and watched from then
+/// until the environment goes; every later call, from any `vm` context
+/// that loaded the package, gets the same array, so no context's value is
+/// ever held. `0xFFFFFFFF` (always ask) for a store that is not in this
+/// process, and in a plain `Uint32Array` when there is no usable
+/// `SharedArrayBuffer` (lib/chain.js makes one when this throws).
+#[napi(ts_return_type = "Uint32Array")]
+pub fn cooldown_slot(env: Env) -> napi::Result<Raw> {
   boundary(env, |js| {
-    let slot = js.shared_u32(slot, "slot")?;
-    let id = global()
-      .quiet
-      .watch(Box::new(move |from| slot.store(quiet_second(from))));
-    env
-      .add_env_cleanup_hook(id, |id| global().quiet.unwatch(id))
-      .map_err(Fault::internal)?;
-    Ok(())
+    let held = js.held()?;
+    if let Some(slot) = held.cooldown_slot.get() {
+      return js.value_of(*slot);
+    }
+    let (kept, slot) = match watched_slot(js, env)? {
+      Some(watched) => watched,
+      None => always_ask(js)?,
+    };
+    held.cooldown_slot.set(kept).ok();
+    Ok(slot)
   })
+}
+
+/// A `Uint32Array` over a new `SharedArrayBuffer` of this environment's
+/// realm, kept and watched; `None` when that cannot be made.
+fn watched_slot(js: Js, env: Env) -> JsResult<Option<(Reference, Raw)>> {
+  let realm = js.global()?;
+  let shared = js.get(realm, c"SharedArrayBuffer")?;
+  let uint32 = js.get(realm, c"Uint32Array")?;
+  if js.kind(shared) != Kind::Function || js.kind(uint32) != Kind::Function {
+    return Ok(None);
+  }
+  let Ok(buffer) = js.construct(shared, &[js.number(4.0)?])? else {
+    return Ok(None);
+  };
+  let Ok(array) = js.construct(uint32, &[buffer])? else {
+    return Ok(None);
+  };
+  let Some((kept, cell)) = js.shared_u32(array)? else {
+    return Ok(None);
+  };
+  let id = global()
+    .quiet
+    .watch(Box::new(move |from| cell.store(quiet_second(from))));
+  env
+    .add_env_cleanup_hook(id, |id| global().quiet.unwatch(id))
+    .map_err(Fault::internal)?;
+  Ok(Some((kept, array)))
+}
+
+/// `new Uint32Array([0xFFFFFFFF])`, kept: chains always ask the store.
+fn always_ask(js: Js) -> JsResult<(Reference, Raw)> {
+  let uint32 = js.get(js.global()?, c"Uint32Array")?;
+  let array = match js.construct(uint32, &[js.number(1.0)?])? {
+    Ok(array) => array,
+    Err(thrown) => {
+      js.throw(thrown);
+      return Err(Fault::Pending);
+    }
+  };
+  js.set_element(array, 0, js.number(f64::from(u32::MAX))?)?;
+  Ok((js.keep(array)?, array))
 }
 
 /// `quiet_from` (ms) as the whole second at or after it; `u32::MAX` for

@@ -22,6 +22,7 @@ mod numbers;
 mod queue;
 mod raw;
 mod records;
+mod relay;
 mod retry;
 mod service;
 mod status;

@@ -2,16 +2,19 @@
 //! each worker thread have their own): the property names read on hot paths
 //! and a few built-in functions, held by reference in the environment's
 //! instance data (`Env::set_instance_data`), made on first use and gone with
-//! the environment.
+//! the environment; and, beside them, what other modules keep per
+//! environment (`Held`). All of it comes from the environment's own realm,
+//! never from a `vm` context that loaded the package: holding a value of
+//! such a context strongly would keep the whole context alive.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell, RefCell};
 
 use napi::Env;
 
 use crate::core::clock;
 
 use super::errors::{Fault, JsResult};
-use super::raw::{Js, Kind, Raw, Reference};
+use super::raw::{Js, Kind, Raw, Reference, Weak};
 
 macro_rules! named {
   ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -72,10 +75,26 @@ pub enum Builtin {
 }
 
 /// The instance data: an array of the property-name strings, by `Prop`
-/// (Node.js 20 cannot reference a string directly), and the built-ins.
+/// (Node.js 20 cannot reference a string directly), the built-ins, and
+/// what other modules hold.
 struct EnvNames {
   names: Reference,
   builtins: [Reference; 4],
+  held: Held,
+}
+
+/// What other binding modules keep per environment, each made on first use.
+#[derive(Default)]
+pub struct Held {
+  /// `cooldownSlot()`'s array, made from this environment's own global
+  /// (cooldowns.rs).
+  pub cooldown_slot: OnceCell<Reference>,
+  /// The OpenTelemetry bridge's handlers, oldest first, held weakly, and
+  /// whether the relay subscribed here yet (relay.rs).
+  pub relay: RefCell<Vec<Weak>>,
+  pub relay_subscribed: Cell<bool>,
+  /// Whether `beforeExit` waited for the unwritten writes yet (status.rs).
+  pub exit_waited: Cell<bool>,
 }
 
 thread_local! {
@@ -122,7 +141,13 @@ impl Js {
         self.keep(self.get(global, c"String")?)?,
         self.keep(self.get(global, c"Error")?)?,
       ],
+      held: Held::default(),
     })
+  }
+
+  /// What other binding modules keep in this environment.
+  pub fn held(self) -> JsResult<&'static Held> {
+    Ok(&self.env_names()?.held)
   }
 
   pub fn name(self, name: Prop) -> JsResult<Raw> {

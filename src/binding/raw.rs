@@ -235,6 +235,13 @@ impl Js {
     Raw(value)
   }
 
+  pub fn number(self, number: f64) -> JsResult<Raw> {
+    let mut value = ptr::null_mut();
+    // SAFETY: module invariant; `napi_create_double` writes only to the local out-pointer.
+    self.check(unsafe { sys::napi_create_double(self.env, number, &mut value) })?;
+    Ok(Raw(value))
+  }
+
   pub fn string(self, text: &str) -> JsResult<Raw> {
     let mut value = ptr::null_mut();
     // SAFETY: module invariant; `napi_create_string_utf8` writes only to the local out-pointer.
@@ -410,15 +417,50 @@ impl Js {
         &mut result,
       )
     };
+    self.ran(status, result, "calling a function")
+  }
+
+  /// `new constructor(...args)`; a throw as in `call`.
+  pub fn construct(self, constructor: Raw, args: &[Raw]) -> JsResult<Result<Raw, Raw>> {
+    let mut result = ptr::null_mut();
+    // SAFETY: module invariant; `Raw` is `repr(transparent)` over
+    // `napi_value`, so `args` is a valid array of `args.len()` handles.
+    let status = unsafe {
+      sys::napi_new_instance(
+        self.env,
+        constructor.0,
+        args.len(),
+        args.as_ptr().cast(),
+        &mut result,
+      )
+    };
+    self.ran(status, result, "calling a constructor")
+  }
+
+  /// What a call into JavaScript ended with: its value, or what it threw
+  /// (taken off the environment).
+  fn ran(
+    self,
+    status: sys::napi_status,
+    result: sys::napi_value,
+    what: &str,
+  ) -> JsResult<Result<Raw, Raw>> {
     if status == sys::Status::napi_ok {
       return Ok(Ok(Raw(result)));
     }
     match self.take_exception() {
       Some(thrown) => Ok(Err(thrown)),
       None => Err(Fault::internal(format!(
-        "calling a function failed with status {status}"
+        "{what} failed with status {status}"
       ))),
     }
+  }
+
+  /// `array[index] = value`.
+  pub fn set_element(self, array: Raw, index: u32, value: Raw) -> JsResult<()> {
+    // SAFETY: module invariant: `array` and `value` are live handles of
+    // this callback, and `napi_set_element` takes no pointer of ours.
+    self.check(unsafe { sys::napi_set_element(self.env, array.0, index, value.0) })
   }
 
   /// `object[key] = value` (an ordinary assignment).
@@ -506,6 +548,37 @@ impl Js {
   }
 }
 
+/// A weak reference (a count of 0): it does not keep its value alive, and
+/// says `None` once the value is collected. Made and used in one
+/// environment, on its thread; deleted by `Js::forget`, which takes it.
+#[derive(Debug)]
+pub struct Weak(sys::napi_ref);
+
+impl Js {
+  pub fn weak(self, value: Raw) -> JsResult<Weak> {
+    let mut reference = ptr::null_mut();
+    // SAFETY: module invariant; `napi_create_reference` writes only to the local out-pointer.
+    self.check(unsafe { sys::napi_create_reference(self.env, value.0, 0, &mut reference) })?;
+    Ok(Weak(reference))
+  }
+
+  /// The value behind `weak`, or `None` once it was collected.
+  pub fn weak_value(self, weak: &Weak) -> JsResult<Option<Raw>> {
+    let mut value = ptr::null_mut();
+    // SAFETY: module invariant, and `weak` was made by `Js::weak` in this
+    // environment and not deleted (`forget` takes it by value).
+    self.check(unsafe { sys::napi_get_reference_value(self.env, weak.0, &mut value) })?;
+    Ok((!value.is_null()).then_some(Raw(value)))
+  }
+
+  /// Deletes `weak`.
+  pub fn forget(self, weak: Weak) {
+    // SAFETY: module invariant, and `weak` was made by `Js::weak` in this
+    // environment; taken by value, it is deleted once and never used again.
+    unsafe { sys::napi_delete_reference(self.env, weak.0) };
+  }
+}
+
 /// A typed array's element type, length, first element and buffer.
 struct TypedArray {
   kind: sys::napi_typedarray_type,
@@ -590,9 +663,10 @@ impl SharedU32 {
   pub fn store(&self, value: u32) {
     if let Some(cell) = &*self.cell.lock() {
       // SAFETY: `Js::shared_u32` checked the pointer is aligned and in a
-      // SharedArrayBuffer, which cannot be detached and which its strong
-      // reference keeps alive until the environment goes; the cleanup hook
-      // empties the cell (under this lock) before that.
+      // SharedArrayBuffer, which cannot be detached and which the strong
+      // reference it made (never deleted) keeps alive until the environment
+      // goes; the cleanup hook it added empties the cell (under this lock)
+      // before that.
       unsafe { cell.0.as_ref() }.store(value, std::sync::atomic::Ordering::Release);
     }
   }
@@ -600,20 +674,17 @@ impl SharedU32 {
 
 impl Js {
   /// `array` as a `SharedU32`, when it is a `Uint32Array` of at least one
-  /// element over a `SharedArrayBuffer`; kept alive by a strong reference
-  /// that is never released, and written no more once its environment goes.
-  pub fn shared_u32(self, array: Raw, name: &str) -> JsResult<SharedU32> {
-    let refused = || {
-      Fault::type_error(
-        super::errors::ERR_INVALID_ARG_TYPE,
-        format!("The \"{name}\" argument must be a Uint32Array over a SharedArrayBuffer"),
-      )
-    };
+  /// element over a `SharedArrayBuffer`, with the strong reference that
+  /// keeps it alive: never deleted (`Reference` has no way to delete), so
+  /// the cell lives until the environment goes, and is written no more then.
+  /// `None` for any other value. For an array made once per environment:
+  /// each call keeps its array for the environment's life.
+  pub fn shared_u32(self, array: Raw) -> JsResult<Option<(Reference, SharedU32)>> {
     let mut is_typed = false;
     // SAFETY: module invariant; writes only to the local out-pointer.
     self.check(unsafe { sys::napi_is_typedarray(self.env, array.0, &mut is_typed) })?;
     if !is_typed {
-      return Err(refused());
+      return Ok(None);
     }
     let TypedArray {
       kind,
@@ -631,14 +702,14 @@ impl Js {
       Some(at) if kind == sys::TypedarrayType::uint32_array && length >= 1 && !is_plain_buffer => {
         at
       }
-      _ => return Err(refused()),
+      _ => return Ok(None),
     };
-    self.keep(array)?;
+    let kept = self.keep(array)?;
     let cell = std::sync::Arc::new(parking_lot::Mutex::new(Some(SharedCell(at))));
     let ended = cell.clone();
     napi::Env::from_raw(self.env)
       .add_env_cleanup_hook((), move |()| *ended.lock() = None)
       .map_err(Fault::internal)?;
-    Ok(SharedU32 { cell })
+    Ok(Some((kept, SharedU32 { cell })))
   }
 }
