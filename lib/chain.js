@@ -9,9 +9,15 @@
 // (cache, default, queue, skip) get the primary's error.
 
 const native = require('./native')
-const { codedError, isPromise } = require('./invoke')
+const { codedError } = require('./invoke')
 const { channels, publish, messageOf, carrying } = require('./events')
 const { warnOnce } = require('./warnings')
+
+// Native calls answer with promises of the addon's own realm, which are not
+// `instanceof Promise` in a `vm` context that loaded the package (Jest): a
+// pending answer is told by its `then` (as cheap as `instanceof`, where
+// util.types.isPromise costs a call into C++ on this hot path).
+const isPromise = (value) => typeof value?.then === 'function'
 
 /** `then(value)` now, or once `pending` (a store call on Redis) resolves. */
 function whenStored(pending, then) {
@@ -42,7 +48,7 @@ function movesOn(alternativesOn, error) {
   let answer
   try {
     answer = alternativesOn(error)
-    if (!isPromise(answer)) return Boolean(answer)
+    if (answer === null || typeof answer !== 'object' || typeof answer.then !== 'function') return Boolean(answer)
   } catch {
     return true
   }
@@ -114,14 +120,11 @@ function benchIfThrottled(call, name, error, settings) {
 const quietFrom = watchedQuietTime()
 
 function watchedQuietTime() {
-  let slot = null
   try {
-    slot = native.cooldownSlot()
+    return native.cooldownSlot()
   } catch {
-    // Always ask, below.
+    return new Uint32Array([0xffffffff])
   }
-  // Without a SharedArrayBuffer to share (an embedder may leave it out): always ask.
-  return slot ?? new Uint32Array([0xffffffff])
 }
 
 /**
@@ -253,7 +256,7 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     if (isPromise(benching)) (storing ??= []).push(benching)
     if (index > 0) alternativeTried(call, name, index, 'failure', error)
     let movingOn = movesOn(call.alternativesOn, error)
-    if (isPromise(movingOn)) movingOn = await movingOn
+    if (movingOn instanceof Promise) movingOn = await movingOn
     if (!movingOn) break
   }
   let error = primaryFailed ? primaryError : firstError

@@ -120,7 +120,7 @@ function streamed(call, primed, attempts, answered) {
     },
     /** The consumer cancelled the stream, or the caller's signal aborted it (lib/streams.js). */
     cancelled() {
-      if (attempt !== undefined) spans.attemptCancelled(attempt)
+      if (attempt !== undefined) spans.attemptEnded(attempt, false, undefined, { 'fallback.stream.cancelled': true })
     },
   }
   let data
@@ -260,7 +260,7 @@ function attemptModel(call, start, operation, alternative, retryIf) {
 function abandonStream(call, primed) {
   cancelQuietly(primed.cancel, call.signal === undefined ? undefined : call.signal.reason)
   const attempt = spans.streamingAttempt(call.trace)
-  if (attempt !== undefined) spans.attemptCancelled(attempt)
+  if (attempt !== undefined) spans.attemptEnded(attempt, false, undefined, { 'fallback.stream.cancelled': true })
 }
 
 /** The primary's attempts, then the fallbacks. */

@@ -3,15 +3,6 @@
 const { AsyncResource } = require('node:async_hooks')
 const { channels, publish, messageOf, carrying } = require('./events')
 
-/**
- * Whether `value` is a pending answer. Native calls answer with promises of
- * the addon's own realm, which are not `instanceof Promise` in a `vm`
- * context that loaded the package (Jest): a promise is told by its `then`
- * (as cheap as `instanceof`, where util.types.isPromise costs a call into
- * C++ on hot paths).
- */
-const isPromise = (value) => typeof value?.then === 'function'
-
 /** An `Error` with a `code`, as this package's own errors have. */
 function codedError(message, code) {
   const error = new Error(message)
@@ -69,7 +60,7 @@ function attemptsOf(operation, { retryIf, withSignal, operationName, alternative
     publish(channels.retry, () => {
       const previous = outcomes.get(n - 1)
       const error = previous === undefined ? undefined : previous.error
-      return carrying({ type: 'retry', operationName, attempt: n, error: messageOf(error), alternative }, error)
+      return carrying({ type: 'retry', operationName, attempt: n, error: previous === undefined ? undefined : messageOf(error), alternative }, error)
     })
   }
   return {
@@ -127,4 +118,4 @@ function codedIfUnreadable(thrown) {
   return thrown
 }
 
-module.exports = { invoke, attemptsOf, codedError, codedIfUnreadable, isPromise }
+module.exports = { invoke, attemptsOf, codedError, codedIfUnreadable }

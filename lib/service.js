@@ -56,7 +56,7 @@ function sawBreaker(operation, state, error) {
   const thrown = state === 'open' ? error : undefined
   publish(channels.breaker, () =>
     carrying(
-      { type: 'breaker', operationName: operation, state, previousState, failureCount: failureCountOf(operation), error: messageOf(thrown) },
+      { type: 'breaker', operationName: operation, state, previousState, failureCount: failureCountOf(operation), error: thrown === undefined ? undefined : messageOf(thrown) },
       thrown,
     ),
   )

@@ -165,11 +165,6 @@ function attemptEnded(attempt, failed, error, attributes) {
   }
 }
 
-/** Ends the span of an attempt whose stream the consumer or the caller stopped: not a failure of the model. */
-function attemptCancelled(attempt) {
-  attemptEnded(attempt, false, undefined, { 'fallback.stream.cancelled': true })
-}
-
 /**
  * `operation` (which primes a stream it returns) with a span for each
  * attempt of `model`: started when it is called, the operation run with
@@ -216,4 +211,4 @@ function streamingAttempt(trace) {
   return attempt
 }
 
-module.exports = { tracing, callStarted, within, callEnded, callRejected, attempting, attemptEnded, attemptCancelled, streamingAttempt }
+module.exports = { tracing, callStarted, within, callEnded, callRejected, attempting, attemptEnded, streamingAttempt }

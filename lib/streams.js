@@ -10,7 +10,8 @@
 // replayed as a stream of that kind.
 
 const { Readable } = require('node:stream')
-const { codedError, isPromise } = require('./invoke')
+const { isPromise } = require('node:util').types
+const { codedError } = require('./invoke')
 
 /** The longest answer collected for the cache; a longer one is passed through, not cached. */
 const MAX_COLLECTED_BYTES = 16 * 1024 * 1024
