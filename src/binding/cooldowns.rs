@@ -190,20 +190,21 @@ pub fn cooldowns_of<'env>(
 /// until the environment goes; every later call, from any `vm` context
 /// that loaded the package, gets the same array, so no context's value is
 /// ever held. `0xFFFFFFFF` (always ask) for a store that is not in this
-/// process. `null` when there is no usable `SharedArrayBuffer`: lib/chain.js
-/// then always asks, as it does when this throws.
-#[napi(ts_return_type = "Uint32Array | null")]
-pub fn cooldown_slot(env: Env) -> napi::Result<Option<Raw>> {
+/// process, and in a plain `Uint32Array` when there is no usable
+/// `SharedArrayBuffer` (lib/chain.js makes one when this throws).
+#[napi(ts_return_type = "Uint32Array")]
+pub fn cooldown_slot(env: Env) -> napi::Result<Raw> {
   boundary(env, |js| {
     let held = js.held()?;
     if let Some(slot) = held.cooldown_slot.get() {
-      return js.value_of(*slot).map(Some);
+      return js.value_of(*slot);
     }
-    let Some((kept, slot)) = watched_slot(js, env)? else {
-      return Ok(None);
+    let (kept, slot) = match watched_slot(js, env)? {
+      Some(watched) => watched,
+      None => always_ask(js)?,
     };
     held.cooldown_slot.set(kept).ok();
-    Ok(Some(slot))
+    Ok(slot)
   })
 }
 
@@ -232,6 +233,20 @@ fn watched_slot(js: Js, env: Env) -> JsResult<Option<(Reference, Raw)>> {
     .add_env_cleanup_hook(id, |id| global().quiet.unwatch(id))
     .map_err(Fault::internal)?;
   Ok(Some((kept, array)))
+}
+
+/// `new Uint32Array([0xFFFFFFFF])`, kept: chains always ask the store.
+fn always_ask(js: Js) -> JsResult<(Reference, Raw)> {
+  let uint32 = js.get(js.global()?, c"Uint32Array")?;
+  let array = match js.construct(uint32, &[js.number(1.0)?])? {
+    Ok(array) => array,
+    Err(thrown) => {
+      js.throw(thrown);
+      return Err(Fault::Pending);
+    }
+  };
+  js.set_element(array, 0, js.number(f64::from(u32::MAX))?)?;
+  Ok((js.keep(array)?, array))
 }
 
 /// `quiet_from` (ms) as the whole second at or after it; `u32::MAX` for

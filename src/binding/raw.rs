@@ -456,6 +456,13 @@ impl Js {
     }
   }
 
+  /// `array[index] = value`.
+  pub fn set_element(self, array: Raw, index: u32, value: Raw) -> JsResult<()> {
+    // SAFETY: module invariant: `array` and `value` are live handles of
+    // this callback, and `napi_set_element` takes no pointer of ours.
+    self.check(unsafe { sys::napi_set_element(self.env, array.0, index, value.0) })
+  }
+
   /// `object[key] = value` (an ordinary assignment).
   pub fn set(self, object: Raw, key: &CStr, value: Raw) -> JsResult<()> {
     // SAFETY: module invariant; `key` is a NUL-terminated C string.
