@@ -40,10 +40,11 @@ use std::sync::Arc;
 
 use redis::Value;
 
+use super::cache_uses::UseBook;
 use super::commands::{self, CacheCommand, CACHE_KEYS};
 use super::link::RedisLink;
+use super::local_copy::Depends;
 use super::outbox::{FollowUp, Write, WriteKind};
-use super::reply;
 use crate::core::cache::entry::{
   shared_key_digest, CacheConfig, CacheError, CacheHit, CacheStats, EntryText,
 };
@@ -59,6 +60,9 @@ pub struct RedisCache {
   /// `KEYS` of every command: the head, then `CACHE_KEYS`.
   keys: Arc<[String]>,
   config: CacheConfig,
+  /// Lookups' bookkeeping, sent off the caller's thread; shared with the
+  /// detached copies.
+  uses: UseBook,
 }
 
 impl RedisCache {
@@ -70,11 +74,13 @@ impl RedisCache {
       head,
       keys,
       config,
+      uses: UseBook::default(),
     };
     // The bounds another instance set, if the server is there to say.
     if let Ok(bounds) = cache.call::<Vec<Option<String>>>(CacheCommand::Bound, None, &[]) {
       cache.take_bounds(bounds.first(), bounds.get(1));
     }
+    cache.bound_local_copy();
     Ok(cache)
   }
 
@@ -97,13 +103,10 @@ impl RedisCache {
   /// The commands' arguments: the time, the cache's bounds, then the
   /// command's own.
   fn script_args(&self, now: Option<u64>, args: &[&str]) -> Vec<String> {
-    let purge_before = now.map_or(0, |now| now.saturating_sub(self.config.stale_if_error_ms));
-    let mut all = vec![
-      now.map(|now| now.to_string()).unwrap_or_default(),
-      purge_before.to_string(),
-      self.config.max_entries.to_string(),
-      self.config.max_bytes.to_string(),
-    ];
+    let mut all = uses_head(self.config, now.unwrap_or(0));
+    if now.is_none() {
+      all[0].clear();
+    }
     all.extend(args.iter().map(|arg| arg.to_string()));
     all
   }
@@ -153,57 +156,114 @@ impl RedisCache {
 }
 
 impl RedisCache {
-  /// A lookup by plain reads (`HMGET`), for a server that refuses the
-  /// `get` command: the same answer, decided here by the entry's own
-  /// expiry; nothing is counted or touched. `refused` is returned when
-  /// the server refuses the reads too.
-  fn read_only_lookup(
-    &self,
-    digest: &str,
-    prompt: &str,
-    model_id: &str,
-    now: u64,
-    allow_stale: bool,
-    refused: StorageError,
-  ) -> StorageResult<Option<CacheHit>> {
-    let key = format!("{}e:{digest}", self.head);
-    let read = self.link.run(move |mut connection| async move {
-      redis::cmd("HMGET")
-        .arg(&key)
-        .arg(&["p", "m", "r", "t", "x"])
-        .query_async::<Vec<Option<Vec<u8>>>>(&mut connection)
-        .await
-    });
-    let Ok(mut fields) = read else {
-      return Err(refused);
-    };
-    let text = |field: Option<Vec<u8>>| field.and_then(|bytes| String::from_utf8(bytes).ok());
-    let mut take = |i: usize| text(fields.get_mut(i).and_then(Option::take));
-    let (held_prompt, held_model, response) = (take(0), take(1), take(2));
-    let number = |field: Option<String>| field.and_then(|t| t.parse::<u64>().ok());
-    let (timestamp, expires_at) = (number(take(3)), number(take(4)));
-    let (Some(response), Some(timestamp), Some(expires_at)) = (response, timestamp, expires_at)
-    else {
-      return Ok(None);
-    };
-    if held_prompt.as_deref() != Some(prompt) || held_model.as_deref() != Some(model_id) {
-      return Ok(None);
-    }
-    let stale = expires_at < now;
-    let purge_before = now.saturating_sub(self.config.stale_if_error_ms);
-    if stale && !(allow_stale && expires_at >= purge_before) {
-      return Ok(None);
-    }
-    if !is_json(&response) {
-      return Err(self.damaged(digest, prompt, model_id));
-    }
-    Ok(Some(CacheHit {
-      response,
-      timestamp,
-      expires_at,
-      stale,
-    }))
+  fn entry_key(&self, digest: &str) -> String {
+    format!("{}e:{digest}", self.head)
   }
+
+  /// The local copy holds at most what this cache may hold.
+  fn bound_local_copy(&self) {
+    let copy = self.link.tracking().copy();
+    copy.set_bounds(self.config.max_entries, self.config.max_bytes);
+  }
+
+  /// An entry's fields, from the local copy or by one `HMGET`.
+  fn read_entry(&self, digest: &str) -> StorageResult<Arc<Value>> {
+    let key = self.entry_key(digest);
+    let read = key.clone();
+    self
+      .link
+      .tracked_read(&key, Depends::Key, move |mut connection| async move {
+        redis::cmd("HMGET")
+          .arg(&read)
+          .arg(&["p", "m", "r", "t", "x"])
+          .query_async::<Value>(&mut connection)
+          .await
+      })
+  }
+
+  /// Counts a lookup made at `now`, off the caller's thread.
+  fn note_use(&self, hit: Option<&str>, now: u64) {
+    if !self.uses.note(hit, now) {
+      return;
+    }
+    let (book, link, keys) = (self.uses.clone(), self.link.clone(), Arc::clone(&self.keys));
+    let config = self.config;
+    self.link.spawn(book.send_later(move |uses| {
+      let (link, keys) = (link.clone(), Arc::clone(&keys));
+      async move {
+        let mut args = uses_head(config, uses.now);
+        args.extend(uses.args());
+        let _: StorageResult<Value> = link
+          .command_async(CacheCommand::Uses.script(), &keys, &args)
+          .await;
+      }
+    }));
+  }
+
+  /// Around a write to `digest`'s entry: the local copy forgets it.
+  fn changing(&self, digest: &str) {
+    self.link.changing(&self.entry_key(digest));
+  }
+}
+
+/// What a lookup makes of an entry's fields (prompt, model id, response,
+/// timestamp, expiry): the hit, or `None`, decided by the entry's own
+/// expiry; `Err(())` when the entry is not one this library wrote.
+fn decide(
+  fields: &Value,
+  prompt: &str,
+  model_id: &str,
+  now: u64,
+  allow_stale: bool,
+  stale_if_error_ms: u64,
+) -> Result<Option<CacheHit>, ()> {
+  let Value::Array(fields) = fields else {
+    return Err(());
+  };
+  // Read in place: a warm hit copies the response once, nothing else.
+  let bytes = |i: usize| match fields.get(i) {
+    Some(Value::BulkString(bytes)) => Some(bytes.as_slice()),
+    _ => None,
+  };
+  let (Some(response), Some(timestamp), Some(expires_at)) = (bytes(2), bytes(3), bytes(4)) else {
+    return Ok(None);
+  };
+  if bytes(0) != Some(prompt.as_bytes()) || bytes(1) != Some(model_id.as_bytes()) {
+    return Ok(None);
+  }
+  let number = |t: &[u8]| {
+    std::str::from_utf8(t)
+      .ok()
+      .and_then(|t| t.parse::<u64>().ok())
+      .ok_or(())
+  };
+  let (timestamp, expires_at) = (number(timestamp)?, number(expires_at)?);
+  let stale = expires_at < now;
+  let purge_before = now.saturating_sub(stale_if_error_ms);
+  if stale && !(allow_stale && expires_at >= purge_before) {
+    return Ok(None);
+  }
+  let response = std::str::from_utf8(response).map_err(drop)?;
+  if !is_json(response) {
+    return Err(());
+  }
+  let response = response.to_string();
+  Ok(Some(CacheHit {
+    response,
+    timestamp,
+    expires_at,
+    stale,
+  }))
+}
+
+/// The arguments every cache command starts with (see `script_args`).
+fn uses_head(config: CacheConfig, now: u64) -> Vec<String> {
+  vec![
+    now.to_string(),
+    now.saturating_sub(config.stale_if_error_ms).to_string(),
+    config.max_entries.to_string(),
+    config.max_bytes.to_string(),
+  ]
 }
 
 /// Whether `set_bound` or `enforce` replied that more entries must go
@@ -220,26 +280,6 @@ fn digest_name(prompt: &str, model_id: &str) -> String {
   format!("{:032x}", shared_key_digest(prompt, model_id))
 }
 
-/// A hit from the script's reply: response, timestamp, expiry, stale flag.
-/// The response's bytes are taken over, not copied.
-fn read_hit(value: Value) -> Option<CacheHit> {
-  let Value::Array(mut fields) = value else {
-    return None;
-  };
-  let text = |i: usize| fields.get(i).and_then(reply::text);
-  let number = |i: usize| text(i).and_then(|t| t.parse::<u64>().ok());
-  let (timestamp, expires_at, stale) = (number(1)?, number(2)?, text(3)? == "1");
-  let Value::BulkString(response) = fields.swap_remove(0) else {
-    return None;
-  };
-  Some(CacheHit {
-    response: String::from_utf8(response).ok()?,
-    timestamp,
-    expires_at,
-    stale,
-  })
-}
-
 impl CacheStore for RedisCache {
   fn config(&self) -> CacheConfig {
     self.config
@@ -249,9 +289,13 @@ impl CacheStore for RedisCache {
   fn set_config(&mut self, config: CacheConfig, now: u64) -> StorageResult<()> {
     let previous = std::mem::replace(&mut self.config, config);
     let (entries, bytes) = (config.max_entries.to_string(), config.max_bytes.to_string());
-    let bounds = [entries.as_str(), &bytes];
+    // The lookups before count before anything is evicted.
+    let uses = self.uses.settle(self.link.timeout()).args();
+    let mut bounds = vec![entries.as_str(), &bytes];
+    bounds.extend(uses.iter().map(String::as_str));
+    let bounds = bounds.as_slice();
     let sent = self
-      .call::<(u64, u64)>(CacheCommand::SetBound, Some(now), &bounds)
+      .call::<(u64, u64)>(CacheCommand::SetBound, Some(now), bounds)
       .and_then(|(_, mut more)| {
         // What no longer fits goes a batch per run.
         while more == 1 {
@@ -264,7 +308,7 @@ impl CacheStore for RedisCache {
     // Asked for while the server is away: used here at once, and stored
     // for every instance when it answers.
     let outcome = self.link.sent_or_kept(sent, || {
-      let args = self.script_args(Some(now), &bounds);
+      let args = self.script_args(Some(now), bounds);
       let script = CacheCommand::SetBound.script();
       let enforce = FollowUp {
         script: CacheCommand::Enforce.script(),
@@ -276,6 +320,7 @@ impl CacheStore for RedisCache {
     if outcome.is_err() {
       self.config = previous;
     }
+    self.bound_local_copy();
     outcome
   }
 
@@ -290,12 +335,15 @@ impl CacheStore for RedisCache {
     let ttl = self.config.ttl(ttl_ms);
     let digest = digest_name(prompt, model_id);
     let expires_at = add_ms(now, ttl).to_string();
-    let args = [digest.as_str(), prompt, model_id, response, &expires_at];
+    let uses = self.uses.settle(self.link.timeout()).args();
+    let mut args = vec![digest.as_str(), prompt, model_id, response, &expires_at];
+    args.extend(uses.iter().map(String::as_str));
     // The server checks the size against its bound (which another instance
     // may have changed), so an oversized entry costs a round trip too.
-    let reply: Vec<Option<String>> = self
-      .call(CacheCommand::Set, Some(now), &args)
-      .map_err(CacheError::Storage)?;
+    self.changing(&digest);
+    let reply: Result<Vec<Option<String>>, _> = self.call(CacheCommand::Set, Some(now), &args);
+    self.changing(&digest);
+    let reply = reply.map_err(CacheError::Storage)?;
     let word = reply.first().cloned().flatten();
     match word.as_deref() {
       Some("OK") => {
@@ -327,49 +375,53 @@ impl CacheStore for RedisCache {
     allow_stale: bool,
   ) -> StorageResult<Option<CacheHit>> {
     let digest = digest_name(prompt, model_id);
-    let stale_ok = if allow_stale { "1" } else { "0" };
-    let args = [digest.as_str(), prompt, model_id, stale_ok];
-    let value: Value = match self.call(CacheCommand::Get, Some(now), &args) {
-      Ok(value) => value,
-      // A server that refuses the command (a user without EVALSHA, a
-      // server out of memory) may still let the entry be read: the answer
-      // is served, its bookkeeping lost.
-      Err(refused)
-        if matches!(
-          refused.kind,
-          StorageErrorKind::Denied | StorageErrorKind::Full
-        ) =>
-      {
-        return self.read_only_lookup(&digest, prompt, model_id, now, allow_stale, refused)
+    let fields = self.read_entry(&digest)?;
+    let stale_if_error_ms = self.config.stale_if_error_ms;
+    match decide(
+      &fields,
+      prompt,
+      model_id,
+      now,
+      allow_stale,
+      stale_if_error_ms,
+    ) {
+      Ok(found) => {
+        self.note_use(found.as_ref().map(|_| digest.as_str()), now);
+        Ok(found)
       }
-      Err(error) => return Err(error),
-    };
-    if value == Value::Nil {
-      return Ok(None);
-    }
-    match read_hit(value) {
-      Some(hit) if is_json(&hit.response) => Ok(Some(hit)),
-      _ => Err(self.damaged(&digest, prompt, model_id)),
+      Err(()) => Err(self.damaged(&digest, prompt, model_id)),
     }
   }
 
   fn delete(&mut self, prompt: &str, model_id: &str) -> StorageResult<bool> {
     let digest = digest_name(prompt, model_id);
-    self
-      .call::<i64>(CacheCommand::Delete, None, &[&digest, prompt, model_id])
-      .map(|n| n == 1)
+    self.changing(&digest);
+    let deleted = self.call::<i64>(CacheCommand::Delete, None, &[&digest, prompt, model_id]);
+    self.changing(&digest);
+    deleted.map(|n| n == 1)
   }
 
   /// In runs of a few thousand entries (each one round trip), so a large
   /// cache never holds the server for long; other instances may see it
   /// half empty meanwhile.
   fn clear(&mut self) -> StorageResult<()> {
-    while self.call::<i64>(CacheCommand::Clear, None, &[])? == 0 {}
-    Ok(())
+    // Lookups made before the clear are not counted after it.
+    drop(self.uses.settle(self.link.timeout()));
+    let copy = self.link.tracking().copy();
+    copy.changed_all();
+    let cleared = (|| {
+      while self.call::<i64>(CacheCommand::Clear, None, &[])? == 0 {}
+      Ok(())
+    })();
+    copy.changed_all();
+    cleared
   }
 
   fn stats(&mut self, now: u64) -> StorageResult<CacheStats> {
-    let reply: Vec<Option<String>> = self.call(CacheCommand::Stats, Some(now), &[])?;
+    // This instance's lookups not yet counted go with the read.
+    let uses = self.uses.settle(self.link.timeout()).args();
+    let uses: Vec<&str> = uses.iter().map(String::as_str).collect();
+    let reply: Vec<Option<String>> = self.call(CacheCommand::Stats, Some(now), &uses)?;
     let number = |i: usize| {
       reply
         .get(i)
@@ -462,6 +514,9 @@ mod tests {
     assert_eq!(hit.response, "\"answer\"");
     assert_eq!((hit.timestamp, hit.expires_at), (t, max));
     assert!(response(&mut a, "nope", "m", max).is_none());
+    // An instance's lookups are counted once they are sent: off its
+    // thread, or with its own stats (or set).
+    b.stats(max).unwrap();
     let expected = CacheStats {
       size: 2,
       oldest_entry: Some(t),
@@ -544,7 +599,9 @@ mod tests {
       Err(CacheError::Storage(error)) => corrupt(error),
       other => panic!("{other:?}"),
     }
-    corrupt(c.get("p", "m", 1).unwrap_err());
+    // A lookup reads the entry alone, so it is still served; its
+    // bookkeeping waits for the prefix to be this library's again.
+    assert_eq!(response(&mut c, "p", "m", 1).as_deref(), Some("1"));
     corrupt(c.delete("p", "m").unwrap_err());
     corrupt(c.stats(1).unwrap_err());
     corrupt(c.clear().unwrap_err());

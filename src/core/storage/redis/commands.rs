@@ -104,7 +104,7 @@ commands!(
   /// The response cache's commands (`commands/cache/`).
   CacheCommand: "cache.lua", "cache" {
     Set = "set",
-    Get = "get",
+    Uses = "uses",
     Delete = "delete",
     /// Removes an entry a hit found unusable.
     Damaged = "damaged",
@@ -124,7 +124,6 @@ commands!(
   /// The failure history's commands (`commands/failures/`).
   FailureCommand: "failures.lua", "failures" {
     Record = "record",
-    Skip = "skip",
     List = "list",
     Clear = "clear",
     Stats = "stats",

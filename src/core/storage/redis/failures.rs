@@ -14,6 +14,7 @@ use redis::Value;
 
 use super::commands::{self, FailureCommand, FAILURE_KEYS};
 use super::link::RedisLink;
+use super::local_copy::Depends;
 use super::outbox::{FollowUp, Write, WriteKind};
 use super::reply;
 use crate::core::cooldown::{self, Cooldown};
@@ -65,6 +66,11 @@ impl RedisFailures {
 
   pub fn link(&self) -> &RedisLink {
     &self.link
+  }
+
+  /// The key of one service's failure times (`failures.lua`'s `t:<name>`).
+  fn times_key(&self, service: &str) -> String {
+    self.link.key(&format!("f:t:{service}"))
   }
 
   /// The commands' arguments: the history's bounds, then the command's
@@ -285,7 +291,11 @@ impl FailureStore for RedisFailures {
     let now = now.to_string();
     let id = format!("{:016x}", self.next_record.fetch_add(1, Ordering::Relaxed));
     let args = [id.as_str(), service, now.as_str(), &encoded, &bytes];
-    let applied: Vec<u64> = match self.call(FailureCommand::Record, &args) {
+    let times = self.times_key(service);
+    self.link.changing(&times);
+    let applied = self.call(FailureCommand::Record, &args);
+    self.link.changing(&times);
+    let applied: Vec<u64> = match applied {
       Ok(applied) => applied,
       // No answer: kept here and merged when the server answers (sent
       // again, it still counts once: the server knows its id).
@@ -297,10 +307,32 @@ impl FailureStore for RedisFailures {
     Ok(())
   }
 
-  /// Counts through the service's timestamps: O(log n) on the server.
+  /// Counts through the service's timestamps (at most `maxPerService`),
+  /// held in the local copy while the server tracks them, else read with
+  /// one `ZRANGE`.
   fn should_skip(&mut self, service: &str, threshold: f64, now: u64) -> StorageResult<bool> {
-    let since = now.saturating_sub(self.config.window_ms).to_string();
-    let recent: u64 = self.call(FailureCommand::Skip, &[service, &since])?;
+    let since = now.saturating_sub(self.config.window_ms) as f64;
+    let key = self.times_key(service);
+    let read = key.clone();
+    let times = self
+      .link
+      .tracked_read(&key, Depends::Key, move |mut connection| async move {
+        redis::cmd("ZRANGE")
+          .arg(&read)
+          .arg(0)
+          .arg(-1)
+          .arg("WITHSCORES")
+          .query_async::<Value>(&mut connection)
+          .await
+      })?;
+    let Value::Array(pairs) = &*times else {
+      return Ok(false);
+    };
+    let recent = pairs
+      .chunks_exact(2)
+      .filter_map(|pair| reply::text(&pair[1])?.parse::<f64>().ok())
+      .filter(|&at| at >= since)
+      .count();
     Ok(recent as f64 >= threshold)
   }
 
@@ -347,15 +379,23 @@ impl FailureStore for RedisFailures {
 
   fn clear(&mut self, service: Option<&str>) -> StorageResult<bool> {
     let [which, name] = scope(service);
+    let copy = self.link.tracking().copy();
+    copy.changed_all();
     let mut held = false;
     // All of them a batch of services per run.
-    loop {
-      let (any, more): (i64, i64) = self.call(FailureCommand::Clear, &[which, name])?;
-      held |= any == 1;
-      if more == 0 {
-        return Ok(held);
+    let cleared = loop {
+      match self.call::<(i64, i64)>(FailureCommand::Clear, &[which, name]) {
+        Ok((any, more)) => {
+          held |= any == 1;
+          if more == 0 {
+            break Ok(held);
+          }
+        }
+        Err(error) => break Err(error),
       }
-    }
+    };
+    copy.changed_all();
+    cleared
   }
 
   /// One pass over the services held (O(services log n) on the server),

@@ -25,15 +25,18 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{
-  ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult, Script,
-  ScriptInvocation, TlsCertificates,
+  ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, ProtocolVersion, RedisError,
+  RedisResult, Script, ScriptInvocation, TlsCertificates,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::CertificateError;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
+use super::local_copy::{CopyStats, Depends};
 use super::outbox::{judge, FollowUp, Next, Outbox, Sent, Write, WriteKind};
+use super::reply::refused_by_acl_or_server;
+use super::tracking::Tracking;
 use crate::core::notices;
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 use crate::core::storage::sqlite::FileOptions;
@@ -194,6 +197,9 @@ struct Inner {
   policy_asked: AtomicBool,
   /// What was accepted while the server was away, to be written to it.
   outbox: Arc<Outbox>,
+  /// The local copy of what the synchronous reads read, and the
+  /// connection that keeps it coherent.
+  tracking: Tracking,
 }
 
 impl RedisLink {
@@ -210,6 +216,7 @@ impl RedisLink {
       ))
     })?;
     let password = info.redis_settings().password().map(str::to_string);
+    let listener = client(resp3(&info), options).ok();
     let client = client(info, options).map_err(bad)?;
     let timeout = Duration::from_millis(options.timeout_ms.max(1));
     let config = ConnectionManagerConfig::new()
@@ -226,23 +233,28 @@ impl RedisLink {
       Some((path, file_options)) => Outbox::in_file(path, *file_options)?,
       None => Outbox::default(),
     };
+    let key_head = format!("{{{}}}:", options.prefix);
+    let place = format!(
+      "{} (keyPrefix {})",
+      redact_url(&options.url),
+      options.prefix
+    );
+    let tracked = vec![format!("{key_head}c:e:"), format!("{key_head}f:")];
+    let tracking = Tracking::new(listener, tracked, timeout, place.clone());
     let link = Self {
       inner: Arc::new(Inner {
         handle,
         manager,
-        key_head: format!("{{{}}}:", options.prefix),
+        key_head,
         timeout,
         url: redact_url(&options.url),
-        place: format!(
-          "{} (keyPrefix {})",
-          redact_url(&options.url),
-          options.prefix
-        ),
+        place,
         password,
         tls_ca: options.tls_ca.clone(),
         status: Mutex::new(LinkStatus::default()),
         policy_asked: AtomicBool::new(false),
         outbox: Arc::new(outbox),
+        tracking,
       }),
     };
     LINKS.lock().push(Arc::downgrade(&link.inner));
@@ -268,6 +280,10 @@ impl RedisLink {
     &self.inner.place
   }
 
+  pub fn timeout(&self) -> Duration {
+    self.inner.timeout
+  }
+
   pub fn timeout_ms(&self) -> u64 {
     self.inner.timeout.as_millis() as u64
   }
@@ -278,6 +294,10 @@ impl RedisLink {
 
   pub fn outbox(&self) -> &Arc<Outbox> {
     &self.inner.outbox
+  }
+
+  pub(super) fn tracking(&self) -> &Tracking {
+    &self.inner.tracking
   }
 
   /// Keeps a write the server did not answer (it is away, or slow), to be
@@ -361,12 +381,8 @@ impl RedisLink {
     let Some(script) = write.script else {
       return Sent::NoAnswer;
     };
-    let invocation = invocation(script, &write.keys, &write.args);
-    let reply: StorageResult<redis::Value> = self
-      .run_async(
-        move |mut connection| async move { invocation.invoke_async(&mut connection).await },
-      )
-      .await;
+    let reply: StorageResult<redis::Value> =
+      self.command_async(script, &write.keys, &write.args).await;
     match reply {
       Ok(reply) => judge(write.kind, reply),
       Err(error) if error.is_no_answer() => Sent::NoAnswer,
@@ -432,17 +448,69 @@ impl RedisLink {
     while let Some(cursor) = (follow.more)(&reply) {
       let mut args = follow.args.clone();
       args.extend(cursor);
-      let invocation = invocation(follow.script, keys, &args);
-      let next = self
-        .run_async(
-          move |mut connection| async move { invocation.invoke_async(&mut connection).await },
-        )
-        .await;
+      let next = self.command_async(follow.script, keys, &args).await;
       match next {
         Ok(next) => reply = next,
         Err(_) => return,
       }
     }
+  }
+
+  /// The reply of `read`: the local copy's while the server tracks and
+  /// nothing it `depends` on changed since it was kept, else the
+  /// server's (one round trip), kept for the next time.
+  pub fn tracked_read<F, Fut>(
+    &self,
+    id: &str,
+    depends: Depends,
+    read: F,
+  ) -> StorageResult<Arc<redis::Value>>
+  where
+    F: FnOnce(ConnectionManager) -> Fut,
+    Fut: Future<Output = RedisResult<redis::Value>> + Send + 'static,
+  {
+    let tracking = &self.inner.tracking;
+    let copy = tracking.copy();
+    if let Some(kept) = copy.get(id) {
+      return Ok(kept);
+    }
+    tracking.start(&self.inner.handle);
+    let ticket = copy.ticket();
+    let value = Arc::new(self.run(read)?);
+    if let Some(ticket) = ticket {
+      copy.keep(ticket, id, depends, Arc::clone(&value));
+    }
+    Ok(value)
+  }
+
+  /// Around a write of this process to `key`: the local copy forgets it
+  /// at once (the server's announcement comes later, on another
+  /// connection), so a read after the write never sees what was before.
+  pub fn changing(&self, key: &str) {
+    self.inner.tracking.copy().changed(key);
+  }
+
+  /// What the local copy holds, and whether the server tracks for it.
+  pub fn local_copy_stats(&self) -> CopyStats {
+    self.inner.tracking.copy().stats()
+  }
+
+  /// `command` off the caller's thread: for bookkeeping nobody waits for.
+  pub async fn command_async<T>(
+    &self,
+    script: &'static Script,
+    keys: &[String],
+    args: &[String],
+  ) -> StorageResult<T>
+  where
+    T: FromRedisValue + Send + 'static,
+  {
+    let invocation = invocation(script, keys, args);
+    self
+      .run_async(
+        move |mut connection| async move { invocation.invoke_async(&mut connection).await },
+      )
+      .await
   }
 
   /// Runs one command (one round trip) and reads its reply.
@@ -627,19 +695,6 @@ async fn memory_info(mut connection: ConnectionManager) -> RedisResult<String> {
     .await
 }
 
-/// Whether an `ERR` reply is the server refusing the command itself (no
-/// scripting, or an ACL that does not allow a command a script runs)
-/// rather than anything about the data.
-fn refused_by_acl_or_server(message: &str) -> bool {
-  [
-    "unknown command",
-    "can't run this command",
-    "No permissions",
-  ]
-  .iter()
-  .any(|refusal| message.contains(refusal))
-}
-
 /// A command's invocation: its script with `keys` and `args`.
 fn invocation(
   script: &'static Script,
@@ -656,6 +711,16 @@ fn invocation(
 
 /// The client of `info`: over TLS for a `rediss://` URL, trusting the CA
 /// of `options.tls_ca` when given.
+/// The same connection info, speaking RESP3 (for the connection that
+/// listens for the server's announcements).
+fn resp3(info: &ConnectionInfo) -> ConnectionInfo {
+  let settings = info
+    .redis_settings()
+    .clone()
+    .set_protocol(ProtocolVersion::RESP3);
+  info.clone().set_redis_settings(settings)
+}
+
 fn client(info: ConnectionInfo, options: &RedisOptions) -> Result<redis::Client, String> {
   if !is_tls_url(&options.url) {
     if options.tls_ca.is_some() {

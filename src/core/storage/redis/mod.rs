@@ -5,11 +5,13 @@
 //! share, with its timeout and what the server last said.
 
 mod cache;
+mod cache_uses;
 mod commands;
 mod failures;
 #[cfg(test)]
 mod fault_tests;
 mod link;
+mod local_copy;
 mod outbox;
 mod queue;
 mod reply;
@@ -17,6 +19,9 @@ mod reply;
 pub(crate) mod test_server;
 #[cfg(test)]
 mod tls_tests;
+mod tracking;
+#[cfg(test)]
+mod tracking_tests;
 
 pub use cache::RedisCache;
 pub use failures::RedisFailures;
@@ -25,3 +30,4 @@ pub use link::{
   RedisOptions, DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, EVICTION_POLICY, MAX_PREFIX_BYTES, SET_ASIDE,
 };
 pub use queue::{missing_jobs, RedisQueue, JOB_MISSING};
+pub use tracking::TRACKING_UNAVAILABLE;

@@ -12,3 +12,16 @@ pub fn text(value: &Value) -> Option<String> {
     _ => None,
   }
 }
+
+/// Whether an `ERR` reply is the server refusing the command itself (no
+/// scripting, no tracking, or an ACL that does not allow a command a
+/// script runs) rather than anything about the data.
+pub fn refused_by_acl_or_server(message: &str) -> bool {
+  [
+    "unknown command",
+    "can't run this command",
+    "No permissions",
+  ]
+  .iter()
+  .any(|refusal| message.contains(refusal))
+}

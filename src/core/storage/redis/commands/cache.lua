@@ -118,6 +118,16 @@ local function enforce(limit)
   return evicted, false
 end
 
+-- Counts the uses lookups left (ARGV[from]: hits, ARGV[from + 1]:
+-- misses) and marks the digests after them used, those still held only.
+local function note_uses(from)
+  count('hits', tonumber(ARGV[from]) or 0)
+  count('misses', tonumber(ARGV[from + 1]) or 0)
+  for i = from + 2, #ARGV do
+    if redis.call('ZSCORE', USED, ARGV[i]) then touch(ARGV[i]) end
+  end
+end
+
 -- Whether d's entry holds exactly this key (ARGV[6], ARGV[7]).
 local function is_key(d)
   local held = redis.call('HMGET', entry(d), 'p', 'm')

@@ -1,7 +1,11 @@
--- stats: replies size, oldest, newest (nil when empty), hits, misses,
+-- stats: ARGV[5..]: uses not yet counted, as for uses.lua (none when
+-- absent), counted first so that the reply includes them. Replies size, oldest, newest (nil when empty), hits, misses,
 -- evictions, live bytes, maxEntries, maxBytes. O(log n): counters and the
 -- ends of sorted sets, never a scan.
-if can_write(TOT) then advance() end
+if can_write(TOT) then
+  advance()
+  note_uses(5)
+end
 local oldest = redis.call('ZRANGE', BORN, 0, 0, 'WITHSCORES')[2] or false
 local newest = redis.call('ZREVRANGE', BORN, 0, 0, 'WITHSCORES')[2] or false
 local counts = redis.call('HMGET', TOT, 'hits', 'misses', 'evictions', 'live')
