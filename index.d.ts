@@ -478,6 +478,13 @@ export interface StorageStatus {
   setAsideWrites: number;
   /** On Redis: the server's `maxmemory-policy` once read (anything but `noeviction` is warned about); `null` elsewhere. */
   evictionPolicy: string | null;
+  /**
+   * On Redis: the copy of cache entries and failure times that this process answers
+   * `aiResponseCache.get`, `fallbackToCachedAI` and `shouldSkipService` from, without a round
+   * trip. `live` while the server announces every change to it (RESP3 `CLIENT TRACKING`);
+   * otherwise each read asks the server. `null` elsewhere.
+   */
+  localCopy: { live: boolean; entries: number; bytes: number } | null;
 }
 
 /** Where the singletons keep their state, and whether it answers. */

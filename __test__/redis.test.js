@@ -356,3 +356,49 @@ test('rediss:// against a server with a self-signed certificate: its CA trusted 
     return true
   })
 })
+
+test('local reads: a write on one instance reaches the other; warm reads answer while the server is paused', { skip }, async (t) => {
+  const server = await startRedis()
+  t.after(() => server.stop())
+  const url = new URL(server.url)
+  // Two host names: two links, as two processes would have.
+  const keyPrefix = prefix('local')
+  const options = (host) => ({ redisUrl: `redis://${host}:${url.port}`, keyPrefix, redisTimeoutMs: 2_000 })
+  const a = new AIResponseCache(options('127.0.0.1'))
+  const b = new AIResponseCache(options('localhost'))
+  const failuresA = new IntegrationFailureManager(options('127.0.0.1'))
+  const failuresB = new IntegrationFailureManager(options('localhost'))
+  a.set('p', { v: 1 }, 'm')
+  // Each instance's first read opens its listening connection; once that confirmed
+  // the tracking, the next reads are kept.
+  assert.deepEqual(b.get('p', 'm').response, { v: 1 })
+  assert.equal(failuresB.shouldSkipService('api', 2), false)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  assert.deepEqual(b.get('p', 'm').response, { v: 1 })
+  assert.equal(failuresB.shouldSkipService('api', 2), false)
+  server.kill('SIGSTOP')
+  try {
+    for (let i = 0; i < 50; i++) assert.deepEqual(b.get('p', 'm').response, { v: 1 })
+    assert.equal(failuresB.shouldSkipService('api', 2), false)
+  } finally {
+    server.kill('SIGCONT')
+  }
+  a.set('p', { v: 2 }, 'm')
+  await until(() => b.get('p', 'm').response.v === 2, "b to see a's write")
+  failuresA.recordFailure('api', 'op', 'down', 'r')
+  failuresA.recordFailure('api', 'op', 'down', 'r')
+  await until(() => failuresB.shouldSkipService('api', 2), "b to see a's failures")
+  // An instance reads its own writes at once.
+  a.set('p', { v: 3 }, 'm')
+  assert.deepEqual(a.get('p', 'm').response, { v: 3 })
+})
+
+test('getStorageStatus().localCopy: live once the server tracks for the singletons', { skip }, async () => {
+  const { aiResponseCache, getStorageStatus } = require('..')
+  aiResponseCache.set('status-p', 1, 'm')
+  await until(() => {
+    aiResponseCache.get('status-p', 'm')
+    const { localCopy } = getStorageStatus()
+    return localCopy.live && localCopy.entries >= 1 && localCopy.bytes > 0
+  }, 'the local copy to go live')
+})

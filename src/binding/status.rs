@@ -11,11 +11,11 @@ use super::boundary::boundary;
 use super::errors::JsResult;
 use super::raw::Js;
 use crate::core::singletons::global;
-use crate::core::storage::redis::{missing_jobs, waiting_anywhere};
+use crate::core::storage::redis::{missing_jobs, waiting_anywhere, RedisLink};
 use crate::core::storage::Location;
 
 /// `{ backend, location, reachable, lastError, lastErrorAt, localJobs,
-/// missingJobs, setAsideWrites, evictionPolicy }`. On Redis, asks the
+/// missingJobs, setAsideWrites, evictionPolicy, localCopy }`. On Redis, asks the
 /// server (a round trip or two, each within `redisTimeoutMs`).
 #[napi]
 pub fn storage_status(env: Env) -> napi::Result<String> {
@@ -37,6 +37,7 @@ pub fn storage_status(env: Env) -> napi::Result<String> {
       "missingJobs": 0,
       "setAsideWrites": 0,
       "evictionPolicy": null,
+      "localCopy": null,
     });
     if let Some(link) = stores.redis() {
       let reachable = link.ping().is_ok();
@@ -51,6 +52,7 @@ pub fn storage_status(env: Env) -> napi::Result<String> {
         "missingJobs": missing,
         "setAsideWrites": link.outbox().refused(),
         "evictionPolicy": if reachable { link.eviction_policy() } else { seen.eviction_policy },
+        "localCopy": local_copy(&link),
       });
     }
     if let serde_json::Value::Object(fields) = fields {
@@ -58,6 +60,12 @@ pub fn storage_status(env: Env) -> napi::Result<String> {
     }
     Ok(serde_json::Value::Object(status).to_string())
   })
+}
+
+/// `{ live, entries, bytes }` of the copy the synchronous reads use.
+fn local_copy(link: &RedisLink) -> serde_json::Value {
+  let copy = link.local_copy_stats();
+  serde_json::json!({ "live": copy.live, "entries": copy.entries, "bytes": copy.bytes })
 }
 
 /// Writes accepted while a Redis server did not answer that still wait to
