@@ -2,10 +2,10 @@
 //! of the entries hit), sent to the server off the caller's thread: a
 //! lookup itself is one `HMGET`, or none when the local copy holds the
 //! entry. The first use after a quiet spell is sent at once (so another
-//! instance's `getStats` sees it a round trip later); uses that come while
-//! a batch is on its way, or within `SPACING` of its start, go together in
-//! the next run of `cache/uses.lua`, so a busy instance sends at most about
-//! a hundred batches a second, whatever its hit rate.
+//! instance's `getStats` sees it a round trip later); uses that come within
+//! `SPACING` of a batch's start go together in the next run of
+//! `cache/uses.lua`, so a busy instance sends at most a hundred batches a
+//! second, whatever its hit rate.
 //!
 //! So the server's least-recently-used order is the order of those runs:
 //! within one batch, and between instances, it is approximate. The
@@ -21,7 +21,8 @@ use parking_lot::{Condvar, Mutex};
 
 /// The least time between the starts of two batches.
 const SPACING: Duration = Duration::from_millis(10);
-/// Digests one run touches at most (the rest wait for the next run).
+/// Digests one run touches at most (Lua's `unpack` is bounded; the rest
+/// wait for the next run).
 pub const MAX_TOUCHED: usize = 1000;
 
 /// What lookups left to be counted.
@@ -122,13 +123,17 @@ impl UseBook {
     uses
   }
 
-  /// After a send: whether more is waiting (the caller sends again), or
-  /// the book is idle and those waiting in `settle` may go on.
-  fn sent(&self) -> bool {
+  /// After a send: those waiting in `settle` may go on.
+  fn sent(&self) {
     let (lock, idle) = &*self.pending;
-    let mut pending = lock.lock();
-    pending.sending = false;
+    lock.lock().sending = false;
     idle.notify_all();
+  }
+
+  /// Whether more uses wait (the caller sends again); if none, the book
+  /// is idle and the next use schedules a send.
+  fn more_or_idle(&self) -> bool {
+    let mut pending = self.pending.0.lock();
     let more = pending.hits > 0 || pending.misses > 0 || !pending.touched.is_empty();
     if !more {
       pending.scheduled = false;
@@ -148,11 +153,21 @@ impl UseBook {
         break;
       }
     }
+    // The most recent `MAX_TOUCHED` only: one script's arguments are
+    // bounded, and the recency of the rest is approximate anyway.
+    let mut touched: Vec<String> = pending
+      .touched
+      .iter()
+      .take(MAX_TOUCHED)
+      .map(|(digest, ())| digest.clone())
+      .collect();
+    touched.reverse();
+    pending.touched.clear();
     Uses {
       now: pending.now,
       hits: std::mem::take(&mut pending.hits),
       misses: std::mem::take(&mut pending.misses),
-      touched: std::iter::from_fn(|| pending.touched.pop_lru().map(|(d, ())| d)).collect(),
+      touched,
     }
   }
 
@@ -170,10 +185,12 @@ impl UseBook {
       if !uses.is_empty() {
         send(uses).await;
       }
-      if !self.sent() {
+      self.sent();
+      // Uses that come within SPACING of this send wait for the next.
+      tokio::time::sleep_until(started + SPACING).await;
+      if !self.more_or_idle() {
         return;
       }
-      tokio::time::sleep_until(started + SPACING).await;
     }
   }
 }
@@ -193,7 +210,8 @@ mod tests {
     assert_eq!((uses.now, uses.hits, uses.misses), (7, 3, 1));
     assert_eq!(uses.touched, ["b", "a"]);
     assert_eq!(uses.args(), ["3", "1", "b", "a"]);
-    assert!(!book.sent());
+    book.sent();
+    assert!(!book.more_or_idle());
     // Idle again: the next use schedules a send.
     assert!(book.note(None, 8));
   }
@@ -209,13 +227,30 @@ mod tests {
   }
 
   #[test]
+  fn settle_keeps_the_most_recent_uses_within_the_bound() {
+    let book = UseBook::default();
+    for i in 0..MAX_TOUCHED + 5 {
+      book.note(Some(&i.to_string()), 1);
+    }
+    let uses = book.settle(Duration::from_millis(10));
+    assert_eq!(uses.hits, MAX_TOUCHED as u64 + 5);
+    assert_eq!(uses.touched.len(), MAX_TOUCHED);
+    assert_eq!(uses.touched.first().map(String::as_str), Some("5"));
+    assert_eq!(
+      uses.touched.last().map(String::as_str),
+      Some(&*(MAX_TOUCHED + 4).to_string())
+    );
+  }
+
+  #[test]
   fn a_large_batch_is_sent_in_runs() {
     let book = UseBook::default();
     for i in 0..MAX_TOUCHED + 5 {
       book.note(Some(&i.to_string()), 1);
     }
     assert_eq!(book.take().touched.len(), MAX_TOUCHED);
-    assert!(book.sent());
+    book.sent();
+    assert!(book.more_or_idle());
     assert_eq!(book.take().touched.len(), 5);
   }
 }

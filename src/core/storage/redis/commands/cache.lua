@@ -123,9 +123,17 @@ end
 local function note_uses(from)
   count('hits', tonumber(ARGV[from]) or 0)
   count('misses', tonumber(ARGV[from + 1]) or 0)
+  local touched = #ARGV - from - 1
+  if touched <= 0 then return end
+  -- One tick each, in the order given, in two commands: XX leaves an
+  -- entry gone meanwhile gone.
+  local last = redis.call('HINCRBY', TOT, 'tick', touched)
+  local pairs = {}
   for i = from + 2, #ARGV do
-    if redis.call('ZSCORE', USED, ARGV[i]) then touch(ARGV[i]) end
+    pairs[#pairs + 1] = last - (#ARGV - i)
+    pairs[#pairs + 1] = ARGV[i]
   end
+  redis.call('ZADD', USED, 'XX', unpack(pairs))
 end
 
 -- Whether d's entry holds exactly this key (ARGV[6], ARGV[7]).
