@@ -184,11 +184,19 @@ async function latencyScenario() {
   for (const p of keys) cache.set(p, RESPONSE, MODEL_ID)
   for (let i = 0; i < count; i++) queue.enqueue(job(i))
   const pick = (i) => keys[(i * 7919) % count]
+  // Reads are measured once warm: every entry and service read once after
+  // the local copy went live (its first read opens the connection).
+  const skip = (i) => native.integrationFailureManager.shouldSkipService(`svc-${i % 10}`)
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < count; i++) cache.get(keys[i], MODEL_ID)
+    for (let i = 0; i < 10; i++) skip(i)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
   const calls = {
-    'cache get': (i) => cache.get(pick(i), MODEL_ID),
+    'cache get (warm copy)': (i) => cache.get(pick(i), MODEL_ID),
     'cache set': (i) => cache.set(pick(i), RESPONSE, MODEL_ID),
     'cache getStats': () => cache.getStats(),
-    'shouldSkipService': (i) => native.integrationFailureManager.shouldSkipService(`svc-${i % 10}`),
+    'shouldSkipService (warm copy)': skip,
     'queue enqueue': (i) => queue.enqueue(job(count + i)),
     'queue dequeue + complete': () => queue.complete(queue.dequeue().id),
     'queue getStats': () => queue.getStats(),
