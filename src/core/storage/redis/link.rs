@@ -36,7 +36,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use super::local_copy::{CopyStats, Depends};
 use super::outbox::{judge, FollowUp, Next, Outbox, Sent, Write, WriteKind};
 use super::reply::refused_by_acl_or_server;
-use super::tracking::Tracking;
+use super::tracking::{self, Tracking};
 use crate::core::notices;
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 use crate::core::storage::sqlite::FileOptions;
@@ -216,7 +216,7 @@ impl RedisLink {
       ))
     })?;
     let password = info.redis_settings().password().map(str::to_string);
-    let listener = client(resp3(&info), options).ok();
+    let seeds = vec![resp3(&info)];
     let client = client(info, options).map_err(bad)?;
     let timeout = Duration::from_millis(options.timeout_ms.max(1));
     let config = ConnectionManagerConfig::new()
@@ -239,8 +239,16 @@ impl RedisLink {
       redact_url(&options.url),
       options.prefix
     );
-    let tracked = vec![format!("{key_head}c:e:"), format!("{key_head}f:")];
-    let tracking = Tracking::new(listener, tracked, timeout, place.clone());
+    let tracking = Tracking::new(Some(tracking::Setup {
+      seeds,
+      make_client: {
+        let options = options.clone();
+        Arc::new(move |info| self::client(info, &options).ok())
+      },
+      prefixes: vec![format!("{key_head}c:e:"), format!("{key_head}f:")],
+      timeout,
+      place: place.clone(),
+    }));
     let link = Self {
       inner: Arc::new(Inner {
         handle,

@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{PushInfo, PushKind, RedisError, Value};
+use redis::{
+  ConnectionAddr, ConnectionInfo, ErrorKind, PushInfo, PushKind, RedisError, RedisResult, Value,
+};
 use tokio::runtime::Handle;
 use tokio::sync::{oneshot, Notify};
 
@@ -36,12 +38,17 @@ const DEFAULT_BYTES: usize = 50 << 20;
 /// How long to wait before asking a server that did not answer again.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
+/// Makes a client (TLS settings included) for a node's connection info.
+pub type MakeClient = Arc<dyn Fn(ConnectionInfo) -> Option<redis::Client> + Send + Sync>;
+
 /// What the connection that listens is made from, taken when it starts.
-struct Setup {
-  client: redis::Client,
-  prefixes: Vec<String>,
-  timeout: Duration,
-  place: String,
+pub struct Setup {
+  /// The nodes the URL names (RESP3), tried in order.
+  pub seeds: Vec<ConnectionInfo>,
+  pub make_client: MakeClient,
+  pub prefixes: Vec<String>,
+  pub timeout: Duration,
+  pub place: String,
 }
 
 pub struct Tracking {
@@ -54,24 +61,14 @@ pub struct Tracking {
 }
 
 impl Tracking {
-  /// Ready to listen with `client` (a RESP3 one) for changes under
-  /// `prefixes`; `None` for a link whose reads must always ask.
-  pub fn new(
-    client: Option<redis::Client>,
-    prefixes: Vec<String>,
-    timeout: Duration,
-    place: String,
-  ) -> Self {
+  /// Ready to listen as `setup` says; `None` for a link whose reads must
+  /// always ask.
+  pub fn new(setup: Option<Setup>) -> Self {
     let (stop, stopped) = oneshot::channel();
     Self {
       copy: Arc::new(LocalCopy::new(DEFAULT_ENTRIES, DEFAULT_BYTES)),
-      started: AtomicBool::new(client.is_none()),
-      setup: Mutex::new(client.map(|client| Setup {
-        client,
-        prefixes,
-        timeout,
-        place,
-      })),
+      started: AtomicBool::new(setup.is_none()),
+      setup: Mutex::new(setup),
       _stop: stop,
       stopped: Mutex::new(Some(stopped)),
     }
@@ -124,29 +121,26 @@ async fn listen(setup: Setup, copy: Arc<LocalCopy>, mut stopped: oneshot::Receiv
   for prefix in &setup.prefixes {
     tracking_on.arg("PREFIX").arg(prefix);
   }
-  let mut manager = None;
   loop {
+    // Made again after every loss: on a cluster the prefix's master may
+    // have changed.
     let attempt = async {
-      let connection = match manager.take() {
-        Some(connection) => connection,
-        None => ConnectionManager::new_with_config(setup.client.clone(), config.clone()).await?,
-      };
-      manager = Some(connection.clone());
-      let mut connection = connection;
+      let client = listening_node(&setup).await?;
+      let mut connection = ConnectionManager::new_with_config(client, config.clone()).await?;
       // Whatever was kept may have changed unseen while tracking was off.
       copy.go_dark();
       let asked = copy.epoch_ticket();
-      tracking_on
-        .query_async::<()>(&mut connection)
-        .await
-        .map(|()| asked)
+      tracking_on.query_async::<()>(&mut connection).await?;
+      Ok::<_, RedisError>((connection, asked))
     };
     let outcome = tokio::select! {
       _ = &mut stopped => return,
       outcome = tokio::time::timeout(setup.timeout, attempt) => outcome,
     };
     match outcome {
-      Ok(Ok(asked)) if copy.go_live(asked) => {
+      // Held while it listens: a connection dropped here would announce
+      // nothing more, and tell nobody.
+      Ok(Ok((_listening, asked))) if copy.go_live(asked) => {
         tokio::select! {
           _ = &mut stopped => return,
           () = lost.notified() => {}
@@ -172,6 +166,90 @@ async fn listen(setup: Setup, copy: Arc<LocalCopy>, mut stopped: oneshot::Receiv
       }
     }
   }
+}
+
+/// The node to listen on: the one the URL names, or, on a cluster, the
+/// master serving the prefix's slot (a node announces changes to its own
+/// keys only), as the first seed that answers says.
+async fn listening_node(setup: &Setup) -> RedisResult<redis::Client> {
+  let mut last = None;
+  for seed in &setup.seeds {
+    let Some(client) = (setup.make_client)(seed.clone()) else {
+      continue;
+    };
+    match master_of_prefix(&client, &setup.prefixes[0]).await {
+      Ok(None) => return Ok(client),
+      Ok(Some((host, port))) => {
+        let addr = match seed.addr() {
+          ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+          } => ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+          },
+          _ => ConnectionAddr::Tcp(host, port),
+        };
+        if let Some(master) = (setup.make_client)(seed.clone().set_addr(addr)) {
+          return Ok(master);
+        }
+      }
+      Err(error) => last = Some(error),
+    }
+  }
+  Err(last.unwrap_or_else(|| RedisError::from((ErrorKind::Client, "no Redis node to listen on"))))
+}
+
+/// On a cluster node, the address of the master serving `key`'s slot;
+/// `None` on a standalone server.
+async fn master_of_prefix(client: &redis::Client, key: &str) -> RedisResult<Option<(String, u16)>> {
+  let mut node = client.get_multiplexed_async_connection().await?;
+  let info: String = redis::cmd("INFO")
+    .arg("cluster")
+    .query_async(&mut node)
+    .await?;
+  if !info.contains("cluster_enabled:1") {
+    return Ok(None);
+  }
+  let slot: i64 = redis::cmd("CLUSTER")
+    .arg("KEYSLOT")
+    .arg(key)
+    .query_async(&mut node)
+    .await?;
+  let ranges: Vec<Value> = redis::cmd("CLUSTER")
+    .arg("SLOTS")
+    .query_async(&mut node)
+    .await?;
+  for range in ranges {
+    let Value::Array(range) = range else { continue };
+    let bound = |i: usize| match range.get(i) {
+      Some(Value::Int(n)) => Some(*n),
+      _ => None,
+    };
+    let (Some(first), Some(last)) = (bound(0), bound(1)) else {
+      continue;
+    };
+    if !(first..=last).contains(&slot) {
+      continue;
+    }
+    if let Some(Value::Array(master)) = range.get(2) {
+      let host = master.first().and_then(super::reply::text);
+      let port = master.get(1).and_then(|port| match port {
+        Value::Int(port) => u16::try_from(*port).ok(),
+        _ => None,
+      });
+      if let (Some(host), Some(port)) = (host, port) {
+        return Ok(Some((host, port)));
+      }
+    }
+  }
+  Err(RedisError::from((
+    ErrorKind::Client,
+    "no master serves the prefix's slot",
+  )))
 }
 
 /// One push from the server (or the library's own disconnection notice).
