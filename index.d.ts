@@ -478,6 +478,12 @@ export interface StorageStatus {
   setAsideWrites: number;
   /** On Redis: the server's `maxmemory-policy` once read (anything but `noeviction` is warned about); `null` elsewhere. */
   evictionPolicy: string | null;
+  /**
+   * On Redis: `'cluster'` when `redisUrl` names a Redis Cluster (any one node, or a comma-separated
+   * list of seed nodes), `'standalone'` for a single server; `null` until the server has answered
+   * once, and elsewhere.
+   */
+  redisMode: 'standalone' | 'cluster' | null;
 }
 
 /** Where the singletons keep their state, and whether it answers. */

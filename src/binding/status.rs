@@ -15,7 +15,7 @@ use crate::core::storage::redis::{missing_jobs, waiting_anywhere};
 use crate::core::storage::Location;
 
 /// `{ backend, location, reachable, lastError, lastErrorAt, localJobs,
-/// missingJobs, setAsideWrites, evictionPolicy }`. On Redis, asks the
+/// missingJobs, setAsideWrites, evictionPolicy, redisMode }`. On Redis, asks the
 /// server (a round trip or two, each within `redisTimeoutMs`).
 #[napi]
 pub fn storage_status(env: Env) -> napi::Result<String> {
@@ -37,6 +37,7 @@ pub fn storage_status(env: Env) -> napi::Result<String> {
       "missingJobs": 0,
       "setAsideWrites": 0,
       "evictionPolicy": null,
+      "redisMode": null,
     });
     if let Some(link) = stores.redis() {
       let reachable = link.ping().is_ok();
@@ -51,6 +52,7 @@ pub fn storage_status(env: Env) -> napi::Result<String> {
         "missingJobs": missing,
         "setAsideWrites": link.outbox().refused(),
         "evictionPolicy": if reachable { link.eviction_policy() } else { seen.eviction_policy },
+        "redisMode": link.mode().map(|mode| mode.name()),
       });
     }
     if let serde_json::Value::Object(fields) = fields {
