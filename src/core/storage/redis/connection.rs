@@ -60,7 +60,7 @@ pub enum Connection {
 pub struct ClusterLink {
   connection: ClusterConnection,
   /// The master serving the prefix's slot.
-  home: RoutingInfo,
+  home: SingleNodeRoutingInfo,
   replicas: Arc<Replicas>,
   /// Each script's source by its SHA1, as `SCRIPT LOAD` sent it.
   scripts: Arc<Mutex<HashMap<Vec<u8>, Vec<u8>>>>,
@@ -84,7 +84,7 @@ impl ClusterLink {
     let name = |i: usize| args.get(i).map(|arg| arg.to_ascii_uppercase());
     let reply = self
       .connection
-      .route_command(cmd.clone(), self.home.clone())
+      .route_command(cmd.clone(), RoutingInfo::SingleNode(self.home.clone()))
       .await;
     match (name(0).as_deref(), &reply) {
       (Some(b"SCRIPT"), Ok(loaded)) if name(1).as_deref() == Some(b"LOAD") => {
@@ -112,7 +112,8 @@ impl ClusterLink {
         for arg in &args[2..] {
           eval.arg(*arg);
         }
-        self.connection.route_command(eval, self.home.clone()).await
+        let home = RoutingInfo::SingleNode(self.home.clone());
+        self.connection.route_command(eval, home).await
       }
       _ => reply,
     }
@@ -136,13 +137,12 @@ impl ConnectionLike for Connection {
     match self {
       Connection::Server(manager) => manager.req_packed_commands(pipeline, offset, count),
       Connection::Cluster(cluster) => {
-        let ClusterLink {
-          connection, home, ..
-        } = &mut **cluster;
-        let RoutingInfo::SingleNode(route) = home.clone() else {
-          unreachable!("the home route is one node")
-        };
-        Box::pin(connection.route_pipeline(pipeline.clone(), offset, count, route))
+        let home = cluster.home.clone();
+        Box::pin(
+          cluster
+            .connection
+            .route_pipeline(pipeline.clone(), offset, count, home),
+        )
       }
     }
   }
@@ -163,9 +163,9 @@ impl Connection {
   /// exists and none confirmed in time. Always `true` on a standalone
   /// server (its durability is its own persistence) and on a cluster
   /// master without replicas (nothing would take over its slots).
-  pub async fn replicated(&mut self, within: Duration) -> RedisResult<bool> {
+  pub async fn replicated(&mut self, within: Duration) -> bool {
     let Connection::Cluster(cluster) = self else {
-      return Ok(true);
+      return true;
     };
     let replicas = Arc::clone(&cluster.replicas);
     let has_replicas = match replicas.known() {
@@ -173,23 +173,26 @@ impl Connection {
       None => replicas.recount(self).await,
     };
     if !has_replicas {
-      return Ok(true);
+      return true;
     }
     let millis = within.as_millis().max(1) as u64;
-    // An error (a replica answering for its master mid-failover) confirms
-    // nothing.
-    let confirmed: i64 = redis::cmd("WAIT")
+    let confirmed: i64 = match redis::cmd("WAIT")
       .arg(1)
       .arg(millis)
       .query_async(self)
       .await
-      .unwrap_or(0);
-    if confirmed >= 1 {
-      return Ok(true);
-    }
+    {
+      Ok(confirmed) => confirmed,
+      // A user who may not WAIT cannot be made to: the write stands as
+      // the master took it, as on a server without replicas.
+      Err(error) if error.code() == Some("NOPERM") => return true,
+      // Any other error (a replica answering for its master mid-failover)
+      // confirms nothing.
+      Err(_) => 0,
+    };
     // None confirmed: a master whose replica is gone (it was promoted
     // elsewhere, or died) waits for nobody.
-    Ok(!replicas.recount(self).await)
+    confirmed >= 1 || !replicas.recount(self).await
   }
 }
 
@@ -328,10 +331,10 @@ impl Connector {
     }
     let client = builder.build()?;
     let connection = client.get_async_connection().await?;
-    let home = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+    let home = SingleNodeRoutingInfo::SpecificNode(Route::with_key(
       self.key_head.as_bytes(),
       SlotAddr::Master,
-    )));
+    ));
     Ok(Connection::Cluster(Box::new(ClusterLink {
       connection,
       home,

@@ -746,7 +746,7 @@ async fn run_script<T: FromRedisValue>(
   within: Duration,
 ) -> RedisResult<T> {
   let reply = invocation.invoke_async(&mut connection).await?;
-  if durable && !connection.replicated(within).await? {
+  if durable && !connection.replicated(within).await {
     let unconfirmed = std::io::Error::new(
       std::io::ErrorKind::TimedOut,
       format!(
