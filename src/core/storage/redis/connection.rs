@@ -98,9 +98,7 @@ impl ClusterLink {
         }
         reply
       }
-      (Some(b"EVALSHA"), Err(error))
-        if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) =>
-      {
+      (Some(b"EVALSHA"), answer) if no_script(answer) => {
         let source = args
           .get(1)
           .and_then(|sha| self.scripts.lock().get(*sha).cloned());
@@ -117,6 +115,16 @@ impl ClusterLink {
       }
       _ => reply,
     }
+  }
+}
+
+/// Whether `reply` is the server's `NOSCRIPT` (a connection hands a
+/// server's error back as a value; a caller reading it, as an error).
+fn no_script(reply: &RedisResult<Value>) -> bool {
+  match reply {
+    Ok(Value::ServerError(error)) => error.kind() == Some(ServerErrorKind::NoScript),
+    Err(error) => error.kind() == ErrorKind::Server(ServerErrorKind::NoScript),
+    _ => false,
   }
 }
 
