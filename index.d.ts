@@ -485,6 +485,12 @@ export interface StorageStatus {
    * otherwise each read asks the server. `null` elsewhere.
    */
   localCopy: { live: boolean; entries: number; bytes: number } | null;
+  /**
+   * On Redis: `'cluster'` when `redisUrl` names a Redis Cluster (any one node, or a comma-separated
+   * list of seed nodes), `'standalone'` for a single server; `null` until the server has answered
+   * once, and elsewhere.
+   */
+  redisMode: 'standalone' | 'cluster' | null;
 }
 
 /** Where the singletons keep their state, and whether it answers. */

@@ -70,4 +70,66 @@ function nodeScript(source) {
   })
 }
 
-module.exports = { MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript }
+/**
+ * Runs `code` in a child Node.js process in the package's folder, without
+ * the suite's preloads (NODE_OPTIONS) and with `env` added: `{ proc, done,
+ * output() }`, `done` resolving with its stdout when it exits 0.
+ */
+function child(code, env = {}) {
+  const { spawn } = require('node:child_process')
+  const path = require('node:path')
+  const proc = spawn(process.execPath, ['-e', code], {
+    cwd: path.join(__dirname, '..'),
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let out = ''
+  proc.stdout.on('data', (chunk) => (out += chunk))
+  const done = new Promise((resolve, reject) => {
+    proc.on('exit', (code, signal) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code ?? signal}: ${out}`))))
+  })
+  // A child killed on purpose rejects `done`; only those who await it care.
+  done.catch(() => {})
+  return { proc, done, output: () => out }
+}
+
+/** Resolves once `check()` is true, polling; rejects after `ms`. */
+async function until(check, what, ms = 10_000) {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/**
+ * An app under load in a child process: `rounds` times a direct enqueue and
+ * an `executeWithFallback` that queues, 10 ms apart, on the singletons
+ * configured with `options`. It prints `busy` after 40 rounds and, once no
+ * job waits locally, `{ ids, rejected, status }`: every job id it was
+ * given, the calls that threw, and `getStorageStatus()`.
+ */
+function enqueuer(options, rounds) {
+  return child(`
+    const { configure, backgroundJobQueue, executeWithFallback, getStorageStatus } = require('.')
+    configure(${JSON.stringify(options)})
+    const ids = []
+    let rejected = 0
+    const job = (n) => ({ type: 'integration', operation: 'op-' + n, payload: { n }, userId: 'u', priority: 'medium', retryCount: 0, maxRetries: 3 })
+    process.on('warning', () => {})
+    ;(async () => {
+      for (let n = 0; n < ${rounds}; n++) {
+        try { ids.push(backgroundJobQueue.enqueue(job(n))) } catch (error) { rejected++; console.error(error) }
+        const result = await executeWithFallback(() => Promise.reject(new Error('down')), {
+          operationName: 'sync', userId: 'u', queueOnFailure: { type: 'analytics', payload: { n } },
+        }).catch(() => { rejected++ })
+        if (result && result.metadata && result.metadata.jobId) ids.push(result.metadata.jobId)
+        if (n === 40) console.log('busy')
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      while (getStorageStatus().localJobs > 0) await new Promise((resolve) => setTimeout(resolve, 50))
+      console.log(JSON.stringify({ ids, rejected, status: getStorageStatus() }))
+    })()`)
+}
+
+module.exports = { MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript, child, until, enqueuer }

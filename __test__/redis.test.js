@@ -5,51 +5,41 @@
 // port, a temporary directory, stopped by pid also when a test fails):
 // many processes on one queue, a worker killed mid-job, a server paused or
 // refusing the password, foreign data under the prefix. Run once, in the
-// Redis pass of the suite (scripts/test-js.js redis).
+// Redis pass of the suite (scripts/test-js.js redis); in the cluster pass
+// the tests that need no server of their own run on the pass's cluster.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn } = require('node:child_process')
-const path = require('node:path')
 
 const { BackgroundJobQueue, AIResponseCache, IntegrationFailureManager, configure } = require('..')
-const { startRedis, freePort } = require('../scripts/redis-server')
+const { startRedis, masterPort, freePort } = require('../scripts/redis-server')
+const { child, until, enqueuer } = require('./helpers')
 
 const skip = process.env.FALLBACK_MECHANISMS_TEST_REDIS_URL ? false : 'runs in the Redis pass of the suite'
-const root = path.join(__dirname, '..')
 let counter = 0
 const prefix = (name) => `fault-${process.pid}-${name}-${++counter}`
 
-/** Runs `code` in a child Node.js process; resolves with its stdout. */
-function child(code, env = {}) {
-  const proc = spawn(process.execPath, ['-e', code], {
-    cwd: root,
-    env: { ...process.env, NODE_OPTIONS: '', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  let out = ''
-  proc.stdout.on('data', (chunk) => (out += chunk))
-  const done = new Promise((resolve, reject) => {
-    proc.on('exit', (code, signal) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code ?? signal}: ${out}`))))
-  })
-  // A child killed on purpose rejects `done`; only those who await it care.
-  done.catch(() => {})
-  return { proc, done, output: () => out }
-}
+const onCluster = Boolean(process.env.FALLBACK_MECHANISMS_TEST_CLUSTER)
 
-/** Resolves once `check()` is true, polling. */
-async function until(check, what, ms = 10_000) {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
+/**
+ * A server for a test that neither stops, pauses nor configures it: one of
+ * its own, or in the cluster pass the pass's cluster. `portOf(key)` is the
+ * port of the node that holds `key`.
+ */
+async function startShared() {
+  if (!onCluster) {
+    const server = await startRedis()
+    return { url: server.url, portOf: () => server.port, stop: () => server.stop() }
   }
+  const url = process.env.FALLBACK_MECHANISMS_TEST_REDIS_URL
+  const port = Number(new URL(url).port)
+  return { url, portOf: (key) => masterPort(port, key), stop: async () => {} }
 }
 
 const job = (n) => ({ type: 'integration', operation: `op-${n}`, payload: { n }, userId: 'u', priority: 'medium', retryCount: 0, maxRetries: 3 })
 
 test('four processes drain one queue: every job handed out exactly once', { skip }, async (t) => {
-  const server = await startRedis()
+  const server = await startShared()
   t.after(() => server.stop())
   const keyPrefix = prefix('drain')
   const queue = new BackgroundJobQueue({ redisUrl: server.url, keyPrefix })
@@ -69,7 +59,7 @@ test('four processes drain one queue: every job handed out exactly once', { skip
 })
 
 test('kill -9 of a worker process: its leased jobs come back after the lease', { skip }, async (t) => {
-  const server = await startRedis()
+  const server = await startShared()
   t.after(() => server.stop())
   const keyPrefix = prefix('kill')
   const options = { redisUrl: server.url, keyPrefix, leaseMs: 300, backoffMs: [0] }
@@ -197,25 +187,7 @@ test('kill -9 of redis-server under load (appendonly, fsync always) and a restar
     require('node:fs').rmSync(dir, { recursive: true, force: true })
   })
   const keyPrefix = prefix('crash')
-  const app = child(`
-    const { configure, backgroundJobQueue, executeWithFallback, getStorageStatus } = require('.')
-    configure({ redisUrl: ${JSON.stringify(server.url)}, keyPrefix: ${JSON.stringify(keyPrefix)}, redisTimeoutMs: 200 })
-    const ids = []
-    let rejected = 0
-    const job = (n) => ({ type: 'integration', operation: 'op-' + n, payload: { n }, userId: 'u', priority: 'medium', retryCount: 0, maxRetries: 3 })
-    ;(async () => {
-      for (let n = 0; n < 150; n++) {
-        try { ids.push(backgroundJobQueue.enqueue(job(n))) } catch (error) { rejected++; console.error(error) }
-        const result = await executeWithFallback(() => Promise.reject(new Error('down')), {
-          operationName: 'sync', userId: 'u', queueOnFailure: { type: 'analytics', payload: { n } },
-        }).catch(() => { rejected++ })
-        if (result && result.metadata && result.metadata.jobId) ids.push(result.metadata.jobId)
-        if (n === 40) console.log('busy')
-        await new Promise((resolve) => setTimeout(resolve, 10))
-      }
-      while (getStorageStatus().localJobs > 0) await new Promise((resolve) => setTimeout(resolve, 50))
-      console.log(JSON.stringify({ ids, rejected }))
-    })()`)
+  const app = enqueuer({ redisUrl: server.url, keyPrefix, redisTimeoutMs: 200 }, 150)
   t.after(() => app.proc.kill('SIGKILL'))
   await until(() => app.output().includes('busy'), 'the app to be under way')
   server.kill('SIGKILL')
@@ -274,13 +246,16 @@ test('malformed URLs and prefixes are refused at once with a code', { skip: fals
 })
 
 test('a key prefix shared with foreign data of the wrong type: a clear error, nothing else touched', { skip }, async (t) => {
-  const server = await startRedis()
+  const server = await startShared()
   t.after(() => server.stop())
   const keyPrefix = prefix('foreign')
+  // On a cluster the other key shares the hash tag, so one node holds both.
+  const other = onCluster ? `{${keyPrefix}}other-key` : 'other-key'
+  const port = server.portOf(`{${keyPrefix}}:q:all`)
   // Foreign data where the queue keeps its job list: a plain string.
   const seed = child(`
     const net = require('node:net')
-    const s = net.connect(${server.port}, '127.0.0.1', () => s.write('SET {${keyPrefix}}:q:all theirs\\r\\nSET other-key untouched\\r\\n'))
+    const s = net.connect(${port}, '127.0.0.1', () => s.write('SET {${keyPrefix}}:q:all theirs\\r\\nSET ${other} untouched\\r\\n'))
     let got = ''; s.on('data', (d) => { got += d; if (got.split('\\r\\n').length > 2) { s.end(); console.log(got) } })`)
   await seed.done
   const queue = new BackgroundJobQueue({ redisUrl: server.url, keyPrefix })
@@ -290,7 +265,7 @@ test('a key prefix shared with foreign data of the wrong type: a clear error, no
   assert.equal(failures.getFailures('svc').length, 1, 'the other stores under the prefix still work')
   const check = child(`
     const net = require('node:net')
-    const s = net.connect(${server.port}, '127.0.0.1', () => s.write('GET {${keyPrefix}}:q:all\\r\\nGET other-key\\r\\n'))
+    const s = net.connect(${port}, '127.0.0.1', () => s.write('GET {${keyPrefix}}:q:all\\r\\nGET ${other}\\r\\n'))
     let got = ''; s.on('data', (d) => { got += d; if (got.includes('untouched')) { s.end(); console.log(got) } })`)
   const out = await check.done
   assert.match(out, /theirs/)

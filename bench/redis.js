@@ -6,7 +6,13 @@
 // a scenario fails) that every implementation of a row uses in the same
 // run. Prints the rows as JSON on stdout, progress on stderr.
 //
-//   node --expose-gc bench/redis.js [--quick]
+//   node --expose-gc bench/redis.js [--quick] [--cluster]
+//
+// With --cluster the same queue and cache rows run on a Redis Cluster of 3
+// masters (each with a replica) instead: this package and ioredis
+// (`Redis.Cluster`) are given one node's address and discover the rest,
+// BullMQ's keys get the hash-tagged prefix `{bull}` that it requires there;
+// the server's CPU time and command counts are summed over the masters.
 //
 // - Queue: enqueue → process → complete throughput, this package's worker
 //   against BullMQ's, at concurrency 1 and 16; also what each asks of the
@@ -16,16 +22,21 @@
 //   floor); also the server's time for each (INFO commandstats).
 // - The slowest synchronous calls in Redis mode.
 
+const { execFileSync } = require('node:child_process')
 const { performance } = require('node:perf_hooks')
 
 const Redis = require('ioredis')
 const native = require('..')
-const { startRedis } = require('../scripts/redis-server')
+const { startRedis, startRedisCluster } = require('../scripts/redis-server')
 const { compareSequential, eventLoopDelayP99, median, slowestCalls, yieldToLoop } = require('./harness')
 const { prompts, job, RESPONSE, MODEL_ID } = require('./fixtures')
 const { formatNs } = require('./report')
 
 const QUICK = process.argv.includes('--quick')
+const CLUSTER = process.argv.includes('--cluster')
+/** How the rows name the server. */
+const NAME = CLUSTER ? 'Redis Cluster' : 'Redis'
+const GROUP = CLUSTER ? 'redis-cluster' : 'redis'
 const batches = QUICK ? 5 : 15
 const rows = []
 
@@ -89,7 +100,7 @@ async function cacheScenario(server, admin) {
   const keys = prompts(fresh)
   const cache = native.aiResponseCache
   for (const p of keys) cache.set(p, RESPONSE, MODEL_ID)
-  const client = new Redis(server.url)
+  const client = server.client()
   try {
     const text = JSON.stringify(RESPONSE)
     for (let i = 0; i < fresh; i++) await client.set(`bench:get:${i}`, text)
@@ -106,7 +117,7 @@ async function cacheScenario(server, admin) {
     cold.native.serverUs = (after.usec - before.reads.usec) / nextNative
     cold.native.requestsPerHit = (after.calls - before.reads.calls) / nextNative
     cold['ioredis GET'].serverUs = serverUsPerCall(before.get, await commandStats(admin, 'get'))
-    report('Redis: cache get hit, cold copy (2 KB prompt, 1 KB JSON)', cold)
+    report(`${NAME}: cache get hit, cold copy (2 KB prompt, 1 KB JSON)`, cold)
 
     const size = 1_000
     const pick = (i) => keys[(i * 7919) % size]
@@ -120,14 +131,14 @@ async function cacheScenario(server, admin) {
       'memory mode': (i) => inMemory.get(pick(i), MODEL_ID),
     }, { ops, batches })
     warm.native.serverReads = (await serverCalls(admin, ['hmget'])).calls - warmBefore.calls
-    report('Redis: cache get hit, warm copy @ 1k', warm, await eventLoopDelayP99((i) => cache.get(pick(i), MODEL_ID), QUICK ? 100 : 300))
+    report(`${NAME}: cache get hit, warm copy @ 1k`, warm, await eventLoopDelayP99((i) => cache.get(pick(i), MODEL_ID), QUICK ? 100 : 300))
   } finally {
     client.disconnect()
   }
 }
 
 function report(scenario, results, eventLoopP99Ms) {
-  rows.push({ group: 'redis', scenario, results, eventLoopP99Ms })
+  rows.push({ group: GROUP, scenario, results, eventLoopP99Ms })
   const cells = Object.entries(results).map(([name, r]) => `${name} ${formatNs(r.nsPerOp)}${r.serverUs === undefined ? '' : ` (server ${r.serverUs.toFixed(1)} µs)`}`)
   const loop = eventLoopP99Ms === undefined ? '' : `  (event-loop p99 ${eventLoopP99Ms.toFixed(2)} ms)`
   log(`  ${scenario.padEnd(50)} ${cells.join('  ')}${loop}`)
@@ -232,7 +243,7 @@ async function ourBatch(queue, concurrency, count, offset) {
 /** The same batch on BullMQ: `count` jobs added one at a time, then a worker runs them all. */
 async function bullBatch(bull, concurrency, count, offset) {
   const { Worker } = require('bullmq')
-  const worker = new Worker(bull.queue.name, async () => {}, { connection: bull.connection, concurrency, autorun: false })
+  const worker = new Worker(bull.queue.name, async () => {}, { connection: bull.connection, prefix: bull.prefix, concurrency, autorun: false })
   try {
     await worker.waitUntilReady()
     const done = deferred()
@@ -256,21 +267,22 @@ async function bullBatch(bull, concurrency, count, offset) {
  * scripts by operation. Includes starting and stopping the worker.
  */
 async function requestsPerJob(server, batch, count) {
-  const watcher = new Redis(server.url)
-  const monitor = await watcher.monitor()
+  const watchers = server.masterUrls.map((url) => new Redis(url))
+  const monitors = await Promise.all(watchers.map((watcher) => watcher.monitor()))
   const counts = new Map()
-  monitor.on('monitor', (time, args, source) => {
+  const seen = (time, args, source) => {
     if (source.startsWith('lua')) return
     const command = String(args[0]).toLowerCase()
     const name = command === 'evalsha' && String(args[3]).startsWith('{bench') ? `script ${args[4]}` : command
     counts.set(name, (counts.get(name) || 0) + 1)
-  })
+  }
+  for (const monitor of monitors) monitor.on('monitor', seen)
   try {
     await batch(count)
     await new Promise((resolve) => setTimeout(resolve, 100))
   } finally {
-    monitor.disconnect()
-    watcher.disconnect()
+    for (const monitor of monitors) monitor.disconnect()
+    for (const watcher of watchers) watcher.disconnect()
   }
   let total = 0
   const byRequest = {}
@@ -293,13 +305,13 @@ async function requestsPerJob(server, batch, count) {
  */
 async function queueScenarios(server, admin) {
   const { Queue } = require('bullmq')
-  const connection = { host: '127.0.0.1', port: server.port, maxRetriesPerRequest: null }
+  const connection = server.bullConnection()
   const size = QUICK ? 150 : 500
   const rounds = QUICK ? 3 : 7
-  log(`\nRedis queue: enqueue → process → complete, ${size} jobs a batch, a no-op handler`)
+  log(`\n${NAME} queue: enqueue → process → complete, ${size} jobs a batch, a no-op handler`)
   for (const concurrency of [1, 16]) {
     const ours = new native.BackgroundJobQueue({ redisUrl: server.url, keyPrefix: `bench-queue-${concurrency}`, maxSize: 1_000_000 })
-    const bull = { queue: new Queue(`bench-queue-${concurrency}`, { connection }), connection }
+    const bull = { queue: new Queue(`bench-queue-${concurrency}`, { connection, prefix: server.bullPrefix }), connection, prefix: server.bullPrefix }
     try {
       await bull.queue.waitUntilReady()
       let offset = 0
@@ -329,7 +341,7 @@ async function queueScenarios(server, admin) {
           ...(await requestsPerJob(server, batch, QUICK ? 50 : 200)),
         }
       }
-      const row = { group: 'redis', scenario: `Redis queue: enqueue → process → complete, concurrency ${concurrency}`, results }
+      const row = { group: GROUP, scenario: `${NAME} queue: enqueue → process → complete, concurrency ${concurrency}`, results }
       rows.push(row)
       const cells = Object.entries(results).map(([name, r]) =>
         `${name} ${Math.round(r.jobsPerSec)} jobs/s (${r.requestsPerJob.toFixed(1)} requests, ${r.redisCpuUsPerJob.toFixed(0)} µs Redis CPU a job)`)
@@ -342,15 +354,78 @@ async function queueScenarios(server, admin) {
   }
 }
 
+/**
+ * What the scenarios need of the server: `client()` an ioredis client,
+ * `bullConnection()` BullMQ's and `bullPrefix` its key prefix,
+ * `masterUrls` the nodes that take writes (MONITOR watches each), and an
+ * `admin` whose `info(section)` sums the masters' numbers.
+ */
+async function startServer() {
+  if (!CLUSTER) {
+    const server = await startRedis()
+    return {
+      ...server,
+      masterUrls: [server.url],
+      client: () => new Redis(server.url),
+      bullConnection: () => ({ host: '127.0.0.1', port: server.port, maxRetriesPerRequest: null }),
+      bullPrefix: undefined,
+      admin: new Redis(server.url),
+    }
+  }
+  const cluster = await startRedisCluster()
+  const role = (node) => execFileSync('redis-cli', ['-p', String(node.port), 'role'], { encoding: 'utf8' })
+  const masters = cluster.nodes.filter((node) => role(node).startsWith('master'))
+  const seeds = [{ host: '127.0.0.1', port: cluster.nodes[0].port }]
+  const admins = masters.map((node) => new Redis(node.url))
+  return {
+    url: cluster.url,
+    masterUrls: masters.map((node) => node.url),
+    client: () => new Redis.Cluster(seeds),
+    bullConnection: () => new Redis.Cluster(seeds, { redisOptions: { maxRetriesPerRequest: null } }),
+    bullPrefix: '{bull}',
+    admin: {
+      info: async (section) => sumInfo(await Promise.all(admins.map((admin) => admin.info(section)))),
+      disconnect: () => admins.forEach((admin) => admin.disconnect()),
+    },
+    stop: () => cluster.stop(),
+  }
+}
+
+/**
+ * INFO texts of several nodes as one: numbers summed (`name:12.5`, and each
+ * `field=n` of `cmdstat_x:calls=3,usec=40`), anything else as the first said.
+ */
+function sumInfo(texts) {
+  const fields = new Map()
+  for (const text of texts) {
+    for (const line of text.split('\r\n')) {
+      const colon = line.indexOf(':')
+      if (colon < 0 || line.startsWith('#')) continue
+      const [name, value] = [line.slice(0, colon), line.slice(colon + 1)]
+      const held = fields.get(name)
+      if (/^\d+(\.\d+)?$/.test(value)) fields.set(name, String((held === undefined ? 0 : Number(held)) + Number(value)))
+      else if (/^(\w+=\d+(\.\d+)?,?)+$/.test(value) && held !== undefined) {
+        const before = new Map(held.split(',').map((pair) => pair.split('=')))
+        fields.set(name, value.split(',').map((pair) => {
+          const [key, n] = pair.split('=')
+          return `${key}=${Number(n) + Number(before.get(key) || 0)}`
+        }).join(','))
+      } else if (held === undefined) fields.set(name, value)
+    }
+  }
+  return [...fields].map(([name, value]) => `${name}:${value}`).join('\r\n')
+}
+
 async function main() {
-  const server = await startRedis()
-  const admin = new Redis(server.url)
+  const server = await startServer()
+  const { admin } = server
   try {
-    log(`\nRedis mode (redis-server ${(await admin.info('server')).match(/redis_version:(\S+)/)[1]} on ${server.url})`)
+    log(`\n${NAME} mode (redis-server ${(await admin.info('server')).match(/redis_version:(\S+)/)[1]} on ${server.url})`)
     native.configure({ redisUrl: server.url, keyPrefix: 'bench' })
     await cacheScenario(server, admin)
-    await stalenessScenario(server)
-    await latencyScenario()
+    if (!CLUSTER) await stalenessScenario(server)
+    // The slowest calls are a property of the client, measured on one server.
+    if (!CLUSTER) await latencyScenario()
     if (!process.env.BENCH_REDIS_NO_QUEUE) await queueScenarios(server, admin)
   } finally {
     admin.disconnect()

@@ -31,7 +31,7 @@ const { writeReports, formatNs } = require('./report')
 
 const QUICK = process.argv.includes('--quick')
 // `--only ai`: one group's scenarios (floor, execute, ai, cache, memory,
-// queue, durable, latency, redis, failures), printed and not written to the
+// queue, durable, latency, redis, redis-cluster, failures), printed and not written to the
 // reports, for a quick look while working on it.
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
 const SCALE = QUICK ? 0.2 : 1
@@ -457,11 +457,14 @@ async function durableQueueScenario() {
  * redis-server): the queue against BullMQ, a cache hit against one ioredis
  * GET, the slowest synchronous calls.
  */
-function redisScenario() {
-  const args = ['--expose-gc', path.join(__dirname, 'redis.js'), ...(QUICK ? ['--quick'] : [])]
+function redisScenario(...flags) {
+  const args = ['--expose-gc', path.join(__dirname, 'redis.js'), ...(QUICK ? ['--quick'] : []), ...flags]
   const out = execFileSync(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 })
   rows.push(...JSON.parse(out))
 }
+
+/** The same queue and cache rows on a Redis Cluster of 3 masters (bench/redis.js --cluster). */
+const redisClusterScenario = () => redisScenario('--cluster')
 
 async function failureScenario() {
   console.log('\nshouldSkipService with 1,000 services')
@@ -502,7 +505,8 @@ async function main() {
     queue: queueScenarios,
     durable: durableQueueScenario,
     latency: latencyScenario,
-    redis: redisScenario,
+    redis: () => redisScenario(),
+    'redis-cluster': redisClusterScenario,
     failures: failureScenario,
   }
   if (ONLY !== undefined && !(ONLY in scenarios)) throw new Error(`--only: one of ${Object.keys(scenarios).join(', ')}`)

@@ -6,7 +6,7 @@ const native = require('./native')
 
 /**
  * `{ backend: 'memory' | 'sqlite' | 'redis', location, reachable, lastError,
- * lastErrorAt, localJobs }`. On Redis it asks the server (one round trip,
+ * lastErrorAt, localJobs, ..., redisMode: 'standalone' | 'cluster' | null }`. On Redis it asks the server (one round trip,
  * within `redisTimeoutMs`); messages never hold a password.
  */
 function getStorageStatus() {

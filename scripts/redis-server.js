@@ -143,7 +143,115 @@ async function startRedis(options = {}) {
   return server
 }
 
-module.exports = { ensureRedis, startRedis, certificateAuthority, freePort }
+const CLI = process.env.REDIS_CLI_PATH || 'redis-cli'
+
+/** `redis-cli -p port args...`, its reply as text. */
+function cli(port, ...args) {
+  return execFileSync(CLI, ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+/** Whether nothing listens on `port` (a cluster node's bus port must be free too). */
+function isFree(port) {
+  return new Promise((resolve) => {
+    const probe = net.createServer()
+    probe.once('error', () => resolve(false))
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)))
+  })
+}
+
+/** A free port whose cluster bus port (port + 10000) is free as well. */
+async function freeClusterPort(taken) {
+  for (;;) {
+    const port = await freePort()
+    if (port + 10000 > 65535 || taken.has(port) || taken.has(port + 10000)) continue
+    if (await isFree(port + 10000)) return port
+  }
+}
+
+/**
+ * Starts a Redis Cluster on 127.0.0.1: `masters` masters (default 3), each
+ * with `replicas` replicas (default 1), on free ports (each node's bus port,
+ * port + 10000, free too), every node in a temporary directory of its own
+ * and stopped by its process id (also when the process using it fails).
+ * `nodeTimeoutMs` is `cluster-node-timeout` (how soon a replica takes over
+ * a master that stopped answering). Resolves once every slot is served and
+ * every replica is in sync, with `{ url, urls, nodes, masterOf(key), stop() }`:
+ * `url` names one node (the others are discovered), `nodes` are the
+ * `startRedis` servers, `masterOf(key)` the node serving the key's slot now.
+ */
+async function startRedisCluster({ masters = 3, replicas = 1, nodeTimeoutMs = 2000, args = [] } = {}) {
+  ensureRedis()
+  const total = masters * (1 + replicas)
+  const taken = new Set()
+  const nodes = []
+  const stop = () => Promise.all(nodes.map((node) => node.stop()))
+  try {
+    for (let i = 0; i < total; i++) {
+      const port = await freeClusterPort(taken)
+      taken.add(port)
+      taken.add(port + 10000)
+      const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs)]
+      nodes.push(await startRedis({ port, args: [...clusterArgs, ...args] }))
+    }
+    const addresses = nodes.map((node) => `127.0.0.1:${node.port}`)
+    execFileSync(CLI, ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], { stdio: 'ignore' })
+    const deadline = Date.now() + 30_000
+    while (!nodes.every((node) => settled(node, replicas))) {
+      if (Date.now() > deadline) throw new Error('the Redis Cluster did not come up within 30 s')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return {
+    url: nodes[0].url,
+    urls: nodes.map((node) => node.url),
+    nodes,
+    masterOf: (key) => masterOf(nodes, key),
+    stop,
+  }
+}
+
+/** Whether `node` sees every slot served and, when it is a replica, is in sync with its master. */
+function settled(node, replicas) {
+  try {
+    if (!cli(node.port, 'cluster', 'info').includes('cluster_state:ok')) return false
+    const replication = cli(node.port, 'info', 'replication')
+    if (replication.includes('role:slave')) return replication.includes('master_link_status:up') && !replication.includes('master_sync_in_progress:1')
+    return replicas === 0 || /connected_slaves:[1-9]/.test(replication)
+  } catch {
+    return false
+  }
+}
+
+/** The node of `nodes` that is the master serving `key`'s slot, as one of the live nodes sees it. */
+function masterOf(nodes, key) {
+  for (const node of nodes) {
+    try {
+      const port = masterPort(node.port, key)
+      if (port) return nodes.find((candidate) => candidate.port === port)
+    } catch {}
+  }
+  return undefined
+}
+
+/** The port of the master serving `key`'s slot, as the cluster node on `port` sees it. */
+function masterPort(port, key) {
+  const slot = Number(cli(port, 'cluster', 'keyslot', key).trim())
+  for (const line of cli(port, 'cluster', 'nodes').split('\n')) {
+    const [, address, flags, , , , , state, ...ranges] = line.split(' ')
+    if (!flags || !flags.includes('master') || flags.includes('fail') || state !== 'connected') continue
+    const serves = ranges.some((range) => {
+      const [from, to = from] = range.split('-').map(Number)
+      return slot >= from && slot <= to
+    })
+    if (serves) return Number(address.split('@')[0].split(':')[1])
+  }
+  return undefined
+}
+
+module.exports = { ensureRedis, startRedis, startRedisCluster, masterPort, certificateAuthority, freePort }
 
 if (require.main === module && process.argv.includes('--ensure')) {
   ensureRedis()

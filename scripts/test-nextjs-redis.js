@@ -10,14 +10,18 @@
 // B's cron drain route; that three failures recorded through A make B skip
 // Facebook up front; that a chat model rate-limited through A is benched on
 // B too; and that /fallbacks shows the same numbers on both (not the chart:
-// each instance counts its own fallbacks).
+// each instance counts its own fallbacks). With --cluster (npm run
+// test:nextjs:cluster) the two share a Redis Cluster of 6 nodes (3 masters,
+// 3 replicas) instead, each given the URL of a different node.
 // Uses the build scripts/test-nextjs.js made when nothing changed since
 // (scripts/nextjs-app.js), and builds it otherwise. Every process it starts
 // is stopped by its process id, also when a check fails.
 
 const assert = require('node:assert/strict')
 const { checks, waitFor, prepareApp, startApp, stopApps, testIds, chatOn } = require('./nextjs-app')
-const { startRedis } = require('./redis-server')
+const { startRedis, startRedisCluster } = require('./redis-server')
+
+const onCluster = process.argv.includes('--cluster')
 
 const timings = []
 async function timed(what, fn) {
@@ -38,8 +42,11 @@ async function main() {
   const { check, report } = checks()
   let redis = null
   try {
-    redis = await startRedis()
+    redis = await timed(onCluster ? 'cluster' : 'redis-server', () => (onCluster ? startRedisCluster() : startRedis()))
     const prefix = `nextjs-proof-${process.pid}-${Date.now().toString(36)}`
+    // On a cluster, B names another node than A: either finds the rest.
+    const urlOfB = onCluster ? redis.urls[1] : redis.url
+    const port = new URL(redis.url).port
     const env = {
       FALLBACK_MECHANISMS_REDIS_URL: redis.url,
       FALLBACK_MECHANISMS_REDIS_PREFIX: prefix,
@@ -48,18 +55,23 @@ async function main() {
       CRON_SECRET: '',
     }
     const [a, b] = await timed('two next start', () =>
-      Promise.all([startApp('A', { ...env, FALLBACKS_WORKER: 'off' }), startApp('B', { ...env, FALLBACKS_WORKER: 'on' })]),
+      Promise.all([
+        startApp('A', { ...env, FALLBACKS_WORKER: 'off' }),
+        startApp('B', { ...env, FALLBACK_MECHANISMS_REDIS_URL: urlOfB, FALLBACKS_WORKER: 'on' }),
+      ]),
     )
     const world = (server) => server.call('/api/simulate')
     const simulate = (server, switches) => server.call('/api/simulate', switches)
 
     await timed('checks', async () => {
-      await check('both instances keep their state on the one Redis server, under the one prefix', async () => {
+      await check(`both instances keep their state on the one Redis ${onCluster ? 'Cluster' : 'server'}, under the one prefix`, async () => {
         const [onA, onB] = await Promise.all([a, b].map(async (server) => (await server.call('/api/state')).storage))
-        assert.deepEqual(onA, onB)
+        assert.deepEqual({ ...onA, location: null }, { ...onB, location: null })
         assert.deepEqual([onA.backend, onA.reachable, onA.lastError, onA.localJobs], ['redis', true, null, 0])
         assert.deepEqual([onA.missingJobs, onA.setAsideWrites, onA.evictionPolicy], [0, 0, 'noeviction'])
-        assert.ok(onA.location.includes(`:${redis.port}`) && onA.location.endsWith(`(keyPrefix ${prefix})`), onA.location)
+        assert.equal(onA.redisMode, onCluster ? 'cluster' : 'standalone')
+        assert.ok(onA.location.includes(`:${port}`) && onA.location.endsWith(`(keyPrefix ${prefix})`), onA.location)
+        assert.ok(onB.location.startsWith(urlOfB), onB.location)
       })
 
       await check('an answer cached through A serves B while B\'s model is down', async () => {
@@ -155,7 +167,7 @@ async function main() {
           cooldown: values['cooldown-claude'],
         })
         const [onA, onB] = pages.map(shown)
-        assert.deepEqual(onA, onB)
+        assert.deepEqual({ ...onA, location: null }, { ...onB, location: null })
         // One blog answer cached through A and Haiku's chat answer (one
         // prompt, cached by A then B); B's hit on the blog answer and its
         // miss on another prompt count for both; two jobs done; Facebook's
@@ -168,7 +180,7 @@ async function main() {
           completed: '2',
           failed: '0',
           facebook: '3',
-          backend: 'Redis',
+          backend: onCluster ? 'Redis Cluster' : 'Redis',
           reachable: 'yes',
           localJobs: '0',
           missingJobs: '0',
@@ -188,7 +200,7 @@ async function main() {
       if (redis) await redis.stop()
     })
   }
-  report('next.js on Redis, two instances')
+  report(`next.js on Redis${onCluster ? ' Cluster' : ''}, two instances`)
   console.log(`timings: ${timings.join(', ')}; total ${((Date.now() - began) / 1000).toFixed(1)} s (build ${reused ? 'reused' : 'made here'})`)
 }
 

@@ -15,7 +15,8 @@ use crate::core::storage::redis::{missing_jobs, waiting_anywhere, RedisLink};
 use crate::core::storage::Location;
 
 /// `{ backend, location, reachable, lastError, lastErrorAt, localJobs,
-/// missingJobs, setAsideWrites, evictionPolicy, localCopy }`. On Redis, asks the
+/// missingJobs, setAsideWrites, evictionPolicy, localCopy, redisMode }`. On
+/// Redis, asks the
 /// server (a round trip or two, each within `redisTimeoutMs`).
 #[napi]
 pub fn storage_status(env: Env) -> napi::Result<String> {
@@ -38,6 +39,7 @@ pub fn storage_status(env: Env) -> napi::Result<String> {
       "setAsideWrites": 0,
       "evictionPolicy": null,
       "localCopy": null,
+      "redisMode": null,
     });
     if let Some(link) = stores.redis() {
       let reachable = link.ping().is_ok();
@@ -53,6 +55,7 @@ pub fn storage_status(env: Env) -> napi::Result<String> {
         "setAsideWrites": link.outbox().refused(),
         "evictionPolicy": if reachable { link.eviction_policy() } else { seen.eviction_policy },
         "localCopy": local_copy(&link),
+        "redisMode": link.mode().map(|mode| mode.name()),
       });
     }
     if let serde_json::Value::Object(fields) = fields {

@@ -28,6 +28,8 @@ export interface FallbackState {
     setAsideWrites: number;
     /** On Redis: the server's maxmemory-policy (anything but noeviction may lose jobs). */
     evictionPolicy: string | null;
+    /** On Redis: "cluster" or "standalone", once the server has answered. */
+    redisMode: "standalone" | "cluster" | null;
   };
   /** Models benched after a rate limit or an overload, ending soonest first (shared through the store). */
   cooldowns: { name: string; since: string; until: string; remainingMs: number; reason: string }[];

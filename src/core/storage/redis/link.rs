@@ -1,9 +1,10 @@
-//! The connection to a Redis or Valkey server that the three Redis stores
-//! share: redis-rs's `ConnectionManager` (one multiplexed connection that
-//! reconnects by itself) on a tokio runtime handed in by the caller (the
-//! binding hands in napi-rs's), every request bounded by `redisTimeoutMs`,
-//! and what the last request said about the server (for
-//! `getStorageStatus()`).
+//! The connection to a Redis or Valkey server (or a Redis Cluster) that the
+//! three Redis stores share: redis-rs's `ConnectionManager` (one
+//! multiplexed connection that reconnects by itself), or its cluster client
+//! when the URL names a cluster node (`connection.rs`), on a tokio runtime
+//! handed in by the caller (the binding hands in napi-rs's), every request
+//! bounded by `redisTimeoutMs`, and what the last request said about the
+//! server (for `getStorageStatus()`).
 //!
 //! `rediss://` URLs speak TLS through rustls with the `ring` provider: the
 //! server's certificate must chain to the system's roots, or to the CA of
@@ -33,6 +34,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::CertificateError;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
+use super::connection::{Connection, Connector, Mode};
 use super::local_copy::{CopyStats, Depends};
 use super::outbox::{judge, FollowUp, Next, Outbox, Sent, Write, WriteKind};
 use super::reply::refused_by_acl_or_server;
@@ -83,8 +85,38 @@ pub fn is_tls_url(url: &str) -> bool {
   url.starts_with("rediss://")
 }
 
+/// The URLs of a `redisUrl`: one, or a comma-separated list of a
+/// cluster's seed nodes. A comma starts another URL only where `redis://`
+/// or `rediss://` follows (a password may hold a comma).
+pub fn seed_urls(url: &str) -> Vec<&str> {
+  let mut seeds = Vec::new();
+  let mut start = 0;
+  for (comma, _) in url.match_indices(',') {
+    let next = url[comma + 1..].trim_start();
+    if next.starts_with("redis://") || next.starts_with("rediss://") {
+      seeds.push(url[start..comma].trim());
+      start = comma + 1;
+    }
+  }
+  seeds.push(url[start..].trim());
+  seeds
+}
+
 /// Why a `redisUrl` cannot be used; the message never holds the password.
 pub fn check_url(url: &str) -> Result<(), String> {
+  let seeds = seed_urls(url);
+  if seeds.len() > 1 {
+    if seeds
+      .iter()
+      .any(|seed| is_tls_url(seed) != is_tls_url(seeds[0]))
+    {
+      return Err(format!(
+        "the seed URLs of a cluster all use redis:// or all rediss://, got {}",
+        redact_url(url)
+      ));
+    }
+    return seeds.into_iter().try_for_each(check_url);
+  }
   let scheme_ok = url.starts_with("redis://") || url.starts_with("rediss://");
   if !scheme_ok {
     return Err(format!(
@@ -119,8 +151,16 @@ pub fn check_prefix(prefix: &str) -> Result<(), String> {
   Ok(())
 }
 
-/// `url` with its password replaced by `***`.
+/// `url` (or each URL of a list) with its password replaced by `***`.
 pub fn redact_url(url: &str) -> String {
+  let seeds = seed_urls(url);
+  if seeds.len() > 1 {
+    return seeds
+      .into_iter()
+      .map(redact_url)
+      .collect::<Vec<_>>()
+      .join(",");
+  }
   let Some((scheme, rest)) = url.split_once("://") else {
     return url.to_string();
   };
@@ -183,7 +223,7 @@ pub struct RedisLink {
 
 struct Inner {
   handle: Handle,
-  manager: ConnectionManager,
+  connector: Connector,
   /// `{prefix}:`: every key starts with it, so one prefix is one hash tag.
   key_head: String,
   timeout: Duration,
@@ -209,15 +249,21 @@ impl RedisLink {
     let bad = |message: String| StorageError::new(StorageErrorKind::Unavailable, message);
     check_url(&options.url).map_err(bad)?;
     check_prefix(&options.prefix).map_err(bad)?;
-    let info = options.url.as_str().into_connection_info().map_err(|_| {
-      bad(format!(
-        "not a valid Redis URL: {}",
-        redact_url(&options.url)
-      ))
-    })?;
+    let seeds = seed_urls(&options.url)
+      .into_iter()
+      .map(IntoConnectionInfo::into_connection_info)
+      .collect::<RedisResult<Vec<_>>>()
+      .map_err(|_| {
+        bad(format!(
+          "not a valid Redis URL: {}",
+          redact_url(&options.url)
+        ))
+      })?;
+    let info = seeds[0].clone();
     let password = info.redis_settings().password().map(str::to_string);
-    let seeds = vec![resp3(&info)];
-    let client = client(info, options).map_err(bad)?;
+    let certificates = certificates(options).map_err(bad)?;
+    let listening_seeds = seeds.iter().map(resp3).collect();
+    let client = client(info, certificates.clone()).map_err(bad)?;
     let timeout = Duration::from_millis(options.timeout_ms.max(1));
     let config = ConnectionManagerConfig::new()
       .set_connection_timeout(Some(timeout))
@@ -229,22 +275,26 @@ impl RedisLink {
       ConnectionManager::new_lazy_with_config(client, config)
     }
     .map_err(|e| bad(e.to_string()))?;
+    let key_head = format!("{{{}}}:", options.prefix);
+    let connector = Connector::new(
+      manager,
+      seeds,
+      certificates.clone(),
+      timeout,
+      key_head.clone(),
+    );
     let outbox = match &options.outbox_file {
       Some((path, file_options)) => Outbox::in_file(path, *file_options)?,
       None => Outbox::default(),
     };
-    let key_head = format!("{{{}}}:", options.prefix);
     let place = format!(
       "{} (keyPrefix {})",
       redact_url(&options.url),
       options.prefix
     );
     let tracking = Tracking::new(Some(tracking::Setup {
-      seeds,
-      make_client: {
-        let options = options.clone();
-        Arc::new(move |info| self::client(info, &options).ok())
-      },
+      seeds: listening_seeds,
+      make_client: Arc::new(move |info| self::client(info, certificates.clone()).ok()),
       prefixes: vec![format!("{key_head}c:e:"), format!("{key_head}f:")],
       timeout,
       place: place.clone(),
@@ -252,7 +302,7 @@ impl RedisLink {
     let link = Self {
       inner: Arc::new(Inner {
         handle,
-        manager,
+        connector,
         key_head,
         timeout,
         url: redact_url(&options.url),
@@ -298,6 +348,11 @@ impl RedisLink {
 
   pub fn status(&self) -> LinkStatus {
     self.inner.status.lock().clone()
+  }
+
+  /// A standalone server or a cluster, once the URL's node has answered.
+  pub fn mode(&self) -> Option<Mode> {
+    self.inner.connector.mode()
   }
 
   pub fn outbox(&self) -> &Arc<Outbox> {
@@ -389,8 +444,13 @@ impl RedisLink {
     let Some(script) = write.script else {
       return Sent::NoAnswer;
     };
-    let reply: StorageResult<redis::Value> =
-      self.command_async(script, &write.keys, &write.args).await;
+    let invocation = invocation(script, &write.keys, &write.args);
+    // A kept job counts as written once it would survive its master.
+    let durable = write.kind == WriteKind::Job;
+    let within = self.replica_wait();
+    let reply: StorageResult<redis::Value> = self
+      .run_async(move |connection| run_script(invocation, connection, durable, within))
+      .await;
     match reply {
       Ok(reply) => judge(write.kind, reply),
       Err(error) if error.is_no_answer() => Sent::NoAnswer,
@@ -474,7 +534,7 @@ impl RedisLink {
     read: F,
   ) -> StorageResult<Arc<redis::Value>>
   where
-    F: FnOnce(ConnectionManager) -> Fut,
+    F: FnOnce(Connection) -> Fut + Send + 'static,
     Fut: Future<Output = RedisResult<redis::Value>> + Send + 'static,
   {
     let tracking = &self.inner.tracking;
@@ -531,7 +591,26 @@ impl RedisLink {
   where
     T: FromRedisValue + Send + 'static,
   {
-    self.invoke(invocation(script, keys, args))
+    self.invoke(invocation(script, keys, args), false)
+  }
+
+  /// `command` for a write that must outlive a failover (an enqueue).
+  pub fn command_replicated<T>(
+    &self,
+    script: &'static Script,
+    keys: &[String],
+    args: &[String],
+  ) -> StorageResult<T>
+  where
+    T: FromRedisValue + Send + 'static,
+  {
+    self.invoke(invocation(script, keys, args), true)
+  }
+
+  /// How long a write waits for a replica: half the request's time, so
+  /// that the script's own round trip fits in the rest.
+  fn replica_wait(&self) -> Duration {
+    self.inner.timeout / 2
   }
 
   /// Runs `task` on the link's runtime.
@@ -552,12 +631,12 @@ impl RedisLink {
   /// Runs one request and waits for it, at most the timeout.
   pub fn run<T, F, Fut>(&self, work: F) -> StorageResult<T>
   where
-    F: FnOnce(ConnectionManager) -> Fut,
+    F: FnOnce(Connection) -> Fut + Send + 'static,
     Fut: Future<Output = RedisResult<T>> + Send + 'static,
     T: Send + 'static,
   {
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-    let request = self.bounded(work(self.inner.manager.clone()));
+    let request = self.bounded(self.on_connection(work));
     self.inner.handle.spawn(async move {
       let _ = sender.send(request.await);
     });
@@ -570,25 +649,49 @@ impl RedisLink {
   }
 
   /// Runs one script invocation (one round trip) and reads its reply.
-  pub fn invoke<T>(&self, invocation: ScriptInvocation<'static>) -> StorageResult<T>
+  /// `replicated`: on a cluster whose master has a replica, the reply
+  /// counts only once the replica holds the write too; a replica that does
+  /// not confirm in time makes it a request without an answer, so the
+  /// caller keeps the write to send again (it is idempotent).
+  pub fn invoke<T>(
+    &self,
+    invocation: ScriptInvocation<'static>,
+    replicated: bool,
+  ) -> StorageResult<T>
   where
     T: FromRedisValue + Send + 'static,
   {
-    self.run(move |mut connection| async move { invocation.invoke_async(&mut connection).await })
+    let within = self.replica_wait();
+    self.run(move |connection| run_script(invocation, connection, replicated, within))
   }
 
   /// `run` for asynchronous callers: the request runs on the link's
   /// runtime and the caller awaits it.
   pub async fn run_async<T, F, Fut>(&self, work: F) -> StorageResult<T>
   where
-    F: FnOnce(ConnectionManager) -> Fut,
+    F: FnOnce(Connection) -> Fut + Send + 'static,
     Fut: Future<Output = RedisResult<T>> + Send + 'static,
     T: Send + 'static,
   {
-    let request = self.bounded(work(self.inner.manager.clone()));
+    let request = self.bounded(self.on_connection(work));
     let joined = self.inner.handle.spawn(request).await;
     let outcome = joined.unwrap_or_else(|_| Err(Failure::TimedOut));
     self.settle(outcome)
+  }
+
+  /// `work` on the link's connection, made first if need be (the first
+  /// request asks the node whether it is part of a cluster).
+  fn on_connection<T, F, Fut>(
+    &self,
+    work: F,
+  ) -> impl Future<Output = RedisResult<T>> + Send + 'static
+  where
+    F: FnOnce(Connection) -> Fut + Send + 'static,
+    Fut: Future<Output = RedisResult<T>> + Send + 'static,
+    T: Send + 'static,
+  {
+    let inner = Arc::clone(&self.inner);
+    async move { work(inner.connector.connection().await?).await }
   }
 
   fn bounded<T>(
@@ -696,11 +799,33 @@ fn classify(error: &RedisError) -> (StorageErrorKind, String) {
 
 /// `INFO memory`, where the eviction policy is (managed servers allow it
 /// where `CONFIG GET` is not).
-async fn memory_info(mut connection: ConnectionManager) -> RedisResult<String> {
+async fn memory_info(mut connection: Connection) -> RedisResult<String> {
   redis::cmd("INFO")
     .arg("memory")
     .query_async(&mut connection)
     .await
+}
+
+/// Runs `invocation` and, when `durable`, waits `within` for a replica to
+/// hold what it wrote (`Connection::replicated`).
+async fn run_script<T: FromRedisValue>(
+  invocation: ScriptInvocation<'static>,
+  mut connection: Connection,
+  durable: bool,
+  within: Duration,
+) -> RedisResult<T> {
+  let reply = invocation.invoke_async(&mut connection).await?;
+  if durable && !connection.replicated(within).await {
+    let unconfirmed = std::io::Error::new(
+      std::io::ErrorKind::TimedOut,
+      format!(
+        "no replica confirmed the write within {} ms",
+        within.as_millis()
+      ),
+    );
+    return Err(unconfirmed.into());
+  }
+  Ok(reply)
 }
 
 /// A command's invocation: its script with `keys` and `args`.
@@ -717,8 +842,6 @@ fn invocation(
   invocation
 }
 
-/// The client of `info`: over TLS for a `rediss://` URL, trusting the CA
-/// of `options.tls_ca` when given.
 /// The same connection info, speaking RESP3 (for the connection that
 /// listens for the server's announcements).
 fn resp3(info: &ConnectionInfo) -> ConnectionInfo {
@@ -729,24 +852,36 @@ fn resp3(info: &ConnectionInfo) -> ConnectionInfo {
   info.clone().set_redis_settings(settings)
 }
 
-fn client(info: ConnectionInfo, options: &RedisOptions) -> Result<redis::Client, String> {
+/// The CA certificates to trust instead of the system's: those of
+/// `options.tls_ca`, which only a `rediss://` URL may give.
+fn certificates(options: &RedisOptions) -> Result<Option<TlsCertificates>, String> {
   if !is_tls_url(&options.url) {
     if options.tls_ca.is_some() {
       return Err("a TLS CA (redisTlsCa) applies only to a rediss:// URL".into());
     }
-    return redis::Client::open(info).map_err(|e| e.to_string());
+    return Ok(None);
   }
   install_crypto_provider();
   let Some(path) = &options.tls_ca else {
-    return redis::Client::open(info).map_err(|e| e.to_string());
+    return Ok(None);
   };
-  let root_cert = read_ca(path)?;
-  let certificates = TlsCertificates {
+  Ok(Some(TlsCertificates {
     client_tls: None,
-    root_cert: Some(root_cert),
-  };
-  redis::Client::build_with_tls(info, certificates)
-    .map_err(|e| format!("the TLS CA file {}: {e}", path.display()))
+    root_cert: Some(read_ca(path)?),
+  }))
+}
+
+/// The client of `info`, trusting `certificates` (over TLS) when given.
+fn client(
+  info: ConnectionInfo,
+  certificates: Option<TlsCertificates>,
+) -> Result<redis::Client, String> {
+  match certificates {
+    None => redis::Client::open(info).map_err(|e| e.to_string()),
+    Some(certificates) => {
+      redis::Client::build_with_tls(info, certificates).map_err(|e| format!("the TLS CA file: {e}"))
+    }
+  }
 }
 
 /// The PEM file of `redisTlsCa`, checked to hold at least one certificate
@@ -872,6 +1007,30 @@ mod tests {
     assert!(check_prefix("app").is_ok());
     assert!(check_prefix("").is_err());
     assert!(check_prefix("a{b}").is_err());
+  }
+
+  #[test]
+  fn a_list_of_seed_urls_is_checked_and_hidden_url_by_url() {
+    let list = "redis://:s3cret@10.0.0.1:7000, redis://10.0.0.2:7001,redis://u:a,b@10.0.0.3";
+    assert_eq!(
+      seed_urls(list),
+      [
+        "redis://:s3cret@10.0.0.1:7000",
+        "redis://10.0.0.2:7001",
+        "redis://u:a,b@10.0.0.3"
+      ]
+    );
+    assert!(check_url(list).is_ok());
+    assert_eq!(
+      redact_url(list),
+      "redis://:***@10.0.0.1:7000,redis://10.0.0.2:7001,redis://u:***@10.0.0.3"
+    );
+    let mixed = check_url("redis://:s3cret@a:1,rediss://b:2").unwrap_err();
+    assert!(
+      mixed.contains("all rediss://") && !mixed.contains("s3cret"),
+      "{mixed}"
+    );
+    assert!(check_url("redis://a:1,redis://:p@b:notaport").is_err());
   }
 
   #[test]

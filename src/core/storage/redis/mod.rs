@@ -7,6 +7,7 @@
 mod cache;
 mod cache_uses;
 mod commands;
+mod connection;
 mod failures;
 #[cfg(test)]
 mod fault_tests;
@@ -24,10 +25,12 @@ mod tracking;
 mod tracking_tests;
 
 pub use cache::RedisCache;
+pub use connection::Mode;
 pub use failures::RedisFailures;
 pub use link::{
-  check_prefix, check_url, is_tls_url, redact_url, waiting_anywhere, LinkStatus, RedisLink,
-  RedisOptions, DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, EVICTION_POLICY, MAX_PREFIX_BYTES, SET_ASIDE,
+  check_prefix, check_url, is_tls_url, redact_url, seed_urls, waiting_anywhere, LinkStatus,
+  RedisLink, RedisOptions, DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, EVICTION_POLICY, MAX_PREFIX_BYTES,
+  SET_ASIDE,
 };
 pub use queue::{missing_jobs, RedisQueue, JOB_MISSING};
 pub use tracking::TRACKING_UNAVAILABLE;

@@ -120,10 +120,13 @@ impl RedisQueue {
     now: u64,
     args: &[&str],
   ) -> StorageResult<T> {
-    let reply: Value =
-      self
-        .link
-        .command(command.script(), &self.keys, &self.script_args(now, args))?;
+    let (script, args) = (command.script(), self.script_args(now, args));
+    // An acknowledged job must survive its master's failover.
+    let reply: Value = if command == QueueCommand::Enqueue {
+      self.link.command_replicated(script, &self.keys, &args)?
+    } else {
+      self.link.command(script, &self.keys, &args)?
+    };
     let (result, dropped) = match reply {
       Value::Array(mut pair) if pair.len() == 2 => {
         let dropped = reply::text(&pair[1]).and_then(|n| n.parse::<u64>().ok());

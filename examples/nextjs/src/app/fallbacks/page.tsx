@@ -202,7 +202,11 @@ export default function FallbacksPage() {
       <section aria-labelledby="storage">
         <h2 id="storage">Where this is kept</h2>
         <div className="numbers">
-          <Stat id="storage-backend" value={STORES[state.storage.backend]} label={SHARED[state.storage.backend]} />
+          <Stat
+            id="storage-backend"
+            value={state.storage.redisMode === "cluster" ? "Redis Cluster" : STORES[state.storage.backend]}
+            label={SHARED[state.storage.backend]}
+          />
           <Stat
             id="storage-reachable"
             value={state.storage.reachable ? "yes" : "no"}
