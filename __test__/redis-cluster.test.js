@@ -121,3 +121,23 @@ test('kill -9 of the master serving the prefix under load: a replica takes over,
   assert.deepEqual(lost, [], 'every acknowledged job is held')
   assert.equal(held.length, 400)
 })
+
+test('local reads on a cluster: each instance listens on the prefix master, whichever node its URL names', { skip }, async (t) => {
+  const cluster = await startRedisCluster()
+  t.after(() => cluster.stop())
+  const keyPrefix = prefix('local')
+  // Neither URL names the master: a listener on the named node would hear
+  // nothing of the prefix's keys and keep a stale answer forever.
+  const others = cluster.nodes.filter((node) => node !== cluster.masterOf(slotKey(keyPrefix)))
+  const a = new AIResponseCache({ redisUrl: others[0].url, keyPrefix })
+  const b = new AIResponseCache({ redisUrl: others[1].url, keyPrefix })
+  a.set('p', { v: 1 }, 'm')
+  assert.deepEqual(b.get('p', 'm').response, { v: 1 })
+  // Kept once the listener confirmed the tracking.
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  assert.deepEqual(b.get('p', 'm').response, { v: 1 })
+  for (let round = 2; round < 6; round++) {
+    a.set('p', { v: round }, 'm')
+    await until(() => b.get('p', 'm').response.v === round, `b to see round ${round}`)
+  }
+})
