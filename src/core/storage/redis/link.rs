@@ -181,6 +181,8 @@ pub struct RedisLink {
 struct Inner {
   handle: Handle,
   manager: ConnectionManager,
+  /// For a connection of its own (an idle worker's blocking wait, wake.rs).
+  client: redis::Client,
   /// `{prefix}:`: every key starts with it, so one prefix is one hash tag.
   key_head: String,
   timeout: Duration,
@@ -219,7 +221,7 @@ impl RedisLink {
       .set_max_delay(Duration::from_millis(200));
     let manager = {
       let _entered = handle.enter();
-      ConnectionManager::new_lazy_with_config(client, config)
+      ConnectionManager::new_lazy_with_config(client.clone(), config)
     }
     .map_err(|e| bad(e.to_string()))?;
     let outbox = match &options.outbox_file {
@@ -230,6 +232,7 @@ impl RedisLink {
       inner: Arc::new(Inner {
         handle,
         manager,
+        client,
         key_head: format!("{{{}}}:", options.prefix),
         timeout,
         url: redact_url(&options.url),
@@ -255,6 +258,11 @@ impl RedisLink {
     key.push_str(&self.inner.key_head);
     key.push_str(name);
     key
+  }
+
+  /// The client the link's connection was made with.
+  pub(super) fn client(&self) -> &redis::Client {
+    &self.inner.client
   }
 
   /// The URL, its password hidden.

@@ -5,6 +5,8 @@
 //! share, with its timeout and what the server last said.
 
 mod cache;
+#[cfg(test)]
+mod chain_tests;
 mod commands;
 mod failures;
 #[cfg(test)]
@@ -17,6 +19,7 @@ mod reply;
 pub(crate) mod test_server;
 #[cfg(test)]
 mod tls_tests;
+mod wake;
 
 pub use cache::RedisCache;
 pub use failures::RedisFailures;
