@@ -116,17 +116,34 @@ impl Worker {
     self.keep_leased(queue, now);
     self.due = None;
     let mut taken = Vec::new();
+    if config.per_user_concurrency.is_none() && !self.stopping {
+      // Without a per-user limit every ready job will do: the free slots
+      // are filled in one step (on Redis, one script run).
+      let free = config.concurrency.saturating_sub(self.running.len());
+      let budget = config
+        .max_jobs
+        .map_or(u64::MAX, |max| max.saturating_sub(self.taken));
+      let want = free.min(usize::try_from(budget).unwrap_or(usize::MAX));
+      if want == 0 {
+        return Ok(taken);
+      }
+      let jobs = queue.dequeue_up_to(now, want)?;
+      if jobs.len() < want {
+        self.due = queue.next_due();
+      }
+      for job in jobs {
+        self.start(&job, queue.config().lease_ms, now);
+        taken.push(job);
+      }
+      return Ok(taken);
+    }
     while !self.stopping && !self.spent() && self.running.len() < config.concurrency {
       let per_user = &self.per_user;
-      // Without a per-user limit every ready job will do: the store leases
-      // the best one in one step (on Redis, one script run instead of a
-      // look and a lease).
-      let job = match config.per_user_concurrency {
-        Some(limit) => queue.dequeue_eligible(now, &|job| {
-          per_user.get(&job.user_id).copied().unwrap_or(0) < limit
-        }),
-        None => queue.dequeue(now),
-      };
+      // A job of a user at their limit waits; the others go ahead.
+      let limit = config.per_user_concurrency.unwrap_or(usize::MAX);
+      let job = queue.dequeue_eligible(now, &|job| {
+        per_user.get(&job.user_id).copied().unwrap_or(0) < limit
+      });
       let job = match job {
         Ok(Some(job)) => job,
         Ok(None) => {

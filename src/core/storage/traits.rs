@@ -152,6 +152,21 @@ pub trait QueueStore: Send {
   fn dequeue(&mut self, now: u64) -> StorageResult<Option<Job>> {
     self.dequeue_eligible(now, &|_| true)
   }
+  /// Leases up to `count` of the best ready jobs, best first (`dequeue`
+  /// again and again; a store on a server does it in one round trip). An
+  /// error only when none could be leased.
+  fn dequeue_up_to(&mut self, now: u64, count: usize) -> StorageResult<Vec<Job>> {
+    let mut jobs = Vec::new();
+    while jobs.len() < count {
+      match self.dequeue(now) {
+        Ok(Some(job)) => jobs.push(job),
+        Ok(None) => break,
+        Err(error) if jobs.is_empty() => return Err(error),
+        Err(_) => break,
+      }
+    }
+    Ok(jobs)
+  }
   /// Extends a processing job's lease to `now + leaseMs`; false when the
   /// job is not processing.
   fn renew_lease(&mut self, id: &str, now: u64) -> StorageResult<bool>;

@@ -57,6 +57,8 @@ commands!(
   QueueCommand: "queue.lua", "queue" {
     Enqueue = "enqueue",
     Lease = "lease",
+    /// Leases up to one job per token given, in one run.
+    LeaseMany = "lease_many",
     /// Gives up a lease whose reply was lost.
     Revoke = "revoke",
     Peek = "peek",

@@ -491,6 +491,35 @@ impl QueueStore for RedisQueue {
     self.lease(now, "")
   }
 
+  /// One command run for all of them, each under a token of its own
+  /// (revoked like any lease whose reply did not come).
+  fn dequeue_up_to(&mut self, now: u64, count: usize) -> StorageResult<Vec<Job>> {
+    if count <= 1 {
+      return Ok(self.dequeue(now)?.into_iter().collect());
+    }
+    let tokens: Vec<String> = (0..count).map(|_| self.token()).collect();
+    let args: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let reply = match self.call::<Value>(QueueCommand::LeaseMany, now, &args) {
+      Ok(reply) => reply,
+      Err(away) if away.is_no_answer() => {
+        for token in &tokens {
+          self.revoke_later(now, token);
+        }
+        return Err(away);
+      }
+      Err(error) => return Err(error),
+    };
+    let Value::Array(mut pair) = reply else {
+      return Ok(Vec::new());
+    };
+    pair.resize(2, Value::Nil);
+    let (jobs, items) = self.usable_jobs(now, pair.swap_remove(0))?;
+    if items < count {
+      self.learn_due(&pair[0]);
+    }
+    Ok(jobs)
+  }
+
   fn dequeue_eligible(
     &mut self,
     now: u64,
