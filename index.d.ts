@@ -538,7 +538,11 @@ interface JobRunOptions {
 
 /** How a worker runs jobs. */
 interface WorkerOptions extends JobRunOptions {
-  /** How often to look for ready jobs, in ms (default 1000); a finished job frees its slot at once. */
+  /**
+   * How often to look for ready jobs, in ms (default 1000); a finished job frees its slot at once.
+   * On Redis an idle worker waits for the queue's wake signal instead and looks anyway this often
+   * (default there 30000).
+   */
   pollIntervalMs?: number;
   /**
    * Keep Node.js alive until `stop()`, even with nothing to do (default true, as BullMQ's

@@ -18,6 +18,8 @@
 //   against BullMQ's, at concurrency 1 and 16; also what each asks of the
 //   server per job (requests, from MONITOR in a batch of its own; Redis's
 //   CPU time, from INFO in the timed batches).
+// - Idle worker: the commands a second a worker with nothing to do sends
+//   to the server (INFO commandstats), ours against BullMQ's.
 // - Cache: `aiResponseCache.get` hit against one `GET` from ioredis (the
 //   floor); also the server's time for each (INFO commandstats).
 // - The slowest synchronous calls in Redis mode.
@@ -416,6 +418,57 @@ function sumInfo(texts) {
   return [...fields].map(([name, value]) => `${name}:${value}`).join('\r\n')
 }
 
+/** Calls of every command but INFO so far (INFO commandstats). */
+async function commandsSoFar(admin) {
+  const text = await admin.info('commandstats')
+  let calls = 0
+  for (const [, name, n] of text.matchAll(/cmdstat_([^:]+):calls=(\d+)/g)) {
+    if (name !== 'info') calls += Number(n)
+  }
+  return calls
+}
+
+/**
+ * Idle worker: a worker started on an empty queue, left to settle, then
+ * the commands the server saw a second over a window (every command but
+ * INFO, from INFO commandstats; nothing else talks to the server
+ * meanwhile). Ours: `process()` with its defaults; BullMQ: a `Worker` with
+ * its defaults. Target: at most 1 a second (serverless Redis bills per
+ * command).
+ */
+async function idleScenario(server, admin) {
+  const { Worker } = require('bullmq')
+  const settle = 2_000
+  const windowMs = QUICK ? 6_000 : 20_000
+  const measure = async () => {
+    await new Promise((resolve) => setTimeout(resolve, settle))
+    const before = await commandsSoFar(admin)
+    const start = performance.now()
+    await new Promise((resolve) => setTimeout(resolve, windowMs))
+    const after = await commandsSoFar(admin)
+    return { commandsPerSec: (after - before) / ((performance.now() - start) / 1000) }
+  }
+  const results = {}
+  const ours = new native.BackgroundJobQueue({ redisUrl: server.url, keyPrefix: 'bench-idle' })
+  const worker = ours.process(async () => {})
+  try {
+    results.native = await measure()
+  } finally {
+    await worker.stop()
+  }
+  const bull = new Worker('bench-idle', async () => {}, { connection: server.bullConnection(), prefix: server.bullPrefix })
+  try {
+    await bull.waitUntilReady()
+    results.BullMQ = await measure()
+  } finally {
+    await bull.close()
+  }
+  const row = { group: GROUP, scenario: `${NAME} idle worker: commands a second to the server`, results }
+  rows.push(row)
+  const cells = Object.entries(results).map(([name, r]) => `${name} ${r.commandsPerSec.toFixed(2)} commands/s`)
+  log(`\n${NAME} idle worker (${windowMs / 1000} s, INFO commandstats)\n  ${cells.join('  ')}`)
+}
+
 async function main() {
   const server = await startServer()
   const { admin } = server
@@ -426,7 +479,10 @@ async function main() {
     if (!CLUSTER) await stalenessScenario(server)
     // The slowest calls are a property of the client, measured on one server.
     if (!CLUSTER) await latencyScenario()
-    if (!process.env.BENCH_REDIS_NO_QUEUE) await queueScenarios(server, admin)
+    if (!process.env.BENCH_REDIS_NO_QUEUE) {
+      await queueScenarios(server, admin)
+      await idleScenario(server, admin)
+    }
   } finally {
     admin.disconnect()
     await server.stop()

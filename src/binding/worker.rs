@@ -32,8 +32,8 @@ use tokio::sync::{oneshot, watch, Notify};
 use crate::core::clock;
 use crate::core::queue::{Job, JobStatus, JobType};
 use crate::core::singletons::SharedQueue;
-use crate::core::storage::{QueueStore, StorageError, StorageErrorKind};
-use crate::core::worker::{Worker, WorkerConfig};
+use crate::core::storage::{Heard as Signal, QueueStore, StorageError, StorageErrorKind};
+use crate::core::worker::{Recorded, Worker, WorkerConfig};
 
 use super::args;
 use super::boundary::boundary;
@@ -53,7 +53,9 @@ enum Mode {
 /// What a worker was asked to do, checked.
 struct Settings {
   config: WorkerConfig,
-  poll_ms: u64,
+  /// `pollIntervalMs`; `None`: the default, `POLL_MS`, or on a store with
+  /// a work signal `LOOK_ANYWAY_MS`.
+  poll_ms: Option<u64>,
   job_timeout_ms: Option<u64>,
   keep_alive: bool,
   /// A drain's `maxMs`: no job is started once it has passed.
@@ -80,7 +82,7 @@ fn settings(js: Js, options: Raw, mode: Mode) -> JsResult<Settings> {
       per_user_concurrency: None,
       max_jobs: None,
     },
-    poll_ms: 1_000,
+    poll_ms: None,
     job_timeout_ms: None,
     // A worker keeps its process alive until stop(), as BullMQ's does:
     // `node worker.js` whose only line is process() must not exit.
@@ -107,7 +109,7 @@ fn settings(js: Js, options: Raw, mode: Mode) -> JsResult<Settings> {
     match key {
       "concurrency" => settings.config.concurrency = whole(1)? as usize,
       "perUserConcurrency" => settings.config.per_user_concurrency = Some(whole(1)? as usize),
-      "pollIntervalMs" => settings.poll_ms = whole(1)?,
+      "pollIntervalMs" => settings.poll_ms = Some(whole(1)?),
       "jobTimeoutMs" => settings.job_timeout_ms = Some(whole(1)?),
       "keepAlive" => settings.keep_alive = args::optional_bool(js, value, path)?.unwrap_or(true),
       // A budget of 0 starts nothing: the drain only says what is due.
@@ -188,6 +190,12 @@ struct Shared {
   worker: Mutex<Worker>,
   /// A slot was freed, or a stop was asked: look again now.
   wake: Notify,
+  /// A slot was freed by a job whose end found nothing ready to take in
+  /// its place: wait for work (a full worker waits for a slot).
+  freed: Notify,
+  /// Whether a job's end takes the next one in the same step: a worker
+  /// does; a drain takes only from its loop, which keeps its budget.
+  chains: bool,
   /// A running job finished (or went back to pending).
   finished: Notify,
   /// Set at the end of a stop's grace: running jobs are aborted and handed
@@ -205,6 +213,8 @@ struct Shared {
   calls: Mutex<HashMap<Arc<str>, HandedCall>>,
   /// Jobs handed so far (their order).
   handed: AtomicU64,
+  /// The queue's `leaseMs`, as last read.
+  lease_ms: AtomicU64,
 }
 
 /// A job's handler call: its place in the order calls were handed to the
@@ -231,11 +241,13 @@ struct Tally {
 }
 
 impl Shared {
-  fn new(queue: &SharedQueue, config: WorkerConfig) -> Arc<Self> {
+  fn new(queue: &SharedQueue, config: WorkerConfig, mode: Mode) -> Arc<Self> {
     Arc::new(Self {
       queue: queue.clone(),
       worker: Mutex::new(Worker::new(config)),
       wake: Notify::new(),
+      freed: Notify::new(),
+      chains: mode == Mode::Worker,
       finished: Notify::new(),
       abandon: watch::channel(false).0,
       gone: AtomicBool::new(false),
@@ -243,6 +255,7 @@ impl Shared {
       tally: Mutex::new(Tally::default()),
       calls: Mutex::new(HashMap::new()),
       handed: AtomicU64::new(0),
+      lease_ms: AtomicU64::new(0),
     })
   }
 
@@ -324,37 +337,57 @@ impl Shared {
   /// and with the queue's lock let go in between, for as long as the lease
   /// could still be this worker's (`leaseMs`, at least `RECORD_PATIENCE`):
   /// past that, another worker may hold the job.
-  async fn record(self: &Arc<Self>, id: &str, end: &JobEnd) -> Option<Job> {
+  async fn record(self: &Arc<Self>, id: &str, end: &JobEnd) -> Recorded {
     let (owned, end) = (id.to_string(), end.clone());
     // A file held by another process, a server away for a while: asked
     // again, so a job that ran is not run again for want of its outcome (a
     // retry finds it recorded if the first try landed).
     let again = [StorageErrorKind::Busy, StorageErrorKind::Unavailable];
-    let lease_ms = off_runtime(self, |shared| shared.queue.lock().config().lease_ms).await;
+    // The lease's length as last read (at the start, and by each step).
+    let lease_ms = self.lease_ms.load(Ordering::Relaxed);
     let patience = Duration::from_millis(lease_ms).max(RECORD_PATIENCE);
     let record = move |shared: &Shared| shared.try_record(&owned, &end);
     match patiently(self, &again, patience, record).await {
-      Ok(job) => job,
+      Ok(recorded) => recorded,
       Err(_) => {
         let id = id.to_string();
         off_runtime(self, move |shared| shared.worker.lock().finish(&id)).await;
-        None
+        Recorded::default()
       }
     }
   }
 
-  fn try_record(&self, id: &str, end: &JobEnd) -> Result<Option<Job>, StorageError> {
+  fn try_record(&self, id: &str, end: &JobEnd) -> Result<Recorded, StorageError> {
     let (error, now) = match end {
       JobEnd::Completed { now } => (None, *now),
       JobEnd::Failed { message, now } => (Some(message.as_str()), *now),
-      JobEnd::Gone => return Ok(None),
+      JobEnd::Gone => return Ok(Recorded::default()),
     };
-    let mut worker = self.worker.lock();
-    let mut queue = self.queue.lock();
     // Still ours, like every job running here: a lease that ran out while
     // a thread was busy is not a lost job (the worker keeps its leases
     // first). One that was lost and handed on is left to its new holder.
-    briefly(&mut **queue, |queue| worker.record(queue, id, error, now))
+    let (prepared, detached, lease_ms) = {
+      let mut worker = self.worker.lock();
+      let mut queue = self.queue.lock();
+      let prepared = briefly(&mut **queue, |queue| {
+        worker.to_record(queue, id, self.chains, now)
+      });
+      (prepared, queue.detached(), queue.config().lease_ms)
+    };
+    self.lease_ms.store(lease_ms, Ordering::Relaxed);
+    let Some((lease, take_next)) = prepared else {
+      return Ok(Recorded::default());
+    };
+    // On a server, the round trip holds neither lock: the other running
+    // jobs' steps go out beside it.
+    let finished = match detached {
+      Some(mut store) => store.finish_and_take(id, &lease, error, take_next, now),
+      None => briefly(&mut **self.queue.lock(), |queue| {
+        queue.finish_and_take(id, &lease, error, take_next, now)
+      }),
+    }?;
+    let mut worker = self.worker.lock();
+    Ok(worker.recorded(id, finished, take_next, lease_ms, now))
   }
 }
 
@@ -444,79 +477,112 @@ impl Drop for Task {
 async fn run_job<const WEAK: bool>(
   task: Task,
   calls: Arc<Calls<WEAK>>,
-  job: Job,
-  started: Result<oneshot::Receiver<JobEnd>, Gone>,
+  mut job: Job,
+  mut started: Result<oneshot::Receiver<JobEnd>, Gone>,
   timeout_ms: Option<u64>,
 ) {
   let shared = task.0.clone();
-  let id = job.id.to_string();
   let mut abandon = shared.abandon.subscribe();
-  let limit = async {
-    match timeout_ms {
-      Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-      None => std::future::pending().await,
-    }
-  };
-  let ended = tokio::select! {
-    end = async { started?.await.map_err(|_| Gone) } => end,
-    _ = limit => {
-      let ms = timeout_ms.unwrap_or(0);
-      let message = format!("The job timed out after {ms} ms");
-      let aborted = calls.abort.call(FnArgs::from((id.clone(), "TIMEOUT".to_string(), message.clone())), |_, _| ()).await;
-      aborted.map(|_| JobEnd::Failed { message, now: clock::now_ms() })
-    }
-    _ = abandoned(&mut abandon) => {
-      let message = "The worker stopped".to_string();
-      let _ = calls.abort.call(FnArgs::from((id.clone(), "WORKER_STOPPED".to_string(), message)), |_, _| ()).await;
-      off_runtime(&shared, move |shared| {
-        shared.forget_call(&id);
-        shared.release(&id, false)
-      })
-      .await;
-      return;
-    }
-  };
-  let end = match ended {
-    Ok(JobEnd::Gone) | Err(Gone) => {
-      off_runtime(&shared, Shared::release_all).await;
-      return;
-    }
-    Ok(end) => end,
-  };
-  shared.forget_call(&id);
-  let recorded = shared.record(&id, &end).await;
-  shared.finished.notify_one();
-  shared.wake.notify_one();
-  if let Some(job) = recorded {
-    // The events (and a drain's counts) follow what was recorded, whoever
-    // recorded it.
-    let event = {
-      let mut tally = shared.tally.lock();
-      match job.status {
-        JobStatus::Completed => {
-          tally.completed += 1;
-          "completed"
-        }
-        JobStatus::Failed => {
-          tally.failed += 1;
-          tally.dead += 1;
-          "dead"
-        }
-        JobStatus::Pending => {
-          tally.failed += 1;
-          "failed"
-        }
-        JobStatus::Processing => return,
+  // One job after another: a job's end takes the next one in the same
+  // step when the queue has one ready (`Worker::record`).
+  loop {
+    let id = job.id.to_string();
+    let limit = async {
+      match timeout_ms {
+        Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        None => std::future::pending().await,
       }
     };
-    let _ = calls
-      .notify
-      .call(
-        FnArgs::from((event.to_string(), records::job(&job))),
-        |_, _| (),
-      )
-      .await;
+    let ended = tokio::select! {
+      end = async { started?.await.map_err(|_| Gone) } => end,
+      _ = limit => {
+        let ms = timeout_ms.unwrap_or(0);
+        let message = format!("The job timed out after {ms} ms");
+        let aborted = calls.abort.call(FnArgs::from((id.clone(), "TIMEOUT".to_string(), message.clone())), |_, _| ()).await;
+        aborted.map(|_| JobEnd::Failed { message, now: clock::now_ms() })
+      }
+      _ = abandoned(&mut abandon) => {
+        let message = "The worker stopped".to_string();
+        let _ = calls.abort.call(FnArgs::from((id.clone(), "WORKER_STOPPED".to_string(), message)), |_, _| ()).await;
+        off_runtime(&shared, move |shared| {
+          shared.forget_call(&id);
+          shared.release(&id, false)
+        })
+        .await;
+        return;
+      }
+    };
+    let end = match ended {
+      Ok(JobEnd::Gone) | Err(Gone) => {
+        off_runtime(&shared, Shared::release_all).await;
+        return;
+      }
+      Ok(end) => end,
+    };
+    shared.forget_call(&id);
+    let Recorded {
+      job: recorded,
+      next,
+      asked,
+    } = shared.record(&id, &end).await;
+    shared.finished.notify_one();
+    // The events (and a drain's counts) follow what was recorded, whoever
+    // recorded it. Queued before the next job's handler, so they reach
+    // JavaScript in that order.
+    let told = recorded.and_then(|job| tell(&shared, &calls, &job));
+    match next {
+      Some(next) => {
+        started = hand(&shared, &calls, &next);
+        job = next;
+      }
+      None => {
+        // Nothing was ready in the step, or none was asked for (a drain,
+        // a per-user limit, a stopping worker): the loop decides.
+        if asked {
+          shared.freed.notify_one();
+        } else {
+          shared.wake.notify_one();
+        }
+        if let Some(told) = told {
+          let _ = told.await;
+        }
+        return;
+      }
+    }
+    if let Some(told) = told {
+      let _ = told.await;
+    }
   }
+}
+
+/// Counts a recorded outcome and queues its event (`completed`, `failed`,
+/// `dead`); `None` for a job still processing.
+fn tell<const WEAK: bool>(
+  shared: &Shared,
+  calls: &Calls<WEAK>,
+  job: &Job,
+) -> Option<oneshot::Receiver<()>> {
+  let event = {
+    let mut tally = shared.tally.lock();
+    match job.status {
+      JobStatus::Completed => {
+        tally.completed += 1;
+        "completed"
+      }
+      JobStatus::Failed => {
+        tally.failed += 1;
+        tally.dead += 1;
+        "dead"
+      }
+      JobStatus::Pending => {
+        tally.failed += 1;
+        "failed"
+      }
+      JobStatus::Processing => return None,
+    }
+  };
+  let args = FnArgs::from((event.to_string(), records::job(job)));
+  calls.notify.send(args, |_, _| (), None).ok()
 }
 
 /// The first look waits for a turn of the JavaScript thread: `process()`
@@ -557,6 +623,24 @@ async fn take(shared: &Arc<Shared>) -> (bool, Result<Vec<Job>, StorageError>) {
   .await
 }
 
+/// Hands a job to its handler on the JavaScript thread; what it returns
+/// is heard through the receiver.
+fn hand<const WEAK: bool>(
+  shared: &Shared,
+  calls: &Calls<WEAK>,
+  job: &Job,
+) -> Result<oneshot::Receiver<JobEnd>, Gone> {
+  let (came_back, returned) = oneshot::channel();
+  let order = shared.handed.fetch_add(1, Ordering::Relaxed);
+  let call = HandedCall { order, returned };
+  shared.calls.lock().insert(job.id.clone(), call);
+  calls.run.send(
+    records::job(job),
+    read_job_end,
+    Some(Heard::Returned(came_back)),
+  )
+}
+
 /// Starts the handlers of the jobs taken, in the order they were taken.
 fn start_jobs<const WEAK: bool>(
   shared: &Arc<Shared>,
@@ -566,15 +650,7 @@ fn start_jobs<const WEAK: bool>(
 ) {
   for job in jobs {
     let task = Task::start(shared);
-    let (came_back, returned) = oneshot::channel();
-    let order = shared.handed.fetch_add(1, Ordering::Relaxed);
-    let call = HandedCall { order, returned };
-    shared.calls.lock().insert(job.id.clone(), call);
-    let started = calls.run.send(
-      records::job(&job),
-      read_job_end,
-      Some(Heard::Returned(came_back)),
-    );
+    let started = hand(shared, calls, &job);
     let run = run_job(task, calls.clone(), job, started, timeout_ms);
     napi::bindgen_prelude::spawn(run);
   }
@@ -583,7 +659,7 @@ fn start_jobs<const WEAK: bool>(
 /// Renews the leases of every job running here.
 async fn renew(shared: &Arc<Shared>) {
   off_runtime(shared, |shared| {
-    let worker = shared.worker.lock();
+    let mut worker = shared.worker.lock();
     briefly(&mut **shared.queue.lock(), |queue| {
       worker.keep_leased(queue, clock::now_ms())
     });
@@ -593,7 +669,30 @@ async fn renew(shared: &Arc<Shared>) {
 
 async fn renewals(shared: &Arc<Shared>) -> tokio::time::Interval {
   let lease_ms = off_runtime(shared, |shared| shared.queue.lock().config().lease_ms).await;
+  shared.lease_ms.store(lease_ms, Ordering::Relaxed);
   tokio::time::interval(Duration::from_millis((lease_ms / 2).max(1)))
+}
+
+/// `pollIntervalMs` by default, on a store without a work signal.
+const POLL_MS: u64 = 1_000;
+/// How often an idle worker on a store with a work signal (Redis) looks
+/// at the queue by default even when no signal came: a lost signal costs
+/// this much latency at most.
+const LOOK_ANYWAY_MS: u64 = 30_000;
+/// The longest one wait on a work signal blocks, and the pause after a
+/// look the signal did not ask for or a wait that failed: an idle worker
+/// sends one command a second at most.
+const SIGNAL_TURN: Duration = Duration::from_secs(1);
+
+/// Why an idle worker's wait ended.
+enum Woke {
+  /// Look at the queue now.
+  Look,
+  /// Decide again how to wait (a slot was freed with nothing to take, a
+  /// lease renewed, a wait that heard nothing).
+  Again,
+  /// The time waited for came: look if a look is due.
+  Deadline,
 }
 
 async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, settings: Settings) {
@@ -601,17 +700,107 @@ async fn poll<const WEAK: bool>(shared: Arc<Shared>, calls: Arc<Calls<WEAK>>, se
   if !first_turn(&calls).await {
     return;
   }
+  let mut signal = off_runtime(&shared, |shared| shared.queue.lock().work_signal()).await;
+  let default_ms = if signal.is_some() {
+    LOOK_ANYWAY_MS
+  } else {
+    POLL_MS
+  };
+  let look_every = Duration::from_millis(settings.poll_ms.unwrap_or(default_ms));
+  let mut look = true;
+  let mut looked_at = Instant::now();
+  // No wait on the signal before then (after a look it did not ask for,
+  // or a wait that failed).
+  let mut quiet_until = Instant::now();
   loop {
-    if gone(&shared, &calls).await || shared.worker.lock().is_stopping() {
+    if gone(&shared, &calls).await {
       return;
     }
-    // A store that cannot be reached now is asked again at the next poll.
-    let jobs = take(&shared).await.1.unwrap_or_default();
-    start_jobs(&shared, &calls, jobs, settings.job_timeout_ms);
-    tokio::select! {
-      _ = tokio::time::sleep(Duration::from_millis(settings.poll_ms)) => {}
-      _ = shared.wake.notified() => {}
-      _ = renew_timer.tick() => renew(&shared).await,
+    if look {
+      // A store that cannot be reached now is asked again at the next look.
+      let jobs = take(&shared).await.1.unwrap_or_default();
+      looked_at = Instant::now();
+      start_jobs(&shared, &calls, jobs, settings.job_timeout_ms);
+    }
+    // Read off the runtime: the worker's lock is held across round trips
+    // by the jobs' steps, which need the runtime to finish.
+    let (stopping, full, due) = off_runtime(&shared, |shared| {
+      let worker = shared.worker.lock();
+      (worker.is_stopping(), worker.is_full(), worker.due())
+    })
+    .await;
+    if stopping {
+      return;
+    }
+    // When to look without being asked: every `look_every`, and when the
+    // store said a job may come due (a retry time, a lease's end).
+    let mut look_at = looked_at + look_every;
+    if let Some(due) = due {
+      let in_ms = due.saturating_sub(clock::now_ms());
+      look_at = look_at.min(Instant::now() + Duration::from_millis(in_ms));
+    }
+    let woke = match signal.as_mut() {
+      // A full worker waits for a slot: a signal popped now would be
+      // one another worker could have used.
+      _ if full => idle(&shared, &mut renew_timer, None).await,
+      Some(signal) => {
+        let now = Instant::now();
+        if now >= look_at {
+          quiet_until = now + SIGNAL_TURN;
+          Woke::Look
+        } else if now < quiet_until {
+          idle(&shared, &mut renew_timer, Some(quiet_until.min(look_at))).await
+        } else {
+          let at_most = (look_at - now).min(SIGNAL_TURN);
+          let heard = tokio::select! {
+            heard = signal.wait(at_most) => Ok(heard),
+            woke = idle(&shared, &mut renew_timer, None) => Err(woke),
+          };
+          match heard {
+            Ok(Signal::Work) => Woke::Look,
+            Ok(Signal::Nothing) => Woke::Again,
+            // The server did not answer or refused the pop: look as often
+            // as without a signal.
+            Ok(Signal::Failed) => {
+              quiet_until = Instant::now() + SIGNAL_TURN;
+              idle(&shared, &mut renew_timer, Some(quiet_until.min(look_at))).await;
+              Woke::Look
+            }
+            Err(woke) => woke,
+          }
+        }
+      }
+      None => idle(&shared, &mut renew_timer, Some(look_at)).await,
+    };
+    look = match woke {
+      Woke::Look => true,
+      Woke::Again => false,
+      Woke::Deadline => Instant::now() >= look_at,
+    };
+  }
+}
+
+/// Waits until `until` (a look is due), a stop or a slot freed (`wake`:
+/// look), or a slot freed with nothing to take (`freed`); renews the
+/// leases when their timer ticks.
+async fn idle(
+  shared: &Arc<Shared>,
+  renew_timer: &mut tokio::time::Interval,
+  until: Option<Instant>,
+) -> Woke {
+  let deadline = async {
+    match until {
+      Some(until) => tokio::time::sleep_until(until.into()).await,
+      None => std::future::pending().await,
+    }
+  };
+  tokio::select! {
+    _ = deadline => Woke::Deadline,
+    _ = shared.wake.notified() => Woke::Look,
+    _ = shared.freed.notified() => Woke::Again,
+    _ = renew_timer.tick() => {
+      renew(shared).await;
+      Woke::Again
     }
   }
 }
@@ -806,7 +995,7 @@ fn prepare(
 ) -> JsResult<(Arc<Shared>, Settings)> {
   check_handlers(js, handlers)?;
   let settings = settings(js, options, mode)?;
-  Ok((Shared::new(queue, settings.config), settings))
+  Ok((Shared::new(queue, settings.config, mode), settings))
 }
 
 /// Starts a worker over `queue`; `handlers` and `options` are checked here,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::queue::{Job, Lease};
-use super::storage::{QueueStore, StorageResult};
+use super::storage::{Finished, QueueStore, StorageResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerConfig {
@@ -33,6 +33,24 @@ pub struct Worker {
   /// Jobs taken since the worker started.
   taken: u64,
   stopping: bool,
+  /// Until when every running job's lease is known to be held (the
+  /// earliest end among them), so they are kept only when due.
+  held_until: u64,
+  /// When a job may be next, as the store said when it last found nothing
+  /// ready to take.
+  due: Option<u64>,
+}
+
+/// What `Worker::record` did.
+#[derive(Debug, Default)]
+pub struct Recorded {
+  /// The job as it is now, whoever recorded its outcome; `None` when it
+  /// was not running here.
+  pub job: Option<Job>,
+  /// The next job, taken in the same step and running here now.
+  pub next: Option<Job>,
+  /// Whether a next job was asked for (`None` then: none was ready).
+  pub asked: bool,
 }
 
 impl Worker {
@@ -65,6 +83,19 @@ impl Worker {
     self.taken
   }
 
+  /// When a job may be next, as the store said when this worker last
+  /// found nothing ready.
+  pub fn due(&self) -> Option<u64> {
+    self.due
+  }
+
+  /// Whether every slot is taken (nothing more can be taken now).
+  pub fn is_full(&self) -> bool {
+    self
+      .config
+      .is_some_and(|config| self.running.len() >= config.concurrency)
+  }
+
   /// Whether the job budget (`max_jobs`) is used up.
   pub fn spent(&self) -> bool {
     self
@@ -83,41 +114,89 @@ impl Worker {
       return Ok(Vec::new());
     };
     self.keep_leased(queue, now);
+    self.due = None;
     let mut taken = Vec::new();
+    if config.per_user_concurrency.is_none() && !self.stopping {
+      // Without a per-user limit every ready job will do: the free slots
+      // are filled in one step (on Redis, one script run).
+      let free = config.concurrency.saturating_sub(self.running.len());
+      let budget = config
+        .max_jobs
+        .map_or(u64::MAX, |max| max.saturating_sub(self.taken));
+      let want = free.min(usize::try_from(budget).unwrap_or(usize::MAX));
+      if want == 0 {
+        return Ok(taken);
+      }
+      let jobs = queue.dequeue_up_to(now, want)?;
+      if jobs.len() < want {
+        self.due = queue.next_due();
+      }
+      for job in jobs {
+        self.start(&job, queue.config().lease_ms, now);
+        taken.push(job);
+      }
+      return Ok(taken);
+    }
     while !self.stopping && !self.spent() && self.running.len() < config.concurrency {
       let per_user = &self.per_user;
-      // Without a per-user limit every ready job will do: the store leases
-      // the best one in one step (on Redis, one script run instead of a
-      // look and a lease).
-      let job = match config.per_user_concurrency {
-        Some(limit) => queue.dequeue_eligible(now, &|job| {
-          per_user.get(&job.user_id).copied().unwrap_or(0) < limit
-        }),
-        None => queue.dequeue(now),
-      };
+      // A job of a user at their limit waits; the others go ahead.
+      let limit = config.per_user_concurrency.unwrap_or(usize::MAX);
+      let job = queue.dequeue_eligible(now, &|job| {
+        per_user.get(&job.user_id).copied().unwrap_or(0) < limit
+      });
       let job = match job {
         Ok(Some(job)) => job,
-        Ok(None) => break,
+        Ok(None) => {
+          self.due = queue.next_due();
+          break;
+        }
         Err(error) if taken.is_empty() => return Err(error),
         Err(_) => break,
       };
-      *self.per_user.entry(job.user_id.clone()).or_insert(0) += 1;
-      let running = Running {
-        user: job.user_id.clone(),
-        lease: job.lease_held(),
-      };
-      self.running.insert(job.id.clone(), running);
-      self.taken += 1;
+      self.start(&job, queue.config().lease_ms, now);
       taken.push(job);
     }
     Ok(taken)
   }
 
+  /// Counts a job just leased as running here.
+  fn start(&mut self, job: &Job, lease_ms: u64, now: u64) {
+    let lease_end = now.saturating_add(lease_ms);
+    self.held_until = match self.running.is_empty() {
+      true => lease_end,
+      false => self.held_until.min(lease_end),
+    };
+    *self.per_user.entry(job.user_id.clone()).or_insert(0) += 1;
+    let running = Running {
+      user: job.user_id.clone(),
+      lease: job.lease_held(),
+    };
+    self.running.insert(job.id.clone(), running);
+    self.taken += 1;
+  }
+
+  /// Whether a job may be taken in the step that records another's
+  /// outcome: a slot is free then, and no per-user limit asks for a look
+  /// at the jobs first.
+  fn may_take_next(&self) -> bool {
+    self
+      .config
+      .is_some_and(|config| config.per_user_concurrency.is_none())
+      && !self.stopping
+      && !self.spent()
+  }
+
   /// This worker is alive and on its running jobs: their leases must not
   /// run out under it just because the JavaScript thread was busy. Called
-  /// before anything else this worker does with the queue.
-  pub fn keep_leased(&self, queue: &mut dyn QueueStore, now: u64) {
+  /// before anything else this worker does with the queue; it asks the
+  /// store only once a third of the shortest lease is gone (the renewal
+  /// timer comes every half lease), not at every step.
+  pub fn keep_leased(&mut self, queue: &mut dyn QueueStore, now: u64) {
     if self.running.is_empty() {
+      return;
+    }
+    let lease_ms = queue.config().lease_ms;
+    if now.saturating_add(lease_ms - lease_ms / 3) < self.held_until {
       return;
     }
     let held: Vec<(&str, &Lease)> = self
@@ -125,9 +204,11 @@ impl Worker {
       .iter()
       .map(|(id, running)| (&**id, &running.lease))
       .collect();
-    // A renewal that fails is tried again at the next renewal; the lease
-    // outlives several of them.
-    let _ = queue.keep_all_leased(&held, now);
+    // A renewal that fails is tried again at the next step or renewal;
+    // the lease outlives several of them.
+    if queue.keep_all_leased(&held, now).is_ok() {
+      self.held_until = now.saturating_add(lease_ms);
+    }
   }
 
   /// Records the outcome of job `id`, run here (completed when `error` is
@@ -137,22 +218,67 @@ impl Worker {
   /// on to another worker), or whose handler recorded its outcome itself,
   /// is left as it is: this run's outcome changes nothing, and what the job
   /// reads is what was recorded. An error leaves the job running here, to
-  /// be recorded by a later try.
+  /// be recorded by a later try. When `may_take` and the limits allow, the
+  /// next job is taken in the same step (on Redis, one round trip for
+  /// both) and runs here.
   pub fn record(
     &mut self,
     queue: &mut dyn QueueStore,
     id: &str,
     error: Option<&str>,
+    may_take: bool,
     now: u64,
-  ) -> StorageResult<Option<Job>> {
-    self.keep_leased(queue, now);
-    let Some(running) = self.running.get(id) else {
-      return Ok(None);
+  ) -> StorageResult<Recorded> {
+    let Some((lease, take_next)) = self.to_record(queue, id, may_take, now) else {
+      return Ok(Recorded::default());
     };
-    let lease = running.lease.clone();
-    queue.finish_leased(id, &lease, error, now)?;
+    let finished = queue.finish_and_take(id, &lease, error, take_next, now)?;
+    let lease_ms = queue.config().lease_ms;
+    Ok(self.recorded(id, finished, take_next, lease_ms, now))
+  }
+
+  /// `record`'s first part, for a caller that makes the store call
+  /// without this worker's lock (a store on the network, through its
+  /// detached copy): the lease job `id` runs under here, and whether the
+  /// next job is to be taken in the same step; `None` when the job is not
+  /// running here.
+  pub fn to_record(
+    &mut self,
+    queue: &mut dyn QueueStore,
+    id: &str,
+    may_take: bool,
+    now: u64,
+  ) -> Option<(Lease, bool)> {
+    self.keep_leased(queue, now);
+    let lease = self.running.get(id)?.lease.clone();
+    let take_next = may_take && self.may_take_next();
+    if take_next {
+      self.due = None;
+    }
+    Some((lease, take_next))
+  }
+
+  /// `record`'s last part: the job is done with here, and the next one,
+  /// if the store leased one, runs here (leased for `lease_ms` at `now`).
+  pub fn recorded(
+    &mut self,
+    id: &str,
+    finished: Finished,
+    take_next: bool,
+    lease_ms: u64,
+    now: u64,
+  ) -> Recorded {
     self.finish(id);
-    Ok(queue.get(id, now).ok().flatten())
+    match &finished.next {
+      Some(next) => self.start(next, lease_ms, now),
+      None if take_next => self.due = finished.due,
+      None => {}
+    }
+    Recorded {
+      job: finished.job,
+      next: finished.next,
+      asked: take_next,
+    }
   }
 
   /// Whether the job `id` is running here.

@@ -23,4 +23,6 @@ pub mod traits;
 pub use error::{StorageError, StorageErrorKind, StorageResult};
 pub use open::{open_cache, open_failures, open_queue, Backend};
 pub use sqlite::{Durability, FileOptions, DEFAULT_BUSY_TIMEOUT_MS};
-pub use traits::{CacheStore, FailureStore, JobFilter, Location, Page, QueueStore};
+pub use traits::{
+  CacheStore, FailureStore, Finished, Heard, JobFilter, Location, Page, QueueStore, WorkSignal,
+};

@@ -4,8 +4,11 @@
 //! `failures/memory.rs`, which cannot fail), in SQLite (`sqlite/`) and on
 //! a Redis server (`redis/`).
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::error::StorageResult;
 use crate::core::cache::entry::{CacheConfig, CacheError, CacheHit, CacheStats, EntryText};
@@ -149,6 +152,21 @@ pub trait QueueStore: Send {
   fn dequeue(&mut self, now: u64) -> StorageResult<Option<Job>> {
     self.dequeue_eligible(now, &|_| true)
   }
+  /// Leases up to `count` of the best ready jobs, best first (`dequeue`
+  /// again and again; a store on a server does it in one round trip). An
+  /// error only when none could be leased.
+  fn dequeue_up_to(&mut self, now: u64, count: usize) -> StorageResult<Vec<Job>> {
+    let mut jobs = Vec::new();
+    while jobs.len() < count {
+      match self.dequeue(now) {
+        Ok(Some(job)) => jobs.push(job),
+        Ok(None) => break,
+        Err(error) if jobs.is_empty() => return Err(error),
+        Err(_) => break,
+      }
+    }
+    Ok(jobs)
+  }
   /// Extends a processing job's lease to `now + leaseMs`; false when the
   /// job is not processing.
   fn renew_lease(&mut self, id: &str, now: u64) -> StorageResult<bool>;
@@ -192,6 +210,46 @@ pub trait QueueStore: Send {
     error: Option<&str>,
     now: u64,
   ) -> StorageResult<bool>;
+  /// `finish_leased`, then the job read back and, when `take_next`, the
+  /// best ready job leased (`dequeue`): what a worker does when a job
+  /// ends and it may take another. A store on a server does it all in one
+  /// round trip. An error means the outcome may or may not be recorded
+  /// (asking again is safe: it is recorded once); a next job that could
+  /// not be leased is `None`.
+  fn finish_and_take(
+    &mut self,
+    id: &str,
+    lease: &Lease,
+    error: Option<&str>,
+    take_next: bool,
+    now: u64,
+  ) -> StorageResult<Finished> {
+    let recorded = self.finish_leased(id, lease, error, now)?;
+    let job = self.get(id, now).ok().flatten();
+    let next = match take_next {
+      true => self.dequeue(now).ok().flatten(),
+      false => None,
+    };
+    let due = self.next_due();
+    Ok(Finished {
+      recorded,
+      job,
+      next,
+      due,
+    })
+  }
+  /// The soonest a job that is not ready may become so (a retry time, a
+  /// lease's end), as the last lease that found nothing ready learned;
+  /// `None` when it did not say (or no such job was held).
+  fn next_due(&self) -> Option<u64> {
+    None
+  }
+  /// A signal an idle worker waits on instead of asking again and again
+  /// (each call: a new one, with its own connection); `None` for a store
+  /// that is cheap to ask (memory, a file), which is polled.
+  fn work_signal(&self) -> Option<Box<dyn WorkSignal>> {
+    None
+  }
   fn stats(&mut self, now: u64) -> StorageResult<QueueStats>;
   /// Pending jobs ready now (their retry time reached): what `dequeue`
   /// would hand out one by one if nothing else changed.
@@ -223,6 +281,41 @@ pub trait QueueStore: Send {
     None
   }
   fn location(&self) -> Location<'_>;
+}
+
+/// What `QueueStore::finish_and_take` did.
+#[derive(Debug, Default)]
+pub struct Finished {
+  /// Whether the outcome was recorded under the lease (false: the lease
+  /// was lost, or the outcome was recorded already).
+  pub recorded: bool,
+  /// The job as it is now, whoever recorded its outcome.
+  pub job: Option<Job>,
+  /// The next job, leased.
+  pub next: Option<Job>,
+  /// When none was ready: when one may be (`next_due`).
+  pub due: Option<u64>,
+}
+
+/// What a wait on a `WorkSignal` heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+  /// A job was made pending since the last lease that found nothing
+  /// ready: look now.
+  Work,
+  /// Nothing within the time asked for.
+  Nothing,
+  /// The server did not answer or refused: look later, as without a
+  /// signal.
+  Failed,
+}
+
+/// New work, told to an idle worker by the store.
+pub trait WorkSignal: Send {
+  /// Waits up to `at_most` (a second at most) for a sign of new work.
+  /// Cancel-safe: a wait given up on goes on, and the next call hears
+  /// what it heard.
+  fn wait(&mut self, at_most: Duration) -> Pin<Box<dyn Future<Output = Heard> + Send + '_>>;
 }
 
 pub trait FailureStore: Send {

@@ -57,6 +57,8 @@ commands!(
   QueueCommand: "queue.lua", "queue" {
     Enqueue = "enqueue",
     Lease = "lease",
+    /// Leases up to one job per token given, in one run.
+    LeaseMany = "lease_many",
     /// Gives up a lease whose reply was lost.
     Revoke = "revoke",
     Peek = "peek",
@@ -67,6 +69,9 @@ commands!(
     KeepLeases = "keep_leases",
     /// Records a worker's outcome under its lease token.
     FinishLeased = "finish_leased",
+    /// Records a worker's outcome, reads the job back and leases the
+    /// next one, in one run.
+    FinishLease = "finish_lease",
     Release = "release",
     Stalled = "stalled",
     /// Sets aside a job that cannot be read.
@@ -87,9 +92,9 @@ commands!(
 
 /// The queue's fixed keys after its head, in `KEYS` order (`queue.lua`'s
 /// `NAMES`).
-pub const QUEUE_KEYS: [&str; 19] = [
+pub const QUEUE_KEYS: [&str; 20] = [
   "seq", "fin", "ids", "bound", "bytes", "all", "ready", "delayed", "leased", "done", "gone",
-  "tok", "revoked", "stat", "sz", "st:0", "st:1", "st:2", "st:3",
+  "tok", "revoked", "stat", "sz", "st:0", "st:1", "st:2", "st:3", "wake",
 ];
 
 /// `KEYS` for a store whose key head is `head`: the head, then `names`

@@ -292,13 +292,13 @@ impl RedisLink {
       redact_url(&options.url),
       options.prefix
     );
-    let tracking = Tracking::new(Some(tracking::Setup {
+    let tracking = Tracking::new(tracking::Setup {
       seeds: listening_seeds,
       make_client: Arc::new(move |info| self::client(info, certificates.clone()).ok()),
       prefixes: vec![format!("{key_head}c:e:"), format!("{key_head}f:")],
       timeout,
       place: place.clone(),
-    }));
+    });
     let link = Self {
       inner: Arc::new(Inner {
         handle,
@@ -325,6 +325,13 @@ impl RedisLink {
     key.push_str(&self.inner.key_head);
     key.push_str(name);
     key
+  }
+
+  /// The client the link's connection was made with.
+  /// How to reach the node holding the prefix's keys on a connection of
+  /// one's own (an idle worker's blocking wait, wake.rs).
+  pub(super) fn home(&self) -> &tracking::Setup {
+    self.inner.tracking.home()
   }
 
   /// The URL, its password hidden.

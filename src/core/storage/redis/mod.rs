@@ -6,6 +6,8 @@
 
 mod cache;
 mod cache_uses;
+#[cfg(test)]
+mod chain_tests;
 mod commands;
 mod connection;
 mod failures;
@@ -23,6 +25,7 @@ mod tls_tests;
 mod tracking;
 #[cfg(test)]
 mod tracking_tests;
+mod wake;
 
 pub use cache::RedisCache;
 pub use connection::Mode;

@@ -21,6 +21,7 @@ use super::commands::{self, QueueCommand, QUEUE_KEYS};
 use super::link::RedisLink;
 use super::outbox::{FollowUp, Write, WriteKind};
 use super::reply;
+use super::wake::WakeSignal;
 use crate::core::limits;
 use crate::core::notices;
 use crate::core::queue::ids::JobIds;
@@ -29,7 +30,7 @@ use crate::core::queue::job::{
 };
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 use crate::core::storage::sqlite::is_json;
-use crate::core::storage::traits::{JobFilter, Location, Page, QueueStore};
+use crate::core::storage::traits::{Finished, JobFilter, Location, Page, QueueStore, WorkSignal};
 
 /// Ready jobs the eligibility check looks at per round trip after the
 /// first, which reads the best one alone (usually eligible, always without
@@ -54,6 +55,9 @@ pub struct RedisQueue {
   /// Shared with the detached copies, so they take the next numbers too
   /// (job ids and lease tokens).
   next_id: Arc<AtomicU64>,
+  /// When a job may be next, as the last lease that found nothing ready
+  /// said (0: it did not say); shared with the detached copies.
+  due: Arc<AtomicU64>,
 }
 
 impl RedisQueue {
@@ -68,6 +72,7 @@ impl RedisQueue {
         &std::collections::hash_map::RandomState::new(),
         1u8,
       ))),
+      due: Arc::new(AtomicU64::new(0)),
     };
     // Jobs a previous process kept in the file can be written now, and
     // the leases it gave up on given back.
@@ -176,20 +181,42 @@ impl RedisQueue {
       match self.call::<Value>(QueueCommand::Lease, now, &[&token, member]) {
         Ok(value) => match read_job(&value) {
           Read::Job(job) => return Ok(Some(job)),
-          Read::Nothing => return Ok(None),
+          Read::Nothing => {
+            if member.is_empty() {
+              self.learn_due(&value);
+            }
+            return Ok(None);
+          }
           Read::Damaged(damaged) => self.set_aside(now, &damaged)?,
         },
         Err(away) if away.is_no_answer() => {
-          let args = self.script_args(now, &[&token]);
-          let script = QueueCommand::Revoke.script();
-          let revoke = Write::new(script, self.keys.to_vec(), args, WriteKind::Revoke, 0);
-          // If even keeping it fails, the lease runs out instead.
-          let _ = self.link.keep(revoke);
+          self.revoke_later(now, &token);
           return Err(away);
         }
         Err(error) => return Err(error),
       }
     }
+  }
+
+  /// Gives up a lease whose reply did not come: revoked by its token
+  /// when the server answers (the job goes back untried, or the late lease
+  /// is refused).
+  fn revoke_later(&self, now: u64, token: &str) {
+    let args = self.script_args(now, &[token]);
+    let script = QueueCommand::Revoke.script();
+    let revoke = Write::new(script, self.keys.to_vec(), args, WriteKind::Revoke, 0);
+    // If even keeping it fails, the lease runs out instead.
+    let _ = self.link.keep(revoke);
+  }
+
+  /// Notes when a job may be next, from an empty lease's reply (a time, or
+  /// nil when no job is delayed or leased).
+  fn learn_due(&self, reply: &Value) {
+    let due = match reply {
+      Value::Int(at) => (*at).max(1) as u64,
+      _ => 0,
+    };
+    self.due.store(due, Ordering::Relaxed);
   }
 
   /// Sets aside the job of member `damaged`, which the server handed out
@@ -467,6 +494,35 @@ impl QueueStore for RedisQueue {
     self.lease(now, "")
   }
 
+  /// One command run for all of them, each under a token of its own
+  /// (revoked like any lease whose reply did not come).
+  fn dequeue_up_to(&mut self, now: u64, count: usize) -> StorageResult<Vec<Job>> {
+    if count <= 1 {
+      return Ok(self.dequeue(now)?.into_iter().collect());
+    }
+    let tokens: Vec<String> = (0..count).map(|_| self.token()).collect();
+    let args: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let reply = match self.call::<Value>(QueueCommand::LeaseMany, now, &args) {
+      Ok(reply) => reply,
+      Err(away) if away.is_no_answer() => {
+        for token in &tokens {
+          self.revoke_later(now, token);
+        }
+        return Err(away);
+      }
+      Err(error) => return Err(error),
+    };
+    let Value::Array(mut pair) = reply else {
+      return Ok(Vec::new());
+    };
+    pair.resize(2, Value::Nil);
+    let (jobs, items) = self.usable_jobs(now, pair.swap_remove(0))?;
+    if items < count {
+      self.learn_due(&pair[0]);
+    }
+    Ok(jobs)
+  }
+
   fn dequeue_eligible(
     &mut self,
     now: u64,
@@ -537,6 +593,85 @@ impl QueueStore for RedisQueue {
       Some(error) => ("fail", limits::clip(error)),
     };
     self.flag_at(QueueCommand::FinishLeased, now, &[token, id, how, &error])
+  }
+
+  /// One command run: the outcome under the lease's token (recorded
+  /// before time is advanced, so a lease that ran out unnoticed is still
+  /// this worker's), the job read back, and the next job leased under a
+  /// new token, revoked like any lease whose reply did not come.
+  fn finish_and_take(
+    &mut self,
+    id: &str,
+    lease: &Lease,
+    error: Option<&str>,
+    take_next: bool,
+    now: u64,
+  ) -> StorageResult<Finished> {
+    let Some(token) = lease.token.as_deref() else {
+      return Ok(Finished::default());
+    };
+    let (how, error) = match error {
+      None => ("complete", String::new()),
+      Some(error) => ("fail", limits::clip(error)),
+    };
+    let next_token = if take_next {
+      self.token()
+    } else {
+      String::new()
+    };
+    let args = [token, id, how, &error, &next_token];
+    let reply = match self.call::<Value>(QueueCommand::FinishLease, now, &args) {
+      Ok(reply) => reply,
+      Err(away) if away.is_no_answer() && take_next => {
+        self.revoke_later(now, &next_token);
+        return Err(away);
+      }
+      Err(error) => return Err(error),
+    };
+    let Value::Array(mut items) = reply else {
+      return Err(StorageError::new(
+        StorageErrorKind::Corrupt,
+        format!(
+          "Redis at {}: an unexpected reply to the queue's finish_lease command",
+          self.link.url()
+        ),
+      ));
+    };
+    items.resize(4, Value::Nil);
+    let recorded = items[0] == Value::Int(1);
+    let job = match read_job(&items[1]) {
+      Read::Job(job) => Some(job),
+      _ => None,
+    };
+    let next = match read_job(&items[2]) {
+      Read::Job(job) => Some(job),
+      Read::Nothing => {
+        if take_next {
+          self.learn_due(&items[3]);
+        }
+        None
+      }
+      // Leased but unreadable: set aside; the worker looks again.
+      Read::Damaged(damaged) => {
+        let _ = self.set_aside(now, &damaged);
+        None
+      }
+    };
+    Ok(Finished {
+      recorded,
+      job,
+      next,
+      due: self.next_due(),
+    })
+  }
+
+  fn next_due(&self) -> Option<u64> {
+    Some(self.due.load(Ordering::Relaxed)).filter(|&due| due > 0)
+  }
+
+  fn work_signal(&self) -> Option<Box<dyn WorkSignal>> {
+    let key = self.link.key("q:wake");
+    Some(Box::new(WakeSignal::new(self.link.clone(), key)))
   }
 
   fn release(&mut self, id: &str, now: u64) -> StorageResult<bool> {

@@ -41,7 +41,9 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// Makes a client (TLS settings included) for a node's connection info.
 pub type MakeClient = Arc<dyn Fn(ConnectionInfo) -> Option<redis::Client> + Send + Sync>;
 
-/// What the connection that listens is made from, taken when it starts.
+/// What the connection that listens is made from: the nodes the URL
+/// names, and how to reach the one holding the prefix's keys.
+#[derive(Clone)]
 pub struct Setup {
   /// The nodes the URL names (RESP3), tried in order.
   pub seeds: Vec<ConnectionInfo>,
@@ -53,6 +55,7 @@ pub struct Setup {
 
 pub struct Tracking {
   copy: Arc<LocalCopy>,
+  home: Setup,
   started: AtomicBool,
   setup: Mutex<Option<Setup>>,
   /// Dropped with the link, which ends the listening task.
@@ -61,14 +64,14 @@ pub struct Tracking {
 }
 
 impl Tracking {
-  /// Ready to listen as `setup` says; `None` for a link whose reads must
-  /// always ask.
-  pub fn new(setup: Option<Setup>) -> Self {
+  /// Ready to listen as `setup` says.
+  pub fn new(setup: Setup) -> Self {
     let (stop, stopped) = oneshot::channel();
     Self {
       copy: Arc::new(LocalCopy::new(DEFAULT_ENTRIES, DEFAULT_BYTES)),
-      started: AtomicBool::new(setup.is_none()),
-      setup: Mutex::new(setup),
+      home: setup.clone(),
+      started: AtomicBool::new(false),
+      setup: Mutex::new(Some(setup)),
       _stop: stop,
       stopped: Mutex::new(Some(stopped)),
     }
@@ -76,6 +79,10 @@ impl Tracking {
 
   pub fn copy(&self) -> &Arc<LocalCopy> {
     &self.copy
+  }
+
+  pub fn home(&self) -> &Setup {
+    &self.home
   }
 
   /// Opens the listening connection, once.
@@ -125,7 +132,7 @@ async fn listen(setup: Setup, copy: Arc<LocalCopy>, mut stopped: oneshot::Receiv
     // Made again after every loss: on a cluster the prefix's master may
     // have changed.
     let attempt = async {
-      let client = listening_node(&setup).await?;
+      let client = home_node(&setup).await?;
       let mut connection = ConnectionManager::new_with_config(client, config.clone()).await?;
       // Whatever was kept may have changed unseen while tracking was off.
       copy.go_dark();
@@ -168,10 +175,11 @@ async fn listen(setup: Setup, copy: Arc<LocalCopy>, mut stopped: oneshot::Receiv
   }
 }
 
-/// The node to listen on: the one the URL names, or, on a cluster, the
-/// master serving the prefix's slot (a node announces changes to its own
-/// keys only), as the first seed that answers says.
-async fn listening_node(setup: &Setup) -> RedisResult<redis::Client> {
+/// The node holding the prefix's keys: the one the URL names, or, on a
+/// cluster, the master serving the prefix's slot (a node announces changes
+/// to its own keys only, and serves blocking pops of its own lists only),
+/// as the first seed that answers says.
+pub async fn home_node(setup: &Setup) -> RedisResult<redis::Client> {
   let mut last = None;
   for seed in &setup.seeds {
     let Some(client) = (setup.make_client)(seed.clone()) else {

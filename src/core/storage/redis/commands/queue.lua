@@ -26,6 +26,9 @@
 --              job whose hash is gone can still be taken out of the totals
 --   st:0..3    zset m by seq: jobs by status (pending, processing,
 --              completed, failed)
+--   wake       list: one item per job made pending (at most WAKE_MAX), the
+--              signal idle workers wait on with BLPOP; emptied by a lease
+--              that finds nothing ready (what is left then is stale)
 -- and, made from the head: job:<m> (hash, one job; m = its sequence
 -- number as 16 digits, so members sort like numbers) and user:<u> (zset m
 -- by seq: one user's jobs).
@@ -40,13 +43,14 @@
 
 local head = KEYS[1]
 local NAMES = {'seq', 'fin', 'ids', 'bound', 'bytes', 'all', 'ready', 'delayed', 'leased', 'done',
-  'gone', 'tok', 'revoked', 'stat', 'sz', 'st:0', 'st:1', 'st:2', 'st:3'}
+  'gone', 'tok', 'revoked', 'stat', 'sz', 'st:0', 'st:1', 'st:2', 'st:3', 'wake'}
 local KINDS = {'string', 'string', 'hash', 'hash', 'hash', 'zset', 'zset', 'zset', 'zset', 'zset',
-  'zset', 'hash', 'zset', 'hash', 'hash', 'zset', 'zset', 'zset', 'zset'}
+  'zset', 'hash', 'zset', 'hash', 'hash', 'zset', 'zset', 'zset', 'zset', 'list'}
 local SEQ, FIN, IDS, BOUND, BYTES, ALL, READY, DELAYED, LEASED, DONE = KEYS[2], KEYS[3], KEYS[4],
   KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local GONE, TOKENS, REVOKED, STAT, SIZES = KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
 local BY_STATUS = {[0] = KEYS[17], KEYS[18], KEYS[19], KEYS[20]}
+local WAKE = KEYS[21]
 
 guard_keys(KINDS)
 
@@ -70,6 +74,9 @@ local BATCH = 100
 local CHANGE_BATCH = 50
 local GONE_MAX = 100000
 local REVOKED_MAX = 10000
+-- Wake signals held at most: enough to wake as many idle workers as jobs
+-- arrive at once; a worker woken leases as many as it may anyway.
+local WAKE_MAX = 1000
 
 local dropped = 0
 
@@ -188,6 +195,12 @@ local function rank(m)
   return (2 - number(m, 'prio')) * 35184372088832 + age
 end
 
+-- Tells idle workers (blocked on WAKE) that a job is pending: ready now,
+-- or due later (the worker woken learns when from its empty lease).
+local function signal()
+  if redis.call('LLEN', WAKE) < WAKE_MAX then redis.call('RPUSH', WAKE, 1) end
+end
+
 -- Puts a job into the lane of its status (out of every other).
 local function place(m)
   redis.call('ZREM', READY, m)
@@ -202,6 +215,7 @@ local function place(m)
     else
       redis.call('ZADD', READY, rank(m), m)
     end
+    signal()
   elseif status == PROCESSING then
     redis.call('ZADD', LEASED, number(m, 'lease'), m)
   else
@@ -361,6 +375,52 @@ local function lease(m, token)
   redis.call('HSET', TOKENS, token, m)
   place(m)
   return redis.call('HMGET', job_key(m), unpack(FIELDS))
+end
+
+-- Records a worker's outcome of job `id` ('complete', or 'fail' with
+-- `error_text`), only while the job is processing under lease `token`
+-- (found by the token, so a lost "ids" entry does not stop it). Returns
+-- the job's member, or nil when nothing was recorded.
+local function record_outcome(token, id, how, error_text)
+  local m = redis.call('HGET', TOKENS, token)
+  if not m then return nil end
+  local job = read(m)
+  if not job or tonumber(job[12]) ~= PROCESSING or job[19] ~= token or job[2] ~= id then
+    return nil
+  end
+  if how == 'complete' then
+    set_status(m, COMPLETED)
+    redis.call('HSET', job_key(m), 'updated', now)
+    place(m)
+  else
+    fail_attempt(m, error_text, now)
+  end
+  return m
+end
+
+-- The best ready job leased under `token` (its fields), or false; any
+-- found gone on the way is dropped. A token revoked already (its worker
+-- gave up on the reply) leases nothing.
+local function lease_best(token)
+  if redis.call('ZSCORE', REVOKED, token) then return false end
+  for _ = 1, BATCH do
+    local m = redis.call('ZRANGE', READY, 0, 0)[1]
+    if not m then return false end
+    if valid(m) then return lease(m, token) end
+  end
+  return false
+end
+
+-- Nothing is ready: the wake signals left are stale (emptied, so an idle
+-- worker does not wake for them), and the reply says when a job may be
+-- next: the first retry time or lease end, or false when none is held.
+local function idle_due()
+  redis.call('DEL', WAKE)
+  local delayed = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')[2]
+  local leased = redis.call('ZRANGE', LEASED, 0, 0, 'WITHSCORES')[2]
+  local due = math.min(tonumber(delayed) or MAX_DATE, tonumber(leased) or MAX_DATE)
+  if due >= MAX_DATE then return false end
+  return due
 end
 
 local function respond(result)
