@@ -407,13 +407,12 @@ impl CacheStore for RedisCache {
   fn clear(&mut self) -> StorageResult<()> {
     // Lookups made before the clear are not counted after it.
     drop(self.uses.settle(self.link.timeout()));
-    let copy = self.link.tracking().copy();
-    copy.changed_all();
+    self.link.changing_all();
     let cleared = (|| {
       while self.call::<i64>(CacheCommand::Clear, None, &[])? == 0 {}
       Ok(())
     })();
-    copy.changed_all();
+    self.link.changing_all();
     cleared
   }
 

@@ -379,8 +379,7 @@ impl FailureStore for RedisFailures {
 
   fn clear(&mut self, service: Option<&str>) -> StorageResult<bool> {
     let [which, name] = scope(service);
-    let copy = self.link.tracking().copy();
-    copy.changed_all();
+    self.link.changing_all();
     let mut held = false;
     // All of them a batch of services per run.
     let cleared = loop {
@@ -394,7 +393,7 @@ impl FailureStore for RedisFailures {
         Err(error) => break Err(error),
       }
     };
-    copy.changed_all();
+    self.link.changing_all();
     cleared
   }
 

@@ -35,7 +35,7 @@ use rustls::CertificateError;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::connection::{Connection, Connector, Mode};
-use super::local_copy::{CopyStats, Depends};
+use super::local_copy::{CopyStats, Depends, LocalCopy};
 use super::outbox::{judge, FollowUp, Next, Outbox, Sent, Write, WriteKind};
 use super::reply::refused_by_acl_or_server;
 use super::tracking::{self, Tracking};
@@ -561,8 +561,27 @@ impl RedisLink {
   /// Around a write of this process to `key`: the local copy forgets it
   /// at once (the server's announcement comes later, on another
   /// connection), so a read after the write never sees what was before.
+  ///
+  /// Every link of this process on the same place forgets it too: two
+  /// instances made with the same options have links of their own, and
+  /// one must read what the other wrote as soon as it returns.
   pub fn changing(&self, key: &str) {
-    self.inner.tracking.copy().changed(key);
+    self.each_copy_here(|copy| copy.changed(key));
+  }
+
+  /// Around a clear of a whole store: every copy of this place forgets all.
+  pub fn changing_all(&self) {
+    self.each_copy_here(LocalCopy::changed_all);
+  }
+
+  fn each_copy_here(&self, mut act: impl FnMut(&LocalCopy)) {
+    act(self.inner.tracking.copy());
+    let links = LINKS.lock();
+    for other in links.iter().filter_map(Weak::upgrade) {
+      if !Arc::ptr_eq(&other, &self.inner) && other.place == self.inner.place {
+        act(other.tracking.copy());
+      }
+    }
   }
 
   /// What the local copy holds, and whether the server tracks for it.

@@ -37,6 +37,11 @@ const DEFAULT_ENTRIES: usize = 1000;
 const DEFAULT_BYTES: usize = 50 << 20;
 /// How long to wait before asking a server that did not answer again.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// How often a listening connection is asked whether it still listens
+/// where it should: the longest a silently dropped connection (a NAT or
+/// load balancer's idle timeout) or a slot moved to another master leaves
+/// the copy unwarned.
+const PROBE_EVERY: Duration = Duration::from_secs(5);
 
 /// Makes a client (TLS settings included) for a node's connection info.
 pub type MakeClient = Arc<dyn Fn(ConnectionInfo) -> Option<redis::Client> + Send + Sync>;
@@ -147,10 +152,11 @@ async fn listen(setup: Setup, copy: Arc<LocalCopy>, mut stopped: oneshot::Receiv
     match outcome {
       // Held while it listens: a connection dropped here would announce
       // nothing more, and tell nobody.
-      Ok(Ok((_listening, asked))) if copy.go_live(asked) => {
+      Ok(Ok((listening, asked))) if copy.go_live(asked) => {
         tokio::select! {
           _ = &mut stopped => return,
           () = lost.notified() => {}
+          () = until_unsure(listening, &setup) => copy.go_dark(),
         }
       }
       Ok(Err(error)) if cannot_track(&error) => {
@@ -171,6 +177,25 @@ async fn listen(setup: Setup, copy: Arc<LocalCopy>, mut stopped: oneshot::Receiv
           () = tokio::time::sleep(RETRY_EVERY) => {}
         }
       }
+    }
+  }
+}
+
+/// Returns once the listening connection can no longer be trusted to
+/// announce every change: it does not answer a probe in time, or its node
+/// no longer serves the prefix's keys (on a cluster, a probe of one of
+/// them is then redirected with `MOVED` or `ASK`). Until then it probes
+/// every `PROBE_EVERY`: one cheap `EXISTS`, which is also what keeps an
+/// idle connection from being dropped unseen.
+async fn until_unsure(mut listening: ConnectionManager, setup: &Setup) {
+  let mut probe = redis::cmd("EXISTS");
+  probe.arg(format!("{}probe", setup.prefixes[0]));
+  loop {
+    tokio::time::sleep(PROBE_EVERY).await;
+    let asked = probe.query_async::<i64>(&mut listening);
+    match tokio::time::timeout(setup.timeout, asked).await {
+      Ok(Ok(_)) => {}
+      _ => return,
     }
   }
 }

@@ -182,3 +182,19 @@ fn skip_decisions_follow_failures_recorded_elsewhere() {
   let window = FailureConfig::default().window_ms;
   assert!(!b.should_skip("api", 3.0, 995 + window).unwrap());
 }
+
+#[test]
+fn instances_of_one_process_read_each_others_writes_at_once() {
+  let server = TestServer::start();
+  // Two links on one place, as two instances made with the same options.
+  let (mut a, mut b) = (cache(&server, "one-place"), cache(&server, "one-place"));
+  set(&mut a, "p", "m", "0", None, 0);
+  warm(&mut b, "p");
+  for round in 1..30 {
+    let text = round.to_string();
+    set(&mut a, "p", "m", &text, None, 0);
+    assert_eq!(response(&mut b, "p", "m", 1), Some(text));
+  }
+  a.clear().unwrap();
+  assert_eq!(response(&mut b, "p", "m", 1), None);
+}
