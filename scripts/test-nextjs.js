@@ -205,7 +205,7 @@ async function main() {
         assert.equal(await text('queue-pending'), String(state.queue.pending))
         assert.equal(await text('failures-facebook'), '3')
         assert.match(await page.locator('[data-service="facebook"]').textContent(), /skipped for now/)
-        assert.deepEqual(state.storage, { backend: 'memory', location: null, reachable: true, lastError: null, lastErrorAt: null, localJobs: 0, missingJobs: 0, setAsideWrites: 0, evictionPolicy: null, redisMode: null })
+        assert.deepEqual(state.storage, { backend: 'memory', location: null, reachable: true, lastError: null, lastErrorAt: null, localJobs: 0, missingJobs: 0, setAsideWrites: 0, evictionPolicy: null, localCopy: null, redisMode: null })
         assert.deepEqual([await text('storage-backend'), await text('storage-reachable'), await text('storage-local-jobs'), await text('storage-last-error')], ['Memory', 'yes', '0', 'none'])
         assert.ok(state.cache.size >= 2 && state.cache.hits >= 2, 'the scenarios left cached answers and hits')
         assert.ok(state.queue.completed >= 1, 'the worker completed the analytics job')

@@ -30,6 +30,8 @@ export interface FallbackState {
     evictionPolicy: string | null;
     /** On Redis: "cluster" or "standalone", once the server has answered. */
     redisMode: "standalone" | "cluster" | null;
+    /** On Redis: the copy the synchronous reads are answered from, and whether it is live. */
+    localCopy: { live: boolean; entries: number; bytes: number } | null;
   };
   /** Models benched after a rate limit or an overload, ending soonest first (shared through the store). */
   cooldowns: { name: string; since: string; until: string; remainingMs: number; reason: string }[];
