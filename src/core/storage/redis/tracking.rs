@@ -62,7 +62,6 @@ pub struct Tracking {
   copy: Arc<LocalCopy>,
   home: Setup,
   started: AtomicBool,
-  setup: Mutex<Option<Setup>>,
   /// Dropped with the link, which ends the listening task.
   _stop: oneshot::Sender<()>,
   stopped: Mutex<Option<oneshot::Receiver<()>>>,
@@ -74,9 +73,8 @@ impl Tracking {
     let (stop, stopped) = oneshot::channel();
     Self {
       copy: Arc::new(LocalCopy::new(DEFAULT_ENTRIES, DEFAULT_BYTES)),
-      home: setup.clone(),
+      home: setup,
       started: AtomicBool::new(false),
-      setup: Mutex::new(Some(setup)),
       _stop: stop,
       stopped: Mutex::new(Some(stopped)),
     }
@@ -95,11 +93,10 @@ impl Tracking {
     if self.started.load(Ordering::Acquire) || self.started.swap(true, Ordering::AcqRel) {
       return;
     }
-    let (Some(setup), Some(stopped)) = (self.setup.lock().take(), self.stopped.lock().take())
-    else {
+    let Some(stopped) = self.stopped.lock().take() else {
       return;
     };
-    handle.spawn(listen(setup, Arc::clone(&self.copy), stopped));
+    handle.spawn(listen(self.home.clone(), Arc::clone(&self.copy), stopped));
   }
 }
 
