@@ -15,6 +15,7 @@ pub mod queue;
 pub mod quiet;
 pub mod retry;
 pub mod service;
+pub mod shared;
 pub mod singletons;
 pub mod storage;
 pub mod worker;

@@ -9,6 +9,7 @@ use lru::LruCache;
 
 use super::record::{FailureConfig, FailureRecord, ServiceStats};
 use crate::core::cooldown::{Bench, Cooldown};
+use crate::core::shared::records::{Change, Key, Kind, MemoryRecords};
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::free::free;
 use crate::core::storage::traits::{FailureStore, Location, Page};
@@ -20,6 +21,8 @@ pub struct FailureWindow {
   held: Held,
   /// Benched names (not counted in `held`, nor by `max_bytes`).
   bench: Bench,
+  /// The shared guards' records (`core::shared`).
+  records: MemoryRecords,
 }
 
 /// What the byte bound needs, kept as records come and go: every service
@@ -84,6 +87,7 @@ impl FailureWindow {
       services: LruCache::unbounded(),
       held: Held::default(),
       bench: Bench::default(),
+      records: MemoryRecords::default(),
     }
   }
 
@@ -282,8 +286,17 @@ impl FailureStore for FailureWindow {
   fn location(&self) -> Location<'_> {
     Location::Memory {
       // Never recorded a failure nor benched a name.
-      untouched: self.next_seq == 0 && !self.bench.used(),
+      untouched: self.next_seq == 0 && !self.bench.used() && self.records.is_empty(),
     }
+  }
+
+  fn update_records(&mut self, keys: &[Key], change: &mut Change, now: u64) -> StorageResult<()> {
+    self.records.update(keys, change, now);
+    Ok(())
+  }
+
+  fn records(&mut self, kind: Kind, now: u64) -> StorageResult<Vec<(String, String)>> {
+    Ok(self.records.list(kind, now))
   }
 }
 

@@ -15,6 +15,7 @@ use crate::core::cache::entry::{CacheConfig, CacheError, CacheHit, CacheStats, E
 use crate::core::cooldown::Cooldown;
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
 use crate::core::queue::job::{Job, JobStatus, Lease, NewJob, QueueConfig, QueueError, QueueStats};
+use crate::core::shared::records::{Change, Key, Kind};
 
 /// A slice of a listing: skip `offset` items, then take at most `limit`
 /// (all the rest when `None`). Listings stay in their usual order (enqueue
@@ -358,6 +359,14 @@ pub trait FailureStore: Send {
   fn cooldowns_of(&mut self, names: &[&str], now: u64) -> StorageResult<Vec<Option<u64>>>;
   /// The cooldowns running at `now`, ending soonest first (`cooldown::sort`).
   fn cooldowns(&mut self, now: u64) -> StorageResult<Vec<Cooldown>>;
+  /// Runs `change` over what the shared guards' records under `keys` hold
+  /// and writes what it asks for, atomically (`core::shared`): no other
+  /// update of those keys comes between the read and the write. `change`
+  /// may run more than once (a store on a server runs it again when
+  /// another instance wrote first).
+  fn update_records(&mut self, keys: &[Key], change: &mut Change, now: u64) -> StorageResult<()>;
+  /// Every live record of `kind`, by name.
+  fn records(&mut self, kind: Kind, now: u64) -> StorageResult<Vec<(String, String)>>;
   /// The time (ms since the epoch) from which no cooldown runs, as far as
   /// this store knows without a look-up (one in this process); a shared
   /// store says `u64::MAX`, and is asked.

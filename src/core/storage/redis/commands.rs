@@ -149,6 +149,18 @@ pub const FAILURE_KEYS: [&str; 12] = [
   "seq", "bound", "rec", "all", "svc", "bytes", "rb", "rs", "cd", "cdu", "rid", "stat",
 ];
 
+commands!(
+  /// The shared guards' records (`commands/records/`).
+  RecordCommand: "records.lua", "records" {
+    /// Compares and swaps records.
+    Swap = "swap",
+    List = "list",
+  }
+);
+
+/// The records' fixed keys after their head (`records.lua`'s `NAMES`).
+pub const RECORD_KEYS: [&str; 1] = ["stat"];
+
 #[cfg(test)]
 mod tests {
   use super::*;
@@ -161,6 +173,7 @@ mod tests {
       (include_str!("commands/queue.lua"), &QUEUE_KEYS[..]),
       (include_str!("commands/cache.lua"), &CACHE_KEYS[..]),
       (include_str!("commands/failures.lua"), &FAILURE_KEYS[..]),
+      (include_str!("commands/records.lua"), &RECORD_KEYS[..]),
     ];
     for (include, keys) in includes {
       let start = include.find("local NAMES = {").unwrap() + "local NAMES = {".len();

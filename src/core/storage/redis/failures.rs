@@ -16,9 +16,11 @@ use super::commands::{self, FailureCommand, FAILURE_KEYS};
 use super::link::RedisLink;
 use super::local_copy::Depends;
 use super::outbox::{FollowUp, Write, WriteKind};
+use super::records::RedisRecords;
 use super::reply;
 use crate::core::cooldown::{self, Cooldown};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
+use crate::core::shared::records::{Change, Key, Kind};
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{FailureStore, Location, Page};
 
@@ -38,6 +40,8 @@ pub struct RedisFailures {
   /// Record ids: this instance's, never reused (shared with the detached
   /// copies).
   next_record: Arc<AtomicU64>,
+  /// The shared guards' records (`records.rs`).
+  records: RedisRecords,
 }
 
 impl RedisFailures {
@@ -48,6 +52,7 @@ impl RedisFailures {
     let seed =
       std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 2u8);
     let mut failures = Self {
+      records: RedisRecords::new(link.clone()),
       link,
       keys,
       config,
@@ -458,6 +463,14 @@ impl FailureStore for RedisFailures {
     let mut all: Vec<Cooldown> = items.chunks_exact(3).filter_map(read_cooldown).collect();
     cooldown::sort(&mut all);
     Ok(all)
+  }
+
+  fn update_records(&mut self, keys: &[Key], change: &mut Change, now: u64) -> StorageResult<()> {
+    self.records.update(keys, change, now)
+  }
+
+  fn records(&mut self, kind: Kind, now: u64) -> StorageResult<Vec<(String, String)>> {
+    self.records.list(kind, now)
   }
 
   fn detached(&self) -> Option<Box<dyn FailureStore>> {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use redis::Value;
 
-use super::commands::{CacheCommand, FailureCommand, QueueCommand, QUEUE_KEYS};
+use super::commands::{CacheCommand, FailureCommand, QueueCommand, RecordCommand, QUEUE_KEYS};
 use super::failures::RedisFailures;
 use super::link::RedisLink;
 use super::queue::{missing_jobs, RedisQueue, JOB_MISSING};
@@ -464,7 +464,8 @@ fn every_script_loads() {
     .iter()
     .map(|c| (c.name(), c.script()))
     .chain(CacheCommand::ALL.iter().map(|c| (c.name(), c.script())))
-    .chain(FailureCommand::ALL.iter().map(|c| (c.name(), c.script())));
+    .chain(FailureCommand::ALL.iter().map(|c| (c.name(), c.script())))
+    .chain(RecordCommand::ALL.iter().map(|c| (c.name(), c.script())));
   for (name, script) in scripts {
     let code = script.get_hash().to_string();
     let loaded: String = link

@@ -17,6 +17,7 @@ mod link;
 mod local_copy;
 mod outbox;
 mod queue;
+mod records;
 mod reply;
 #[cfg(test)]
 pub(crate) mod test_server;

@@ -14,6 +14,7 @@ use super::database::{
 };
 use crate::core::cooldown::{self, Cooldown};
 use crate::core::failures::record::{FailureConfig, FailureRecord, ServiceStats};
+use crate::core::shared::records::{Change, Key, Kind};
 use crate::core::storage::error::StorageResult;
 use crate::core::storage::traits::{FailureStore, Location, Page};
 
@@ -341,6 +342,52 @@ impl FailureStore for SqliteFailures {
         "SELECT name, since, until, reason FROM cooldowns WHERE until > ?1 ORDER BY until, name",
       )?
       .query_map([int(now)], read_cooldown)?
+      .collect()
+    })
+  }
+
+  /// One write transaction: the records read, decided on and written
+  /// while the file is locked; expired ones go with it.
+  fn update_records(&mut self, keys: &[Key], change: &mut Change, now: u64) -> StorageResult<()> {
+    self.db.write(|tx| {
+      let mut select = tx.prepare_cached(
+        "SELECT state FROM shared_records WHERE kind = ?1 AND name = ?2 AND expires_at > ?3",
+      )?;
+      let held = keys
+        .iter()
+        .map(|key| {
+          select
+            .query_row(params![key.kind.tag(), key.name, int(now)], |row| row.get(0))
+            .optional()
+        })
+        .collect::<rusqlite::Result<Vec<Option<String>>>>()?;
+      let mut upsert = tx.prepare_cached(
+        "INSERT INTO shared_records (kind, name, state, expires_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (kind, name) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at",
+      )?;
+      let mut wrote = false;
+      for (key, write) in keys.iter().zip(change(&held)) {
+        if let Some(write) = write {
+          upsert.execute(params![key.kind.tag(), key.name, write.text, int(write.expires_at)])?;
+          wrote = true;
+        }
+      }
+      if wrote {
+        tx.prepare_cached("DELETE FROM shared_records WHERE expires_at <= ?1")?
+          .execute([int(now)])?;
+      }
+      Ok(())
+    })
+  }
+
+  fn records(&mut self, kind: Kind, now: u64) -> StorageResult<Vec<(String, String)>> {
+    self.db.read(|tx| {
+      tx.prepare_cached(
+        "SELECT name, state FROM shared_records WHERE kind = ?1 AND expires_at > ?2 ORDER BY name",
+      )?
+      .query_map(params![kind.tag(), int(now)], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+      })?
       .collect()
     })
   }

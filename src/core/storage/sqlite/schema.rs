@@ -15,12 +15,12 @@ use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult}
 pub(super) const APPLICATION_ID: i64 = 0x4662_4d65;
 
 /// Migration `n` takes a file from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables the current schema has.
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
   "meta",
   "jobs",
   "job_counts",
@@ -31,6 +31,7 @@ const TABLES: [&str; 10] = [
   "failure_totals",
   "redis_outbox",
   "cooldowns",
+  "shared_records",
 ];
 
 pub(super) const V1: &str = "
@@ -167,6 +168,18 @@ CREATE INDEX cooldowns_by_end ON cooldowns (until);
 const V5: &str = "
 ALTER TABLE jobs ADD COLUMN stalls INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE redis_outbox ADD COLUMN refused TEXT;
+";
+
+/// The shared guards' records (`core::shared`): breakers, limits, budgets.
+const V6: &str = "
+CREATE TABLE shared_records (
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+CREATE INDEX shared_records_by_expiry ON shared_records (expires_at);
 ";
 
 const V2: &str = "
