@@ -149,6 +149,30 @@ export interface FallbackOptions<T> {
    * Without it, the shape of the stream the operation returned (now or before) is used.
    */
   stream?: boolean;
+  /**
+   * A circuit breaker for the primary (`service ?? operationName`), kept in the store and
+   * shared by every instance on it (README, "Resilience across instances"); one set by
+   * `configure({ breakers })` under that name applies otherwise. An open breaker passes
+   * the model over without a call.
+   */
+  breaker?: BreakerOptions;
+  /**
+   * Rate limits for the primary, shared the same way (or `configure({ limits })`). A model
+   * over its limit is passed over (`metadata.limited`); with no model left the call falls
+   * back with `code: 'RATE_LIMITED'`.
+   */
+  limits?: LimitOptions;
+  /**
+   * A token or cost budget the call is charged to: checked before each model is called
+   * (spent >= budget: refused, the call falls back with `code: 'BUDGET_EXCEEDED'` and
+   * `metadata.overBudget` the key) and charged after a success.
+   */
+  budget?: BudgetOptions;
+  /**
+   * What a result spent, for `limits.tokensPerMinute` and `budget`: a number is tokens.
+   * Without it an AI SDK result's `usage` (`totalTokens`) is read.
+   */
+  usage?: (result: T) => number | { tokens?: number; cost?: number };
 }
 
 /** Another model or provider for `executeWithFallback`'s `alternatives`. */
@@ -157,6 +181,47 @@ export interface FallbackAlternative<T> {
   name: string;
   /** Gets an AbortSignal when `timeoutMs` or `signal` is given. */
   operation: (signal?: AbortSignal) => Promise<T>;
+  /** This model's shared circuit breaker (keyed by `name`). */
+  breaker?: BreakerOptions;
+  /** This model's shared rate limits (keyed by `name`). */
+  limits?: LimitOptions;
+}
+
+/**
+ * A circuit breaker shared through the store. It opens when, over the last `size` calls
+ * (`window: 'count'`, default 20) or the calls of the last `size` ms (`'time'`, default
+ * 60000), at least `minimumCalls` (10) were made and `failureRatio` (0.5) of them failed,
+ * or `slowCallRatio` (1) of them took `slowCallMs` or longer. After `halfOpenAfterMs`
+ * (30000) one probe runs across every instance (a lease of that length: a probe whose
+ * instance died is replaced); its success closes the breaker, its failure opens it again.
+ */
+export interface BreakerOptions {
+  window?: 'count' | 'time';
+  size?: number;
+  failureRatio?: number;
+  minimumCalls?: number;
+  slowCallMs?: number;
+  slowCallRatio?: number;
+  halfOpenAfterMs?: number;
+}
+
+/**
+ * Rate limits shared through the store: requests and tokens per sliding minute (no 60 s
+ * window ever sees more), and calls in flight (slots leased for 30 s, renewed while the
+ * call runs, released when it ends or when its process dies and the lease runs out).
+ */
+export interface LimitOptions {
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+  concurrency?: number;
+}
+
+/** A budget of tokens and/or cost under `key` (a user, a model, a tag) per UTC period. */
+export interface BudgetOptions {
+  key: string;
+  tokens?: number;
+  cost?: number;
+  per: 'minute' | 'hour' | 'day' | 'month';
 }
 
 /** The chunk type of a streamed answer `T` (a ReadableStream or an async iterable); `never` for other answers. */
@@ -353,6 +418,10 @@ export function configure(options: {
    * keep the message: their subscribers are the app's own code. Adjustable at any time.
    */
   redact?: ((message: string, error: unknown) => string) | null;
+  /** Shared circuit breakers by model or service name, for every call (a call's own `breaker` wins); `null` clears them. */
+  breakers?: Record<string, BreakerOptions> | null;
+  /** Shared rate limits by model or service name, for every call (a call's own `limits` win); `null` clears them. */
+  limits?: Record<string, LimitOptions> | null;
   cache?: AIResponseCacheOptions;
   queue?: BackgroundJobQueueOptions;
   failures?: IntegrationFailureManagerOptions;
@@ -429,7 +498,29 @@ export function executeService<T>(
  */
 export function getCircuitBreakerStatus(): Record<
   string,
-  { state: CircuitState; failureCount: number; openedAt?: Date; cooldownUntil?: Date }
+  {
+    state: CircuitState;
+    failureCount: number;
+    openedAt?: Date;
+    cooldownUntil?: Date;
+    /** Kept in the store and shared by every instance (a `breaker` option or a cooldown). */
+    shared: boolean;
+    /** The instance (`<pid>-<random>`) running the half-open probe, or `null`. */
+    probeHeldBy: string | null;
+    probeSince: Date | null;
+  }
+>;
+
+/** Every shared rate limit in use, by model or service name: what was used in the last minute. */
+export function getLimits(): Record<
+  string,
+  { limits: LimitOptions; requests: number; tokens: number; concurrent: number; windowMs: number }
+>;
+
+/** Every budget in use, by key: what was spent in the current period and when it resets. */
+export function getBudgets(): Record<
+  string,
+  { tokens: number; cost: number; limits: Omit<BudgetOptions, 'key'>; resetsAt: Date }
 >;
 
 /** A benched model: since when, until when, what is left and why. */

@@ -44,6 +44,7 @@ const { executeService, getCircuitBreakerStatus } = require('./lib/service')
 const { getStorageStatus } = require('./lib/status')
 const { getCooldowns } = require('./lib/cooldowns')
 const { configureWith } = require('./lib/redact')
+const { getLimits, getBudgets } = require('./lib/guards')
 
 // Events and metrics through OpenTelemetry when @opentelemetry/api is
 // installed, unless FALLBACK_MECHANISMS_OTEL=0 (lib/telemetry.js).
@@ -58,6 +59,8 @@ module.exports = {
   executeService,
   getCircuitBreakerStatus,
   getStorageStatus,
+  getLimits,
+  getBudgets,
   getCooldowns,
   ...singletons,
   ...classes,

@@ -15,6 +15,8 @@ export const {
   executeService,
   getCircuitBreakerStatus,
   getStorageStatus,
+  getLimits,
+  getBudgets,
   getCooldowns,
   aiResponseCache,
   backgroundJobQueue,

@@ -52,7 +52,7 @@ function readOnce(alternatives) {
   const models = []
   for (let i = 0; i < length; i++) {
     const entry = alternatives[i]
-    models.push(entry !== null && typeof entry === 'object' ? { name: entry.name, operation: entry.operation } : entry)
+    models.push(entry !== null && typeof entry === 'object' ? { name: entry.name, operation: entry.operation, breaker: entry.breaker, limits: entry.limits } : entry)
   }
   return models
 }

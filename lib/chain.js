@@ -12,6 +12,7 @@ const native = require('./native')
 const { codedError } = require('./invoke')
 const { channels, publish, messageOf, carrying } = require('./events')
 const { warnOnce } = require('./warnings')
+const guards = require('./guards')
 
 // Native calls answer with promises of the addon's own realm, which are not
 // `instanceof Promise` in a `vm` context that loaded the package (Jest): a
@@ -217,6 +218,26 @@ async function runChain(call, models, settings, runModel, prime, finish) {
       continue
     }
     if (call.signal !== undefined && call.signal.aborted) return finish({ cancelled: true })
+    // Its shared breaker, limits and the call's budget (lib/guards.js).
+    const guard = call.guards === undefined ? undefined : call.guards[index]
+    let admission
+    let started
+    if (guard !== undefined) {
+      admission = guards.admit(call, guard)
+      if (isPromise(admission)) admission = await admission
+      if (admission.overBudget) {
+        call.overBudget = { key: guard.budget[0], resetsAt: admission.resetsAt }
+        break
+      }
+      if (admission.open || admission.limited) {
+        if (admission.limited) (call.limited ??= []).push(name)
+        else (call.opened ??= []).push(name)
+        if (index > 0) alternativeTried(call, name, index, admission.limited ? 'limited' : 'open')
+        continue
+      }
+      guards.admitted(guard, admission)
+      started = Date.now()
+    }
     let ok
     let value
     let error
@@ -239,6 +260,10 @@ async function runChain(call, models, settings, runModel, prime, finish) {
       attempts += outcome.attempts || 0
       ;({ ok, value, error } = outcome)
     }
+    if (guard !== undefined) {
+      const settling = guards.settle(call, guard, admission, started, !ok, value)
+      if (isPromise(settling)) (storing ??= []).push(settling)
+    }
     if (ok) {
       if (index > 0) alternativeTried(call, name, index, 'success')
       const answeredError = primaryFailed ? primaryError : firstError
@@ -260,7 +285,14 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     if (!movingOn) break
   }
   let error = primaryFailed ? primaryError : firstError
-  if (!anyFailed) {
+  if (call.overBudget !== undefined && !anyFailed) {
+    const { key, resetsAt } = call.overBudget
+    error = codedError(`The budget "${key}" of "${call.operationName}" is spent until ${new Date(resetsAt).toISOString()}`, 'BUDGET_EXCEEDED')
+  } else if (!anyFailed && call.limited !== undefined) {
+    error = codedError(`Every model of "${call.operationName}" is over its rate limit or passed over: ${call.limited.join(', ')}`, 'RATE_LIMITED')
+  } else if (!anyFailed && call.opened !== undefined) {
+    error = codedError(`Every model of "${call.operationName}" has its circuit breaker open or passed over: ${call.opened.join(', ')}`, 'CIRCUIT_OPEN')
+  } else if (!anyFailed) {
     error = codedError(`Every model of "${call.operationName}" is cooling down: ${waits.join(', ')}`, 'COOLING_DOWN')
   }
   return finish({ ok: false, error, attempts, benched: benched ?? [], stored: storing && Promise.all(storing) })

@@ -15,6 +15,7 @@ const { warnOnce, warnUnavailable } = require('./warnings')
 const { chainSettings, readOnce, plainlyRight } = require('./chain-options')
 const { plainlyPlain } = require('./plain-call')
 const spans = require('./spans')
+const guards = require('./guards')
 
 /** Spans (lib/spans.js) where `@opentelemetry/api` resolves; read once here, so a call without pays nothing. */
 const tracing = spans.tracing
@@ -82,6 +83,7 @@ function byAlternative(call, data, attempts, answered) {
   const result = fellBack(data, MESSAGES.alternative, 'alternative', undefined, false, attempts, false, undefined)
   result.metadata.alternative = name
   if (answered.benched.length > 0) result.metadata.benched = answered.benched
+  guardedMetadata(call, result)
   publish(channels.fallback, () =>
     carrying({ type: 'alternative', operationName: call.operationName, error: messageOf(answered.error), alternative: name }, answered.error),
   )
@@ -200,7 +202,7 @@ function fallbackResult(call, error, attempts, outcome, benched) {
   if (outcome.fallbackType === undefined) {
     const result = failed(asError(error, outcome.isError, outcome.message), outcome.message, attempts, unavailable)
     if (benched !== undefined && benched.length > 0) result.metadata.benched = benched
-    return result
+    return guardedMetadata(call, result)
   }
   const type = outcome.fallbackType
   let data = type === 'default' ? call.defaultValue : outcome.data
@@ -216,7 +218,7 @@ function fallbackResult(call, error, attempts, outcome, benched) {
   )
   const result = fellBack(data, outcome.message, type, outcome.jobId, outcome.stale, attempts, false, unavailable)
   if (benched !== undefined && benched.length > 0) result.metadata.benched = benched
-  return result
+  return guardedMetadata(call, result)
 }
 
 /**
@@ -352,6 +354,12 @@ function checkedCall(read, payload, problem) {
     streamSeen: undefined,
     // Its spans (lib/spans.js), when it is traced.
     trace: undefined,
+    // Shared guards (lib/guards.js): each model's, and what they did.
+    guards: read.guards,
+    usage: read.usage ?? undefined,
+    limited: undefined,
+    opened: undefined,
+    overBudget: undefined,
   }
   call.streamSeen = (kind) => knownStream(call, kind)
   return call
@@ -389,6 +397,11 @@ function executeWithFallback(operation, options) {
       cooldownMs: options.cooldownMs,
       maxCooldownMs: options.maxCooldownMs,
       stream: options.stream,
+      breaker: options.breaker,
+      limits: options.limits,
+      budget: options.budget,
+      usage: options.usage,
+      guards: undefined,
     }
   } catch (thrown) {
     // A getter that throws: bad arguments, so the promise rejects.
@@ -421,6 +434,18 @@ function executeWithFallback(operation, options) {
       return Promise.reject(codedIfUnreadable(thrown))
     }
   }
+  // Shared breakers, limits and budgets run the call as a chain (of one model, without alternatives).
+  if (read.breaker !== undefined || read.limits !== undefined || read.budget !== undefined || read.usage !== undefined || guards.anyNamed() || guards.anyOwn(alternatives)) {
+    try {
+      read.guards = guardedModels(read, alternatives)
+      if (read.guards !== undefined && alternatives === undefined) {
+        alternatives = []
+        chain ??= chainSettings(read) ?? native.checkChain(undefined, read.alternativesOn, read.cooldownMs, read.maxCooldownMs, read.stream)
+      }
+    } catch (thrown) {
+      return Promise.reject(codedIfUnreadable(thrown))
+    }
+  }
   // A plain call gets null, or its queue payload's JSON text.
   const payloadOnly = typeof start === 'string'
   if (payloadOnly || start === null) {
@@ -434,6 +459,35 @@ function executeWithFallback(operation, options) {
   }
   call = checkedCall(read, start.payload === null ? undefined : start.payload, start.payloadProblem === null ? undefined : start.payloadProblem)
   return tracing ? traced(call, () => started(call, start, operation, read, alternatives, chain)) : started(call, start, operation, read, alternatives, chain)
+}
+
+/**
+ * Each model's guards (its breaker and limits, the call's budget), the
+ * primary first; `undefined` when none has any. Throws for options that
+ * are off.
+ */
+function guardedModels(read, alternatives) {
+  const breaker = guards.checkBreaker(read.breaker, 'options.breaker')
+  const limits = guards.checkLimits(read.limits, 'options.limits')
+  const budget = guards.checkBudget(read.budget, 'options.budget')
+  guards.checkUsage(read.usage)
+  if (typeof read.operationName !== 'string') return undefined
+  const models = [guards.guardsOf(read.service ?? read.operationName, breaker, limits, budget)]
+  if (Array.isArray(alternatives)) {
+    alternatives.forEach((model, i) => {
+      const own = model !== null && typeof model === 'object' ? model : {}
+      const path = `options.alternatives[${i}]`
+      models.push(guards.guardsOf(own.name, guards.checkBreaker(own.breaker, `${path}.breaker`), guards.checkLimits(own.limits, `${path}.limits`), budget))
+    })
+  }
+  return models.some((model) => model !== undefined) ? models : undefined
+}
+
+/** What the shared guards did to the call, on its result's metadata. */
+function guardedMetadata(call, result) {
+  if (call.limited !== undefined) result.metadata.limited = call.limited
+  if (call.overBudget !== undefined) result.metadata.overBudget = call.overBudget.key
+  return result
 }
 
 /**

@@ -8,6 +8,7 @@
 // message: their subscribers are the app's own code.
 
 const { messageOf } = require('./events')
+const { checkNamed } = require('./guards')
 
 /**
  * The app's `redact`, on the thread's global: a module evaluated again (hot
@@ -102,27 +103,33 @@ function invalidRedact(value) {
   return error
 }
 
+/** The keys of `configure` handled in JavaScript (the native side knows no such key). */
+const JS_KEYS = ['breakers', 'limits', 'redact']
+
 /**
- * `configure` with `redact` taken out and checked here (the native side
- * knows no such key): the rest goes to `nativeConfigure`, and the new
- * `redact` applies only once that returned, so a call that throws changes
- * nothing. `redact: undefined` or `null` goes back to the default.
+ * `configure` with `redact`, `breakers` and `limits` taken out and checked
+ * here: the rest goes to `nativeConfigure`, and what was taken out applies
+ * only once that returned, so a call that throws changes nothing.
+ * `redact: undefined` or `null` goes back to the default.
  */
 function configureWith(nativeConfigure) {
   return function configure(options) {
     let has = false
     try {
-      has = options !== null && typeof options === 'object' && Object.prototype.hasOwnProperty.call(options, 'redact')
+      has = options !== null && typeof options === 'object' && JS_KEYS.some((key) => Object.prototype.hasOwnProperty.call(options, key))
     } catch {
       // A revoked Proxy: native code words the refusal.
     }
     if (!has) return configureNatively(nativeConfigure, options)
+    const hasRedact = Object.prototype.hasOwnProperty.call(options, 'redact')
     const redact = options.redact
     if (redact !== undefined && redact !== null && typeof redact !== 'function') throw invalidRedact(redact)
+    const applyNamed = checkNamed(options)
     const rest = { ...options }
-    delete rest.redact
+    for (const key of JS_KEYS) delete rest[key]
     configureNatively(nativeConfigure, rest)
-    globalThis[REDACT] = redact ?? undefined
+    if (hasRedact) globalThis[REDACT] = redact ?? undefined
+    applyNamed()
     return undefined
   }
 }
@@ -133,7 +140,7 @@ function configureNatively(nativeConfigure, options) {
     return nativeConfigure(options)
   } catch (thrown) {
     if (thrown instanceof TypeError && typeof thrown.message === 'string' && /^Unknown option "options\.[^".]+"/.test(thrown.message)) {
-      thrown.message = thrown.message.replace(/Known options: (.*)$/, 'Known options: $1, redact')
+      thrown.message = thrown.message.replace(/Known options: (.*)$/, `Known options: $1, ${JS_KEYS.join(', ')}`)
     }
     throw thrown
   }

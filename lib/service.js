@@ -10,6 +10,7 @@ const { attemptsOf, codedError, invoke } = require('./invoke')
 const { MESSAGES, asError } = require('./shapes')
 const { runningCooldowns } = require('./cooldowns')
 const { channels, publish, messageOf, carrying } = require('./events')
+const { sharedBreakers } = require('./guards')
 
 /**
  * operation → the state of its breaker when last seen here, for breakers
@@ -138,6 +139,29 @@ function cooldownsForStatus() {
 }
 
 /**
+ * `shared`, `probeHeldBy` and `probeSince` on an entry that is not a
+ * shared breaker's (a breaker of `executeService`, a benched model), not
+ * enumerable: the entries keep the shape they had before shared breakers
+ * came, for code that compares them whole.
+ */
+function notShared(entry, shared = false) {
+  for (const [name, value] of [['shared', shared], ['probeHeldBy', null], ['probeSince', null]]) {
+    Object.defineProperty(entry, name, { value, writable: true, enumerable: false, configurable: true })
+  }
+  return entry
+}
+
+/** The shared breakers, or none when the store cannot say. */
+function sharedBreakersForStatus() {
+  try {
+    return sharedBreakers()
+  } catch (error) {
+    if (typeof error?.code === 'string' && error.code.startsWith('STORAGE_')) return []
+    throw error
+  }
+}
+
+/**
  * The breaker of every operation `executeService` has seen, and every
  * benched model as an open breaker (`cooldownUntil`; added to a breaker of
  * the same name).
@@ -147,11 +171,17 @@ function getCircuitBreakerStatus() {
   for (const { operation, state, failureCount, openedAt } of JSON.parse(native.circuitBreakerStatus())) {
     const breaker = { state, failureCount }
     if (openedAt !== undefined) breaker.openedAt = new Date(openedAt)
-    define(status, operation, breaker)
+    define(status, operation, notShared(breaker))
+  }
+  // The shared breakers (lib/guards.js) of every instance on the store.
+  for (const { name, state, failures, openedAt, probeHeldBy, probeSince } of sharedBreakersForStatus()) {
+    const breaker = { state, failureCount: failures, shared: true, probeHeldBy: probeHeldBy ?? null, probeSince: probeSince == null ? null : new Date(probeSince) }
+    if (openedAt != null) breaker.openedAt = new Date(openedAt)
+    define(status, name, breaker)
   }
   for (const [name, { since, until }] of cooldownsForStatus()) {
     if (Object.hasOwn(status, name)) status[name].cooldownUntil = until
-    else define(status, name, { state: 'open', failureCount: 0, openedAt: since, cooldownUntil: until })
+    else define(status, name, notShared({ state: 'open', failureCount: 0, openedAt: since, cooldownUntil: until }, true))
   }
   return status
 }

@@ -14,6 +14,7 @@ mod empty_call;
 mod errors;
 mod execute;
 mod failures;
+mod guards;
 mod js_fn;
 mod json;
 mod names;
