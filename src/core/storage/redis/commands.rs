@@ -136,7 +136,6 @@ commands!(
     /// Applies the stored bounds to what is held.
     Fit = "fit",
     Bench = "bench",
-    Cooling = "cooling",
     Cooldowns = "cooldowns",
     Bytes = "bytes",
     Bound = "bound",

@@ -123,6 +123,23 @@ impl RedisFailures {
     self.link.keep(write)
   }
 
+  /// A whole sorted set, members and scores: from the local copy while the
+  /// server tracks it, else one round trip.
+  fn tracked_zset(&self, key: &str) -> StorageResult<Arc<Value>> {
+    let read = key.to_owned();
+    self
+      .link
+      .tracked_read(key, Depends::Key, move |mut connection| async move {
+        redis::cmd("ZRANGE")
+          .arg(&read)
+          .arg(0)
+          .arg(-1)
+          .arg("WITHSCORES")
+          .query_async::<Value>(&mut connection)
+          .await
+      })
+  }
+
   /// Goes on applying the stored bounds to what is held, a bounded step
   /// per run, from where `step` (`{more, from}`) left off.
   fn fit(&self, step: (i64, u64)) -> StorageResult<()> {
@@ -317,19 +334,7 @@ impl FailureStore for RedisFailures {
   /// one `ZRANGE`.
   fn should_skip(&mut self, service: &str, threshold: f64, now: u64) -> StorageResult<bool> {
     let since = now.saturating_sub(self.config.window_ms) as f64;
-    let key = self.times_key(service);
-    let read = key.clone();
-    let times = self
-      .link
-      .tracked_read(&key, Depends::Key, move |mut connection| async move {
-        redis::cmd("ZRANGE")
-          .arg(&read)
-          .arg(0)
-          .arg(-1)
-          .arg("WITHSCORES")
-          .query_async::<Value>(&mut connection)
-          .await
-      })?;
+    let times = self.tracked_zset(&self.times_key(service))?;
     let Value::Array(pairs) = &*times else {
       return Ok(false);
     };
@@ -434,25 +439,37 @@ impl FailureStore for RedisFailures {
     }
     let reason = cooldown::reason(reason);
     let (until, now) = (until.to_string(), now.to_string());
-    self
+    let benched = self.link.key("f:cdu");
+    self.link.changing(&benched);
+    let done = self
       .call::<i64>(FailureCommand::Bench, &[name, &until, &now, &reason])
-      .map(drop)
+      .map(drop);
+    self.link.changing(&benched);
+    done
   }
 
-  /// One script run for the whole list.
+  /// The benched names and their ends, read whole (at most
+  /// `max_services` of them) from the local copy while the server tracks
+  /// it, else in one round trip: a chain on Redis asks before every call.
   fn cooldowns_of(&mut self, names: &[&str], now: u64) -> StorageResult<Vec<Option<u64>>> {
     if names.is_empty() {
       return Ok(Vec::new());
     }
-    let reply: Value = self.call(FailureCommand::Cooling, names)?;
-    let Value::Array(ends) = reply else {
+    let ends = self.tracked_zset(&self.link.key("f:cdu"))?;
+    let Value::Array(pairs) = &*ends else {
       return Ok(vec![None; names.len()]);
     };
-    let left = |end: Option<&Value>| {
-      let end = instant(end?)?;
-      (end > now).then(|| end - now)
-    };
-    Ok((0..names.len()).map(|i| left(ends.get(i))).collect())
+    let benched: std::collections::HashMap<String, u64> = pairs
+      .chunks_exact(2)
+      .filter_map(|pair| Some((reply::text(&pair[0])?, instant(&pair[1])?)))
+      .collect();
+    let end_of = |name: &str| benched.get(name).copied();
+    Ok(
+      names
+        .iter()
+        .map(|name| end_of(name).filter(|&end| end > now).map(|end| end - now))
+        .collect(),
+    )
   }
 
   fn cooldowns(&mut self, now: u64) -> StorageResult<Vec<Cooldown>> {
