@@ -202,3 +202,33 @@ test(`four processes share tokensPerMinute with usage read from AI SDK results, 
   assert.ok(total * 10 >= 100 && total * 10 <= 100 + 4 * 10, `tokens spent: ${total * 10} (${JSON.stringify(results)})`)
   assert.equal(Math.max(...results.map((one) => one.tokens)), total * 10, 'getLimits() counts every process')
 })
+
+test('with the store away each process decides alone with the same settings, warned once', async () => {
+  const net = require('node:net')
+  const port = await new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+  const code = `
+    const fm = require('.')
+    fm.configure({ redisUrl: 'redis://127.0.0.1:${port}', redisTimeoutMs: 200 })
+    const warnings = []
+    process.on('warning', (warning) => warnings.push(warning.code))
+    ;(async () => {
+      let calls = 0
+      const options = { operationName: 'alone', service: 'alone', breaker: { size: 3, minimumCalls: 3, halfOpenAfterMs: 60000 }, defaultValue: 'safe' }
+      for (let i = 0; i < 5; i++) await fm.executeWithFallback(async () => { calls++; throw new Error('down') }, options)
+      const answered = await fm.executeWithFallback(async () => 'never', { ...options, operationName: 'alone-2' })
+      await new Promise((resolve) => setImmediate(resolve))
+      console.log(JSON.stringify({ calls, data: answered.data, guardWarnings: warnings.filter((code) => code === 'FALLBACK_GUARDS_UNAVAILABLE').length }))
+    })()`
+  const { child } = require('./helpers')
+  const run = child(code)
+  children.add(run.proc)
+  const out = JSON.parse((await run.done).trim().split('\n').pop())
+  assert.equal(out.calls, 3, 'the local breaker opened after 3 failures')
+  assert.equal(out.data, 'safe')
+  assert.equal(out.guardWarnings, 2, 'once per operation')
+})

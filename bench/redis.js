@@ -139,6 +139,27 @@ async function cacheScenario(server, admin) {
   }
 }
 
+/**
+ * Issue #22: a call through a closed shared breaker and a limit check,
+ * one call at a time, against one ioredis EVALSHA of a script that does
+ * nothing (the round trip every store update costs at least).
+ */
+async function guardScenario(server) {
+  const client = server.client()
+  try {
+    const sha = await client.script('LOAD', 'return 1')
+    const succeed = async () => RESPONSE
+    const guarded = { operationName: 'guarded', service: 'bench-model', breaker: { size: 100, minimumCalls: 100 }, limits: { requestsPerMinute: 1e12 } }
+    const results = await compareSequential({
+      native: () => native.executeWithFallback(succeed, guarded),
+      'ioredis EVALSHA': () => client.evalsha(sha, 0),
+    }, { ops: QUICK ? 100 : 300, batches })
+    report(`${NAME}: success through a closed shared breaker + limit check`, results)
+  } finally {
+    client.disconnect()
+  }
+}
+
 function report(scenario, results, eventLoopP99Ms) {
   rows.push({ group: GROUP, scenario, results, eventLoopP99Ms })
   const cells = Object.entries(results).map(([name, r]) => `${name} ${formatNs(r.nsPerOp)}${r.serverUs === undefined ? '' : ` (server ${r.serverUs.toFixed(1)} µs)`}`)
@@ -476,6 +497,7 @@ async function main() {
     log(`\n${NAME} mode (redis-server ${(await admin.info('server')).match(/redis_version:(\S+)/)[1]} on ${server.url})`)
     native.configure({ redisUrl: server.url, keyPrefix: 'bench' })
     await cacheScenario(server, admin)
+    if (!CLUSTER) await guardScenario(server)
     if (!CLUSTER) await stalenessScenario(server)
     // The slowest calls are a property of the client, measured on one server.
     if (!CLUSTER) await latencyScenario()

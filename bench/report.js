@@ -166,6 +166,16 @@ function goalsOf(rows) {
     const p999 = read.results.native.p999Ms
     goal(`Redis ${read.scenario}: p99.9 ≤ 0.05 ms`, `${p999.toFixed(3)} ms`, p999 <= 0.05)
   }
+  const guarded = rows.find((r) => r.group === 'guards' && r.scenario.includes('closed shared breaker'))
+  if (guarded) {
+    const ratio = guarded.results.native.nsPerOp / guarded.results['plain call'].nsPerOp
+    goal('memory: a call through a closed shared breaker + limit check within 1.2× of a plain call', `${ratio.toFixed(2)}× plain call`, ratio <= 1.2)
+  }
+  const onRedis = rows.find((r) => r.group === 'redis' && r.scenario.includes('closed shared breaker'))
+  if (onRedis) {
+    const ratio = onRedis.results.native.nsPerOp / onRedis.results['ioredis EVALSHA'].nsPerOp
+    goal('Redis: a call through a closed shared breaker + limit check within 1.5× of one ioredis EVALSHA', `${ratio.toFixed(2)}× EVALSHA`, ratio <= 1.5)
+  }
   return goals
 }
 

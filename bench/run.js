@@ -31,7 +31,7 @@ const { writeReports, formatNs } = require('./report')
 
 const QUICK = process.argv.includes('--quick')
 // `--only ai`: one group's scenarios (floor, execute, ai, cache, memory,
-// queue, durable, latency, redis, redis-cluster, failures), printed and not written to the
+// queue, durable, latency, redis, redis-cluster, failures, guards), printed and not written to the
 // reports, for a quick look while working on it.
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
 const SCALE = QUICK ? 0.2 : 1
@@ -487,6 +487,21 @@ async function failureScenario() {
   }, ops), (i) => ours.recordFailure(`service-${i % 1000}`, 'op', 'e', 'r'))
 }
 
+/**
+ * Issue #22: a call through a closed shared breaker and a limit check (one
+ * store update in and one out), against today's plain call, in memory.
+ */
+async function guardScenario() {
+  console.log('\nshared breakers and limits (issue #22)')
+  const succeed = async () => RESPONSE
+  const guarded = { operationName: 'guarded', service: 'bench-model', breaker: { size: 100, minimumCalls: 100 }, limits: { requestsPerMinute: 1e12 } }
+  await record('guards', 'success through a closed shared breaker + limit check', await compareAsync({
+    native: () => native.executeWithFallback(succeed, guarded),
+    'plain call': () => native.executeWithFallback(succeed, { operationName: 'op' }),
+  }, { inFlight: 100, batches: n(100) }), () => native.executeWithFallback(succeed, guarded),
+  'the guarded call runs as a chain of one model and makes two store updates (its entry, then its outcome), each a JSON record read and written in Rust; the plain call makes none')
+}
+
 async function floorScenario() {
   console.log('\nthe floor')
   const noop = binding.__emptyNativeCall
@@ -508,6 +523,7 @@ async function main() {
     redis: () => redisScenario(),
     'redis-cluster': redisClusterScenario,
     failures: failureScenario,
+    guards: guardScenario,
   }
   if (ONLY !== undefined && !(ONLY in scenarios)) throw new Error(`--only: one of ${Object.keys(scenarios).join(', ')}`)
   for (const [group, scenario] of Object.entries(scenarios)) {

@@ -158,21 +158,63 @@ function warnShared(operationName, problem) {
   warnOnce(operationName, 'shared guards', `the shared breakers, limits and budgets of "${operationName}" could not reach the store (each instance decides alone meanwhile): ${problem}`, 'FALLBACK_GUARDS_UNAVAILABLE')
 }
 
+/**
+ * Outcomes of successful calls not stored yet (JSON texts): they go with
+ * this process's next store update of the guards (a model's entry, another
+ * outcome, a status read), or within 10 ms, so that a success costs no
+ * round trip of its own. A failure, a probe and a released slot are stored
+ * before their call answers.
+ */
+let pending = []
+let flushing
+
+function takePending() {
+  if (pending.length === 0) return null
+  const text = `[${pending.join(',')}]`
+  pending = []
+  if (flushing !== undefined) {
+    clearTimeout(flushing)
+    flushing = undefined
+  }
+  return text
+}
+
+function flushSoon() {
+  if (flushing !== undefined) return
+  flushing = setTimeout(() => {
+    flushing = undefined
+    stored(undefined, native.guardUpdate(takePending(), null, Date.now()))
+  }, 10)
+  flushing.unref()
+}
+
+// The last outcomes of a process that is done.
+process.on('beforeExit', () => {
+  if (pending.length > 0) stored(undefined, native.guardUpdate(takePending(), null, Date.now()))
+})
+
+/** `answer` (JSON text, or a promise of it on Redis) read, its problem warned about. */
+function stored(call, answer) {
+  const read = (text) => {
+    const parsed = JSON.parse(text)
+    if (parsed.problem !== undefined) warnShared(call === undefined ? 'a call' : call.operationName, parsed.problem)
+    return parsed
+  }
+  if (typeof answer === 'string') return read(answer)
+  return answer.then(read, (thrown) => {
+    warnShared(call === undefined ? 'a call' : call.operationName, messageOf(thrown))
+    return { allowed: true, probe: false }
+  })
+}
+
 /** The store's answer for a model's entry (a promise of it on Redis). */
 function admit(call, guards) {
-  const read = (text) => {
-    const answer = JSON.parse(text)
-    if (answer.problem !== undefined) warnShared(call.operationName, answer.problem)
-    return answer
-  }
-  let text
   try {
-    text = native.guardAdmit(guards.json, Date.now())
+    return stored(call, native.guardUpdate(takePending(), guards.json, Date.now()))
   } catch (thrown) {
     warnShared(call.operationName, messageOf(thrown))
     return { allowed: true, probe: false }
   }
-  return typeof text === 'string' ? read(text) : text.then(read)
 }
 
 /** The leases held by this process's calls in flight, renewed while they run. */
@@ -228,25 +270,24 @@ function usageOf(call, value) {
 }
 
 /**
- * Records how a model's call ended. Resolves once stored for a failure
- * (which may open the breaker for every instance before the call
- * answers); a success is recorded without the caller waiting.
+ * Records how a model's call ended: a plain success with the process's
+ * next update (`pending`); a failure, a probe or a released slot at once,
+ * resolving once stored (a failure may open the breaker for every
+ * instance before the call answers).
  */
 function settle(call, guards, admission, started, failed, value) {
   if (admission.lease != null) release(guards.name, admission.lease)
   const { tokens, cost } = failed ? { tokens: 0, cost: 0 } : usageOf(call, value)
-  let done
+  const outcome = `{"guards":${guards.json},"lease":${JSON.stringify(admission.lease ?? null)},"failed":${failed},"durationMs":${Math.max(0, Date.now() - started)},"probe":${admission.probe === true},"tokens":${Math.max(0, Math.floor(tokens))},"cost":${Number.isFinite(cost) && cost > 0 ? cost : 0}}`
+  pending.push(outcome)
+  if (!failed && admission.probe !== true && admission.lease == null) return flushSoon()
+  let answer
   try {
-    done = native.guardSettle(guards.json, admission.lease ?? null, failed, Date.now() - started, admission.probe === true, tokens, cost, Date.now())
+    answer = stored(call, native.guardUpdate(takePending(), null, Date.now()))
   } catch (thrown) {
-    done = messageOf(thrown)
+    return warnShared(call.operationName, messageOf(thrown))
   }
-  const warn = (problem) => {
-    if (typeof problem === 'string') warnShared(call.operationName, problem)
-  }
-  if (done === null || typeof done.then !== 'function') return warn(done)
-  const stored = done.then(warn, (thrown) => warn(messageOf(thrown)))
-  return failed ? stored : undefined
+  return typeof answer.then === 'function' ? answer.then(() => undefined) : undefined
 }
 
 function admitted(guards, admission) {
@@ -259,7 +300,7 @@ const define = (target, name, value) => Object.defineProperty(target, name, { va
 function getLimits() {
   const now = Date.now()
   const all = {}
-  for (const { name, limits, requests, tokens, concurrent } of JSON.parse(native.guardStatus('limits', now))) {
+  for (const { name, limits, requests, tokens, concurrent } of JSON.parse(native.guardStatus('limits', takePending(), now))) {
     define(all, name, { limits: withoutNulls(limits), requests, tokens, concurrent, windowMs: 60_000 })
   }
   return all
@@ -269,7 +310,7 @@ function getLimits() {
 function getBudgets() {
   const now = Date.now()
   const all = {}
-  for (const { key, tokens, cost, limits, resetsAt } of JSON.parse(native.guardStatus('budgets', now))) {
+  for (const { key, tokens, cost, limits, resetsAt } of JSON.parse(native.guardStatus('budgets', takePending(), now))) {
     define(all, key, { tokens, cost, limits: withoutNulls(limits), resetsAt: new Date(resetsAt) })
   }
   return all
@@ -277,7 +318,7 @@ function getBudgets() {
 
 /** The shared breakers, for `getCircuitBreakerStatus()`. */
 function sharedBreakers() {
-  return JSON.parse(native.guardStatus('breakers', Date.now()))
+  return JSON.parse(native.guardStatus('breakers', takePending(), Date.now()))
 }
 
 function withoutNulls(object) {

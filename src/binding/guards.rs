@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::core::clock;
 use crate::core::failures::{FailureConfig, FailureWindow};
-use crate::core::shared::admission::{self, Admission, Guards, Spent};
+use crate::core::shared::admission::{self, Admission, Guards, Settle};
 use crate::core::shared::breaker::phase_at;
 use crate::core::shared::budget;
 use crate::core::shared::rate;
@@ -52,88 +52,54 @@ fn answer(admission: Admission) -> serde_json::Value {
   }
 }
 
-/// May the model the guards name be called now? JSON: `{allowed, probe,
-/// lease}`, `{open, until}`, `{limited, retryAt}`, `{overBudget,
-/// resetsAt}` or `{problem}`. A promise of it on Redis.
+fn settles_of(text: Option<&str>) -> Result<Vec<Settle>, String> {
+  match text {
+    None => Ok(Vec::new()),
+    Some(text) => serde_json::from_str(text)
+      .map_err(|error| format!("the calls' outcomes could not be read: {error}")),
+  }
+}
+
+/// Records `settles` (the outcomes of calls let through: a JSON array),
+/// then, with `admit` (a model's guards as JSON), asks whether that model
+/// may be called now: one atomic update. JSON: `{allowed, probe, lease}`,
+/// `{open, until}`, `{limited, retryAt}`, `{overBudget, resetsAt}`, or
+/// `{}` without `admit`; with `problem` when the store could not answer
+/// (this process then decided alone). A promise of it on Redis.
 #[napi(ts_return_type = "string | Promise<string>")]
-pub fn guard_admit<'env>(
+pub fn guard_update<'env>(
   env: &'env Env,
-  guards: String,
+  settles: Option<String>,
+  admit: Option<String>,
   now: f64,
 ) -> napi::Result<Either<String, PromiseRaw<'env, String>>> {
   let now = clock::from_js(now);
   on_store(env, move || {
-    guarded(|| {
-      let guards = match guards_of(&guards) {
-        Ok(guards) => guards,
-        Err(problem) => return json!({ "problem": problem }).to_string(),
-      };
-      match global().with_failures(|store| admission::admit(store, &guards, now)) {
-        Ok(admission) => answer(admission).to_string(),
-        Err(error) => {
-          // The store cannot say: this process decides alone, with the
-          // same settings, until it answers again.
-          let alone = admission::admit(&mut *LOCAL.lock(), &guards, now);
-          let mut answer = alone
-            .map(answer)
-            .unwrap_or_else(|_| json!({ "allowed": true, "probe": false }));
-          answer["problem"] = json!(error.to_string());
-          answer.to_string()
-        }
-      }
-    })
+    guarded(|| updated(settles.as_deref(), admit.as_deref(), now).to_string())
   })
 }
 
-/// Records how a call let through ended; `null`, or why it could not be
-/// recorded. A promise of it on Redis.
-#[napi(ts_return_type = "string | null | Promise<string | null>")]
-#[allow(clippy::too_many_arguments)]
-pub fn guard_settle<'env>(
-  env: &'env Env,
-  guards: String,
-  lease: Option<String>,
-  failed: bool,
-  duration_ms: f64,
-  probe: bool,
-  tokens: f64,
-  cost: f64,
-  now: f64,
-) -> napi::Result<Either<Option<String>, PromiseRaw<'env, Option<String>>>> {
-  let now = clock::from_js(now);
-  let spent = Spent {
-    failed,
-    duration_ms: clock::from_js(duration_ms),
-    probe,
-    tokens: if tokens.is_finite() && tokens > 0.0 {
-      tokens as u64
-    } else {
-      0
-    },
-    cost: if cost.is_finite() && cost > 0.0 {
-      cost
-    } else {
-      0.0
-    },
+fn updated(settles: Option<&str>, admit: Option<&str>, now: u64) -> serde_json::Value {
+  let read =
+    settles_of(settles).and_then(|settles| Ok((settles, admit.map(guards_of).transpose()?)));
+  let (settles, admit) = match read {
+    Ok(read) => read,
+    Err(problem) => return json!({ "problem": problem }),
   };
-  on_store(env, move || {
-    let problem = guarded(|| {
-      let guards = match guards_of(&guards) {
-        Ok(guards) => guards,
-        Err(problem) => return problem,
+  match global().with_failures(|store| admission::update(store, &settles, admit.as_ref(), now)) {
+    Ok(admission) => admission.map_or_else(|| json!({}), answer),
+    Err(error) => {
+      // The store cannot say: this process decides alone, with the same
+      // settings, until it answers again.
+      let alone = admission::update(&mut *LOCAL.lock(), &settles, admit.as_ref(), now);
+      let mut answer = match alone {
+        Ok(Some(admission)) => answer(admission),
+        _ => json!({ "allowed": true, "probe": false }),
       };
-      match global()
-        .with_failures(|store| admission::settle(store, &guards, lease.as_deref(), spent, now))
-      {
-        Ok(()) => String::new(),
-        Err(error) => {
-          admission::settle(&mut *LOCAL.lock(), &guards, lease.as_deref(), spent, now).ok();
-          error.to_string()
-        }
-      }
-    });
-    (!problem.is_empty()).then_some(problem)
-  })
+      answer["problem"] = json!(error.to_string());
+      answer
+    }
+  }
 }
 
 /// Keeps this process's concurrency slots on `name` held.
@@ -159,10 +125,20 @@ pub fn guard_renew<'env>(
 
 /// The shared breakers, limits or budgets (`kind`) as JSON; throws the
 /// store's coded error when it cannot say.
+/// `settles` (as `guardUpdate` takes them) are recorded first, so what a
+/// call did shows at once.
 #[napi]
-pub fn guard_status(env: Env, kind: String, now: f64) -> napi::Result<String> {
+pub fn guard_status(
+  env: Env,
+  kind: String,
+  settles: Option<String>,
+  now: f64,
+) -> napi::Result<String> {
   super::boundary::boundary(env, |_| {
     let now = clock::from_js(now);
+    if settles.is_some() {
+      updated(settles.as_deref(), None, now);
+    }
     let listed = match kind.as_str() {
       "breakers" => global()
         .with_failures(|store| admission::breakers(store, now))?

@@ -153,31 +153,182 @@ pub fn decide(
   (Admission::Allowed { probe, lease }, writes)
 }
 
-/// Asks the store whether the model of `guards` may be called now.
-pub fn admit(store: &mut dyn FailureStore, guards: &Guards, now: u64) -> StorageResult<Admission> {
-  let keys = keys_of(guards, true, true, true);
+/// How a call let through ended, with what guarded it: what `update`
+/// records (as JSON from lib/guards.js).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settle {
+  pub guards: Guards,
+  #[serde(default)]
+  pub lease: Option<String>,
+  #[serde(default)]
+  pub failed: bool,
+  #[serde(default)]
+  pub duration_ms: u64,
+  #[serde(default)]
+  pub probe: bool,
+  #[serde(default)]
+  pub tokens: u64,
+  #[serde(default)]
+  pub cost: f64,
+}
+
+impl Settle {
+  fn spent(&self) -> Spent {
+    Spent {
+      failed: self.failed,
+      duration_ms: self.duration_ms,
+      probe: self.probe,
+      tokens: self.tokens,
+      cost: if self.cost.is_finite() && self.cost > 0.0 {
+        self.cost
+      } else {
+        0.0
+      },
+    }
+  }
+
+  /// The records it changes.
+  fn keys(&self) -> Vec<Key> {
+    let spent = self.spent();
+    let charges = spent.tokens > 0 || spent.cost > 0.0;
+    keys_of(
+      &self.guards,
+      charges,
+      true,
+      self.lease.is_some() || spent.tokens > 0,
+    )
+  }
+}
+
+/// What the settled calls write to the keys of `settle.keys()`.
+fn settle_writes(settle: &Settle, held: &[Option<String>], now: u64) -> Vec<Option<Write>> {
+  let (guards, lease, spent) = (&settle.guards, settle.lease.as_deref(), settle.spent());
+  let charges = spent.tokens > 0 || spent.cost > 0.0;
+  let mut held = held.iter();
+  let mut writes = Vec::new();
+  if let (true, Some((_, limits))) = (charges, &guards.budget) {
+    let record = read::<BudgetRecord>(held.next().unwrap_or(&None));
+    let record = budget::charge(record, limits, spent.tokens, spent.cost, now);
+    writes.push(write(&record, record.end));
+  }
+  if let Some(options) = &guards.breaker {
+    let record = read::<BreakerRecord>(held.next().unwrap_or(&None));
+    let outcome = breaker::Outcome {
+      failed: spent.failed,
+      duration_ms: spent.duration_ms,
+      probe: spent.probe,
+    };
+    let changed = breaker::settle(record, options, outcome, now, &INSTANCE);
+    writes.push(changed.and_then(|record| write(&record, now + breaker::KEEP_MS)));
+  }
+  if guards.limits.is_some() && (lease.is_some() || spent.tokens > 0) {
+    let record = read::<LimitRecord>(held.next().unwrap_or(&None));
+    let record = rate::settle(record, lease, spent.tokens, now);
+    writes.push(write(&record, rate::expires_at(&record, now)));
+  }
+  writes
+}
+
+/// The records of one update as it is decided: what each key holds, and
+/// what was written to it so far.
+struct Working<'a> {
+  keys: &'a [Key],
+  texts: Vec<Option<String>>,
+  written: Vec<Option<Write>>,
+}
+
+impl Working<'_> {
+  fn held(&self, keys: &[Key]) -> Vec<Option<String>> {
+    keys
+      .iter()
+      .map(|key| self.texts[self.at(key)].clone())
+      .collect()
+  }
+
+  fn at(&self, key: &Key) -> usize {
+    self
+      .keys
+      .iter()
+      .position(|k| k == key)
+      .expect("every key is in the update")
+  }
+
+  fn apply(&mut self, keys: &[Key], writes: Vec<Option<Write>>) {
+    for (key, write) in keys.iter().zip(writes) {
+      if let Some(write) = write {
+        let at = self.at(key);
+        self.texts[at] = Some(write.text.clone());
+        self.written[at] = Some(write);
+      }
+    }
+  }
+}
+
+/// Records the calls `settles` (in order), then, when `admit` names a
+/// model, asks whether it may be called now: all in one atomic update of
+/// the records involved, so a process's outcomes travel with its next
+/// call's entry. The admission, when one was asked for.
+pub fn update(
+  store: &mut dyn FailureStore,
+  settles: &[Settle],
+  admit: Option<&Guards>,
+  now: u64,
+) -> StorageResult<Option<Admission>> {
+  let mut keys: Vec<Key> = Vec::new();
+  let each: Vec<Vec<Key>> = settles.iter().map(Settle::keys).collect();
+  let admitted = admit.map(|guards| keys_of(guards, true, true, true));
+  for key in each.iter().flatten().chain(admitted.iter().flatten()) {
+    if !keys.contains(key) {
+      keys.push(key.clone());
+    }
+  }
   let lease_id = format!(
     "{}:{}",
     *INSTANCE,
     NEXT_LEASE.fetch_add(1, Ordering::Relaxed)
   );
-  let mut answer = Admission::Allowed {
+  let allowed = Admission::Allowed {
     probe: false,
     lease: None,
   };
+  let mut answer = admit.map(|_| allowed.clone());
   if keys.is_empty() {
     return Ok(answer);
   }
   store.update_records(
     &keys,
     &mut |held| {
-      let (admission, writes) = decide(guards, held, now, &lease_id);
-      answer = admission;
-      writes
+      let mut working = Working {
+        keys: &keys,
+        texts: held.to_vec(),
+        written: vec![None; keys.len()],
+      };
+      for (settle, keys) in settles.iter().zip(&each) {
+        let writes = settle_writes(settle, &working.held(keys), now);
+        working.apply(keys, writes);
+      }
+      if let (Some(guards), Some(keys)) = (admit, &admitted) {
+        let (admission, writes) = decide(guards, &working.held(keys), now, &lease_id);
+        if matches!(admission, Admission::Allowed { .. }) {
+          working.apply(keys, writes);
+        }
+        answer = Some(admission);
+      }
+      working.written
     },
     now,
   )?;
   Ok(answer)
+}
+
+/// Asks the store whether the model of `guards` may be called now.
+pub fn admit(store: &mut dyn FailureStore, guards: &Guards, now: u64) -> StorageResult<Admission> {
+  let allowed = Admission::Allowed {
+    probe: false,
+    lease: None,
+  };
+  Ok(update(store, &[], Some(guards), now)?.unwrap_or(allowed))
 }
 
 /// Records how a call let through by `admit` ended: the breaker's window
@@ -189,40 +340,16 @@ pub fn settle(
   spent: Spent,
   now: u64,
 ) -> StorageResult<()> {
-  let charges = spent.tokens > 0 || spent.cost > 0.0;
-  let keys = keys_of(guards, charges, true, lease.is_some() || spent.tokens > 0);
-  if keys.is_empty() {
-    return Ok(());
-  }
-  store.update_records(
-    &keys,
-    &mut |held| {
-      let mut held = held.iter();
-      let mut writes = Vec::new();
-      if let (true, Some((_, limits))) = (charges, &guards.budget) {
-        let record = read::<BudgetRecord>(held.next().unwrap_or(&None));
-        let record = budget::charge(record, limits, spent.tokens, spent.cost, now);
-        writes.push(write(&record, record.end));
-      }
-      if let Some(options) = &guards.breaker {
-        let record = read::<BreakerRecord>(held.next().unwrap_or(&None));
-        let outcome = breaker::Outcome {
-          failed: spent.failed,
-          duration_ms: spent.duration_ms,
-          probe: spent.probe,
-        };
-        let changed = breaker::settle(record, options, outcome, now, &INSTANCE);
-        writes.push(changed.and_then(|record| write(&record, now + breaker::KEEP_MS)));
-      }
-      if guards.limits.is_some() && (lease.is_some() || spent.tokens > 0) {
-        let record = read::<LimitRecord>(held.next().unwrap_or(&None));
-        let record = rate::settle(record, lease, spent.tokens, now);
-        writes.push(write(&record, rate::expires_at(&record, now)));
-      }
-      writes
-    },
-    now,
-  )
+  let settle = Settle {
+    guards: guards.clone(),
+    lease: lease.map(str::to_owned),
+    failed: spent.failed,
+    duration_ms: spent.duration_ms,
+    probe: spent.probe,
+    tokens: spent.tokens,
+    cost: spent.cost,
+  };
+  update(store, &[settle], None, now).map(drop)
 }
 
 /// Keeps this process's slots on `name` held (their calls still run).

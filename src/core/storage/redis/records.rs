@@ -69,9 +69,32 @@ impl RedisRecords {
           text,
         ]);
       }
-      let reply: Value = self
+      // What the records will hold once this lands, remembered before it
+      // is sent: the next update of this process, sent after it on the same
+      // connection, then expects what the server will hold by its turn. If
+      // this one fails, its reply puts right what is remembered.
+      if held.is_some() {
+        let mut seen = self.seen.lock();
+        for (key, write) in keys.iter().zip(&writes) {
+          if let Some(write) = write {
+            seen.insert(key.clone(), Some(write.text.clone()));
+          }
+        }
+      }
+      let sent = self
         .link
-        .command(RecordCommand::Swap.script(), &self.keys, &args)?;
+        .command(RecordCommand::Swap.script(), &self.keys, &args);
+      let reply: Value = match sent {
+        Ok(reply) => reply,
+        Err(error) => {
+          // Not known whether it landed: asked afresh next time.
+          let mut seen = self.seen.lock();
+          for key in keys {
+            seen.remove(key);
+          }
+          return Err(error);
+        }
+      };
       let Value::Array(items) = reply else {
         return Err(unreadable());
       };
