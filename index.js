@@ -44,6 +44,7 @@ const { executeService, getCircuitBreakerStatus } = require('./lib/service')
 const { getStorageStatus } = require('./lib/status')
 const { getCooldowns } = require('./lib/cooldowns')
 const { configureWith } = require('./lib/redact')
+const { classify } = require('./lib/classify')
 
 // Events and metrics through OpenTelemetry when @opentelemetry/api is
 // installed, unless FALLBACK_MECHANISMS_OTEL=0 (lib/telemetry.js).
@@ -53,12 +54,14 @@ module.exports = {
   executeWithFallback,
   getUserFriendlyMessage: native.getUserFriendlyMessage,
   ...blocks,
-  // `redact` is taken out and checked in JavaScript (lib/redact.js).
+  // `redact` and `classify` are taken out and checked in JavaScript (lib/redact.js).
   configure: configureWith(native.configure),
   executeService,
   getCircuitBreakerStatus,
   getStorageStatus,
   getCooldowns,
+  // The built-in failure classifier; `configure({ classify })` sets the one calls use (lib/classify.js).
+  classify,
   ...singletons,
   ...classes,
 }

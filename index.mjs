@@ -16,6 +16,7 @@ export const {
   getCircuitBreakerStatus,
   getStorageStatus,
   getCooldowns,
+  classify,
   aiResponseCache,
   backgroundJobQueue,
   integrationFailureManager,

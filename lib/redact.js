@@ -8,6 +8,7 @@
 // message: their subscribers are the app's own code.
 
 const { messageOf } = require('./events')
+const { checkClassify, setClassify } = require('./classify')
 
 /**
  * The app's `redact`, on the thread's global: a module evaluated again (hot
@@ -102,38 +103,49 @@ function invalidRedact(value) {
   return error
 }
 
+/** The options `configure` takes in JavaScript: native code knows no such keys. */
+const OWN_OPTIONS = ['redact', 'classify']
+
 /**
- * `configure` with `redact` taken out and checked here (the native side
- * knows no such key): the rest goes to `nativeConfigure`, and the new
- * `redact` applies only once that returned, so a call that throws changes
- * nothing. `redact: undefined` or `null` goes back to the default.
+ * `configure` with `redact` and `classify` (lib/classify.js) taken out and
+ * checked here (the native side knows no such keys): the rest goes to
+ * `nativeConfigure`, and the new `redact` and `classify` apply only once
+ * that returned, so a call that throws changes nothing. `undefined` or
+ * `null` goes back to the default.
  */
 function configureWith(nativeConfigure) {
   return function configure(options) {
-    let has = false
+    let own = []
     try {
-      has = options !== null && typeof options === 'object' && Object.prototype.hasOwnProperty.call(options, 'redact')
+      if (options !== null && typeof options === 'object') own = OWN_OPTIONS.filter((key) => Object.prototype.hasOwnProperty.call(options, key))
     } catch {
       // A revoked Proxy: native code words the refusal.
     }
-    if (!has) return configureNatively(nativeConfigure, options)
-    const redact = options.redact
-    if (redact !== undefined && redact !== null && typeof redact !== 'function') throw invalidRedact(redact)
+    if (own.length === 0) return configureNatively(nativeConfigure, options)
+    // Each read once: what is checked is what applies.
+    const given = {}
+    for (const key of own) given[key] = options[key]
+    if ('redact' in given) {
+      const { redact } = given
+      if (redact !== undefined && redact !== null && typeof redact !== 'function') throw invalidRedact(redact)
+    }
+    if ('classify' in given) checkClassify(given.classify)
     const rest = { ...options }
-    delete rest.redact
+    for (const key of own) delete rest[key]
     configureNatively(nativeConfigure, rest)
-    globalThis[REDACT] = redact ?? undefined
+    if ('redact' in given) globalThis[REDACT] = given.redact ?? undefined
+    if ('classify' in given) setClassify(given.classify)
     return undefined
   }
 }
 
-/** `nativeConfigure(options)`; an unknown top-level key's refusal lists `redact` among the known. */
+/** `nativeConfigure(options)`; an unknown top-level key's refusal lists `classify` and `redact` among the known. */
 function configureNatively(nativeConfigure, options) {
   try {
     return nativeConfigure(options)
   } catch (thrown) {
     if (thrown instanceof TypeError && typeof thrown.message === 'string' && /^Unknown option "options\.[^".]+"/.test(thrown.message)) {
-      thrown.message = thrown.message.replace(/Known options: (.*)$/, 'Known options: $1, redact')
+      thrown.message = thrown.message.replace(/Known options: (.*)$/, 'Known options: $1, classify, redact')
     }
     throw thrown
   }
