@@ -72,10 +72,10 @@ test('fallback: cache, default, queue and skip, each with the operation and the 
   assert.deepEqual(
     seen.map(([channel, message]) => [channel, defined(message)]),
     [
-      ['fallback', { type: 'cache', operationName: 'write', error: 'model down' }],
-      ['fallback', { type: 'default', operationName: 'title', error: 'no luck' }],
-      ['fallback', { type: 'queue', operationName: 'summarise', error: 'api 503', jobId: queued.jobId }],
-      ['fallback', { type: 'skip', operationName: 'fb_sync', error: 'fb 500' }],
+      ['fallback', { type: 'cache', operationName: 'write', error: 'model down', errorClass: 'other' }],
+      ['fallback', { type: 'default', operationName: 'title', error: 'no luck', errorClass: 'other' }],
+      ['fallback', { type: 'queue', operationName: 'summarise', error: 'api 503', jobId: queued.jobId, errorClass: 'other' }],
+      ['fallback', { type: 'skip', operationName: 'fb_sync', error: 'fb 500', errorClass: 'other' }],
     ],
   )
 })
@@ -273,7 +273,7 @@ test('OpenTelemetry: span events on the call span, redacted, and the metrics', a
     [
       ['fallback-mechanisms.retry', { type: 'retry', operationName: 'write', attempt: 2, error: 'Error' }],
       ['fallback-mechanisms.retry', { type: 'retry', operationName: 'write', attempt: 3, error: 'Error' }],
-      ['fallback-mechanisms.fallback', { type: 'cache', operationName: 'write', error: 'Error' }],
+      ['fallback-mechanisms.fallback', { type: 'cache', operationName: 'write', error: 'Error', errorClass: 'other' }],
     ],
   )
 
