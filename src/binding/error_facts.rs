@@ -103,6 +103,16 @@ fn facts_of(js: Js, error: Raw, depth: usize) -> ErrorFacts {
   ] {
     read_token(js, error, name, &mut facts);
   }
+  // The class's name: the OpenAI and Anthropic SDKs leave `name` as 'Error'.
+  if let Some(class) = property(js, error, Prop::Constructor) {
+    if js.kind(class) == Kind::Function {
+      read_token(js, class, Prop::Name, &mut facts);
+    }
+  }
+  // A gRPC status code is told apart from other numeric codes (a
+  // DOMException's) by the `details` text a gRPC error has beside it.
+  let grpc =
+    property(js, error, Prop::Details).is_some_and(|details| js.kind(details) == Kind::String);
   for holder in [Some(error), property(js, error, Prop::Response)] {
     if let Some(feedback) = holder.and_then(|holder| property(js, holder, Prop::PromptFeedback)) {
       read_token(js, feedback, Prop::BlockReason, &mut facts);
@@ -116,6 +126,9 @@ fn facts_of(js: Js, error: Raw, depth: usize) -> ErrorFacts {
       read_token(js, body, name, &mut facts);
     }
     read_message(js, body, Prop::Message, &mut facts);
+  }
+  if !grpc {
+    facts.grpc = None;
   }
   if depth < MAX_DEPTH {
     for name in [Prop::LastError, Prop::Cause] {
@@ -158,7 +171,8 @@ fn aws_status(js: Js, error: Raw) -> Option<u16> {
 
 /// `holder[name]` as an identifier: a string (a numeric string is a
 /// status), or for `code` and `status` a number: an HTTP status (100 to
-/// 599, a body's `code: 429`) or a gRPC code (1 to 16).
+/// 599, a body's `code: 429`) or a gRPC code (1 to 16; kept only for an
+/// error with gRPC's `details`).
 fn read_token(js: Js, holder: Raw, name: Prop, facts: &mut ErrorFacts) {
   let Some(value) = property(js, holder, name) else {
     return;

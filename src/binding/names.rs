@@ -72,6 +72,8 @@ named!(
     PromptFeedback = "promptFeedback",
     AwsMetadata = "$metadata",
     HttpStatusCode = "httpStatusCode",
+    Constructor = "constructor",
+    Details = "details",
   }
 );
 
