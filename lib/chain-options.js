@@ -76,7 +76,7 @@ function plainlyRight(models) {
     if (model === null || typeof model !== 'object') return false
     const { name, operation, on } = model
     if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_UNITS || typeof operation !== 'function') return false
-    if (on !== undefined && !(Array.isArray(on) && on.every((errorClass) => KNOWN_CLASSES.has(errorClass)))) return false
+    if (on !== undefined && !(Array.isArray(on) && on.length <= MAX_ON_CLASSES && on.every((errorClass) => KNOWN_CLASSES.has(errorClass)))) return false
   }
   return true
 }
