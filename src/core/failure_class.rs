@@ -543,6 +543,39 @@ mod tests {
   }
 
   #[test]
+  fn identifiers_beat_the_status_and_the_specific_wins() {
+    // Bedrock's ModelNotReadyException comes as a 429: it is an overload.
+    assert_eq!(
+      classify(&facts(Some(429), &["ModelNotReadyException"], &[])),
+      Overloaded
+    );
+    // A context window named beside a rate limit's name: the context window.
+    assert_eq!(
+      classify(&facts(
+        Some(429),
+        &["RateLimitError", "context_length_exceeded"],
+        &[]
+      )),
+      ContextWindow
+    );
+    // This package's own COOLING_DOWN: every model was benched after a throttle.
+    assert_eq!(
+      classify(&facts(None, &["Error", "COOLING_DOWN"], &[])),
+      RateLimit
+    );
+    // The AI SDK's finish reason, spelled with a dash.
+    assert_eq!(
+      classify(&facts(None, &["content-filter"], &[])),
+      ContentPolicy
+    );
+    // A message about the network weighs less than the status.
+    assert_eq!(
+      classify(&facts(Some(503), &[], &["fetch failed"])),
+      Overloaded
+    );
+  }
+
+  #[test]
   fn statuses_alone() {
     for (status, class) in [
       (401, Auth),
