@@ -109,10 +109,6 @@ fn facts_of(js: Js, error: Raw, depth: usize) -> ErrorFacts {
       read_token(js, class, Prop::Name, &mut facts);
     }
   }
-  // A gRPC status code is told apart from other numeric codes (a
-  // DOMException's) by the `details` text a gRPC error has beside it.
-  let grpc =
-    property(js, error, Prop::Details).is_some_and(|details| js.kind(details) == Kind::String);
   for holder in [Some(error), property(js, error, Prop::Response)] {
     if let Some(feedback) = holder.and_then(|holder| property(js, holder, Prop::PromptFeedback)) {
       read_token(js, feedback, Prop::BlockReason, &mut facts);
@@ -127,7 +123,12 @@ fn facts_of(js: Js, error: Raw, depth: usize) -> ErrorFacts {
     }
     read_message(js, body, Prop::Message, &mut facts);
   }
-  if !grpc {
+  // A gRPC status code is told apart from other numeric codes (a
+  // DOMException's) by the `details` text a gRPC error has beside it:
+  // read only for an error with such a code.
+  if facts.grpc.is_some()
+    && !property(js, error, Prop::Details).is_some_and(|details| js.kind(details) == Kind::String)
+  {
     facts.grpc = None;
   }
   if depth < MAX_DEPTH {
