@@ -136,7 +136,14 @@ test('a classifier that throws or answers no class: the built-in answers, with o
         const result = await executeWithFallback(async () => { throw contextWindow() }, { operationName: unique('throws'), defaultValue: 'd' })
         assert.equal(result.metadata.errorClass, 'contextWindow')
       }
-      for (const answer of ['RateLimit', undefined, Promise.resolve('auth')]) {
+      const hostile = new Error('x')
+      Object.defineProperty(hostile, 'message', { get() { throw new Error('no message') } })
+      configure({ classify: () => { throw hostile } })
+      const thrownHostile = await executeWithFallback(async () => { throw contextWindow() }, { operationName: unique('hostile'), defaultValue: 'd' })
+      assert.equal(thrownHostile.metadata.errorClass, 'contextWindow')
+      const { proxy: revoked, revoke } = Proxy.revocable({}, {})
+      revoke()
+      for (const answer of ['RateLimit', undefined, Promise.resolve('auth'), revoked]) {
         configure({ classify: () => answer })
         const result = await executeWithFallback(async () => { throw contentPolicy() }, { operationName: unique('answers'), defaultValue: 'd' })
         assert.equal(result.metadata.errorClass, 'contentPolicy')

@@ -70,9 +70,14 @@ function configuredClass(error) {
   return classify(error)
 }
 
+/** A short description of what the classifier threw or returned; never throws (a revoked Proxy, a hostile getter). */
 function describe(value) {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)
-  if (value instanceof Error) return `${value.name}: ${value.message}`
+  try {
+    if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)
+    if (value instanceof Error) return `${String(value.name)}: ${String(value.message)}`
+  } catch {
+    // Described by its type below.
+  }
   return value === null ? 'null' : typeof value
 }
 
