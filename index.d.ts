@@ -4,6 +4,20 @@
 
 /** Which fallback a result came from (`'alternative'`: one of `alternatives` answered). */
 export type FallbackType = 'cache' | 'skip' | 'queue' | 'default' | 'alternative';
+
+/**
+ * What kind of failure an error is (README, "Failure classes"): `classify(error)` says,
+ * from the shapes OpenAI, Anthropic, Amazon Bedrock, Google, the AI SDK and Node.js throw.
+ */
+export type FailureClass =
+  | 'rateLimit'
+  | 'overloaded'
+  | 'contextWindow'
+  | 'contentPolicy'
+  | 'auth'
+  | 'timeout'
+  | 'network'
+  | 'other';
 /** What kind of work a queued job is. */
 export type JobType = 'ai' | 'integration' | 'analytics' | 'notification';
 /** Jobs of higher priority are handed out first. */
@@ -71,7 +85,16 @@ export interface ServiceResult<T> {
    * On a fallback: `{ usedFallback: true, fallbackType, jobId? (queue), stale? (cache) }`;
    * on failure: `{ usedFallback: false, originalError }`.
    */
-  metadata?: Record<string, any>;
+  metadata?: ResultMetadata;
+}
+
+/** The `metadata` of what `executeWithFallback` resolves with. */
+export interface ResultMetadata extends Record<string, any> {
+  /**
+   * After a failure (a fallback of any type, an alternative that answered, a failed
+   * result): the class of the error the result reports, the primary's when it failed.
+   */
+  errorClass?: FailureClass;
 }
 
 /** How `executeWithFallback` may fall back. */
@@ -185,6 +208,12 @@ export interface FallbackAlternative<T> {
   breaker?: BreakerOptions;
   /** This model's shared rate limits (keyed by `name`). */
   limits?: LimitOptions;
+  /**
+   * The failure classes this alternative answers (default: all). After a model fails with
+   * another class, it is passed over without a call; when no alternative is left, the call
+   * falls back (cache, default, queue, skip) with the error.
+   */
+  on?: FailureClass[];
 }
 
 /**
@@ -422,6 +451,14 @@ export function configure(options: {
   breakers?: Record<string, BreakerOptions> | null;
   /** Shared rate limits by model or service name, for every call (a call's own `limits` win); `null` clears them. */
   limits?: Record<string, LimitOptions> | null;
+  /**
+   * Replaces the built-in `classify` for every call: called as `classify(error, builtIn)`
+   * on failures only. One that throws or returns something other than a `FailureClass` is
+   * answered by the built-in (with one warning, code `'FALLBACK_CLASSIFY_FAILED'`).
+   * `undefined` or `null` goes back to the built-in; anything else that is not a function is
+   * a `TypeError` with code `'ERR_INVALID_ARG_TYPE'`, and nothing is changed.
+   */
+  classify?: ((error: unknown, builtIn: (error: unknown) => FailureClass) => FailureClass) | null;
   cache?: AIResponseCacheOptions;
   queue?: BackgroundJobQueueOptions;
   failures?: IntegrationFailureManagerOptions;
@@ -542,6 +579,13 @@ export interface Cooldown {
  * when it cannot be read.
  */
 export function getCooldowns(): Record<string, Cooldown>;
+
+/**
+ * The built-in failure classifier: what kind of failure `error` is, from its HTTP status,
+ * codes, types, names and message (and the errors it wraps: `lastError`, `cause`). Never
+ * throws; `'other'` for what it does not recognise.
+ */
+export function classify(error: unknown): FailureClass;
 
 /** Where the singletons keep their state, and whether it answers. */
 export interface StorageStatus {

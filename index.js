@@ -45,6 +45,7 @@ const { getStorageStatus } = require('./lib/status')
 const { getCooldowns } = require('./lib/cooldowns')
 const { configureWith } = require('./lib/redact')
 const { getLimits, getBudgets } = require('./lib/guards')
+const { classify } = require('./lib/classify')
 
 // Events and metrics through OpenTelemetry when @opentelemetry/api is
 // installed, unless FALLBACK_MECHANISMS_OTEL=0 (lib/telemetry.js).
@@ -54,7 +55,7 @@ module.exports = {
   executeWithFallback,
   getUserFriendlyMessage: native.getUserFriendlyMessage,
   ...blocks,
-  // `redact` is taken out and checked in JavaScript (lib/redact.js).
+  // `redact` and `classify` are taken out and checked in JavaScript (lib/redact.js).
   configure: configureWith(native.configure),
   executeService,
   getCircuitBreakerStatus,
@@ -62,6 +63,8 @@ module.exports = {
   getLimits,
   getBudgets,
   getCooldowns,
+  // The built-in failure classifier; `configure({ classify })` sets the one calls use (lib/classify.js).
+  classify,
   ...singletons,
   ...classes,
 }

@@ -18,6 +18,7 @@ export const {
   getLimits,
   getBudgets,
   getCooldowns,
+  classify,
   aiResponseCache,
   backgroundJobQueue,
   integrationFailureManager,

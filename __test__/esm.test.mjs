@@ -12,7 +12,7 @@ const cjs = require('fallback-mechanisms')
 
 const NAMES = [
   'executeWithFallback', 'getUserFriendlyMessage', 'fallbackToCachedAI', 'skipFailedIntegration', 'queueForLater',
-  'configure', 'executeService', 'getCircuitBreakerStatus', 'getStorageStatus', 'getLimits', 'getBudgets', 'getCooldowns', 'aiResponseCache', 'backgroundJobQueue', 'integrationFailureManager',
+  'configure', 'executeService', 'getCircuitBreakerStatus', 'getStorageStatus', 'getLimits', 'getBudgets', 'getCooldowns', 'classify', 'aiResponseCache', 'backgroundJobQueue', 'integrationFailureManager',
   'AIResponseCache', 'BackgroundJobQueue', 'IntegrationFailureManager',
 ]
 

@@ -101,7 +101,7 @@ test('failure with a cached answer serves it (cache fallback)', async () => {
     data: { title: 'old' },
     message: MESSAGES.cache,
     timestamp: result.timestamp,
-    metadata: { usedFallback: true, fallbackType: 'cache' },
+    metadata: { usedFallback: true, fallbackType: 'cache', errorClass: 'other' },
   })
 })
 
@@ -125,7 +125,7 @@ test('failure with a cacheKey, no entry and a default serves the default', async
   assert.equal(result.success, true)
   assert.equal(result.data, fallback)
   assert.equal(result.message, MESSAGES.default)
-  assert.deepEqual(result.metadata, { usedFallback: true, fallbackType: 'default' })
+  assert.deepEqual(result.metadata, { usedFallback: true, fallbackType: 'default', errorClass: 'other' })
   assert.deepEqual(integrationFailureManager.getStats(), {}, 'skip did not run')
 })
 
@@ -221,7 +221,7 @@ test('allowSkip records the failure under operationName, or service when given',
   assert.equal(result.data, undefined)
   assert.ok('data' in result)
   assert.equal(result.message, MESSAGES.skip)
-  assert.deepEqual(result.metadata, { usedFallback: true, fallbackType: 'skip' })
+  assert.deepEqual(result.metadata, { usedFallback: true, fallbackType: 'skip', errorClass: 'other' })
   const [failure] = integrationFailureManager.getFailures('facebook_sync')
   assert.equal(failure.service, 'facebook_sync')
   assert.equal(failure.operation, 'execute')
@@ -247,7 +247,7 @@ test('a default without a cacheKey is used after skip does not apply (fixed)', a
   assert.equal(result.success, true)
   assert.deepEqual(result.data, [])
   assert.equal(result.message, MESSAGES.default)
-  assert.deepEqual(result.metadata, { usedFallback: true, fallbackType: 'default' })
+  assert.deepEqual(result.metadata, { usedFallback: true, fallbackType: 'default', errorClass: 'other' })
 })
 
 test('skip comes before a default without a cacheKey', async () => {
@@ -274,7 +274,7 @@ test('nothing applies: resolves success false with the error', async () => {
     error,
     message: 'boom',
     timestamp: result.timestamp,
-    metadata: { usedFallback: false, originalError: 'boom' },
+    metadata: { usedFallback: false, originalError: 'boom', errorClass: 'other' },
   })
   assert.equal(result.error, error)
 })
@@ -381,7 +381,7 @@ test('stale-if-error: an expired answer serves the failure path, marked stale', 
       cacheKey: { prompt: 'stale', modelId: 'm' },
     })
     assert.deepEqual(result.data, { v: 1 })
-    assert.deepEqual(result.metadata, { usedFallback: true, fallbackType: 'cache', stale: true })
+    assert.deepEqual(result.metadata, { usedFallback: true, fallbackType: 'cache', stale: true, errorClass: 'other' })
   } finally {
     configure({ cache: { staleIfErrorMs: 0 } })
   }

@@ -132,4 +132,28 @@ function enqueuer(options, rounds) {
     })()`)
 }
 
-module.exports = { MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript, child, until, enqueuer }
+/**
+ * Runs `run` and gives `[channel, message]` for each message published
+ * meanwhile on the package's `channels` (`'fallback'`, `'alternative'`,
+ * ...), after `check(message)`.
+ */
+async function published(channels, run, check = () => {}) {
+  const diagnostics = require('node:diagnostics_channel')
+  const seen = []
+  const handlers = channels.map((channel) => {
+    const handler = (message) => {
+      check(message)
+      seen.push([channel, message])
+    }
+    diagnostics.subscribe(`fallback-mechanisms:${channel}`, handler)
+    return [channel, handler]
+  })
+  try {
+    await run()
+  } finally {
+    for (const [channel, handler] of handlers) diagnostics.unsubscribe(`fallback-mechanisms:${channel}`, handler)
+  }
+  return seen
+}
+
+module.exports = { MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript, child, until, enqueuer, published }

@@ -7,39 +7,23 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const diagnostics = require('node:diagnostics_channel')
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { execFile } = require('node:child_process')
 const path = require('node:path')
 
 const { executeWithFallback, executeService, aiResponseCache, backgroundJobQueue, BackgroundJobQueue } = require('..')
-const { resetSingletons, flaky } = require('./helpers')
+const { resetSingletons, flaky, published: publishedOn } = require('./helpers')
 
 const CHANNELS = ['fallback', 'alternative', 'retry', 'breaker', 'job']
 
-/**
- * Collects what `channels` publish while `run` runs: `[channel, message]`
- * pairs, each message checked for the fields every message has.
- */
-async function published(channels, run) {
-  const seen = []
-  const handlers = channels.map((channel) => {
-    const handler = (message) => {
-      assert.equal(typeof message.type, 'string')
-      assert.equal(typeof message.operationName, 'string')
-      assert.ok('error' in message, 'every message has an error field')
-      assert.ok(message.error === undefined || typeof message.error === 'string')
-      seen.push([channel, message])
-    }
-    diagnostics.subscribe(`fallback-mechanisms:${channel}`, handler)
-    return [channel, handler]
+/** Every message on the channels while `run` runs, each checked for the fields every message has. */
+function published(channels, run) {
+  return publishedOn(channels, run, (message) => {
+    assert.equal(typeof message.type, 'string')
+    assert.equal(typeof message.operationName, 'string')
+    assert.ok('error' in message, 'every message has an error field')
+    assert.ok(message.error === undefined || typeof message.error === 'string')
   })
-  try {
-    await run()
-  } finally {
-    for (const [channel, handler] of handlers) diagnostics.unsubscribe(`fallback-mechanisms:${channel}`, handler)
-  }
-  return seen
 }
 
 /** A message without its undefined fields, to compare. */
@@ -72,10 +56,10 @@ test('fallback: cache, default, queue and skip, each with the operation and the 
   assert.deepEqual(
     seen.map(([channel, message]) => [channel, defined(message)]),
     [
-      ['fallback', { type: 'cache', operationName: 'write', error: 'model down' }],
-      ['fallback', { type: 'default', operationName: 'title', error: 'no luck' }],
-      ['fallback', { type: 'queue', operationName: 'summarise', error: 'api 503', jobId: queued.jobId }],
-      ['fallback', { type: 'skip', operationName: 'fb_sync', error: 'fb 500' }],
+      ['fallback', { type: 'cache', operationName: 'write', error: 'model down', errorClass: 'other' }],
+      ['fallback', { type: 'default', operationName: 'title', error: 'no luck', errorClass: 'other' }],
+      ['fallback', { type: 'queue', operationName: 'summarise', error: 'api 503', jobId: queued.jobId, errorClass: 'other' }],
+      ['fallback', { type: 'skip', operationName: 'fb_sync', error: 'fb 500', errorClass: 'other' }],
     ],
   )
 })
@@ -273,7 +257,7 @@ test('OpenTelemetry: span events on the call span, redacted, and the metrics', a
     [
       ['fallback-mechanisms.retry', { type: 'retry', operationName: 'write', attempt: 2, error: 'Error' }],
       ['fallback-mechanisms.retry', { type: 'retry', operationName: 'write', attempt: 3, error: 'Error' }],
-      ['fallback-mechanisms.fallback', { type: 'cache', operationName: 'write', error: 'Error' }],
+      ['fallback-mechanisms.fallback', { type: 'cache', operationName: 'write', error: 'Error', errorClass: 'other' }],
     ],
   )
 

@@ -44,9 +44,9 @@ test('retries exhausted: the fallback chain runs once, with the attempts counted
   assert.equal(op.starts.length, 3)
   assert.equal(result.data, 'cached')
   assert.equal(result.message, MESSAGES.cache)
-  assert.deepEqual(result.metadata, { usedFallback: true, fallbackType: 'cache', attempts: 3 })
+  assert.deepEqual(result.metadata, { usedFallback: true, fallbackType: 'cache', attempts: 3, errorClass: 'other' })
   const failed = await executeWithFallback(flaky(10).operation, { operationName: 'op', retry: { maxRetries: 1, baseDelayMs: 1 } })
-  assert.deepEqual(failed.metadata, { usedFallback: false, originalError: 'attempt 2 failed', attempts: 2 })
+  assert.deepEqual(failed.metadata, { usedFallback: false, originalError: 'attempt 2 failed', attempts: 2, errorClass: 'other' })
 })
 
 test('retryable: false and retryIf stop the retries', async () => {
@@ -156,7 +156,8 @@ test('without a retry option results keep the contract\'s exact shapes', async (
   const ok = await executeWithFallback(async () => 1, { operationName: 'op' })
   assert.deepEqual(Object.keys(ok).sort(), ['data', 'message', 'success', 'timestamp'])
   const failed = await executeWithFallback(async () => { throw new Error('x') }, { operationName: 'op' })
-  assert.deepEqual(failed.metadata, { usedFallback: false, originalError: 'x' })
+  // The contract's shape, with the failure class this package adds (classify.test.js).
+  assert.deepEqual(failed.metadata, { usedFallback: false, originalError: 'x', errorClass: 'other' })
 })
 
 test('skipThreshold: with allowSkip, skip without calling once the service keeps failing', async () => {
@@ -218,7 +219,7 @@ test('timeoutMs: a slow attempt fails with code TIMEOUT and its AbortSignal abor
   assert.ok(signal instanceof AbortSignal)
   assert.equal(signal.aborted, true)
   assert.equal(signal.reason.code, 'TIMEOUT')
-  assert.deepEqual(result.metadata, { usedFallback: false, originalError: result.message, attempts: 1 })
+  assert.deepEqual(result.metadata, { usedFallback: false, originalError: result.message, attempts: 1, errorClass: 'timeout' })
 })
 
 test('timeoutMs with retry: each attempt has its own limit and signal', async () => {

@@ -139,11 +139,13 @@ test('a failure answered from the cache or a default: the attempt span fails, th
   assert.equal(call.attributes['fallback.type'], 'cache')
   assert.equal(call.attributes['fallback.attempts'], 1)
   assert.equal(call.status.code, UNSET, 'a call a fallback answered is no error')
-  assert.deepEqual(events(call), [['fallback-mechanisms.fallback', { type: 'cache', operationName, error: 'Error' }]])
+  assert.deepEqual(events(call), [['fallback-mechanisms.fallback', { type: 'cache', operationName, error: 'Error', errorClass: 'other' }]])
+  assert.equal(call.attributes['fallback.error.class'], 'other')
   const attempt = one(`chat ${operationName}`)
   assert.equal(attempt.status.code, ERROR)
   assert.equal(attempt.status.message, 'Error')
   assert.equal(attempt.attributes['error.type'], 'Error')
+  assert.equal(attempt.attributes['fallback.error.class'], 'other')
 
   const title = fresh('title')
   await executeWithFallback(async () => { throw new TypeError('no luck') }, { operationName: title, defaultValue: 'Untitled' })
@@ -157,6 +159,8 @@ test('a failure answered from the cache or a default: the attempt span fails, th
   assert.equal(failedCall.status.code, ERROR, 'a call nothing answered is an error')
   assert.equal(failedCall.attributes['error.type'], '429')
   assert.equal(failedCall.attributes['fallback.type'], undefined)
+  assert.equal(failedCall.attributes['fallback.error.class'], 'rateLimit')
+  assert.equal(one(`chat ${failing}`).attributes['fallback.error.class'], 'rateLimit')
 
   const durations = await points('gen_ai.client.operation.duration')
   const failures = durations.filter(([attributes]) => attributes['error.type'] !== undefined).map(([attributes]) => attributes)

@@ -1,18 +1,21 @@
 'use strict'
 
-// The options of a call with a chain of models (`alternatives`,
+// The options of a call with a chain of models (`alternatives` and their `on`,
 // `alternativesOn`, `cooldownMs`, `maxCooldownMs`, `stream`): read once and
 // checked here when plainly right, because a call into native code costs
 // more than the check; anything off goes to native `checkChain`, which
 // words every refusal as the other argument checks do.
 
 const native = require('./native')
+const { FAILURE_CLASSES } = require('./classify')
 
 /** The chain's defaults, from native code (the one place they are written). */
 const CHAIN_DEFAULTS = native.checkChain(undefined, undefined, undefined, undefined, undefined)
 /** As `checkChain` allows (src/binding/chain.rs). */
 const MAX_ALTERNATIVES = 64
 const MAX_NAME_UNITS = 4096 / 3
+const MAX_ON_CLASSES = 64
+const KNOWN_CLASSES = new Set(FAILURE_CLASSES)
 
 const wholeMs = (value) => value === undefined || (Number.isSafeInteger(value) && value >= 0)
 
@@ -35,9 +38,10 @@ function chainSettings(read) {
 /**
  * `alternatives` read once, so that what is checked is what runs (a getter
  * may answer otherwise the second time): an array of at most 64 becomes a
- * plain array of `{ name, operation }` copies (an entry that is not an
- * object stays as it is, for the check to name it); anything else is left
- * as given, for `checkChain` to refuse.
+ * plain array of `{ name, operation, on }` copies, `on` a copy of its
+ * array (an entry that is not an object, or an `on` that is not an array,
+ * stays as it is, for the check to name it); anything else is left as
+ * given, for `checkChain` to refuse.
  */
 function readOnce(alternatives) {
   let length
@@ -52,9 +56,14 @@ function readOnce(alternatives) {
   const models = []
   for (let i = 0; i < length; i++) {
     const entry = alternatives[i]
-    models.push(entry !== null && typeof entry === 'object' ? { name: entry.name, operation: entry.operation, breaker: entry.breaker, limits: entry.limits } : entry)
+    models.push(entry !== null && typeof entry === 'object' ? { name: entry.name, operation: entry.operation, on: copyOn(entry.on), breaker: entry.breaker, limits: entry.limits } : entry)
   }
   return models
+}
+
+/** An alternative's `on` read once: an array of at most 64 copied, anything else as given. */
+function copyOn(on) {
+  return Array.isArray(on) && on.length <= MAX_ON_CLASSES ? Array.from(on) : on
 }
 
 /**
@@ -65,8 +74,9 @@ function readOnce(alternatives) {
 function plainlyRight(models) {
   for (const model of models) {
     if (model === null || typeof model !== 'object') return false
-    const { name, operation } = model
+    const { name, operation, on } = model
     if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_UNITS || typeof operation !== 'function') return false
+    if (on !== undefined && !(Array.isArray(on) && on.length <= MAX_ON_CLASSES && on.every((errorClass) => KNOWN_CLASSES.has(errorClass)))) return false
   }
   return true
 }

@@ -5,14 +5,17 @@
 // timeoutMs and signal. A model benched by a cooldown (a rate limit or an
 // overload, here or in another instance sharing the store) is passed over
 // without a call; a model that is throttled now is benched for the wait it
-// asked for. The first success answers; when none does, the fallbacks
-// (cache, default, queue, skip) get the primary's error.
+// asked for. An alternative with `on` answers only those failure classes
+// (lib/classify.js): after a model fails with another class it is passed
+// over without a call. The first success answers; when none does, the
+// fallbacks (cache, default, queue, skip) get the primary's error.
 
 const native = require('./native')
 const { codedError } = require('./invoke')
 const { channels, publish, messageOf, carrying } = require('./events')
 const { warnOnce } = require('./warnings')
 const guards = require('./guards')
+const { classOf } = require('./classify')
 
 // Native calls answer with promises of the addon's own realm, which are not
 // `instanceof Promise` in a `vm` context that loaded the package (Jest): a
@@ -169,20 +172,37 @@ function remainingOf(call, names, kept, answer) {
   return names.map((name) => (name.isWellFormed() ? answer[next++] : null))
 }
 
-/** Says on the alternative channel how the alternative at `index` (1 for the first) fared. */
-function alternativeTried(call, name, index, outcome, error, cooldownMs) {
+/**
+ * Says on the alternative channel how the alternative at `index` (1 for
+ * the first) fared; `errorClass`: the class of its failure, or of the
+ * failure that moved the call to it (when it answered or was passed over).
+ */
+function alternativeTried(call, name, index, outcome, error, cooldownMs, errorClass) {
   publish(channels.alternative, () => {
     const message = carrying({ type: 'alternative', operationName: call.operationName, alternative: name, index, outcome, error: messageOf(error) }, error)
     if (cooldownMs !== undefined) message.cooldownMs = cooldownMs
+    if (errorClass !== undefined) message.errorClass = errorClass
     return message
   })
+}
+
+/** The classes a model passed over while benched stands for: its throttle was one of these. */
+const THROTTLES = ['rateLimit', 'overloaded']
+
+/**
+ * Whether an alternative with `on` is tried after a failure of class
+ * `errorClass`; before any model failed (the ones before were benched),
+ * when it answers a throttle.
+ */
+function answers(on, errorClass) {
+  return errorClass === undefined ? THROTTLES.some((throttle) => on.includes(throttle)) : on.includes(errorClass)
 }
 
 /**
  * Runs the chain and gives `finish(ended)`, where `ended` says how it
  * ended: `{ ok: true, value, index, attempts, error? (the primary's),
- * benched, stored }`, `{ ok: false, error, attempts, benched, stored }`,
- * or `{ cancelled: true }`. `stored`, when there is one, is a promise that
+ * errorClass? (its class), benched, stored }`, `{ ok: false, error,
+ * errorClass?, attempts, benched, stored }`, or `{ cancelled: true }`. `stored`, when there is one, is a promise that
  * resolves once the models throttled in this call are benched in a store
  * that answers later (Redis): the chain moves on without waiting for it (a
  * server that hangs would cost each throttled model `redisTimeoutMs`), and
@@ -209,8 +229,16 @@ async function runChain(call, models, settings, runModel, prime, finish) {
   let primaryError
   let anyFailed = false
   let firstError
+  // The failure classes of the primary, of the first model that failed, of the latest.
+  let primaryClass
+  let firstClass
+  let lastClass
   for (let index = 0; index < models.length; index++) {
-    const { name, operation } = models[index]
+    const { name, operation, on } = models[index]
+    if (on !== undefined && !answers(on, lastClass)) {
+      alternativeTried(call, name, index, 'passedOver', undefined, undefined, lastClass)
+      continue
+    }
     if (remaining !== null && remaining[index] !== null) {
       ;(benched ??= []).push(name)
       ;(waits ??= []).push(`${name} (${Math.ceil(remaining[index] / 1000)} s)`)
@@ -265,37 +293,46 @@ async function runChain(call, models, settings, runModel, prime, finish) {
       if (isPromise(settling)) (storing ??= []).push(settling)
     }
     if (ok) {
-      if (index > 0) alternativeTried(call, name, index, 'success')
+      if (index > 0) alternativeTried(call, name, index, 'success', undefined, undefined, lastClass)
       const answeredError = primaryFailed ? primaryError : firstError
-      return finish({ ok: true, value, index, attempts, error: answeredError, benched: benched ?? [], stored: storing && Promise.all(storing) })
+      const errorClass = primaryFailed ? primaryClass : firstClass
+      return finish({ ok: true, value, index, attempts, error: answeredError, errorClass, benched: benched ?? [], stored: storing && Promise.all(storing) })
     }
+    lastClass = classOf(error)
     if (index === 0) {
       primaryFailed = true
       primaryError = error
+      primaryClass = lastClass
     }
     if (!anyFailed) {
       anyFailed = true
       firstError = error
+      firstClass = lastClass
     }
     const benching = benchIfThrottled(call, name, error, settings)
     if (isPromise(benching)) (storing ??= []).push(benching)
-    if (index > 0) alternativeTried(call, name, index, 'failure', error)
+    if (index > 0) alternativeTried(call, name, index, 'failure', error, undefined, lastClass)
     let movingOn = movesOn(call.alternativesOn, error)
     if (movingOn instanceof Promise) movingOn = await movingOn
     if (!movingOn) break
   }
   let error = primaryFailed ? primaryError : firstError
+  let errorClass = primaryFailed ? primaryClass : firstClass
   if (call.overBudget !== undefined && !anyFailed) {
     const { key, resetsAt } = call.overBudget
     error = codedError(`The budget "${key}" of "${call.operationName}" is spent until ${new Date(resetsAt).toISOString()}`, 'BUDGET_EXCEEDED')
+    errorClass = undefined
   } else if (!anyFailed && call.limited !== undefined) {
     error = codedError(`Every model of "${call.operationName}" is over its rate limit or passed over: ${call.limited.join(', ')}`, 'RATE_LIMITED')
+    errorClass = undefined
   } else if (!anyFailed && call.opened !== undefined) {
     error = codedError(`Every model of "${call.operationName}" has its circuit breaker open or passed over: ${call.opened.join(', ')}`, 'CIRCUIT_OPEN')
+    errorClass = undefined
   } else if (!anyFailed) {
-    error = codedError(`Every model of "${call.operationName}" is cooling down: ${waits.join(', ')}`, 'COOLING_DOWN')
+    error = codedError(`Every model of "${call.operationName}" is cooling down: ${(waits ?? []).join(', ')}`, 'COOLING_DOWN')
+    errorClass = undefined
   }
-  return finish({ ok: false, error, attempts, benched: benched ?? [], stored: storing && Promise.all(storing) })
+  return finish({ ok: false, error, errorClass, attempts, benched: benched ?? [], stored: storing && Promise.all(storing) })
 }
 
 module.exports = { runChain, benchIfThrottled, whenStored }

@@ -14,6 +14,7 @@ const { channels, publish, messageOf, carrying } = require('./events')
 const { warnOnce, warnUnavailable } = require('./warnings')
 const { chainSettings, readOnce, plainlyRight } = require('./chain-options')
 const { plainlyPlain } = require('./plain-call')
+const { classOf } = require('./classify')
 const spans = require('./spans')
 const guards = require('./guards')
 
@@ -77,16 +78,24 @@ function notCachedWarning(call, reason) {
   warnOnce(call.operationName, 'not cached', message, 'FALLBACK_NOT_CACHED')
 }
 
-/** An alternative's answer: a success, marked as the fallback it is. */
+/**
+ * An alternative's answer: a success, marked as the fallback it is, with
+ * the class of the error that moved the call on (none when the models
+ * before it were only benched).
+ */
 function byAlternative(call, data, attempts, answered) {
   const name = call.models[answered.index].name
+  const { errorClass } = answered
   const result = fellBack(data, MESSAGES.alternative, 'alternative', undefined, false, attempts, false, undefined)
   result.metadata.alternative = name
   if (answered.benched.length > 0) result.metadata.benched = answered.benched
+  if (errorClass !== undefined) result.metadata.errorClass = errorClass
   guardedMetadata(call, result)
-  publish(channels.fallback, () =>
-    carrying({ type: 'alternative', operationName: call.operationName, error: messageOf(answered.error), alternative: name }, answered.error),
-  )
+  publish(channels.fallback, () => {
+    const message = carrying({ type: 'alternative', operationName: call.operationName, error: messageOf(answered.error), alternative: name }, answered.error)
+    if (errorClass !== undefined) message.errorClass = errorClass
+    return message
+  })
   return result
 }
 
@@ -173,7 +182,11 @@ function knownStream(call, kind) {
   call.shape = { kind, bytes: before !== undefined && before.bytes }
 }
 
-function onFailure(call, error, attempts, benched) {
+/**
+ * The fallbacks after a failure; `errorClass` is the error's class when
+ * the chain has it already (lib/classify.js).
+ */
+function onFailure(call, error, attempts, benched, errorClass) {
   const { queue } = call
   return whenStored(
     native.fallbackAfterFailure(
@@ -191,17 +204,18 @@ function onFailure(call, error, attempts, benched) {
       call.service,
       Date.now(),
     ),
-    (json) => fallbackResult(call, error, attempts, JSON.parse(json), benched),
+    (json) => fallbackResult(call, error, attempts, JSON.parse(json), benched, errorClass ?? classOf(error)),
   )
 }
 
-/** The result of a failed call, from the core's outcome. */
-function fallbackResult(call, error, attempts, outcome, benched) {
+/** The result of a failed call, from the core's outcome; `errorClass` goes on its metadata. */
+function fallbackResult(call, error, attempts, outcome, benched, errorClass) {
   const { unavailable } = outcome
   if (unavailable !== undefined) warnUnavailable(call.operationName, unavailable)
   if (outcome.fallbackType === undefined) {
     const result = failed(asError(error, outcome.isError, outcome.message), outcome.message, attempts, unavailable)
     if (benched !== undefined && benched.length > 0) result.metadata.benched = benched
+    result.metadata.errorClass = errorClass
     return guardedMetadata(call, result)
   }
   const type = outcome.fallbackType
@@ -212,12 +226,13 @@ function fallbackResult(call, error, attempts, outcome, benched) {
   }
   publish(channels.fallback, () =>
     carrying(
-      { type, operationName: call.operationName, error: messageOf(error), jobId: outcome.jobId, stale: outcome.stale === true ? true : undefined },
+      { type, operationName: call.operationName, error: messageOf(error), jobId: outcome.jobId, stale: outcome.stale === true ? true : undefined, errorClass },
       error,
     ),
   )
   const result = fellBack(data, outcome.message, type, outcome.jobId, outcome.stale, attempts, false, unavailable)
   if (benched !== undefined && benched.length > 0) result.metadata.benched = benched
+  result.metadata.errorClass = errorClass
   return guardedMetadata(call, result)
 }
 
@@ -298,7 +313,7 @@ function chained(call, start, retryIf, signal) {
     const attempts = attempting ? ended.attempts : undefined
     const result = ended.ok
       ? onSuccess(call, ended.value, attempts, ended.index === 0 ? undefined : ended)
-      : onFailure(call, ended.error, attempts, ended.benched)
+      : onFailure(call, ended.error, attempts, ended.benched, ended.errorClass)
     // The models benched by this call are stored before it resolves, so the next call sees them.
     return ended.stored === undefined ? result : Promise.all([result, ended.stored]).then(([value]) => value)
   })

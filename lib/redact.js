@@ -9,6 +9,7 @@
 
 const { messageOf } = require('./events')
 const { checkNamed } = require('./guards')
+const { checkClassify, setClassify } = require('./classify')
 
 /**
  * The app's `redact`, on the thread's global: a module evaluated again (hot
@@ -103,44 +104,51 @@ function invalidRedact(value) {
   return error
 }
 
-/** The keys of `configure` handled in JavaScript (the native side knows no such key). */
-const JS_KEYS = ['breakers', 'limits', 'redact']
+/** The options `configure` takes in JavaScript: native code knows no such keys. */
+const OWN_OPTIONS = ['breakers', 'limits', 'classify', 'redact']
 
 /**
- * `configure` with `redact`, `breakers` and `limits` taken out and checked
- * here: the rest goes to `nativeConfigure`, and what was taken out applies
- * only once that returned, so a call that throws changes nothing.
- * `redact: undefined` or `null` goes back to the default.
+ * `configure` with `breakers` and `limits` (lib/guards.js), `classify`
+ * (lib/classify.js) and `redact` taken out and checked here (the native
+ * side knows no such keys): the rest goes to `nativeConfigure`, and what
+ * was taken out applies only once that returned, so a call that throws
+ * changes nothing. `undefined` or `null` goes back to the default.
  */
 function configureWith(nativeConfigure) {
   return function configure(options) {
-    let has = false
+    let own = []
     try {
-      has = options !== null && typeof options === 'object' && JS_KEYS.some((key) => Object.prototype.hasOwnProperty.call(options, key))
+      if (options !== null && typeof options === 'object') own = OWN_OPTIONS.filter((key) => Object.prototype.hasOwnProperty.call(options, key))
     } catch {
       // A revoked Proxy: native code words the refusal.
     }
-    if (!has) return configureNatively(nativeConfigure, options)
-    const hasRedact = Object.prototype.hasOwnProperty.call(options, 'redact')
-    const redact = options.redact
-    if (redact !== undefined && redact !== null && typeof redact !== 'function') throw invalidRedact(redact)
-    const applyNamed = checkNamed(options)
+    if (own.length === 0) return configureNatively(nativeConfigure, options)
+    // Each read once: what is checked is what applies.
+    const given = {}
+    for (const key of own) given[key] = options[key]
+    if ('redact' in given) {
+      const { redact } = given
+      if (redact !== undefined && redact !== null && typeof redact !== 'function') throw invalidRedact(redact)
+    }
+    if ('classify' in given) checkClassify(given.classify)
+    const applyNamed = checkNamed(given)
     const rest = { ...options }
-    for (const key of JS_KEYS) delete rest[key]
+    for (const key of own) delete rest[key]
     configureNatively(nativeConfigure, rest)
-    if (hasRedact) globalThis[REDACT] = redact ?? undefined
+    if ('redact' in given) globalThis[REDACT] = given.redact ?? undefined
+    if ('classify' in given) setClassify(given.classify)
     applyNamed()
     return undefined
   }
 }
 
-/** `nativeConfigure(options)`; an unknown top-level key's refusal lists `redact` among the known. */
+/** `nativeConfigure(options)`; an unknown top-level key's refusal lists the JavaScript options among the known. */
 function configureNatively(nativeConfigure, options) {
   try {
     return nativeConfigure(options)
   } catch (thrown) {
     if (thrown instanceof TypeError && typeof thrown.message === 'string' && /^Unknown option "options\.[^".]+"/.test(thrown.message)) {
-      thrown.message = thrown.message.replace(/Known options: (.*)$/, `Known options: $1, ${JS_KEYS.join(', ')}`)
+      thrown.message = thrown.message.replace(/Known options: (.*)$/, `Known options: $1, ${OWN_OPTIONS.join(', ')}`)
     }
     throw thrown
   }

@@ -17,6 +17,7 @@ const { performance } = require('node:perf_hooks')
 const { loadApi, instrumentsOn, NAME } = require('./telemetry')
 const { redacted, errorType } = require('./redact')
 const { PrimedStream } = require('./streams')
+const { classOf } = require('./classify')
 
 const api = loadApi()
 const tracing = api !== undefined
@@ -112,6 +113,7 @@ function callEnded(trace, result) {
       if (metadata.fallbackType !== undefined) span.setAttribute('fallback.type', metadata.fallbackType)
       if (metadata.alternative !== undefined) span.setAttribute('fallback.alternative', metadata.alternative)
       if (Array.isArray(metadata.benched) && metadata.benched.length > 0) span.setAttribute('fallback.benched', metadata.benched.slice())
+      if (metadata.errorClass !== undefined) span.setAttribute('fallback.error.class', metadata.errorClass)
     }
     if (result !== null && typeof result === 'object' && result.success === false) failSpan(span, result.error)
     span.end()
@@ -156,6 +158,7 @@ function attemptEnded(attempt, failed, error, attributes) {
     if (attributes !== undefined) span.setAttributes(attributes)
     if (failed) {
       failSpan(span, error)
+      span.setAttribute('fallback.error.class', classOf(error))
       measured['error.type'] = errorType(error)
     }
     span.end()

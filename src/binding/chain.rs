@@ -6,6 +6,8 @@
 use napi::Env;
 use napi_derive::napi;
 
+use crate::core::failure_class::FailureClass;
+
 use super::args;
 use super::boundary::boundary;
 use super::errors::JsResult;
@@ -19,6 +21,8 @@ const DEFAULT_MAX_COOLDOWN_MS: u64 = 300_000;
 /// More alternatives than any real chain of models has: a bound on the
 /// work one call can ask for, not a limit anyone should meet.
 const MAX_ALTERNATIVES: u32 = 64;
+/// More entries than an alternative's `on` needs (there are 8 classes).
+const MAX_ON_CLASSES: u32 = 64;
 
 /// The chain's settings, defaults applied.
 #[napi(object)]
@@ -27,8 +31,8 @@ pub struct ChainSettings {
   pub max_cooldown_ms: f64,
 }
 
-/// Checks `alternatives` (an array of `{ name, operation }`, names
-/// non-empty), `alternativesOn` (a function), `cooldownMs`,
+/// Checks `alternatives` (an array of `{ name, operation, on? }`, names
+/// non-empty, `on` an array of failure class names), `alternativesOn` (a function), `cooldownMs`,
 /// `maxCooldownMs` (whole milliseconds) and `stream` (a boolean).
 #[napi]
 pub fn check_chain(
@@ -93,6 +97,39 @@ fn check_alternatives(js: Js, alternatives: Raw) -> JsResult<()> {
     }
     let operation = js.get(alternative, c"operation")?;
     args::function(js, operation, &format!("{path}.operation"))?;
+    let on = js.get(alternative, c"on")?;
+    if js.kind(on) != Kind::Undefined {
+      check_on(js, on, &format!("{path}.on"))?;
+    }
+  }
+  Ok(())
+}
+
+/// An alternative's `on`: an array of failure class names (README,
+/// "Failure classes"), the classes it answers.
+fn check_on(js: Js, on: Raw, path: &str) -> JsResult<()> {
+  if !js.is_array(on) {
+    return Err(args::type_error(js, path, "an instance of Array", on));
+  }
+  let length = js.get(on, c"length")?;
+  if js.read_number(length) > f64::from(MAX_ON_CLASSES) {
+    let expected = format!("an array of at most {MAX_ON_CLASSES} failure classes");
+    return Err(args::range_error(
+      js,
+      &format!("{path}.length"),
+      &expected,
+      length,
+    ));
+  }
+  for index in 0..js.read_number(length) as u32 {
+    let class = js.element(on, index)?;
+    args::one_of(
+      js,
+      class,
+      &format!("{path}[{index}]"),
+      &FailureClass::ALL,
+      |class| class.as_str(),
+    )?;
   }
   Ok(())
 }

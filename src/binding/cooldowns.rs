@@ -14,58 +14,12 @@ use crate::core::singletons::global;
 
 use super::args;
 use super::boundary::boundary;
+use super::error_facts::{property, status_of};
 use super::errors::{Fault, JsResult};
 use super::names::Prop;
 use super::raw::{Js, Kind, Raw, Reference};
-use super::retry::{asked_wait_ms, is_object};
+use super::retry::asked_wait_ms;
 use super::store_call::on_store;
-
-/// `value[name]` when `value` is an object and the property can be read.
-fn property(js: Js, value: Raw, name: Prop) -> Option<Raw> {
-  if !is_object(js, value) {
-    return None;
-  }
-  match js.get_name(value, name) {
-    Ok(found) => Some(found),
-    Err(_) => {
-      js.take_exception();
-      None
-    }
-  }
-}
-
-/// The HTTP status an error carries: the first readable of `status`,
-/// `statusCode`, `response.status`, `response.statusCode` (a number or a
-/// numeric string). A getter that throws ends the search with none.
-fn status_of(js: Js, error: Raw) -> Option<u16> {
-  let read = || -> JsResult<Option<u16>> {
-    if !is_object(js, error) {
-      return Ok(None);
-    }
-    let response = js.get_name(error, Prop::Response)?;
-    for holder in [error, response] {
-      if !is_object(js, holder) {
-        continue;
-      }
-      for name in [Prop::Status, Prop::StatusCode] {
-        let value = js.get_name(holder, name)?;
-        let status = match js.kind(value) {
-          Kind::Number => cooldown::status_from_number(js.read_number(value)),
-          Kind::String => cooldown::status_from_text(&js.read_string(value)?),
-          _ => None,
-        };
-        if status.is_some() {
-          return Ok(status);
-        }
-      }
-    }
-    Ok(None)
-  };
-  read().unwrap_or_else(|_| {
-    js.take_exception();
-    None
-  })
-}
 
 /// How long to bench the model whose call failed with `error`, in ms, or
 /// `null`: the wait it asks for (`retryAfterMs`, `retry-after-ms`,

@@ -11,6 +11,7 @@ mod chain;
 mod config;
 mod cooldowns;
 mod empty_call;
+mod error_facts;
 mod errors;
 mod execute;
 mod failures;

@@ -63,6 +63,17 @@ named!(
     StatusCode = "statusCode",
     LastError = "lastError",
     Cause = "cause",
+    Name = "name",
+    Code = "code",
+    Data = "data",
+    ResponseBody = "responseBody",
+    FinishReason = "finishReason",
+    BlockReason = "blockReason",
+    PromptFeedback = "promptFeedback",
+    AwsMetadata = "$metadata",
+    HttpStatusCode = "httpStatusCode",
+    Constructor = "constructor",
+    Details = "details",
   }
 );
 

@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod cache;
 pub mod clock;
 pub mod cooldown;
+pub mod failure_class;
 pub mod failures;
 pub mod fallback;
 pub mod limits;
