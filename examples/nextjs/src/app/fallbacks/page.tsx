@@ -219,8 +219,9 @@ export default function FallbacksPage() {
       <section aria-labelledby="shared">
         <h2 id="shared">Breakers, rate limits and budgets</h2>
         <p className="detail top">
-          Kept in the store ({SHARED[state.storage.backend]}): when one instance finds a model failing, over its limit or a user over budget, every
-          instance acts on it.
+          {state.storage.backend === "redis"
+            ? "Shared by every instance of the app: when one of them finds a model failing or over its limit, or a user over budget, all of them act on it."
+            : `Kept with the rest (${SHARED[state.storage.backend]}); on Redis, every instance of the app would act on the same ones.`}
         </p>
         <table>
           <thead>
