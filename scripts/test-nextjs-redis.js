@@ -10,9 +10,14 @@
 // B's cron drain route; that three failures recorded through A make B skip
 // Facebook up front; that a chat model rate-limited through A is benched on
 // B too; and that /fallbacks shows the same numbers on both (not the chart:
-// each instance counts its own fallbacks). With --cluster (npm run
-// test:nextjs:cluster) the two share a Redis Cluster of 6 nodes (3 masters,
-// 3 replicas) instead, each given the URL of a different node.
+// each instance counts its own fallbacks). Then, with the listing summaries'
+// shared guards: that a user's budget spent through A refuses on B, that
+// gpt-4o's breaker opened through A keeps B from calling it, that
+// gpt-4o-mini's requests per minute used through A count on B, and that
+// /fallbacks shows the same breakers, limits and budgets on both. With
+// --cluster (npm run test:nextjs:cluster) the two share a Redis Cluster of 6
+// nodes (3 masters, 3 replicas) instead, each given the URL of a different
+// node.
 // Uses the build scripts/test-nextjs.js made when nothing changed since
 // (scripts/nextjs-app.js), and builds it otherwise. Every process it starts
 // is stopped by its process id, also when a check fails.
@@ -192,6 +197,127 @@ async function main() {
         })
         assert.ok(Number(onA.cacheMisses) >= 1)
         assert.ok(onA.location.endsWith(`(keyPrefix ${prefix})`), onA.location)
+      })
+
+      // The listing summaries (/api/summary): gpt-4o with a shared breaker
+      // and limits, gpt-4o-mini standing in (10 requests a minute), and a
+      // daily budget of 1,000 tokens per user; every summary spends 400.
+      const summarize = (server, userId, listing) => server.call('/api/summary', { listing, userId })
+      const modelCalls = async (server) => {
+        const { calls } = await world(server)
+        return { gpt4o: calls['gpt-4o'], mini: calls['gpt-4o-mini'] }
+      }
+      const summaryState = (server) => server.call('/api/state')
+
+      await check('a budget spent through A refuses on B: B serves the saved summary without calling a model', async () => {
+        for (let i = 0; i < 3; i++) {
+          const onA = await summarize(a, 'r6', 'a flat in Leith')
+          assert.deepEqual([onA.success, onA.metadata.fallbackType], [true, undefined], JSON.stringify(onA))
+        }
+        // A success is charged after it answers, without the caller waiting.
+        const spent = await waitFor(async () => (await summaryState(b)).budgets.find((x) => x.key === 'user:r6' && x.tokens >= 1000), {
+          timeoutMs: 15_000,
+          what: 'the budget charged, seen from B',
+        })
+        assert.deepEqual([spent.tokens, spent.tokenBudget, spent.per], [1200, 1000, 'day'])
+        const before = await modelCalls(b)
+        const refused = await summarize(b, 'r6', 'a flat in Leith')
+        assert.deepEqual([refused.success, refused.metadata.fallbackType, refused.metadata.overBudget], [true, 'cache', 'user:r6'])
+        assert.match(refused.text, /^a flat in Leith: a bright/)
+        assert.deepEqual(await modelCalls(b), before, 'B called no model')
+        // Another user's budget is untouched: B asks gpt-4o.
+        const other = await summarize(b, 'r6-other', 'a flat in Leith')
+        assert.deepEqual([other.metadata.fallbackType, other.metadata.overBudget], [undefined, undefined])
+        assert.deepEqual(await modelCalls(b), { gpt4o: before.gpt4o + 1, mini: before.mini })
+      })
+
+      await check('gpt-4o failing through A opens its breaker on B too: B goes to gpt-4o-mini without calling gpt-4o', async () => {
+        await simulate(a, { 'gpt-4o': 'down' })
+        // At least 5 of the last 10 calls seen, half of them failed: open.
+        // A user each, so that no budget runs out on the way.
+        let state = null
+        for (let i = 0; i < 10 && state !== 'open'; i++) {
+          const onA = await summarize(a, `r7-${i}`, 'a house in Portobello')
+          assert.deepEqual([onA.metadata.fallbackType, onA.metadata.alternative], ['alternative', 'gpt-4o-mini'], JSON.stringify(onA))
+          state = (await summaryState(a)).sharedBreakers.find((x) => x.name === 'gpt-4o')?.state
+        }
+        assert.equal(state, 'open', 'gpt-4o\'s breaker opened through A')
+        const onB = (await summaryState(b)).sharedBreakers.find((x) => x.name === 'gpt-4o')
+        assert.deepEqual([onB.state, onB.probeHeldBy], ['open', null])
+        // gpt-4o would answer on B: only the breaker keeps it out.
+        assert.equal((await world(b))['gpt-4o'], 'ok')
+        const before = await modelCalls(b)
+        const passedOver = await summarize(b, 'r7-b', 'a house in Portobello')
+        assert.deepEqual([passedOver.metadata.fallbackType, passedOver.metadata.alternative], ['alternative', 'gpt-4o-mini'])
+        assert.deepEqual(await modelCalls(b), { gpt4o: before.gpt4o, mini: before.mini + 1 }, 'B did not call gpt-4o')
+      })
+
+      await check('gpt-4o-mini\'s requests per minute, used up through A, count on B: B falls back without calling a model', async () => {
+        // gpt-4o stays passed over (its breaker is open for a minute): each
+        // call is gpt-4o-mini's until its 10 a minute are used.
+        let limited = null
+        for (let i = 0; i < 12 && !limited; i++) {
+          const onA = await summarize(a, `r8-${i}`, 'a cottage in Cramond')
+          if (onA.metadata.limited) limited = onA
+          else assert.equal(onA.metadata.alternative, 'gpt-4o-mini', JSON.stringify(onA))
+        }
+        assert.ok(limited, 'A reached gpt-4o-mini\'s limit')
+        assert.deepEqual([limited.metadata.limited, limited.metadata.fallbackType], [['gpt-4o-mini'], 'cache'])
+        const limit = (await summaryState(b)).limits.find((x) => x.name === 'gpt-4o-mini')
+        assert.deepEqual([limit.requests, limit.requestsPerMinute], [10, 10])
+        const before = await modelCalls(b)
+        const onB = await summarize(b, 'r8-b', 'a cottage in Cramond')
+        assert.deepEqual([onB.success, onB.metadata.limited, onB.metadata.fallbackType], [true, ['gpt-4o-mini'], 'cache'])
+        assert.match(onB.text, /^a cottage in Cramond: /)
+        assert.deepEqual(await modelCalls(b), before, 'B called no model')
+        await simulate(a, { 'gpt-4o': 'ok' })
+      })
+
+      await check('/fallbacks shows the same breakers, limits and budgets on A and B', async () => {
+        const shown = (values) => ({
+          breaker: values['shared-breaker-gpt-4o'],
+          probe: values['shared-breaker-gpt-4o-probe'],
+          miniRequests: values['limit-gpt-4o-mini-requests'],
+          miniTokens: values['limit-gpt-4o-mini-tokens'],
+          gpt4oRequests: values['limit-gpt-4o-requests'],
+          gpt4oTokens: values['limit-gpt-4o-tokens'],
+          claudeRequests: values['limit-claude-requests'],
+          haikuRequests: values['limit-haiku-requests'],
+          budget: values['budget-user:r6-tokens'],
+          budgetResets: values['budget-user:r6-resets'],
+          otherBudget: values['budget-user:r6-other-tokens'],
+        })
+        // A success's charge is stored just after its answer: read both
+        // pages until they agree.
+        const [onA, onB] = await waitFor(
+          async () => {
+            const pages = await Promise.all([a, b].map(async (server) => shown(testIds(await (await fetch(`${server.base}/fallbacks`)).text()))))
+            return JSON.stringify(pages[0]) === JSON.stringify(pages[1]) ? pages : null
+          },
+          { timeoutMs: 15_000, what: 'A and B to show the same numbers' },
+        )
+        assert.deepEqual(onA, onB)
+        const { budgets } = await summaryState(a)
+        const resetsAt = budgets.find((x) => x.key === 'user:r6').resetsAt
+        assert.deepEqual(onA, {
+          breaker: 'open',
+          probe: 'nobody',
+          miniRequests: '10 / 10',
+          // Every summary gpt-4o-mini wrote: 400 tokens each.
+          miniTokens: `${(10 * 400).toLocaleString('en-US')} / 40,000`,
+          gpt4oRequests: onA.gpt4oRequests,
+          gpt4oTokens: onA.gpt4oTokens,
+          claudeRequests: onA.claudeRequests,
+          haikuRequests: onA.haikuRequests,
+          budget: '1,200 / 1,000',
+          budgetResets: `${resetsAt.slice(0, 10)} 00:00 UTC`,
+          otherBudget: '400 / 1,000',
+        })
+        // gpt-4o answered 4 calls (3 through A, 1 through B), and failed
+        // some more through A before its breaker opened.
+        assert.match(onA.gpt4oRequests, /^\d+ \/ 500$/)
+        assert.ok(Number(onA.gpt4oRequests.split(' ')[0]) >= 4 + 3, onA.gpt4oRequests)
+        assert.equal(onA.gpt4oTokens, '1,600 / 30,000')
       })
     })
   } finally {

@@ -167,6 +167,37 @@ async function main() {
       await simulate({ claude: 'ok', haiku: 'ok' })
     })
 
+    await check('summaries: a user\'s daily token budget, spent, refuses the next call; /fallbacks lists the limits and the budget', async () => {
+      const summarize = () => call('/api/summary', { listing: 'a mews house', userId: 'u6' })
+      const before = (await world()).calls
+      // 400 tokens a summary against the free plan's 1,000 a day: the third
+      // starts with 800 spent and takes the spend past the budget.
+      for (let i = 0; i < 3; i++) {
+        const answered = await summarize()
+        assert.deepEqual([answered.success, answered.metadata.fallbackType, answered.text], [true, undefined, 'a mews house: a bright, well-kept home close to shops and transport, priced in line with the street.'])
+      }
+      // The charge is stored after the answer, without the caller waiting.
+      await waitFor(async () => (await call('/api/state')).budgets.find((b) => b.key === 'user:u6')?.tokens >= 1000, { timeoutMs: 15_000, what: 'the budget charged' })
+      const refused = await summarize()
+      assert.deepEqual([refused.metadata.fallbackType, refused.metadata.overBudget], ['cache', 'user:u6'])
+      const after = (await world()).calls
+      assert.deepEqual([after['gpt-4o'] - before['gpt-4o'], after['gpt-4o-mini'] - before['gpt-4o-mini']], [3, 0], 'the refused call called no model')
+      const { budgets, limits, sharedBreakers } = await call('/api/state')
+      const budget = budgets.find((b) => b.key === 'user:u6')
+      assert.deepEqual([budget.tokens, budget.tokenBudget, budget.per], [1200, 1000, 'day'])
+      assert.equal(budget.resetsAt, new Date(Math.ceil((Date.now() + 1) / 86_400_000) * 86_400_000).toISOString(), 'the next UTC midnight')
+      assert.deepEqual(limits.find((l) => l.name === 'gpt-4o'), { name: 'gpt-4o', requests: 3, requestsPerMinute: 500, tokens: 1200, tokensPerMinute: 30_000, concurrent: 0, concurrency: null })
+      assert.deepEqual(sharedBreakers.map((b) => [b.name, b.state, b.probeHeldBy]), [['gpt-4o', 'closed', null]])
+      const shown = testIds(await (await fetch(`${base}/fallbacks`)).text())
+      assert.deepEqual(
+        [shown['budget-user:u6-tokens'], shown['limit-gpt-4o-requests'], shown['limit-gpt-4o-tokens'], shown['shared-breaker-gpt-4o'], shown['shared-breaker-gpt-4o-probe']],
+        ['1,200 / 1,000', '3 / 500', '1,200 / 30,000', 'closed', 'nobody'],
+      )
+      assert.equal(shown['budget-user:u6-resets'], `${budget.resetsAt.slice(0, 10)} 00:00 UTC`)
+      // The chat's models are rate-limited too (well above what it sends).
+      assert.match(shown['limit-claude-requests'], /^\d+ \/ 600$/)
+    })
+
     await check('/fallbacks shows the state the scenarios created', async () => {
       const { chromium } = require(path.join(app, 'node_modules', 'playwright-core'))
       const browser = await chromium.launch({

@@ -1,8 +1,10 @@
 // The streaming chat: Claude answers, Haiku stands in when Claude fails (a
 // rate limit benches Claude for its Retry-After, on every call and every
 // instance sharing the store), and when both fail the last answer to the
-// same prompt is replayed from the cache, or a default one is. The models
-// are simulated (./services), switched from /api/simulate.
+// same prompt is replayed from the cache, or a default one is. Both models'
+// rate limits, shared by every instance, are set by name in
+// ./fallback-mechanisms. The models are simulated (./services), switched
+// from /api/simulate.
 
 import { executeWithFallback } from "@/lib/fallback-mechanisms";
 import { chatModel } from "./services";

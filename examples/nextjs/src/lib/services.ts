@@ -18,14 +18,19 @@ export interface ServiceSwitches {
   haiku: ChatModelMode;
   /** The Retry-After a rate-limited chat model sends, in seconds. */
   retryAfterSeconds: number;
+  /** The listing summaries' primary model, the same three ways. */
+  "gpt-4o": ChatModelMode;
+  /** The listing summaries' alternative model, the same three ways. */
+  "gpt-4o-mini": ChatModelMode;
 }
 
 export type ChatModelMode = "ok" | "rate-limited" | "down";
 export type ChatModelName = "claude" | "haiku";
+export type SummaryModelName = "gpt-4o" | "gpt-4o-mini";
 
 interface SimulatedWorld {
   switches: ServiceSwitches;
-  calls: { model: number; facebook: number; analytics: number; claude: number; haiku: number };
+  calls: { model: number; facebook: number; analytics: number } & Record<ChatModelName | SummaryModelName, number>;
   synced: string[];
 }
 
@@ -34,8 +39,19 @@ const KEY = Symbol.for("fallback-mechanisms-example.world");
 function world(): SimulatedWorld {
   const holder = globalThis as unknown as Record<symbol, SimulatedWorld | undefined>;
   holder[KEY] ??= {
-    switches: { model: true, facebook: true, analytics: true, downChannels: [], worker: true, claude: "ok", haiku: "ok", retryAfterSeconds: 60 },
-    calls: { model: 0, facebook: 0, analytics: 0, claude: 0, haiku: 0 },
+    switches: {
+      model: true,
+      facebook: true,
+      analytics: true,
+      downChannels: [],
+      worker: true,
+      claude: "ok",
+      haiku: "ok",
+      retryAfterSeconds: 60,
+      "gpt-4o": "ok",
+      "gpt-4o-mini": "ok",
+    },
+    calls: { model: 0, facebook: 0, analytics: 0, claude: 0, haiku: 0, "gpt-4o": 0, "gpt-4o-mini": 0 },
     synced: [],
   };
   return holder[KEY];
@@ -95,12 +111,8 @@ export function chatModel(name: ChatModelName) {
     async stream(prompt: string, signal?: AbortSignal): Promise<ReadableStream<string>> {
       world().calls[name]++;
       await pause(30);
-      const mode = world().switches[name];
-      if (mode === "rate-limited") {
-        const retryAfter = String(world().switches.retryAfterSeconds);
-        throw new ModelHttpError(`${name}: 429 Too Many Requests (rate limited)`, 429, new Headers({ "retry-after": retryAfter }));
-      }
-      if (mode === "down") throw new ModelHttpError(`${name}: 500 Internal Server Error`, 500);
+      const failure = modelFailure(name);
+      if (failure) throw failure;
       const words = CHAT_ANSWERS[name](prompt).split(/(?<= )/);
       let next = 0;
       return new ReadableStream<string>({
@@ -111,6 +123,48 @@ export function chatModel(name: ChatModelName) {
           else controller.close();
         },
       });
+    },
+  };
+}
+
+/** How a model failed, as its switch says: rate-limited (429 with a Retry-After) or down (500). */
+function modelFailure(name: ChatModelName | SummaryModelName): ModelHttpError | null {
+  const mode = world().switches[name];
+  if (mode === "rate-limited") {
+    const retryAfter = String(world().switches.retryAfterSeconds);
+    return new ModelHttpError(`${name}: 429 Too Many Requests (rate limited)`, 429, new Headers({ "retry-after": retryAfter }));
+  }
+  if (mode === "down") return new ModelHttpError(`${name}: 500 Internal Server Error`, 500);
+  return null;
+}
+
+/** What the AI SDK's generateText resolves to, as far as the app reads it. */
+export interface GeneratedText {
+  text: string;
+  usage: { inputTokens: number; outputTokens: number; totalTokens: number };
+}
+
+const SUMMARIES: Record<SummaryModelName, (listing: string) => string> = {
+  "gpt-4o": (listing) => `${listing}: a bright, well-kept home close to shops and transport, priced in line with the street.`,
+  "gpt-4o-mini": (listing) => `${listing}: bright, central, fairly priced.`,
+};
+
+/** Every summary spends this many tokens (input and output), so budgets and limits add up predictably. */
+export const SUMMARY_USAGE = { inputTokens: 150, outputTokens: 250, totalTokens: 400 } as const;
+
+/**
+ * A text model answering in one piece, as the AI SDK's generateText does:
+ * the text and its token usage (which fallback-mechanisms reads for
+ * `limits.tokensPerMinute` and `budget`). Fails the way its switch says.
+ */
+export function textModel(name: SummaryModelName) {
+  return {
+    async generate(listing: string): Promise<GeneratedText> {
+      world().calls[name]++;
+      await pause(20);
+      const failure = modelFailure(name);
+      if (failure) throw failure;
+      return { text: SUMMARIES[name](listing), usage: { ...SUMMARY_USAGE } };
     },
   };
 }

@@ -4,9 +4,12 @@ import {
   aiResponseCache,
   backgroundJobQueue,
   getCircuitBreakerStatus,
+  getBudgets,
   getCooldowns,
+  getLimits,
   getStorageStatus,
   integrationFailureManager,
+  MODEL_BREAKERS,
 } from "@/lib/fallback-mechanisms";
 import { fallbackTimeline, type Timeline } from "./timeline";
 
@@ -37,6 +40,20 @@ export interface FallbackState {
   cooldowns: { name: string; since: string; until: string; remainingMs: number; reason: string }[];
   /** This process's circuit breakers, and the benched models as open ones. */
   breakers: { name: string; state: string; failureCount: number; openedAt: string | null; cooldownUntil: string | null }[];
+  /** The models' circuit breakers kept in the store, shared by every instance. */
+  sharedBreakers: { name: string; state: string; failureCount: number; openedAt: string | null; probeHeldBy: string | null; probeSince: string | null }[];
+  /** The models' rate limits (shared) and what every instance used of them in the last minute. */
+  limits: {
+    name: string;
+    requests: number;
+    requestsPerMinute: number | null;
+    tokens: number;
+    tokensPerMinute: number | null;
+    concurrent: number;
+    concurrency: number | null;
+  }[];
+  /** The budgets (shared) and what was spent of them in the current period. */
+  budgets: { key: string; tokens: number; tokenBudget: number | null; cost: number; costBudget: number | null; per: string; resetsAt: string }[];
   /** Fallbacks per minute over the last hour, counted by this process. */
   timeline: Timeline;
   at: string;
@@ -44,6 +61,19 @@ export interface FallbackState {
 
 /** How many pending jobs the status page reads (it shows the first 5 due). */
 export const NEXT_JOBS_PAGE = 50;
+
+/**
+ * The limits or budgets in the store; none while the store cannot be read
+ * (Redis away: the page still shows, its storage section says why).
+ */
+function storeOrNothing<T extends object>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (typeof error?.code === "string" && error.code.startsWith("STORAGE_")) return {} as T;
+    throw error;
+  }
+}
 
 export function fallbackState(): FallbackState {
   const cache = aiResponseCache.getStats();
@@ -80,7 +110,12 @@ export function fallbackState(): FallbackState {
   const cooldowns = Object.entries(getCooldowns())
     .map(([name, c]) => ({ name, since: c.since.toISOString(), until: c.until.toISOString(), remainingMs: c.remainingMs, reason: c.reason }))
     .sort((a, b) => a.until.localeCompare(b.until));
-  const breakers = Object.entries(getCircuitBreakerStatus())
+  const status = Object.entries(getCircuitBreakerStatus());
+  // The breakers this app configured by name are the store's, shared; the
+  // rest are this process's (and the benched models, shown as open ones).
+  const isShared = (name: string) => Object.hasOwn(MODEL_BREAKERS, name);
+  const breakers = status
+    .filter(([name]) => !isShared(name))
     .map(([name, b]) => ({
       name,
       state: b.state,
@@ -89,6 +124,39 @@ export function fallbackState(): FallbackState {
       cooldownUntil: b.cooldownUntil?.toISOString() ?? null,
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
+  const sharedBreakers = status
+    .filter(([name, b]) => isShared(name) && b.shared)
+    .map(([name, b]) => ({
+      name,
+      state: b.state,
+      failureCount: b.failureCount,
+      openedAt: b.openedAt?.toISOString() ?? null,
+      probeHeldBy: b.probeHeldBy,
+      probeSince: b.probeSince?.toISOString() ?? null,
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const limits = Object.entries(storeOrNothing(getLimits))
+    .map(([name, l]) => ({
+      name,
+      requests: l.requests,
+      requestsPerMinute: l.limits.requestsPerMinute ?? null,
+      tokens: l.tokens,
+      tokensPerMinute: l.limits.tokensPerMinute ?? null,
+      concurrent: l.concurrent,
+      concurrency: l.limits.concurrency ?? null,
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const budgets = Object.entries(storeOrNothing(getBudgets))
+    .map(([key, b]) => ({
+      key,
+      tokens: b.tokens,
+      tokenBudget: b.limits.tokens ?? null,
+      cost: b.cost,
+      costBudget: b.limits.cost ?? null,
+      per: b.limits.per,
+      resetsAt: b.resetsAt.toISOString(),
+    }))
+    .sort((a, b) => a.key.localeCompare(b.key));
   const now = Date.now();
   return {
     cache: {
@@ -105,6 +173,9 @@ export function fallbackState(): FallbackState {
     storage: { ...storage, lastErrorAt: storage.lastErrorAt?.toISOString() ?? null },
     cooldowns,
     breakers,
+    sharedBreakers,
+    limits,
+    budgets,
     timeline: fallbackTimeline(now),
     at: new Date(now).toISOString(),
   };

@@ -38,6 +38,23 @@ function inTime(iso: string, now: Date): string {
   return `in ${Math.round(seconds / 60)} min`;
 }
 
+/** A count against its limit, as "3 / 10" ("3" with no limit). */
+function ofLimit(used: number, limit: number | null): string {
+  const n = (x: number) => x.toLocaleString("en-US");
+  return limit === null ? n(used) : `${n(used)} / ${n(limit)}`;
+}
+
+/** A UTC time to the minute, as "2026-12-08 00:00 UTC". */
+function utc(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+}
+
+const BREAKER_MEANS = {
+  closed: "called as usual",
+  open: "failing: passed over without a call",
+  "half-open": "one trial call decides whether it is back",
+} as const;
+
 const STORES = { memory: "Memory", sqlite: "SQLite", redis: "Redis" } as const;
 const SHARED = {
   memory: "kept by this server process alone",
@@ -196,7 +213,100 @@ export default function FallbacksPage() {
             )}
           </tbody>
         </table>
-        <p className="detail">Breakers are kept by each server process; cooldowns are shared through the store.</p>
+        <p className="detail">These breakers are kept by each server process; cooldowns are shared through the store, and so are the breakers below.</p>
+      </section>
+
+      <section aria-labelledby="shared">
+        <h2 id="shared">Breakers, rate limits and budgets</h2>
+        <p className="detail top">
+          {state.storage.backend === "redis"
+            ? "Shared by every instance of the app: when one of them finds a model failing or over its limit, or a user over budget, all of them act on it."
+            : `Kept with the rest (${SHARED[state.storage.backend]}); on Redis, every instance of the app would act on the same ones.`}
+        </p>
+        <table>
+          <thead>
+            <tr><th>Model</th><th>Breaker</th><th>What it means</th><th>Failed calls seen</th><th>Opened</th><th>Trial call run by</th></tr>
+          </thead>
+          <tbody data-testid="shared-breakers">
+            {state.sharedBreakers.length === 0 ? (
+              <tr><td className="empty" colSpan={6}>No model with a shared breaker has been called yet.</td></tr>
+            ) : (
+              state.sharedBreakers.map((b) => (
+                <tr key={b.name} data-shared-breaker={b.name}>
+                  <td>{b.name}</td>
+                  <td>
+                    <span className={`pill ${b.state === "closed" ? "calm" : ""}`} data-testid={`shared-breaker-${b.name}`}>
+                      {b.state}
+                    </span>
+                  </td>
+                  <td>{BREAKER_MEANS[b.state as keyof typeof BREAKER_MEANS] ?? b.state}</td>
+                  <td data-testid={`shared-breaker-${b.name}-failures`}>{b.failureCount}</td>
+                  <td>{b.openedAt ? ago(b.openedAt, now) : "—"}</td>
+                  <td data-testid={`shared-breaker-${b.name}-probe`}>
+                    {b.probeHeldBy ? `instance ${b.probeHeldBy}${b.probeSince ? ` (since ${ago(b.probeSince, now)})` : ""}` : "nobody"}
+                  </td>
+                </tr>
+              ))
+            )}
+          </tbody>
+        </table>
+        <table>
+          <thead>
+            <tr><th>Model</th><th>Requests in the last minute</th><th>Tokens in the last minute</th><th>Calls in flight</th></tr>
+          </thead>
+          <tbody data-testid="limits">
+            {state.limits.length === 0 ? (
+              <tr><td className="empty" colSpan={4}>No rate-limited model has been called in the last minute.</td></tr>
+            ) : (
+              state.limits.map((l) => (
+                <tr key={l.name} data-limit={l.name}>
+                  <td>{l.name}</td>
+                  <td>
+                    <span data-testid={`limit-${l.name}-requests`}>{ofLimit(l.requests, l.requestsPerMinute)}</span>
+                    {l.requestsPerMinute !== null && l.requests >= l.requestsPerMinute ? <> <span className="pill">limit reached: passed over</span></> : null}
+                  </td>
+                  <td>
+                    <span data-testid={`limit-${l.name}-tokens`}>{ofLimit(l.tokens, l.tokensPerMinute)}</span>
+                    {l.tokensPerMinute !== null && l.tokens >= l.tokensPerMinute ? <> <span className="pill">limit reached: passed over</span></> : null}
+                  </td>
+                  <td data-testid={`limit-${l.name}-concurrent`}>{ofLimit(l.concurrent, l.concurrency)}</td>
+                </tr>
+              ))
+            )}
+          </tbody>
+        </table>
+        <table>
+          <thead>
+            <tr><th>Budget</th><th>Tokens spent</th><th>Cost spent</th><th>Per</th><th>Starts again</th><th>Status</th></tr>
+          </thead>
+          <tbody data-testid="budgets">
+            {state.budgets.length === 0 ? (
+              <tr><td className="empty" colSpan={6}>Nothing has been spent in the current periods.</td></tr>
+            ) : (
+              state.budgets.map((b) => {
+                const spent = (b.tokenBudget !== null && b.tokens >= b.tokenBudget) || (b.costBudget !== null && b.cost >= b.costBudget);
+                return (
+                  <tr key={b.key} data-budget={b.key}>
+                    <td>{b.key}</td>
+                    <td data-testid={`budget-${b.key}-tokens`}>{ofLimit(b.tokens, b.tokenBudget)}</td>
+                    <td data-testid={`budget-${b.key}-cost`}>{b.costBudget === null && b.cost === 0 ? "—" : ofLimit(b.cost, b.costBudget)}</td>
+                    <td>{b.per}</td>
+                    <td>
+                      <span data-testid={`budget-${b.key}-resets`}>{utc(b.resetsAt)}</span> ({inTime(b.resetsAt, now)})
+                    </td>
+                    <td>
+                      {spent ? <span className="pill">spent: calls refused until then</span> : <span className="pill calm">within budget</span>}
+                    </td>
+                  </tr>
+                );
+              })
+            )}
+          </tbody>
+        </table>
+        <p className="detail">
+          A model over its limit is passed over for the next one; with none left, or a budget spent, the call falls back (a saved answer, a
+          default).
+        </p>
       </section>
 
       <section aria-labelledby="storage">
