@@ -95,6 +95,12 @@ export interface ResultMetadata extends Record<string, any> {
    * result): the class of the error the result reports, the primary's when it failed.
    */
   errorClass?: FailureClass;
+  /** The models passed over for a shared rate limit (`limits`), in order. */
+  limited?: string[];
+  /** The key of the spent `budget` that refused the call. */
+  overBudget?: string;
+  /** `true` when the hedge (`hedge`) answered. */
+  hedged?: boolean;
 }
 
 /** How `executeWithFallback` may fall back. */
@@ -196,6 +202,14 @@ export interface FallbackOptions<T> {
    * Without it an AI SDK result's `usage` (`totalTokens`) is read.
    */
   usage?: (result: T) => number | { tokens?: number; cost?: number };
+  /**
+   * Hedging for latency: when a model has not answered (or streamed its first chunk) within
+   * `afterMs` (or its p95 answer time in this process, after 20 answers: `'p95'`), the next
+   * alternative starts too; the first to answer wins and the other's signal aborts
+   * (`metadata.hedged: true` when the hedge answered). At most `maxPerMinute` (60) extra
+   * calls a minute per process. For calls without `retry`, `timeoutMs` and `signal`.
+   */
+  hedge?: { afterMs: number | 'p95'; maxPerMinute?: number };
 }
 
 /** Another model or provider for `executeWithFallback`'s `alternatives`. */

@@ -16,6 +16,7 @@ const { channels, publish, messageOf, carrying } = require('./events')
 const { warnOnce } = require('./warnings')
 const guards = require('./guards')
 const { classOf } = require('./classify')
+const hedging = require('./hedge')
 
 // Native calls answer with promises of the addon's own realm, which are not
 // `instanceof Promise` in a `vm` context that loaded the package (Jest): a
@@ -199,6 +200,23 @@ function answers(on, errorClass) {
 }
 
 /**
+ * The model a call with `hedge` starts beside the one at `index` when that
+ * one is slow, and how long it waits: the next model not benched, unless
+ * it has shared guards or an `on` of its own (a hedge is no failure to
+ * answer); `undefined` for no hedge.
+ */
+function hedgeOf(call, models, index, remaining) {
+  if (call.hedge === undefined) return undefined
+  for (let target = index + 1; target < models.length; target++) {
+    if (remaining !== null && remaining[target] !== null) continue
+    if ((call.guards !== undefined && call.guards[target] !== undefined) || models[target].on !== undefined) return undefined
+    const afterMs = hedging.waitFor(call.hedge, models[index].name)
+    return afterMs === undefined ? undefined : { target, afterMs }
+  }
+  return undefined
+}
+
+/**
  * Runs the chain and gives `finish(ended)`, where `ended` says how it
  * ended: `{ ok: true, value, index, attempts, error? (the primary's),
  * errorClass? (its class), benched, stored }`, `{ ok: false, error,
@@ -233,13 +251,17 @@ async function runChain(call, models, settings, runModel, prime, finish) {
   let primaryClass
   let firstClass
   let lastClass
+  // What a hedge (lib/hedge.js) got from the model it called, by index.
+  let carried
   for (let index = 0; index < models.length; index++) {
     const { name, operation, on } = models[index]
-    if (on !== undefined && !answers(on, lastClass)) {
+    // Called already, as an earlier model's hedge: its outcome is this model's.
+    const hedged = carried === undefined ? undefined : carried.get(index)
+    if (hedged === undefined && on !== undefined && !answers(on, lastClass)) {
       alternativeTried(call, name, index, 'passedOver', undefined, undefined, lastClass)
       continue
     }
-    if (remaining !== null && remaining[index] !== null) {
+    if (hedged === undefined && remaining !== null && remaining[index] !== null) {
       ;(benched ??= []).push(name)
       ;(waits ??= []).push(`${name} (${Math.ceil(remaining[index] / 1000)} s)`)
       if (index > 0) alternativeTried(call, name, index, 'cooldown', undefined, remaining[index])
@@ -247,7 +269,7 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     }
     if (call.signal !== undefined && call.signal.aborted) return finish({ cancelled: true })
     // Its shared breaker, limits and the call's budget (lib/guards.js).
-    const guard = call.guards === undefined ? undefined : call.guards[index]
+    const guard = hedged !== undefined || call.guards === undefined ? undefined : call.guards[index]
     let admission
     let started
     if (guard !== undefined) {
@@ -269,14 +291,31 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     let ok
     let value
     let error
-    if (runModel === undefined) {
+    const hedge = hedged === undefined && runModel === undefined ? hedgeOf(call, models, index, remaining) : undefined
+    if (hedged !== undefined) {
+      ;({ ok, value, error } = hedged)
+    } else if (hedge !== undefined) {
+      const { target, afterMs } = hedge
+      const raced = await hedging.race(models[index], models[target], afterMs, call.hedge, prime, () => alternativeTried(call, models[target].name, target, 'hedge'))
+      if (raced.second !== undefined) (carried ??= new Map()).set(target, raced.second)
+      if (raced.winner === 'second') call.hedged = true
+      if (raced.first === undefined) {
+        // Abandoned: the hedge answered first.
+        if (guard !== undefined) guards.settle(call, guard, admission, started, false, undefined)
+        continue
+      }
+      ;({ ok, value, error } = raced.first)
+    } else if (runModel === undefined) {
       try {
+        const begun = call.hedge === undefined ? 0 : Date.now()
         // Called as a plain function, as every other path calls it: not
         // as a method of the chain's own model entry.
         value = await operation()
         const primed = prime(value)
         if (primed !== value) value = await primed
         ok = true
+        // Its answer time, for `hedge: { afterMs: 'p95' }`.
+        if (call.hedge !== undefined) hedging.observe(name, Date.now() - begun)
       } catch (thrown) {
         ok = false
         error = thrown

@@ -17,6 +17,7 @@ const { plainlyPlain } = require('./plain-call')
 const { classOf } = require('./classify')
 const spans = require('./spans')
 const guards = require('./guards')
+const { checkHedge } = require('./hedge')
 
 /** Spans (lib/spans.js) where `@opentelemetry/api` resolves; read once here, so a call without pays nothing. */
 const tracing = spans.tracing
@@ -90,6 +91,7 @@ function byAlternative(call, data, attempts, answered) {
   result.metadata.alternative = name
   if (answered.benched.length > 0) result.metadata.benched = answered.benched
   if (errorClass !== undefined) result.metadata.errorClass = errorClass
+  if (call.hedged) result.metadata.hedged = true
   guardedMetadata(call, result)
   publish(channels.fallback, () => {
     const message = carrying({ type: 'alternative', operationName: call.operationName, error: messageOf(answered.error), alternative: name }, answered.error)
@@ -375,6 +377,9 @@ function checkedCall(read, payload, problem) {
     limited: undefined,
     opened: undefined,
     overBudget: undefined,
+    // `hedge` (lib/hedge.js), checked; whether a hedge answered.
+    hedge: read.hedge,
+    hedged: false,
   }
   call.streamSeen = (kind) => knownStream(call, kind)
   return call
@@ -416,6 +421,7 @@ function executeWithFallback(operation, options) {
       limits: options.limits,
       budget: options.budget,
       usage: options.usage,
+      hedge: options.hedge,
       guards: undefined,
     }
   } catch (thrown) {
@@ -447,6 +453,13 @@ function executeWithFallback(operation, options) {
       }
     } catch (thrown) {
       return Promise.reject(codedIfUnreadable(thrown))
+    }
+  }
+  if (read.hedge !== undefined) {
+    try {
+      read.hedge = checkHedge(read.hedge)
+    } catch (thrown) {
+      return Promise.reject(thrown)
     }
   }
   // Shared breakers, limits and budgets run the call as a chain (of one model, without alternatives).
