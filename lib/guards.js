@@ -185,13 +185,10 @@ function flushSoon() {
     flushing = undefined
     stored(undefined, native.guardUpdate(takePending(), null, Date.now()))
   }, 10)
-  flushing.unref()
+  // Not unref'd: a process that is done still stores its last outcomes,
+  // 10 ms later. (No process listener: one would keep a vm context that
+  // loaded the package alive.)
 }
-
-// The last outcomes of a process that is done.
-process.on('beforeExit', () => {
-  if (pending.length > 0) stored(undefined, native.guardUpdate(takePending(), null, Date.now()))
-})
 
 /** `answer` (JSON text, or a promise of it on Redis) read, its problem warned about. */
 function stored(call, answer) {
