@@ -247,3 +247,35 @@ test('bad guard options are refused with a coded error naming the option, and no
   await executeWithFallback(fake.operation, { operationName: unique('op'), service: name, defaultValue: 'd' })
   assert.equal(fake.calls, 2, 'the refused configure set no breaker')
 })
+
+test("a streamed answer's tokens are charged once the stream ends", async () => {
+  const { streamText, simulateReadableStream } = require('ai')
+  const name = unique('model')
+  const key = unique('user')
+  const model = new MockLanguageModelV2({
+    doStream: async () => ({
+      stream: simulateReadableStream({
+        chunks: [
+          { type: 'text-start', id: '1' },
+          { type: 'text-delta', id: '1', delta: 'streamed ' },
+          { type: 'text-delta', id: '1', delta: 'answer' },
+          { type: 'text-end', id: '1' },
+          { type: 'finish', finishReason: 'stop', usage: { inputTokens: 20, outputTokens: 22, totalTokens: 42 } },
+        ],
+      }),
+    }),
+  })
+  const result = await executeWithFallback(async () => streamText({ model, prompt: 'p' }), {
+    operationName: unique('op'),
+    service: name,
+    limits: { tokensPerMinute: 1_000 },
+    budget: { key, tokens: 1_000, per: 'day' },
+  })
+  let text = ''
+  for await (const chunk of result.data) text += chunk
+  assert.equal(text, 'streamed answer')
+  const deadline = Date.now() + 10_000
+  while ((getLimits()[name]?.tokens ?? 0) === 0 && Date.now() < deadline) await sleep(20)
+  assert.equal(getLimits()[name].tokens, 42)
+  assert.equal(getBudgets()[key].tokens, 42)
+})

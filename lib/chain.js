@@ -291,6 +291,7 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     let ok
     let value
     let error
+    let raw
     const hedge = hedged === undefined && runModel === undefined ? hedgeOf(call, models, index, remaining) : undefined
     if (hedged !== undefined) {
       ;({ ok, value, error } = hedged)
@@ -311,6 +312,8 @@ async function runChain(call, models, settings, runModel, prime, finish) {
         // Called as a plain function, as every other path calls it: not
         // as a method of the chain's own model entry.
         value = await operation()
+        // What the operation returned, before a stream in it is primed: its usage (lib/guards.js).
+        raw = value
         const primed = prime(value)
         if (primed !== value) value = await primed
         ok = true
@@ -328,7 +331,7 @@ async function runChain(call, models, settings, runModel, prime, finish) {
       ;({ ok, value, error } = outcome)
     }
     if (guard !== undefined) {
-      const settling = guards.settle(call, guard, admission, started, !ok, value)
+      const settling = guards.settle(call, guard, admission, started, !ok, raw ?? value)
       if (isPromise(settling)) (storing ??= []).push(settling)
     }
     if (ok) {

@@ -248,22 +248,49 @@ function release(name, lease) {
   }
 }
 
-/** What a result spent: `usage(result)` (a number is tokens), else an AI SDK result's `usage`. */
+/** `{ tokens, cost }` from what `usage` answered or a result's `usage` holds. */
+function spentOf(used, fromCallback) {
+  if (typeof used === 'number' && fromCallback) return { tokens: used, cost: 0 }
+  if (!isObject(used)) return { tokens: 0, cost: 0 }
+  if (fromCallback) return { tokens: Number(used.tokens) || 0, cost: Number(used.cost) || 0 }
+  const total = used.totalTokens ?? (used.inputTokens ?? used.promptTokens ?? 0) + (used.outputTokens ?? used.completionTokens ?? 0)
+  return { tokens: Number(total) || 0, cost: 0 }
+}
+
+const isThenable = (value) => value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
+
+/**
+ * What a result spent: `usage(result)` (a number is tokens), else an AI
+ * SDK result's `usage`; a promise of it when it is known only once a
+ * stream ends (`streamText`'s `totalUsage` or `usage`, or a `usage`
+ * callback that returns a promise).
+ */
 function usageOf(call, value) {
   try {
     if (call.usage !== undefined) {
       const used = call.usage(value)
-      if (typeof used === 'number') return { tokens: used, cost: 0 }
-      if (isObject(used)) return { tokens: Number(used.tokens) || 0, cost: Number(used.cost) || 0 }
-      return { tokens: 0, cost: 0 }
+      return isThenable(used) ? Promise.resolve(used).then((u) => spentOf(u, true)) : spentOf(used, true)
     }
-    const usage = isObject(value) ? value.usage : undefined
-    if (!isObject(usage)) return { tokens: 0, cost: 0 }
-    const total = usage.totalTokens ?? (usage.inputTokens ?? usage.promptTokens ?? 0) + (usage.outputTokens ?? usage.completionTokens ?? 0)
-    return { tokens: Number(total) || 0, cost: 0 }
+    if (!isObject(value)) return spentOf(undefined, false)
+    const later = isThenable(value.totalUsage) ? value.totalUsage : value.usage
+    return isThenable(later) ? Promise.resolve(later).then((u) => spentOf(u, false)) : spentOf(value.usage, false)
   } catch {
     return { tokens: 0, cost: 0 }
   }
+}
+
+function outcomeOf(json, lease, failed, durationMs, probe, tokens, cost) {
+  return `{"guards":${json},"lease":${JSON.stringify(lease ?? null)},"failed":${failed},"durationMs":${Math.max(0, durationMs)},"probe":${probe},"tokens":${Math.max(0, Math.floor(tokens))},"cost":${Number.isFinite(cost) && cost > 0 ? cost : 0}}`
+}
+
+/** What a streamed answer spent, known at its end: charged to the limits and the budget (not the breaker's window). */
+function chargeLater(call, guards, promised) {
+  promised.then(({ tokens, cost }) => {
+    if (!(tokens > 0 || cost > 0)) return
+    const json = JSON.stringify({ name: guards.name, limits: guards.limits, budget: guards.budget })
+    pending.push(outcomeOf(json, null, false, 0, false, tokens, cost))
+    flushSoon()
+  }, () => {})
 }
 
 /**
@@ -274,9 +301,12 @@ function usageOf(call, value) {
  */
 function settle(call, guards, admission, started, failed, value) {
   if (admission.lease != null) release(guards.name, admission.lease)
-  const { tokens, cost } = failed ? { tokens: 0, cost: 0 } : usageOf(call, value)
-  const outcome = `{"guards":${guards.json},"lease":${JSON.stringify(admission.lease ?? null)},"failed":${failed},"durationMs":${Math.max(0, Date.now() - started)},"probe":${admission.probe === true},"tokens":${Math.max(0, Math.floor(tokens))},"cost":${Number.isFinite(cost) && cost > 0 ? cost : 0}}`
-  pending.push(outcome)
+  let spent = failed ? { tokens: 0, cost: 0 } : usageOf(call, value)
+  if (isThenable(spent)) {
+    chargeLater(call, guards, spent)
+    spent = { tokens: 0, cost: 0 }
+  }
+  pending.push(outcomeOf(guards.json, admission.lease, failed, Date.now() - started, admission.probe === true, spent.tokens, spent.cost))
   if (!failed && admission.probe !== true && admission.lease == null) return flushSoon()
   let answer
   try {
