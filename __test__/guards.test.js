@@ -279,3 +279,18 @@ test("a streamed answer's tokens are charged once the stream ends", async () => 
   assert.equal(getLimits()[name].tokens, 42)
   assert.equal(getBudgets()[key].tokens, 42)
 })
+
+test("a call the caller aborts gives its concurrency slot back", async () => {
+  const name = unique('model')
+  const controller = new AbortController()
+  const options = { operationName: unique('op'), service: name, limits: { concurrency: 1 }, defaultValue: 'busy' }
+  const aborted = executeWithFallback((signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))), { ...options, signal: controller.signal })
+  await sleep(20)
+  assert.equal(getLimits()[name].concurrent, 1)
+  controller.abort(new Error('gave up'))
+  await assert.rejects(aborted, /gave up/)
+  const deadline = Date.now() + 10_000
+  while (getLimits()[name].concurrent !== 0 && Date.now() < deadline) await sleep(20)
+  assert.equal(getLimits()[name].concurrent, 0)
+  assert.equal((await executeWithFallback(async () => 'next', options)).data, 'next')
+})

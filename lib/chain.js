@@ -326,7 +326,11 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     } else {
       let outcome = runModel(models[index], index)
       if (isPromise(outcome)) outcome = await outcome
-      if (outcome.cancelled) return finish(outcome)
+      if (outcome.cancelled) {
+        // The caller gave up: its slot goes back, and no outcome counts against the model.
+        if (guard !== undefined) guards.settle(call, guard, { ...admission, probe: false }, started, false, undefined)
+        return finish(outcome)
+      }
       attempts += outcome.attempts || 0
       ;({ ok, value, error } = outcome)
     }
