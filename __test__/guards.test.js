@@ -279,3 +279,30 @@ test("a streamed answer's tokens are charged once the stream ends", async () => 
   assert.equal(getLimits()[name].tokens, 42)
   assert.equal(getBudgets()[key].tokens, 42)
 })
+
+test('usage past any count and lone surrogates never lose the outcomes stored with them', async () => {
+  const refusedKey = { key: 'user-\ud800', tokens: 5, per: 'day' }
+  await assert.rejects(
+    executeWithFallback(async () => 'x', { operationName: unique('op'), budget: refusedKey }),
+    (error) => error instanceof TypeError && error.code === 'ERR_INVALID_ARG_TYPE' && /"options\.budget\.key"/.test(error.message),
+  )
+  for (const usage of [() => ({ tokens: Infinity }), () => 1e30, () => ({ tokens: 1e300, cost: 1e308 })]) {
+    const name = unique('model')
+    const key = unique('user')
+    const options = { operationName: unique('op'), service: name, limits: { concurrency: 1 }, budget: { key, cost: Number.MAX_VALUE, per: 'day' }, defaultValue: 'refused' }
+    assert.equal((await executeWithFallback(async () => 'first', { ...options, usage })).data, 'first')
+    assert.equal(getLimits()[name].concurrent, 0, 'the slot was released')
+    assert.equal(getBudgets()[key].tokens, Number.MAX_SAFE_INTEGER, 'charged as the most a count can be')
+    assert.equal((await executeWithFallback(async () => 'second', { ...options, usage })).data, 'second')
+    assert.ok(Number.isFinite(getBudgets()[key].cost), 'a cost past any number stays a number')
+  }
+  // A model whose name holds a lone surrogate is not guarded (as it is not benched): the others' outcomes still count.
+  const odd = unique('odd-\udc00')
+  const name = unique('model')
+  const both = (operation) => executeWithFallback(operation, { operationName: unique('op'), service: odd, alternatives: [{ name, operation, limits: { concurrency: 1 } }], limits: { concurrency: 1 } })
+  assert.equal((await both(async () => 'ok')).data, 'ok')
+  assert.equal(getLimits()[name], undefined)
+  assert.equal(getLimits()[odd], undefined)
+  assert.equal((await both(down)).success, false)
+  assert.equal(getLimits()[name].concurrent, 0)
+})
