@@ -306,3 +306,17 @@ test('usage past any count and lone surrogates never lose the outcomes stored wi
   assert.equal((await both(down)).success, false)
   assert.equal(getLimits()[name].concurrent, 0)
 })
+
+test("a call the caller's signal aborts mid-flight releases its concurrency slot", async () => {
+  const name = unique('model')
+  const controller = new AbortController()
+  const options = { operationName: unique('op'), service: name, limits: { concurrency: 1 } }
+  const hung = executeWithFallback(() => new Promise(() => {}), { ...options, signal: controller.signal })
+  await sleep(20)
+  assert.equal(getLimits()[name].concurrent, 1)
+  controller.abort(new Error('stop'))
+  await assert.rejects(hung, /stop/)
+  // Released as the attempt ends (just after the call rejected); before the fix, never (renewed while the process lived).
+  while (getLimits()[name].concurrent !== 0) await sleep(5)
+  assert.equal((await executeWithFallback(async () => 'next', options)).data, 'next')
+})

@@ -326,7 +326,14 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     } else {
       let outcome = runModel(models[index], index)
       if (isPromise(outcome)) outcome = await outcome
-      if (outcome.cancelled) return finish(outcome)
+      if (outcome.cancelled) {
+        // The caller gave up on it: its slot is free again (no verdict for its breaker).
+        if (guard !== undefined) {
+          const released = guards.abandon(call, guard, admission)
+          if (isPromise(released)) await released
+        }
+        return finish(outcome)
+      }
       attempts += outcome.attempts || 0
       ;({ ok, value, error } = outcome)
     }

@@ -326,6 +326,24 @@ function settle(call, guards, admission, started, failed, value) {
   return typeof answer.then === 'function' ? answer.then(() => undefined) : undefined
 }
 
+/**
+ * A call the caller abandoned (its signal): its slot released at once,
+ * without an outcome for the breaker (a probe it held runs out as a hung
+ * one does) nor anything spent.
+ */
+function abandon(call, guards, admission) {
+  if (admission.lease == null) return undefined
+  release(guards.name, admission.lease)
+  pending.push(outcomeOf(JSON.stringify({ name: guards.name, limits: guards.limits }), admission.lease, false, 0, false, 0, 0))
+  let answer
+  try {
+    answer = stored(call, native.guardUpdate(takePending(), null, Date.now()))
+  } catch (thrown) {
+    return warnShared(call.operationName, messageOf(thrown))
+  }
+  return typeof answer.then === 'function' ? answer.then(() => undefined) : undefined
+}
+
 function admitted(guards, admission) {
   if (admission.lease != null) hold(guards.name, admission.lease)
 }
@@ -363,4 +381,4 @@ function withoutNulls(object) {
   return kept
 }
 
-module.exports = { checkBreaker, checkLimits, checkBudget, checkUsage, checkNamed, anyNamed, anyOwn, guardsOf, admit, admitted, settle, getLimits, getBudgets, sharedBreakers }
+module.exports = { checkBreaker, checkLimits, checkBudget, checkUsage, checkNamed, anyNamed, anyOwn, guardsOf, admit, admitted, settle, abandon, getLimits, getBudgets, sharedBreakers }
