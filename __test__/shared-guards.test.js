@@ -225,7 +225,8 @@ test('with the store away each process decides alone with the same settings, war
       console.log(JSON.stringify({ calls, data: answered.data, guardWarnings: warnings.filter((code) => code === 'FALLBACK_GUARDS_UNAVAILABLE').length }))
     })()`
   const { child } = require('./helpers')
-  const run = child(code)
+  // Not the SQLite run's singletons' file (its variable would refuse the redisUrl: ALREADY_IN_USE).
+  const run = child(code, { FALLBACK_MECHANISMS_DB: undefined })
   children.add(run.proc)
   const out = JSON.parse((await run.done).trim().split('\n').pop())
   assert.equal(out.calls, 3, 'the local breaker opened after 3 failures')
