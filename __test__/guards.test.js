@@ -320,3 +320,18 @@ test("a call the caller's signal aborts mid-flight releases its concurrency slot
   while (getLimits()[name].concurrent !== 0) await sleep(5)
   assert.equal((await executeWithFallback(async () => 'next', options)).data, 'next')
 })
+
+test("a probe abandoned for a hedge's answer does not close its breaker", async () => {
+  const service = unique('svc')
+  const fake = provider()
+  fake.failing = true
+  const options = { operationName: unique('op'), service, breaker, defaultValue: 'safe' }
+  for (let i = 0; i < 4; i++) await executeWithFallback(fake.operation, options)
+  assert.equal(getCircuitBreakerStatus()[service].state, 'open')
+  await sleep(350)
+  const hung = () => new Promise(() => {})
+  const hedged = await executeWithFallback(hung, { ...options, hedge: { afterMs: 10 }, alternatives: [{ name: unique('fast'), operation: async () => 'hedge' }] })
+  assert.equal(hedged.data, 'hedge')
+  assert.equal(hedged.metadata.hedged, true)
+  assert.notEqual(getCircuitBreakerStatus()[service].state, 'closed', 'the probe never answered')
+})

@@ -301,8 +301,12 @@ async function runChain(call, models, settings, runModel, prime, finish) {
       if (raced.second !== undefined) (carried ??= new Map()).set(target, raced.second)
       if (raced.winner === 'second') call.hedged = true
       if (raced.first === undefined) {
-        // Abandoned: the hedge answered first.
-        if (guard !== undefined) guards.settle(call, guard, admission, started, false, undefined)
+        // Abandoned: the hedge answered first. A probe that never answered
+        // is no verdict (it runs out as a hung one does): its slot is freed.
+        if (guard !== undefined) {
+          if (admission.probe === true) guards.abandon(call, guard, admission)
+          else guards.settle(call, guard, admission, started, false, undefined)
+        }
         continue
       }
       ;({ ok, value, error } = raced.first)
