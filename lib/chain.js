@@ -301,8 +301,12 @@ async function runChain(call, models, settings, runModel, prime, finish) {
       if (raced.second !== undefined) (carried ??= new Map()).set(target, raced.second)
       if (raced.winner === 'second') call.hedged = true
       if (raced.first === undefined) {
-        // Abandoned: the hedge answered first.
-        if (guard !== undefined) guards.settle(call, guard, admission, started, false, undefined)
+        // Abandoned: the hedge answered first. A probe that never answered
+        // is no verdict (it runs out as a hung one does): its slot is freed.
+        if (guard !== undefined) {
+          if (admission.probe === true) guards.abandon(call, guard, admission)
+          else guards.settle(call, guard, admission, started, false, undefined)
+        }
         continue
       }
       ;({ ok, value, error } = raced.first)
@@ -327,8 +331,11 @@ async function runChain(call, models, settings, runModel, prime, finish) {
       let outcome = runModel(models[index], index)
       if (isPromise(outcome)) outcome = await outcome
       if (outcome.cancelled) {
-        // The caller gave up: its slot goes back, and no outcome counts against the model.
-        if (guard !== undefined) guards.settle(call, guard, { ...admission, probe: false }, started, false, undefined)
+        // The caller gave up on it: its slot is free again (no verdict for its breaker).
+        if (guard !== undefined) {
+          const released = guards.abandon(call, guard, admission)
+          if (isPromise(released)) await released
+        }
         return finish(outcome)
       }
       attempts += outcome.attempts || 0

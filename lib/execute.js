@@ -500,12 +500,12 @@ function guardedModels(read, alternatives) {
   const budget = guards.checkBudget(read.budget, 'options.budget')
   guards.checkUsage(read.usage)
   if (typeof read.operationName !== 'string') return undefined
-  const models = [guards.guardsOf(read.service ?? read.operationName, breaker, limits, budget)]
+  const models = [guards.guardsOf(read.service ?? read.operationName, breaker, limits, budget, read.operationName)]
   if (Array.isArray(alternatives)) {
     alternatives.forEach((model, i) => {
       const own = model !== null && typeof model === 'object' ? model : {}
       const path = `options.alternatives[${i}]`
-      models.push(guards.guardsOf(own.name, guards.checkBreaker(own.breaker, `${path}.breaker`), guards.checkLimits(own.limits, `${path}.limits`), budget))
+      models.push(guards.guardsOf(own.name, guards.checkBreaker(own.breaker, `${path}.breaker`), guards.checkLimits(own.limits, `${path}.limits`), budget, read.operationName))
     })
   }
   return models.some((model) => model !== undefined) ? models : undefined

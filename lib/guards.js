@@ -92,7 +92,8 @@ function checkBudget(value, path) {
   if (value === undefined || value === null) return undefined
   if (!isObject(value)) throw typeError(path, 'of type object', value)
   const { key, per } = value
-  if (typeof key !== 'string' || key === '') throw typeError(`${path}.key`, 'a non-empty string', key)
+  // A lone surrogate would not survive the trip to the store as JSON.
+  if (typeof key !== 'string' || key === '' || !key.isWellFormed()) throw typeError(`${path}.key`, 'a non-empty well-formed string', key)
   if (!PERIODS.includes(per)) throw typeError(`${path}.per`, "one of 'minute', 'hour', 'day' or 'month'", per)
   const tokens = whole(value.tokens, `${path}.tokens`, 0, true)
   let cost = value.cost
@@ -147,10 +148,15 @@ function anyOwn(alternatives) {
  * One model's guards: its breaker and limits (its own, else configured by
  * name), and for the first model the call's budget; `undefined` when none.
  */
-function guardsOf(name, breaker, limits, budget) {
+function guardsOf(name, breaker, limits, budget, operationName) {
   const b = breaker ?? named.breakers.get(name)
   const l = limits ?? named.limits.get(name)
   if (b === undefined && l === undefined && budget === undefined) return undefined
+  if (typeof name === 'string' && !name.isWellFormed()) {
+    // Not as JSON to the store (nor replaced: names would share guards), as a lone surrogate is not benched (lib/chain.js).
+    warnShared(operationName, 'a model name holds a lone surrogate (its breaker, limits and budget are not applied)')
+    return undefined
+  }
   return { name, breaker: b, limits: l, budget, json: JSON.stringify({ name, breaker: b, limits: l, budget }) }
 }
 
@@ -279,8 +285,11 @@ function usageOf(call, value) {
   }
 }
 
+/** A count the store reads (a whole number of at most 2^53 - 1; Infinity is the most): never text that is not JSON, which would lose every outcome sent with it. */
+const count = (n) => (n > 0 ? Math.min(Math.floor(n), Number.MAX_SAFE_INTEGER) : 0)
+
 function outcomeOf(json, lease, failed, durationMs, probe, tokens, cost) {
-  return `{"guards":${json},"lease":${JSON.stringify(lease ?? null)},"failed":${failed},"durationMs":${Math.max(0, durationMs)},"probe":${probe},"tokens":${Math.max(0, Math.floor(tokens))},"cost":${Number.isFinite(cost) && cost > 0 ? cost : 0}}`
+  return `{"guards":${json},"lease":${JSON.stringify(lease ?? null)},"failed":${failed},"durationMs":${count(durationMs)},"probe":${probe},"tokens":${count(tokens)},"cost":${Number.isFinite(cost) && cost > 0 ? cost : 0}}`
 }
 
 /** What a streamed answer spent, known at its end: charged to the limits and the budget (not the breaker's window). */
@@ -308,6 +317,24 @@ function settle(call, guards, admission, started, failed, value) {
   }
   pending.push(outcomeOf(guards.json, admission.lease, failed, Date.now() - started, admission.probe === true, spent.tokens, spent.cost))
   if (!failed && admission.probe !== true && admission.lease == null) return flushSoon()
+  let answer
+  try {
+    answer = stored(call, native.guardUpdate(takePending(), null, Date.now()))
+  } catch (thrown) {
+    return warnShared(call.operationName, messageOf(thrown))
+  }
+  return typeof answer.then === 'function' ? answer.then(() => undefined) : undefined
+}
+
+/**
+ * A call the caller abandoned (its signal): its slot released at once,
+ * without an outcome for the breaker (a probe it held runs out as a hung
+ * one does) nor anything spent.
+ */
+function abandon(call, guards, admission) {
+  if (admission.lease == null) return undefined
+  release(guards.name, admission.lease)
+  pending.push(outcomeOf(JSON.stringify({ name: guards.name, limits: guards.limits }), admission.lease, false, 0, false, 0, 0))
   let answer
   try {
     answer = stored(call, native.guardUpdate(takePending(), null, Date.now()))
@@ -354,4 +381,4 @@ function withoutNulls(object) {
   return kept
 }
 
-module.exports = { checkBreaker, checkLimits, checkBudget, checkUsage, checkNamed, anyNamed, anyOwn, guardsOf, admit, admitted, settle, getLimits, getBudgets, sharedBreakers }
+module.exports = { checkBreaker, checkLimits, checkBudget, checkUsage, checkNamed, anyNamed, anyOwn, guardsOf, admit, admitted, settle, abandon, getLimits, getBudgets, sharedBreakers }

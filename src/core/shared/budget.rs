@@ -149,7 +149,9 @@ pub fn charge(
   let mut record = current(record, limits, now);
   record.tokens = record.tokens.saturating_add(tokens);
   if cost.is_finite() && cost > 0.0 {
-    record.cost += cost;
+    // At most the largest number: an infinite one would be written as
+    // null, and the record then read as damaged (so as nothing spent).
+    record.cost = (record.cost + cost).min(f64::MAX);
   }
   record
 }

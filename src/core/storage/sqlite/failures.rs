@@ -351,14 +351,15 @@ impl FailureStore for SqliteFailures {
   fn update_records(&mut self, keys: &[Key], change: &mut Change, now: u64) -> StorageResult<()> {
     self.db.write(|tx| {
       let mut select = tx.prepare_cached(
-        "SELECT state FROM shared_records WHERE kind = ?1 AND name = ?2 AND expires_at > ?3",
+        "SELECT name, state FROM shared_records WHERE kind = ?1 AND name = ?2 AND expires_at > ?3",
       )?;
       let held = keys
         .iter()
         .map(|key| {
           select
-            .query_row(params![key.kind.tag(), key.name, int(now)], |row| row.get(0))
+            .query_row(params![key.kind.tag(), key.name, int(now)], text_of)
             .optional()
+            .map(Option::flatten)
         })
         .collect::<rusqlite::Result<Vec<Option<String>>>>()?;
       let mut upsert = tx.prepare_cached(
@@ -386,8 +387,13 @@ impl FailureStore for SqliteFailures {
         "SELECT name, state FROM shared_records WHERE kind = ?1 AND expires_at > ?2 ORDER BY name",
       )?
       .query_map(params![kind.tag(), int(now)], |row| {
-        Ok((row.get(0)?, row.get(1)?))
+        Ok(text_of(row)?.map(|state| (row.get(0), state)))
       })?
+      .filter_map(|listed| match listed {
+        Ok(Some((name, state))) => Some(name.map(|name| (name, state))),
+        Ok(None) => None,
+        Err(error) => Some(Err(error)),
+      })
       .collect()
     })
   }
@@ -403,6 +409,13 @@ impl FailureStore for SqliteFailures {
   fn location(&self) -> Location<'_> {
     Location::File(self.db.path())
   }
+}
+
+/// A record's state (column 1), `None` when it is not text (damaged by a hand other
+/// than this library's): taken as no record and written over, as a text
+/// that is not a record is, not an error of every later update.
+fn text_of(row: &Row) -> rusqlite::Result<Option<String>> {
+  Ok(row.get_ref(1)?.as_str().ok().map(str::to_owned))
 }
 
 #[cfg(test)]
@@ -421,6 +434,46 @@ mod tests {
       let path = dir.join(format!("{n}.db"));
       Box::new(SqliteFailures::open(&path, Durability::Normal, config).unwrap())
     });
+  }
+
+  #[test]
+  fn a_record_that_is_not_text_is_taken_as_none() {
+    use crate::core::shared::records::Write;
+    let path = test_dir("damaged-records").join("s.db");
+    let open =
+      || SqliteFailures::open(&path, Durability::Normal, FailureConfig::default()).unwrap();
+    let keys = [Key::new(Kind::Breaker, "m"), Key::new(Kind::Limit, "m")];
+    let write = |text: &str| {
+      Some(Write {
+        text: text.into(),
+        expires_at: u64::from(u32::MAX),
+      })
+    };
+    open()
+      .update_records(&keys, &mut |_| vec![write("{}"), write("{}")], 0)
+      .unwrap();
+    let damage = rusqlite::Connection::open(&path).unwrap();
+    damage
+      .execute_batch(
+        "UPDATE shared_records SET state = x'7b7d' WHERE kind = 'b'; \
+         UPDATE shared_records SET state = x'fffe00' WHERE kind = 'l';",
+      )
+      .unwrap();
+    drop(damage);
+    let mut store = open();
+    assert!(store.records(Kind::Limit, 1).unwrap().is_empty());
+    store
+      .update_records(
+        &keys,
+        &mut |held| {
+          assert_eq!(held, [None, None]);
+          vec![write("{\"a\":1}"), None]
+        },
+        1,
+      )
+      .unwrap();
+    let listed = store.records(Kind::Breaker, 1).unwrap();
+    assert_eq!(listed, [("m".to_string(), "{\"a\":1}".to_string())]);
   }
 
   #[test]
