@@ -203,6 +203,26 @@ test(`four processes share tokensPerMinute with usage read from AI SDK results, 
   assert.equal(Math.max(...results.map((one) => one.tokens)), total * 10, 'getLimits() counts every process')
 })
 
+test(`four processes with eight calls in flight each: every call and every token is counted, on ${where}`, async () => {
+  const model = `contended-${process.pid}`
+  const key = `contended-user-${process.pid}`
+  const busy = `
+    const options = { service: '${model}', limits: { requestsPerMinute: 1000000 }, budget: { key: '${key}', tokens: 1000000, per: 'day' }, usage: () => 1 }
+    let answered = 0
+    for (let round = 0; round < 6; round++) {
+      const results = await Promise.all(Array.from({ length: 8 }, () => exec(async () => { calls.n++; await sleep(1); return 'ok' }, options)))
+      answered += results.filter((result) => result.data === 'ok').length
+    }
+    await sleep(50)
+    report({ calls: calls.n, answered })`
+  const apps = await together(busy, busy, busy, busy)
+  const results = await Promise.all(apps.map((one) => one.result()))
+  const calls = results.reduce((sum, one) => sum + one.calls, 0)
+  assert.equal(calls, 4 * 6 * 8, 'no call was turned away')
+  const [reader] = await together(`report({ requests: fm.getLimits()['${model}'].requests, tokens: fm.getBudgets()['${key}'].tokens })`)
+  assert.deepEqual(await reader.result(), { requests: calls, tokens: calls }, 'every request and every token counted once')
+})
+
 test('with the store away each process decides alone with the same settings, warned once', async () => {
   const net = require('node:net')
   const port = await new Promise((resolve) => {

@@ -16,8 +16,11 @@ use super::link::RedisLink;
 use crate::core::shared::records::{Change, Key, Kind};
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 
-/// Tries of one update before it gives up (other instances kept winning).
-const MAX_TRIES: usize = 16;
+/// Tries of one update before it gives up (other instances kept winning);
+/// after the first few, each waits a little, at random, so that
+/// instances that keep colliding spread out.
+const MAX_TRIES: usize = 64;
+const TRIES_BEFORE_WAITING: usize = 4;
 /// Records remembered at most; past it, all are forgotten (the next update
 /// of each costs a round trip more).
 const MAX_SEEN: usize = 10_000;
@@ -28,6 +31,10 @@ pub struct RedisRecords {
   keys: Arc<[String]>,
   /// What each record held when last seen here (`None`: nothing).
   seen: Arc<Mutex<HashMap<Key, Option<String>>>>,
+  /// One update at a time from this process: its own calls never race
+  /// each other for a record (each would expect what the other is about
+  /// to change), so a swap loses only to another instance.
+  one_at_a_time: Arc<Mutex<()>>,
 }
 
 impl RedisRecords {
@@ -36,15 +43,21 @@ impl RedisRecords {
       keys: commands::keys(&link.key("g:"), &RECORD_KEYS).into(),
       link,
       seen: Arc::default(),
+      one_at_a_time: Arc::default(),
     }
   }
 
   pub fn update(&self, keys: &[Key], change: &mut Change, now: u64) -> StorageResult<()> {
+    let _turn = self.one_at_a_time.lock();
     let mut known: Vec<Option<Option<String>>> = {
       let seen = self.seen.lock();
       keys.iter().map(|key| seen.get(key).cloned()).collect()
     };
-    for _ in 0..MAX_TRIES {
+    for tried in 0..MAX_TRIES {
+      if tried >= TRIES_BEFORE_WAITING {
+        let most = (tried - TRIES_BEFORE_WAITING + 1).min(20) as u64 * 250;
+        std::thread::sleep(std::time::Duration::from_micros(jitter(most)));
+      }
       let held: Option<Vec<Option<String>>> = known.iter().cloned().collect();
       let writes = match &held {
         Some(held) => change(held),
@@ -141,6 +154,13 @@ impl RedisRecords {
     all.sort();
     Ok(all)
   }
+}
+
+/// A wait of up to `most` µs, at random.
+fn jitter(most: u64) -> u64 {
+  let random =
+    std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), most);
+  random % most.max(1)
 }
 
 fn unreadable() -> StorageError {
