@@ -61,13 +61,22 @@ test('every shipped target has a platform package directory naming os, cpu and l
 test('the platform package comes first, then the file beside the package', () => {
   const addon = { from: 'package' }
   const { load, asked } = fakeRequire({ 'fallback-mechanisms-linux-arm64-gnu': addon })
-  assert.equal(loadNative({ platform: 'linux-arm64-gnu', dir: '/pkg', load, bundled: null }), addon)
+  assert.equal(loadNative({ platform: 'linux-arm64-gnu', dir: '/pkg', load, bundled: null, chosen: null }), addon)
   assert.deepEqual(asked, ['fallback-mechanisms-linux-arm64-gnu'])
 
   const file = path.join('/pkg', 'fallback-mechanisms.linux-arm64-gnu.node')
   const local = fakeRequire({ [file]: { from: 'file' } })
-  assert.deepEqual(loadNative({ platform: 'linux-arm64-gnu', dir: '/pkg', load: local.load, bundled: null }), { from: 'file' })
+  assert.deepEqual(loadNative({ platform: 'linux-arm64-gnu', dir: '/pkg', load: local.load, bundled: null, chosen: null }), { from: 'file' })
   assert.deepEqual(local.asked, ['fallback-mechanisms-linux-arm64-gnu', file])
+})
+
+test('FALLBACK_MECHANISMS_NATIVE names the binary outright: that one or an error', () => {
+  const { load, asked } = fakeRequire({ '/builds/x.node': { from: 'chosen' } })
+  assert.deepEqual(loadNative({ platform: 'linux-x64-gnu', load, bundled: null, chosen: '/builds/x.node' }), { from: 'chosen' })
+  assert.deepEqual(asked, ['/builds/x.node'])
+  assert.throws(() => loadNative({ platform: 'linux-x64-gnu', load, bundled: null, chosen: '/builds/none.node' }), {
+    message: 'fallback-mechanisms: FALLBACK_MECHANISMS_NATIVE names /builds/none.node, which does not exist.',
+  })
 })
 
 test('on Windows a source build with the MSVC toolchain is found too', () => {
@@ -76,7 +85,7 @@ test('on Windows a source build with the MSVC toolchain is found too', () => {
 
 test('nothing fits: one sentence naming the platform, its package and the fix', () => {
   const { load } = fakeRequire()
-  assert.throws(() => loadNative({ platform: 'linux-arm64-musl', dir: '/pkg', load, bundled: null }), {
+  assert.throws(() => loadNative({ platform: 'linux-arm64-musl', dir: '/pkg', load, bundled: null, chosen: null }), {
     message:
       'fallback-mechanisms has no native binary for linux-arm64-musl: install its optional dependency fallback-mechanisms-linux-arm64-musl ' +
       '(npm skips it with --omit=optional or --no-optional), or reinstall with a Rust toolchain present (https://rustup.rs) to build one from source.',
@@ -86,7 +95,7 @@ test('nothing fits: one sentence naming the platform, its package and the fix', 
 test('an unknown platform gets the sentence too, not a crash', () => {
   for (const platform of ['freebsd-x64', 'linux-riscv64-gnu', 'undefined-undefined']) {
     const { load } = fakeRequire()
-    assert.throws(() => loadNative({ platform, dir: '/pkg', load, bundled: null }), {
+    assert.throws(() => loadNative({ platform, dir: '/pkg', load, bundled: null, chosen: null }), {
       message: `fallback-mechanisms has no prebuilt native binary for ${platform}: reinstall it with a Rust toolchain present (https://rustup.rs) to build one from source.`,
     })
   }
@@ -95,7 +104,7 @@ test('an unknown platform gets the sentence too, not a crash', () => {
 test('a binary that is there but does not load is named, with its error', () => {
   const broken = Object.assign(new Error('GLIBC_2.38 not found'), { code: 'ERR_DLOPEN_FAILED' })
   const { load } = fakeRequire({ 'fallback-mechanisms-linux-x64-gnu': broken })
-  assert.throws(() => loadNative({ platform: 'linux-x64-gnu', dir: '/pkg', load, bundled: null }), (error) => {
+  assert.throws(() => loadNative({ platform: 'linux-x64-gnu', dir: '/pkg', load, bundled: null, chosen: null }), (error) => {
     assert.equal(
       error.message,
       'fallback-mechanisms found a native binary for linux-x64-gnu (fallback-mechanisms-linux-x64-gnu) but cannot load it: GLIBC_2.38 not found',
@@ -119,7 +128,7 @@ test('bundled: a loader outside the package says serverExternalPackages', () => 
     assert.match(sentence, /^fallback-mechanisms was bundled \(its loader runs from .*\), and a native addon must be loaded from node_modules: add 'fallback-mechanisms' to serverExternalPackages in next\.config \(or mark it external in your bundler\)\.$/)
   }
   const { load, asked } = fakeRequire()
-  assert.throws(() => loadNative({ platform: 'linux-x64-gnu', load, bundled: 'bundled sentence' }), { message: 'bundled sentence' })
+  assert.throws(() => loadNative({ platform: 'linux-x64-gnu', load, bundled: 'bundled sentence', chosen: null }), { message: 'bundled sentence' })
   assert.deepEqual(asked, [], 'looks for no binary')
 })
 

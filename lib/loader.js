@@ -43,12 +43,12 @@ function loadNative({
   dir = path.join(__dirname, '..'),
   load = require,
   bundled = bundledAt(__filename),
+  chosen = process.env.FALLBACK_MECHANISMS_NATIVE,
 } = {}) {
   if (bundled) throw new Error(bundled)
-  const attempts = [
-    packageName(platform),
-    ...localFiles(platform).map((file) => path.join(dir, file)),
-  ]
+  // A binary named outright (npm run test:platforms runs the suite on
+  // each platform's build this way): that one, or an error.
+  const attempts = chosen ? [chosen] : [packageName(platform), ...localFiles(platform).map((file) => path.join(dir, file))]
   let failure = null
   for (const id of attempts) {
     try {
@@ -63,7 +63,7 @@ function loadNative({
       { cause: failure.error },
     )
   }
-  throw new Error(missingSentence(platform))
+  throw new Error(chosen ? `fallback-mechanisms: FALLBACK_MECHANISMS_NATIVE names ${chosen}, which does not exist.` : missingSentence(platform))
 }
 
 module.exports = { loadNative, missingSentence }
