@@ -9,6 +9,7 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
+const { withoutBetterSqlite } = require('./helpers')
 
 const PACKAGE = path.join(__dirname, '..')
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fallback-processes-'))
@@ -113,7 +114,7 @@ test('opening a file never applies bounds nobody asked for; bounds asked for bec
   assert.equal(after, 100, 'the asked-for bound is the file\'s')
 })
 
-test('another process holding the write lock: a call on the JavaScript thread waits busyTimeoutMs, then STORAGE_BUSY', async () => {
+test('another process holding the write lock: a call on the JavaScript thread waits busyTimeoutMs, then STORAGE_BUSY', { skip: withoutBetterSqlite }, async () => {
   const file = freshFile('busy')
   const { BackgroundJobQueue } = lib()
   const queue = new BackgroundJobQueue({ storagePath: file })

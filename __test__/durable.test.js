@@ -13,7 +13,7 @@ const path = require('node:path')
 const Database = require('better-sqlite3')
 
 const { AIResponseCache, BackgroundJobQueue, IntegrationFailureManager } = require('..')
-const { assertThrowsCoded, sleep } = require('./helpers')
+const { assertThrowsCoded, sleep, withoutBetterSqlite } = require('./helpers')
 
 const PACKAGE = path.join(__dirname, '..')
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fallback-durable-'))
@@ -287,7 +287,7 @@ test('configure({ storagePath }) before first use moves the singletons; after it
   assert.equal(fs.existsSync(other), false, 'nothing was created')
 })
 
-test('bad files are a clear Error with a code, never a crash and never memory instead', () => {
+test('bad files are a clear Error with a code, never a crash and never memory instead', { skip: withoutBetterSqlite }, () => {
   const notDir = freshFile('plain')
   fs.writeFileSync(notDir, 'a file, not a directory')
   const garbage = freshFile('garbage')
@@ -329,7 +329,7 @@ test('bad files are a clear Error with a code, never a crash and never memory in
   assert.equal(fs.readFileSync(garbage, 'utf8').slice(0, 22), 'this is not a database', 'the file is left alone')
 })
 
-test('a refused file is left exactly as it was', () => {
+test('a refused file is left exactly as it was', { skip: withoutBetterSqlite }, () => {
   const foreign = freshFile('untouched-foreign')
   const other = new Database(foreign)
   other.exec('CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES (1)')
@@ -348,7 +348,7 @@ test('a refused file is left exactly as it was', () => {
   }
 })
 
-test('a file missing its tables is STORAGE_CORRUPT when opened, not at first use', () => {
+test('a file missing its tables is STORAGE_CORRUPT when opened, not at first use', { skip: withoutBetterSqlite }, () => {
   const file = freshFile('damaged')
   new BackgroundJobQueue({ storagePath: file }).enqueue(job())
   const raw = new Database(file)
@@ -366,7 +366,7 @@ test('a file deleted while in use refuses further changes instead of losing them
   assertThrowsCoded(assert, () => queue.getAll(), Error, 'STORAGE_UNAVAILABLE', /deleted or replaced/)
 })
 
-test('reads do not wait for another connection holding the write lock', () => {
+test('reads do not wait for another connection holding the write lock', { skip: withoutBetterSqlite }, () => {
   const file = freshFile('locked')
   const cache = new AIResponseCache({ storagePath: file, maxEntries: 100 })
   for (let i = 0; i < 40; i++) cache.set(`p${i}`, { i }, 'm')
@@ -448,7 +448,7 @@ test('instances on one file share it; an instance without a file does not', () =
   assert.equal(a.get('p', 'm'), null)
 })
 
-test('bounds hold in the file: entries, bytes, per-service history; expired entries are reclaimed', (t) => {
+test('bounds hold in the file: entries, bytes, per-service history; expired entries are reclaimed', { skip: withoutBetterSqlite }, (t) => {
   const file = freshFile('bounds')
   const cache = new AIResponseCache({ storagePath: file, maxEntries: 3, maxBytes: 1_000 })
   for (const key of ['a', 'b', 'c']) cache.set(key, key, 'm')

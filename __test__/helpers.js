@@ -132,4 +132,21 @@ function enqueuer(options, rounds) {
     })()`)
 }
 
-module.exports = { MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript, child, until, enqueuer }
+/**
+ * Why the tests that reach a SQLite file from outside through better-sqlite3
+ * (a dev dependency) cannot run in this process, or undefined where they
+ * can. Its native build is the one `npm ci` installed for the build machine
+ * (linux-x64-gnu); the emulated runs of npm run test:platforms (arm64 under
+ * qemu, musl, Windows under wine) cannot load it.
+ */
+const withoutBetterSqlite = (() => {
+  try {
+    new (require('better-sqlite3'))(':memory:').close()
+    return undefined
+  } catch (error) {
+    const { platformName } = require('../scripts/platform.js')
+    return `better-sqlite3, a dev dependency built for the machine that ran npm ci, does not load on ${platformName()} (${String(error.message).split('\n')[0]})`
+  }
+})()
+
+module.exports = { withoutBetterSqlite, MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript, child, until, enqueuer }
