@@ -361,6 +361,13 @@ test('a file deleted while in use refuses further changes instead of losing them
   const file = freshFile('deleted')
   const queue = new BackgroundJobQueue({ storagePath: file })
   queue.enqueue(job())
+  if (process.platform === 'win32') {
+    // Windows refuses to delete a file SQLite holds open: nothing is lost that way.
+    assert.throws(() => fs.rmSync(file), { code: /^(EBUSY|EPERM)$/ })
+    queue.enqueue(job())
+    assert.equal(queue.getAll().length, 2)
+    return
+  }
   for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${file}${suffix}`, { force: true })
   assertThrowsCoded(assert, () => queue.enqueue(job()), Error, 'STORAGE_UNAVAILABLE', /deleted or replaced/)
   assertThrowsCoded(assert, () => queue.getAll(), Error, 'STORAGE_UNAVAILABLE', /deleted or replaced/)

@@ -16,7 +16,7 @@ const { root } = require('./manifest')
 const CACHE = path.join(root, '.platforms')
 const ZIG = '0.17.1'
 const CARGO_ZIGBUILD = '0.24.1'
-const NODE = '22.23.5'
+const NODE = '22.23.3'
 const NODE_MUSL = '22.20.0'
 
 function run(command, args, options = {}) {

@@ -48,7 +48,11 @@ function setUp() {
 
 /** Stops this prefix's wineserver (and with it anything wine still runs there). */
 function stopServer() {
-  run('wineserver', ['-k'], { env: wineEnv(), stdio: 'ignore' })
+  try {
+    run('wineserver', ['-k'], { env: wineEnv(), stdio: 'ignore' })
+  } catch {
+    // none was running (wineserver -k then exits 1)
+  }
 }
 
 function wineRuntime() {
@@ -65,11 +69,7 @@ function wineRuntime() {
       try {
         return fn()
       } finally {
-        try {
-          stopServer()
-        } catch {
-          // none running
-        }
+        stopServer()
       }
     },
   }
