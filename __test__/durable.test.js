@@ -13,7 +13,7 @@ const path = require('node:path')
 const Database = require('better-sqlite3')
 
 const { AIResponseCache, BackgroundJobQueue, IntegrationFailureManager } = require('..')
-const { assertThrowsCoded, sleep, withoutBetterSqlite } = require('./helpers')
+const { assertThrowsCoded, sleep, slowdown, withoutBetterSqlite } = require('./helpers')
 
 const PACKAGE = path.join(__dirname, '..')
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fallback-durable-'))
@@ -71,8 +71,8 @@ test('state written by a process killed with SIGKILL is there after a restart; T
     const opts = { storagePath: ${JSON.stringify(file)} }
     const cache = new lib.AIResponseCache(opts)
     cache.set('long prompt', { answer: 42 }, 'gpt', 60_000)
-    cache.set('short prompt', 'soon gone', 'gpt', 300)
-    const failures = new lib.IntegrationFailureManager({ ...opts, windowMs: 1_000 })
+    cache.set('short prompt', 'soon gone', 'gpt', ${300 * slowdown})
+    const failures = new lib.IntegrationFailureManager({ ...opts, windowMs: ${1_000 * slowdown} })
     for (let i = 0; i < 3; i++) failures.recordFailure('crm', 'sync', 'timeout ' + i, 'crm is down')
     const queue = new lib.BackgroundJobQueue(opts)
     const ids = [queue.enqueue(${JSON.stringify(job())}), queue.enqueue(${JSON.stringify(job({ priority: 'high' }))})]
@@ -86,7 +86,7 @@ test('state written by a process killed with SIGKILL is there after a restart; T
   const cache = new AIResponseCache({ storagePath: file })
   assert.deepEqual(cache.get('long prompt', 'gpt').response, { answer: 42 })
   assert.equal(cache.get('short prompt', 'gpt').response, 'soon gone')
-  const failures = new IntegrationFailureManager({ storagePath: file, windowMs: 1_000 })
+  const failures = new IntegrationFailureManager({ storagePath: file, windowMs: 1_000 * slowdown })
   assert.deepEqual(failures.getFailures('crm').map((f) => f.error), ['timeout 0', 'timeout 1', 'timeout 2'])
   assert.equal(failures.shouldSkipService('crm'), true)
   const queue = new BackgroundJobQueue({ storagePath: file })
@@ -96,7 +96,7 @@ test('state written by a process killed with SIGKILL is there after a restart; T
   ])
   assert.deepEqual(queue.getAll()[0].payload, { n: 1 })
 
-  await sleep(1_100)
+  await sleep(1_100 * slowdown)
   assert.equal(cache.get('short prompt', 'gpt'), null, 'the 300 ms TTL ran out')
   assert.ok(cache.get('long prompt', 'gpt'))
   assert.equal(failures.shouldSkipService('crm'), false, 'the 1 s window has passed')
@@ -138,7 +138,7 @@ test('crash test: what enqueue, complete, fail, set and recordFailure did before
   for (let round = 0; round < 25; round++) {
     const { child, ended } = startChild(code)
     await new Promise((resolve) => child.stdout.once('data', resolve))
-    await sleep(5 + Math.random() * 60)
+    await sleep((5 + Math.random() * 60) * slowdown)
     child.kill('SIGKILL')
     const { lines, signal } = await ended
     assert.equal(signal, 'SIGKILL')

@@ -149,4 +149,11 @@ const withoutBetterSqlite = (() => {
   }
 })()
 
-module.exports = { withoutBetterSqlite, MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript, child, until, enqueuer }
+/**
+ * How many times slower than native this process runs: 1, or what npm run
+ * test:platforms sets under emulation (qemu, wine). Tests that race a
+ * clock against child processes stretch their times by it.
+ */
+const slowdown = Number(process.env.FALLBACK_MECHANISMS_TEST_SLOWDOWN) || 1
+
+module.exports = { slowdown, withoutBetterSqlite, MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript, child, until, enqueuer }

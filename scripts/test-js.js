@@ -20,6 +20,10 @@ const wanted = process.argv[2] || 'all'
 const backends = wanted === 'all' ? ['memory', 'sqlite', 'redis'] : [wanted]
 const files = process.argv.slice(3)
 const root = path.join(__dirname, '..')
+// Under emulation (npm run test:platforms: qemu, wine) everything is
+// several times slower; the timeouts and the tests' own clocks stretch by
+// FALLBACK_MECHANISMS_TEST_SLOWDOWN (__test__/helpers.js reads it too).
+const slowdown = Number(process.env.FALLBACK_MECHANISMS_TEST_SLOWDOWN) || 1
 
 function preload(env, name) {
   const file = path.join(root, '__test__', 'backends', `${name}.js`)
@@ -41,7 +45,7 @@ function suiteFiles() {
 
 function runSuite(env) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--test', '--test-timeout=120000', ...(files.length ? files : suiteFiles())], { cwd: root, env, stdio: 'inherit' })
+    const child = spawn(process.execPath, ['--test', `--test-timeout=${120_000 * slowdown}`, ...(files.length ? files : suiteFiles())], { cwd: root, env, stdio: 'inherit' })
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)))
   })
 }

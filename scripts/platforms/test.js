@@ -114,7 +114,7 @@ function suite(target, rt) {
   const binary = path.join(root, 'npm', target.platform, binaryName(target))
   const result = runNode(rt, [path.join('scripts', 'test-js.js'), 'memory'], {
     cwd: root,
-    env: { FALLBACK_MECHANISMS_NATIVE: binary },
+    env: { FALLBACK_MECHANISMS_NATIVE: binary, FALLBACK_MECHANISMS_TEST_SLOWDOWN: String(rt.slowdown || 1) },
     log: `${target.platform}-suite`,
   })
   const count = (name) => Number((new RegExp(`^# ${name} (\\d+)$`, 'm').exec(result.out) || [])[1] || 0)
