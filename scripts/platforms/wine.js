@@ -64,6 +64,7 @@ function wineRuntime() {
     command: ['wine', node],
     env: { WINEPREFIX: env.WINEPREFIX, WINEDEBUG: env.WINEDEBUG, WINEARCH: env.WINEARCH },
     slowdown: 5,
+    npmOnHost: true,
     around(fn) {
       try {
         return fn()
