@@ -9,13 +9,13 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { withoutBetterSqlite } = require('./helpers')
+const { removeDir, withoutBetterSqlite } = require('./helpers')
 
 const PACKAGE = path.join(__dirname, '..')
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fallback-processes-'))
 let files = 0
 const freshFile = (name = 'state') => path.join(root, `${name}-${++files}.db`)
-test.after(() => fs.rmSync(root, { recursive: true, force: true }))
+test.after(() => removeDir(root))
 
 const children = new Set()
 test.afterEach(() => {

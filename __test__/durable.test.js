@@ -13,13 +13,13 @@ const path = require('node:path')
 const Database = require('better-sqlite3')
 
 const { AIResponseCache, BackgroundJobQueue, IntegrationFailureManager } = require('..')
-const { assertThrowsCoded, sleep, slowdown, withoutBetterSqlite } = require('./helpers')
+const { assertThrowsCoded, removeDir, sleep, slowdown, withoutBetterSqlite } = require('./helpers')
 
 const PACKAGE = path.join(__dirname, '..')
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fallback-durable-'))
 let files = 0
 const freshFile = (name = 'state') => path.join(root, `${name}-${++files}.db`)
-test.after(() => fs.rmSync(root, { recursive: true, force: true }))
+test.after(() => removeDir(root))
 
 /** The environment of a child process: no preload, no inherited store. */
 function childEnv(extra = {}) {
@@ -35,7 +35,9 @@ const childScript = (code) => `const lib = require(${JSON.stringify(PACKAGE)});\
 /** Runs `code` (with `lib` = the package) in a child process to its end. */
 function runChild(code, env = {}) {
   const run = spawnSync(process.execPath, ['-e', childScript(code)], { env: childEnv(env), encoding: 'utf8' })
-  if (run.status !== 0 && run.signal !== 'SIGKILL') {
+  // Windows has no signals: a process killed ends with exit code 1.
+  const killed = run.signal === 'SIGKILL' || (process.platform === 'win32' && run.status === 1 && !run.stderr)
+  if (run.status !== 0 && !killed) {
     throw new Error(`child failed (${run.status}): ${run.stderr}`)
   }
   return run.stdout
@@ -181,7 +183,7 @@ test('four processes dequeue from one file: every job is processed exactly once'
   for (let i = 0; i < 400; i++) ids.push(queue.enqueue(job({ payload: { i } })))
   const go = `${file}.go`
   const worker = `
-    const queue = new lib.BackgroundJobQueue({ storagePath: ${JSON.stringify(file)} })
+    const queue = new lib.BackgroundJobQueue({ storagePath: ${JSON.stringify(file)}, busyTimeoutMs: ${250 * slowdown} })
     fs.writeSync(1, 'ready\\n')
     // Start together, so the four really compete for each job.
     while (!fs.existsSync(${JSON.stringify(go)})) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)

@@ -156,4 +156,17 @@ const withoutBetterSqlite = (() => {
  */
 const slowdown = Number(process.env.FALLBACK_MECHANISMS_TEST_SLOWDOWN) || 1
 
-module.exports = { slowdown, withoutBetterSqlite, MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript, child, until, enqueuer }
+/**
+ * Removes a test file's temporary folder. On Windows a file that a live
+ * instance or the singletons still hold open cannot be deleted (EBUSY):
+ * it is left to the system's temporary-file cleanup.
+ */
+function removeDir(dir) {
+  try {
+    require('node:fs').rmSync(dir, { recursive: true, force: true })
+  } catch (error) {
+    if (process.platform !== 'win32' || !['EBUSY', 'EPERM'].includes(error.code)) throw error
+  }
+}
+
+module.exports = { removeDir, slowdown, withoutBetterSqlite, MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript, child, until, enqueuer }

@@ -119,12 +119,13 @@ test('bundled: a loader outside the package says serverExternalPackages', () => 
     if (file in manifests) return manifests[file]
     throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' })
   }
-  const inPackage = '/app/node_modules/fallback-mechanisms/lib/loader.js'
-  assert.equal(bundledAt(inPackage, read({ '/app/node_modules/fallback-mechanisms/package.json': '{"name":"fallback-mechanisms"}' })), null)
+  const inPackage = path.join('/app', 'node_modules', 'fallback-mechanisms', 'lib', 'loader.js')
+  const manifest = path.join('/app', 'node_modules', 'fallback-mechanisms', 'package.json')
+  assert.equal(bundledAt(inPackage, read({ [manifest]: '{"name":"fallback-mechanisms"}' })), null)
   // Turbopack's bundle names a path that does not exist; webpack's "/";
   // another bundler's output sits in the app, beside the app's manifest.
   for (const file of ['/ROOT/node_modules/fallback-mechanisms/lib/loader.js', '/index.js', '/app/dist/server/index.js']) {
-    const sentence = bundledAt(file, read({ '/app/dist/package.json': '{"name":"my-app"}' }))
+    const sentence = bundledAt(file, read({ [path.join('/app', 'dist', 'package.json')]: '{"name":"my-app"}' }))
     assert.match(sentence, /^fallback-mechanisms was bundled \(its loader runs from .*\), and a native addon must be loaded from node_modules: add 'fallback-mechanisms' to serverExternalPackages in next\.config \(or mark it external in your bundler\)\.$/)
   }
   const { load, asked } = fakeRequire()
