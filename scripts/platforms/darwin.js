@@ -65,7 +65,9 @@ function checkDarwin(file, target) {
   const buf = fs.readFileSync(file)
   if (buf.readUInt32LE(0) !== 0xfeedfacf) throw new Error(`${file} is not a 64-bit Mach-O file`)
   if (buf.readUInt32LE(4) !== CPU[target.cpu]) throw new Error(`${file} is not built for ${target.cpu}`)
-  const libraries = output('llvm-objdump', ['--macho', '--dylibs-used', file]).split('\n').slice(1).map((l) => l.trim().split(' ')[0])
+  // --dylibs-used lists the binary's own install name too.
+  const id = output('llvm-objdump', ['--macho', '--dylib-id', file]).split('\n')[1]
+  const libraries = output('llvm-objdump', ['--macho', '--dylibs-used', file]).split('\n').slice(1).map((l) => l.trim().split(' ')[0]).filter((lib) => lib !== id)
   const unexpected = libraries.filter((lib) => lib !== '/usr/lib/libSystem.B.dylib')
   if (unexpected.length) throw new Error(`${file} links ${unexpected.join(', ')} (only libSystem is expected)`)
   const exported = output('llvm-nm', ['--extern-only', '--defined-only', file]).split('\n')
