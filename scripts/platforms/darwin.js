@@ -6,12 +6,14 @@
 // symbol either N-API (looked up in the node process at load time) or
 // from libSystem, no other library linked, and an ad-hoc code signature
 // whose page hashes match the file (Apple silicon kills unsigned code).
-// The signature is made by zig's linker and is re-checked here after the
-// build (a strip after linking would invalidate it).
+// The signature is made by zig's linker on arm64 and by adhoc-sign.js on
+// x86_64, and is checked here after the build (a strip after linking would
+// invalidate it).
 
 const crypto = require('node:crypto')
 const fs = require('node:fs')
 const { output } = require('./tools')
+const { adhocSign } = require('./adhoc-sign')
 
 const CPU = { arm64: 0x0100000c, x64: 0x01000007 }
 const LC_CODE_SIGNATURE = 0x1d
@@ -80,7 +82,14 @@ function checkDarwin(file, target) {
   return { libraries, undefinedSymbols: undefinedSymbols.length, signature, minos: minos && minos[1] }
 }
 
+/** Signs `file` ad hoc where zig did not (x86_64), then checks it. */
 function signDarwin(file, target) {
+  const buf = fs.readFileSync(file)
+  let signed = false
+  for (let i = 0, offset = 32; i < buf.readUInt32LE(16); i++, offset += buf.readUInt32LE(offset + 4)) {
+    if (buf.readUInt32LE(offset) === LC_CODE_SIGNATURE) signed = true
+  }
+  if (!signed) adhocSign(file)
   const found = checkDarwin(file, target)
   console.log(
     `${target.platform}: Mach-O ${target.cpu}, macOS ${found.minos}+, exports napi_register_module_v1, ` +
