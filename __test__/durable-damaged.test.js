@@ -13,6 +13,7 @@ const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 
 const { AIResponseCache, BackgroundJobQueue, executeWithFallback } = require('..')
+const { withoutBetterSqlite } = require('./helpers')
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fallback-damaged-'))
 let files = 0
@@ -37,7 +38,7 @@ function damagedRows(file) {
 
 const job = (extra = {}) => ({ type: 'ai', operation: 'op', payload: { n: 1 }, userId: 'u', ...extra })
 
-test('a cached response that is not JSON: get throws STORAGE_CORRUPT naming the key, the row is set aside', () => {
+test('a cached response that is not JSON: get throws STORAGE_CORRUPT naming the key, the row is set aside', { skip: withoutBetterSqlite }, () => {
   const file = freshFile()
   const cache = new AIResponseCache({ storagePath: file })
   cache.set('bad prompt', { a: 1 }, 'm')
@@ -52,7 +53,7 @@ test('a cached response that is not JSON: get throws STORAGE_CORRUPT naming the 
   assert.deepEqual(damagedRows(file).map((r) => r.source), ['cache_entries'])
 })
 
-test('a cached response that is not JSON is a miss for executeWithFallback', async () => {
+test('a cached response that is not JSON is a miss for executeWithFallback', { skip: withoutBetterSqlite }, async () => {
   const file = freshFile()
   const cache = new AIResponseCache({ storagePath: file })
   cache.set('p', 'fine', 'm')
@@ -73,7 +74,7 @@ test('a cached response that is not JSON is a miss for executeWithFallback', asy
   assert.equal(result.data, process.env.FALLBACK_MECHANISMS_DB ? 'default' : 'fine')
 })
 
-test('jobs of an unknown type or with a non-JSON payload never block dequeue; they are set aside', () => {
+test('jobs of an unknown type or with a non-JSON payload never block dequeue; they are set aside', { skip: withoutBetterSqlite }, () => {
   const file = freshFile()
   const queue = new BackgroundJobQueue({ storagePath: file })
   const ids = [0, 1, 2, 3].map((i) => queue.enqueue(job({ payload: { i } })))
@@ -91,7 +92,7 @@ test('jobs of an unknown type or with a non-JSON payload never block dequeue; th
   assert.match(rows[1].reason, /payload is not valid JSON/)
 })
 
-test('a worker keeps processing past damaged jobs', async () => {
+test('a worker keeps processing past damaged jobs', { skip: withoutBetterSqlite }, async () => {
   const file = freshFile()
   const queue = new BackgroundJobQueue({ storagePath: file })
   const ids = []

@@ -156,4 +156,41 @@ async function published(channels, run, check = () => {}) {
   return seen
 }
 
-module.exports = { MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript, child, until, enqueuer, published }
+/**
+ * Why the tests that reach a SQLite file from outside through better-sqlite3
+ * (a dev dependency) cannot run in this process, or undefined where they
+ * can. Its native build is the one `npm ci` installed for the build machine
+ * (linux-x64-gnu); the emulated runs of npm run test:platforms (arm64 under
+ * qemu, musl, Windows under wine) cannot load it.
+ */
+const withoutBetterSqlite = (() => {
+  try {
+    new (require('better-sqlite3'))(':memory:').close()
+    return undefined
+  } catch (error) {
+    const { platformName } = require('../scripts/platform.js')
+    return `better-sqlite3, a dev dependency built for the machine that ran npm ci, does not load on ${platformName()} (${String(error.message).split('\n')[0]})`
+  }
+})()
+
+/**
+ * How many times slower than native this process runs: 1, or what npm run
+ * test:platforms sets under emulation (qemu, wine). Tests that race a
+ * clock against child processes stretch their times by it.
+ */
+const slowdown = Number(process.env.FALLBACK_MECHANISMS_TEST_SLOWDOWN) || 1
+
+/**
+ * Removes a test file's temporary folder. On Windows a file that a live
+ * instance or the singletons still hold open cannot be deleted (EBUSY):
+ * it is left to the system's temporary-file cleanup.
+ */
+function removeDir(dir) {
+  try {
+    require('node:fs').rmSync(dir, { recursive: true, force: true })
+  } catch (error) {
+    if (process.platform !== 'win32' || !['EBUSY', 'EPERM'].includes(error.code)) throw error
+  }
+}
+
+module.exports = { removeDir, slowdown, withoutBetterSqlite, MESSAGES, resetSingletons, isRecentDate, sleep, assertThrowsCoded, flaky, nodeScript, child, until, enqueuer, published }

@@ -1,14 +1,16 @@
 'use strict'
 
-// Runs when an app installs this package. The package ships a prebuilt
-// binary for linux-x64-gnu; on any other platform this builds one from the
-// shipped Rust sources when cargo is present, and otherwise stops the
-// install with a message that says what is missing and how to get it.
+// Runs when an app installs this package. The prebuilt binaries come as
+// platform packages (fallback-mechanisms-<platform>, optional dependencies
+// that npm installs where os, cpu and libc match); where none was
+// installed, this builds one from the shipped Rust sources when cargo is
+// present, and otherwise stops the install with a message that says what
+// is missing and how to get it.
 
 const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
-const { platformName, cargoArtifact } = require('./platform')
+const { platformName, packageName, cargoArtifact } = require('./platform')
 
 const root = path.join(__dirname, '..')
 const name = platformName()
@@ -16,7 +18,17 @@ const binary = path.join(root, `fallback-mechanisms.${name}.node`)
 
 // In a clone of the repository, `npm install` builds through `prepare`.
 if (fs.existsSync(path.join(root, '__test__'))) process.exit(0)
-if (fs.existsSync(binary) && !process.env.FALLBACK_MECHANISMS_BUILD_FROM_SOURCE) process.exit(0)
+
+function hasPlatformPackage() {
+  try {
+    require.resolve(`${packageName(name)}/package.json`, { paths: [root] })
+    return true
+  } catch {
+    return false
+  }
+}
+
+if (!process.env.FALLBACK_MECHANISMS_BUILD_FROM_SOURCE && (hasPlatformPackage() || fs.existsSync(binary))) process.exit(0)
 
 function hasCargo() {
   try {

@@ -7,8 +7,9 @@
 //! server (for `getStorageStatus()`).
 //!
 //! `rediss://` URLs speak TLS through rustls with the `ring` provider: the
-//! server's certificate must chain to the system's roots, or to the CA of
-//! `tls_ca` (a PEM file, `redisTlsCa`), which then replaces them.
+//! server's certificate must chain to the system's roots (on macOS, the
+//! Mozilla roots compiled in: see Cargo.toml), or to the CA of `tls_ca` (a
+//! PEM file, `redisTlsCa`), which then replaces them.
 //!
 //! The contract's synchronous methods need a blocking round trip: the
 //! request runs as a task on the runtime and the caller waits for it on a

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, FileControl, OpenFlags, Transaction, TransactionBehavior};
+#[cfg(unix)]
+use rusqlite::FileControl;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use super::errors::at;
 use super::schema;
@@ -218,11 +220,7 @@ impl Database {
   /// change would vanish with the process (or, for the `-wal`, at the next
   /// restart), so stop with an error instead.
   fn ensure_in_place(&mut self) -> StorageResult<()> {
-    let mut moved: std::os::raw::c_int = 0;
-    self
-      .connection
-      .file_control(Some("main"), FileControl::HasMoved(&mut moved))
-      .map_err(|e| at(&self.path, e))?;
+    let moved = self.main_file_moved()?;
     let wal = match self.wal_id {
       // First seen now (no `-wal` existed when the file was opened).
       None => {
@@ -231,8 +229,8 @@ impl Database {
       }
       Some(id) => file_id(&self.wal) != Some(id),
     };
-    if moved != 0 || wal {
-      let which = if moved != 0 {
+    if moved || wal {
+      let which = if moved {
         self.path.display().to_string()
       } else {
         format!(
@@ -249,6 +247,26 @@ impl Database {
       ));
     }
     Ok(())
+  }
+
+  /// SQLite's own check that the main file was unlinked or replaced
+  /// (`SQLITE_FCNTL_HAS_MOVED`, a Unix VFS feature).
+  #[cfg(unix)]
+  fn main_file_moved(&self) -> StorageResult<bool> {
+    let mut moved: std::os::raw::c_int = 0;
+    self
+      .connection
+      .file_control(Some("main"), FileControl::HasMoved(&mut moved))
+      .map_err(|e| at(&self.path, e))?;
+    Ok(moved != 0)
+  }
+
+  /// Windows refuses to delete or rename a file SQLite holds open (it opens
+  /// without `FILE_SHARE_DELETE`), so the file cannot move under the
+  /// connection, and rusqlite has no `HasMoved` there.
+  #[cfg(not(unix))]
+  fn main_file_moved(&self) -> StorageResult<bool> {
+    Ok(false)
   }
 
   pub fn path(&self) -> &Path {
