@@ -189,7 +189,7 @@ function flushSoon() {
   if (flushing !== undefined) return
   flushing = setTimeout(() => {
     flushing = undefined
-    stored(undefined, native.guardUpdate(takePending(), null, Date.now()))
+    storeNow(undefined)
   }, 10)
   // Not unref'd: a process that is done still stores its last outcomes,
   // 10 ms later. (No process listener: one would keep a vm context that
@@ -208,6 +208,20 @@ function stored(call, answer) {
     warnShared(call === undefined ? 'a call' : call.operationName, messageOf(thrown))
     return { allowed: true, probe: false }
   })
+}
+
+/**
+ * Stores what waits in `pending` now; resolves (on Redis) once stored. A
+ * store that cannot take it is warned about, never thrown.
+ */
+function storeNow(call) {
+  let answer
+  try {
+    answer = stored(call, native.guardUpdate(takePending(), null, Date.now()))
+  } catch (thrown) {
+    return warnShared(call === undefined ? 'a call' : call.operationName, messageOf(thrown))
+  }
+  return typeof answer.then === 'function' ? answer.then(() => undefined) : undefined
 }
 
 /** The store's answer for a model's entry (a promise of it on Redis). */
@@ -317,13 +331,7 @@ function settle(call, guards, admission, started, failed, value) {
   }
   pending.push(outcomeOf(guards.json, admission.lease, failed, Date.now() - started, admission.probe === true, spent.tokens, spent.cost))
   if (!failed && admission.probe !== true && admission.lease == null) return flushSoon()
-  let answer
-  try {
-    answer = stored(call, native.guardUpdate(takePending(), null, Date.now()))
-  } catch (thrown) {
-    return warnShared(call.operationName, messageOf(thrown))
-  }
-  return typeof answer.then === 'function' ? answer.then(() => undefined) : undefined
+  return storeNow(call)
 }
 
 /**
@@ -335,13 +343,7 @@ function abandon(call, guards, admission) {
   if (admission.lease == null) return undefined
   release(guards.name, admission.lease)
   pending.push(outcomeOf(JSON.stringify({ name: guards.name, limits: guards.limits }), admission.lease, false, 0, false, 0, 0))
-  let answer
-  try {
-    answer = stored(call, native.guardUpdate(takePending(), null, Date.now()))
-  } catch (thrown) {
-    return warnShared(call.operationName, messageOf(thrown))
-  }
-  return typeof answer.then === 'function' ? answer.then(() => undefined) : undefined
+  return storeNow(call)
 }
 
 function admitted(guards, admission) {
