@@ -36,6 +36,8 @@ test.after(() => {
 function app(body) {
   const code = `
     const fm = require('.')
+    // On a loaded machine five processes may wait on the file's lock past the default 250 ms.
+    if (process.env.FALLBACK_MECHANISMS_DB) fm.configure({ busyTimeoutMs: 10000 })
     process.on('warning', () => {})
     const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
     const report = (value) => process.stdout.write(JSON.stringify(value) + '\\n')
