@@ -11,10 +11,8 @@ const { FAILURE_CLASSES } = require('./classify')
 
 /** The chain's defaults, from native code (the one place they are written). */
 const CHAIN_DEFAULTS = native.checkChain(undefined, undefined, undefined, undefined, undefined)
-/** As `checkChain` allows (src/binding/chain.rs). */
-const MAX_ALTERNATIVES = 64
-const MAX_NAME_UNITS = 4096 / 3
-const MAX_ON_CLASSES = 64
+/** As `checkChain` allows (src/binding/chain.rs, the one place they are written). */
+const { maxAlternatives: MAX_ALTERNATIVES, maxPlainNameUnits: MAX_NAME_UNITS, maxOnClasses: MAX_ON_CLASSES } = native.chainBounds()
 const KNOWN_CLASSES = new Set(FAILURE_CLASSES)
 
 const wholeMs = (value) => value === undefined || (Number.isSafeInteger(value) && value >= 0)

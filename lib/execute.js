@@ -13,7 +13,7 @@ const { primeIfStream, PrimedStream, passThrough, broadcast, replayed, learn, le
 const { channels, publish, messageOf, carrying } = require('./events')
 const { warnOnce, warnUnavailable } = require('./warnings')
 const { chainSettings, readOnce, plainlyRight } = require('./chain-options')
-const { plainlyPlain } = require('./plain-call')
+const { readOptions, plainlyPlain, startFallbackCall } = require('./plain-call')
 const { classOf } = require('./classify')
 const spans = require('./spans')
 const guards = require('./guards')
@@ -392,49 +392,14 @@ function executeWithFallback(operation, options) {
   let call
   let read
   try {
-    const cacheKey = options.cacheKey
-    const queueOnFailure = options.queueOnFailure
-    read = {
-      operationName: options.operationName,
-      userId: options.userId,
-      cacheKey,
-      prompt: cacheKey == null ? undefined : cacheKey.prompt,
-      modelId: cacheKey == null ? undefined : cacheKey.modelId,
-      allowSkip: options.allowSkip,
-      queueOnFailure,
-      queueType: queueOnFailure == null ? undefined : queueOnFailure.type,
-      payload: queueOnFailure == null ? undefined : queueOnFailure.payload,
-      priority: queueOnFailure == null ? undefined : queueOnFailure.priority,
-      defaultValue: options.defaultValue,
-      service: options.service,
-      skipThreshold: options.skipThreshold,
-      retry: options.retry,
-      timeoutMs: options.timeoutMs,
-      signal: options.signal,
-      dedupe: options.dedupe,
-      alternatives: options.alternatives,
-      alternativesOn: options.alternativesOn,
-      cooldownMs: options.cooldownMs,
-      maxCooldownMs: options.maxCooldownMs,
-      stream: options.stream,
-      breaker: options.breaker,
-      limits: options.limits,
-      budget: options.budget,
-      usage: options.usage,
-      hedge: options.hedge,
-      guards: undefined,
-    }
+    read = readOptions(options)
   } catch (thrown) {
     // A getter that throws: bad arguments, so the promise rejects.
     return Promise.reject(codedIfUnreadable(thrown))
   }
   let start = null
   try {
-    if (!plainlyPlain(operation, options, read)) start = native.startFallbackCall(
-      operation, options, read.operationName, read.userId, read.cacheKey, read.prompt, read.modelId,
-      read.allowSkip, read.queueOnFailure, read.queueType, read.payload, read.priority, read.service,
-      read.skipThreshold, read.retry, read.timeoutMs, read.signal, read.dedupe,
-    )
+    if (!plainlyPlain(operation, options, read)) start = startFallbackCall(operation, options, read)
   } catch (thrown) {
     return Promise.reject(codedIfUnreadable(thrown))
   }

@@ -7,6 +7,8 @@
 // for such a call. Anything this does not accept goes to native code, which
 // accepts it or words the refusal, as every other check is worded.
 
+const native = require('./native')
+
 const isText = (value) => typeof value === 'string'
 const isOptionalText = (value) => value === undefined || typeof value === 'string'
 const isOptionalBoolean = (value) => value === undefined || typeof value === 'boolean'
@@ -35,4 +37,57 @@ function plainlyPlain(operation, options, read) {
   )
 }
 
-module.exports = { plainlyPlain }
+/**
+ * `options` read once, each property one time (a getter may answer
+ * otherwise the second time): what is checked is what runs. Throws what a
+ * getter throws.
+ */
+function readOptions(options) {
+  const cacheKey = options.cacheKey
+  const queueOnFailure = options.queueOnFailure
+  return {
+    operationName: options.operationName,
+    userId: options.userId,
+    cacheKey,
+    prompt: cacheKey == null ? undefined : cacheKey.prompt,
+    modelId: cacheKey == null ? undefined : cacheKey.modelId,
+    allowSkip: options.allowSkip,
+    queueOnFailure,
+    queueType: queueOnFailure == null ? undefined : queueOnFailure.type,
+    payload: queueOnFailure == null ? undefined : queueOnFailure.payload,
+    priority: queueOnFailure == null ? undefined : queueOnFailure.priority,
+    defaultValue: options.defaultValue,
+    service: options.service,
+    skipThreshold: options.skipThreshold,
+    retry: options.retry,
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+    dedupe: options.dedupe,
+    alternatives: options.alternatives,
+    alternativesOn: options.alternativesOn,
+    cooldownMs: options.cooldownMs,
+    maxCooldownMs: options.maxCooldownMs,
+    stream: options.stream,
+    breaker: options.breaker,
+    limits: options.limits,
+    budget: options.budget,
+    usage: options.usage,
+    hedge: options.hedge,
+    guards: undefined,
+  }
+}
+
+/**
+ * Native code's check of the options read once (`read`), and how the call
+ * runs: `null` (plain), the queue payload's JSON text, or a `FallbackStart`.
+ * Throws the coded error of the first option that is off.
+ */
+function startFallbackCall(operation, options, read) {
+  return native.startFallbackCall(
+    operation, options, read.operationName, read.userId, read.cacheKey, read.prompt, read.modelId,
+    read.allowSkip, read.queueOnFailure, read.queueType, read.payload, read.priority, read.service,
+    read.skipThreshold, read.retry, read.timeoutMs, read.signal, read.dedupe,
+  )
+}
+
+module.exports = { readOptions, plainlyPlain, startFallbackCall }

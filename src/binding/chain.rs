@@ -7,6 +7,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::core::failure_class::FailureClass;
+use crate::core::limits;
 
 use super::args;
 use super::boundary::boundary;
@@ -29,6 +30,26 @@ const MAX_ON_CLASSES: u32 = 64;
 pub struct ChainSettings {
   pub cooldown_ms: f64,
   pub max_cooldown_ms: f64,
+}
+
+/// The bounds `checkChain` holds a chain to, for `lib/chain-options.js`'s
+/// fast check (written here only, so the two cannot drift apart).
+#[napi(object)]
+pub struct ChainBounds {
+  pub max_alternatives: u32,
+  pub max_on_classes: u32,
+  /// The longest name in UTF-16 units that is surely within the byte
+  /// bound of an identifier (a unit is at most 3 bytes of UTF-8).
+  pub max_plain_name_units: u32,
+}
+
+#[napi]
+pub fn chain_bounds() -> ChainBounds {
+  ChainBounds {
+    max_alternatives: MAX_ALTERNATIVES,
+    max_on_classes: MAX_ON_CLASSES,
+    max_plain_name_units: (limits::MAX_ID_BYTES / 3) as u32,
+  }
 }
 
 /// Checks `alternatives` (an array of `{ name, operation, on? }`, names
