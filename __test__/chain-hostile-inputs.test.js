@@ -1,8 +1,8 @@
 'use strict'
 
 // Hostile inputs against the chain of models, streamed answers, cooldowns
-// and events (issue #13): whatever an operation returns or throws,
-// executeWithFallback resolves (§2.4, §8).
+// and events: whatever an operation returns or throws, executeWithFallback
+// resolves (§2.4, §8); a model is called as a plain function.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
@@ -241,4 +241,26 @@ test('a cooldown as long as maxCooldownMs allows ends at a valid Date: getCooldo
     diagnostics.unsubscribe('fallback-mechanisms:breaker', onBreaker)
     integrationFailureManager.clearFailures(name)
   }
+})
+
+test('a model of a chain without retry is called as a plain function: it never gets the chain’s own entry as `this`', async () => {
+  const seen = []
+  const model = function () {
+    'use strict'
+    seen.push(this)
+    if (this !== undefined && this !== null) this.name = 'renamed by the model'
+    throw new Error('down')
+  }
+  const last = function () {
+    'use strict'
+    seen.push(this)
+    return 'answer'
+  }
+  const alternative = unique('alt')
+  const result = await executeWithFallback(model, {
+    operationName: unique('this'),
+    alternatives: [{ name: unique('alt0'), operation: model }, { name: alternative, operation: last }],
+  })
+  assert.deepEqual(seen, [undefined, undefined, undefined])
+  assert.equal(result.metadata.alternative, alternative)
 })

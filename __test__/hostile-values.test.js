@@ -1,7 +1,7 @@
 'use strict'
 
-// Findings of the run against real clients and an adversarial run (issue
-// #12): thrown values that are not Errors, fallbacks that must never make a
+// Values a real client throws or passes that are not what they seem:
+// thrown values that are not Errors, fallbacks that must never make a
 // call fail, only data cached, exact keys, worker events, unreadable
 // arguments.
 

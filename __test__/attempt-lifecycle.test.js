@@ -1,9 +1,9 @@
 'use strict'
 
-// Findings of the adversarial review of the Rust-driven attempts and worker:
-// a busy JavaScript thread must not turn a success into a timeout, a call
-// that never runs its attempts holds nothing, a cancelled call runs no
-// fallback, and a handler cut off by its thread ending is not a failure.
+// The life of the attempts and handlers Rust drives: a busy JavaScript
+// thread must not turn a success into a timeout, a call that never runs its
+// attempts holds nothing, a cancelled call runs no fallback, and a handler
+// cut off by its thread ending is not a failure.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
