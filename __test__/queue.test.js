@@ -372,6 +372,10 @@ test('bad jobs are a TypeError/RangeError naming the field; nothing is enqueued'
     [job({ maxRetries: '3' }), TypeError, 'ERR_INVALID_ARG_TYPE', /"job.maxRetries"/],
     [job({ payload: circular }), TypeError, 'ERR_INVALID_ARG_VALUE', /"job.payload" property must be JSON data: it contains a circular reference/],
     [job({ payload: () => 1 }), TypeError, 'ERR_INVALID_ARG_VALUE', /"job.payload"/],
+    // Told apart by looking at the value, not at the engine's message.
+    [job({ payload: { list: [1, { deep: [circular] }] } }), TypeError, 'ERR_INVALID_ARG_VALUE', /must be JSON data: it contains a circular reference/],
+    [job({ payload: { list: [1, { n: 2n }] } }), TypeError, 'ERR_INVALID_ARG_VALUE', /must be JSON data: it contains a BigInt, which JSON cannot hold/],
+    [job({ payload: { toJSON: () => { throw new TypeError('no text for this') } } }), TypeError, 'ERR_INVALID_ARG_VALUE', /must be JSON data: JSON.stringify failed: no text for this/],
     [job({ nextRetryAt: 12345 }), TypeError, 'ERR_INVALID_ARG_TYPE', /"job.nextRetryAt" property must be an instance of Date/],
     [job({ nextRetryAt: new Date('nope') }), RangeError, 'ERR_OUT_OF_RANGE', /"job.nextRetryAt"/],
   ]

@@ -31,13 +31,13 @@ pub fn stringify_to_js(js: Js, value: Raw, name: &str) -> JsResult<Option<Raw>> 
   let text = match js.json_stringify(value)? {
     Ok(text) => text,
     Err(thrown) => {
-      let message = super::args::error_message(js, thrown);
-      let why = if message.contains("circular") {
-        "it contains a circular reference".to_string()
-      } else if message.contains("BigInt") {
-        "it contains a BigInt, which JSON cannot hold".to_string()
-      } else {
-        format!("JSON.stringify failed: {message}")
+      let why = match what_json_cannot_hold(js, value) {
+        Some(Unjsonable::Circular) => "it contains a circular reference".to_string(),
+        Some(Unjsonable::BigInt) => "it contains a BigInt, which JSON cannot hold".to_string(),
+        None => format!(
+          "JSON.stringify failed: {}",
+          super::args::error_message(js, thrown)
+        ),
       };
       return Err(not_json(name, &why));
     }
@@ -46,6 +46,64 @@ pub fn stringify_to_js(js: Js, value: Raw, name: &str) -> JsResult<Option<Raw>> 
     Kind::String => Ok(Some(text)),
     _ => Ok(None),
   }
+}
+
+/// What made `JSON.stringify` throw, found by looking at the value (never
+/// by reading the engine's message, whose words are not an API).
+enum Unjsonable {
+  Circular,
+  BigInt,
+}
+
+/// How many values the look may visit: it runs only after a failed
+/// `JSON.stringify`, and a value too large to look at gets the engine's
+/// own message instead.
+const MAX_LOOKED_AT: usize = 2_000;
+
+/// A circular reference or a BigInt in `value`, by a walk over its own
+/// enumerable string keys as JSON takes them; `None` when neither is found
+/// (a `toJSON` or a getter that throws made it fail), when the walk itself
+/// throws (its exception is cleared: the caller reports the first one), or
+/// past `MAX_LOOKED_AT` values.
+fn what_json_cannot_hold(js: Js, value: Raw) -> Option<Unjsonable> {
+  let mut ancestors = Vec::new();
+  let mut budget = MAX_LOOKED_AT;
+  let found = look(js, value, &mut ancestors, &mut budget);
+  if js.exception_pending() {
+    js.take_exception();
+  }
+  found.ok().flatten()
+}
+
+fn look(
+  js: Js,
+  value: Raw,
+  ancestors: &mut Vec<Raw>,
+  budget: &mut usize,
+) -> JsResult<Option<Unjsonable>> {
+  match js.kind(value) {
+    Kind::BigInt => return Ok(Some(Unjsonable::BigInt)),
+    Kind::Object => {}
+    _ => return Ok(None),
+  }
+  for &ancestor in ancestors.iter() {
+    if js.strict_equals(ancestor, value)? {
+      return Ok(Some(Unjsonable::Circular));
+    }
+  }
+  if *budget == 0 {
+    return Ok(None);
+  }
+  *budget -= 1;
+  ancestors.push(value);
+  for key in js.own_keys(value)? {
+    let child = js.get_by(value, js.string(&key)?)?;
+    if let Some(found) = look(js, child, ancestors, budget)? {
+      return Ok(Some(found));
+    }
+  }
+  ancestors.pop();
+  Ok(None)
 }
 
 /// The error for a value JSON has no text for at all.
