@@ -327,3 +327,31 @@ test('dedupe: a call with its own signal neither joins nor hosts a shared call',
   assert.equal((await second).data, 'v')
   assert.equal(calls, 2)
 })
+
+test('retry is read once: each of its getters answers one time, and what was checked is what runs', async () => {
+  const reads = {}
+  const retry = {}
+  const answers = { maxRetries: 1, baseDelayMs: 1, maxDelayMs: 5, jitter: 'none', maxRetryAfterMs: 10, retryIf: () => true }
+  for (const [key, value] of Object.entries(answers)) {
+    Object.defineProperty(retry, key, {
+      enumerable: true,
+      get() {
+        reads[key] = (reads[key] ?? 0) + 1
+        // A second read would stop the retries: what was checked must be what runs.
+        return reads[key] === 1 ? value : key === 'retryIf' ? () => false : 0
+      },
+    })
+  }
+  let calls = 0
+  const result = await executeWithFallback(
+    async () => {
+      calls++
+      if (calls === 1) throw new Error('once')
+      return 'again'
+    },
+    { operationName: `retry-read-once-${process.pid}`, retry },
+  )
+  assert.equal(result.data, 'again')
+  assert.equal(calls, 2)
+  assert.deepEqual(reads, { maxRetries: 1, baseDelayMs: 1, maxDelayMs: 1, jitter: 1, maxRetryAfterMs: 1, retryIf: 1 })
+})

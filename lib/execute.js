@@ -498,12 +498,8 @@ function started(call, start, operation, read, alternatives, chain) {
     return Promise.resolve(skippedUpFront())
   }
   if (read.signal !== undefined && read.signal.aborted) return Promise.reject(read.signal.reason)
-  let retryIf
-  try {
-    retryIf = read.retry == null ? undefined : read.retry.retryIf
-  } catch (thrown) {
-    return Promise.reject(codedIfUnreadable(thrown))
-  }
+  // Native code checked this copy (lib/plain-call.js, readRetry).
+  const retryIf = read.retry === undefined ? undefined : read.retry.retryIf
   let run
   if (alternatives !== undefined) run = () => chainedCall(call, alternatives, chain, start, operation, retryIf, read.signal)
   else if (start.attempting) run = () => withAttempts(call, start, operation, retryIf, read.signal)

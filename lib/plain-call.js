@@ -59,7 +59,7 @@ function readOptions(options) {
     defaultValue: options.defaultValue,
     service: options.service,
     skipThreshold: options.skipThreshold,
-    retry: options.retry,
+    retry: readRetry(options.retry),
     timeoutMs: options.timeoutMs,
     signal: options.signal,
     dedupe: options.dedupe,
@@ -74,6 +74,23 @@ function readOptions(options) {
     usage: options.usage,
     hedge: options.hedge,
     guards: undefined,
+  }
+}
+
+/**
+ * `retry` read once: an object's fields copied (native code checks the
+ * copy and the attempts call its `retryIf`, so a getter answers once);
+ * anything else as given, for native code to refuse.
+ */
+function readRetry(retry) {
+  if (retry === null || typeof retry !== 'object' || Array.isArray(retry)) return retry
+  return {
+    maxRetries: retry.maxRetries,
+    baseDelayMs: retry.baseDelayMs,
+    maxDelayMs: retry.maxDelayMs,
+    jitter: retry.jitter,
+    maxRetryAfterMs: retry.maxRetryAfterMs,
+    retryIf: retry.retryIf,
   }
 }
 
