@@ -1,4 +1,5 @@
 #![deny(clippy::all)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 //! fallback-mechanisms: a pure Rust core (`core`) under a thin napi-rs
 //! binding (`binding`). Nothing in `core` knows about Node.js.

@@ -128,7 +128,9 @@ impl Js {
   }
 
   pub fn throw(self, error: Raw) {
-    // SAFETY: module invariant; `napi_throw` writes only to the local out-pointer.
+    // SAFETY: module invariant: `error` is a live handle of this callback;
+    // `napi_throw` takes no pointer of ours and only sets the environment's
+    // pending exception, which the callback then returns into.
     unsafe { sys::napi_throw(self.env, error.0) };
   }
 
@@ -262,7 +264,8 @@ impl Js {
     self.check(unsafe { sys::napi_create_array_with_length(self.env, items.len(), &mut array) })?;
     for (index, item) in items.iter().enumerate() {
       let element = make(item)?;
-      // SAFETY: module invariant; `napi_set_element` writes only to the local out-pointer.
+      // SAFETY: module invariant: `array` was made just above and `element`
+      // by `make` in this callback; `napi_set_element` takes no pointer of ours.
       self.check(unsafe { sys::napi_set_element(self.env, array, index as u32, element.0) })?;
     }
     Ok(Raw(array))
