@@ -244,6 +244,24 @@ test('a revoked Proxy as an argument is a coded TypeError everywhere', async () 
   }
 })
 
+test('an argument whose reading throws a TypeError is a coded bad argument; other errors pass as thrown', async () => {
+  const throwing = (error) => ({
+    get operationName() {
+      throw error
+    },
+  })
+  const job = (error) => ({ type: 'ai', userId: 'u', payload: 1, get operation() { throw error } })
+  // Read in JavaScript (executeWithFallback) and in native code (enqueue, configure).
+  const typeError = new TypeError('unreadable')
+  await assert.rejects(executeWithFallback(async () => 1, throwing(typeError)), (error) => error === typeError && error.code === 'ERR_INVALID_ARG_VALUE')
+  const nativeTypeError = new TypeError('unreadable operation')
+  assert.throws(() => backgroundJobQueue.enqueue(job(nativeTypeError)), (error) => error === nativeTypeError && error.code === 'ERR_INVALID_ARG_VALUE')
+  const rangeError = new RangeError('not a TypeError')
+  await assert.rejects(executeWithFallback(async () => 1, throwing(rangeError)), (error) => error === rangeError && error.code === undefined)
+  const own = new Error('mine')
+  assert.throws(() => backgroundJobQueue.enqueue(job(own)), (error) => error === own && error.code === undefined)
+})
+
 test('identifiers are bounded (a coded RangeError), descriptive texts are cut', async () => {
   const { IntegrationFailureManager, queueForLater } = require('..')
   const huge = 'x'.repeat(4097)

@@ -102,19 +102,14 @@ function attemptsOf(operation, { retryIf, withSignal, operationName, alternative
 }
 
 /**
- * An argument that cannot even be read (a revoked `Proxy`) makes V8 throw
- * its own `TypeError`, which has no `code`: it gets `ERR_INVALID_ARG_VALUE`,
- * like every other bad argument (the native side does the same).
+ * What reading the arguments threw: an argument that cannot even be read
+ * (a revoked `Proxy`, a getter or trap that throws) makes the engine throw
+ * a `TypeError` with no `code`, which gets `ERR_INVALID_ARG_VALUE` like
+ * every other bad argument (the native side does the same). Told by its
+ * type and where it came from, never by the engine's message text.
  */
 function codedIfUnreadable(thrown) {
-  if (
-    thrown instanceof TypeError &&
-    thrown.code === undefined &&
-    typeof thrown.message === 'string' &&
-    thrown.message.includes('proxy that has been revoked')
-  ) {
-    thrown.code = 'ERR_INVALID_ARG_VALUE'
-  }
+  if (thrown instanceof TypeError && thrown.code === undefined) thrown.code = 'ERR_INVALID_ARG_VALUE'
   return thrown
 }
 

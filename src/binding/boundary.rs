@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use napi::Env;
 
 use super::errors::{Fault, JsResult, ERR_INVALID_ARG_VALUE};
+use super::names::Builtin;
 use super::raw::{Js, Kind, Raw};
 
 impl Fault {
@@ -39,29 +40,32 @@ pub fn boundary<T>(env: Env, body: impl FnOnce(Js) -> JsResult<T>) -> napi::Resu
     Err(Fault::internal(what))
   });
   outcome.map_err(|fault| {
+    // An exception already pending came from reading an argument: the
+    // binding calls user functions only where it catches what they throw.
+    let from_reading = matches!(fault, Fault::Pending);
     let error = fault.into_value(js);
-    coded_if_unreadable(js, error);
+    if from_reading {
+      coded_if_unreadable(js, error);
+    }
     js.throw(error);
     napi::Error::new(napi::Status::PendingException, "")
   })
 }
 
 /// An argument that cannot even be read (a revoked `Proxy` as an options
-/// bag or a job) makes V8 throw its own `TypeError`, which has no `code`:
-/// it gets `ERR_INVALID_ARG_VALUE`, like every other bad argument.
+/// bag or a job, a getter or trap that throws) makes the engine throw a
+/// `TypeError` with no `code`: it gets `ERR_INVALID_ARG_VALUE`, like every
+/// other bad argument. Told by its type and where it came from, never by
+/// the engine's message text.
 fn coded_if_unreadable(js: Js, error: Raw) {
-  let is_revoked = js.is_error(error)
+  let is_type_error = js
+    .builtin(Builtin::TypeError)
+    .is_ok_and(|type_error| js.instance_of(error, type_error))
     && js
       .get(error, c"code")
-      .is_ok_and(|code| js.kind(code) == Kind::Undefined)
-    && js
-      .get(error, c"message")
-      .ok()
-      .filter(|message| js.kind(*message) == Kind::String)
-      .and_then(|message| js.read_string(message).ok())
-      .is_some_and(|message| message.contains("proxy that has been revoked"));
+      .is_ok_and(|code| js.kind(code) == Kind::Undefined);
   js.take_exception();
-  if is_revoked {
+  if is_type_error {
     if let Ok(code) = js.string(ERR_INVALID_ARG_VALUE) {
       let _ = js.set(error, c"code", code);
     }

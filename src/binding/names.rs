@@ -83,6 +83,7 @@ pub enum Builtin {
   ObjectPrototype,
   String,
   Error,
+  TypeError,
 }
 
 /// The instance data: an array of the property-name strings, by `Prop`
@@ -90,7 +91,7 @@ pub enum Builtin {
 /// what other modules hold.
 struct EnvNames {
   names: Reference,
-  builtins: [Reference; 4],
+  builtins: [Reference; 5],
   held: Held,
 }
 
@@ -151,6 +152,7 @@ impl Js {
         self.keep(self.get(self.get(global, c"Object")?, c"prototype")?)?,
         self.keep(self.get(global, c"String")?)?,
         self.keep(self.get(global, c"Error")?)?,
+        self.keep(self.get(global, c"TypeError")?)?,
       ],
       held: Held::default(),
     })
