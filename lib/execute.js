@@ -1,9 +1,12 @@
 'use strict'
 
-// executeWithFallback, top to bottom. Native code checks the options once
-// (`startFallbackCall`), stores a success under the cache key
-// (`cacheResult`) and picks the fallback after a failure
-// (`fallbackAfterFailure`); the core decides, this file calls and shapes.
+// executeWithFallback, top to bottom. The options are read once, into one
+// object (`readOptions`, lib/plain-call.js), and handed to native code
+// once: at the start (`startFallbackCall` checks them and keeps the call's
+// plan in a `FallbackCall`, whose `failed(error, now)` needs no options),
+// or, for a call that started plain, when it fails
+// (`fallbackAfterFailure`). A success is stored under the cache key
+// (`cacheResult`). The core decides; this file calls and shapes.
 
 const native = require('./native')
 const { attemptsOf, invoke, codedIfUnreadable } = require('./invoke')
@@ -189,25 +192,9 @@ function knownStream(call, kind) {
  * the chain has it already (lib/classify.js).
  */
 function onFailure(call, error, attempts, benched, errorClass) {
-  const { queue } = call
-  return whenStored(
-    native.fallbackAfterFailure(
-      error,
-      call.operationName,
-      call.userId,
-      call.prompt,
-      call.modelId,
-      call.allowSkip,
-      queue && queue.type,
-      queue && queue.priority,
-      queue && queue.payload,
-      queue && queue.problem,
-      call.hasDefault,
-      call.service,
-      Date.now(),
-    ),
-    (json) => fallbackResult(call, error, attempts, JSON.parse(json), benched, errorClass ?? classOf(error)),
-  )
+  // A call native code kept (its FallbackCall) has its plan there; one that started plain hands its options over now.
+  const decided = call.native === null ? native.fallbackAfterFailure(call.read, error, Date.now()) : call.native.failed(error, Date.now())
+  return whenStored(decided, (json) => fallbackResult(call, error, attempts, JSON.parse(json), benched, errorClass ?? classOf(error)))
 }
 
 /** The result of a failed call, from the core's outcome; `errorClass` goes on its metadata. */
@@ -343,17 +330,20 @@ function cancellable(call, start, signal, outcome) {
   return settled
 }
 
-/** The call's checked values, made once; they travel with the promise. */
-function checkedCall(read, payload, problem) {
+/**
+ * The call's checked values, made once; they travel with the promise.
+ * `start` is its FallbackCall (native code keeps its plan), or `null` for
+ * a call that started plain (`read`, the options read once, goes to
+ * native code if it fails).
+ */
+function checkedCall(read, start) {
   const call = {
+    read,
+    native: start,
     operationName: read.operationName,
-    userId: read.userId,
     prompt: read.prompt,
     modelId: read.modelId,
-    allowSkip: read.allowSkip === true,
-    queue: read.queueOnFailure === undefined ? undefined : { type: read.queueType, priority: read.priority, payload, problem },
     defaultValue: read.defaultValue,
-    hasDefault: read.defaultValue !== undefined,
     service: read.service,
     // Streams (lib/streams.js): `stream` as given; `shape` once the operation returned one.
     stream: read.stream,
@@ -439,10 +429,13 @@ function executeWithFallback(operation, options) {
       return Promise.reject(codedIfUnreadable(thrown))
     }
   }
-  // A plain call gets null, or its queue payload's JSON text.
-  const payloadOnly = typeof start === 'string'
-  if (payloadOnly || start === null) {
-    call = checkedCall(read, payloadOnly ? start : undefined, undefined)
+  // A plain call that carries a queue payload gets its JSON text back, taken now.
+  if (typeof start === 'string') {
+    read.payloadText = start
+    start = null
+  }
+  call = checkedCall(read, start)
+  if (start === null) {
     if (tracing) {
       const run = alternatives === undefined ? () => plain(plainOperation(call, operation), call) : () => chainedCall(call, alternatives, chain, null, operation, undefined, read.signal)
       return traced(call, run)
@@ -450,7 +443,6 @@ function executeWithFallback(operation, options) {
     if (alternatives !== undefined) return chainedCall(call, alternatives, chain, null, operation, undefined, read.signal)
     return plain(operation, call)
   }
-  call = checkedCall(read, start.payload === null ? undefined : start.payload, start.payloadProblem === null ? undefined : start.payloadProblem)
   return tracing ? traced(call, () => started(call, start, operation, read, alternatives, chain)) : started(call, start, operation, read, alternatives, chain)
 }
 

@@ -74,6 +74,8 @@ function readOptions(options) {
     usage: options.usage,
     hedge: options.hedge,
     guards: undefined,
+    // The queue payload's JSON text, when startFallbackCall took it and kept no FallbackCall.
+    payloadText: undefined,
   }
 }
 
@@ -95,16 +97,12 @@ function readRetry(retry) {
 }
 
 /**
- * Native code's check of the options read once (`read`), and how the call
- * runs: `null` (plain), the queue payload's JSON text, or a `FallbackStart`.
- * Throws the coded error of the first option that is off.
+ * Native code's check of the options read once (`read`, handed over as the
+ * one object it is), and how the call runs: `null` (plain) or its
+ * `FallbackCall`. Throws the coded error of the first option that is off.
  */
 function startFallbackCall(operation, options, read) {
-  return native.startFallbackCall(
-    operation, options, read.operationName, read.userId, read.cacheKey, read.prompt, read.modelId,
-    read.allowSkip, read.queueOnFailure, read.queueType, read.payload, read.priority, read.service,
-    read.skipThreshold, read.retry, read.timeoutMs, read.signal, read.dedupe,
-  )
+  return native.startFallbackCall(operation, options, read)
 }
 
 module.exports = { readOptions, plainlyPlain, startFallbackCall }

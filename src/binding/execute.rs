@@ -1,16 +1,21 @@
 //! `executeWithFallback`'s native half; `lib/execute.js` is the other. One
-//! call goes one way at each step:
+//! call goes one way at each step, and its options cross once, as the one
+//! object `readOptions` (lib/plain-call.js) made:
 //!
-//! 1. `startFallbackCall`: JavaScript has read the options (cheap there,
-//!    costly from here) and hands them over once; they are checked here. A
-//!    plain call gets `null` back and JavaScript runs the operation; any
-//!    other gets a `FallbackStart`: the queue payload's JSON taken now, the
-//!    up-front skip decision, whether the call is shared (`dedupe`), and
-//!    the attempt loop for `retry`/`timeoutMs`/`signal`.
+//! 1. `startFallbackCall(operation, options, read)` checks them. A plain
+//!    call gets `null` back and JavaScript runs the operation; a plain call
+//!    with a queue payload gets the payload's JSON text, taken now; any
+//!    other gets a `FallbackCall` that keeps its checked plan (the core's
+//!    `FallbackPlan`), the up-front skip decision, whether the call is
+//!    shared (`dedupe`), and the attempt loop for `retry`/`timeoutMs`/
+//!    `signal`.
 //! 2. After a success, `cacheResult` stores it under the cache key.
-//! 3. After a failure, `fallbackAfterFailure` reads the call's checked
-//!    values (the object `lib/execute.js` made once) and the core picks the
-//!    fallback; the outcome comes back as JSON for JavaScript to shape.
+//! 3. After a failure, `FallbackCall.failed(error, now)` runs the core's
+//!    decision on the plan it kept; a call that started plain hands its
+//!    options over now instead (`fallbackAfterFailure(read, error, now)`).
+//!    The outcome comes back as JSON for JavaScript to shape.
+
+use std::sync::Arc;
 
 use napi::bindgen_prelude::{Either, PromiseRaw};
 use napi::Env;
@@ -128,16 +133,126 @@ fn abort_signal(js: Js, value: Raw) -> JsResult<bool> {
   }
 }
 
-/// What a call that is not plain carries from its start.
+/// `executeWithFallback`'s options as `lib/plain-call.js` read them once
+/// (`readOptions`): that one object crosses, and is read here field by
+/// field, once.
+struct CallOptions {
+  operation_name: Raw,
+  user_id: Raw,
+  cache_key: Raw,
+  prompt: Raw,
+  model_id: Raw,
+  allow_skip: Raw,
+  queue_on_failure: Raw,
+  queue_type: Raw,
+  payload: Raw,
+  priority: Raw,
+  default_value: Raw,
+  service: Raw,
+  skip_threshold: Raw,
+  retry: Raw,
+  timeout_ms: Raw,
+  signal: Raw,
+  dedupe: Raw,
+}
+
+impl CallOptions {
+  /// Every option, for the checks at the start.
+  fn read(js: Js, read: Raw) -> JsResult<Self> {
+    let [cache_key, queue_type, payload, priority, skip_threshold, retry, timeout_ms, signal, dedupe] =
+      js.get_names(
+        read,
+        [
+          Prop::CacheKey,
+          Prop::QueueType,
+          Prop::Payload,
+          Prop::Priority,
+          Prop::SkipThreshold,
+          Prop::Retry,
+          Prop::TimeoutMs,
+          Prop::Signal,
+          Prop::Dedupe,
+        ],
+      )?;
+    Ok(Self {
+      cache_key,
+      queue_type,
+      payload,
+      priority,
+      skip_threshold,
+      retry,
+      timeout_ms,
+      signal,
+      dedupe,
+      ..Self::read_named(js, read)?
+    })
+  }
+
+  /// What a plan needs, for the failure of a call that started plain:
+  /// its options were checked at the start (plainly right, or by
+  /// `startFallbackCall`, which took the queue payload's text then).
+  fn read_plan(js: Js, read: Raw) -> JsResult<Self> {
+    let named = Self::read_named(js, read)?;
+    if js.kind(named.queue_on_failure) == Kind::Undefined {
+      return Ok(named);
+    }
+    let [queue_type, payload, priority] =
+      js.get_names(read, [Prop::QueueType, Prop::PayloadText, Prop::Priority])?;
+    Ok(Self {
+      queue_type,
+      payload,
+      priority,
+      ..named
+    })
+  }
+
+  /// The fields every plan has (its names, key, skip, default and whether
+  /// it queues), the rest left `undefined`.
+  fn read_named(js: Js, read: Raw) -> JsResult<Self> {
+    let [operation_name, user_id, prompt, model_id, allow_skip, default_value, service, queue_on_failure] =
+      js.get_names(
+        read,
+        [
+          Prop::OperationName,
+          Prop::UserId,
+          Prop::Prompt,
+          Prop::ModelId,
+          Prop::AllowSkip,
+          Prop::DefaultValue,
+          Prop::Service,
+          Prop::QueueOnFailure,
+        ],
+      )?;
+    let undefined = js.undefined();
+    Ok(Self {
+      operation_name,
+      user_id,
+      prompt,
+      model_id,
+      allow_skip,
+      default_value,
+      service,
+      queue_on_failure,
+      cache_key: undefined,
+      queue_type: undefined,
+      payload: undefined,
+      priority: undefined,
+      skip_threshold: undefined,
+      retry: undefined,
+      timeout_ms: undefined,
+      signal: undefined,
+      dedupe: undefined,
+    })
+  }
+}
+
+/// One call that is not plain, from its start to its end: its checked
+/// plan (kept here, so that the failure path needs no options), the
+/// up-front skip decision, whether it is shared (`dedupe`), and its
+/// attempt loop (`retry`, `timeoutMs`, `signal`).
 #[napi]
-pub struct FallbackStart {
-  /// `queueOnFailure.payload` as JSON text, taken when the call was made.
-  #[napi(readonly)]
-  pub payload: Option<String>,
-  /// Why the payload could not be taken; the queue step is then
-  /// unavailable to this call.
-  #[napi(readonly)]
-  pub payload_problem: Option<String>,
+pub struct FallbackCall {
+  plan: Arc<FallbackPlan>,
   /// `skipThreshold` reached: skip without calling.
   #[napi(readonly)]
   pub skip_now: bool,
@@ -154,7 +269,7 @@ pub struct FallbackStart {
 }
 
 #[napi]
-impl FallbackStart {
+impl FallbackCall {
   /// Runs the attempts (`retry`, `timeoutMs`, `signal`); resolves how they
   /// ended. `first` is the first attempt, made by the caller; `attempt(n)`
   /// and `abort(n, timeoutMs)` (lib/invoke.js) make and time out the others.
@@ -184,38 +299,38 @@ impl FallbackStart {
       self.attempts = PendingAttempts::new(Some(Schedule::Fallback { policy, timeout_ms }));
     }
   }
+
+  /// The call failed with `error` at `now` (the caller's `Date.now()`): the
+  /// first fallback of its plan that applies (`outcome_json`).
+  #[napi]
+  pub fn failed<'env>(
+    &self,
+    env: &'env Env,
+    error: Raw,
+    now: f64,
+  ) -> napi::Result<Either<String, PromiseRaw<'env, String>>> {
+    decide_after_failure(env, Arc::clone(&self.plan), error, now)
+  }
 }
 
-/// Checks a call's options (read by `lib/execute.js`, in this order) and
-/// says how it runs: `null` for a plain call, the queue payload's JSON text
-/// for a plain call that carries one, else a `FallbackStart`.
+/// Checks a call's options (the one object `readOptions` made) and says
+/// how it runs: `null` for a plain call (JavaScript runs it, and asks
+/// `fallbackAfterFailure` if it fails); for a plain call that carries a
+/// queue payload, that payload's JSON text, taken now (JavaScript keeps it
+/// with the options as `payloadText`: a string costs far less to hand back
+/// than a class instance); else its `FallbackCall`.
 #[napi]
-#[allow(clippy::too_many_arguments)]
 pub fn start_fallback_call(
   env: Env,
   operation: Raw,
   options: Raw,
-  operation_name: Raw,
-  user_id: Raw,
-  cache_key: Raw,
-  prompt: Raw,
-  model_id: Raw,
-  allow_skip: Raw,
-  queue_on_failure: Raw,
-  queue_type: Raw,
-  payload: Raw,
-  queue_priority: Raw,
-  service: Raw,
-  skip_threshold: Raw,
-  retry: Raw,
-  timeout_ms: Raw,
-  signal: Raw,
-  dedupe: Raw,
-) -> napi::Result<Option<Either<String, FallbackStart>>> {
+  read: Raw,
+) -> napi::Result<Option<Either<String, FallbackCall>>> {
   boundary(env, |js| {
     args::function(js, operation, "operation")?;
     args::object(js, options, "options")?;
-    let name = string_value(js, operation_name, "options.operationName")?;
+    let o = CallOptions::read(js, read)?;
+    let name = string_value(js, o.operation_name, "options.operationName")?;
     if js.string_length(name) == 0 {
       return Err(args::value_error(
         js,
@@ -224,69 +339,71 @@ pub fn start_fallback_call(
         name,
       ));
     }
-    optional_string_value(js, user_id, "options.userId")?;
-    let keyed = js.kind(cache_key) != Kind::Undefined;
+    optional_string_value(js, o.user_id, "options.userId")?;
+    let keyed = js.kind(o.cache_key) != Kind::Undefined;
     if keyed {
-      args::object(js, cache_key, "options.cacheKey")?;
-      string_value(js, prompt, "options.cacheKey.prompt")?;
-      string_value(js, model_id, "options.cacheKey.modelId")?;
+      args::object(js, o.cache_key, "options.cacheKey")?;
+      string_value(js, o.prompt, "options.cacheKey.prompt")?;
+      string_value(js, o.model_id, "options.cacheKey.modelId")?;
     }
-    let allow_skip = args::optional_bool(js, allow_skip, "options.allowSkip")?.unwrap_or(false);
-    let queued = js.kind(queue_on_failure) != Kind::Undefined;
-    if queued {
-      args::object(js, queue_on_failure, "options.queueOnFailure")?;
-      job_type(js, queue_type, "options.queueOnFailure.type")?;
-      priority(js, queue_priority, "options.queueOnFailure.priority")?;
-    }
-    optional_string_value(js, service, "options.service")?;
-    let threshold = args::optional_non_negative(js, skip_threshold, "options.skipThreshold")?;
-    let policy = retry_option(js, retry)?;
+    let allow_skip = args::optional_bool(js, o.allow_skip, "options.allowSkip")?.unwrap_or(false);
+    let queue = match js.kind(o.queue_on_failure) != Kind::Undefined {
+      true => {
+        args::object(js, o.queue_on_failure, "options.queueOnFailure")?;
+        let job_type = job_type(js, o.queue_type, "options.queueOnFailure.type")?;
+        let priority = priority(js, o.priority, "options.queueOnFailure.priority")?;
+        Some((job_type, priority))
+      }
+      false => None,
+    };
+    optional_string_value(js, o.service, "options.service")?;
+    let threshold = args::optional_non_negative(js, o.skip_threshold, "options.skipThreshold")?;
+    let policy = retry_option(js, o.retry)?;
     let timeout_ms = args::optional_integer(
       js,
-      timeout_ms,
+      o.timeout_ms,
       "options.timeoutMs",
       1,
       args::MAX_SAFE_INTEGER,
     )?;
-    let has_signal = abort_signal(js, signal)?;
-    let dedupe = args::optional_bool(js, dedupe, "options.dedupe")?.unwrap_or(false);
+    let has_signal = abort_signal(js, o.signal)?;
+    let dedupe = args::optional_bool(js, o.dedupe, "options.dedupe")?.unwrap_or(false);
     // A call with its own signal decides its own fate: it neither joins
     // nor hosts a shared call.
     let shared = dedupe && keyed && !has_signal;
     let uses_attempts = policy.is_some() || timeout_ms.is_some() || has_signal;
-    let skip_now = match (allow_skip, threshold) {
-      (true, Some(threshold)) => {
-        let plan = FallbackPlan {
-          allow_skip,
-          service: optional_text(js, service)?,
-          ..FallbackPlan::new(js.read_string(name)?)
-        };
+    let may_skip = allow_skip && threshold.is_some();
+    if queue.is_none() && !shared && !uses_attempts && !may_skip {
+      return Ok(None);
+    }
+    // Taken now, so a queued job holds the request as it was made. A
+    // payload that cannot be taken does not fail the call: the queue step
+    // is unavailable to it (the contract's rule for data of one call).
+    let queue = match queue {
+      Some((job_type, priority)) => {
+        let (payload, payload_problem) = take_payload(js, o.payload)?;
+        if let (Some(text), false, false, false) = (&payload, shared, uses_attempts, may_skip) {
+          return Ok(Some(Either::A(text.to_string())));
+        }
+        Some(QueueRequest {
+          job_type,
+          payload,
+          priority,
+          payload_problem,
+        })
+      }
+      None => None,
+    };
+    let queued = queue.is_some();
+    let plan = plan_of(js, &o, queue)?;
+    let skip_now = match threshold {
+      Some(threshold) if allow_skip => {
         fallback::skip_up_front(&plan, threshold, global(), js.now_ms())
       }
       _ => false,
     };
     if !queued && !shared && !uses_attempts && !skip_now {
       return Ok(None);
-    }
-    // Taken now, so a queued job holds the request as it was made. A
-    // payload that cannot be taken does not fail the call: the queue step
-    // is unavailable to it (the contract's rule for data of one call).
-    let (payload, payload_problem) = match queued && js.kind(payload) != Kind::Undefined {
-      true => match json::stringify_to_js(js, payload, "options.queueOnFailure.payload") {
-        Ok(Some(text)) => (Some(js.read_string(text)?), None),
-        Ok(None) => (
-          None,
-          Some(json::not_json_value(js, payload, "options.queueOnFailure.payload").message()),
-        ),
-        Err(Fault::Pending) => return Err(Fault::Pending),
-        Err(fault) => (None, Some(fault.message())),
-      },
-      false => (None, None),
-    };
-    // The common queued call: its payload is all it carries (a string is
-    // far cheaper to hand back than an object).
-    if let (Some(payload), false, false, false) = (&payload, shared, uses_attempts, skip_now) {
-      return Ok(Some(Either::A(payload.clone())));
     }
     let each_model = (uses_attempts && !skip_now).then(|| {
       let policy = policy.unwrap_or(RetryPolicy {
@@ -296,9 +413,8 @@ pub fn start_fallback_call(
       (policy, timeout_ms)
     });
     let schedule = each_model.map(|(policy, timeout_ms)| Schedule::Fallback { policy, timeout_ms });
-    Ok(Some(Either::B(FallbackStart {
-      payload,
-      payload_problem,
+    Ok(Some(Either::B(FallbackCall {
+      plan: Arc::new(plan),
       skip_now,
       shared,
       attempting: schedule.is_some(),
@@ -306,6 +422,22 @@ pub fn start_fallback_call(
       each_model,
     })))
   })
+}
+
+/// `queueOnFailure.payload` as JSON text, or why it cannot be taken.
+fn take_payload(js: Js, payload: Raw) -> JsResult<(Option<Arc<str>>, Option<String>)> {
+  if js.kind(payload) == Kind::Undefined {
+    return Ok((None, None));
+  }
+  match json::stringify_to_js(js, payload, "options.queueOnFailure.payload") {
+    Ok(Some(text)) => Ok((Some(js.read_string(text)?.into()), None)),
+    Ok(None) => Ok((
+      None,
+      Some(json::not_json_value(js, payload, "options.queueOnFailure.payload").message()),
+    )),
+    Err(Fault::Pending) => Err(Fault::Pending),
+    Err(fault) => Ok((None, Some(fault.message()))),
+  }
 }
 
 /// A success: stored under the cache key, at `now` (the caller's
@@ -379,30 +511,13 @@ fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {
   }
 }
 
-/// The checked values of one call, as `lib/execute.js` kept them (its
-/// `call` object), handed over field by field in one call: reading them as
-/// properties from here would cost more than the rest of the failure path.
-struct CheckedCall {
-  operation_name: Raw,
-  user_id: Raw,
-  prompt: Raw,
-  model_id: Raw,
-  allow_skip: bool,
-  queue_type: Raw,
-  queue_priority: Raw,
-  payload: Raw,
-  payload_problem: Raw,
-  has_default: bool,
-  service: Raw,
-}
-
-/// The core's plan, from the checked values.
-fn plan_of(js: Js, call: &CheckedCall) -> JsResult<FallbackPlan> {
-  let (cache_key, cache_problem) = match js.kind(call.prompt) {
+/// The core's plan from the checked options; `queue` as taken at the start.
+fn plan_of(js: Js, options: &CallOptions, queue: Option<QueueRequest>) -> JsResult<FallbackPlan> {
+  let (cache_key, cache_problem) = match js.kind(options.prompt) {
     Kind::String => {
       let key = CacheKey {
-        prompt: js.read_string(call.prompt)?,
-        model_id: js.read_string(call.model_id)?,
+        prompt: js.read_string(options.prompt)?,
+        model_id: js.read_string(options.model_id)?,
       };
       let problem = match limits::id_too_long("The cache key's modelId", &key.model_id) {
         Some(problem) => Some(problem),
@@ -410,8 +525,8 @@ fn plan_of(js: Js, call: &CheckedCall) -> JsResult<FallbackPlan> {
           js,
           &[&key.prompt, &key.model_id],
           &[
-            (call.prompt, "options.cacheKey.prompt"),
-            (call.model_id, "options.cacheKey.modelId"),
+            (options.prompt, "options.cacheKey.prompt"),
+            (options.model_id, "options.cacheKey.modelId"),
           ],
         )?,
       };
@@ -419,25 +534,16 @@ fn plan_of(js: Js, call: &CheckedCall) -> JsResult<FallbackPlan> {
     }
     _ => (None, None),
   };
-  let queue = match js.kind(call.queue_type) {
-    Kind::String => Some(QueueRequest {
-      job_type: job_type(js, call.queue_type, "options.queueOnFailure.type")?,
-      payload: optional_text(js, call.payload)?.map(Into::into),
-      payload_problem: optional_text(js, call.payload_problem)?,
-      priority: priority(js, call.queue_priority, "options.queueOnFailure.priority")?,
-    }),
-    _ => None,
-  };
   Ok(FallbackPlan {
-    operation_name: js.read_string(call.operation_name)?,
+    operation_name: js.read_string(options.operation_name)?,
     // An empty userId counts as none, as it did before.
-    user_id: optional_text(js, call.user_id)?.filter(|id| !id.is_empty()),
+    user_id: optional_text(js, options.user_id)?.filter(|id| !id.is_empty()),
     cache_key,
     cache_problem,
-    allow_skip: call.allow_skip,
+    allow_skip: js.kind(options.allow_skip) == Kind::Boolean && js.read_bool(options.allow_skip),
     queue,
-    has_default: call.has_default,
-    service: optional_text(js, call.service)?,
+    has_default: js.kind(options.default_value) != Kind::Undefined,
+    service: optional_text(js, options.service)?,
   })
 }
 
@@ -445,43 +551,43 @@ fn quoted(text: &str) -> String {
   serde_json::Value::from(text).to_string()
 }
 
-/// The failure path: the first fallback that applies, as JSON text
-/// (`{ fallbackType?, message, data?, jobId?, stale?, isError? }`; `data` is
-/// the cached answer itself, so one `JSON.parse` makes the caller's copy).
+/// The failure path of a call that started plain (no `FallbackCall`):
+/// its plan from the options `readOptions` made, then as
+/// `FallbackCall.failed`.
 #[napi]
-#[allow(clippy::too_many_arguments)]
 pub fn fallback_after_failure<'env>(
   env: &'env Env,
+  read: Raw,
   error: Raw,
-  operation_name: Raw,
-  user_id: Raw,
-  prompt: Raw,
-  model_id: Raw,
-  allow_skip: bool,
-  queue_type: Raw,
-  queue_priority: Raw,
-  payload: Raw,
-  payload_problem: Raw,
-  has_default: bool,
-  service: Raw,
   now: f64,
 ) -> napi::Result<Either<String, PromiseRaw<'env, String>>> {
-  let (plan, message, is_error) = boundary(*env, |js| {
-    let call = CheckedCall {
-      operation_name,
-      user_id,
-      prompt,
-      model_id,
-      allow_skip,
-      queue_type,
-      queue_priority,
-      payload,
-      payload_problem,
-      has_default,
-      service,
+  let plan = boundary(*env, |js| {
+    let options = CallOptions::read_plan(js, read)?;
+    let queue = match js.kind(options.queue_on_failure) {
+      Kind::Undefined => None,
+      _ => Some(QueueRequest {
+        job_type: job_type(js, options.queue_type, "options.queueOnFailure.type")?,
+        payload: optional_text(js, options.payload)?.map(Into::into),
+        priority: priority(js, options.priority, "options.queueOnFailure.priority")?,
+        payload_problem: None,
+      }),
     };
-    let plan = plan_of(js, &call)?;
-    Ok((plan, args::error_message(js, error), js.is_error(error)))
+    plan_of(js, &options, queue)
+  })?;
+  decide_after_failure(env, Arc::new(plan), error, now)
+}
+
+/// The first fallback that applies, as JSON text (`{ fallbackType?,
+/// message, data?, jobId?, stale?, isError? }`; `data` is the cached answer
+/// itself, so one `JSON.parse` makes the caller's copy).
+fn decide_after_failure(
+  env: &Env,
+  plan: Arc<FallbackPlan>,
+  error: Raw,
+  now: f64,
+) -> napi::Result<Either<String, PromiseRaw<'_, String>>> {
+  let (message, is_error) = boundary(*env, |js| {
+    Ok((args::error_message(js, error), js.is_error(error)))
   })?;
   let now = clock::from_js(now);
   on_store(env, move || {

@@ -74,6 +74,21 @@ named!(
     HttpStatusCode = "httpStatusCode",
     Constructor = "constructor",
     Details = "details",
+    OperationName = "operationName",
+    CacheKey = "cacheKey",
+    Prompt = "prompt",
+    ModelId = "modelId",
+    AllowSkip = "allowSkip",
+    QueueOnFailure = "queueOnFailure",
+    QueueType = "queueType",
+    DefaultValue = "defaultValue",
+    Service = "service",
+    SkipThreshold = "skipThreshold",
+    Retry = "retry",
+    TimeoutMs = "timeoutMs",
+    Signal = "signal",
+    Dedupe = "dedupe",
+    PayloadText = "payloadText",
   }
 );
 
@@ -177,6 +192,17 @@ impl Js {
   pub fn get_name(self, object: Raw, name: Prop) -> JsResult<Raw> {
     let key = self.name(name)?;
     self.get_by(object, key)
+  }
+
+  /// Several properties by the names kept per environment, the names
+  /// array looked up once for all of them (a hot path reads a dozen).
+  pub fn get_names<const N: usize>(self, object: Raw, names: [Prop; N]) -> JsResult<[Raw; N]> {
+    let table = self.value_of(self.env_names()?.names)?;
+    let mut values = [self.undefined(); N];
+    for (value, name) in values.iter_mut().zip(names) {
+      *value = self.get_by(object, self.element(table, name as u32)?)?;
+    }
+    Ok(values)
   }
 
   /// An `Error` by brand (any realm) or by prototype (`instanceof Error`).
