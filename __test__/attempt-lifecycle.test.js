@@ -75,7 +75,8 @@ function exitsAlone(source) {
       child.kill('SIGKILL')
       reject(new Error('the process did not exit by itself'))
     }, 10_000)
-    child.on('exit', (code) => {
+    // 'close': once its output is all read, which may be after it exited.
+    child.on('close', (code) => {
       clearTimeout(timer)
       resolve({ code, stdout })
     })

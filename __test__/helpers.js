@@ -86,7 +86,8 @@ function child(code, env = {}) {
   let out = ''
   proc.stdout.on('data', (chunk) => (out += chunk))
   const done = new Promise((resolve, reject) => {
-    proc.on('exit', (code, signal) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code ?? signal}: ${out}`))))
+    // 'close': once its output is all read, which may be after it exited.
+    proc.on('close', (code, signal) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code ?? signal}: ${out}`))))
   })
   // A child killed on purpose rejects `done`; only those who await it care.
   done.catch(() => {})

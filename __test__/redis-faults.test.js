@@ -57,7 +57,8 @@ function child(code, env) {
     let err = ''
     proc.stdout.on('data', (chunk) => (out += chunk))
     proc.stderr.on('data', (chunk) => (err += chunk))
-    proc.on('exit', (status, signal) => {
+    // 'close': once its output is all read, which may be after it exited.
+    proc.on('close', (status, signal) => {
       if (status !== 0) return reject(new Error(`child exited ${status ?? signal}: ${err}`))
       resolve({ result: JSON.parse(out.trim().split('\n').pop()), stderr: err })
     })

@@ -31,7 +31,8 @@ function start(source) {
   proc.stdout.on('data', (chunk) => (stdout += chunk))
   proc.stderr.on('data', (chunk) => (stderr += chunk))
   const done = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => {
+    // 'close': once its output is all read, which may be after it exited.
+    proc.on('close', (code, signal) => {
       if (dir) fs.rmSync(dir, { recursive: true, force: true })
       resolve({ code, signal, stdout, stderr })
     })

@@ -38,7 +38,9 @@ function runChild(source, timeoutMs = 30_000) {
       cleanup()
       reject(new Error(`child timed out; stdout: ${stdout}; stderr: ${stderr}`))
     }, timeoutMs)
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': the output may still be on its way when the
+    // process has exited (under wine, all of it was, now and then).
+    child.on('close', (code, signal) => {
       clearTimeout(timer)
       cleanup()
       resolve({ code, signal, stdout, stderr })

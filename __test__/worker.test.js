@@ -172,8 +172,12 @@ test('a stopped worker leaves nothing keeping the process alive', async () => {
     `const { BackgroundJobQueue } = require('.')
      const q = new BackgroundJobQueue()
      q.enqueue({ type: 'ai', operation: 'o', payload: 1, userId: 'u', priority: 'low', retryCount: 0, maxRetries: 3 })
-     const worker = q.process(async () => {}, { pollIntervalMs: 60000, jobTimeoutMs: 60000 })
-     setTimeout(() => worker.stop({ graceMs: 60000 }).then(() => console.log(JSON.stringify(q.getStats()))), 50)`,
+     let handled
+     const started = new Promise((resolve) => { handled = resolve })
+     const worker = q.process(async () => handled(), { pollIntervalMs: 60000, jobTimeoutMs: 60000 })
+     // Stopped once its one job has started, however long that takes (under
+     // emulation, longer than any fixed delay chosen for a native run).
+     started.then(() => worker.stop({ graceMs: 60000 })).then(() => console.log(JSON.stringify(q.getStats())))`,
   )
   assert.equal(JSON.parse(stdout).completed, 1)
   assert.ok(Date.now() - started < 10_000)
@@ -197,6 +201,9 @@ test('a handler that keeps enqueueing work does not starve timers or stop()', as
     handled++
     queue.enqueue(job({ payload: queued.payload + 1 }))
   }, { pollIntervalMs: 50 })
+  // The worker is busy first (its first handler may start late under
+  // emulation); a timer set then must still run, and stop() still end it.
+  await until(() => handled >= 1)
   let timerRan = false
   await new Promise((resolve) => setTimeout(() => { timerRan = true; resolve() }, 30))
   await worker.stop()
