@@ -13,7 +13,7 @@ const test = require('node:test')
 const assert = require('node:assert')
 
 const native = require('../lib/native')
-const { readOptions, plainlyPlain, startFallbackCall } = require('../lib/plain-call')
+const { readOptions, plainlyPlain } = require('../lib/plain-call')
 const { chainSettings, readOnce, plainlyRight } = require('../lib/chain-options')
 
 const operation = () => 'ok'
@@ -83,7 +83,7 @@ const CHAIN_OPTIONS = {
 /** How native code takes a plain call's options: `null` (plain), another answer, or the coded error. */
 function nativeStart(op, options) {
   try {
-    const start = startFallbackCall(op, options, readOptions(options))
+    const start = native.startFallbackCall(op, options, readOptions(options))
     return start === null ? 'plain' : 'not plain'
   } catch (error) {
     assert.ok(error.code, `a coded error: ${error.message}`)

@@ -16,7 +16,7 @@ const { primeIfStream, PrimedStream, passThrough, broadcast, replayed, learn, le
 const { channels, publish, messageOf, carrying } = require('./events')
 const { warnOnce, warnUnavailable } = require('./warnings')
 const { chainSettings, readOnce, plainlyRight } = require('./chain-options')
-const { readOptions, plainlyPlain, startFallbackCall } = require('./plain-call')
+const { readOptions, plainlyPlain } = require('./plain-call')
 const { classOf } = require('./classify')
 const spans = require('./spans')
 const guards = require('./guards')
@@ -389,7 +389,8 @@ function executeWithFallback(operation, options) {
   }
   let start = null
   try {
-    if (!plainlyPlain(operation, options, read)) start = startFallbackCall(operation, options, read)
+    // Native code checks the options read once, handed over as the one object they are.
+    if (!plainlyPlain(operation, options, read)) start = native.startFallbackCall(operation, options, read)
   } catch (thrown) {
     return Promise.reject(codedIfUnreadable(thrown))
   }

@@ -7,8 +7,6 @@
 // for such a call. Anything this does not accept goes to native code, which
 // accepts it or words the refusal, as every other check is worded.
 
-const native = require('./native')
-
 const isText = (value) => typeof value === 'string'
 const isOptionalText = (value) => value === undefined || typeof value === 'string'
 const isOptionalBoolean = (value) => value === undefined || typeof value === 'boolean'
@@ -96,13 +94,4 @@ function readRetry(retry) {
   }
 }
 
-/**
- * Native code's check of the options read once (`read`, handed over as the
- * one object it is), and how the call runs: `null` (plain) or its
- * `FallbackCall`. Throws the coded error of the first option that is off.
- */
-function startFallbackCall(operation, options, read) {
-  return native.startFallbackCall(operation, options, read)
-}
-
-module.exports = { readOptions, plainlyPlain, startFallbackCall }
+module.exports = { readOptions, plainlyPlain }
