@@ -276,6 +276,8 @@ test('every model benched: nothing is called, the chain falls back with a COOLIN
   assert.equal(primary.calls + alt.calls, 0)
   assert.equal(result.success, false)
   assert.equal(result.error.code, 'COOLING_DOWN')
+  // Each wait said in whole seconds, rounded up (src/core/chain.rs).
+  assert.match(result.error.message, new RegExp(`^Every model of ".+" is cooling down: ${a} \\(\\d+ s\\), ${b} \\(\\d+ s\\)$`))
   assert.deepEqual(result.metadata.benched, [a, b])
 })
 

@@ -187,18 +187,6 @@ function alternativeTried(call, name, index, outcome, error, cooldownMs, errorCl
   })
 }
 
-/** The classes a model passed over while benched stands for: its throttle was one of these. */
-const THROTTLES = ['rateLimit', 'overloaded']
-
-/**
- * Whether an alternative with `on` is tried after a failure of class
- * `errorClass`; before any model failed (the ones before were benched),
- * when it answers a throttle.
- */
-function answers(on, errorClass) {
-  return errorClass === undefined ? THROTTLES.some((throttle) => on.includes(throttle)) : on.includes(errorClass)
-}
-
 /**
  * The model a call with `hedge` starts beside the one at `index` when that
  * one is slow, and how long it waits: the next model not benched, unless
@@ -239,16 +227,15 @@ async function runChain(call, models, settings, runModel, prime, finish) {
   let remaining = cooldownsOf(call, models)
   if (isPromise(remaining)) remaining = await remaining
   let benched
-  let waits
+  let cooling
   let attempts = 0
   let storing
-  // Which models failed, apart from what they threw: `throw undefined` is a failure too.
-  let primaryFailed = false
-  let primaryError
+  // Whether a model failed, apart from what it threw: `throw undefined` is a
+  // failure too. The first failure is the primary's when the primary failed
+  // (it is tried first); it is the one the call answers with.
   let anyFailed = false
   let firstError
-  // The failure classes of the primary, of the first model that failed, of the latest.
-  let primaryClass
+  // The failure classes of the first model that failed, and of the latest.
   let firstClass
   let lastClass
   // What a hedge (lib/hedge.js) got from the model it called, by index.
@@ -257,13 +244,13 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     const { name, operation, on } = models[index]
     // Called already, as an earlier model's hedge: its outcome is this model's.
     const hedged = carried === undefined ? undefined : carried.get(index)
-    if (hedged === undefined && on !== undefined && !answers(on, lastClass)) {
+    if (hedged === undefined && on !== undefined && !native.answersAfter(on, lastClass)) {
       alternativeTried(call, name, index, 'passedOver', undefined, undefined, lastClass)
       continue
     }
     if (hedged === undefined && remaining !== null && remaining[index] !== null) {
       ;(benched ??= []).push(name)
-      ;(waits ??= []).push(`${name} (${Math.ceil(remaining[index] / 1000)} s)`)
+      ;(cooling ??= []).push({ name, remainingMs: remaining[index] })
       if (index > 0) alternativeTried(call, name, index, 'cooldown', undefined, remaining[index])
       continue
     }
@@ -347,16 +334,9 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     }
     if (ok) {
       if (index > 0) alternativeTried(call, name, index, 'success', undefined, undefined, lastClass)
-      const answeredError = primaryFailed ? primaryError : firstError
-      const errorClass = primaryFailed ? primaryClass : firstClass
-      return finish({ ok: true, value, index, attempts, error: answeredError, errorClass, benched: benched ?? [], stored: storing && Promise.all(storing) })
+      return finish({ ok: true, value, index, attempts, error: firstError, errorClass: firstClass, benched: benched ?? [], stored: storing && Promise.all(storing) })
     }
     lastClass = classOf(error)
-    if (index === 0) {
-      primaryFailed = true
-      primaryError = error
-      primaryClass = lastClass
-    }
     if (!anyFailed) {
       anyFailed = true
       firstError = error
@@ -369,20 +349,12 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     if (movingOn instanceof Promise) movingOn = await movingOn
     if (!movingOn) break
   }
-  let error = primaryFailed ? primaryError : firstError
-  let errorClass = primaryFailed ? primaryClass : firstClass
-  if (call.overBudget !== undefined && !anyFailed) {
-    const { key, resetsAt } = call.overBudget
-    error = codedError(`The budget "${key}" of "${call.operationName}" is spent until ${new Date(resetsAt).toISOString()}`, 'BUDGET_EXCEEDED')
-    errorClass = undefined
-  } else if (!anyFailed && call.limited !== undefined) {
-    error = codedError(`Every model of "${call.operationName}" is over its rate limit or passed over: ${call.limited.join(', ')}`, 'RATE_LIMITED')
-    errorClass = undefined
-  } else if (!anyFailed && call.opened !== undefined) {
-    error = codedError(`Every model of "${call.operationName}" has its circuit breaker open or passed over: ${call.opened.join(', ')}`, 'CIRCUIT_OPEN')
-    errorClass = undefined
-  } else if (!anyFailed) {
-    error = codedError(`Every model of "${call.operationName}" is cooling down: ${(waits ?? []).join(', ')}`, 'COOLING_DOWN')
+  let error = firstError
+  let errorClass = firstClass
+  if (!anyFailed) {
+    // Every model was passed over: the core says which reason is named (src/core/chain.rs).
+    const refusal = native.chainRefusal(call.operationName, { overBudget: call.overBudget, limited: call.limited, opened: call.opened, cooling })
+    error = codedError(refusal.message, refusal.code)
     errorClass = undefined
   }
   return finish({ ok: false, error, errorClass, attempts, benched: benched ?? [], stored: storing && Promise.all(storing) })

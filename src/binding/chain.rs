@@ -1,11 +1,15 @@
 //! The options of a call that may move along a chain of models
 //! (`alternatives`) and stream its answer, checked once before the
 //! operation runs (`lib/chain.js` drives the chain). Only static misuse is
-//! refused here, as the contract asks of `executeWithFallback` (§8).
+//! refused here, as the contract asks of `executeWithFallback` (§8). And
+//! the chain's two decisions, made by `crate::core::chain`: whether an
+//! alternative with `on` is tried, and what a chain in which no model
+//! failed rejects with.
 
 use napi::Env;
 use napi_derive::napi;
 
+use crate::core::chain::{self, CoolingModel, PassedOver, SpentBudget};
 use crate::core::failure_class::FailureClass;
 use crate::core::limits;
 
@@ -153,4 +157,83 @@ fn check_on(js: Js, on: Raw, path: &str) -> JsResult<()> {
     )?;
   }
   Ok(())
+}
+
+/// Whether an alternative that answers the classes `on` (checked by
+/// `checkChain`) is tried after a failure of class `after` (`undefined`:
+/// no model failed yet).
+#[napi]
+pub fn answers_after(env: Env, on: Vec<String>, after: Option<String>) -> napi::Result<bool> {
+  boundary(env, |_| {
+    let classes: Vec<FailureClass> = on
+      .iter()
+      .filter_map(|name| FailureClass::from_name(name))
+      .collect();
+    let after = after
+      .as_deref()
+      .map(|name| FailureClass::from_name(name).unwrap_or(FailureClass::Other));
+    Ok(chain::answers(&classes, after))
+  })
+}
+
+/// The budget that stopped a chain, as `lib/guards.js` reports it.
+#[napi(object)]
+pub struct ChainBudget {
+  pub key: String,
+  pub resets_at: f64,
+}
+
+/// A model benched by a cooldown, and for how many ms more.
+#[napi(object)]
+pub struct ChainCooling {
+  pub name: String,
+  pub remaining_ms: f64,
+}
+
+/// Why each model of a chain in which none failed was passed over.
+#[napi(object)]
+pub struct ChainPassedOver {
+  pub over_budget: Option<ChainBudget>,
+  pub limited: Option<Vec<String>>,
+  pub opened: Option<Vec<String>>,
+  pub cooling: Option<Vec<ChainCooling>>,
+}
+
+#[napi(object)]
+pub struct ChainRefusal {
+  pub code: String,
+  pub message: String,
+}
+
+/// What a chain in which no model failed rejects with.
+#[napi]
+pub fn chain_refusal(
+  env: Env,
+  operation_name: String,
+  passed: ChainPassedOver,
+) -> napi::Result<ChainRefusal> {
+  boundary(env, |_| {
+    let passed = PassedOver {
+      over_budget: passed.over_budget.map(|budget| SpentBudget {
+        key: budget.key,
+        resets_at_ms: budget.resets_at.max(0.0) as u64,
+      }),
+      limited: passed.limited.unwrap_or_default(),
+      opened: passed.opened.unwrap_or_default(),
+      cooling: passed
+        .cooling
+        .unwrap_or_default()
+        .into_iter()
+        .map(|model| CoolingModel {
+          name: model.name,
+          remaining_ms: model.remaining_ms,
+        })
+        .collect(),
+    };
+    let refusal = passed.refusal(&operation_name);
+    Ok(ChainRefusal {
+      code: refusal.code.to_string(),
+      message: refusal.message,
+    })
+  })
 }

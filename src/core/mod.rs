@@ -4,6 +4,7 @@
 
 pub mod breaker;
 pub mod cache;
+pub mod chain;
 pub mod clock;
 pub mod cooldown;
 pub mod failure_class;
