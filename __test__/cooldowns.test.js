@@ -347,8 +347,10 @@ test('cooldownSlot: one Uint32Array over a SharedArrayBuffer per environment, th
     const native = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'native.js'))})
     parentPort.postMessage({ same: native.cooldownSlot() === native.cooldownSlot(), buffer: native.cooldownSlot().buffer })
   `, { eval: true })
+  // Listened for from the start: the thread may end before its message is read.
+  const exited = new Promise((resolve) => worker.once('exit', resolve))
   const seen = await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject) })
-  await new Promise((resolve) => worker.once('exit', resolve))
+  await exited
   assert.equal(seen.same, true)
   assert.ok(seen.buffer instanceof SharedArrayBuffer)
 })
