@@ -1,12 +1,21 @@
 //! A background worker's bookkeeping: which jobs it may take now (its
 //! concurrency, each user's, and a drain's job budget), which are running,
-//! and whether it is stopping. The binding runs the handlers and the timers.
+//! and whether it is stopping. Its decisions are here too, each in a module
+//! of its own: when `process()` looks at the queue (`schedule`), when a
+//! drain stops (`drain`), what a job's end is recorded as and what follows
+//! it (`ends`), how long a store call is tried again (`patience`). The
+//! binding runs the handlers and the timers, and does what these say.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::queue::{Job, Lease};
 use super::storage::{Finished, QueueStore, StorageResult};
+
+pub mod drain;
+pub mod ends;
+pub mod patience;
+pub mod schedule;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerConfig {
@@ -318,7 +327,8 @@ mod tests {
       .collect()
   }
 
-  fn job(user: &str) -> NewJob {
+  /// A new job of `user` (the decisions' modules' tests use it too).
+  pub(super) fn job(user: &str) -> NewJob {
     NewJob {
       job_type: JobType::Ai,
       operation: "op".into(),
