@@ -30,7 +30,11 @@ impl Fault {
 /// Runs a binding function's body: a panic becomes a thrown internal error
 /// instead of unwinding into Node, and a `Fault` becomes a thrown exception.
 pub fn boundary<T>(env: Env, body: impl FnOnce(Js) -> JsResult<T>) -> napi::Result<T> {
-  let js = Js::new(env.raw());
+  // SAFETY: every caller of `boundary` is a `#[napi]` function passing on
+  // the `Env` napi-rs's glue handed it, which is the environment of the
+  // N-API callback running now (its JavaScript call); `js` and the handles
+  // read through it are used only until `boundary` returns into it.
+  let js = unsafe { Js::new(env.raw()) };
   let outcome = catch_unwind(AssertUnwindSafe(|| body(js))).unwrap_or_else(|panic| {
     let what = panic
       .downcast_ref::<&str>()

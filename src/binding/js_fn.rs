@@ -88,7 +88,11 @@ impl<Args: 'static + JsValuesTupleIntoVec, const WEAK: bool> AsyncJsFn<Args, WEA
           }
           _ => {}
         }
-        let js = Js::new(env.raw());
+        // SAFETY: napi-rs runs this closure on the JavaScript thread, inside
+        // the threadsafe function's call into JavaScript, and hands it that
+        // call's `Env`; `js` is used only until the closure returns (a
+        // promise's reactions get their own, in `when_settled`).
+        let js = unsafe { Js::new(env.raw()) };
         let deliver = move |js: Js, settled: Settled| {
           // The task may have stopped waiting (a timeout): nothing to do.
           let _ = sender.send(read(js, settled));
