@@ -40,11 +40,22 @@ const sync = {
 }
 const ok = async () => response
 const bad = async () => { throw new Error('down') }
+/** An operation that fails `times` times, then answers. */
+const failing = (times) => { let k = 0; return async () => { if (k++ < times) throw new Error('down'); return response } }
+const noWait = { maxRetries: 2, baseDelayMs: 0, jitter: 'none' }
+const service = { operation: 'svc', userId: 'u', timestamp: new Date() }
 const asyncs = {
   'success no key': (l) => l.executeWithFallback(ok, { operationName: 'op' }),
   'success with key': (l) => l.executeWithFallback(ok, { operationName: 'op', cacheKey: { prompt, modelId: 'm' } }),
   'failure from cache': (l) => l.executeWithFallback(bad, { operationName: 'op', cacheKey: { prompt, modelId: 'm' } }),
   'failure queued': (l) => l.executeWithFallback(bad, { operationName: 'op', userId: 'u', queueOnFailure: { type: 'ai', payload: { a: 1 } } }),
+  // Through the attempt loop (src/core/attempts.rs), with no backoff to
+  // wait out: what the loop and its JavaScript round trips cost.
+  'retry ok at once': (l) => l.executeWithFallback(ok, { operationName: 'op', retry: noWait }),
+  'retry ok on 3rd': (l) => l.executeWithFallback(failing(2), { operationName: 'op', retry: noWait }),
+  'timeoutMs ok': (l) => l.executeWithFallback(ok, { operationName: 'op', timeoutMs: 60_000 }),
+  'service ok at once': (l) => l.executeService(ok, service),
+  'service ok on 3rd': (l) => l.executeService(failing(2), service, { maxRetries: 2, baseDelay: 0 }),
 }
 const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1]
 async function main() {

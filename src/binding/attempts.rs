@@ -1,60 +1,35 @@
 //! The attempts of one call with retries: an `executeWithFallback` call with
-//! `retry`, `timeoutMs` or `signal`, or an `executeService` call. A loop on
-//! tokio calls the operation through a threadsafe function (`lib/attempts.js`
-//! wraps it so that it always resolves: `undefined` on success, `{ error,
-//! again }` on failure), races it against `timeoutMs`, asks the core whether
-//! to retry and how long to wait, and sleeps. The JavaScript side keeps the
-//! values; this side keeps the count and the decisions.
+//! `retry`, `timeoutMs` or `signal`, or an `executeService` call. The loop
+//! is the core's (`core::attempts`); here its attempts are made: the
+//! operation is called through a threadsafe function (`lib/invoke.js` wraps
+//! it so that it always resolves: `undefined` on success, `{ error, again }`
+//! on failure), and how it settled is read into what the loop decides on.
+//! The JavaScript side keeps the values; the loop keeps the count and the
+//! decisions.
 //!
 //! The threadsafe functions are strong: while a call is attempting or
 //! waiting to retry, Node.js stays alive; when it ends they are released.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use napi::bindgen_prelude::{FnArgs, Function, PromiseRaw, Unknown};
 use napi::Env;
 use napi_derive::napi;
 use tokio::sync::{oneshot, Notify};
 
-use crate::core::retry::RetryPolicy;
-use crate::core::service::{AfterFailure, ServiceCall};
-use crate::core::singletons::global;
+use crate::core::attempts::{self, Attempt, AttemptEnd, AttemptLoop, Attempts, Deciding, Schedule};
 
 use super::boundary::boundary;
-use super::errors::JsResult;
 use super::js_fn::{ended, AsyncJsFn, Ended, Heard};
 use super::names::Prop;
 use super::raw::{Js, Raw, Settled};
 use super::retry::{asked_wait_ms, retryable};
 
-/// What decides after a failed attempt.
-pub enum Schedule {
-  /// `executeWithFallback`: its `retry` policy (no retries without one) and
-  /// each attempt's time limit.
-  Fallback {
-    policy: RetryPolicy,
-    timeout_ms: Option<u64>,
-  },
-  /// `executeService`: the call's breaker and policy.
-  Service(ServiceCall),
-}
-
 /// One attempt's end, read on the JavaScript thread.
-enum AttemptEnd {
-  Fulfilled,
-  Failed {
-    /// `retryIf` said yes (or there is none).
-    again: bool,
-    retryable: bool,
-    asked_wait_ms: u64,
-    now: u64,
-  },
-}
-
 fn read_attempt(js: Js, settled: Settled) -> AttemptEnd {
   let Ended::Failed { error, outcome } = ended(js, settled) else {
-    return AttemptEnd::Fulfilled;
+    return AttemptEnd::Succeeded;
   };
   // `retryIf`'s answer, when the wrapper had one to give.
   let again = outcome
@@ -81,6 +56,17 @@ pub struct AttemptsOutcome {
   pub circuit_state: Option<String>,
 }
 
+impl From<attempts::Outcome> for AttemptsOutcome {
+  fn from(outcome: attempts::Outcome) -> Self {
+    Self {
+      ok: outcome.ok,
+      attempts: outcome.attempts,
+      cancelled: outcome.cancelled,
+      circuit_state: outcome.circuit_state.map(str::to_string),
+    }
+  }
+}
+
 pub type AttemptFn<'env> = Function<'env, u32, Unknown<'static>>;
 pub type AbortFn<'env> = Function<'env, FnArgs<(u32, f64)>, Unknown<'static>>;
 
@@ -102,8 +88,8 @@ impl PendingAttempts {
   }
 
   /// Runs the attempts: `first` is the first attempt's promise, made by the
-  /// caller; `attempt(n)` and `abort(n, timeoutMs)` make the others.
-  /// `None` when there is nothing to run, or it already ran.
+  /// caller on this thread; `attempt(n)` and `abort(n, timeoutMs)` make the
+  /// others. `None` when there is nothing to run, or it already ran.
   pub fn run<'env>(
     &mut self,
     env: &'env Env,
@@ -114,9 +100,18 @@ impl PendingAttempts {
     let Some(schedule) = self.schedule.take() else {
       return Ok(None);
     };
-    let attempts = AttemptLoop::new(&attempt, &abort, schedule, self.cancel.clone())?;
-    let run = boundary(*env, |js| attempts.start(js, first))?;
-    Ok(Some(env.spawn_future(async move { Ok(run.await) })?))
+    let calls = JsAttempts::new(&attempt, &abort)?;
+    let attempts = AttemptLoop::new(schedule, self.cancel.clone(), Deciding::global());
+    let (sender, receiver) = oneshot::channel();
+    boundary(*env, |js| {
+      js.when_settled(first, move |js, settled| {
+        let _ = sender.send(read_attempt(js, settled));
+      })
+    })?;
+    let first = Attempt::made(async { receiver.await.ok() });
+    Ok(Some(env.spawn_future(async move {
+      Ok(AttemptsOutcome::from(attempts.run(calls, first).await))
+    })?))
   }
 
   /// The caller's signal aborted: no further attempt, no wait left.
@@ -125,165 +120,44 @@ impl PendingAttempts {
   }
 }
 
-/// The loop of one call; `run` consumes it.
-pub struct AttemptLoop {
+/// The attempts after the first, made in JavaScript: `attempt(n)` starts
+/// attempt `n`; `abort(n, timeoutMs)` fails it with a timeout error and
+/// aborts its signal, returning `{ error, again }`. The threadsafe functions
+/// are strong: while a call is attempting or waiting to retry, Node.js stays
+/// alive; when the loop ends they are released.
+struct JsAttempts {
   attempt: AsyncJsFn<u32, false>,
   abort: AsyncJsFn<FnArgs<(u32, f64)>, false>,
-  schedule: Schedule,
-  cancel: Arc<Notify>,
 }
 
-impl AttemptLoop {
-  /// `attempt(n)` starts attempt `n`; `abort(n, timeoutMs)` fails it with a
-  /// timeout error and aborts its signal, returning `{ error, again }`.
-  pub fn new(
-    attempt: &AttemptFn,
-    abort: &AbortFn,
-    schedule: Schedule,
-    cancel: Arc<Notify>,
-  ) -> napi::Result<Self> {
+impl JsAttempts {
+  fn new(attempt: &AttemptFn, abort: &AbortFn) -> napi::Result<Self> {
     Ok(Self {
       attempt: AsyncJsFn::new(attempt)?,
       abort: AsyncJsFn::new(abort)?,
-      schedule,
-      cancel,
     })
   }
+}
 
-  fn ended(&self, ok: bool, attempts: u32, cancelled: bool, now: u64) -> AttemptsOutcome {
-    let circuit_state = match &self.schedule {
-      Schedule::Service(_) if ok => Some("closed".to_string()),
-      Schedule::Service(call) => Some(
-        global()
-          .breakers
-          .lock()
-          .state_of(&call.operation, now)
-          .map_or("closed", |breaker| breaker.state.name())
-          .to_string(),
-      ),
-      Schedule::Fallback { .. } => None,
-    };
-    AttemptsOutcome {
-      ok,
-      attempts,
-      cancelled,
-      circuit_state,
-    }
-  }
-
-  /// One attempt, raced against its time limit and the caller's cancel.
-  /// `None`: cancelled, or the environment went away. The first attempt
-  /// was made on the JavaScript thread, where the call arrived (`first`).
-  async fn attempt(
-    &self,
-    n: u32,
-    first: Option<oneshot::Receiver<AttemptEnd>>,
-  ) -> Option<AttemptEnd> {
-    let timeout_ms = match self.schedule {
-      Schedule::Fallback { timeout_ms, .. } => timeout_ms,
-      Schedule::Service(_) => None,
-    };
+impl Attempts for JsAttempts {
+  fn attempt(&self, n: u32) -> Attempt<impl Future<Output = Option<AttemptEnd>> + Send> {
     // The time limit counts from when the attempt ran on the JavaScript
-    // thread (the first ran before the loop began).
-    let (ran, started) = oneshot::channel();
-    let call = async {
-      match first {
-        Some(first) => {
-          let _ = ran.send(());
-          first.await.ok()
-        }
-        None => match self.attempt.send(n, read_attempt, Some(Heard::Ran(ran))) {
+    // thread.
+    let (ran, heard) = oneshot::channel();
+    let sent = self.attempt.send(n, read_attempt, Some(Heard::Ran(ran)));
+    Attempt {
+      ran: Some(heard),
+      end: async {
+        match sent {
           Ok(receiver) => receiver.await.ok(),
           Err(_) => None,
-        },
-      }
-    };
-    let limit = async {
-      match timeout_ms {
-        Some(ms) if started.await.is_ok() => tokio::time::sleep(Duration::from_millis(ms)).await,
-        _ => std::future::pending().await,
-      }
-    };
-    tokio::select! {
-      end = call => end,
-      _ = limit => {
-        // The attempt fails first: an operation that settles from its abort
-        // listener is too late.
-        let ms = timeout_ms.unwrap_or(0) as f64;
-        self.abort.call(FnArgs::from((n, ms)), read_attempt).await.ok()
-      }
-      _ = self.cancel.notified() => None,
+        }
+      },
     }
   }
 
-  /// Runs attempts until one succeeds, the schedule gives up, or the call
-  /// is cancelled. `first` is the first attempt's promise, made by the
-  /// caller on this thread: it is awaited from here.
-  pub fn start(
-    self,
-    js: Js,
-    first: Raw,
-  ) -> JsResult<impl std::future::Future<Output = AttemptsOutcome>> {
-    let (sender, receiver) = oneshot::channel();
-    js.when_settled(first, move |js, settled| {
-      let _ = sender.send(read_attempt(js, settled));
-    })?;
-    Ok(self.run(receiver))
-  }
-
-  async fn run(mut self, first: oneshot::Receiver<AttemptEnd>) -> AttemptsOutcome {
-    let mut first = Some(first);
-    let mut previous_delay = 0;
-    let mut n = 0;
-    loop {
-      n += 1;
-      let Some(end) = self.attempt(n, first.take()).await else {
-        return self.ended(false, n, true, crate::core::clock::now_ms());
-      };
-      let AttemptEnd::Failed {
-        again,
-        retryable,
-        asked_wait_ms,
-        now,
-      } = end
-      else {
-        if let Schedule::Service(call) = &mut self.schedule {
-          call.succeeded(&mut global().breakers.lock());
-        }
-        return self.ended(true, n, false, 0);
-      };
-      let stores = global();
-      let delay = match &mut self.schedule {
-        Schedule::Fallback { policy, .. } => policy.after_failure(
-          n,
-          previous_delay,
-          again && retryable,
-          asked_wait_ms,
-          &mut stores.random.lock(),
-        ),
-        Schedule::Service(call) => {
-          call.attempts = n;
-          let after = call.failed(
-            &mut stores.breakers.lock(),
-            retryable,
-            asked_wait_ms,
-            &mut stores.random.lock(),
-            now,
-          );
-          match after {
-            AfterFailure::RetryIn(delay) => Some(delay),
-            AfterFailure::GiveUp => None,
-          }
-        }
-      };
-      let Some(delay) = delay else {
-        return self.ended(false, n, false, now);
-      };
-      previous_delay = delay;
-      tokio::select! {
-        _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
-        _ = self.cancel.notified() => return self.ended(false, n, true, now),
-      }
-    }
+  fn time_out(&self, n: u32, timeout_ms: u64) -> impl Future<Output = Option<AttemptEnd>> + Send {
+    let args = FnArgs::from((n, timeout_ms as f64));
+    async move { self.abort.call(args, read_attempt).await.ok() }
   }
 }

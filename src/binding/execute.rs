@@ -21,6 +21,7 @@ use napi::bindgen_prelude::{Either, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 
+use crate::core::attempts::Schedule;
 use crate::core::cache::EntryText;
 use crate::core::clock;
 use crate::core::fallback::{self, CacheKey, FailureOutcome, Fallback, FallbackPlan, QueueRequest};
@@ -30,7 +31,7 @@ use crate::core::retry::{Jitter, RetryPolicy};
 use crate::core::singletons::global;
 
 use super::args;
-use super::attempts::{AbortFn, AttemptFn, AttemptsOutcome, PendingAttempts, Schedule};
+use super::attempts::{AbortFn, AttemptFn, AttemptsOutcome, PendingAttempts};
 use super::boundary::boundary;
 use super::errors::{Fault, JsResult};
 use super::json;

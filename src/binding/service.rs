@@ -7,13 +7,14 @@ use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
 
+use crate::core::attempts::Schedule;
 use crate::core::breaker::BreakerConfig;
 use crate::core::retry::RetryPolicy;
 use crate::core::service::ServiceCall;
 use crate::core::singletons::global;
 
 use super::args;
-use super::attempts::{AbortFn, AttemptFn, AttemptsOutcome, PendingAttempts, Schedule};
+use super::attempts::{AbortFn, AttemptFn, AttemptsOutcome, PendingAttempts};
 use super::boundary::boundary;
 use super::errors::JsResult;
 use super::names::Prop;

@@ -2,6 +2,7 @@
 //! the background job queue, the integration failure window, the message
 //! table and the fallback decision. `cargo test` exercises it on its own.
 
+pub mod attempts;
 pub mod breaker;
 pub mod cache;
 pub mod chain;
