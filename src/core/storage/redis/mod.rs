@@ -10,17 +10,21 @@ mod cache_uses;
 mod chain_tests;
 mod commands;
 mod connection;
+mod eviction;
 mod failures;
 #[cfg(test)]
 mod fault_tests;
 mod link;
 mod local_copy;
+mod options;
 mod outbox;
+mod outbox_writer;
 mod queue;
 mod records;
 mod reply;
 #[cfg(test)]
 pub(crate) mod test_server;
+mod tls;
 #[cfg(test)]
 mod tls_tests;
 mod tracking;
@@ -30,11 +34,13 @@ mod wake;
 
 pub use cache::RedisCache;
 pub use connection::Mode;
+pub use eviction::EVICTION_POLICY;
 pub use failures::RedisFailures;
-pub use link::{
-  check_prefix, check_url, is_tls_url, redact_url, seed_urls, waiting_anywhere, LinkStatus,
-  RedisLink, RedisOptions, DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, EVICTION_POLICY, MAX_PREFIX_BYTES,
-  SET_ASIDE,
+pub use link::{waiting_anywhere, LinkStatus, RedisLink};
+pub use options::{
+  check_prefix, check_url, is_tls_url, redact_url, seed_urls, RedisOptions, DEFAULT_PREFIX,
+  DEFAULT_TIMEOUT_MS, MAX_PREFIX_BYTES,
 };
+pub use outbox_writer::SET_ASIDE;
 pub use queue::{missing_jobs, RedisQueue, JOB_MISSING};
 pub use tracking::TRACKING_UNAVAILABLE;

@@ -1045,7 +1045,7 @@ mod tests {
 
   #[test]
   fn jobs_kept_in_the_file_survive_the_process_and_arrive_once() {
-    use crate::core::storage::redis::link::RedisOptions;
+    use crate::core::storage::redis::options::RedisOptions;
     let mut server = TestServer::start();
     let file = crate::core::storage::sqlite::test_dir("outbox").join("state.db");
     let (url, runtime) = (server.url(), server.runtime.handle().clone());
