@@ -20,6 +20,12 @@ mod options;
 mod outbox;
 mod outbox_writer;
 mod queue;
+mod queue_enqueue;
+mod queue_leases;
+mod queue_pages;
+mod queue_reply;
+#[cfg(test)]
+mod queue_tests;
 mod records;
 mod reply;
 #[cfg(test)]
