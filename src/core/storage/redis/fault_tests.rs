@@ -365,7 +365,7 @@ fn a_kept_job_refused_for_good_is_set_aside_without_blocking_the_rest() {
   let warned = notices::recent();
   let warning = warned
     .iter()
-    .find(|n| n.code == super::link::SET_ASIDE)
+    .find(|n| n.code == super::outbox_writer::SET_ASIDE)
     .unwrap();
   assert!(warning.message.contains(&*refused), "{}", warning.message);
 }

@@ -10,17 +10,27 @@ mod cache_uses;
 mod chain_tests;
 mod commands;
 mod connection;
+mod eviction;
 mod failures;
 #[cfg(test)]
 mod fault_tests;
 mod link;
 mod local_copy;
+mod options;
 mod outbox;
+mod outbox_writer;
 mod queue;
+mod queue_enqueue;
+mod queue_leases;
+mod queue_pages;
+mod queue_reply;
+#[cfg(test)]
+mod queue_tests;
 mod records;
 mod reply;
 #[cfg(test)]
 pub(crate) mod test_server;
+mod tls;
 #[cfg(test)]
 mod tls_tests;
 mod tracking;
@@ -30,11 +40,13 @@ mod wake;
 
 pub use cache::RedisCache;
 pub use connection::Mode;
+pub use eviction::EVICTION_POLICY;
 pub use failures::RedisFailures;
-pub use link::{
-  check_prefix, check_url, is_tls_url, redact_url, seed_urls, waiting_anywhere, LinkStatus,
-  RedisLink, RedisOptions, DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, EVICTION_POLICY, MAX_PREFIX_BYTES,
-  SET_ASIDE,
+pub use link::{waiting_anywhere, LinkStatus, RedisLink};
+pub use options::{
+  check_prefix, check_url, is_tls_url, redact_url, seed_urls, RedisOptions, DEFAULT_PREFIX,
+  DEFAULT_TIMEOUT_MS, MAX_PREFIX_BYTES,
 };
+pub use outbox_writer::SET_ASIDE;
 pub use queue::{missing_jobs, RedisQueue, JOB_MISSING};
 pub use tracking::TRACKING_UNAVAILABLE;

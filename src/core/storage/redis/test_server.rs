@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
-use super::link::{RedisLink, RedisOptions};
+use super::link::RedisLink;
+use super::options::RedisOptions;
 use crate::core::storage::error::StorageResult;
 
 /// The password in `TestServer::unreachable`'s URL.

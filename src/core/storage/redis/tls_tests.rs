@@ -1,9 +1,14 @@
 //! rediss:// against a real TLS redis-server (test_server.rs makes its
 //! certificates): a round trip with the server's CA, and an untrusted
-//! certificate refused with a clear message. Apart from link.rs, whose
-//! own tests need no server, so the two modules do not import each other.
+//! certificate refused with a clear message; and a `redisTlsCa` that is
+//! no PEM file of certificates, refused when the link is made. Apart from
+//! tls.rs, which link.rs imports, so the two modules do not import each
+//! other.
+
+use std::path::PathBuf;
 
 use super::link::RedisLink;
+use super::options::RedisOptions;
 use super::test_server::{self, TestServer};
 use crate::core::storage::error::{StorageErrorKind, StorageResult};
 
@@ -83,4 +88,32 @@ fn an_untrusted_certificate_is_unavailable_with_a_clear_message() {
     assert!(message.contains(hint), "{message}");
     assert_eq!(link.status().reachable, Some(false));
   }
+}
+
+#[test]
+fn a_tls_ca_must_be_a_pem_file_of_certificates_for_a_rediss_url() {
+  let runtime = tokio::runtime::Builder::new_current_thread()
+    .build()
+    .unwrap();
+  let dir = crate::core::storage::sqlite::test_dir("redis-tls-ca");
+  let connect = |url: &str, tls_ca: PathBuf| {
+    let options = RedisOptions {
+      tls_ca: Some(tls_ca),
+      ..RedisOptions::new(url)
+    };
+    let error = RedisLink::connect(&options, runtime.handle().clone())
+      .err()
+      .unwrap();
+    assert_eq!(error.kind, StorageErrorKind::Unavailable);
+    error.message
+  };
+  let missing = connect("rediss://127.0.0.1:1", dir.join("missing.pem"));
+  assert!(missing.contains("cannot read the TLS CA file"), "{missing}");
+  let not_pem = dir.join("not.pem");
+  std::fs::write(&not_pem, "not a certificate").unwrap();
+  let empty = connect("rediss://127.0.0.1:1", not_pem.clone());
+  assert!(empty.contains("holds no PEM certificate"), "{empty}");
+  let plain = connect("redis://127.0.0.1:1", not_pem);
+  assert!(plain.contains("only to a rediss:// URL"), "{plain}");
+  let _ = std::fs::remove_dir_all(&dir);
 }
