@@ -27,7 +27,7 @@ pub fn subject(name: &str) -> String {
 }
 
 /// What was received, in the words Node.js uses.
-pub fn describe(js: Js, value: Raw) -> String {
+pub fn describe(js: Js<'_>, value: Raw<'_>) -> String {
   match js.kind(value) {
     Kind::Undefined => "undefined".into(),
     Kind::Null => "null".into(),
@@ -52,7 +52,7 @@ pub fn describe(js: Js, value: Raw) -> String {
   }
 }
 
-pub fn type_error(js: Js, name: &str, expected: &str, value: Raw) -> Fault {
+pub fn type_error(js: Js<'_>, name: &str, expected: &str, value: Raw<'_>) -> Fault {
   Fault::type_error(
     ERR_INVALID_ARG_TYPE,
     format!(
@@ -64,7 +64,7 @@ pub fn type_error(js: Js, name: &str, expected: &str, value: Raw) -> Fault {
 }
 
 /// The right type, but a value outside what is allowed (not a number range).
-pub fn value_error(js: Js, name: &str, expected: &str, value: Raw) -> Fault {
+pub fn value_error(js: Js<'_>, name: &str, expected: &str, value: Raw<'_>) -> Fault {
   Fault::type_error(
     ERR_INVALID_ARG_VALUE,
     format!(
@@ -75,7 +75,7 @@ pub fn value_error(js: Js, name: &str, expected: &str, value: Raw) -> Fault {
   )
 }
 
-pub fn range_error(js: Js, name: &str, expected: &str, value: Raw) -> Fault {
+pub fn range_error(js: Js<'_>, name: &str, expected: &str, value: Raw<'_>) -> Fault {
   let shown = if js.kind(value) == Kind::Number {
     js.to_display_string(value)
   } else {
@@ -87,35 +87,35 @@ pub fn range_error(js: Js, name: &str, expected: &str, value: Raw) -> Fault {
   )
 }
 
-pub fn string(js: Js, value: Raw, name: &str) -> JsResult<String> {
+pub fn string(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<String> {
   match js.kind(value) {
     Kind::String => js.read_string(value),
     _ => Err(type_error(js, name, "of type string", value)),
   }
 }
 
-pub fn optional_string(js: Js, value: Raw, name: &str) -> JsResult<Option<String>> {
+pub fn optional_string(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<Option<String>> {
   match js.kind(value) {
     Kind::Undefined => Ok(None),
     _ => string(js, value, name).map(Some),
   }
 }
 
-pub fn function(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
+pub fn function<'env>(js: Js<'env>, value: Raw<'env>, name: &str) -> JsResult<Raw<'env>> {
   match js.kind(value) {
     Kind::Function => Ok(value),
     _ => Err(type_error(js, name, "of type function", value)),
   }
 }
 
-pub fn object(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
+pub fn object<'env>(js: Js<'env>, value: Raw<'env>, name: &str) -> JsResult<Raw<'env>> {
   match js.kind(value) {
     Kind::Object if !js.is_array(value) => Ok(value),
     _ => Err(type_error(js, name, "of type object", value)),
   }
 }
 
-pub fn optional_bool(js: Js, value: Raw, name: &str) -> JsResult<Option<bool>> {
+pub fn optional_bool(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<Option<bool>> {
   match js.kind(value) {
     Kind::Undefined => Ok(None),
     Kind::Boolean => Ok(Some(js.read_bool(value))),
@@ -123,7 +123,7 @@ pub fn optional_bool(js: Js, value: Raw, name: &str) -> JsResult<Option<bool>> {
   }
 }
 
-fn number(js: Js, value: Raw, name: &str) -> JsResult<f64> {
+fn number(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<f64> {
   match js.kind(value) {
     Kind::Number => Ok(js.read_number(value)),
     _ => Err(type_error(js, name, "of type number", value)),
@@ -131,7 +131,7 @@ fn number(js: Js, value: Raw, name: &str) -> JsResult<f64> {
 }
 
 /// A finite number >= 0 (a duration, a threshold), or `None` when undefined.
-pub fn optional_non_negative(js: Js, value: Raw, name: &str) -> JsResult<Option<f64>> {
+pub fn optional_non_negative(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<Option<f64>> {
   if js.kind(value) == Kind::Undefined {
     return Ok(None);
   }
@@ -143,19 +143,19 @@ pub fn optional_non_negative(js: Js, value: Raw, name: &str) -> JsResult<Option<
 }
 
 /// Milliseconds as a whole number (fractions round down).
-pub fn optional_ms(js: Js, value: Raw, name: &str) -> JsResult<Option<u64>> {
+pub fn optional_ms(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<Option<u64>> {
   Ok(optional_non_negative(js, value, name)?.map(|n| n.min(u64::MAX as f64) as u64))
 }
 
 /// Milliseconds, required: a finite number >= 0 (fractions round down).
-pub fn ms(js: Js, value: Raw, name: &str) -> JsResult<u64> {
+pub fn ms(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<u64> {
   optional_ms(js, value, name)?.ok_or_else(|| type_error(js, name, "of type number", value))
 }
 
 /// An integer in `min..=max`, or `None` when undefined.
 pub fn optional_integer(
-  js: Js,
-  value: Raw,
+  js: Js<'_>,
+  value: Raw<'_>,
   name: &str,
   min: u64,
   max: u64,
@@ -173,7 +173,7 @@ pub fn optional_integer(
 
 /// The `{ limit, offset }` of a listing call: whole numbers >= 0 (up to
 /// `Number.MAX_SAFE_INTEGER`); no limit and offset 0 when not given.
-pub fn page(js: Js, value: Raw, name: &str) -> JsResult<Page> {
+pub fn page(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<Page> {
   let mut page = Page::ALL;
   options(js, value, name, &["limit", "offset"], |key, field, path| {
     let n = optional_integer(js, field, path, 0, MAX_SAFE_INTEGER)?.unwrap_or(0);
@@ -189,8 +189,8 @@ pub fn page(js: Js, value: Raw, name: &str) -> JsResult<Page> {
 
 /// A string out of a fixed union, such as a job type or priority.
 pub fn one_of<T>(
-  js: Js,
-  value: Raw,
+  js: Js<'_>,
+  value: Raw<'_>,
   name: &str,
   all: &[T],
   as_str: impl Fn(&T) -> &'static str,
@@ -215,11 +215,11 @@ where
 /// `known` is a `TypeError` (so a typo never passes silently). Calls
 /// `apply` for each known key whose value is not `undefined`.
 pub fn options(
-  js: Js,
-  value: Raw,
+  js: Js<'_>,
+  value: Raw<'_>,
   name: &str,
   known: &[&str],
-  mut apply: impl FnMut(&str, Raw, &str) -> JsResult<()>,
+  mut apply: impl FnMut(&str, Raw<'_>, &str) -> JsResult<()>,
 ) -> JsResult<()> {
   if js.kind(value) == Kind::Undefined {
     return Ok(());
@@ -251,7 +251,7 @@ pub fn options(
 /// for other primitives (`undefined`, `null` and symbols included); else a
 /// short description. Never throws: a `message` getter that throws gives a
 /// description instead.
-pub fn error_message(js: Js, thrown: Raw) -> String {
+pub fn error_message(js: Js<'_>, thrown: Raw<'_>) -> String {
   let kind = js.kind(thrown);
   if !matches!(kind, Kind::Object | Kind::Function) {
     return js.to_display_string(thrown);
@@ -282,9 +282,9 @@ pub fn error_message(js: Js, thrown: Raw) -> String {
 /// answer for each other). `read` is what was read of `values`: only when
 /// it shows U+FFFD are the values looked at closely.
 pub fn lone_surrogate_in(
-  js: Js,
+  js: Js<'_>,
   read: &[&str],
-  values: &[(Raw, &str)],
+  values: &[(Raw<'_>, &str)],
 ) -> JsResult<Option<String>> {
   if !read.iter().any(|text| text.contains('\u{FFFD}')) {
     return Ok(None);
@@ -302,7 +302,7 @@ pub fn lone_surrogate_in(
 
 /// A string kept as a key (a service, an operation, a model id): at most
 /// `limits::MAX_ID_BYTES` bytes of UTF-8, else a `RangeError`.
-pub fn identifier(js: Js, value: Raw, name: &str) -> JsResult<String> {
+pub fn identifier(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<String> {
   let text = string(js, value, name)?;
   match text.len() > limits::MAX_ID_BYTES {
     true => Err(Fault::range_error(
@@ -320,7 +320,7 @@ pub fn identifier(js: Js, value: Raw, name: &str) -> JsResult<String> {
 
 /// A cache key's two strings, exactly: a lone surrogate is a `TypeError`;
 /// the model id is an identifier.
-pub fn cache_key(js: Js, prompt: Raw, model_id: Raw) -> JsResult<(String, String)> {
+pub fn cache_key(js: Js<'_>, prompt: Raw<'_>, model_id: Raw<'_>) -> JsResult<(String, String)> {
   let prompt_text = string(js, prompt, "prompt")?;
   let model_text = identifier(js, model_id, "modelId")?;
   let values = [(prompt, "prompt"), (model_id, "modelId")];

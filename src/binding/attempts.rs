@@ -27,7 +27,7 @@ use super::raw::{Js, Raw, Settled};
 use super::retry::{asked_wait_ms, retryable};
 
 /// One attempt's end, read on the JavaScript thread.
-fn read_attempt(js: Js, settled: Settled) -> AttemptEnd {
+fn read_attempt(js: Js<'_>, settled: Settled<'_>) -> AttemptEnd {
   let Ended::Failed { error, outcome } = ended(js, settled) else {
     return AttemptEnd::Succeeded;
   };
@@ -93,7 +93,7 @@ impl PendingAttempts {
   pub fn run<'env>(
     &mut self,
     env: &'env Env,
-    first: Raw,
+    first: Raw<'_>,
     attempt: AttemptFn,
     abort: AbortFn,
   ) -> napi::Result<Option<PromiseRaw<'env, AttemptsOutcome>>> {
@@ -103,7 +103,7 @@ impl PendingAttempts {
     let calls = JsAttempts::new(&attempt, &abort)?;
     let attempts = AttemptLoop::new(schedule, self.cancel.clone(), Deciding::global());
     let (sender, receiver) = oneshot::channel();
-    boundary(*env, |js| {
+    boundary(env, |js| {
       js.when_settled(first, move |js, settled| {
         let _ = sender.send(read_attempt(js, settled));
       })

@@ -25,9 +25,9 @@ use super::raw::{Kind, Raw};
 /// compatibility and never shown.
 #[napi]
 pub fn get_user_friendly_message(
-  env: Env,
-  _error: Raw,
-  fallback_type: Raw,
+  env: &Env,
+  _error: Raw<'_>,
+  fallback_type: Raw<'_>,
 ) -> napi::Result<&'static str> {
   boundary(env, |js| {
     let kind = match js.kind(fallback_type) {
@@ -50,9 +50,9 @@ pub fn success_message() -> &'static str {
 /// `'cache'` without a response when there is neither a hit nor a default.
 #[napi(js_name = "cachedAnswer")]
 pub fn cached_answer(
-  env: Env,
-  prompt: Raw,
-  model_id: Raw,
+  env: &Env,
+  prompt: Raw<'_>,
+  model_id: Raw<'_>,
   has_default: bool,
 ) -> napi::Result<String> {
   boundary(env, |js| {
@@ -83,7 +83,12 @@ pub fn cached_answer(
 /// Records the failure on the shared failure manager; returns the skip
 /// message.
 #[napi(js_name = "recordSkip")]
-pub fn record_skip(env: Env, service: Raw, operation: Raw, error: Raw) -> napi::Result<String> {
+pub fn record_skip(
+  env: &Env,
+  service: Raw<'_>,
+  operation: Raw<'_>,
+  error: Raw<'_>,
+) -> napi::Result<String> {
   boundary(env, |js| {
     let service = args::identifier(js, service, "service")?;
     let operation = args::identifier(js, operation, "operation")?;
@@ -97,13 +102,13 @@ pub fn record_skip(env: Env, service: Raw, operation: Raw, error: Raw) -> napi::
 /// Enqueues a job on the shared queue; returns `[jobId, message]`.
 #[napi(js_name = "queueJob")]
 pub fn queue_job(
-  env: Env,
-  job_type_value: Raw,
-  operation: Raw,
-  payload: Raw,
-  user_id: Raw,
-  priority_value: Raw,
-  max_retries_value: Raw,
+  env: &Env,
+  job_type_value: Raw<'_>,
+  operation: Raw<'_>,
+  payload: Raw<'_>,
+  user_id: Raw<'_>,
+  priority_value: Raw<'_>,
+  max_retries_value: Raw<'_>,
 ) -> napi::Result<Vec<String>> {
   boundary(env, |js| {
     let job = NewJob {

@@ -13,7 +13,7 @@ use super::raw::{Js, Kind, Raw};
 impl Fault {
   /// The JavaScript error object for this fault (for a pending exception:
   /// the exception itself, taken off the environment).
-  pub fn into_value(self, js: Js) -> Raw {
+  pub fn into_value<'env>(self, js: Js<'env>) -> Raw<'env> {
     match self {
       Fault::Raise {
         class,
@@ -29,12 +29,19 @@ impl Fault {
 
 /// Runs a binding function's body: a panic becomes a thrown internal error
 /// instead of unwinding into Node, and a `Fault` becomes a thrown exception.
-pub fn boundary<T>(env: Env, body: impl FnOnce(Js) -> JsResult<T>) -> napi::Result<T> {
-  // SAFETY: every caller of `boundary` is a `#[napi]` function passing on
-  // the `Env` napi-rs's glue handed it, which is the environment of the
-  // N-API callback running now (its JavaScript call); `js` and the handles
-  // read through it are used only until `boundary` returns into it.
-  let js = unsafe { Js::new(env.raw()) };
+/// `'env` is the borrow of the `Env` napi-rs's glue lent the `#[napi]`
+/// function, which ends when its callback does, so what the body returns
+/// may hold handles (`Raw<'env>`) for the glue to convert, and no more.
+pub fn boundary<'env, T>(
+  env: &'env Env,
+  body: impl FnOnce(Js<'env>) -> JsResult<T>,
+) -> napi::Result<T> {
+  // SAFETY: every caller of `boundary` is a `#[napi]` function (or a
+  // promise reaction napi-rs runs) passing on the `Env` napi-rs's glue lent
+  // it, the environment of the N-API callback running now; that glue drops
+  // the `Env` when the callback returns, so the borrow `'env` of `js` and
+  // of every handle read through it ends within the callback.
+  let js = unsafe { Js::new(env) };
   let outcome = catch_unwind(AssertUnwindSafe(|| body(js))).unwrap_or_else(|panic| {
     let what = panic
       .downcast_ref::<&str>()
@@ -61,7 +68,7 @@ pub fn boundary<T>(env: Env, body: impl FnOnce(Js) -> JsResult<T>) -> napi::Resu
 /// `TypeError` with no `code`: it gets `ERR_INVALID_ARG_VALUE`, like every
 /// other bad argument. Told by its type and where it came from, never by
 /// the engine's message text.
-fn coded_if_unreadable(js: Js, error: Raw) {
+fn coded_if_unreadable(js: Js<'_>, error: Raw<'_>) {
   let is_type_error = js
     .builtin(Builtin::TypeError)
     .is_ok_and(|type_error| js.instance_of(error, type_error))

@@ -28,7 +28,7 @@ impl JsAiResponseCache {
   /// An isolated cache with its own bounds (defaults: 10,000 entries,
   /// 256 MiB, 24 h TTL, no stale-if-error).
   #[napi(constructor)]
-  pub fn new(env: Env, options: Raw) -> napi::Result<Self> {
+  pub fn new(env: &Env, options: Raw<'_>) -> napi::Result<Self> {
     boundary(env, |js| {
       let mut storage = StorageChoice::default();
       let config = cache_config(
@@ -53,14 +53,14 @@ impl JsAiResponseCache {
   /// Stores `response` (as JSON) for `ttl` ms; `undefined` or `0` mean the
   /// default TTL.
   #[napi]
-  pub fn set(
+  pub fn set<'env>(
     &self,
-    env: Env,
-    prompt: Raw,
-    response: Raw,
-    model_id: Raw,
-    ttl: Raw,
-  ) -> napi::Result<Raw> {
+    env: &'env Env,
+    prompt: Raw<'env>,
+    response: Raw<'env>,
+    model_id: Raw<'env>,
+    ttl: Raw<'env>,
+  ) -> napi::Result<Raw<'env>> {
     boundary(env, |js| {
       let (prompt, model_id) = args::cache_key(js, prompt, model_id)?;
       let ttl = args::optional_ms(js, ttl, "ttl")?;
@@ -84,10 +84,10 @@ impl JsAiResponseCache {
   #[napi]
   pub fn get(
     &self,
-    env: Env,
-    prompt: Raw,
-    model_id: Raw,
-    numbers: Raw,
+    env: &Env,
+    prompt: Raw<'_>,
+    model_id: Raw<'_>,
+    numbers: Raw<'_>,
   ) -> napi::Result<Option<String>> {
     boundary(env, |js| {
       let (prompt, model_id) = args::cache_key(js, prompt, model_id)?;
@@ -104,7 +104,7 @@ impl JsAiResponseCache {
 
   /// Removes the entry; returns whether there was one.
   #[napi]
-  pub fn delete(&self, env: Env, prompt: Raw, model_id: Raw) -> napi::Result<bool> {
+  pub fn delete(&self, env: &Env, prompt: Raw<'_>, model_id: Raw<'_>) -> napi::Result<bool> {
     boundary(env, |js| {
       let (prompt, model_id) = args::cache_key(js, prompt, model_id)?;
       Ok(self.inner.lock().delete(&prompt, &model_id)?)
@@ -113,14 +113,14 @@ impl JsAiResponseCache {
 
   /// Empties the cache and resets its counters.
   #[napi]
-  pub fn clear(&self, env: Env) -> napi::Result<()> {
+  pub fn clear(&self, env: &Env) -> napi::Result<()> {
     boundary(env, |_| Ok(self.inner.lock().clear()?))
   }
 
   /// Live entries, their oldest and newest timestamps, hit/miss/eviction
   /// counters and live bytes, into `numbers` (`numbers::cache_stats`).
   #[napi]
-  pub fn get_stats(&self, env: Env, numbers: Raw) -> napi::Result<()> {
+  pub fn get_stats(&self, env: &Env, numbers: Raw<'_>) -> napi::Result<()> {
     boundary(env, |js| {
       let stats = self.inner.lock().stats(js.now_ms())?;
       numbers::cache_stats(js, numbers, &stats)

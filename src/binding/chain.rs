@@ -61,12 +61,12 @@ pub fn chain_bounds() -> ChainBounds {
 /// `maxCooldownMs` (whole milliseconds) and `stream` (a boolean).
 #[napi]
 pub fn check_chain(
-  env: Env,
-  alternatives: Raw,
-  alternatives_on: Raw,
-  cooldown_ms: Raw,
-  max_cooldown_ms: Raw,
-  stream: Raw,
+  env: &Env,
+  alternatives: Raw<'_>,
+  alternatives_on: Raw<'_>,
+  cooldown_ms: Raw<'_>,
+  max_cooldown_ms: Raw<'_>,
+  stream: Raw<'_>,
 ) -> napi::Result<ChainSettings> {
   boundary(env, |js| {
     if js.kind(alternatives) != Kind::Undefined {
@@ -87,7 +87,7 @@ pub fn check_chain(
   })
 }
 
-fn check_alternatives(js: Js, alternatives: Raw) -> JsResult<()> {
+fn check_alternatives(js: Js<'_>, alternatives: Raw<'_>) -> JsResult<()> {
   if !js.is_array(alternatives) {
     return Err(args::type_error(
       js,
@@ -132,7 +132,7 @@ fn check_alternatives(js: Js, alternatives: Raw) -> JsResult<()> {
 
 /// An alternative's `on`: an array of failure class names (README,
 /// "Failure classes"), the classes it answers.
-fn check_on(js: Js, on: Raw, path: &str) -> JsResult<()> {
+fn check_on(js: Js<'_>, on: Raw<'_>, path: &str) -> JsResult<()> {
   if !js.is_array(on) {
     return Err(args::type_error(js, path, "an instance of Array", on));
   }
@@ -163,7 +163,7 @@ fn check_on(js: Js, on: Raw, path: &str) -> JsResult<()> {
 /// `checkChain`) is tried after a failure of class `after` (`undefined`:
 /// no model failed yet).
 #[napi]
-pub fn answers_after(env: Env, on: Vec<String>, after: Option<String>) -> napi::Result<bool> {
+pub fn answers_after(env: &Env, on: Vec<String>, after: Option<String>) -> napi::Result<bool> {
   boundary(env, |_| {
     let classes: Vec<FailureClass> = on
       .iter()
@@ -208,7 +208,7 @@ pub struct ChainRefusal {
 /// What a chain in which no model failed rejects with.
 #[napi]
 pub fn chain_refusal(
-  env: Env,
+  env: &Env,
   operation_name: String,
   passed: ChainPassedOver,
 ) -> napi::Result<ChainRefusal> {

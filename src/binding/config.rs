@@ -18,7 +18,7 @@ use super::boundary::boundary;
 use super::errors::{Fault, JsResult, ALREADY_IN_USE, ERR_INVALID_ARG_VALUE, ERR_INVALID_URL};
 use super::raw::{Js, Kind, Raw};
 
-fn count(js: Js, value: Raw, path: &str, min: u64) -> JsResult<u64> {
+fn count(js: Js<'_>, value: Raw<'_>, path: &str, min: u64) -> JsResult<u64> {
   Ok(args::optional_integer(js, value, path, min, args::MAX_SAFE_INTEGER)?.unwrap_or(min))
 }
 
@@ -79,7 +79,7 @@ impl StorageChoice {
     "redisTlsCa",
   ];
 
-  fn read(&mut self, js: Js, key: &str, value: Raw, path: &str) -> JsResult<()> {
+  fn read(&mut self, js: Js<'_>, key: &str, value: Raw<'_>, path: &str) -> JsResult<()> {
     match key {
       "storagePath" => {
         // SQLite reads ":memory:" and "file:..." as special names, not files.
@@ -182,8 +182,8 @@ impl StorageChoice {
 
 /// A file path option: a string, not empty, without NUL, not `special`.
 fn file_path(
-  js: Js,
-  value: Raw,
+  js: Js<'_>,
+  value: Raw<'_>,
   path: &str,
   expected: &str,
   special: impl Fn(&str) -> bool,
@@ -198,12 +198,12 @@ fn file_path(
 /// Reads an options bag of `bounds` keys, plus the storage keys when
 /// `storage` is given (a constructor's options).
 fn read_options(
-  js: Js,
-  value: Raw,
+  js: Js<'_>,
+  value: Raw<'_>,
   name: &str,
   bounds: &[&str],
   mut storage: Option<&mut StorageChoice>,
-  mut bound: impl FnMut(&str, Raw, &str) -> JsResult<()>,
+  mut bound: impl FnMut(&str, Raw<'_>, &str) -> JsResult<()>,
 ) -> JsResult<()> {
   let mut known = bounds.to_vec();
   if storage.is_some() {
@@ -226,8 +226,8 @@ fn read_options(
 }
 
 pub fn cache_config(
-  js: Js,
-  value: Raw,
+  js: Js<'_>,
+  value: Raw<'_>,
   name: &str,
   base: CacheConfig,
   storage: Option<&mut StorageChoice>,
@@ -248,7 +248,7 @@ pub fn cache_config(
 
 /// `backoffMs`: a non-empty array of delays in ms (non-negative safe
 /// integers), the last repeating.
-fn backoff(js: Js, value: Raw, path: &str) -> JsResult<Backoff> {
+fn backoff(js: Js<'_>, value: Raw<'_>, path: &str) -> JsResult<Backoff> {
   if !js.is_array(value) {
     return Err(args::type_error(
       js,
@@ -277,8 +277,8 @@ fn backoff(js: Js, value: Raw, path: &str) -> JsResult<Backoff> {
 }
 
 pub fn queue_config(
-  js: Js,
-  value: Raw,
+  js: Js<'_>,
+  value: Raw<'_>,
   name: &str,
   base: QueueConfig,
   storage: Option<&mut StorageChoice>,
@@ -312,8 +312,8 @@ pub fn queue_config(
 }
 
 pub fn failure_config(
-  js: Js,
-  value: Raw,
+  js: Js<'_>,
+  value: Raw<'_>,
   name: &str,
   base: FailureConfig,
   storage: Option<&mut StorageChoice>,
@@ -336,7 +336,7 @@ pub fn failure_config(
 /// file opens the file and applies the bounds to it before the singletons
 /// switch, so a call that throws leaves them where they were.
 #[napi]
-pub fn configure(env: Env, options: Raw) -> napi::Result<Raw> {
+pub fn configure<'env>(env: &'env Env, options: Raw<'env>) -> napi::Result<Raw<'env>> {
   boundary(env, |js| {
     args::object(js, options, "options")?;
     let stores = global();

@@ -30,16 +30,16 @@ use super::store_call::on_store;
 /// is not a throttle. `defaultMs` or `maxMs` of 0: never bench by default.
 #[napi(ts_args_type = "error: unknown, defaultMs: number, maxMs: number")]
 pub fn throttle_ms(
-  env: Env,
-  error: Raw,
-  default_ms: Raw,
-  max_ms: Raw,
+  env: &Env,
+  error: Raw<'_>,
+  default_ms: Raw<'_>,
+  max_ms: Raw<'_>,
 ) -> napi::Result<Option<f64>> {
   boundary(env, |js| {
     let default_ms = args::ms(js, default_ms, "defaultMs")?;
     let max_ms = args::ms(js, max_ms, "maxMs")?;
     let now = js.now_ms();
-    let read = |error: Raw| (status_of(js, error), asked_wait_ms(js, error, now));
+    let read = |error: Raw<'_>| (status_of(js, error), asked_wait_ms(js, error, now));
     let (mut status, mut asked) = read(error);
     if status.is_none() && asked == 0 {
       for inner in [Prop::LastError, Prop::Cause] {
@@ -65,12 +65,12 @@ pub fn throttle_ms(
 )]
 pub fn bench_model<'env>(
   env: &'env Env,
-  name: Raw,
-  ms: Raw,
-  reason: Raw,
-  now: Raw,
+  name: Raw<'_>,
+  ms: Raw<'_>,
+  reason: Raw<'_>,
+  now: Raw<'_>,
 ) -> napi::Result<Either<Option<String>, PromiseRaw<'env, Option<String>>>> {
-  let (name, ms, reason, now) = boundary(*env, |js| {
+  let (name, ms, reason, now) = boundary(env, |js| {
     let name = args::string(js, name, "name")?;
     let ms = args::ms(js, ms, "ms")?;
     let reason = args::string(js, reason, "reason")?;
@@ -104,14 +104,14 @@ type LeftOrProblem = Either<Vec<Option<f64>>, String>;
 )]
 pub fn cooldowns_of<'env>(
   env: &'env Env,
-  names: Raw,
+  names: Raw<'_>,
   now: f64,
 ) -> napi::Result<Option<Either<LeftOrProblem, PromiseRaw<'env, LeftOrProblem>>>> {
   let at = clock::from_js(now);
   if global().with_failures_here(|store| store.quiet_from() <= at) == Some(true) {
     return Ok(None);
   }
-  let (names, now) = boundary(*env, |js| {
+  let (names, now) = boundary(env, |js| {
     if !js.is_array(names) {
       return Err(args::type_error(js, "names", "an instance of Array", names));
     }
@@ -147,7 +147,7 @@ pub fn cooldowns_of<'env>(
 /// process, and in a plain `Uint32Array` when there is no usable
 /// `SharedArrayBuffer` (lib/chain.js makes one when this throws).
 #[napi(ts_return_type = "Uint32Array")]
-pub fn cooldown_slot(env: Env) -> napi::Result<Raw> {
+pub fn cooldown_slot<'env>(env: &'env Env) -> napi::Result<Raw<'env>> {
   boundary(env, |js| {
     let held = js.held()?;
     if let Some(slot) = held.cooldown_slot.get() {
@@ -164,7 +164,7 @@ pub fn cooldown_slot(env: Env) -> napi::Result<Raw> {
 
 /// A `Uint32Array` over a new `SharedArrayBuffer` of this environment's
 /// realm, kept and watched; `None` when that cannot be made.
-fn watched_slot(js: Js, env: Env) -> JsResult<Option<(Reference, Raw)>> {
+fn watched_slot<'env>(js: Js<'env>, env: &'env Env) -> JsResult<Option<(Reference, Raw<'env>)>> {
   let realm = js.global()?;
   let shared = js.get(realm, c"SharedArrayBuffer")?;
   let uint32 = js.get(realm, c"Uint32Array")?;
@@ -190,7 +190,7 @@ fn watched_slot(js: Js, env: Env) -> JsResult<Option<(Reference, Raw)>> {
 }
 
 /// `new Uint32Array([0xFFFFFFFF])`, kept: chains always ask the store.
-fn always_ask(js: Js) -> JsResult<(Reference, Raw)> {
+fn always_ask<'env>(js: Js<'env>) -> JsResult<(Reference, Raw<'env>)> {
   let uint32 = js.get(js.global()?, c"Uint32Array")?;
   let array = match js.construct(uint32, &[js.number(1.0)?])? {
     Ok(array) => array,
@@ -213,7 +213,7 @@ fn quiet_second(quiet_from: u64) -> u32 {
 /// `[{ name, since, until, reason }]` (ms since the epoch). A store that
 /// fails throws its coded error, as the other status calls do.
 #[napi(ts_args_type = "now: number")]
-pub fn cooldown_status(env: Env, now: Raw) -> napi::Result<String> {
+pub fn cooldown_status(env: &Env, now: Raw<'_>) -> napi::Result<String> {
   boundary(env, |js| {
     let now = args::ms(js, now, "now")?;
     let cooldowns = global().with_failures(|store| store.cooldowns(now))?;

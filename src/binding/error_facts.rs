@@ -22,7 +22,7 @@ const MAX_DEPTH: usize = 3;
 const MAX_TEXT_CHARS: usize = 4096;
 
 /// `value[name]` when `value` is an object and the property can be read.
-pub fn property(js: Js, value: Raw, name: Prop) -> Option<Raw> {
+pub fn property<'env>(js: Js<'env>, value: Raw<'env>, name: Prop) -> Option<Raw<'env>> {
   if !is_object(js, value) {
     return None;
   }
@@ -38,7 +38,7 @@ pub fn property(js: Js, value: Raw, name: Prop) -> Option<Raw> {
 /// The HTTP status an error carries: the first readable of `status`,
 /// `statusCode`, `response.status`, `response.statusCode` (a number or a
 /// numeric string). A getter that throws ends the search with none.
-pub fn status_of(js: Js, error: Raw) -> Option<u16> {
+pub fn status_of(js: Js<'_>, error: Raw<'_>) -> Option<u16> {
   let read = || -> JsResult<Option<u16>> {
     if !is_object(js, error) {
       return Ok(None);
@@ -72,7 +72,7 @@ pub fn status_of(js: Js, error: Raw) -> Option<u16> {
 /// `FailureClass::ALL` (lib/classify.js names it). Never throws for any
 /// `error`.
 #[napi(ts_args_type = "error: unknown")]
-pub fn classify_error(env: Env, error: Raw) -> napi::Result<u32> {
+pub fn classify_error(env: &Env, error: Raw<'_>) -> napi::Result<u32> {
   boundary(env, |js| {
     Ok(failure_class::classify(&facts_of(js, error, 0)).index())
   })
@@ -81,7 +81,7 @@ pub fn classify_error(env: Env, error: Raw) -> napi::Result<u32> {
 /// The facts `core::failure_class` classifies, read off `error` and the
 /// bodies SDKs attach to it (`error`, `error.error`, `data`, `data.error`),
 /// then off the errors it wraps (`lastError`, `cause`), `depth` levels in.
-fn facts_of(js: Js, error: Raw, depth: usize) -> ErrorFacts {
+fn facts_of(js: Js<'_>, error: Raw<'_>, depth: usize) -> ErrorFacts {
   let mut facts = ErrorFacts::default();
   if js.kind(error) == Kind::String {
     if let Some(text) = text(js, error) {
@@ -147,7 +147,7 @@ fn facts_of(js: Js, error: Raw, depth: usize) -> ErrorFacts {
 /// message }`), Anthropic's `error.error` (`{ type, message }`), Google's
 /// `error` (`{ code, status, message }`), the AI SDK's `data` and
 /// `data.error`.
-fn bodies(js: Js, error: Raw) -> Vec<Raw> {
+fn bodies<'env>(js: Js<'env>, error: Raw<'env>) -> Vec<Raw<'env>> {
   let mut found = Vec::new();
   for outer in [Prop::Error, Prop::Data] {
     let Some(body) = property(js, error, outer).filter(|body| is_object(js, *body)) else {
@@ -162,7 +162,7 @@ fn bodies(js: Js, error: Raw) -> Vec<Raw> {
 }
 
 /// Amazon's `$metadata.httpStatusCode` (the AWS SDK v3).
-fn aws_status(js: Js, error: Raw) -> Option<u16> {
+fn aws_status(js: Js<'_>, error: Raw<'_>) -> Option<u16> {
   let metadata = property(js, error, Prop::AwsMetadata)?;
   let status = property(js, metadata, Prop::HttpStatusCode)?;
   (js.kind(status) == Kind::Number)
@@ -174,7 +174,7 @@ fn aws_status(js: Js, error: Raw) -> Option<u16> {
 /// status), or for `code` and `status` a number: an HTTP status (100 to
 /// 599, a body's `code: 429`) or a gRPC code (1 to 16; kept only for an
 /// error with gRPC's `details`).
-fn read_token(js: Js, holder: Raw, name: Prop, facts: &mut ErrorFacts) {
+fn read_token(js: Js<'_>, holder: Raw<'_>, name: Prop, facts: &mut ErrorFacts) {
   let Some(value) = property(js, holder, name) else {
     return;
   };
@@ -203,7 +203,7 @@ fn read_token(js: Js, holder: Raw, name: Prop, facts: &mut ErrorFacts) {
   }
 }
 
-fn read_message(js: Js, holder: Raw, name: Prop, facts: &mut ErrorFacts) {
+fn read_message(js: Js<'_>, holder: Raw<'_>, name: Prop, facts: &mut ErrorFacts) {
   if let Some(value) = property(js, holder, name) {
     if js.kind(value) == Kind::String {
       if let Some(text) = text(js, value) {
@@ -214,7 +214,7 @@ fn read_message(js: Js, holder: Raw, name: Prop, facts: &mut ErrorFacts) {
 }
 
 /// A string's text, its first `MAX_TEXT_CHARS` characters.
-fn text(js: Js, value: Raw) -> Option<String> {
+fn text(js: Js<'_>, value: Raw<'_>) -> Option<String> {
   match js.read_string(value) {
     Ok(mut text) => {
       if let Some((cut, _)) = text.char_indices().nth(MAX_TEXT_CHARS) {

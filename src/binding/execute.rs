@@ -40,21 +40,21 @@ use super::queue::{job_type, priority};
 use super::raw::{Js, Kind, Raw};
 use super::store_call::on_store;
 
-fn optional_string_value(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
+fn optional_string_value<'env>(js: Js<'env>, value: Raw<'env>, name: &str) -> JsResult<Raw<'env>> {
   match js.kind(value) {
     Kind::Undefined | Kind::String => Ok(value),
     _ => Err(args::type_error(js, name, "of type string", value)),
   }
 }
 
-fn string_value(js: Js, value: Raw, name: &str) -> JsResult<Raw> {
+fn string_value<'env>(js: Js<'env>, value: Raw<'env>, name: &str) -> JsResult<Raw<'env>> {
   match js.kind(value) {
     Kind::String => Ok(value),
     _ => Err(args::type_error(js, name, "of type string", value)),
   }
 }
 
-fn retry_option(js: Js, value: Raw) -> JsResult<Option<RetryPolicy>> {
+fn retry_option(js: Js<'_>, value: Raw<'_>) -> JsResult<Option<RetryPolicy>> {
   if js.kind(value) == Kind::Undefined {
     return Ok(None);
   }
@@ -116,7 +116,7 @@ fn retry_option(js: Js, value: Raw) -> JsResult<Option<RetryPolicy>> {
 
 /// `signal`: undefined, or an AbortSignal (anything with `aborted` and
 /// `addEventListener`, as AbortSignal-likes from other realms have).
-fn abort_signal(js: Js, value: Raw) -> JsResult<bool> {
+fn abort_signal(js: Js<'_>, value: Raw<'_>) -> JsResult<bool> {
   if js.kind(value) == Kind::Undefined {
     return Ok(false);
   }
@@ -137,29 +137,29 @@ fn abort_signal(js: Js, value: Raw) -> JsResult<bool> {
 /// `executeWithFallback`'s options as `lib/plain-call.js` read them once
 /// (`readOptions`): that one object crosses, and is read here field by
 /// field, once.
-struct CallOptions {
-  operation_name: Raw,
-  user_id: Raw,
-  cache_key: Raw,
-  prompt: Raw,
-  model_id: Raw,
-  allow_skip: Raw,
-  queue_on_failure: Raw,
-  queue_type: Raw,
-  payload: Raw,
-  priority: Raw,
-  default_value: Raw,
-  service: Raw,
-  skip_threshold: Raw,
-  retry: Raw,
-  timeout_ms: Raw,
-  signal: Raw,
-  dedupe: Raw,
+struct CallOptions<'env> {
+  operation_name: Raw<'env>,
+  user_id: Raw<'env>,
+  cache_key: Raw<'env>,
+  prompt: Raw<'env>,
+  model_id: Raw<'env>,
+  allow_skip: Raw<'env>,
+  queue_on_failure: Raw<'env>,
+  queue_type: Raw<'env>,
+  payload: Raw<'env>,
+  priority: Raw<'env>,
+  default_value: Raw<'env>,
+  service: Raw<'env>,
+  skip_threshold: Raw<'env>,
+  retry: Raw<'env>,
+  timeout_ms: Raw<'env>,
+  signal: Raw<'env>,
+  dedupe: Raw<'env>,
 }
 
-impl CallOptions {
+impl<'env> CallOptions<'env> {
   /// Every option, for the checks at the start.
-  fn read(js: Js, read: Raw) -> JsResult<Self> {
+  fn read(js: Js<'env>, read: Raw<'env>) -> JsResult<Self> {
     let [cache_key, queue_type, payload, priority, skip_threshold, retry, timeout_ms, signal, dedupe] =
       js.get_names(
         read,
@@ -192,7 +192,7 @@ impl CallOptions {
   /// What a plan needs, for the failure of a call that started plain:
   /// its options were checked at the start (plainly right, or by
   /// `startFallbackCall`, which took the queue payload's text then).
-  fn read_plan(js: Js, read: Raw) -> JsResult<Self> {
+  fn read_plan(js: Js<'env>, read: Raw<'env>) -> JsResult<Self> {
     let named = Self::read_named(js, read)?;
     if js.kind(named.queue_on_failure) == Kind::Undefined {
       return Ok(named);
@@ -209,7 +209,7 @@ impl CallOptions {
 
   /// The fields every plan has (its names, key, skip, default and whether
   /// it queues), the rest left `undefined`.
-  fn read_named(js: Js, read: Raw) -> JsResult<Self> {
+  fn read_named(js: Js<'env>, read: Raw<'env>) -> JsResult<Self> {
     let [operation_name, user_id, prompt, model_id, allow_skip, default_value, service, queue_on_failure] =
       js.get_names(
         read,
@@ -279,7 +279,7 @@ impl FallbackCall {
   pub fn run_attempts<'env>(
     &mut self,
     env: &'env Env,
-    first: Raw,
+    first: Raw<'_>,
     attempt: AttemptFn,
     abort: AbortFn,
   ) -> napi::Result<Option<PromiseRaw<'env, AttemptsOutcome>>> {
@@ -307,7 +307,7 @@ impl FallbackCall {
   pub fn failed<'env>(
     &self,
     env: &'env Env,
-    error: Raw,
+    error: Raw<'_>,
     now: f64,
   ) -> napi::Result<Either<String, PromiseRaw<'env, String>>> {
     decide_after_failure(env, Arc::clone(&self.plan), error, now)
@@ -322,10 +322,10 @@ impl FallbackCall {
 /// than a class instance); else its `FallbackCall`.
 #[napi]
 pub fn start_fallback_call(
-  env: Env,
-  operation: Raw,
-  options: Raw,
-  read: Raw,
+  env: &Env,
+  operation: Raw<'_>,
+  options: Raw<'_>,
+  read: Raw<'_>,
 ) -> napi::Result<Option<Either<String, FallbackCall>>> {
   boundary(env, |js| {
     args::function(js, operation, "operation")?;
@@ -426,7 +426,7 @@ pub fn start_fallback_call(
 }
 
 /// `queueOnFailure.payload` as JSON text, or why it cannot be taken.
-fn take_payload(js: Js, payload: Raw) -> JsResult<(Option<Arc<str>>, Option<String>)> {
+fn take_payload(js: Js<'_>, payload: Raw<'_>) -> JsResult<(Option<Arc<str>>, Option<String>)> {
   if js.kind(payload) == Kind::Undefined {
     return Ok((None, None));
   }
@@ -449,12 +449,12 @@ fn take_payload(js: Js, payload: Raw) -> JsResult<(Option<Arc<str>>, Option<Stri
 #[napi]
 pub fn cache_result<'env>(
   env: &'env Env,
-  prompt: Raw,
-  model_id: Raw,
-  value: Raw,
+  prompt: Raw<'_>,
+  model_id: Raw<'_>,
+  value: Raw<'_>,
   now: f64,
 ) -> napi::Result<Either<Option<String>, PromiseRaw<'env, Option<String>>>> {
-  let write = boundary(*env, |js| {
+  let write = boundary(env, |js| {
     if js.is_nullish(value) {
       return Ok(Err(None));
     }
@@ -482,7 +482,7 @@ pub fn cache_result<'env>(
 /// nothing worth keeping; `Some`: the reason it cannot be kept).
 type EntryOrNot = Result<(EntryText, String), Option<String>>;
 
-fn entry_of(js: Js, prompt: Raw, model_id: Raw, json: Raw) -> JsResult<EntryOrNot> {
+fn entry_of(js: Js<'_>, prompt: Raw<'_>, model_id: Raw<'_>, json: Raw<'_>) -> JsResult<EntryOrNot> {
   let mut text = String::new();
   js.read_string_into(prompt, &mut text)?;
   let prompt_len = text.len();
@@ -505,7 +505,7 @@ fn entry_of(js: Js, prompt: Raw, model_id: Raw, json: Raw) -> JsResult<EntryOrNo
   Ok(Ok((entry, model)))
 }
 
-fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {
+fn optional_text(js: Js<'_>, value: Raw<'_>) -> JsResult<Option<String>> {
   match js.kind(value) {
     Kind::String => js.read_string(value).map(Some),
     _ => Ok(None),
@@ -513,7 +513,11 @@ fn optional_text(js: Js, value: Raw) -> JsResult<Option<String>> {
 }
 
 /// The core's plan from the checked options; `queue` as taken at the start.
-fn plan_of(js: Js, options: &CallOptions, queue: Option<QueueRequest>) -> JsResult<FallbackPlan> {
+fn plan_of(
+  js: Js<'_>,
+  options: &CallOptions<'_>,
+  queue: Option<QueueRequest>,
+) -> JsResult<FallbackPlan> {
   let (cache_key, cache_problem) = match js.kind(options.prompt) {
     Kind::String => {
       let key = CacheKey {
@@ -558,11 +562,11 @@ fn quoted(text: &str) -> String {
 #[napi]
 pub fn fallback_after_failure<'env>(
   env: &'env Env,
-  read: Raw,
-  error: Raw,
+  read: Raw<'_>,
+  error: Raw<'_>,
   now: f64,
 ) -> napi::Result<Either<String, PromiseRaw<'env, String>>> {
-  let plan = boundary(*env, |js| {
+  let plan = boundary(env, |js| {
     let options = CallOptions::read_plan(js, read)?;
     let queue = match js.kind(options.queue_on_failure) {
       Kind::Undefined => None,
@@ -581,13 +585,13 @@ pub fn fallback_after_failure<'env>(
 /// The first fallback that applies, as JSON text (`{ fallbackType?,
 /// message, data?, jobId?, stale?, isError? }`; `data` is the cached answer
 /// itself, so one `JSON.parse` makes the caller's copy).
-fn decide_after_failure(
-  env: &Env,
+fn decide_after_failure<'env>(
+  env: &'env Env,
   plan: Arc<FallbackPlan>,
-  error: Raw,
+  error: Raw<'_>,
   now: f64,
-) -> napi::Result<Either<String, PromiseRaw<'_, String>>> {
-  let (message, is_error) = boundary(*env, |js| {
+) -> napi::Result<Either<String, PromiseRaw<'env, String>>> {
+  let (message, is_error) = boundary(env, |js| {
     Ok((args::error_message(js, error), js.is_error(error)))
   })?;
   let now = clock::from_js(now);

@@ -33,7 +33,7 @@ impl JsIntegrationFailureManager {
   /// An isolated failure history (defaults: 5 min window, 100 failures per
   /// service, 10,000 services, 64 MiB).
   #[napi(constructor)]
-  pub fn new(env: Env, options: Raw) -> napi::Result<Self> {
+  pub fn new(env: &Env, options: Raw<'_>) -> napi::Result<Self> {
     boundary(env, |js| {
       let mut storage = StorageChoice::default();
       let config = failure_config(
@@ -57,14 +57,14 @@ impl JsIntegrationFailureManager {
   }
 
   #[napi]
-  pub fn record_failure(
+  pub fn record_failure<'env>(
     &self,
-    env: Env,
-    service: Raw,
-    operation: Raw,
-    error: Raw,
-    skip_reason: Raw,
-  ) -> napi::Result<Raw> {
+    env: &'env Env,
+    service: Raw<'env>,
+    operation: Raw<'env>,
+    error: Raw<'env>,
+    skip_reason: Raw<'env>,
+  ) -> napi::Result<Raw<'env>> {
     boundary(env, |js| {
       let service = args::identifier(js, service, "service")?;
       let operation = args::identifier(js, operation, "operation")?;
@@ -81,7 +81,12 @@ impl JsIntegrationFailureManager {
   /// One service's failures, or all, oldest first; `options`
   /// (`{ limit, offset }`) takes one page.
   #[napi]
-  pub fn get_failures(&self, env: Env, service: Raw, options: Raw) -> napi::Result<String> {
+  pub fn get_failures(
+    &self,
+    env: &Env,
+    service: Raw<'_>,
+    options: Raw<'_>,
+  ) -> napi::Result<String> {
     boundary(env, |js| {
       let service = args::optional_string(js, service, "service")?;
       let page = args::page(js, options, "options")?;
@@ -93,7 +98,12 @@ impl JsIntegrationFailureManager {
   /// True when at least `threshold` (default 3) failures of `service` fall
   /// inside the window.
   #[napi]
-  pub fn should_skip_service(&self, env: Env, service: Raw, threshold: Raw) -> napi::Result<bool> {
+  pub fn should_skip_service(
+    &self,
+    env: &Env,
+    service: Raw<'_>,
+    threshold: Raw<'_>,
+  ) -> napi::Result<bool> {
     boundary(env, |js| {
       let service = args::string(js, service, "service")?;
       let threshold =
@@ -109,7 +119,7 @@ impl JsIntegrationFailureManager {
 
   /// Forgets one service's failures, or all; returns whether any were held.
   #[napi]
-  pub fn clear_failures(&self, env: Env, service: Raw) -> napi::Result<bool> {
+  pub fn clear_failures(&self, env: &Env, service: Raw<'_>) -> napi::Result<bool> {
     boundary(env, |js| {
       let service = args::optional_string(js, service, "service")?;
       let mut store = self.inner.lock();
@@ -124,7 +134,7 @@ impl JsIntegrationFailureManager {
   /// Per service: how many failures are held and the last one's time, as
   /// JSON (`records::service_stats`).
   #[napi]
-  pub fn get_stats(&self, env: Env) -> napi::Result<String> {
+  pub fn get_stats(&self, env: &Env) -> napi::Result<String> {
     boundary(env, |_| {
       Ok(records::service_stats(&self.inner.lock().stats()?))
     })

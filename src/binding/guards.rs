@@ -129,7 +129,7 @@ pub fn guard_renew<'env>(
 /// call did shows at once.
 #[napi]
 pub fn guard_status(
-  env: Env,
+  env: &Env,
   kind: String,
   settles: Option<String>,
   now: f64,

@@ -57,7 +57,7 @@ impl<Args: 'static + JsValuesTupleIntoVec, const WEAK: bool> AsyncJsFn<Args, WEA
   pub async fn call<T: Send + 'static>(
     &self,
     args: Args,
-    read: impl FnOnce(Js, Settled) -> T + Send + 'static,
+    read: impl for<'a> FnOnce(Js<'a>, Settled<'a>) -> T + Send + 'static,
   ) -> Result<T, Gone> {
     self.send(args, read, None)?.await.map_err(|_| Gone)
   }
@@ -71,7 +71,7 @@ impl<Args: 'static + JsValuesTupleIntoVec, const WEAK: bool> AsyncJsFn<Args, WEA
   pub fn send<T: Send + 'static>(
     &self,
     args: Args,
-    read: impl FnOnce(Js, Settled) -> T + Send + 'static,
+    read: impl for<'a> FnOnce(Js<'a>, Settled<'a>) -> T + Send + 'static,
     heard: Option<Heard>,
   ) -> Result<oneshot::Receiver<T>, Gone> {
     let (sender, receiver) = oneshot::channel();
@@ -90,10 +90,11 @@ impl<Args: 'static + JsValuesTupleIntoVec, const WEAK: bool> AsyncJsFn<Args, WEA
         }
         // SAFETY: napi-rs runs this closure on the JavaScript thread, inside
         // the threadsafe function's call into JavaScript, and hands it that
-        // call's `Env`; `js` is used only until the closure returns (a
-        // promise's reactions get their own, in `when_settled`).
-        let js = unsafe { Js::new(env.raw()) };
-        let deliver = move |js: Js, settled: Settled| {
+        // call's `Env`; `js` borrows it, so neither `js` nor a handle read
+        // through it outlives the closure (a promise's reactions get their
+        // own, in `when_settled`).
+        let js = unsafe { Js::new(&env) };
+        let deliver = move |js: Js<'_>, settled: Settled<'_>| {
           // The task may have stopped waiting (a timeout): nothing to do.
           let _ = sender.send(read(js, settled));
         };
@@ -122,12 +123,15 @@ impl<Args: 'static + JsValuesTupleIntoVec, const WEAK: bool> AsyncJsFn<Args, WEA
 /// rule: fulfilled with `undefined` is a success; fulfilled with
 /// `{ error, ... }` is a failure (`outcome` is that object, for its other
 /// fields); a rejection is a failure with what it rejected with.
-pub enum Ended {
+pub enum Ended<'env> {
   Succeeded,
-  Failed { error: Raw, outcome: Option<Raw> },
+  Failed {
+    error: Raw<'env>,
+    outcome: Option<Raw<'env>>,
+  },
 }
 
-pub fn ended(js: Js, settled: Settled) -> Ended {
+pub fn ended<'env>(js: Js<'env>, settled: Settled<'env>) -> Ended<'env> {
   match settled {
     Settled::Fulfilled(value) if js.kind(value) == Kind::Undefined => Ended::Succeeded,
     Settled::Fulfilled(outcome) => Ended::Failed {

@@ -19,7 +19,7 @@ fn not_json(name: &str, why: &str) -> Fault {
 
 /// The JSON text of `value`; `None` when JSON has no text for it at all
 /// (`undefined`, a function or a symbol at the top).
-pub fn stringify(js: Js, value: Raw, name: &str) -> JsResult<Option<Arc<str>>> {
+pub fn stringify(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<Option<Arc<str>>> {
   match stringify_to_js(js, value, name)? {
     Some(text) => Ok(Some(js.read_string(text)?.into())),
     None => Ok(None),
@@ -27,7 +27,11 @@ pub fn stringify(js: Js, value: Raw, name: &str) -> JsResult<Option<Arc<str>>> {
 }
 
 /// Like `stringify`, but the text stays a JavaScript string.
-pub fn stringify_to_js(js: Js, value: Raw, name: &str) -> JsResult<Option<Raw>> {
+pub fn stringify_to_js<'env>(
+  js: Js<'env>,
+  value: Raw<'env>,
+  name: &str,
+) -> JsResult<Option<Raw<'env>>> {
   let text = match js.json_stringify(value)? {
     Ok(text) => text,
     Err(thrown) => {
@@ -65,7 +69,7 @@ const MAX_LOOKED_AT: usize = 2_000;
 /// (a `toJSON` or a getter that throws made it fail), when the walk itself
 /// throws (its exception is cleared: the caller reports the first one), or
 /// past `MAX_LOOKED_AT` values.
-fn what_json_cannot_hold(js: Js, value: Raw) -> Option<Unjsonable> {
+fn what_json_cannot_hold(js: Js<'_>, value: Raw<'_>) -> Option<Unjsonable> {
   let mut ancestors = Vec::new();
   let mut budget = MAX_LOOKED_AT;
   let found = look(js, value, &mut ancestors, &mut budget);
@@ -75,10 +79,10 @@ fn what_json_cannot_hold(js: Js, value: Raw) -> Option<Unjsonable> {
   found.ok().flatten()
 }
 
-fn look(
-  js: Js,
-  value: Raw,
-  ancestors: &mut Vec<Raw>,
+fn look<'env>(
+  js: Js<'env>,
+  value: Raw<'env>,
+  ancestors: &mut Vec<Raw<'env>>,
   budget: &mut usize,
 ) -> JsResult<Option<Unjsonable>> {
   match js.kind(value) {
@@ -107,18 +111,18 @@ fn look(
 }
 
 /// The error for a value JSON has no text for at all.
-pub fn not_json_value(js: Js, value: Raw, name: &str) -> Fault {
+pub fn not_json_value(js: Js<'_>, value: Raw<'_>, name: &str) -> Fault {
   not_json(name, &format!("JSON cannot hold {}", describe(js, value)))
 }
 
 /// Like `stringify`, but a value with no JSON text is an error too.
-pub fn stringify_required(js: Js, value: Raw, name: &str) -> JsResult<Arc<str>> {
+pub fn stringify_required(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<Arc<str>> {
   stringify(js, value, name)?.ok_or_else(|| not_json_value(js, value, name))
 }
 
 /// Payloads may be `undefined` (kept as "no payload"); anything else must
 /// be JSON data.
-pub fn stringify_payload(js: Js, value: Raw, name: &str) -> JsResult<Option<Arc<str>>> {
+pub fn stringify_payload(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<Option<Arc<str>>> {
   match js.kind(value) {
     Kind::Undefined => Ok(None),
     _ => stringify_required(js, value, name).map(Some),
@@ -129,7 +133,7 @@ pub fn stringify_payload(js: Js, value: Raw, name: &str) -> JsResult<Option<Arc<
 /// silently turn into something else (`{}` for a stream, a `Map`, a
 /// `Response` or any class instance). Looked at the top level: primitives,
 /// arrays, plain objects and `Date`s are data.
-pub fn not_data(js: Js, value: Raw) -> Option<String> {
+pub fn not_data(js: Js<'_>, value: Raw<'_>) -> Option<String> {
   match js.kind(value) {
     Kind::Object if js.is_array(value) || js.is_date(value) => None,
     Kind::Object => {
@@ -156,7 +160,7 @@ pub fn not_data(js: Js, value: Raw) -> Option<String> {
 }
 
 /// `an instance of Map`, by the constructor's name where it has one.
-fn instance_name(js: Js, value: Raw) -> String {
+fn instance_name(js: Js<'_>, value: Raw<'_>) -> String {
   let name = js
     .get(value, c"constructor")
     .and_then(|constructor| match js.kind(constructor) {

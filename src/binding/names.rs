@@ -132,7 +132,7 @@ thread_local! {
   static CURRENT: Cell<Option<(usize, &'static EnvNames)>> = const { Cell::new(None) };
 }
 
-impl Js {
+impl<'env> Js<'env> {
   fn env_names(self) -> JsResult<&'static EnvNames> {
     let key = self.env() as usize;
     if let Some((env, names)) = CURRENT.get() {
@@ -178,25 +178,29 @@ impl Js {
     Ok(&self.env_names()?.held)
   }
 
-  pub fn name(self, name: Prop) -> JsResult<Raw> {
+  pub fn name(self, name: Prop) -> JsResult<Raw<'env>> {
     let names = self.value_of(self.env_names()?.names)?;
     self.element(names, name as u32)
   }
 
-  pub fn builtin(self, builtin: Builtin) -> JsResult<Raw> {
+  pub fn builtin(self, builtin: Builtin) -> JsResult<Raw<'env>> {
     self.value_of(self.env_names()?.builtins[builtin as usize])
   }
 
   /// A property by one of the names kept per environment (no key string is
   /// made or interned per call).
-  pub fn get_name(self, object: Raw, name: Prop) -> JsResult<Raw> {
+  pub fn get_name(self, object: Raw<'env>, name: Prop) -> JsResult<Raw<'env>> {
     let key = self.name(name)?;
     self.get_by(object, key)
   }
 
   /// Several properties by the names kept per environment, the names
   /// array looked up once for all of them (a hot path reads a dozen).
-  pub fn get_names<const N: usize>(self, object: Raw, names: [Prop; N]) -> JsResult<[Raw; N]> {
+  pub fn get_names<const N: usize>(
+    self,
+    object: Raw<'env>,
+    names: [Prop; N],
+  ) -> JsResult<[Raw<'env>; N]> {
     let table = self.value_of(self.env_names()?.names)?;
     let mut values = [self.undefined(); N];
     for (value, name) in values.iter_mut().zip(names) {
@@ -206,7 +210,7 @@ impl Js {
   }
 
   /// An `Error` by brand (any realm) or by prototype (`instanceof Error`).
-  pub fn is_error(self, value: Raw) -> bool {
+  pub fn is_error(self, value: Raw<'env>) -> bool {
     if self.has_error_brand(value) {
       return true;
     }
@@ -246,7 +250,7 @@ impl Js {
   }
 
   /// `String(value)`, which (unlike ToString) also works for symbols.
-  pub fn to_display_string(self, value: Raw) -> String {
+  pub fn to_display_string(self, value: Raw<'env>) -> String {
     if self.kind(value) == Kind::String {
       if let Ok(text) = self.read_string(value) {
         return text;
@@ -259,7 +263,7 @@ impl Js {
     }
   }
 
-  pub fn json_stringify(self, value: Raw) -> JsResult<Result<Raw, Raw>> {
+  pub fn json_stringify(self, value: Raw<'env>) -> JsResult<Result<Raw<'env>, Raw<'env>>> {
     let stringify = self.builtin(Builtin::JsonStringify)?;
     self.call(stringify, &[value])
   }

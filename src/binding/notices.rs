@@ -36,7 +36,7 @@ static SINK_SET: AtomicBool = AtomicBool::new(false);
 /// `process.emitWarning`, as `fallback-mechanisms: <message>` with the
 /// notice's code.
 #[napi]
-pub fn on_notice(env: Env) -> napi::Result<()> {
+pub fn on_notice(env: &Env) -> napi::Result<()> {
   let key = env.raw() as usize;
   boundary(env, |_js| {
     let mut listeners = LISTENERS.lock();

@@ -10,7 +10,7 @@ use super::errors::JsResult;
 use super::raw::{Js, Raw};
 
 /// `[timestamp, expiresAt, stale]`.
-pub fn cache_hit(js: Js, numbers: Raw, hit: &CacheHit) -> JsResult<()> {
+pub fn cache_hit(js: Js<'_>, numbers: Raw<'_>, hit: &CacheHit) -> JsResult<()> {
   let stale = if hit.stale { 1.0 } else { 0.0 };
   js.write_f64s(
     numbers,
@@ -20,7 +20,7 @@ pub fn cache_hit(js: Js, numbers: Raw, hit: &CacheHit) -> JsResult<()> {
 
 /// `[size, oldest, newest, hits, misses, evictions, bytes]` (oldest and
 /// newest are -1 when there is no live entry).
-pub fn cache_stats(js: Js, numbers: Raw, stats: &CacheStats) -> JsResult<()> {
+pub fn cache_stats(js: Js<'_>, numbers: Raw<'_>, stats: &CacheStats) -> JsResult<()> {
   let instant = |ms: Option<u64>| ms.map_or(-1.0, |ms| ms as f64);
   js.write_f64s(
     numbers,
@@ -37,7 +37,7 @@ pub fn cache_stats(js: Js, numbers: Raw, stats: &CacheStats) -> JsResult<()> {
 }
 
 /// `[total, pending, processing, completed, failed]`.
-pub fn queue_stats(js: Js, numbers: Raw, stats: &QueueStats) -> JsResult<()> {
+pub fn queue_stats(js: Js<'_>, numbers: Raw<'_>, stats: &QueueStats) -> JsResult<()> {
   js.write_f64s(
     numbers,
     &[

@@ -30,26 +30,26 @@ pub struct JsBackgroundJobQueue {
   inner: SharedQueue,
 }
 
-pub fn job_type(js: Js, value: Raw, name: &str) -> JsResult<JobType> {
+pub fn job_type(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<JobType> {
   args::one_of(js, value, name, JobType::ALL, |t| t.as_str())
 }
 
 /// A priority, `'medium'` when undefined.
-pub fn priority(js: Js, value: Raw, name: &str) -> JsResult<JobPriority> {
+pub fn priority(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<JobPriority> {
   match js.kind(value) {
     Kind::Undefined => Ok(JobPriority::Medium),
     _ => args::one_of(js, value, name, JobPriority::ALL, |p| p.as_str()),
   }
 }
 
-pub fn max_retries(js: Js, value: Raw, name: &str) -> JsResult<u32> {
+pub fn max_retries(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<u32> {
   Ok(
     args::optional_integer(js, value, name, 0, u32::MAX as u64)?
       .map_or(DEFAULT_MAX_RETRIES, |n| n as u32),
   )
 }
 
-fn optional_date(js: Js, value: Raw, name: &str) -> JsResult<Option<u64>> {
+fn optional_date(js: Js<'_>, value: Raw<'_>, name: &str) -> JsResult<Option<u64>> {
   match js.kind(value) {
     Kind::Undefined => Ok(None),
     Kind::Object if js.is_date(value) => {
@@ -66,7 +66,7 @@ fn optional_date(js: Js, value: Raw, name: &str) -> JsResult<Option<u64>> {
 /// Reads the job given to `enqueue`. Keys a `QueuedJob` carries beyond
 /// these (`id`, `status`, ...) are ignored, so a dequeued job can be
 /// enqueued again as it is.
-fn new_job(js: Js, job: Raw) -> JsResult<NewJob> {
+fn new_job(js: Js<'_>, job: Raw<'_>) -> JsResult<NewJob> {
   let job = args::object(js, job, "job")?;
   let field = |name| js.get_name(job, name);
   Ok(NewJob {
@@ -91,7 +91,7 @@ fn new_job(js: Js, job: Raw) -> JsResult<NewJob> {
 /// What `fail` records: a string as it is, an `Error`'s message, anything
 /// else as `String(value)`, so a `catch (e) { fail(id, e.message) }` with a
 /// non-Error throw still fails the job instead of leaving it stuck.
-fn failure_text(js: Js, value: Raw) -> String {
+fn failure_text(js: Js<'_>, value: Raw<'_>) -> String {
   match js.kind(value) {
     Kind::Undefined | Kind::Null => "Unknown error".to_string(),
     _ => args::error_message(js, value),
@@ -103,7 +103,7 @@ impl JsBackgroundJobQueue {
   /// An isolated queue with its own bounds (defaults: 10,000 jobs, 256 MiB
   /// held, 5 min lease, 1 MiB payloads).
   #[napi(constructor)]
-  pub fn new(env: Env, options: Raw) -> napi::Result<Self> {
+  pub fn new(env: &Env, options: Raw<'_>) -> napi::Result<Self> {
     boundary(env, |js| {
       let mut storage = StorageChoice::default();
       let config = queue_config(
@@ -128,7 +128,7 @@ impl JsBackgroundJobQueue {
   /// Adds a job; returns its id (`job_<ms>_<9 base-36 chars>`). Throws
   /// `QUEUE_FULL` when only live jobs fill the queue (in jobs or bytes).
   #[napi]
-  pub fn enqueue(&self, env: Env, job: Raw) -> napi::Result<String> {
+  pub fn enqueue(&self, env: &Env, job: Raw<'_>) -> napi::Result<String> {
     boundary(env, |js| {
       let job = new_job(js, job)?;
       let id = self
@@ -143,7 +143,7 @@ impl JsBackgroundJobQueue {
   /// The ready pending job of highest priority, oldest first, now
   /// `processing` under a lease; `null` when none is ready.
   #[napi]
-  pub fn dequeue(&self, env: Env) -> napi::Result<Option<String>> {
+  pub fn dequeue(&self, env: &Env) -> napi::Result<Option<String>> {
     boundary(env, |js| {
       let job = self.inner.lock().dequeue(js.now_ms())?;
       Ok(job.as_ref().map(records::job))
@@ -152,7 +152,7 @@ impl JsBackgroundJobQueue {
 
   /// Marks the job completed; returns false for an unknown or finished job.
   #[napi]
-  pub fn complete(&self, env: Env, job_id: Raw) -> napi::Result<bool> {
+  pub fn complete(&self, env: &Env, job_id: Raw<'_>) -> napi::Result<bool> {
     boundary(env, |js| {
       let id = args::string(js, job_id, "jobId")?;
       Ok(self.inner.lock().complete(&id, js.now_ms())?)
@@ -162,7 +162,7 @@ impl JsBackgroundJobQueue {
   /// Records a failed attempt: back to pending after a backoff, or failed
   /// for good at `maxRetries`. Returns false for an unknown or finished job.
   #[napi]
-  pub fn fail(&self, env: Env, job_id: Raw, error: Raw) -> napi::Result<bool> {
+  pub fn fail(&self, env: &Env, job_id: Raw<'_>, error: Raw<'_>) -> napi::Result<bool> {
     boundary(env, |js| {
       let id = args::string(js, job_id, "jobId")?;
       let error = failure_text(js, error);
@@ -173,7 +173,7 @@ impl JsBackgroundJobQueue {
   /// Every job, in enqueue order; `options` (`{ limit, offset }`) takes
   /// one page.
   #[napi]
-  pub fn get_all(&self, env: Env, options: Raw) -> napi::Result<String> {
+  pub fn get_all(&self, env: &Env, options: Raw<'_>) -> napi::Result<String> {
     boundary(env, |js| {
       let page = args::page(js, options, "options")?;
       let jobs = self.inner.lock().list(js.now_ms(), JobFilter::All, page)?;
@@ -183,7 +183,12 @@ impl JsBackgroundJobQueue {
 
   /// The jobs in one status, in enqueue order; `options` takes one page.
   #[napi]
-  pub fn get_by_status(&self, env: Env, status: Raw, options: Raw) -> napi::Result<String> {
+  pub fn get_by_status(
+    &self,
+    env: &Env,
+    status: Raw<'_>,
+    options: Raw<'_>,
+  ) -> napi::Result<String> {
     boundary(env, |js| {
       let status = args::one_of(js, status, "status", JobStatus::ALL, |s| s.as_str())?;
       let page = args::page(js, options, "options")?;
@@ -197,7 +202,7 @@ impl JsBackgroundJobQueue {
 
   /// One user's jobs, in enqueue order; `options` takes one page.
   #[napi]
-  pub fn get_by_user(&self, env: Env, user_id: Raw, options: Raw) -> napi::Result<String> {
+  pub fn get_by_user(&self, env: &Env, user_id: Raw<'_>, options: Raw<'_>) -> napi::Result<String> {
     boundary(env, |js| {
       let user_id = args::string(js, user_id, "userId")?;
       let page = args::page(js, options, "options")?;
@@ -212,7 +217,7 @@ impl JsBackgroundJobQueue {
   /// Dead letters back to work: the failed job `jobId`, or every failed job,
   /// goes back to `pending` with a fresh retry count. Returns how many.
   #[napi]
-  pub fn retry_failed(&self, env: Env, job_id: Raw) -> napi::Result<u32> {
+  pub fn retry_failed(&self, env: &Env, job_id: Raw<'_>) -> napi::Result<u32> {
     boundary(env, |js| {
       let id = args::optional_string(js, job_id, "jobId")?;
       Ok(self.inner.lock().retry_failed(id.as_deref(), js.now_ms())? as u32)
@@ -221,7 +226,7 @@ impl JsBackgroundJobQueue {
 
   /// Removes completed jobs (failed ones stay); returns how many went.
   #[napi]
-  pub fn clear_completed(&self, env: Env) -> napi::Result<u32> {
+  pub fn clear_completed(&self, env: &Env) -> napi::Result<u32> {
     boundary(env, |js| {
       Ok(self.inner.lock().clear_completed(js.now_ms())? as u32)
     })
@@ -238,9 +243,9 @@ impl JsBackgroundJobQueue {
   #[napi]
   pub fn process(
     &self,
-    env: Env,
-    handlers: Raw,
-    options: Raw,
+    env: &Env,
+    handlers: Raw<'_>,
+    options: Raw<'_>,
     run: Function<String, Unknown<'static>>,
     abort: Function<FnArgs<(String, String, String)>, Unknown<'static>>,
     notify: Function<FnArgs<(String, String)>, Unknown<'static>>,
@@ -256,8 +261,8 @@ impl JsBackgroundJobQueue {
   pub fn drain<'env>(
     &self,
     env: &'env Env,
-    handlers: Raw,
-    options: Raw,
+    handlers: Raw<'_>,
+    options: Raw<'_>,
     run: Function<String, Unknown<'static>>,
     abort: Function<FnArgs<(String, String, String)>, Unknown<'static>>,
     notify: Function<FnArgs<(String, String)>, Unknown<'static>>,
@@ -268,7 +273,7 @@ impl JsBackgroundJobQueue {
 
   /// Job counts by status, into `numbers` (`numbers::queue_stats`).
   #[napi]
-  pub fn get_stats(&self, env: Env, numbers: Raw) -> napi::Result<()> {
+  pub fn get_stats(&self, env: &Env, numbers: Raw<'_>) -> napi::Result<()> {
     boundary(env, |js| {
       let stats = self.inner.lock().stats(js.now_ms())?;
       numbers::queue_stats(js, numbers, &stats)

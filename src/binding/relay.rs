@@ -25,7 +25,7 @@ use super::raw::{Js, Kind, Raw, Weak};
 /// this environment: the caller subscribes `relayEvent` then, and only
 /// then.
 #[napi(ts_args_type = "handler: (message: unknown, name: string | symbol) => void")]
-pub fn relay_events_to(env: Env, handler: Raw) -> napi::Result<bool> {
+pub fn relay_events_to(env: &Env, handler: Raw<'_>) -> napi::Result<bool> {
   boundary(env, |js| {
     if js.kind(handler) != Kind::Function {
       return Err(args::type_error(js, "handler", "of type function", handler));
@@ -44,7 +44,7 @@ pub fn relay_events_to(env: Env, handler: Raw) -> napi::Result<bool> {
 /// diagnostics_channel would rethrow as an uncaught exception): what the
 /// handler throws, or a failure to find it, drops the event.
 #[napi(ts_args_type = "message: unknown, name: string | symbol")]
-pub fn relay_event(env: Env, message: Raw, name: Raw) -> napi::Result<()> {
+pub fn relay_event(env: &Env, message: Raw<'_>, name: Raw<'_>) -> napi::Result<()> {
   boundary(env, |js| {
     if let Ok(Some(handler)) = newest_handler(js) {
       // A throw comes back cleared.
@@ -56,7 +56,7 @@ pub fn relay_event(env: Env, message: Raw, name: Raw) -> napi::Result<()> {
 }
 
 /// The newest handler still alive; the collected ones' references deleted.
-fn newest_handler(js: Js) -> JsResult<Option<Raw>> {
+fn newest_handler<'env>(js: Js<'env>) -> JsResult<Option<Raw<'env>>> {
   let mut handlers = js.held()?.relay.borrow_mut();
   prune(js, &mut handlers)?;
   match handlers.last() {
@@ -66,7 +66,7 @@ fn newest_handler(js: Js) -> JsResult<Option<Raw>> {
 }
 
 /// Deletes the references whose handler was collected.
-fn prune(js: Js, handlers: &mut Vec<Weak>) -> JsResult<()> {
+fn prune(js: Js<'_>, handlers: &mut Vec<Weak>) -> JsResult<()> {
   let mut kept = Vec::with_capacity(handlers.len());
   for weak in handlers.drain(..) {
     if js.weak_value(&weak)?.is_some() {

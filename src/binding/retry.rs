@@ -10,7 +10,7 @@ use super::names::Prop;
 use super::raw::{Js, Kind, Raw};
 
 /// `retryable: false` on the error stops retries.
-pub fn retryable(js: Js, error: Raw) -> bool {
+pub fn retryable(js: Js<'_>, error: Raw<'_>) -> bool {
   if !matches!(js.kind(error), Kind::Object | Kind::Function) {
     return true;
   }
@@ -24,7 +24,7 @@ pub fn retryable(js: Js, error: Raw) -> bool {
 }
 
 /// Whether properties can be read off `value` (an object or a function).
-pub fn is_object(js: Js, value: Raw) -> bool {
+pub fn is_object(js: Js<'_>, value: Raw<'_>) -> bool {
   matches!(js.kind(value), Kind::Object | Kind::Function)
 }
 
@@ -40,7 +40,7 @@ pub fn is_object(js: Js, value: Raw) -> bool {
 ///    (seconds, or an HTTP-date).
 ///
 /// A getter or `get` that throws is taken as asking nothing.
-pub fn asked_wait_ms(js: Js, error: Raw, now: u64) -> u64 {
+pub fn asked_wait_ms(js: Js<'_>, error: Raw<'_>, now: u64) -> u64 {
   let read = || -> JsResult<Option<u64>> {
     if !is_object(js, error) {
       return Ok(None);
@@ -78,7 +78,7 @@ pub fn asked_wait_ms(js: Js, error: Raw, now: u64) -> u64 {
 }
 
 /// The wait one headers object asks for, if it says anything readable.
-fn header_wait(js: Js, headers: Raw, now: u64) -> JsResult<Option<u64>> {
+fn header_wait(js: Js<'_>, headers: Raw<'_>, now: u64) -> JsResult<Option<u64>> {
   if !is_object(js, headers) {
     return Ok(None);
   }

@@ -21,7 +21,7 @@ use super::names::Prop;
 use super::raw::{Js, Raw};
 
 /// The call's retry policy and breaker settings.
-fn policy(js: Js, options: Raw) -> JsResult<(RetryPolicy, BreakerConfig)> {
+fn policy(js: Js<'_>, options: Raw<'_>) -> JsResult<(RetryPolicy, BreakerConfig)> {
   let mut policy = RetryPolicy::default();
   let mut breaker = BreakerConfig::default();
   let known = [
@@ -90,7 +90,7 @@ impl ServiceRun {
   pub fn run_attempts<'env>(
     &mut self,
     env: &'env Env,
-    first: Raw,
+    first: Raw<'_>,
     attempt: AttemptFn,
     abort: AbortFn,
   ) -> napi::Result<Option<PromiseRaw<'env, AttemptsOutcome>>> {
@@ -104,10 +104,10 @@ impl ServiceRun {
 /// call's settings from now on.
 #[napi]
 pub fn start_service_call(
-  env: Env,
-  operation: Raw,
-  context: Raw,
-  options: Raw,
+  env: &Env,
+  operation: Raw<'_>,
+  context: Raw<'_>,
+  options: Raw<'_>,
 ) -> napi::Result<ServiceRun> {
   boundary(env, |js| {
     args::function(js, operation, "operation")?;
@@ -147,7 +147,7 @@ pub fn start_service_call(
 
 /// The state of `operation`'s breaker now (`'closed'` for one never seen).
 #[napi]
-pub fn circuit_state(env: Env, operation: Raw) -> napi::Result<String> {
+pub fn circuit_state(env: &Env, operation: Raw<'_>) -> napi::Result<String> {
   boundary(env, |js| {
     let name = args::string(js, operation, "operation")?;
     let breaker = global().breakers.lock().state_of(&name, js.now_ms());
@@ -158,7 +158,7 @@ pub fn circuit_state(env: Env, operation: Raw) -> napi::Result<String> {
 /// Every breaker `executeService` has seen, as JSON:
 /// `[{ operation, state, failureCount, openedAt? }]`.
 #[napi]
-pub fn circuit_breaker_status(env: Env) -> napi::Result<String> {
+pub fn circuit_breaker_status(env: &Env) -> napi::Result<String> {
   boundary(env, |js| {
     let status = global().breakers.lock().status(js.now_ms());
     let all: Vec<serde_json::Value> = status
@@ -190,7 +190,7 @@ pub struct ThrownValue {
 }
 
 #[napi]
-pub fn describe_thrown(env: Env, thrown: Raw) -> napi::Result<ThrownValue> {
+pub fn describe_thrown(env: &Env, thrown: Raw<'_>) -> napi::Result<ThrownValue> {
   boundary(env, |js| {
     Ok(ThrownValue {
       message: args::error_message(js, thrown),

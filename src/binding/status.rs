@@ -19,7 +19,7 @@ use crate::core::storage::Location;
 /// Redis, asks the
 /// server (a round trip or two, each within `redisTimeoutMs`).
 #[napi]
-pub fn storage_status(env: Env) -> napi::Result<String> {
+pub fn storage_status(env: &Env) -> napi::Result<String> {
   boundary(env, |_js| {
     let stores = global();
     let mut status = serde_json::Map::new();
@@ -108,7 +108,7 @@ const EXIT_WAIT_MS: f64 = 5_000.0;
 /// listener (held by `process` for good) keeps no context alive.
 #[napi]
 pub fn before_exit(env: &Env) -> napi::Result<()> {
-  let wait = boundary(*env, |js| {
+  let wait = boundary(env, |js| {
     let held = js.held()?;
     let wait = !held.exit_waited.get() && waiting_anywhere() > 0;
     held.exit_waited.set(held.exit_waited.get() || wait);
@@ -119,14 +119,14 @@ pub fn before_exit(env: &Env) -> napi::Result<()> {
   }
   writes_settled(env, EXIT_WAIT_MS)?.then(|settled| {
     if !settled.value {
-      boundary(settled.env, warn_unsent)?;
+      boundary(&settled.env, warn_unsent)?;
     }
     Ok(())
   })?;
   Ok(())
 }
 
-fn warn_unsent(js: Js) -> JsResult<()> {
+fn warn_unsent(js: Js<'_>) -> JsResult<()> {
   let message = format!(
     "fallback-mechanisms: {} write(s) accepted while Redis did not answer were not written before the process ended (waited {EXIT_WAIT_MS} ms); give storagePath with redisUrl to keep them for the next process",
     pending_writes()

@@ -13,20 +13,29 @@ use crate::binding::errors::{Fault, JsResult};
 /// How a value handed back by JavaScript ended: a promise's outcome, or a
 /// plain value (which counts as fulfilled).
 #[derive(Clone, Copy, Debug)]
-pub enum Settled {
-  Fulfilled(Raw),
-  Rejected(Raw),
+pub enum Settled<'env> {
+  Fulfilled(Raw<'env>),
+  Rejected(Raw<'env>),
 }
 
-impl Js {
+impl<'env> Js<'env> {
   /// Calls `function` with `this` undefined. A throw comes back as
   /// `Err(thrown value)`, with the exception cleared.
-  pub fn call(self, function: Raw, args: &[Raw]) -> JsResult<Result<Raw, Raw>> {
+  pub fn call(
+    self,
+    function: Raw<'env>,
+    args: &[Raw<'env>],
+  ) -> JsResult<Result<Raw<'env>, Raw<'env>>> {
     self.call_on(self.undefined(), function, args)
   }
 
   /// Calls `function` with `this`; a throw as in `call`.
-  pub fn call_on(self, this: Raw, function: Raw, args: &[Raw]) -> JsResult<Result<Raw, Raw>> {
+  pub fn call_on(
+    self,
+    this: Raw<'env>,
+    function: Raw<'env>,
+    args: &[Raw<'env>],
+  ) -> JsResult<Result<Raw<'env>, Raw<'env>>> {
     let mut result = ptr::null_mut();
     // SAFETY: `self.env` is the running callback's environment, `this`,
     // `function` and each of `args` live handles of it (module
@@ -48,7 +57,11 @@ impl Js {
   }
 
   /// `new constructor(...args)`; a throw as in `call`.
-  pub fn construct(self, constructor: Raw, args: &[Raw]) -> JsResult<Result<Raw, Raw>> {
+  pub fn construct(
+    self,
+    constructor: Raw<'env>,
+    args: &[Raw<'env>],
+  ) -> JsResult<Result<Raw<'env>, Raw<'env>>> {
     let mut result = ptr::null_mut();
     // SAFETY: as in `call_on`: the environment and every handle are the
     // running callback's, `args` is `args.len()` handles in a row
@@ -73,9 +86,9 @@ impl Js {
     status: sys::napi_status,
     result: sys::napi_value,
     what: &str,
-  ) -> JsResult<Result<Raw, Raw>> {
+  ) -> JsResult<Result<Raw<'env>, Raw<'env>>> {
     if status == sys::Status::napi_ok {
-      return Ok(Ok(Raw(result)));
+      return Ok(Ok(Raw::of(result)));
     }
     match self.take_exception() {
       Some(thrown) => Ok(Err(thrown)),
@@ -89,8 +102,8 @@ impl Js {
   /// plain value, from the promise's reactions for a promise.
   pub fn when_settled(
     self,
-    value: Raw,
-    on_settled: impl FnOnce(Js, Settled) + 'static,
+    value: Raw<'env>,
+    on_settled: impl for<'a> FnOnce(Js<'a>, Settled<'a>) + 'static,
   ) -> JsResult<()> {
     if !self.is_promise(value) {
       on_settled(self, Settled::Fulfilled(value));
@@ -100,7 +113,7 @@ impl Js {
     // a live handle of it (module invariants), just checked to be a
     // promise, which is what `PromiseRaw` wraps; the conversion only stores
     // the two.
-    let promise = unsafe { PromiseRaw::<Unknown>::from_napi_value(self.env, value.0) }?;
+    let promise = unsafe { PromiseRaw::<Unknown<'_>>::from_napi_value(self.env, value.0) }?;
     // Both reactions share the one continuation; only one of them runs.
     let slot = Rc::new(Cell::new(Some(on_settled)));
     let on_rejected = slot.clone();
@@ -109,7 +122,7 @@ impl Js {
         settle(&slot, context, Settled::Fulfilled);
         Ok(())
       })?
-      .catch(move |context: CallbackContext<Unknown>| {
+      .catch(move |context: CallbackContext<Unknown<'_>>| {
         settle(&on_rejected, context, Settled::Rejected);
         Ok(())
       })?;
@@ -119,16 +132,18 @@ impl Js {
 
 /// Runs the continuation of `when_settled`, if the other reaction did not,
 /// from inside a promise reaction.
-fn settle<F: FnOnce(Js, Settled)>(
+fn settle<'value, F: for<'a> FnOnce(Js<'a>, Settled<'a>)>(
   slot: &Cell<Option<F>>,
-  context: CallbackContext<Unknown>,
-  outcome: fn(Raw) -> Settled,
+  context: CallbackContext<Unknown<'value>>,
+  outcome: fn(Raw<'value>) -> Settled<'value>,
 ) {
   if let Some(on_settled) = slot.take() {
     // SAFETY: napi-rs runs this reaction as an N-API callback on this
-    // thread and hands it that callback's environment and argument, and
-    // `on_settled` runs within this call.
-    let js = unsafe { Js::new(context.env.raw()) };
+    // thread and hands it that callback's environment and argument; `js`
+    // borrows the context's `Env`, a local of this call, and `on_settled`
+    // (which must take any `'a`) sees the argument only as a `Raw` of that
+    // borrow, whatever lifetime napi-rs's `Unknown<'value>` claims.
+    let js = unsafe { Js::new(&context.env) };
     on_settled(js, outcome(context.value.into()));
   }
 }

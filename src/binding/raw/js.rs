@@ -3,38 +3,50 @@
 //! three helpers (`out0`, `out1`, `out2`) that make the N-API calls of the
 //! common shape, each in one `unsafe` block.
 
+use std::marker::PhantomData;
 use std::ptr;
 
 use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, TypeName, Unknown, ValidateNapiValue};
-use napi::{sys, JsValue, ValueType};
+use napi::{sys, Env, JsValue, ValueType};
 
 use crate::binding::errors::{Fault, JsResult};
 
-/// A JavaScript value handle, as received from or returned to JavaScript.
+/// A JavaScript value handle, as received from or returned to JavaScript,
+/// valid for `'env`: the callback whose handle scope made it. The borrow
+/// keeps it from outliving that callback (it cannot be stored in a
+/// `'static` place), and the raw pointer keeps it `!Send` and `!Sync`.
 /// `repr(transparent)`: a slice of `Raw` is passed to N-API as a slice of
-/// `napi_value`. The field is private to `raw`: a `Raw` is only made
+/// `napi_value`. Its fields are private to `raw`: a `Raw` is only made
 /// there, from a handle of the running callback (or from napi-rs's
-/// `Unknown`, which is one).
+/// `Unknown<'env>`, which is one).
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Raw(pub(super) sys::napi_value);
+pub struct Raw<'env>(pub(super) sys::napi_value, PhantomData<&'env ()>);
+
+impl Raw<'_> {
+  /// A handle N-API or napi-rs's glue just handed the running callback; the
+  /// caller, in this module, picks the `'env` of the `Js` that received it.
+  pub(super) fn of(value: sys::napi_value) -> Self {
+    Raw(value, PhantomData)
+  }
+}
 
 // Both conversions pass the handle through unchanged and never dereference
 // it; napi-rs's generated glue calls them with a live handle of the running
 // callback, which is the `Raw` invariant.
-impl FromNapiValue for Raw {
+impl FromNapiValue for Raw<'_> {
   unsafe fn from_napi_value(_env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
-    Ok(Raw(value))
+    Ok(Raw::of(value))
   }
 }
 
-impl ToNapiValue for Raw {
+impl ToNapiValue for Raw<'_> {
   unsafe fn to_napi_value(_env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
     Ok(value.0)
   }
 }
 
-impl TypeName for Raw {
+impl TypeName for Raw<'_> {
   fn type_name() -> &'static str {
     "unknown"
   }
@@ -43,11 +55,11 @@ impl TypeName for Raw {
   }
 }
 
-impl ValidateNapiValue for Raw {}
+impl ValidateNapiValue for Raw<'_> {}
 
-impl From<Unknown<'_>> for Raw {
-  fn from(value: Unknown<'_>) -> Self {
-    Raw(value.raw())
+impl<'env> From<Unknown<'env>> for Raw<'env> {
+  fn from(value: Unknown<'env>) -> Self {
+    Raw::of(value.raw())
   }
 }
 
@@ -65,9 +77,12 @@ pub enum Kind {
   BigInt,
 }
 
+/// The environment of the callback running now, for `'env`: the length of
+/// that callback, which every `Raw` it reads or makes shares.
 #[derive(Clone, Copy)]
-pub struct Js {
+pub struct Js<'env> {
   pub(super) env: sys::napi_env,
+  scope: PhantomData<&'env ()>,
 }
 
 /// What may be passed by value to the N-API functions `Js::out1` and
@@ -86,16 +101,21 @@ pub(super) type Out0<T> = unsafe fn(sys::napi_env, *mut T) -> sys::napi_status;
 pub(super) type Out1<A, T> = unsafe fn(sys::napi_env, A, *mut T) -> sys::napi_status;
 pub(super) type Out2<A, B, T> = unsafe fn(sys::napi_env, A, B, *mut T) -> sys::napi_status;
 
-impl Js {
+impl<'env> Js<'env> {
   /// # Safety
   ///
   /// `env` must be the environment of the N-API callback (or
   /// threadsafe-function call, or promise reaction) running on this thread
-  /// now, and the `Js` must not be used after that callback returns: every
-  /// call made through it uses `env` as that callback's, and every `Raw` it
-  /// reads or makes is a handle of that callback's handle scope.
-  pub unsafe fn new(env: sys::napi_env) -> Self {
-    Self { env }
+  /// now, borrowed for no longer than that callback runs (the `Env` napi-rs
+  /// handed it, or a local of it): every call made through the `Js` uses
+  /// `env` as that callback's, and every `Raw` it reads or makes is a
+  /// handle of that callback's handle scope, which the borrow `'env` keeps
+  /// from outliving it.
+  pub unsafe fn new(env: &'env Env) -> Self {
+    Self {
+      env: env.raw(),
+      scope: PhantomData,
+    }
   }
 
   pub fn env(self) -> sys::napi_env {
@@ -174,7 +194,7 @@ impl Js {
   }
 
   /// A yes/no N-API question about one value: no when the call fails.
-  pub(super) fn flag(self, call: Out1<sys::napi_value, bool>, value: Raw) -> bool {
+  pub(super) fn flag(self, call: Out1<sys::napi_value, bool>, value: Raw<'env>) -> bool {
     let (status, yes) = self.out1(call, value.0, false);
     status == sys::Status::napi_ok && yes
   }
@@ -196,15 +216,15 @@ impl Js {
   }
 
   /// Takes the pending exception off the environment.
-  pub fn take_exception(self) -> Option<Raw> {
+  pub fn take_exception(self) -> Option<Raw<'env>> {
     if !self.exception_pending() {
       return None;
     }
     let (status, value) = self.out0(sys::napi_get_and_clear_last_exception, ptr::null_mut());
-    (status == sys::Status::napi_ok).then_some(Raw(value))
+    (status == sys::Status::napi_ok).then_some(Raw::of(value))
   }
 
-  pub fn throw(self, error: Raw) {
+  pub fn throw(self, error: Raw<'env>) {
     // SAFETY: `self.env` is the running callback's environment (`Js::new`'s
     // contract) and `error` a live handle of that callback (the `Raw`
     // invariant); `napi_throw` takes no pointer of ours and only sets the
@@ -212,13 +232,13 @@ impl Js {
     unsafe { sys::napi_throw(self.env, error.0) };
   }
 
-  pub fn undefined(self) -> Raw {
-    Raw(self.out0(sys::napi_get_undefined, ptr::null_mut()).1)
+  pub fn undefined(self) -> Raw<'env> {
+    Raw::of(self.out0(sys::napi_get_undefined, ptr::null_mut()).1)
   }
 
-  pub fn global(self) -> JsResult<Raw> {
+  pub fn global(self) -> JsResult<Raw<'env>> {
     let (status, global) = self.out0(sys::napi_get_global, ptr::null_mut());
     self.check(status)?;
-    Ok(Raw(global))
+    Ok(Raw::of(global))
   }
 }

@@ -4,13 +4,23 @@
 //! other binding module is safe code on top of this one and of napi-rs.
 //!
 //! Two invariants carry every `unsafe` block here:
-//! - a `Js` holds the `napi_env` of the callback (or threadsafe-function
-//!   call, or promise reaction) running on this thread: `Js::new` is an
-//!   `unsafe fn` whose callers promise it, and a `Js` is `!Send` (it holds
+//! - a `Js<'env>` holds the `napi_env` of the callback (or
+//!   threadsafe-function call, or promise reaction) running on this thread,
+//!   and `'env` is a borrow of that callback's `Env` (the one napi-rs's glue
+//!   lends a `#[napi]` function, or a local of the callback): `Js::new` is an
+//!   `unsafe fn` whose callers promise both, and a `Js` is `!Send` (it holds
 //!   a raw pointer), so it never leaves that thread;
-//! - a `Raw` holds a handle made in that callback's handle scope: its field
-//!   is private to this module, and it is only made here, from what N-API
-//!   or napi-rs's glue handed over in that callback.
+//! - a `Raw<'env>` holds a handle made in that callback's handle scope: its
+//!   fields are private to this module, and it is only made here, from what
+//!   N-API or napi-rs's glue handed over in that callback, with the `'env`
+//!   of the `Js` (or the `Unknown<'env>`) it came from.
+//!
+//! The lifetime is what keeps a handle inside its scope: a `Raw<'env>`
+//! cannot be returned past the callback, kept in a `'static` place
+//! (instance data, a closure a promise runs later), or sent to another
+//! thread (`!Send`, `!Sync`). What is kept across callbacks is a
+//! `Reference`, a `Weak` or a `SharedU32`, which carry no lifetime; the
+//! value behind one comes back as a `Raw` of the `Js` that asks for it.
 //!
 //! Most N-API calls have one of three shapes (the environment, zero to two
 //! arguments by value, one out-pointer); `Js::out0`, `Js::out1` and

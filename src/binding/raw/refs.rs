@@ -26,29 +26,29 @@ pub struct Reference(sys::napi_ref);
 #[derive(Debug)]
 pub struct Weak(sys::napi_ref);
 
-impl Js {
+impl<'env> Js<'env> {
   /// A strong reference, for values kept in the environment's instance data.
-  pub fn keep(self, value: Raw) -> JsResult<Reference> {
+  pub fn keep(self, value: Raw<'env>) -> JsResult<Reference> {
     self
       .read2(sys::napi_create_reference, value.0, 1, ptr::null_mut())
       .map(Reference)
   }
 
   /// The value behind a reference made with `keep` in this environment.
-  pub fn value_of(self, reference: Reference) -> JsResult<Raw> {
-    self.referenced(reference.0).map(Raw)
+  pub fn value_of(self, reference: Reference) -> JsResult<Raw<'env>> {
+    self.referenced(reference.0).map(Raw::of)
   }
 
-  pub fn weak(self, value: Raw) -> JsResult<Weak> {
+  pub fn weak(self, value: Raw<'env>) -> JsResult<Weak> {
     self
       .read2(sys::napi_create_reference, value.0, 0, ptr::null_mut())
       .map(Weak)
   }
 
   /// The value behind `weak`, or `None` once it was collected.
-  pub fn weak_value(self, weak: &Weak) -> JsResult<Option<Raw>> {
+  pub fn weak_value(self, weak: &Weak) -> JsResult<Option<Raw<'env>>> {
     let value = self.referenced(weak.0)?;
-    Ok((!value.is_null()).then_some(Raw(value)))
+    Ok((!value.is_null()).then_some(Raw::of(value)))
   }
 
   /// The value behind the `napi_ref` of a `Reference` or a `Weak` (null for
@@ -105,14 +105,14 @@ impl SharedU32 {
   }
 }
 
-impl Js {
+impl<'env> Js<'env> {
   /// `array` as a `SharedU32`, when it is a `Uint32Array` of at least one
   /// element over a `SharedArrayBuffer`, with the strong reference that
   /// keeps it alive: never deleted (`Reference` has no way to delete), so
   /// the cell lives until the environment goes, and is written no more then.
   /// `None` for any other value. For an array made once per environment:
   /// each call keeps its array for the environment's life.
-  pub fn shared_u32(self, array: Raw) -> JsResult<Option<(Reference, SharedU32)>> {
+  pub fn shared_u32(self, array: Raw<'env>) -> JsResult<Option<(Reference, SharedU32)>> {
     if !self.read1(sys::napi_is_typedarray, array.0, false)? {
       return Ok(None);
     }

@@ -8,9 +8,9 @@ use napi::sys;
 use super::js::{Js, Kind, Raw};
 use crate::binding::errors::{ErrorClass, Fault, JsResult};
 
-impl Js {
+impl<'env> Js<'env> {
   /// Length in UTF-16 code units, without reading the string.
-  pub fn string_length(self, value: Raw) -> usize {
+  pub fn string_length(self, value: Raw<'env>) -> usize {
     let mut units = 0;
     // SAFETY: `self.env` is the running callback's environment (`Js::new`'s
     // contract) and `value` a live handle of it (the `Raw` invariant); with
@@ -20,7 +20,7 @@ impl Js {
     units
   }
 
-  pub fn kind(self, value: Raw) -> Kind {
+  pub fn kind(self, value: Raw<'env>) -> Kind {
     match self.out1(sys::napi_typeof, value.0, 0).1 {
       sys::ValueType::napi_undefined => Kind::Undefined,
       sys::ValueType::napi_null => Kind::Null,
@@ -35,43 +35,43 @@ impl Js {
     }
   }
 
-  pub fn is_nullish(self, value: Raw) -> bool {
+  pub fn is_nullish(self, value: Raw<'env>) -> bool {
     matches!(self.kind(value), Kind::Undefined | Kind::Null)
   }
 
-  pub fn is_array(self, value: Raw) -> bool {
+  pub fn is_array(self, value: Raw<'env>) -> bool {
     self.flag(sys::napi_is_array, value)
   }
 
   /// An `Error` by brand (`napi_is_error`, any realm).
-  pub fn has_error_brand(self, value: Raw) -> bool {
+  pub fn has_error_brand(self, value: Raw<'env>) -> bool {
     self.flag(sys::napi_is_error, value)
   }
 
   /// `value instanceof constructor`; a throwing `Symbol.hasInstance` is
   /// left pending.
-  pub fn instance_of(self, value: Raw, constructor: Raw) -> bool {
+  pub fn instance_of(self, value: Raw<'env>, constructor: Raw<'env>) -> bool {
     let (status, yes) = self.out2(sys::napi_instanceof, value.0, constructor.0, false);
     status == sys::Status::napi_ok && yes
   }
 
-  pub fn is_promise(self, value: Raw) -> bool {
+  pub fn is_promise(self, value: Raw<'env>) -> bool {
     self.flag(sys::napi_is_promise, value)
   }
 
-  pub fn is_date(self, value: Raw) -> bool {
+  pub fn is_date(self, value: Raw<'env>) -> bool {
     self.flag(sys::napi_is_date, value)
   }
 
   /// The value's prototype (`Object.getPrototypeOf`).
-  pub fn prototype_of(self, value: Raw) -> JsResult<Raw> {
+  pub fn prototype_of(self, value: Raw<'env>) -> JsResult<Raw<'env>> {
     self
       .read1(sys::napi_get_prototype, value.0, ptr::null_mut())
-      .map(Raw)
+      .map(Raw::of)
   }
 
   /// `a === b`.
-  pub fn strict_equals(self, a: Raw, b: Raw) -> JsResult<bool> {
+  pub fn strict_equals(self, a: Raw<'env>, b: Raw<'env>) -> JsResult<bool> {
     self.read2(sys::napi_strict_equals, a.0, b.0, false)
   }
 
@@ -79,7 +79,7 @@ impl Js {
   /// UTF-8 reading shows U+FFFD there). Reads the UTF-16 units. Only asked
   /// after a UTF-8 reading showed U+FFFD, so the zeroed buffer costs nothing
   /// that matters.
-  pub fn has_lone_surrogate(self, value: Raw) -> JsResult<bool> {
+  pub fn has_lone_surrogate(self, value: Raw<'env>) -> JsResult<bool> {
     let length = self.string_length(value);
     let mut units = vec![0u16; length + 1];
     let mut written = 0;
@@ -103,13 +103,13 @@ impl Js {
 
   // --- making values ---
 
-  pub fn number(self, number: f64) -> JsResult<Raw> {
+  pub fn number(self, number: f64) -> JsResult<Raw<'env>> {
     self
       .read1(sys::napi_create_double, number, ptr::null_mut())
-      .map(Raw)
+      .map(Raw::of)
   }
 
-  pub fn string(self, text: &str) -> JsResult<Raw> {
+  pub fn string(self, text: &str) -> JsResult<Raw<'env>> {
     let mut value = ptr::null_mut();
     // SAFETY: `self.env` is the running callback's environment (`Js::new`'s
     // contract); `text` is `text.len()` bytes of UTF-8, borrowed for the
@@ -123,11 +123,15 @@ impl Js {
         &mut value,
       )
     })?;
-    Ok(Raw(value))
+    Ok(Raw::of(value))
   }
 
-  pub fn array<T>(self, items: &[T], mut make: impl FnMut(&T) -> JsResult<Raw>) -> JsResult<Raw> {
-    let array = Raw(self.read1(
+  pub fn array<T>(
+    self,
+    items: &[T],
+    mut make: impl FnMut(&T) -> JsResult<Raw<'env>>,
+  ) -> JsResult<Raw<'env>> {
+    let array = Raw::of(self.read1(
       sys::napi_create_array_with_length,
       items.len(),
       ptr::null_mut(),
@@ -138,13 +142,13 @@ impl Js {
     Ok(array)
   }
 
-  pub fn new_error(self, class: ErrorClass, code: Option<&str>, message: &str) -> Raw {
+  pub fn new_error(self, class: ErrorClass, code: Option<&str>, message: &str) -> Raw<'env> {
     let create: super::js::Out2<sys::napi_value, sys::napi_value, sys::napi_value> = match class {
       ErrorClass::Error => sys::napi_create_error,
       ErrorClass::TypeError => sys::napi_create_type_error,
       ErrorClass::RangeError => sys::napi_create_range_error,
     };
-    let make = || -> JsResult<Raw> {
+    let make = || -> JsResult<Raw<'env>> {
       let message = self.string(message)?;
       // A null code makes an error without a `code` property.
       let code = match code {
@@ -153,14 +157,14 @@ impl Js {
       };
       self
         .read2(create, code, message.0, ptr::null_mut())
-        .map(Raw)
+        .map(Raw::of)
     };
     make().unwrap_or_else(|_| self.undefined())
   }
 
   // --- properties ---
 
-  pub fn get(self, object: Raw, key: &CStr) -> JsResult<Raw> {
+  pub fn get(self, object: Raw<'env>, key: &CStr) -> JsResult<Raw<'env>> {
     let mut value = ptr::null_mut();
     // SAFETY: `self.env` is the running callback's environment and `object`
     // a live handle of it (module invariants); `key` is a NUL-terminated
@@ -169,23 +173,23 @@ impl Js {
     self.check(unsafe {
       sys::napi_get_named_property(self.env, object.0, key.as_ptr(), &mut value)
     })?;
-    Ok(Raw(value))
+    Ok(Raw::of(value))
   }
 
-  pub fn get_by(self, object: Raw, key: Raw) -> JsResult<Raw> {
+  pub fn get_by(self, object: Raw<'env>, key: Raw<'env>) -> JsResult<Raw<'env>> {
     self
       .read2(sys::napi_get_property, object.0, key.0, ptr::null_mut())
-      .map(Raw)
+      .map(Raw::of)
   }
 
-  pub fn element(self, array: Raw, index: u32) -> JsResult<Raw> {
+  pub fn element(self, array: Raw<'env>, index: u32) -> JsResult<Raw<'env>> {
     self
       .read2(sys::napi_get_element, array.0, index, ptr::null_mut())
-      .map(Raw)
+      .map(Raw::of)
   }
 
   /// `object[key] = value` (an ordinary assignment).
-  pub fn set(self, object: Raw, key: &CStr, value: Raw) -> JsResult<()> {
+  pub fn set(self, object: Raw<'env>, key: &CStr, value: Raw<'env>) -> JsResult<()> {
     // SAFETY: `self.env` is the running callback's environment, `object`
     // and `value` live handles of it (module invariants); `key` is a
     // NUL-terminated string borrowed for the call, which N-API reads and
@@ -194,7 +198,7 @@ impl Js {
   }
 
   /// `array[index] = value`.
-  pub fn set_element(self, array: Raw, index: u32, value: Raw) -> JsResult<()> {
+  pub fn set_element(self, array: Raw<'env>, index: u32, value: Raw<'env>) -> JsResult<()> {
     // SAFETY: `self.env` is the running callback's environment, `array`
     // and `value` live handles of it (module invariants), and
     // `napi_set_element` takes no pointer of ours.
@@ -202,7 +206,7 @@ impl Js {
   }
 
   /// Own enumerable string keys, as `Object.keys` gives them.
-  pub fn own_keys(self, object: Raw) -> JsResult<Vec<String>> {
+  pub fn own_keys(self, object: Raw<'env>) -> JsResult<Vec<String>> {
     let mut names = ptr::null_mut();
     // SAFETY: `self.env` is the running callback's environment and `object`
     // a live handle of it (module invariants); the mode, filter and
@@ -220,20 +224,20 @@ impl Js {
     })?;
     let length = self.read1(sys::napi_get_array_length, names, 0)?;
     (0..length)
-      .map(|index| self.read_string(self.element(Raw(names), index)?))
+      .map(|index| self.read_string(self.element(Raw::of(names), index)?))
       .collect()
   }
 
   // --- reading values (the caller has checked the kind) ---
 
-  pub fn read_string(self, value: Raw) -> JsResult<String> {
+  pub fn read_string(self, value: Raw<'env>) -> JsResult<String> {
     let mut text = String::new();
     self.read_string_into(value, &mut text)?;
     Ok(text)
   }
 
   /// Appends a string's UTF-8 to `text` (lone surrogates become U+FFFD).
-  pub fn read_string_into(self, value: Raw, text: &mut String) -> JsResult<()> {
+  pub fn read_string_into(self, value: Raw<'env>, text: &mut String) -> JsResult<()> {
     // Each UTF-16 unit takes at most 3 bytes of UTF-8, and the unit count is
     // O(1) to get (the latin1 length query), so one pass into a buffer that
     // large is enough; asking for the UTF-8 length would walk the string.
@@ -263,15 +267,15 @@ impl Js {
     self.check(status)
   }
 
-  pub fn read_number(self, value: Raw) -> f64 {
+  pub fn read_number(self, value: Raw<'env>) -> f64 {
     self.out1(sys::napi_get_value_double, value.0, f64::NAN).1
   }
 
-  pub fn read_bool(self, value: Raw) -> bool {
+  pub fn read_bool(self, value: Raw<'env>) -> bool {
     self.out1(sys::napi_get_value_bool, value.0, false).1
   }
 
-  pub fn read_date(self, value: Raw) -> f64 {
+  pub fn read_date(self, value: Raw<'env>) -> f64 {
     self.out1(sys::napi_get_date_value, value.0, f64::NAN).1
   }
 
@@ -279,7 +283,7 @@ impl Js {
 
   /// Copies `values` into the start of a `Float64Array` (as much as fits);
   /// anything else is an error.
-  pub fn write_f64s(self, array: Raw, values: &[f64]) -> JsResult<()> {
+  pub fn write_f64s(self, array: Raw<'env>, values: &[f64]) -> JsResult<()> {
     let TypedArray {
       kind, length, data, ..
     } = self.typed_array(array)?;
@@ -296,7 +300,7 @@ impl Js {
   }
 
   /// What N-API says of a typed array (an error for any other value).
-  pub(super) fn typed_array(self, array: Raw) -> JsResult<TypedArray> {
+  pub(super) fn typed_array(self, array: Raw<'env>) -> JsResult<TypedArray<'env>> {
     let mut kind = 0;
     let mut length = 0;
     let mut data = ptr::null_mut();
@@ -321,15 +325,15 @@ impl Js {
       kind,
       length,
       data,
-      buffer: Raw(buffer),
+      buffer: Raw::of(buffer),
     })
   }
 }
 
 /// A typed array's element type, length, first element and buffer.
-pub(super) struct TypedArray {
+pub(super) struct TypedArray<'env> {
   pub kind: sys::napi_typedarray_type,
   pub length: usize,
   pub data: *mut std::ffi::c_void,
-  pub buffer: Raw,
+  pub buffer: Raw<'env>,
 }

@@ -86,7 +86,7 @@ impl<const WEAK: bool> Calls<WEAK> {
 }
 
 /// A job's end, read on the JavaScript thread.
-fn read_job_end(js: Js, settled: Settled) -> JobEnd {
+fn read_job_end(js: Js<'_>, settled: Settled<'_>) -> JobEnd {
   if matches!(settled, Settled::Rejected(_)) && !js.can_run_js() {
     // The handler was cut off by its thread ending (`process.exit` in it,
     // `terminate()` while it ran): not a failed attempt.

@@ -57,7 +57,7 @@ enum Mode {
 
 /// `handlers`: one function for every job, or an object of functions by
 /// job type.
-fn check_handlers(js: Js, handlers: Raw) -> JsResult<()> {
+fn check_handlers(js: Js<'_>, handlers: Raw<'_>) -> JsResult<()> {
   if js.kind(handlers) == Kind::Function {
     return Ok(());
   }
@@ -68,7 +68,7 @@ fn check_handlers(js: Js, handlers: Raw) -> JsResult<()> {
   })
 }
 
-fn settings(js: Js, options: Raw, mode: Mode) -> JsResult<Settings> {
+fn settings(js: Js<'_>, options: Raw<'_>, mode: Mode) -> JsResult<Settings> {
   let mut settings = Settings {
     config: WorkerConfig {
       concurrency: 1,
@@ -189,10 +189,10 @@ impl JobWorker {
 
 /// Checks `handlers` and `options` and makes the worker's shared state.
 fn prepare(
-  js: Js,
+  js: Js<'_>,
   queue: &SharedQueue,
-  handlers: Raw,
-  options: Raw,
+  handlers: Raw<'_>,
+  options: Raw<'_>,
   mode: Mode,
 ) -> JsResult<(Arc<Shared>, Settings)> {
   check_handlers(js, handlers)?;
@@ -204,10 +204,10 @@ fn prepare(
 /// Starts a worker over `queue`; `handlers` and `options` are checked here,
 /// the three functions come from `lib/worker.js`.
 pub fn start(
-  env: Env,
+  env: &Env,
   queue: &SharedQueue,
-  handlers: Raw,
-  options: Raw,
+  handlers: Raw<'_>,
+  options: Raw<'_>,
   fns: WorkerFns,
 ) -> napi::Result<JobWorker> {
   boundary(env, |js| {
@@ -229,14 +229,12 @@ pub fn start(
 pub fn drain<'env>(
   env: &'env Env,
   queue: &SharedQueue,
-  handlers: Raw,
-  options: Raw,
+  handlers: Raw<'_>,
+  options: Raw<'_>,
   fns: WorkerFns,
 ) -> napi::Result<PromiseRaw<'env, DrainReport>> {
   let began = Instant::now();
-  let (shared, settings) = boundary(*env, |js| {
-    prepare(js, queue, handlers, options, Mode::Drain)
-  })?;
+  let (shared, settings) = boundary(env, |js| prepare(js, queue, handlers, options, Mode::Drain))?;
   // Strong: the drain's promise keeps Node.js alive until it settles.
   let calls = Calls::<false>::new(&fns)?;
   env.spawn_future(async move {
