@@ -66,6 +66,58 @@ test('a cancelled call runs no fallback: nothing is queued', async () => {
   assert.equal(backgroundJobQueue.getStats().total, before)
 })
 
+test('an abort that comes as the attempt fails runs no fallback either', async () => {
+  const before = backgroundJobQueue.getStats().total
+  // The caller aborts just after the attempt failed: the loop hears of
+  // both at once, or of the abort only once it has decided.
+  for (let i = 0; i < 20; i++) {
+    const controller = new AbortController()
+    const pending = executeWithFallback(
+      () => {
+        process.nextTick(() => controller.abort(new Error('caller gave up')))
+        throw new Error('down')
+      },
+      { operationName: unique('op'), userId: 'u', queueOnFailure: { type: 'ai', payload: {} }, signal: controller.signal },
+    )
+    await assert.rejects(pending, /caller gave up/)
+  }
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.equal(backgroundJobQueue.getStats().total, before, 'a job was queued for a call that had rejected')
+})
+
+test('a retry already on its way when the caller aborts does not call the operation', async () => {
+  // The backoff ends while the thread is busy: the next attempt is queued
+  // for the JavaScript thread, and the caller aborts before it runs.
+  for (const withSignal of [false, true]) {
+    const controller = new AbortController()
+    let calls = 0
+    const pending = executeWithFallback(
+      withSignal
+        ? (signal) => {
+            calls++
+            assert.equal(calls === 1 || !signal.aborted, true)
+            throw new Error('down')
+          }
+        : () => {
+            calls++
+            throw new Error('down')
+          },
+      {
+        operationName: unique('op'),
+        retry: { maxRetries: 3, baseDelayMs: 10, maxDelayMs: 10, jitter: 'none' },
+        signal: controller.signal,
+      },
+    )
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(calls, 1)
+    busy(60)
+    controller.abort(new Error('caller gave up'))
+    await assert.rejects(pending, /caller gave up/)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.equal(calls, 1, `withSignal ${withSignal}: the operation was called after the caller aborted`)
+  }
+})
+
 function exitsAlone(source) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', source], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })

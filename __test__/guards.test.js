@@ -337,3 +337,28 @@ test("a probe abandoned for a hedge's answer does not close its breaker", async 
   assert.equal(hedged.metadata.hedged, true)
   assert.notEqual(getCircuitBreakerStatus()[service].state, 'closed', 'the probe never answered')
 })
+
+test('a caller that aborts while the next model is admitted gets no call and no fallback', async () => {
+  const { backgroundJobQueue } = require('..')
+  const total = async () => (await backgroundJobQueue.getStats()).total
+  const before = await total()
+  const controller = new AbortController()
+  let calledAfterAbort = false
+  const pending = executeWithFallback(down, {
+    operationName: unique('abort-admitted'),
+    userId: 'u',
+    queueOnFailure: { type: 'ai', payload: {} },
+    signal: controller.signal,
+    // Guarded: on a store that answers later (Redis) its admission is awaited.
+    alternatives: [{ name: unique('guarded'), operation: () => { calledAfterAbort = controller.signal.aborted; return down() }, limits: { requestsPerMinute: 1000 } }],
+    // The caller gives up just after the chain moved on, while it asks the guards.
+    alternativesOn: () => {
+      queueMicrotask(() => controller.abort(new Error('caller gave up')))
+      return true
+    },
+  })
+  await assert.rejects(pending, /caller gave up/)
+  await sleep(100)
+  assert.equal(calledAfterAbort, false, 'the alternative was called after the caller aborted')
+  assert.equal(await total(), before, 'a fallback ran (a job was queued) after the caller aborted')
+})

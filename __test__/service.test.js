@@ -196,6 +196,22 @@ test('a failed trial is not retried and opens the breaker again', async (t) => {
   assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open')
 })
 
+test('a call already retrying stops retrying once other calls have opened the breaker', async () => {
+  const ctx = context()
+  const settings = { maxRetries: 5, baseDelay: 100, maxDelay: 100, breakerThreshold: 2 }
+  const slow = flaky(100)
+  const retrying = executeService(slow.operation, ctx, settings)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  // Two other calls fail while it waits for its second attempt: open.
+  for (let i = 0; i < 2; i++) await executeService(flaky(1).operation, ctx, { ...settings, maxRetries: 0 })
+  assert.equal(getCircuitBreakerStatus()[ctx.operation].state, 'open')
+  const result = await retrying
+  // Its second attempt was under way (or due) when the breaker opened; no third.
+  assert.ok(slow.starts.length <= 2, `${slow.starts.length} attempts`)
+  assert.equal(result.metadata.attempts, slow.starts.length)
+  assert.equal(result.metadata.circuitState, 'open')
+})
+
 test('breakerThreshold and breakerResetMs: the breaker takes the settings of the latest call for its operation', async (t) => {
   t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
   const ctx = context()

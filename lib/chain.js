@@ -261,7 +261,17 @@ async function runChain(call, models, settings, runModel, prime, finish) {
     let started
     if (guard !== undefined) {
       admission = guards.admit(call, guard)
-      if (isPromise(admission)) admission = await admission
+      if (isPromise(admission)) {
+        admission = await admission
+        // The caller gave up while the store answered: the call has
+        // rejected, so the model is not called and no fallback runs. A
+        // slot it was given is freed at once.
+        if (call.signal !== undefined && call.signal.aborted) {
+          const released = guards.abandon(call, guard, admission)
+          if (isPromise(released)) await released
+          return finish({ cancelled: true })
+        }
+      }
       if (admission.overBudget) {
         call.overBudget = { key: guard.budget[0], resetsAt: admission.resetsAt }
         break

@@ -43,6 +43,10 @@ function attemptsOf(operation, { retryIf, withSignal, operationName, alternative
   const caller = new AsyncResource('fallback-mechanisms:attempts')
   const outcomes = new Map()
   const controllers = new Map()
+  // The caller aborted: an attempt the Rust loop had already sent this way
+  // (its backoff ended just before) is not made, and never settles, so the
+  // loop ends on the cancel it was given rather than on a made-up failure.
+  let cancelled = false
   function again(error) {
     if (typeof retryIf !== 'function') return true
     try {
@@ -65,6 +69,7 @@ function attemptsOf(operation, { retryIf, withSignal, operationName, alternative
   }
   return {
     attempt: caller.bind((n) => {
+      if (cancelled) return new Promise(() => {})
       if (n >= 2) retried(n)
       const controller = withSignal ? new AbortController() : undefined
       if (controller) controllers.set(n, controller)
@@ -92,6 +97,7 @@ function attemptsOf(operation, { retryIf, withSignal, operationName, alternative
     }),
     /** Aborts the attempt in progress (the caller's signal). */
     abortAll(reason) {
+      cancelled = true
       for (const controller of controllers.values()) controller.abort(reason)
       controllers.clear()
     },

@@ -65,10 +65,13 @@ impl ServiceCall {
     random: &mut JitterRandom,
     now: u64,
   ) -> AfterFailure {
+    // Other calls may have opened the breaker meanwhile: a call already
+    // retrying stops then (README), as a new one would be kept out.
     if retryable
       && !self.trial
       && self.policy.allows_retry_after(self.attempts)
       && self.policy.honours_wait(at_least_ms)
+      && !breakers.is_open(&self.operation, now)
     {
       let delay = self.policy.delay_ms(
         self.attempts,
@@ -193,5 +196,28 @@ mod tests {
       breakers.status(DEFAULT_OPEN_MS)[0].1.state,
       BreakerState::Open { .. }
     ));
+  }
+
+  #[test]
+  fn a_call_retrying_stops_once_others_opened_the_breaker() {
+    let mut breakers = Breakers::default();
+    let mut random = JitterRandom::new(1);
+    let config = BreakerConfig::default();
+    let mut retrying = ServiceCall::start(&mut breakers, "op", policy(5), config, 0).unwrap();
+    retrying.attempts = 1;
+    assert_eq!(
+      retrying.failed(&mut breakers, true, 0, &mut random, 0),
+      AfterFailure::RetryIn(10)
+    );
+    for _ in 0..5 {
+      let mut other = ServiceCall::start(&mut breakers, "op", policy(0), config, 1).unwrap();
+      other.attempts = 1;
+      other.failed(&mut breakers, true, 0, &mut random, 1);
+    }
+    retrying.attempts = 2;
+    assert_eq!(
+      retrying.failed(&mut breakers, true, 0, &mut random, 2),
+      AfterFailure::GiveUp
+    );
   }
 }
