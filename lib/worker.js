@@ -120,13 +120,24 @@ function startWorker(nativeQueue, handlers, options) {
     },
     // Every call gets the first call's promise (and its grace).
     stop(stopOptions) {
-      if (stopping === null) {
-        const graceMs =
-          stopOptions && typeof stopOptions.graceMs === 'number' && stopOptions.graceMs >= 0 ? stopOptions.graceMs : 0
-        stopping = worker.stop(graceMs)
-      }
+      if (stopping === null) stopping = worker.stop(graceOf(stopOptions))
       return stopping
     },
+  }
+}
+
+/**
+ * The grace a `stop()` asked for. A stop always stops (it is how an app
+ * shuts down): a grace that is not a number of ms from 0 up, or options
+ * that cannot even be read (a revoked Proxy, a getter that throws), is no
+ * grace, instead of an error that would leave the worker running.
+ */
+function graceOf(stopOptions) {
+  try {
+    const graceMs = stopOptions?.graceMs
+    return typeof graceMs === 'number' && graceMs >= 0 ? graceMs : 0
+  } catch {
+    return 0
   }
 }
 
