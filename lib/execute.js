@@ -255,7 +255,7 @@ function attemptModel(call, start, operation, alternative, retryIf) {
     // An abort the loop heard too late to act on (it came with the
     // attempt's end, or after the loop decided) still ends the call here:
     // the call has rejected, so nothing is recorded and no fallback runs.
-    if (cancelled || call.aborted) {
+    if (cancelled || (call.signal !== undefined && call.signal.aborted)) {
       abandoned = true
       if (answer !== undefined) abandonStream(call, answer)
       return { cancelled: true }
@@ -321,7 +321,6 @@ function cancellable(call, start, signal, outcome) {
   let onAbort
   const cancelled = new Promise((_, reject) => {
     onAbort = () => {
-      call.aborted = true
       start.cancel()
       if (call.abortAttempts !== undefined) call.abortAttempts(signal.reason)
       reject(signal.reason)
@@ -359,8 +358,6 @@ function checkedCall(read, start) {
     signal: read.signal,
     withSignal: read.timeoutMs !== undefined || read.signal !== undefined,
     abortAttempts: undefined,
-    // The caller's signal aborted: the call has rejected (`cancellable`).
-    aborted: false,
     // Hosts a `dedupe` call that others join.
     shared: false,
     // Told the kind of a stream the operation returned.
