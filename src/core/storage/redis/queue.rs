@@ -225,6 +225,15 @@ pub fn missing_jobs(link: &RedisLink) -> StorageResult<u64> {
   })
 }
 
+/// How a leased job ended, as the finishing scripts take it: `complete`
+/// with no error, or `fail` with the error clipped to the stored bound.
+pub(super) fn outcome_args(error: Option<&str>) -> (&'static str, String) {
+  match error {
+    None => ("complete", String::new()),
+    Some(error) => ("fail", limits::clip(error)),
+  }
+}
+
 impl QueueStore for RedisQueue {
   fn config(&self) -> QueueConfig {
     self.config.clone()
@@ -289,10 +298,7 @@ impl QueueStore for RedisQueue {
       // this store's.
       return Ok(false);
     };
-    let (how, error) = match error {
-      None => ("complete", String::new()),
-      Some(error) => ("fail", limits::clip(error)),
-    };
+    let (how, error) = outcome_args(error);
     self.flag_at(QueueCommand::FinishLeased, now, &[token, id, how, &error])
   }
 

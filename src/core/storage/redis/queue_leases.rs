@@ -12,9 +12,8 @@ use redis::Value;
 
 use super::commands::QueueCommand;
 use super::outbox::{Write, WriteKind};
-use super::queue::RedisQueue;
+use super::queue::{outcome_args, RedisQueue};
 use super::queue_reply::{read_job, Read};
-use crate::core::limits;
 use crate::core::queue::job::{Job, Lease};
 use crate::core::storage::error::{StorageError, StorageErrorKind, StorageResult};
 use crate::core::storage::traits::{Finished, QueueStore};
@@ -153,10 +152,7 @@ impl RedisQueue {
     let Some(token) = lease.token.as_deref() else {
       return Ok(Finished::default());
     };
-    let (how, error) = match error {
-      None => ("complete", String::new()),
-      Some(error) => ("fail", limits::clip(error)),
-    };
+    let (how, error) = outcome_args(error);
     let next_token = if take_next {
       self.token()
     } else {
